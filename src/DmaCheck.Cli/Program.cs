@@ -1,0 +1,285 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Reflection;
+using DmaCheck.Dma;
+using DmaCheck.Exploration;
+using DmaCheck.Reports;
+
+namespace DmaCheck.Cli;
+
+/// <summary>The <c>dmacheck</c> command.</summary>
+public static class Program
+{
+    public const string Usage = """
+        dmacheck: an executable model of the Linux DMA-mapping subsystem and the hardware under it.
+
+        usage:
+          dmacheck check [PATH...] [options]   check scenario files (default: the bundled scenarios/)
+          dmacheck explain FILE [--expect NAME] [options]
+                                               the shortest failing run of an expectation, in kernel terms
+          dmacheck profiles                    list kernel profiles and their switches
+          dmacheck --version | --help
+
+        options:
+          --format text|json       output format of 'check' (default text)
+          --max-states N           stop with 'inconclusive' after N states (default 5000000)
+          --timeout SECONDS        stop with 'inconclusive' after this long
+          --explorer NAME          line-set (default) or brute-force (exponential; a cross-check for small scenarios)
+          --no-color               no ANSI colours (also: NO_COLOR set, or stdout not a terminal)
+
+        exit codes: 0 every declared verdict met; 1 a verdict differs, an undeclared expectation can fail,
+                    or the kernel would crash; 2 bad input; 3 inconclusive (a limit, or something not modelled).
+
+        examples:
+          dmacheck check
+          dmacheck check scenarios/seeds/qcom-scm --format json
+          dmacheck explain scenarios/seeds/qcom-scm/case1-v6.4-init-on-alloc.dmc
+        """;
+
+    public static int Main(string[] args)
+    {
+        try
+        {
+            return Run(args, Console.Out, Console.Error, !Console.IsOutputRedirected && Environment.GetEnvironmentVariable("NO_COLOR") is null);
+        }
+        catch (UsageException e)
+        {
+            Console.Error.WriteLine($"dmacheck: {e.Message}");
+            Console.Error.WriteLine("run 'dmacheck --help' for usage");
+            return 2;
+        }
+    }
+
+    private sealed class UsageException(string message) : Exception(message);
+
+    private sealed class Options
+    {
+        public List<string> Positional { get; } = [];
+
+        public string Format { get; set; } = "text";
+
+        public long MaxStates { get; set; } = ExplorationLimits.Default.MaxStates;
+
+        public TimeSpan? Timeout { get; set; }
+
+        public string? Expect { get; set; }
+
+        public bool BruteForce { get; set; }
+
+        public bool NoColor { get; set; }
+
+        public ExplorationLimits Limits => new(MaxStates, Timeout);
+    }
+
+    public static int Run(string[] args, TextWriter stdout, TextWriter stderr, bool colour)
+    {
+        if (args.Length == 0 || args[0] is "--help" or "-h" or "help")
+        {
+            stdout.WriteLine(Usage);
+            return args.Length == 0 ? 2 : 0;
+        }
+
+        if (args[0] == "--version")
+        {
+            stdout.WriteLine($"dmacheck {Version}");
+            return 0;
+        }
+
+        var command = args[0];
+        var options = ParseOptions(args.Skip(1).ToList());
+        var style = new Style(colour && !options.NoColor && options.Format == "text");
+        return command switch
+        {
+            "check" => Check(options, stdout, style),
+            "explain" => Explain(options, stdout, style),
+            "profiles" => Profiles(stdout),
+            _ => throw new UsageException($"unknown command '{command}' (commands: check, explain, profiles)"),
+        };
+    }
+
+    public static string Version =>
+        typeof(Program).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion.Split('+')[0] ?? "0.0.0";
+
+    private static Options ParseOptions(List<string> args)
+    {
+        var o = new Options();
+        for (var i = 0; i < args.Count; i++)
+        {
+            var a = args[i];
+            string Value()
+            {
+                if (i + 1 >= args.Count)
+                {
+                    throw new UsageException($"{a} needs a value");
+                }
+
+                return args[++i];
+            }
+
+            switch (a)
+            {
+                case "--format":
+                    o.Format = Value();
+                    if (o.Format is not ("text" or "json"))
+                    {
+                        throw new UsageException($"--format is text or json, not '{o.Format}'");
+                    }
+
+                    break;
+                case "--max-states":
+                    var v = Value();
+                    o.MaxStates = long.TryParse(v, NumberStyles.None, CultureInfo.InvariantCulture, out var n) && n > 0
+                        ? n
+                        : throw new UsageException($"--max-states takes a positive whole number, not '{v}'");
+                    break;
+                case "--timeout":
+                    var t = Value();
+                    o.Timeout = double.TryParse(t, NumberStyles.Float, CultureInfo.InvariantCulture, out var secs) && secs >= 0 && secs < 1e7
+                        ? TimeSpan.FromSeconds(secs)
+                        : throw new UsageException($"--timeout takes seconds, not '{t}'");
+                    break;
+                case "--expect":
+                    o.Expect = Value();
+                    break;
+                case "--explorer":
+                    var e = Value();
+                    o.BruteForce = e switch
+                    {
+                        "line-set" => false,
+                        "brute-force" => true,
+                        _ => throw new UsageException($"--explorer is line-set or brute-force, not '{e}'"),
+                    };
+                    break;
+                case "--no-color" or "--no-colour":
+                    o.NoColor = true;
+                    break;
+                default:
+                    if (a.StartsWith('-') && a.Length > 1)
+                    {
+                        throw new UsageException($"unknown option '{a}'");
+                    }
+
+                    o.Positional.Add(a);
+                    break;
+            }
+        }
+
+        return o;
+    }
+
+    private static int Check(Options options, TextWriter stdout, Style style)
+    {
+        var watch = Stopwatch.StartNew();
+        var paths = options.Positional.Count > 0 ? options.Positional : [FindBundledScenarios()];
+        var files = new List<string>();
+        foreach (var p in paths)
+        {
+            if (!File.Exists(p) && !Directory.Exists(p))
+            {
+                throw new UsageException($"no such file or directory: {p}");
+            }
+
+            files.AddRange(Checker.Expand(p));
+        }
+
+        if (files.Count == 0)
+        {
+            throw new UsageException($"no *.dmc scenario files under {string.Join(", ", paths)}");
+        }
+
+        var outcomes = files.Select(f => Checker.CheckFile(f, options.Limits, Display(f), options.BruteForce)).ToList();
+        stdout.Write(options.Format == "json" ? JsonReport.Render(outcomes) : TextReport.Render(outcomes, style, watch.Elapsed));
+        return Checker.ExitCode(outcomes);
+    }
+
+    private static int Explain(Options options, TextWriter stdout, Style style)
+    {
+        if (options.Positional.Count != 1)
+        {
+            throw new UsageException("explain takes exactly one scenario file");
+        }
+
+        var file = options.Positional[0];
+        if (!File.Exists(file))
+        {
+            throw new UsageException($"no such file: {file}");
+        }
+
+        var outcome = Checker.CheckFile(file, options.Limits, Display(file));
+        if (outcome.Result is null || outcome.Explorer is null || outcome.Model is null || outcome.Result.Inconclusive is not null)
+        {
+            stdout.Write(TextReport.Render([outcome], style, TimeSpan.Zero));
+            return outcome.ExitCode;
+        }
+
+        var verdicts = outcome.Result.Verdicts;
+        ExpectationVerdict verdict;
+        if (options.Expect is { } name)
+        {
+            verdict = verdicts.FirstOrDefault(v => v.Expectation.Name == name)
+                ?? throw new UsageException($"{file} has no expectation '{name}' (it has: {string.Join(", ", verdicts.Select(v => v.Expectation.Name))})");
+        }
+        else
+        {
+            verdict = verdicts.FirstOrDefault(v => v.MinEventsToFail is not null) ?? verdicts.FirstOrDefault()
+                ?? throw new UsageException($"{file} has no expectations to explain");
+        }
+
+        var witness = outcome.Explorer.Failures.TryGetValue(verdict.Expectation.Name, out var failure)
+            ? WitnessBuilder.Build(outcome.Model, verdict.Expectation, failure)
+            : null;
+        stdout.Write(ExplainReport.Render(outcome, witness, verdict, style));
+        return outcome.ExitCode;
+    }
+
+    private static int Profiles(TextWriter stdout)
+    {
+        foreach (var p in DmaCheck.Dma.Profiles.All)
+        {
+            stdout.WriteLine($"{p.Name}: {p.Description}");
+            foreach (var s in Switches.All)
+            {
+                var value = s.Find(p.Value(s))!;
+                stdout.WriteLine($"  {s.Key} = {value.Name}   ({value.Commit})");
+            }
+        }
+
+        stdout.WriteLine();
+        stdout.WriteLine("switches:");
+        foreach (var s in Switches.All)
+        {
+            stdout.WriteLine($"  {s.Key}: {s.Description}");
+            foreach (var v in s.Values)
+            {
+                stdout.WriteLine($"    {v.Name}: {v.Description}");
+            }
+        }
+
+        return 0;
+    }
+
+    /// <summary>The bundled scenarios/ directory: under the current directory or any parent, else beside the tool.</summary>
+    private static string FindBundledScenarios()
+    {
+        foreach (var start in new[] { Directory.GetCurrentDirectory(), AppContext.BaseDirectory })
+        {
+            for (var dir = new DirectoryInfo(start); dir is not null; dir = dir.Parent)
+            {
+                var candidate = Path.Combine(dir.FullName, "scenarios");
+                if (Directory.Exists(candidate))
+                {
+                    return candidate;
+                }
+            }
+        }
+
+        throw new UsageException("no scenarios/ directory found here or above; name the scenario files to check");
+    }
+
+    private static string Display(string path)
+    {
+        var full = Path.GetFullPath(path);
+        var rel = Path.GetRelativePath(Directory.GetCurrentDirectory(), full);
+        return rel.StartsWith("..", StringComparison.Ordinal) ? full : rel;
+    }
+}

@@ -1,0 +1,209 @@
+using System.Collections.Immutable;
+using System.Diagnostics;
+using DmaCheck.Hardware;
+using DmaCheck.Scenarios;
+
+namespace DmaCheck.Exploration;
+
+/// <summary>
+/// The soundness guard of design §5: small and deliberately naive. It keeps one concrete state for every line the
+/// scenario can touch, applies each hardware operation of a step as its own move, and allows every spontaneous
+/// move on every line between any two moves. A 0-1 breadth-first search gives each state its fewest events.
+/// Exponential in the number of lines: for small scenarios only.
+/// </summary>
+public sealed class BruteForceExplorer
+{
+    public const string Name = "brute-force";
+
+    private sealed record State(ControlState Ctrl, ControlState? Before, int Agent, IReadOnlyList<HwOp>? Pending, int Index, Mmu Mmu, ImmutableArray<LineState> Lines);
+
+    private sealed class StateComparer : IEqualityComparer<State>
+    {
+        public static StateComparer Instance { get; } = new();
+
+        public bool Equals(State? x, State? y) =>
+            x is not null && y is not null && x.Index == y.Index && x.Agent == y.Agent &&
+            (x.Pending is null) == (y.Pending is null) &&
+            (x.Pending is null ? x.Ctrl.Equals(y.Ctrl) : x.Before!.Equals(y.Before)) &&
+            x.Lines.SequenceEqual(y.Lines);
+
+        public int GetHashCode(State s)
+        {
+            var h = HashCode.Combine(s.Pending is null ? s.Ctrl : s.Before, s.Agent, s.Index);
+            foreach (var l in s.Lines)
+            {
+                h = HashCode.Combine(h, l);
+            }
+
+            return h;
+        }
+    }
+
+    public ExplorationResult Explore(ScenarioModel model, ExplorationLimits limits)
+    {
+        var watch = Stopwatch.StartNew();
+        var config = model.Hardware;
+        var universe = TouchedLines(model);
+        var index = universe.Select((pa, i) => (pa, i)).ToDictionary(p => p.pa, p => p.i);
+        var accumulators = model.Scenario.Expectations.Select(e => new VerdictAccumulator(e)).ToList();
+        var dist = new Dictionary<State, int>(StateComparer.Instance);
+        var deque = new LinkedList<(State, int)>();
+        foreach (var lines in InitialCombinations(config, universe.Count))
+        {
+            var s = new State(model.Initial, null, -1, null, 0, model.Initial.Mmu, lines);
+            if (dist.TryAdd(s, 0))
+            {
+                deque.AddLast((s, 0));
+            }
+        }
+
+        long finals = 0, transitions = 0;
+        string? inconclusive = null;
+        var moves = new List<(SpontaneousMove, LineState)>();
+        var done = new HashSet<State>(StateComparer.Instance);
+        while (deque.First is { } first)
+        {
+            deque.RemoveFirst();
+            var (state, cost) = first.Value;
+            if (!done.Add(state))
+            {
+                continue;
+            }
+
+            if (limits.Timeout is { } t && watch.Elapsed > t)
+            {
+                inconclusive = $"timeout after {watch.Elapsed.TotalSeconds:0.###} s with {dist.Count} states";
+                break;
+            }
+
+            if (dist.Count > limits.MaxStates)
+            {
+                inconclusive = $"state limit reached: {limits.MaxStates} states";
+                break;
+            }
+
+            void Push(State next, int c)
+            {
+                transitions++;
+                if (!dist.TryGetValue(next, out var known) || known > c)
+                {
+                    dist[next] = c;
+                    if (c == cost)
+                    {
+                        deque.AddFirst((next, c));
+                    }
+                    else
+                    {
+                        deque.AddLast((next, c));
+                    }
+                }
+            }
+
+            // Spontaneous moves, on any line, at any time.
+            for (var i = 0; i < universe.Count; i++)
+            {
+                moves.Clear();
+                LineSemantics.Moves(state.Lines[i], state.Mmu.IsFillable(universe[i]), moves);
+                foreach (var (_, next) in moves)
+                {
+                    Push(state with { Lines = state.Lines.SetItem(i, next) }, cost + 1);
+                }
+            }
+
+            if (state.Pending is not null)
+            {
+                var op = state.Pending[state.Index];
+                var mmu = state.Mmu;
+                var lines = state.Lines;
+                switch (op)
+                {
+                    case MapOp m:
+                        mmu = mmu.Map(m.Alias);
+                        break;
+                    case UnmapOp u:
+                        mmu = mmu.Unmap(u.Alias);
+                        break;
+                    case MemoryOp mem:
+                        foreach (var (pa, access) in mem.Lines(config.LineSize))
+                        {
+                            lines = lines.SetItem(index[pa], LineSemantics.Apply(lines[index[pa]], access, config));
+                        }
+
+                        break;
+                }
+
+                var last = state.Index + 1 == state.Pending.Count;
+                Push(last
+                    ? new State(state.Ctrl, null, -1, null, 0, mmu, lines)
+                    : state with { Index = state.Index + 1, Mmu = mmu, Lines = lines }, cost);
+                continue;
+            }
+
+            var any = false;
+            foreach (var agent in model.Enabled(state.Ctrl))
+            {
+                any = true;
+                var step = model.Step(state.Ctrl, agent);
+                Push(step.Ops.Count == 0
+                    ? new State(step.Next, null, -1, null, 0, state.Mmu, state.Lines)
+                    : new State(step.Next, state.Ctrl, agent, step.Ops, 0, state.Mmu, state.Lines), cost);
+            }
+
+            if (!any)
+            {
+                finals++;
+                foreach (var acc in accumulators)
+                {
+                    var checks = ExpectationChecks.For(acc.Expectation, state.Ctrl, config.LineSize);
+                    var holds = checks is not null && checks.All(c => c.Holds(state.Lines[index[c.LinePa]]));
+                    acc.Record(holds, holds ? null : cost);
+                }
+            }
+        }
+
+        return new ExplorationResult(model.Scenario, Name, accumulators.Select(a => a.Verdict(inconclusive is not null)).ToList(),
+            new ExplorationStats(dist.Count, finals, transitions, watch.Elapsed), inconclusive);
+    }
+
+    /// <summary>Every line any interleaving touches: the control flow does not depend on data, so a search of control states alone finds them.</summary>
+    private static List<ulong> TouchedLines(ScenarioModel model)
+    {
+        var lines = new SortedSet<ulong>();
+        var seen = new HashSet<ControlState> { model.Initial };
+        var work = new Stack<ControlState>();
+        work.Push(model.Initial);
+        while (work.TryPop(out var s))
+        {
+            foreach (var agent in model.Enabled(s))
+            {
+                var step = model.Step(s, agent);
+                foreach (var op in step.Ops.OfType<MemoryOp>())
+                {
+                    foreach (var (pa, _) in op.Lines(model.Hardware.LineSize))
+                    {
+                        lines.Add(pa);
+                    }
+                }
+
+                if (seen.Add(step.Next))
+                {
+                    work.Push(step.Next);
+                }
+            }
+        }
+
+        return [.. lines];
+    }
+
+    private static IEnumerable<ImmutableArray<LineState>> InitialCombinations(HardwareConfig config, int count)
+    {
+        var initial = LineSemantics.InitialStates(config);
+        IEnumerable<ImmutableArray<LineState>> result = [ImmutableArray<LineState>.Empty];
+        for (var i = 0; i < count; i++)
+        {
+            result = result.SelectMany(prefix => initial.Select(s => prefix.Add(s)));
+        }
+
+        return result;
+    }
+}

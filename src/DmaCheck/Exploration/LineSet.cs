@@ -1,0 +1,104 @@
+using DmaCheck.Hardware;
+
+namespace DmaCheck.Exploration;
+
+/// <summary>
+/// The set of states one line may be in at a point of a run, each with the fewest spontaneous events that reach
+/// it, closed under the spontaneous moves. Immutable; compared by content (the order of entries is canonical).
+/// </summary>
+public sealed class LineSet : IEquatable<LineSet>
+{
+    private readonly int hash;
+
+    private LineSet(KeyValuePair<LineState, int>[] entries)
+    {
+        Entries = entries;
+        var h = 0;
+        foreach (var (state, cost) in entries)
+        {
+            h ^= HashCode.Combine(state, cost); // order-independent
+        }
+
+        hash = h;
+    }
+
+    public IReadOnlyList<KeyValuePair<LineState, int>> Entries { get; }
+
+    public static LineSet Of(Dictionary<LineState, int> costs) => new(costs.ToArray());
+
+    /// <summary>
+    /// Closes <paramref name="start"/> under fills (when <paramref name="fillable"/>), evictions and write-backs,
+    /// keeping the least cost of each state: a Dijkstra search over unit-cost moves.
+    /// </summary>
+    public static LineSet Closure(Dictionary<LineState, int> start, bool fillable)
+    {
+        var best = new Dictionary<LineState, int>(start);
+        var queue = new PriorityQueue<LineState, int>();
+        foreach (var (s, c) in start)
+        {
+            queue.Enqueue(s, c);
+        }
+
+        var moves = new List<(SpontaneousMove, LineState)>(2);
+        while (queue.TryDequeue(out var s, out var cost))
+        {
+            if (best[s] < cost)
+            {
+                continue;
+            }
+
+            moves.Clear();
+            LineSemantics.Moves(s, fillable, moves);
+            foreach (var (_, next) in moves)
+            {
+                if (!best.TryGetValue(next, out var known) || known > cost + 1)
+                {
+                    best[next] = cost + 1;
+                    queue.Enqueue(next, cost + 1);
+                }
+            }
+        }
+
+        return Of(best);
+    }
+
+    /// <summary>The line's states before the scenario does anything.</summary>
+    public static LineSet Initial(HardwareConfig config, bool fillable) =>
+        Closure(LineSemantics.InitialStates(config).ToDictionary(s => s, _ => 0), fillable);
+
+    /// <summary>Applies an access to every state, then closes the result under spontaneous moves.</summary>
+    public LineSet Apply(in LineAccess access, HardwareConfig config, bool fillable)
+    {
+        var next = new Dictionary<LineState, int>(Entries.Count);
+        foreach (var (s, c) in Entries)
+        {
+            var t = LineSemantics.Apply(s, access, config);
+            if (!next.TryGetValue(t, out var known) || known > c)
+            {
+                next[t] = c;
+            }
+        }
+
+        return Closure(next, fillable);
+    }
+
+    public bool Equals(LineSet? other)
+    {
+        if (other is null || hash != other.hash || Entries.Count != other.Entries.Count)
+        {
+            return false;
+        }
+
+        if (ReferenceEquals(this, other))
+        {
+            return true;
+        }
+
+        var mine = Entries.ToDictionary(e => e.Key, e => e.Value);
+        return other.Entries.All(e => mine.TryGetValue(e.Key, out var c) && c == e.Value);
+    }
+
+    public override bool Equals(object? obj) => Equals(obj as LineSet);
+
+    public override int GetHashCode() => hash;
+}

@@ -1,0 +1,70 @@
+using DmaCheck.Scenarios;
+
+namespace DmaCheck.Exploration;
+
+/// <summary>Bounds on a search. Hitting one makes every verdict inconclusive.</summary>
+public sealed record ExplorationLimits(long MaxStates = 5_000_000, TimeSpan? Timeout = null)
+{
+    public static ExplorationLimits Default { get; } = new();
+}
+
+/// <summary>The verdict on one expectation.</summary>
+/// <param name="MinEventsToFail">The fewest spontaneous hardware events on any run where the expectation fails; null if it never fails.</param>
+/// <param name="HoldingRuns">Final control states on which the expectation can hold.</param>
+/// <param name="FailingRuns">Final control states on which it can fail.</param>
+public sealed record ExpectationVerdict(Expectation Expectation, Verdict Verdict, int? MinEventsToFail, long HoldingRuns, long FailingRuns)
+{
+    public string MinEventsText => MinEventsToFail is { } n ? n.ToString(System.Globalization.CultureInfo.InvariantCulture) : "-";
+}
+
+/// <summary>How much a search did.</summary>
+public sealed record ExplorationStats(long States, long FinalStates, long Transitions, TimeSpan Elapsed);
+
+/// <summary>The result of exploring a scenario: a verdict per expectation, or why there is none.</summary>
+/// <param name="Inconclusive">Why the verdicts are inconclusive (a limit was hit, or something is not modelled), or null.</param>
+public sealed record ExplorationResult(Scenario Scenario, string Explorer, IReadOnlyList<ExpectationVerdict> Verdicts, ExplorationStats Stats, string? Inconclusive);
+
+/// <summary>Accumulates outcomes of one expectation over the final states of a search.</summary>
+internal sealed class VerdictAccumulator(Expectation expectation)
+{
+    public Expectation Expectation { get; } = expectation;
+
+    public long Holding { get; private set; }
+
+    public long Failing { get; private set; }
+
+    public int? MinFail { get; private set; }
+
+    /// <summary>Records one final state's outcome; returns true when it improves the least failing cost.</summary>
+    public bool Record(bool canHold, int? failCost)
+    {
+        if (canHold)
+        {
+            Holding++;
+        }
+
+        if (failCost is not { } c)
+        {
+            return false;
+        }
+
+        Failing++;
+        if (MinFail is null || c < MinFail)
+        {
+            MinFail = c;
+            return true;
+        }
+
+        return false;
+    }
+
+    public ExpectationVerdict Verdict(bool inconclusive) => new(
+        Expectation,
+        inconclusive ? Scenarios.Verdict.Inconclusive
+            : Failing == 0 ? Scenarios.Verdict.Always
+            : Holding == 0 ? Scenarios.Verdict.Never
+            : Scenarios.Verdict.Sometimes,
+        inconclusive ? null : MinFail,
+        Holding,
+        Failing);
+}

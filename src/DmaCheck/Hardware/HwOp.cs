@@ -1,0 +1,32 @@
+namespace DmaCheck.Hardware;
+
+/// <summary>
+/// One step of hardware activity caused by an agent, in program order. <see cref="Origin"/> names the code
+/// responsible (a kernel function, a driver statement) and is opaque to the hardware; it is carried for traces.
+/// </summary>
+public abstract record HwOp(string Origin);
+
+/// <summary>An access or cache maintenance over physical range [Pa, Pa+Length).</summary>
+/// <param name="Via">The alias the access went through (for maintenance: the VA used), or null for a physical access.</param>
+public sealed record MemoryOp(string Origin, ulong Pa, ulong Length, LineOp Op, Alias? Via) : HwOp(Origin)
+{
+    /// <summary>The accesses this operation makes to each line it touches, in ascending address order.</summary>
+    public IEnumerable<(ulong LinePa, LineAccess Access)> Lines(int lineSize)
+    {
+        var end = Pa + Length;
+        var varOffset = 0;
+        for (var line = Pa & ~(ulong)(lineSize - 1); line < end; line += (ulong)lineSize)
+        {
+            var start = (int)(Math.Max(line, Pa) - line);
+            var stop = (int)(Math.Min(line + (ulong)lineSize, end) - line);
+            yield return (line, new LineAccess(Op, start, stop, varOffset));
+            varOffset += stop - start;
+        }
+    }
+}
+
+/// <summary>A new translation becomes live.</summary>
+public sealed record MapOp(string Origin, Alias Alias) : HwOp(Origin);
+
+/// <summary>A translation is removed.</summary>
+public sealed record UnmapOp(string Origin, Alias Alias) : HwOp(Origin);

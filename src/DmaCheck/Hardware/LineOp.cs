@@ -1,0 +1,57 @@
+namespace DmaCheck.Hardware;
+
+public enum LineOpKind : byte
+{
+    /// <summary>A load by <see cref="LineOp.Master"/> with <see cref="LineOp.Type"/> attributes into an observation variable.</summary>
+    Read,
+
+    /// <summary>A store of <see cref="LineOp.Writer"/>'s bytes.</summary>
+    Write,
+
+    /// <summary>DC CVAC: clean to the point of coherency. A Dirty line is written back and stays valid.</summary>
+    Clean,
+
+    /// <summary>DC CIVAC: clean and invalidate to the point of coherency.</summary>
+    CleanInvalidate,
+
+    /// <summary>DC IVAC: invalidate to the point of coherency. Dirty data is discarded (unless IVAC acts as CIVAC).</summary>
+    Invalidate,
+}
+
+/// <summary>
+/// One hardware operation as it affects every line of the physical range it covers. Reads name the observation
+/// variable they fill; writes name the writer whose bytes they store.
+/// </summary>
+public sealed record LineOp(LineOpKind Kind, MasterKind Master, MemoryType Type, byte Writer = 0, int Var = -1)
+{
+    public bool IsMaintenance => Kind is LineOpKind.Clean or LineOpKind.CleanInvalidate or LineOpKind.Invalidate;
+
+    public static LineOp Read(MasterKind master, MemoryType type, int var) => new(LineOpKind.Read, master, type, 0, var);
+
+    public static LineOp Write(MasterKind master, MemoryType type, byte writer) => new(LineOpKind.Write, master, type, writer);
+
+    public static LineOp Maintenance(LineOpKind kind) => new(kind, MasterKind.Cpu, MemoryType.NormalWriteBack);
+
+    /// <summary>The Arm mnemonic or a short description, for traces.</summary>
+    public string Mnemonic => Kind switch
+    {
+        LineOpKind.Clean => "DC CVAC",
+        LineOpKind.CleanInvalidate => "DC CIVAC",
+        LineOpKind.Invalidate => "DC IVAC",
+        LineOpKind.Read => $"{MasterName} {Type.Describe()} read",
+        LineOpKind.Write => $"{MasterName} {Type.Describe()} write",
+        _ => Kind.ToString(),
+    };
+
+    private string MasterName => Master switch
+    {
+        MasterKind.Cpu => "CPU",
+        MasterKind.Firmware => "firmware",
+        MasterKind.CoherentDevice => "coherent DMA",
+        MasterKind.NonCoherentDevice => "non-coherent DMA",
+        _ => Master.ToString(),
+    };
+}
+
+/// <summary>A <see cref="LineOp"/> restricted to bytes [Start, End) of one line; reads also carry the variable offset of Start.</summary>
+public readonly record struct LineAccess(LineOp Op, int Start, int End, int VarOffset);

@@ -1,0 +1,104 @@
+using System.Collections.Immutable;
+
+namespace DmaCheck.Hardware;
+
+/// <summary>One virtual mapping of a physical range with a memory attribute: an alias of that memory.</summary>
+public sealed record Alias(string Name, ulong Va, ulong Pa, ulong Size, MemoryType Type)
+{
+    public bool ContainsVa(ulong va) => va >= Va && va - Va < Size;
+
+    public bool ContainsPa(ulong pa) => pa >= Pa && pa - Pa < Size;
+
+    public string Describe() => $"{Name} ({Type.Describe()}, VA 0x{Va:x}..0x{Va + Size:x} -> PA 0x{Pa:x})";
+}
+
+/// <summary>A virtual address that no live alias translates: the access would fault.</summary>
+public sealed class TranslationFaultException(ulong va, ulong length, string reason)
+    : Exception($"no live mapping translates VA 0x{va:x}..0x{va + length:x}: {reason}")
+{
+    public ulong Va { get; } = va;
+}
+
+/// <summary>
+/// The live translations of the CPU (its page tables), as a set of aliases. Immutable. Knows nothing of who made
+/// the mappings; the kernel model adds and removes them.
+/// </summary>
+public sealed class Mmu : IEquatable<Mmu>
+{
+    private readonly ImmutableList<Alias> aliases;
+
+    private Mmu(ImmutableList<Alias> aliases) => this.aliases = aliases;
+
+    public static Mmu Empty { get; } = new([]);
+
+    public IReadOnlyList<Alias> Aliases => aliases;
+
+    public Mmu Map(Alias alias)
+    {
+        if (aliases.Any(a => alias.Va < a.Va + a.Size && a.Va < alias.Va + alias.Size))
+        {
+            throw new InvalidOperationException($"VA range of {alias.Name} overlaps a live mapping");
+        }
+
+        return new Mmu(aliases.Add(alias));
+    }
+
+    public Mmu Unmap(Alias alias) => new(aliases.Remove(alias));
+
+    /// <summary>Translates [va, va+length) through one alias; faults if no single live alias covers it.</summary>
+    public (ulong Pa, Alias Alias) Translate(ulong va, ulong length)
+    {
+        foreach (var a in aliases)
+        {
+            if (a.ContainsVa(va))
+            {
+                if (length > 0 && va - a.Va + length > a.Size)
+                {
+                    throw new TranslationFaultException(va, length, $"the range runs past the end of {a.Name}");
+                }
+
+                return (a.Pa + (va - a.Va), a);
+            }
+        }
+
+        throw new TranslationFaultException(va, length, "unmapped address");
+    }
+
+    public bool TryTranslate(ulong va, out ulong pa, out Alias? alias)
+    {
+        foreach (var a in aliases)
+        {
+            if (a.ContainsVa(va))
+            {
+                pa = a.Pa + (va - a.Va);
+                alias = a;
+                return true;
+            }
+        }
+
+        pa = 0;
+        alias = null;
+        return false;
+    }
+
+    /// <summary>
+    /// Whether the hardware may speculatively fill the line at <paramref name="linePa"/>: some live cacheable
+    /// alias maps it.
+    /// </summary>
+    public bool IsFillable(ulong linePa) => aliases.Any(a => a.Type.IsCacheable() && a.ContainsPa(linePa));
+
+    public bool Equals(Mmu? other) => other is not null && (ReferenceEquals(this, other) || aliases.SequenceEqual(other.aliases));
+
+    public override bool Equals(object? obj) => Equals(obj as Mmu);
+
+    public override int GetHashCode()
+    {
+        var h = new HashCode();
+        foreach (var a in aliases)
+        {
+            h.Add(a);
+        }
+
+        return h.ToHashCode();
+    }
+}

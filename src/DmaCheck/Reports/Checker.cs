@@ -1,0 +1,123 @@
+using DmaCheck.Exploration;
+using DmaCheck.Kernel;
+using DmaCheck.Scenarios;
+
+namespace DmaCheck.Reports;
+
+/// <summary>Why a scenario file has no verdicts.</summary>
+public enum OutcomeError
+{
+    None,
+
+    /// <summary>The file is malformed or misuses the language: exit code 2.</summary>
+    BadInput,
+
+    /// <summary>Some run crashes the kernel model (oops, BUG, bad free): exit code 1.</summary>
+    KernelBug,
+}
+
+/// <summary>What checking one scenario file produced.</summary>
+public sealed record ScenarioOutcome(string File, Scenario? Scenario, ExplorationResult? Result, OutcomeError Error, string? Message, LineSetExplorer? Explorer, ScenarioModel? Model)
+{
+    /// <summary>Whether each expectation met its declared verdict; an undeclared one must never fail.</summary>
+    public IEnumerable<(ExpectationVerdict Verdict, DeclaredVerdict? Declared, bool? Met)> Rows =>
+        Result is null ? [] : Result.Verdicts.Select(v =>
+        {
+            Scenario!.Declared.TryGetValue(v.Expectation.Name, out var declared);
+            bool? met = v.Verdict == Verdict.Inconclusive ? null
+                : declared is null ? v.Verdict == Verdict.Always
+                : declared.IsMetBy(v.Verdict, v.MinEventsToFail);
+            return (v, declared, met);
+        });
+
+    public bool Inconclusive => Result?.Inconclusive is not null;
+
+    public bool AllMet => Error == OutcomeError.None && !Inconclusive && Rows.All(r => r.Met == true);
+
+    /// <summary>The scenario's exit code on its own (design §6).</summary>
+    public int ExitCode => Error switch
+    {
+        OutcomeError.BadInput => 2,
+        OutcomeError.KernelBug => 1,
+        _ when Rows.Any(r => r.Met == false) => 1,
+        _ when Inconclusive => 3,
+        _ => 0,
+    };
+}
+
+/// <summary>Loads, binds and explores scenario files, turning every failure into an outcome with a message.</summary>
+public static class Checker
+{
+    public static ScenarioOutcome CheckFile(string path, ExplorationLimits limits, string? displayPath = null, bool bruteForce = false)
+    {
+        displayPath ??= path;
+        string text;
+        try
+        {
+            text = File.ReadAllText(path);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return new ScenarioOutcome(displayPath, null, null, OutcomeError.BadInput, $"{displayPath}: error: cannot read the file: {e.Message}", null, null);
+        }
+
+        return CheckText(displayPath, text, limits, bruteForce);
+    }
+
+    /// <summary>Checks a scenario's text; <paramref name="bruteForce"/> selects the brute-force explorer (no witnesses).</summary>
+    public static ScenarioOutcome CheckText(string displayPath, string text, ExplorationLimits limits, bool bruteForce = false)
+    {
+        Scenario scenario;
+        try
+        {
+            scenario = Binder.Load(displayPath, text);
+        }
+        catch (ScenarioException e)
+        {
+            return new ScenarioOutcome(displayPath, null, null, OutcomeError.BadInput, e.Format(), null, null);
+        }
+
+        var model = new ScenarioModel(scenario);
+        var explorer = new LineSetExplorer();
+        try
+        {
+            var result = bruteForce ? new BruteForceExplorer().Explore(model, limits) : explorer.Explore(model, limits);
+            return new ScenarioOutcome(displayPath, scenario, result, OutcomeError.None, null, bruteForce ? null : explorer, model);
+        }
+        catch (RunException e)
+        {
+            var message = $"{e.Location}: {(e.Kind == RunErrorKind.NotModelled ? "inconclusive" : "error")}: {e.Message}\n    in: {e.Statement.Text}";
+            return e.Kind switch
+            {
+                RunErrorKind.BadScenario => new ScenarioOutcome(displayPath, scenario, null, OutcomeError.BadInput,
+                    new ScenarioException(scenario.Source, e.Statement.Span, e.Message).Format(), null, model),
+                RunErrorKind.KernelBug => new ScenarioOutcome(displayPath, scenario, null, OutcomeError.KernelBug, message, null, model),
+                _ => NotModelled(scenario, displayPath, message, model),
+            };
+        }
+        catch (NotModelledException e)
+        {
+            return NotModelled(scenario, displayPath, $"{displayPath}: inconclusive: {e.Message}", model);
+        }
+    }
+
+    private static ScenarioOutcome NotModelled(Scenario scenario, string displayPath, string message, ScenarioModel model)
+    {
+        var verdicts = scenario.Expectations.Select(e => new ExpectationVerdict(e, Verdict.Inconclusive, null, 0, 0)).ToList();
+        var result = new ExplorationResult(scenario, LineSetExplorer.Name, verdicts, new ExplorationStats(0, 0, 0, TimeSpan.Zero), message);
+        return new ScenarioOutcome(displayPath, scenario, result, OutcomeError.None, message, null, model);
+    }
+
+    /// <summary>The scenario files a path names: the file itself, or every <c>*.dmc</c> below a directory, sorted.</summary>
+    public static IEnumerable<string> Expand(string path) =>
+        Directory.Exists(path)
+            ? Directory.EnumerateFiles(path, "*.dmc", SearchOption.AllDirectories).Order(StringComparer.Ordinal)
+            : [path];
+
+    /// <summary>The combined exit code: bad input wins, then a failure, then inconclusive.</summary>
+    public static int ExitCode(IEnumerable<ScenarioOutcome> outcomes)
+    {
+        var codes = outcomes.Select(o => o.ExitCode).ToList();
+        return codes.Contains(2) ? 2 : codes.Contains(1) ? 1 : codes.Contains(3) ? 3 : 0;
+    }
+}

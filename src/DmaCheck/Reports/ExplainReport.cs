@@ -1,0 +1,237 @@
+using System.Globalization;
+using System.Text;
+using DmaCheck.Dma;
+using DmaCheck.Exploration;
+using DmaCheck.Hardware;
+using DmaCheck.Scenarios;
+
+namespace DmaCheck.Reports;
+
+/// <summary><c>dmacheck explain</c>: the shortest failing run as a narrative in kernel terms, then a per-line timeline.</summary>
+public static class ExplainReport
+{
+    public static string Render(ScenarioOutcome outcome, Witness? witness, ExpectationVerdict verdict, Style style)
+    {
+        var sb = new StringBuilder();
+        var scenario = outcome.Scenario!;
+        var writers = scenario.Writers;
+        sb.AppendLine(CultureInfo.InvariantCulture, $"{outcome.File}: {scenario.Title}");
+        sb.AppendLine(CultureInfo.InvariantCulture, $"profile {scenario.Profile.Name} ({string.Join(", ", Switches.All.Select(s => $"{s.Key}={scenario.Profile.Value(s)}"))}); " +
+            $"init_on_alloc={OnOff(scenario.KernelConfig.InitOnAlloc)}, init_on_free={OnOff(scenario.KernelConfig.InitOnFree)}; cache starts {scenario.Hardware.Initial.ToString().ToLowerInvariant()}");
+        sb.AppendLine();
+        sb.AppendLine(CultureInfo.InvariantCulture, $"expect {verdict.Expectation.Name}: {verdict.Expectation.Text[(verdict.Expectation.Text.IndexOf(':', StringComparison.Ordinal) + 1)..].Trim()}");
+        if (witness is null)
+        {
+            sb.AppendLine(style.Good($"verdict: {verdict.Verdict}: it never fails, so there is no failing run to explain."));
+            return sb.ToString();
+        }
+
+        var eventsWord = witness.Events == 1 ? "event" : "events";
+        sb.AppendLine(style.Bad($"verdict: {verdict.Verdict}; it fails with {witness.Events} spontaneous hardware {eventsWord}") +
+            (witness.Events == 0 ? " (on a quiet machine, every time)" : " (a race: it needs the hardware to do this much on its own)"));
+        if (witness.LinePa is { } pa)
+        {
+            sb.AppendLine(CultureInfo.InvariantCulture, $"witness line: PA 0x{pa:x} ({scenario.Hardware.LineSize}-byte line): the line whose check fails with the fewest events");
+        }
+
+        sb.AppendLine();
+        sb.AppendLine("shortest failing run:");
+        var n = 0;
+        foreach (var item in witness.Items)
+        {
+            switch (item)
+            {
+                case StepItem s:
+                    n++;
+                    sb.AppendLine(CultureInfo.InvariantCulture, $"{n,3}. {s.Step.Program.Name}: {s.Step.Statement.Text}    [{scenario.File}:{s.Step.Statement.Span.Line}]");
+                    break;
+                case OpItem o:
+                    sb.AppendLine("       " + DescribeOp(o.Op) + (o.Before is null ? string.Empty : $"\n           line: {o.Before.Describe(writers)}  ->  {o.After!.Describe(writers)}"));
+                    break;
+                case MoveItem m:
+                    sb.AppendLine(style.Warn($"       ** spontaneous: {LineSemantics.Describe(m.Move)}") +
+                        $"\n           line: {m.Before.Describe(writers)}  ->  {m.After.Describe(writers)}");
+                    break;
+            }
+        }
+
+        sb.AppendLine();
+        if (witness.Missing is { } missing)
+        {
+            sb.AppendLine(CultureInfo.InvariantCulture, $"result: {missing}, so the expectation cannot hold.");
+            return sb.ToString();
+        }
+
+        sb.AppendLine(Why(witness, verdict.Expectation, scenario));
+        sb.AppendLine();
+        sb.Append(Timeline(witness, writers));
+        return sb.ToString();
+    }
+
+    private static string OnOff(bool b) => b ? "on" : "off";
+
+    public static string DescribeOp(HwOp op) => op switch
+    {
+        MemoryOp m => $"{m.Origin}: {m.Op.Mnemonic}{(m.Via is null ? " by physical address" : $" via {m.Via.Name}")} [PA 0x{m.Pa:x}..0x{m.Pa + m.Length:x})",
+        MapOp m => $"{m.Origin}: maps {m.Alias.Describe()}",
+        UnmapOp u => $"{u.Origin}: unmaps {u.Alias.Describe()}",
+        _ => op.ToString(),
+    };
+
+    /// <summary>A root-cause paragraph: what the failing read saw, and which steps left the line that way.</summary>
+    private static string Why(Witness w, Expectation e, Scenario scenario)
+    {
+        var writers = scenario.Writers;
+        var sb = new StringBuilder("why: ");
+        var vars = e.Atoms.Select(a => a.Var).ToHashSet();
+        var final = w.Final!;
+        var seen = final.Observations.Where(o => vars.Contains(o.Var)).ToList();
+        var expected = string.Join(" and ", e.Atoms.Select(a => writers.Name(a.Writer)).Distinct());
+        var observed = string.Join("; ", seen.Select(o => $"{scenario.ObservedVars[o.Var]}[{o.VarOffset}..{o.VarOffset + o.Values.Length}) = {o.Values.Describe(writers)}"));
+        var readIndex = -1;
+        for (var i = w.Items.Count - 1; i >= 0; i--)
+        {
+            if (w.Items[i] is OpItem { Op: MemoryOp { Op.Kind: LineOpKind.Read } mem, Before: not null } && vars.Contains(mem.Op.Var))
+            {
+                readIndex = i;
+                break;
+            }
+        }
+
+        if (readIndex < 0)
+        {
+            return sb.Append(CultureInfo.InvariantCulture, $"the run observed {observed}, expected {expected}.").ToString();
+        }
+
+        var read = (OpItem)w.Items[readIndex];
+        var readOp = (MemoryOp)read.Op;
+        var before = read.Before!;
+        var throughCache = readOp.Op.Master is MasterKind.Cpu or MasterKind.Firmware && readOp.Op.Type.IsCacheable();
+        sb.Append(CultureInfo.InvariantCulture, $"{readOp.Origin} is a {readOp.Op.Mnemonic}; it saw {observed}, but expected {expected}. ");
+        if (throughCache && before.Cache != CacheState.Invalid)
+        {
+            sb.Append(CultureInfo.InvariantCulture, $"It hit the stale cached line {before.Cache}({before.Cached!.Describe(writers)}) while RAM held {before.Ram.Describe(writers)}. ");
+            var becameValid = LastIndex(w, readIndex, (b, a) => b.Cache == CacheState.Invalid && a.Cache != CacheState.Invalid);
+            if (becameValid >= 0)
+            {
+                sb.Append(CultureInfo.InvariantCulture, $"The line became valid at: {Describe(w.Items[becameValid])}. ");
+                var keptValid = Enumerable.Range(becameValid + 1, readIndex - becameValid - 1)
+                    .Where(i => w.Items[i] is OpItem { Op: MemoryOp { Op.Kind: LineOpKind.Clean }, Before.Cache: not CacheState.Invalid })
+                    .Select(i => ((MemoryOp)((OpItem)w.Items[i]).Op).Origin).Distinct().ToList();
+                if (keptValid.Count > 0)
+                {
+                    sb.Append(CultureInfo.InvariantCulture, $"Cache maintenance left it valid: {string.Join("; ", keptValid)} only cleans. ");
+                }
+
+                var around = Enumerable.Range(becameValid + 1, readIndex - becameValid - 1)
+                    .Where(i => w.Items[i] is OpItem { Op: MemoryOp { Op.Kind: LineOpKind.Write } wm, Before.Cache: not CacheState.Invalid } && !wm.Op.Type.IsCacheable())
+                    .Select(i => ((MemoryOp)((OpItem)w.Items[i]).Op).Origin).Distinct().ToList();
+                if (around.Count > 0)
+                {
+                    sb.Append(CultureInfo.InvariantCulture, $"Writes that went around the cache to RAM: {string.Join("; ", around)}.");
+                }
+            }
+        }
+        else if (!throughCache && before.Cache == CacheState.Dirty)
+        {
+            sb.Append(CultureInfo.InvariantCulture, $"It read RAM ({before.Ram.Describe(writers)}) while the newer data sat Dirty({before.Cached!.Describe(writers)}) in the CPU cache: nothing cleaned it to RAM before the read. ");
+            var dirtied = LastIndex(w, readIndex, (b, a) => a.Cache == CacheState.Dirty && !Equals(a.Cached, b.Cached));
+            if (dirtied >= 0)
+            {
+                sb.Append(CultureInfo.InvariantCulture, $"It was last written at: {Describe(w.Items[dirtied])}.");
+            }
+        }
+        else
+        {
+            var ramSide = throughCache ? "It missed in the cache and filled from RAM" : "It read RAM";
+            sb.Append(CultureInfo.InvariantCulture, $"{ramSide}, which held {before.Ram.Describe(writers)}. ");
+            var lastRam = LastIndex(w, readIndex, (b, a) => !a.Ram.Equals(b.Ram));
+            if (lastRam >= 0)
+            {
+                sb.Append(CultureInfo.InvariantCulture, $"RAM was last changed at: {Describe(w.Items[lastRam])}.");
+            }
+        }
+
+        return sb.ToString().TrimEnd();
+    }
+
+    private static int LastIndex(Witness w, int before, Func<LineState, LineState, bool> predicate)
+    {
+        for (var i = before - 1; i >= 0; i--)
+        {
+            var (b, a) = w.Items[i] switch
+            {
+                OpItem { Before: { } ob, After: { } oa } => (ob, oa),
+                MoveItem m => (m.Before, m.After),
+                _ => (null, null),
+            };
+            if (b is not null && predicate(b, a!))
+            {
+                return i;
+            }
+        }
+
+        return -1;
+    }
+
+    private static string Describe(TraceItem item) => item switch
+    {
+        OpItem o => DescribeOp(o.Op),
+        MoveItem m => $"a spontaneous {LineSemantics.Describe(m.Move)}",
+        _ => item.ToString()!,
+    };
+
+    /// <summary>The witness line's cache state and RAM contents after each step.</summary>
+    private static string Timeline(Witness w, WriterTable writers)
+    {
+        var rows = new List<string[]>();
+        LineState? current = w.Items.Select(i => i switch
+        {
+            OpItem { Before: { } b } => b,
+            MoveItem m => m.Before,
+            _ => null,
+        }).FirstOrDefault(s => s is not null);
+        rows.Add(["0", "-", "(start)", Cache(current, writers), current?.Ram.Describe(writers) ?? "?"]);
+        var step = 0;
+        StepItem? header = null;
+        void Flush()
+        {
+            if (header is not null)
+            {
+                rows.Add([step.ToString(CultureInfo.InvariantCulture), header.Step.Program.Name, header.Step.Statement.Text, Cache(current, writers), current?.Ram.Describe(writers) ?? "?"]);
+            }
+        }
+
+        foreach (var item in w.Items)
+        {
+            switch (item)
+            {
+                case StepItem s:
+                    Flush();
+                    step++;
+                    header = s;
+                    break;
+                case OpItem { After: { } a }:
+                    current = a;
+                    break;
+                case MoveItem m:
+                    current = m.After;
+                    break;
+            }
+        }
+
+        Flush();
+        string[] head = ["step", "agent", "statement", "cache", "RAM"];
+        var widths = head.Select((h, i) => rows.Select(r => r[i].Length).Append(h.Length).Max()).ToArray();
+        var sb = new StringBuilder("timeline of the witness line:\n");
+        foreach (var r in rows.Prepend(head))
+        {
+            sb.AppendLine("  " + string.Concat(r.Select((c, i) => c.PadRight(widths[i] + 2))).TrimEnd());
+        }
+
+        return sb.ToString();
+    }
+
+    private static string Cache(LineState? s, WriterTable writers) =>
+        s is null ? "?" : s.Cache == CacheState.Invalid ? "Invalid" : $"{s.Cache}({s.Cached!.Describe(writers)})";
+}

@@ -1,0 +1,82 @@
+using System.Text.Json;
+using DmaCheck.Scenarios;
+
+namespace DmaCheck.Reports;
+
+/// <summary>
+/// <c>--format json</c>: <c>{"scenarios":[{"file","name","profile","expectations":[{"name","verdict","minEventsToFail","declared","met"}]}]}</c>.
+/// A scenario without verdicts also carries <c>"error"</c>; an inconclusive one carries <c>"inconclusive"</c> with the reason.
+/// </summary>
+public static class JsonReport
+{
+    public const int Version = 1;
+
+    public static string Render(IReadOnlyList<ScenarioOutcome> outcomes)
+    {
+        using var stream = new MemoryStream();
+        using (var w = new Utf8JsonWriter(stream, new JsonWriterOptions { Indented = true }))
+        {
+            w.WriteStartObject();
+            w.WriteNumber("version", Version);
+            w.WriteStartArray("scenarios");
+            foreach (var o in outcomes)
+            {
+                w.WriteStartObject();
+                w.WriteString("file", o.File);
+                w.WriteString("name", o.Scenario?.Title);
+                w.WriteString("profile", o.Scenario?.Profile.Name);
+                if (o.Error != OutcomeError.None)
+                {
+                    w.WriteString("error", o.Error == OutcomeError.BadInput ? "bad-input" : "kernel-bug");
+                    w.WriteString("message", o.Message);
+                }
+                else if (o.Result?.Inconclusive is { } why)
+                {
+                    w.WriteString("inconclusive", why);
+                }
+
+                w.WriteStartArray("expectations");
+                foreach (var (v, declared, met) in o.Rows)
+                {
+                    w.WriteStartObject();
+                    w.WriteString("name", v.Expectation.Name);
+                    w.WriteString("verdict", v.Verdict switch
+                    {
+                        Verdict.Always => "always",
+                        Verdict.Sometimes => "sometimes",
+                        Verdict.Never => "never",
+                        _ => "inconclusive",
+                    });
+                    if (v.MinEventsToFail is { } n)
+                    {
+                        w.WriteNumber("minEventsToFail", n);
+                    }
+                    else
+                    {
+                        w.WriteNull("minEventsToFail");
+                    }
+
+                    w.WriteString("declared", declared?.ToString());
+                    if (met is { } m)
+                    {
+                        w.WriteBoolean("met", m);
+                    }
+                    else
+                    {
+                        w.WriteNull("met");
+                    }
+
+                    w.WriteEndObject();
+                }
+
+                w.WriteEndArray();
+                w.WriteEndObject();
+            }
+
+            w.WriteEndArray();
+            w.WriteEndObject();
+        }
+
+        return System.Text.Encoding.UTF8.GetString(stream.ToArray()) + "\n";
+    }
+}

@@ -1,0 +1,97 @@
+using System.Globalization;
+using System.Text;
+
+namespace DmaCheck.Reports;
+
+/// <summary>Terminal colours, on only when asked for (stdout is a TTY and NO_COLOR is unset).</summary>
+public sealed record Style(bool Colour)
+{
+    public static Style Plain { get; } = new(false);
+
+    public string Good(string s) => Colour ? $"\u001b[32m{s}\u001b[0m" : s;
+
+    public string Bad(string s) => Colour ? $"\u001b[31;1m{s}\u001b[0m" : s;
+
+    public string Warn(string s) => Colour ? $"\u001b[33m{s}\u001b[0m" : s;
+
+    public string Dim(string s) => Colour ? $"\u001b[2m{s}\u001b[0m" : s;
+}
+
+/// <summary>The verdict table of <c>dmacheck check</c>, in the spirit of herd7's output.</summary>
+public static class TextReport
+{
+    public static string Render(IReadOnlyList<ScenarioOutcome> outcomes, Style style, TimeSpan elapsed)
+    {
+        var sb = new StringBuilder();
+        var rows = new List<string[]>();
+        var marks = new List<string>();
+        foreach (var o in outcomes)
+        {
+            if (o.Result is null)
+            {
+                continue;
+            }
+
+            foreach (var (v, declared, met) in o.Rows)
+            {
+                rows.Add([
+                    o.File,
+                    o.Scenario!.Profile.Name,
+                    v.Expectation.Name,
+                    v.Verdict.ToString(),
+                    v.MinEventsToFail is { } n ? n.ToString(CultureInfo.InvariantCulture) : "-",
+                    declared?.ToString() ?? "(none)",
+                ]);
+                marks.Add(met switch
+                {
+                    true => style.Good("ok"),
+                    false => style.Bad(declared is null ? "FAILS (undeclared)" : "DIFFERS"),
+                    null => style.Warn("INCONCLUSIVE"),
+                });
+            }
+        }
+
+        string[] header = ["scenario", "profile", "expectation", "verdict", "min events", "declared"];
+        var widths = header.Select((h, i) => rows.Select(r => r[i].Length).Append(h.Length).Max()).ToArray();
+        if (rows.Count > 0)
+        {
+            sb.AppendLine(Row(header, widths) + "result");
+            for (var i = 0; i < rows.Count; i++)
+            {
+                sb.AppendLine(Row(rows[i], widths) + marks[i]);
+            }
+        }
+
+        foreach (var o in outcomes)
+        {
+            if (o.Message is not null)
+            {
+                sb.AppendLine();
+                sb.AppendLine(o.Error == OutcomeError.None ? style.Warn(o.Message) : style.Bad(o.Message));
+            }
+            else if (o.Result?.Inconclusive is { } why)
+            {
+                sb.AppendLine();
+                sb.AppendLine(style.Warn($"{o.File}: inconclusive: {why}"));
+            }
+
+            foreach (var note in o.Scenario?.Notes ?? [])
+            {
+                sb.AppendLine(style.Dim($"{o.File}: note: {note}"));
+            }
+        }
+
+        var expectations = outcomes.Sum(o => o.Rows.Count());
+        var asDeclared = outcomes.Sum(o => o.Rows.Count(r => r.Met == true));
+        var differ = outcomes.Sum(o => o.Rows.Count(r => r.Met == false));
+        var inconclusive = outcomes.Sum(o => o.Rows.Count(r => r.Met is null));
+        var errors = outcomes.Count(o => o.Error != OutcomeError.None);
+        sb.AppendLine();
+        sb.Append(CultureInfo.InvariantCulture, $"{outcomes.Count} scenario(s), {expectations} expectation(s): {asDeclared} as declared, {differ} differ, {inconclusive} inconclusive, {errors} error(s)");
+        sb.AppendLine(CultureInfo.InvariantCulture, $" in {elapsed.TotalMilliseconds:0} ms");
+        return sb.ToString();
+    }
+
+    private static string Row(string[] cells, int[] widths) =>
+        string.Concat(cells.Select((c, i) => c.PadRight(widths[i] + 2)));
+}

@@ -1,0 +1,572 @@
+using DmaCheck.Dma;
+using DmaCheck.Hardware;
+using DmaCheck.Kernel;
+
+namespace DmaCheck.Scenarios;
+
+/// <summary>Resolves names in a parsed scenario and checks it, producing a <see cref="Scenario"/>.</summary>
+public sealed class Binder
+{
+    private readonly ScenarioSyntax syntax;
+    private readonly SourceText source;
+    private readonly WriterTable writers = new();
+    private readonly Dictionary<string, DmaDevice> devices = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, (MemoryType Access, Token Name)> firmware = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, int> firmwarePrograms = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, Token> assigned = new(StringComparer.Ordinal);
+    private readonly List<string> observed = [];
+    private readonly Dictionary<string, Token> observedAt = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, ulong> observedLength = new(StringComparer.Ordinal);
+    private readonly HashSet<string> notes = [];
+
+    private Binder(ScenarioSyntax syntax)
+    {
+        this.syntax = syntax;
+        source = syntax.Source;
+    }
+
+    /// <summary>Parses and binds a scenario file's text. Throws <see cref="ScenarioException"/> on any error.</summary>
+    public static Scenario Load(string path, string text)
+    {
+        var source = new SourceText(path, text);
+        return new Binder(Parser.Parse(source)).Bind();
+    }
+
+    private ScenarioException Error(Token at, string message) => new(source, at.Span, message);
+
+    private ScenarioException Error(SourceSpan at, string message) => new(source, at, message);
+
+    private static string Known(IEnumerable<string> names) => string.Join(", ", names);
+
+    private Scenario Bind()
+    {
+        if (syntax.Profile is null)
+        {
+            throw Error(new SourceSpan(1, 1, 1), $"the scenario names no profile: add a line such as 'profile linux-6.4-arm64' (known: {Known(Profiles.All.Select(p => p.Name))})");
+        }
+
+        var profile = Profiles.Find(syntax.Profile.Text)
+            ?? throw Error(syntax.Profile, $"unknown profile '{syntax.Profile.Text}' (known: {Known(Profiles.All.Select(p => p.Name))})");
+        var config = new KernelConfig();
+        var hardware = HardwareConfig.Default;
+        var seenKeys = new Dictionary<string, Token>(StringComparer.Ordinal);
+        foreach (var set in syntax.Settings)
+        {
+            if (seenKeys.TryGetValue(set.Key.Text, out var earlier))
+            {
+                throw Error(set.Key, $"'{set.Key.Text}' is set twice (first on line {earlier.Span.Line})");
+            }
+
+            seenKeys[set.Key.Text] = set.Key;
+            switch (set.Key.Text)
+            {
+                case "init_on_alloc":
+                    config = config with { InitOnAlloc = OnOff(set.Value) };
+                    break;
+                case "init_on_free":
+                    config = config with { InitOnFree = OnOff(set.Value) };
+                    break;
+                case "cache_init":
+                    hardware = hardware with
+                    {
+                        Initial = set.Value.Text switch
+                        {
+                            "cold" => InitialCache.Cold,
+                            "arbitrary" => InitialCache.Arbitrary,
+                            _ => throw Error(set.Value, $"cache_init is 'cold' or 'arbitrary', not '{set.Value.Text}'"),
+                        },
+                    };
+                    break;
+                case "hw.ivac_as_civac":
+                    hardware = hardware with { IvacActsAsCivac = OnOff(set.Value) };
+                    break;
+                default:
+                    var def = Switches.Find(set.Key.Text)
+                        ?? throw Error(set.Key, $"unknown setting '{set.Key.Text}' (known: init_on_alloc, init_on_free, cache_init, hw.ivac_as_civac, {Known(Switches.All.Select(s => s.Key))})");
+                    if (def.Find(set.Value.Text) is null)
+                    {
+                        throw Error(set.Value, $"switch {def.Key} has no value '{set.Value.Text}' (values: {Known(def.Values.Select(v => v.Name))})");
+                    }
+
+                    profile = profile.With(def, set.Value.Text);
+                    break;
+            }
+        }
+
+        foreach (var decl in syntax.Declarations)
+        {
+            BindDeclaration(decl);
+        }
+
+        // Firmware programs get indices first so smc statements can refer to them in any order.
+        var programs = new List<AgentProgram>();
+        var order = syntax.Agents.Where(a => a.Kind == AgentKind.Firmware).Concat(syntax.Agents.Where(a => a.Kind != AgentKind.Firmware)).ToList();
+        var agentNames = new Dictionary<string, Token>(StringComparer.Ordinal);
+        foreach (var agent in order)
+        {
+            if (agentNames.TryGetValue(agent.Name.Text, out var other))
+            {
+                throw Error(agent.Name, $"a second program named '{agent.Name.Text}' (the first is on line {other.Span.Line})");
+            }
+
+            agentNames[agent.Name.Text] = agent.Name;
+            if (agent.Kind == AgentKind.Firmware)
+            {
+                if (!firmware.ContainsKey(agent.Name.Text))
+                {
+                    throw Error(agent.Name, $"firmware '{agent.Name.Text}' is not declared: add 'firmware {agent.Name.Text} {{ access = cacheable }}' (or non-cacheable)");
+                }
+
+                firmwarePrograms[agent.Name.Text] = firmwarePrograms.Count;
+            }
+        }
+
+        foreach (var agent in order)
+        {
+            programs.Add(BindAgent(agent));
+        }
+
+        var agents = Enumerable.Range(0, programs.Count).Where(i => programs[i].Kind != AgentKind.Firmware).ToList();
+        if (agents.Count == 0)
+        {
+            throw Error(new SourceSpan(1, 1, 1), "the scenario has no cpu or dma program: nothing would run");
+        }
+
+        var expectations = syntax.Expectations.Select(BindExpectation).ToList();
+        var names = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var e in syntax.Expectations)
+        {
+            if (!names.Add(e.Name.Text))
+            {
+                throw Error(e.Name, $"a second expectation named '{e.Name.Text}'");
+            }
+        }
+
+        var declared = new Dictionary<string, DeclaredVerdict>(StringComparer.Ordinal);
+        foreach (var d in syntax.Declared)
+        {
+            if (!names.Contains(d.Name.Text))
+            {
+                throw Error(d.Name, $"'# expect {d.Name.Text}' declares a verdict for an expectation that does not exist (expectations: {Known(names)})");
+            }
+
+            if (declared.ContainsKey(d.Name.Text))
+            {
+                throw Error(d.Name, $"a second declared verdict for '{d.Name.Text}'");
+            }
+
+            var verdict = d.Verdict.Text switch
+            {
+                "always" => Verdict.Always,
+                "sometimes" => Verdict.Sometimes,
+                "never" => Verdict.Never,
+                _ => throw Error(d.Verdict, $"'{d.Verdict.Text}' is not a verdict: always, sometimes or never"),
+            };
+            if (verdict == Verdict.Always && d.MinEvents is not null)
+            {
+                throw Error(d.MinEvents, "an expectation that always holds never fails, so it has no min-events");
+            }
+
+            declared[d.Name.Text] = new DeclaredVerdict(verdict, d.MinEvents is null ? null : (int)Math.Min(d.MinEvents.Number, int.MaxValue), d.AtLeast is not null);
+        }
+
+        return new Scenario(source, syntax.Title?.Text ?? Path.GetFileNameWithoutExtension(source.Path), profile, config, hardware,
+            programs, agents, writers, observed, expectations, declared, notes.Order(StringComparer.Ordinal).ToList());
+    }
+
+    private bool OnOff(Token value) => value.Text switch
+    {
+        "on" or "true" or "1" => true,
+        "off" or "false" or "0" => false,
+        _ => throw Error(value, $"expected on or off, not '{value.Text}'"),
+    };
+
+    private void BindDeclaration(DeclSyntax decl)
+    {
+        var name = decl.Name.Text;
+        if (devices.ContainsKey(name) || firmware.ContainsKey(name))
+        {
+            throw Error(decl.Name, $"'{name}' is declared twice");
+        }
+
+        if (decl.Keyword.Text == "device")
+        {
+            bool? coherent = null;
+            foreach (var p in decl.Properties)
+            {
+                coherent = p.Key.Text switch
+                {
+                    "coherent" => OnOff(p.Value),
+                    _ => throw Error(p.Key, $"unknown device property '{p.Key.Text}' (known: coherent)"),
+                };
+            }
+
+            devices[name] = new DmaDevice(name, coherent ?? throw Error(decl.Name, $"device '{name}' must say whether it is coherent: {{ coherent = false }} (what DT says: \"dma-coherent\" or not)"));
+        }
+        else
+        {
+            MemoryType? access = null;
+            foreach (var p in decl.Properties)
+            {
+                if (p.Key.Text != "access")
+                {
+                    throw Error(p.Key, $"unknown firmware property '{p.Key.Text}' (known: access)");
+                }
+
+                access = p.Value.Text switch
+                {
+                    "cacheable" => MemoryType.NormalWriteBack,
+                    "non-cacheable" => MemoryType.NormalNonCacheable,
+                    "device" => MemoryType.Device,
+                    _ => throw Error(p.Value, $"firmware access is cacheable, non-cacheable or device, not '{p.Value.Text}'"),
+                };
+            }
+
+            firmware[name] = (access ?? throw Error(decl.Name, $"firmware '{name}' must say how it maps memory: {{ access = cacheable }} or non-cacheable"), decl.Name);
+        }
+    }
+
+    private AgentProgram BindAgent(AgentSyntax agent)
+    {
+        var locals = new HashSet<string>(agent.Parameters.Select(p => p.Text), StringComparer.Ordinal);
+        var body = agent.Body.Select(s => BindStatement(agent, s, locals)).ToList();
+        switch (agent.Kind)
+        {
+            case AgentKind.Firmware:
+                return new AgentProgram(agent.Name.Text, agent.Kind, MasterKind.Firmware, firmware[agent.Name.Text].Access, agent.Parameters.Select(p => p.Text).ToList(), body);
+            case AgentKind.Device:
+                var dev = Device(agent.Device!);
+                return new AgentProgram(agent.Name.Text, agent.Kind, dev.Coherent ? MasterKind.CoherentDevice : MasterKind.NonCoherentDevice,
+                    dev.Coherent ? MemoryType.NormalWriteBack : MemoryType.NormalNonCacheable, [], body);
+            default:
+                return new AgentProgram(agent.Name.Text, agent.Kind, MasterKind.Cpu, MemoryType.NormalWriteBack, [], body);
+        }
+    }
+
+    private DmaDevice Device(Token name) => devices.TryGetValue(name.Text, out var d)
+        ? d
+        : throw Error(name, devices.Count == 0
+            ? $"unknown device '{name.Text}': declare it, as in 'device {name.Text} {{ coherent = false }}'"
+            : $"unknown device '{name.Text}' (declared: {Known(devices.Keys)})");
+
+    private void Assign(Token target)
+    {
+        if (assigned.TryGetValue(target.Text, out var earlier))
+        {
+            throw Error(target, $"'{target.Text}' is assigned twice (first on line {earlier.Span.Line}): give each result its own name");
+        }
+
+        if (observedAt.ContainsKey(target.Text))
+        {
+            throw Error(target, $"'{target.Text}' already names an observed variable");
+        }
+
+        assigned[target.Text] = target;
+    }
+
+    private Statement BindStatement(AgentSyntax agent, StmtSyntax stmt, HashSet<string> locals)
+    {
+        switch (stmt)
+        {
+            case WriteSyntax w:
+            {
+                CheckSpace(agent, w.Address);
+                var (lo, hi) = Range(w.Range);
+                var writer = w.Writer.Text;
+                if (writer is "old")
+                {
+                    throw Error(w.Writer, "'old' names the contents RAM held before the scenario; choose another writer name");
+                }
+
+                return new AccessStmt(w.Span, w.Text, true, w.Address.Space, Expr(w.Address.Expr, locals), lo, hi, writers.Intern(writer), -1);
+            }
+
+            case ReadSyntax r:
+            {
+                CheckSpace(agent, r.Address);
+                var (lo, hi) = Range(r.Range);
+                if (observedAt.TryGetValue(r.Var.Text, out var earlier))
+                {
+                    throw Error(r.Var, $"'{r.Var.Text}' is read into twice (first on line {earlier.Span.Line}): give each read its own variable");
+                }
+
+                if (assigned.ContainsKey(r.Var.Text) || locals.Contains(r.Var.Text))
+                {
+                    throw Error(r.Var, $"'{r.Var.Text}' already names a value; give the read its own variable");
+                }
+
+                observedAt[r.Var.Text] = r.Var;
+                observedLength[r.Var.Text] = hi - lo;
+                observed.Add(r.Var.Text);
+                return new AccessStmt(r.Span, r.Text, false, r.Address.Space, Expr(r.Address.Expr, locals), lo, hi, 0, observed.Count - 1);
+            }
+
+            case SmcSyntax smc:
+            {
+                if (agent.Kind != AgentKind.Cpu)
+                {
+                    throw Error(stmt.Span, "only a cpu program can issue an smc");
+                }
+
+                if (!firmwarePrograms.TryGetValue(smc.Firmware.Text, out var index))
+                {
+                    throw Error(smc.Firmware, firmware.ContainsKey(smc.Firmware.Text)
+                        ? $"firmware '{smc.Firmware.Text}' has no program: add 'firmware {smc.Firmware.Text} on smc(...) {{ ... }}'"
+                        : $"unknown firmware '{smc.Firmware.Text}'");
+                }
+
+                var fw = syntax.Agents.First(a => a.Kind == AgentKind.Firmware && a.Name.Text == smc.Firmware.Text);
+                if (fw.Parameters.Count != smc.Args.Count)
+                {
+                    throw Error(smc.Span, $"firmware '{fw.Name.Text}' takes {fw.Parameters.Count} argument(s) (line {fw.Name.Span.Line}), but the smc passes {smc.Args.Count}");
+                }
+
+                return new SmcStmt(smc.Span, smc.Text, index, smc.Args.Select(a => Expr(a, locals)).ToList());
+            }
+
+            case EventSyntax ev:
+                return new EventStmt(ev.Span, ev.Text, ev.IsWait, ev.Event.Text);
+            case CallSyntax call:
+                if (agent.Kind != AgentKind.Cpu)
+                {
+                    throw Error(call.Function, $"kernel calls run on a cpu; '{call.Function.Text}' appears in {agent.Keyword.Text} program '{agent.Name.Text}'");
+                }
+
+                return BindCall(call, locals);
+            default:
+                throw new InvalidOperationException(stmt.GetType().Name);
+        }
+    }
+
+    private void CheckSpace(AgentSyntax agent, AddressSyntax address)
+    {
+        var ok = (agent.Kind, address.Space) switch
+        {
+            (AgentKind.Cpu, AddressSpace.Virtual) => true,
+            (AgentKind.Firmware, AddressSpace.Physical) => true,
+            (AgentKind.Device, AddressSpace.Dma) => true,
+            _ => false,
+        };
+        if (!ok)
+        {
+            var want = agent.Kind switch
+            {
+                AgentKind.Cpu => "a CPU thread accesses memory through kernel virtual addresses (a buffer variable)",
+                AgentKind.Firmware => "firmware reaches memory by physical address: phys(ADDR)",
+                _ => "a DMA engine reaches memory by DMA address: dma(ADDR)",
+            };
+            throw Error(address.Span, want);
+        }
+    }
+
+    private (ulong Lo, ulong Hi) Range(RangeSyntax r)
+    {
+        if (r.High.Number <= r.Low.Number)
+        {
+            throw Error(r.High, $"empty byte range [{r.Low.Number}..{r.High.Number}): the end is exclusive and must be above the start");
+        }
+
+        if (r.High.Number - r.Low.Number > 1UL << 30)
+        {
+            throw Error(r.High, "a single access is limited to 1 GiB");
+        }
+
+        return (r.Low.Number, r.High.Number);
+    }
+
+    private ValueExpr Expr(ExprSyntax e, HashSet<string> locals)
+    {
+        if (e.Terms.Count > 1)
+        {
+            throw Error(e.Terms[1], "flags ('|') are only allowed as a gfp argument");
+        }
+
+        var head = e.Head;
+        var offset = e.Offset?.Number ?? 0;
+        var text = source.Line(e.Span.Line).Substring(e.Span.Column - 1, Math.Min(e.Span.Length, source.Line(e.Span.Line).Length - e.Span.Column + 1));
+        if (head.Kind == TokenKind.Number)
+        {
+            return new ValueExpr(null, null, unchecked(head.Number + offset), e.Span, text);
+        }
+
+        var dot = head.Text.IndexOf('.', StringComparison.Ordinal);
+        var name = dot < 0 ? head.Text : head.Text[..dot];
+        var field = dot < 0 ? null : head.Text[(dot + 1)..];
+        if (field is not null and not ("dma" or "cpu"))
+        {
+            throw Error(head, $"unknown field '.{field}' (a coherent buffer has .cpu and .dma)");
+        }
+
+        if (!locals.Contains(name) && !syntax.Agents.SelectMany(a => a.Body).OfType<CallSyntax>().Any(c => c.Target?.Text == name))
+        {
+            throw Error(head, observedAt.ContainsKey(name) || syntax.Agents.SelectMany(a => a.Body).OfType<ReadSyntax>().Any(r => r.Var.Text == name)
+                ? $"'{name}' holds observed bytes, not an address"
+                : $"unknown variable '{name}': it is never assigned");
+        }
+
+        return new ValueExpr(name, field, offset, e.Span, text);
+    }
+
+    private Statement BindCall(CallSyntax call, HashSet<string> locals)
+    {
+        var f = call.Function.Text;
+        var args = call.Args;
+
+        void Arity(int n)
+        {
+            if (args.Count != n)
+            {
+                throw Error(call.Function, $"{f} takes {n} argument(s) here, not {args.Count}");
+            }
+        }
+
+        string Target()
+        {
+            if (call.Target is null)
+            {
+                throw Error(call.Function, $"{f} returns a value: assign it, as in 'x = {f}(...)'");
+            }
+
+            Assign(call.Target);
+            return call.Target.Text;
+        }
+
+        void NoTarget()
+        {
+            if (call.Target is not null)
+            {
+                throw Error(call.Target, $"{f} returns nothing to assign");
+            }
+        }
+
+        switch (f)
+        {
+            case "dma_alloc_coherent":
+                Arity(3);
+                return new AllocCoherentStmt(call.Span, call.Text, Target(), Device(args[0].Head), Expr(args[1], locals), Gfp(args[2]));
+            case "dma_free_coherent":
+                NoTarget();
+                if (args.Count == 3)
+                {
+                    var buf = Expr(args[2], locals);
+                    return new FreeCoherentStmt(call.Span, call.Text, Device(args[0].Head), Expr(args[1], locals), buf with { Field = "cpu" }, buf with { Field = "dma" });
+                }
+
+                Arity(4);
+                return new FreeCoherentStmt(call.Span, call.Text, Device(args[0].Head), Expr(args[1], locals), Expr(args[2], locals), Expr(args[3], locals));
+            case "kmalloc":
+                Arity(2);
+                notes.Add("kmalloc is page-backed in this version: each object starts on its own page and shares no cache line with other objects (slab packing and ARCH_KMALLOC_MINALIGN are not modelled)");
+                return new KmallocStmt(call.Span, call.Text, Target(), Expr(args[0], locals), Gfp(args[1]));
+            case "kfree":
+                Arity(1);
+                NoTarget();
+                return new KfreeStmt(call.Span, call.Text, Expr(args[0], locals));
+            case "alloc_pages":
+                Arity(2);
+                return new AllocPagesStmt(call.Span, call.Text, Target(), Gfp(args[0]), Order(args[1]));
+            case "__free_pages":
+                Arity(2);
+                NoTarget();
+                return new FreePagesStmt(call.Span, call.Text, Expr(args[0], locals), Order(args[1]));
+            case "dma_map_single":
+                Arity(4);
+                return new MapStmt(call.Span, call.Text, Target(), f, Device(args[0].Head), Expr(args[1], locals), null, Expr(args[2], locals), Direction(args[3]));
+            case "dma_map_page":
+                Arity(5);
+                return new MapStmt(call.Span, call.Text, Target(), f, Device(args[0].Head), Expr(args[1], locals), Expr(args[2], locals), Expr(args[3], locals), Direction(args[4]));
+            case "dma_unmap_single" or "dma_unmap_page":
+                return Sync(SyncKind.Unmap);
+            case "dma_sync_single_for_cpu":
+                return Sync(SyncKind.ForCpu);
+            case "dma_sync_single_for_device":
+                return Sync(SyncKind.ForDevice);
+            case "dma_mapping_error":
+                Arity(2);
+                NoTarget();
+                return new MappingErrorStmt(call.Span, call.Text, Device(args[0].Head), Expr(args[1], locals));
+            default:
+                throw Error(call.Function, $"unknown or unmodelled kernel function '{f}' (known: dma_alloc_coherent, dma_free_coherent, kmalloc, kfree, alloc_pages, __free_pages, dma_map_single, dma_map_page, dma_unmap_single, dma_unmap_page, dma_sync_single_for_cpu, dma_sync_single_for_device, dma_mapping_error)");
+        }
+
+        Statement Sync(SyncKind kind)
+        {
+            Arity(4);
+            NoTarget();
+            return new SyncStmt(call.Span, call.Text, f, kind, Device(args[0].Head), Expr(args[1], locals), Expr(args[2], locals), Direction(args[3]));
+        }
+    }
+
+    private Gfp Gfp(ExprSyntax e)
+    {
+        var gfp = Kernel.Gfp.None;
+        foreach (var t in e.Terms)
+        {
+            if (t.Kind != TokenKind.Identifier || !GfpExtensions.Names.TryGetValue(t.Text, out var flag))
+            {
+                throw Error(t, $"unknown gfp flag '{t.Text}' (known: {Known(GfpExtensions.Names.Keys)})");
+            }
+
+            gfp |= flag;
+        }
+
+        return gfp;
+    }
+
+    private int Order(ExprSyntax e)
+    {
+        if (e.Terms.Count != 1 || e.Head.Kind != TokenKind.Number || e.Head.Number > 10 || e.Offset is not null)
+        {
+            throw Error(e.Span, "the order is a number from 0 to 10 (MAX_ORDER)");
+        }
+
+        return (int)e.Head.Number;
+    }
+
+    private DmaDirection Direction(ExprSyntax e)
+    {
+        if (e.Terms.Count == 1 && e.Offset is null && Enum.TryParse<DmaDirection>(e.Head.Text, out var dir) && e.Head.Kind == TokenKind.Identifier)
+        {
+            return dir;
+        }
+
+        throw Error(e.Span, $"expected a direction: DMA_TO_DEVICE, DMA_FROM_DEVICE, DMA_BIDIRECTIONAL (or DMA_NONE), not '{e.Head.Text}'");
+    }
+
+    private Expectation BindExpectation(ExpectSyntax e)
+    {
+        var atoms = new List<Atom>();
+        foreach (var a in e.Atoms)
+        {
+            var index = observed.IndexOf(a.Var.Text);
+            if (index < 0)
+            {
+                throw Error(a.Var, assigned.ContainsKey(a.Var.Text)
+                    ? $"'{a.Var.Text}' is an address, not observed bytes: expectations compare what a read saw"
+                    : $"unknown observed variable '{a.Var.Text}' (observed: {(observed.Count == 0 ? "none; add a read ... -> VAR" : Known(observed))})");
+            }
+
+            if (!writers.TryGet(a.Writer.Text, out var writer))
+            {
+                throw Error(a.Writer, $"no statement writes '{a.Writer.Text}' (writers: {Known(Enumerable.Range(0, writers.Count).Select(i => writers.Name((byte)i)))})");
+            }
+
+            ulong low = 0;
+            ulong? high = null;
+            if (a.Range is not null)
+            {
+                (low, var hi) = Range(a.Range);
+                high = hi;
+                if (hi > observedLength[a.Var.Text])
+                {
+                    throw Error(a.Range.High, $"'{a.Var.Text}' holds {observedLength[a.Var.Text]} bytes; the range runs past its end");
+                }
+            }
+
+            atoms.Add(new Atom(index, low, high, writer));
+        }
+
+        var line = source.Line(e.Name.Span.Line).Trim();
+        return new Expectation(e.Name.Text, e.Name.Span, line, atoms);
+    }
+}

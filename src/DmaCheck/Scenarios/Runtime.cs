@@ -1,0 +1,513 @@
+using System.Collections.Immutable;
+using System.Text;
+using DmaCheck.Dma;
+using DmaCheck.Hardware;
+using DmaCheck.Kernel;
+
+namespace DmaCheck.Scenarios;
+
+/// <summary>A runtime value held by a scenario variable.</summary>
+public abstract record Value
+{
+    /// <summary>The bytes an access through this value may cover, when known.</summary>
+    public abstract ulong? Size { get; }
+}
+
+/// <summary>The result of dma_alloc_coherent: the CPU address and the DMA handle.</summary>
+public sealed record CoherentBuffer(ulong Cpu, ulong Dma, ulong Bytes) : Value
+{
+    public override ulong? Size => Bytes;
+}
+
+/// <summary>A kernel pointer from kmalloc.</summary>
+public sealed record KernelPointer(ulong Va, ulong Bytes) : Value
+{
+    public override ulong? Size => Bytes;
+}
+
+/// <summary>A struct page from alloc_pages, by frame number.</summary>
+public sealed record PageRef(ulong Pfn, int Order) : Value
+{
+    public override ulong? Size => PlatformLayout.PageSize << Order;
+}
+
+/// <summary>A DMA address from dma_map_*.</summary>
+public sealed record DmaHandle(ulong Dma, ulong Bytes) : Value
+{
+    public override ulong? Size => Bytes;
+}
+
+/// <summary>A plain number (an smc argument, a literal).</summary>
+public sealed record NumberValue(ulong N) : Value
+{
+    public override ulong? Size => null;
+}
+
+/// <summary>Where an observed variable's bytes came from: [Pa, Pa+Length).</summary>
+public sealed record ObservedRange(ulong Pa, ulong Length);
+
+/// <summary>An activation of a program: which program, the next statement, and its parameters.</summary>
+public sealed record Frame(int Program, int Pc, ImmutableDictionary<string, Value> Locals);
+
+/// <summary>One agent: a stack of frames (a CPU thread in firmware has two) and whether it stopped early.</summary>
+public sealed record AgentState(ImmutableStack<Frame> Frames, string? Stopped)
+{
+    public bool Done => Frames.IsEmpty;
+}
+
+/// <summary>
+/// Everything but the caches and RAM: the DMA and kernel state, each agent's position, the variables, the raised
+/// events and where observations came from. Immutable, compared by a canonical key.
+/// </summary>
+public sealed class ControlState : IEquatable<ControlState>
+{
+    private string? key;
+
+    public ControlState(DmaState dma, ImmutableArray<AgentState> agents, ImmutableSortedDictionary<string, Value> vars,
+        ImmutableSortedSet<string> signals, ImmutableSortedDictionary<int, ObservedRange> observed)
+    {
+        Dma = dma;
+        Agents = agents;
+        Vars = vars;
+        Signals = signals;
+        Observed = observed;
+    }
+
+    public DmaState Dma { get; }
+
+    public ImmutableArray<AgentState> Agents { get; }
+
+    public ImmutableSortedDictionary<string, Value> Vars { get; }
+
+    public ImmutableSortedSet<string> Signals { get; }
+
+    public ImmutableSortedDictionary<int, ObservedRange> Observed { get; }
+
+    public Mmu Mmu => Dma.Kernel.Mmu;
+
+    public ControlState With(DmaState? dma = null, ImmutableArray<AgentState>? agents = null, ImmutableSortedDictionary<string, Value>? vars = null,
+        ImmutableSortedSet<string>? signals = null, ImmutableSortedDictionary<int, ObservedRange>? observed = null) =>
+        new(dma ?? Dma, agents ?? Agents, vars ?? Vars, signals ?? Signals, observed ?? Observed);
+
+    /// <summary>A canonical text of the whole state; equal states have equal keys.</summary>
+    public string Key => key ??= BuildKey();
+
+    private string BuildKey()
+    {
+        var sb = new StringBuilder();
+        foreach (var a in Agents)
+        {
+            sb.Append('A').Append(a.Stopped);
+            foreach (var f in a.Frames)
+            {
+                sb.Append('/').Append(f.Program).Append(':').Append(f.Pc);
+                foreach (var (k, v) in f.Locals.OrderBy(p => p.Key, StringComparer.Ordinal))
+                {
+                    sb.Append(',').Append(k).Append('=').Append(v);
+                }
+            }
+        }
+
+        sb.Append("|V");
+        foreach (var (k, v) in Vars)
+        {
+            sb.Append(k).Append('=').Append(v).Append(';');
+        }
+
+        sb.Append("|S").AppendJoin(',', Signals).Append("|O");
+        foreach (var (k, v) in Observed)
+        {
+            sb.Append(k).Append('=').Append(v.Pa).Append('+').Append(v.Length).Append(';');
+        }
+
+        var k2 = Dma.Kernel;
+        sb.Append("|K").Append(k2.Allocator.NextPfn).Append(';');
+        foreach (var b in k2.Allocator.FreeBlocks)
+        {
+            sb.Append('f').Append(b.Pfn).Append('/').Append(b.Order);
+        }
+
+        foreach (var b in k2.Allocator.Allocated.Values)
+        {
+            sb.Append('a').Append(b.Pfn).Append('/').Append(b.Order).Append(b.Owner);
+        }
+
+        sb.Append("|M").Append(k2.VmallocNext);
+        foreach (var a in k2.Mmu.Aliases)
+        {
+            sb.Append(a).Append(';');
+        }
+
+        sb.Append("|D");
+        foreach (var m in Dma.Mappings)
+        {
+            sb.Append(m).Append(';');
+        }
+
+        foreach (var c in Dma.Coherent)
+        {
+            sb.Append(c).Append(';');
+        }
+
+        return sb.ToString();
+    }
+
+    public bool Equals(ControlState? other) => other is not null && (ReferenceEquals(this, other) || Key == other.Key);
+
+    public override bool Equals(object? obj) => Equals(obj as ControlState);
+
+    public override int GetHashCode() => Key.GetHashCode(StringComparison.Ordinal);
+}
+
+/// <summary>What one agent step did: the statement, and the hardware operations it caused in program order.</summary>
+public sealed record StepResult(ControlState Next, int Agent, AgentProgram Program, Statement Statement, IReadOnlyList<HwOp> Ops);
+
+public enum RunErrorKind
+{
+    /// <summary>The scenario uses something wrongly (out-of-bounds access, a handle of the wrong kind): exit 2.</summary>
+    BadScenario,
+
+    /// <summary>The kernel would crash, BUG or corrupt memory: reported as a failure.</summary>
+    KernelBug,
+
+    /// <summary>Behaviour this version does not model: the result is inconclusive.</summary>
+    NotModelled,
+}
+
+/// <summary>A statement could not be executed; carries where, and what kind of problem it is.</summary>
+public sealed class RunException(RunErrorKind kind, Scenario scenario, Statement statement, string message, Exception? inner = null)
+    : Exception(message, inner)
+{
+    public RunErrorKind Kind { get; } = kind;
+
+    public Scenario Scenario { get; } = scenario;
+
+    public Statement Statement { get; } = statement;
+
+    public string Location => $"{Scenario.File}:{Statement.Span.Line}:{Statement.Span.Column}";
+}
+
+/// <summary>
+/// The executable semantics of a bound scenario: the initial state, which agents may step, and what a step does.
+/// Agents interleave at statement boundaries; a statement whose inputs are not yet assigned, or a wait on an
+/// event not yet signalled, is not enabled.
+/// </summary>
+public sealed class ScenarioModel
+{
+    public ScenarioModel(Scenario scenario)
+    {
+        Scenario = scenario;
+        Environment = new DmaEnvironment(scenario.Profile);
+        var kernel = KernelState.Boot(scenario.Profile.Layout, scenario.KernelConfig, scenario.Hardware);
+        var agents = scenario.Agents
+            .Select(p => new AgentState(ImmutableStack.Create(new Frame(p, 0, ImmutableDictionary<string, Value>.Empty)), null))
+            .Select(a => Normalise(a))
+            .ToImmutableArray();
+        Initial = new ControlState(DmaState.Boot(kernel), agents, ImmutableSortedDictionary<string, Value>.Empty.WithComparers(StringComparer.Ordinal),
+            ImmutableSortedSet<string>.Empty.WithComparer(StringComparer.Ordinal), ImmutableSortedDictionary<int, ObservedRange>.Empty);
+    }
+
+    public Scenario Scenario { get; }
+
+    public DmaEnvironment Environment { get; }
+
+    public HardwareConfig Hardware => Scenario.Hardware;
+
+    public ControlState Initial { get; }
+
+    public bool IsFinished(ControlState s) => s.Agents.All(a => a.Done);
+
+    /// <summary>The agents that can take a step now, in agent order.</summary>
+    public IEnumerable<int> Enabled(ControlState s)
+    {
+        for (var i = 0; i < s.Agents.Length; i++)
+        {
+            var agent = s.Agents[i];
+            if (!agent.Done && IsReady(s, agent.Frames.Peek()))
+            {
+                yield return i;
+            }
+        }
+    }
+
+    public (AgentProgram Program, Statement Statement) Current(ControlState s, int agent)
+    {
+        var frame = s.Agents[agent].Frames.Peek();
+        var program = Scenario.Programs[frame.Program];
+        return (program, program.Body[frame.Pc]);
+    }
+
+    private bool IsReady(ControlState s, Frame frame)
+    {
+        var stmt = Scenario.Programs[frame.Program].Body[frame.Pc];
+        if (stmt is EventStmt { IsWait: true } wait && !s.Signals.Contains(wait.Event))
+        {
+            return false;
+        }
+
+        return Inputs(stmt).All(e => e.Var is null || frame.Locals.ContainsKey(e.Var) || s.Vars.ContainsKey(e.Var));
+    }
+
+    private static IEnumerable<ValueExpr> Inputs(Statement stmt) => stmt switch
+    {
+        AllocCoherentStmt a => [a.Size],
+        FreeCoherentStmt f => [f.Size, f.CpuAddr, f.Handle],
+        KmallocStmt k => [k.Size],
+        KfreeStmt k => [k.Pointer],
+        FreePagesStmt f => [f.Page],
+        MapStmt m => m.Offset is null ? [m.Address, m.Size] : [m.Address, m.Offset, m.Size],
+        SyncStmt y => [y.Handle, y.Size],
+        MappingErrorStmt e => [e.Handle],
+        AccessStmt a => [a.Address],
+        SmcStmt c => c.Args,
+        _ => [],
+    };
+
+    /// <summary>Executes the next statement of <paramref name="agent"/>.</summary>
+    public StepResult Step(ControlState s, int agent)
+    {
+        var frame = s.Agents[agent].Frames.Peek();
+        var program = Scenario.Programs[frame.Program];
+        var stmt = program.Body[frame.Pc];
+        var ops = new List<HwOp>();
+        try
+        {
+            var (next, stopped, pushed) = Execute(s, frame, program, stmt, ops);
+            var frames = s.Agents[agent].Frames.Pop().Push(frame with { Pc = frame.Pc + 1 });
+            if (pushed is not null)
+            {
+                frames = frames.Push(pushed);
+            }
+
+            var state = Normalise(new AgentState(stopped is null ? frames : [], stopped));
+            return new StepResult(next.With(agents: next.Agents.SetItem(agent, state)), agent, program, stmt, ops);
+        }
+        catch (ScenarioException e)
+        {
+            throw new RunException(RunErrorKind.BadScenario, Scenario, stmt, e.Message, e);
+        }
+        catch (KernelBugException e)
+        {
+            throw new RunException(RunErrorKind.KernelBug, Scenario, stmt, $"the kernel would BUG or corrupt memory: {e.Message}", e);
+        }
+        catch (TranslationFaultException e)
+        {
+            throw new RunException(RunErrorKind.KernelBug, Scenario, stmt, $"the kernel would oops: {e.Message}", e);
+        }
+        catch (NotModelledException e)
+        {
+            throw new RunException(RunErrorKind.NotModelled, Scenario, stmt, e.Message, e);
+        }
+    }
+
+    /// <summary>Pops finished frames, so an agent whose last statement ran is Done.</summary>
+    private AgentState Normalise(AgentState a)
+    {
+        var frames = a.Frames;
+        while (!frames.IsEmpty && frames.Peek().Pc >= Scenario.Programs[frames.Peek().Program].Body.Count)
+        {
+            frames = frames.Pop();
+        }
+
+        return a with { Frames = frames };
+    }
+
+    private ScenarioException Bad(Statement stmt, string message) => new(Scenario.Source, stmt.Span, message);
+
+    private Value Lookup(ControlState s, Frame frame, ValueExpr e) =>
+        e.Var is null ? new NumberValue(e.Constant)
+        : frame.Locals.TryGetValue(e.Var, out var v) ? v
+        : s.Vars[e.Var];
+
+    /// <summary>The number an expression denotes: a field, a kernel address, a DMA address or a number, plus its offset.</summary>
+    private ulong Number(ControlState s, Frame frame, ValueExpr e, Statement stmt)
+    {
+        var v = Lookup(s, frame, e);
+        ulong baseValue = (v, e.Field) switch
+        {
+            (NumberValue n, null) => n.N,
+            (CoherentBuffer b, null or "cpu") => b.Cpu,
+            (CoherentBuffer b, "dma") => b.Dma,
+            (KernelPointer p, null) => p.Va,
+            (PageRef p, null) => s.Dma.Kernel.Layout.PageAddress(p.Pfn),
+            (DmaHandle h, null) => h.Dma,
+            _ => throw Bad(stmt, $"'{e.Text}': a {Describe(v)} has no field '.{e.Field}'"),
+        };
+        return unchecked(baseValue + (e.Var is null ? 0 : e.Constant));
+    }
+
+    private static string Describe(Value v) => v switch
+    {
+        CoherentBuffer => "coherent buffer",
+        KernelPointer => "kernel pointer",
+        PageRef => "page",
+        DmaHandle => "DMA handle",
+        _ => "number",
+    };
+
+    private T As<T>(ControlState s, Frame frame, ValueExpr e, Statement stmt, string what)
+        where T : Value =>
+        Lookup(s, frame, e) as T ?? throw Bad(stmt, $"'{e.Text}' is a {Describe(Lookup(s, frame, e))}, but {what}");
+
+    private (ControlState Next, string? Stopped, Frame? Pushed) Execute(ControlState s, Frame frame, AgentProgram program, Statement stmt, List<HwOp> ops)
+    {
+        var env = Environment;
+        var dma = s.Dma;
+        switch (stmt)
+        {
+            case AllocCoherentStmt a:
+            {
+                var size = Number(s, frame, a.Size, stmt);
+                if (size == 0 || size > 1UL << 30)
+                {
+                    throw Bad(stmt, $"dma_alloc_coherent of {size} bytes: this model takes 1 byte to 1 GiB");
+                }
+
+                dma = DmaApi.DmaAllocAttrs(env, dma, a.Device, size, a.Gfp, ops, out var cpu, out var handle);
+                return (s.With(dma: dma, vars: s.Vars.Add(a.Target, new CoherentBuffer(cpu, handle, size))), null, null);
+            }
+
+            case FreeCoherentStmt f:
+            {
+                var size = Number(s, frame, f.Size, stmt);
+                dma = DmaApi.DmaFreeAttrs(dma, f.Device, size, Number(s, frame, f.CpuAddr, stmt), Number(s, frame, f.Handle, stmt), ops);
+                return (s.With(dma: dma), null, null);
+            }
+
+            case KmallocStmt k:
+            {
+                var size = Number(s, frame, k.Size, stmt);
+                if (size == 0 || size > 1UL << 22)
+                {
+                    throw Bad(stmt, $"kmalloc of {size} bytes: KMALLOC_MAX_SIZE is 4 MiB here");
+                }
+
+                var kernel = dma.Kernel.AllocPages(k.Gfp, PlatformLayout.GetOrder(size), "kmalloc", ops, out var pfn);
+                var va = kernel.Layout.PageAddress(pfn);
+                return (s.With(dma: dma with { Kernel = kernel }, vars: s.Vars.Add(k.Target, new KernelPointer(va, size))), null, null);
+            }
+
+            case KfreeStmt k:
+            {
+                var p = As<KernelPointer>(s, frame, k.Pointer, stmt, "kfree takes a kmalloc pointer");
+                var kernel = dma.Kernel;
+                kernel = kernel.FreePages(kernel.Layout.VirtToPfn(p.Va), PlatformLayout.GetOrder(p.Bytes), ops);
+                return (s.With(dma: dma with { Kernel = kernel }), null, null);
+            }
+
+            case AllocPagesStmt a:
+            {
+                var kernel = dma.Kernel.AllocPages(a.Gfp, a.Order, "alloc_pages", ops, out var pfn);
+                return (s.With(dma: dma with { Kernel = kernel }, vars: s.Vars.Add(a.Target, new PageRef(pfn, a.Order))), null, null);
+            }
+
+            case FreePagesStmt f:
+            {
+                var page = As<PageRef>(s, frame, f.Page, stmt, "__free_pages takes a page from alloc_pages");
+                return (s.With(dma: dma with { Kernel = dma.Kernel.FreePages(page.Pfn, f.Order, ops) }), null, null);
+            }
+
+            case MapStmt m:
+            {
+                var size = Number(s, frame, m.Size, stmt);
+                ulong handle;
+                if (m.Offset is null)
+                {
+                    dma = DmaApi.DmaMapSingle(env, dma, m.Device, Number(s, frame, m.Address, stmt), size, m.Direction, ops, out handle);
+                }
+                else
+                {
+                    var page = As<PageRef>(s, frame, m.Address, stmt, "dma_map_page takes a page from alloc_pages");
+                    dma = DmaApi.DmaMapPage(env, dma, m.Device, page.Pfn, Number(s, frame, m.Offset, stmt), size, m.Direction, m.Function, ops, out handle);
+                }
+
+                return (s.With(dma: dma, vars: s.Vars.Add(m.Target, new DmaHandle(handle, size))), null, null);
+            }
+
+            case SyncStmt y:
+            {
+                var handle = Number(s, frame, y.Handle, stmt);
+                var size = Number(s, frame, y.Size, stmt);
+                switch (y.Kind)
+                {
+                    case SyncKind.Unmap:
+                        dma = DmaApi.DmaUnmap(dma, y.Device, handle, size, y.Direction, y.Function, ops);
+                        break;
+                    case SyncKind.ForCpu:
+                        DmaApi.SyncForCpu(dma, y.Device, handle, size, y.Direction, y.Function, ops);
+                        break;
+                    default:
+                        DmaApi.SyncForDevice(env, dma, y.Device, handle, size, y.Direction, y.Function, ops);
+                        break;
+                }
+
+                return (s.With(dma: dma), null, null);
+            }
+
+            case MappingErrorStmt e:
+                return DmaApi.DmaMappingErrorCheck(Number(s, frame, e.Handle, stmt))
+                    ? (s, "dma_mapping_error() returned true: the driver gives up", null)
+                    : (s, null, null);
+            case AccessStmt a:
+                return (Access(s, frame, program, a, ops), null, null);
+            case SmcStmt c:
+            {
+                var fw = Scenario.Programs[c.Firmware];
+                var locals = ImmutableDictionary<string, Value>.Empty;
+                for (var i = 0; i < fw.Parameters.Count; i++)
+                {
+                    locals = locals.Add(fw.Parameters[i], new NumberValue(Number(s, frame, c.Args[i], stmt)));
+                }
+
+                return (s, null, fw.Body.Count == 0 ? null : new Frame(c.Firmware, 0, locals));
+            }
+
+            case EventStmt ev:
+                return (ev.IsWait ? s : s.With(signals: s.Signals.Add(ev.Event)), null, null);
+            default:
+                throw new InvalidOperationException(stmt.GetType().Name);
+        }
+    }
+
+    private ControlState Access(ControlState s, Frame frame, AgentProgram program, AccessStmt a, List<HwOp> ops)
+    {
+        var value = Lookup(s, frame, a.Address);
+        var size = a.Address.Var is null || a.Address.Constant != 0 || a.Address.Field == "dma" && value is not CoherentBuffer ? null : value.Size;
+        if (size is { } limit && a.High > limit)
+        {
+            throw Bad(a, $"the access [{a.Low}..{a.High}) runs past the end of '{a.Address.Text}' ({limit} bytes)");
+        }
+
+        var start = Number(s, frame, a.Address, a) + a.Low;
+        var length = a.High - a.Low;
+        var origin = $"{program.Name}: {a.Text}";
+        ulong pa;
+        Alias? via = null;
+        MemoryType type;
+        switch (a.Space)
+        {
+            case AddressSpace.Virtual:
+                (pa, via) = s.Mmu.Translate(start, length);
+                type = via.Type;
+                break;
+            case AddressSpace.Physical:
+                pa = start;
+                type = program.Access;
+                break;
+            default:
+                pa = DmaApi.DmaToPhys(start);
+                type = program.Access;
+                break;
+        }
+
+        var layout = s.Dma.Kernel.Layout;
+        if (pa < layout.RamBase || pa + length > layout.RamEnd)
+        {
+            throw new NotModelledException($"an access to PA 0x{pa:x}..0x{pa + length:x}, outside DRAM (MMIO and carve-outs are not modelled)");
+        }
+
+        var op = a.IsWrite ? LineOp.Write(program.Master, type, a.Writer) : LineOp.Read(program.Master, type, a.Var);
+        ops.Add(new MemoryOp(origin, pa, length, op, via));
+        return a.IsWrite ? s : s.With(observed: s.Observed.SetItem(a.Var, new ObservedRange(pa, length)));
+    }
+}

@@ -1,0 +1,102 @@
+using DmaCheck.Dma;
+using DmaCheck.Hardware;
+using DmaCheck.Kernel;
+
+namespace DmaCheck.Scenarios;
+
+public enum Verdict
+{
+    Always,
+    Sometimes,
+    Never,
+    Inconclusive,
+}
+
+/// <summary>A verdict a scenario file declares for one expectation, with an optional bound on the minimum events to fail.</summary>
+public sealed record DeclaredVerdict(Verdict Verdict, int? MinEvents, bool AtLeast)
+{
+    public bool IsMetBy(Verdict verdict, int? minEventsToFail)
+    {
+        if (verdict != Verdict)
+        {
+            return false;
+        }
+
+        if (MinEvents is not { } n)
+        {
+            return true;
+        }
+
+        return minEventsToFail is { } m && (AtLeast ? m >= n : m == n);
+    }
+
+    public override string ToString()
+    {
+        var v = Verdict.ToString().ToLowerInvariant();
+        return MinEvents is { } n ? $"{v}, min-events {(AtLeast ? ">=" : string.Empty)}{n}" : v;
+    }
+}
+
+/// <summary>One conjunct of an expectation: bytes [Low, High) of an observed variable were all written by <see cref="Writer"/>.</summary>
+public sealed record Atom(int Var, ulong Low, ulong? High, byte Writer);
+
+public sealed record Expectation(string Name, SourceSpan Span, string Text, IReadOnlyList<Atom> Atoms);
+
+/// <summary>A value expression: a number, or a variable (optionally a field of it), plus a constant offset.</summary>
+public sealed record ValueExpr(string? Var, string? Field, ulong Constant, SourceSpan Span, string Text);
+
+public abstract record Statement(SourceSpan Span, string Text);
+
+public sealed record AllocCoherentStmt(SourceSpan Span, string Text, string Target, DmaDevice Device, ValueExpr Size, Gfp Gfp) : Statement(Span, Text);
+
+public sealed record FreeCoherentStmt(SourceSpan Span, string Text, DmaDevice Device, ValueExpr Size, ValueExpr CpuAddr, ValueExpr Handle) : Statement(Span, Text);
+
+public sealed record KmallocStmt(SourceSpan Span, string Text, string Target, ValueExpr Size, Gfp Gfp) : Statement(Span, Text);
+
+public sealed record KfreeStmt(SourceSpan Span, string Text, ValueExpr Pointer) : Statement(Span, Text);
+
+public sealed record AllocPagesStmt(SourceSpan Span, string Text, string Target, Gfp Gfp, int Order) : Statement(Span, Text);
+
+public sealed record FreePagesStmt(SourceSpan Span, string Text, ValueExpr Page, int Order) : Statement(Span, Text);
+
+/// <summary>dma_map_single (Page null: Address is a kernel pointer) or dma_map_page (Address is a page, plus Offset).</summary>
+public sealed record MapStmt(SourceSpan Span, string Text, string Target, string Function, DmaDevice Device, ValueExpr Address, ValueExpr? Offset, ValueExpr Size, DmaDirection Direction) : Statement(Span, Text);
+
+public enum SyncKind
+{
+    Unmap,
+    ForCpu,
+    ForDevice,
+}
+
+public sealed record SyncStmt(SourceSpan Span, string Text, string Function, SyncKind Kind, DmaDevice Device, ValueExpr Handle, ValueExpr Size, DmaDirection Direction) : Statement(Span, Text);
+
+/// <summary><c>dma_mapping_error(dev, h)</c>: a driver that gets an error gives up (returns), so the agent stops.</summary>
+public sealed record MappingErrorStmt(SourceSpan Span, string Text, DmaDevice Device, ValueExpr Handle) : Statement(Span, Text);
+
+public sealed record AccessStmt(SourceSpan Span, string Text, bool IsWrite, AddressSpace Space, ValueExpr Address, ulong Low, ulong High, byte Writer, int Var) : Statement(Span, Text);
+
+public sealed record SmcStmt(SourceSpan Span, string Text, int Firmware, IReadOnlyList<ValueExpr> Args) : Statement(Span, Text);
+
+public sealed record EventStmt(SourceSpan Span, string Text, bool IsWait, string Event) : Statement(Span, Text);
+
+/// <summary>One program: a CPU thread, a device's DMA engine, or a firmware handler run by <c>smc</c>.</summary>
+public sealed record AgentProgram(string Name, AgentKind Kind, MasterKind Master, MemoryType Access, IReadOnlyList<string> Parameters, IReadOnlyList<Statement> Body);
+
+/// <summary>A bound, checked scenario: everything the model needs, with every name resolved.</summary>
+public sealed record Scenario(
+    SourceText Source,
+    string Title,
+    KernelProfile Profile,
+    KernelConfig KernelConfig,
+    HardwareConfig Hardware,
+    IReadOnlyList<AgentProgram> Programs,
+    IReadOnlyList<int> Agents,
+    WriterTable Writers,
+    IReadOnlyList<string> ObservedVars,
+    IReadOnlyList<Expectation> Expectations,
+    IReadOnlyDictionary<string, DeclaredVerdict> Declared,
+    IReadOnlyList<string> Notes)
+{
+    public string File => Source.Path;
+}
