@@ -38,16 +38,7 @@ public static class Program
 
     public static int Main(string[] args)
     {
-        try
-        {
-            return Run(args, Console.Out, Console.Error, !Console.IsOutputRedirected && Environment.GetEnvironmentVariable("NO_COLOR") is null);
-        }
-        catch (UsageException e)
-        {
-            Console.Error.WriteLine($"dmacheck: {e.Message}");
-            Console.Error.WriteLine("run 'dmacheck --help' for usage");
-            return 2;
-        }
+        return Run(args, Console.Out, Console.Error, !Console.IsOutputRedirected && Environment.GetEnvironmentVariable("NO_COLOR") is null);
     }
 
     private sealed class UsageException(string message) : Exception(message);
@@ -73,6 +64,20 @@ public static class Program
 
     public static int Run(string[] args, TextWriter stdout, TextWriter stderr, bool colour)
     {
+        try
+        {
+            return Dispatch(args, stdout, stderr, colour);
+        }
+        catch (UsageException e)
+        {
+            stderr.WriteLine($"dmacheck: {e.Message}");
+            stderr.WriteLine("run 'dmacheck --help' for usage");
+            return 2;
+        }
+    }
+
+    private static int Dispatch(string[] args, TextWriter stdout, TextWriter stderr, bool colour)
+    {
         if (args.Length == 0 || args[0] is "--help" or "-h" or "help")
         {
             stdout.WriteLine(Usage);
@@ -90,8 +95,8 @@ public static class Program
         var style = new Style(colour && !options.NoColor && options.Format == "text");
         return command switch
         {
-            "check" => Check(options, stdout, style),
-            "explain" => Explain(options, stdout, style),
+            "check" => Check(options, stdout, stderr, style),
+            "explain" => Explain(options, stdout, stderr, style),
             "profiles" => Profiles(stdout),
             _ => throw new UsageException($"unknown command '{command}' (commands: check, explain, profiles)"),
         };
@@ -167,7 +172,7 @@ public static class Program
         return o;
     }
 
-    private static int Check(Options options, TextWriter stdout, Style style)
+    private static int Check(Options options, TextWriter stdout, TextWriter stderr, Style style)
     {
         var watch = Stopwatch.StartNew();
         var paths = options.Positional.Count > 0 ? options.Positional : [FindBundledScenarios()];
@@ -188,11 +193,12 @@ public static class Program
         }
 
         var outcomes = files.Select(f => Checker.CheckFile(f, options.Limits, Display(f), options.BruteForce)).ToList();
+        stderr.Write(TextReport.Errors(outcomes, style));
         stdout.Write(options.Format == "json" ? JsonReport.Render(outcomes) : TextReport.Render(outcomes, style, watch.Elapsed));
         return Checker.ExitCode(outcomes);
     }
 
-    private static int Explain(Options options, TextWriter stdout, Style style)
+    private static int Explain(Options options, TextWriter stdout, TextWriter stderr, Style style)
     {
         if (options.Positional.Count != 1)
         {
@@ -208,6 +214,7 @@ public static class Program
         var outcome = Checker.CheckFile(file, options.Limits, Display(file));
         if (outcome.Result is null || outcome.Explorer is null || outcome.Model is null || outcome.Result.Inconclusive is not null)
         {
+            stderr.Write(TextReport.Errors([outcome], style));
             stdout.Write(TextReport.Render([outcome], style, TimeSpan.Zero));
             return outcome.ExitCode;
         }

@@ -64,10 +64,15 @@ public static class TextReport
 
         foreach (var o in outcomes)
         {
+            if (o.Error != OutcomeError.None)
+            {
+                continue;
+            }
+
             if (o.Message is not null)
             {
                 sb.AppendLine();
-                sb.AppendLine(o.Error == OutcomeError.None ? style.Warn(o.Message) : style.Bad(o.Message));
+                sb.AppendLine(style.Warn(o.Message));
             }
             else if (o.Result?.Inconclusive is { } why)
             {
@@ -89,6 +94,18 @@ public static class TextReport
         sb.AppendLine();
         sb.Append(CultureInfo.InvariantCulture, $"{outcomes.Count} scenario(s), {expectations} expectation(s): {asDeclared} as declared, {differ} differ, {inconclusive} inconclusive, {errors} error(s)");
         sb.AppendLine(CultureInfo.InvariantCulture, $" in {elapsed.TotalMilliseconds:0} ms");
+        return sb.ToString();
+    }
+
+    /// <summary>The diagnostics of scenarios that have no verdicts (bad input, kernel crashes), for stderr.</summary>
+    public static string Errors(IReadOnlyList<ScenarioOutcome> outcomes, Style style)
+    {
+        var sb = new StringBuilder();
+        foreach (var o in outcomes.Where(o => o.Error != OutcomeError.None))
+        {
+            sb.AppendLine(style.Bad(o.Message!));
+        }
+
         return sb.ToString();
     }
 
