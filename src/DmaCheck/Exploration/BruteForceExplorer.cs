@@ -6,9 +6,9 @@ using DmaCheck.Scenarios;
 namespace DmaCheck.Exploration;
 
 /// <summary>
-/// The soundness guard of design §5: small and deliberately naive. It keeps one concrete state for every line the
-/// scenario can touch, applies each hardware operation of a step as its own move, and allows every spontaneous
-/// move on every line between any two moves. A 0-1 breadth-first search gives each state its fewest events.
+/// The soundness guard of design §5: small and deliberately naive. It keeps one concrete state for every line an
+/// expectation can observe, applies each hardware operation of a step as its own move, and allows every spontaneous
+/// move on every observed line between any two moves. A 0-1 breadth-first search gives each state its fewest events.
 /// Exponential in the number of lines: for small scenarios only.
 /// </summary>
 public sealed class BruteForceExplorer
@@ -126,7 +126,10 @@ public sealed class BruteForceExplorer
                     case MemoryOp mem:
                         foreach (var (pa, access) in mem.Lines(config.LineSize))
                         {
-                            lines = lines.SetItem(index[pa], LineSemantics.Apply(lines[index[pa]], access, config));
+                            if (index.TryGetValue(pa, out var i))
+                            {
+                                lines = lines.SetItem(i, LineSemantics.Apply(lines[i], access, config));
+                            }
                         }
 
                         break;
@@ -165,9 +168,15 @@ public sealed class BruteForceExplorer
             new ExplorationStats(dist.Count, finals, transitions, watch.Elapsed), inconclusive);
     }
 
-    /// <summary>Every line any interleaving touches: the control flow does not depend on data, so a search of control states alone finds them.</summary>
+    /// <summary>
+    /// The lines an expectation can observe: those read, on any interleaving, into a variable some expectation
+    /// names. No hardware rule couples two lines (every operation is applied line by line), so the other lines
+    /// cannot change a verdict and are left out; without this, one page-sized allocation would make 64 lines and
+    /// 3^64 states. The control flow does not depend on data, so a search of control states alone finds them.
+    /// </summary>
     private static List<ulong> TouchedLines(ScenarioModel model)
     {
+        var observedVars = model.Scenario.Expectations.SelectMany(e => e.Atoms).Select(a => a.Var).ToHashSet();
         var lines = new SortedSet<ulong>();
         var seen = new HashSet<ControlState> { model.Initial };
         var work = new Stack<ControlState>();
@@ -177,7 +186,7 @@ public sealed class BruteForceExplorer
             foreach (var agent in model.Enabled(s))
             {
                 var step = model.Step(s, agent);
-                foreach (var op in step.Ops.OfType<MemoryOp>())
+                foreach (var op in step.Ops.OfType<MemoryOp>().Where(m => m.Op.Kind == LineOpKind.Read && observedVars.Contains(m.Op.Var)))
                 {
                     foreach (var (pa, _) in op.Lines(model.Hardware.LineSize))
                     {

@@ -81,19 +81,19 @@ public static class LineSemantics
         switch (op.Master)
         {
             case MasterKind.Cpu or MasterKind.Firmware when op.Type.IsCacheable():
-            {
-                // Write-allocate: an Invalid line is filled from RAM, the bytes merged, and the line left Dirty.
-                var data = s.Cache == CacheState.Invalid ? s.Ram : s.Cached!;
-                return s.WithCache(CacheState.Dirty, data.With(a.Start, a.End, op.Writer));
-            }
+                {
+                    // Write-allocate: an Invalid line is filled from RAM, the bytes merged, and the line left Dirty.
+                    var data = s.Cache == CacheState.Invalid ? s.Ram : s.Cached!;
+                    return s.WithCache(CacheState.Dirty, data.With(a.Start, a.End, op.Writer));
+                }
 
             case MasterKind.CoherentDevice:
-            {
-                // The interconnect writes back a dirty copy first so other bytes of the line survive, then the
-                // write lands in RAM and the cached copy is invalidated.
-                var merged = s.Cache == CacheState.Dirty ? WriteBack(s) : s;
-                return Drop(merged.WithRam(merged.Ram.With(a.Start, a.End, op.Writer)));
-            }
+                {
+                    // The interconnect writes back a dirty copy first so other bytes of the line survive, then the
+                    // write lands in RAM and the cached copy is invalidated.
+                    var merged = s.Cache == CacheState.Dirty ? WriteBack(s) : s;
+                    return Drop(merged.WithRam(merged.Ram.With(a.Start, a.End, op.Writer)));
+                }
 
             default:
                 // Non-cacheable stores and non-coherent masters write RAM; a cached copy, clean or dirty, is untouched

@@ -269,60 +269,60 @@ public sealed class Binder
         switch (stmt)
         {
             case WriteSyntax w:
-            {
-                CheckSpace(agent, w.Address);
-                var (lo, hi) = Range(w.Range);
-                var writer = w.Writer.Text;
-                if (writer is "old")
                 {
-                    throw Error(w.Writer, "'old' names the contents RAM held before the scenario; choose another writer name");
-                }
+                    CheckSpace(agent, w.Address);
+                    var (lo, hi) = Range(w.Range);
+                    var writer = w.Writer.Text;
+                    if (writer is "old")
+                    {
+                        throw Error(w.Writer, "'old' names the contents RAM held before the scenario; choose another writer name");
+                    }
 
-                return new AccessStmt(w.Span, w.Text, true, w.Address.Space, Expr(w.Address.Expr, locals), lo, hi, writers.Intern(writer), -1);
-            }
+                    return new AccessStmt(w.Span, w.Text, true, w.Address.Space, Expr(w.Address.Expr, locals), lo, hi, writers.Intern(writer), -1);
+                }
 
             case ReadSyntax r:
-            {
-                CheckSpace(agent, r.Address);
-                var (lo, hi) = Range(r.Range);
-                if (observedAt.TryGetValue(r.Var.Text, out var earlier))
                 {
-                    throw Error(r.Var, $"'{r.Var.Text}' is read into twice (first on line {earlier.Span.Line}): give each read its own variable");
-                }
+                    CheckSpace(agent, r.Address);
+                    var (lo, hi) = Range(r.Range);
+                    if (observedAt.TryGetValue(r.Var.Text, out var earlier))
+                    {
+                        throw Error(r.Var, $"'{r.Var.Text}' is read into twice (first on line {earlier.Span.Line}): give each read its own variable");
+                    }
 
-                if (assigned.ContainsKey(r.Var.Text) || locals.Contains(r.Var.Text))
-                {
-                    throw Error(r.Var, $"'{r.Var.Text}' already names a value; give the read its own variable");
-                }
+                    if (assigned.ContainsKey(r.Var.Text) || locals.Contains(r.Var.Text))
+                    {
+                        throw Error(r.Var, $"'{r.Var.Text}' already names a value; give the read its own variable");
+                    }
 
-                observedAt[r.Var.Text] = r.Var;
-                observedLength[r.Var.Text] = hi - lo;
-                observed.Add(r.Var.Text);
-                return new AccessStmt(r.Span, r.Text, false, r.Address.Space, Expr(r.Address.Expr, locals), lo, hi, 0, observed.Count - 1);
-            }
+                    observedAt[r.Var.Text] = r.Var;
+                    observedLength[r.Var.Text] = hi - lo;
+                    observed.Add(r.Var.Text);
+                    return new AccessStmt(r.Span, r.Text, false, r.Address.Space, Expr(r.Address.Expr, locals), lo, hi, 0, observed.Count - 1);
+                }
 
             case SmcSyntax smc:
-            {
-                if (agent.Kind != AgentKind.Cpu)
                 {
-                    throw Error(stmt.Span, "only a cpu program can issue an smc");
-                }
+                    if (agent.Kind != AgentKind.Cpu)
+                    {
+                        throw Error(stmt.Span, "only a cpu program can issue an smc");
+                    }
 
-                if (!firmwarePrograms.TryGetValue(smc.Firmware.Text, out var index))
-                {
-                    throw Error(smc.Firmware, firmware.ContainsKey(smc.Firmware.Text)
-                        ? $"firmware '{smc.Firmware.Text}' has no program: add 'firmware {smc.Firmware.Text} on smc(...) {{ ... }}'"
-                        : $"unknown firmware '{smc.Firmware.Text}'");
-                }
+                    if (!firmwarePrograms.TryGetValue(smc.Firmware.Text, out var index))
+                    {
+                        throw Error(smc.Firmware, firmware.ContainsKey(smc.Firmware.Text)
+                            ? $"firmware '{smc.Firmware.Text}' has no program: add 'firmware {smc.Firmware.Text} on smc(...) {{ ... }}'"
+                            : $"unknown firmware '{smc.Firmware.Text}'");
+                    }
 
-                var fw = syntax.Agents.First(a => a.Kind == AgentKind.Firmware && a.Name.Text == smc.Firmware.Text);
-                if (fw.Parameters.Count != smc.Args.Count)
-                {
-                    throw Error(smc.Span, $"firmware '{fw.Name.Text}' takes {fw.Parameters.Count} argument(s) (line {fw.Name.Span.Line}), but the smc passes {smc.Args.Count}");
-                }
+                    var fw = syntax.Agents.First(a => a.Kind == AgentKind.Firmware && a.Name.Text == smc.Firmware.Text);
+                    if (fw.Parameters.Count != smc.Args.Count)
+                    {
+                        throw Error(smc.Span, $"firmware '{fw.Name.Text}' takes {fw.Parameters.Count} argument(s) (line {fw.Name.Span.Line}), but the smc passes {smc.Args.Count}");
+                    }
 
-                return new SmcStmt(smc.Span, smc.Text, index, smc.Args.Select(a => Expr(a, locals)).ToList());
-            }
+                    return new SmcStmt(smc.Span, smc.Text, index, smc.Args.Select(a => Expr(a, locals)).ToList());
+                }
 
             case EventSyntax ev:
                 return new EventStmt(ev.Span, ev.Text, ev.IsWait, ev.Event.Text);

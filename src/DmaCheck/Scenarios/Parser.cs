@@ -137,27 +137,27 @@ public sealed class Parser
                     agents.Add(ParseFirmwareAgent());
                     break;
                 case "cpu":
-                {
-                    Next();
-                    var name = ExpectIdentifier("the CPU thread's name");
-                    agents.Add(new AgentSyntax(AgentKind.Cpu, keyword, name, null, [], ParseBlock()));
-                    break;
-                }
-
-                case "dma":
-                {
-                    Next();
-                    var name = ExpectIdentifier("the DMA engine's name");
-                    if (!IsWord("by"))
                     {
-                        throw Error(Peek, $"expected 'by DEVICE' after the DMA engine's name, found {Peek}");
+                        Next();
+                        var name = ExpectIdentifier("the CPU thread's name");
+                        agents.Add(new AgentSyntax(AgentKind.Cpu, keyword, name, null, [], ParseBlock()));
+                        break;
                     }
 
-                    Next();
-                    var device = ExpectIdentifier("the device whose DMA master this is");
-                    agents.Add(new AgentSyntax(AgentKind.Device, keyword, name, device, [], ParseBlock()));
-                    break;
-                }
+                case "dma":
+                    {
+                        Next();
+                        var name = ExpectIdentifier("the DMA engine's name");
+                        if (!IsWord("by"))
+                        {
+                            throw Error(Peek, $"expected 'by DEVICE' after the DMA engine's name, found {Peek}");
+                        }
+
+                        Next();
+                        var device = ExpectIdentifier("the device whose DMA master this is");
+                        agents.Add(new AgentSyntax(AgentKind.Device, keyword, name, device, [], ParseBlock()));
+                        break;
+                    }
 
                 case "expect":
                     expects.Add(ParseExpect());
@@ -299,39 +299,39 @@ public sealed class Parser
         switch (first.Text)
         {
             case "write":
-            {
-                Next();
-                var address = ParseAddress();
-                var range = ParseRange();
-                ExpectSymbol("=", "after the range: write ADDR[lo..hi] = WRITER");
-                var writer = ExpectIdentifier("the writer's name (the symbolic value stored)");
-                return new WriteSyntax(SpanFrom(first), TextFrom(first), address, range, writer);
-            }
+                {
+                    Next();
+                    var address = ParseAddress();
+                    var range = ParseRange();
+                    ExpectSymbol("=", "after the range: write ADDR[lo..hi] = WRITER");
+                    var writer = ExpectIdentifier("the writer's name (the symbolic value stored)");
+                    return new WriteSyntax(SpanFrom(first), TextFrom(first), address, range, writer);
+                }
 
             case "read":
-            {
-                Next();
-                var address = ParseAddress();
-                var range = ParseRange();
-                ExpectSymbol("->", "after the range: read ADDR[lo..hi] -> VAR");
-                var var = ExpectIdentifier("the variable that receives the bytes");
-                return new ReadSyntax(SpanFrom(first), TextFrom(first), address, range, var);
-            }
+                {
+                    Next();
+                    var address = ParseAddress();
+                    var range = ParseRange();
+                    ExpectSymbol("->", "after the range: read ADDR[lo..hi] -> VAR");
+                    var var = ExpectIdentifier("the variable that receives the bytes");
+                    return new ReadSyntax(SpanFrom(first), TextFrom(first), address, range, var);
+                }
 
             case "smc":
-            {
-                Next();
-                var fw = ExpectIdentifier("the firmware's name");
-                var args = IsSymbol("(") ? ParseArgs() : [];
-                return new SmcSyntax(SpanFrom(first), TextFrom(first), fw, args);
-            }
+                {
+                    Next();
+                    var fw = ExpectIdentifier("the firmware's name");
+                    var args = IsSymbol("(") ? ParseArgs() : [];
+                    return new SmcSyntax(SpanFrom(first), TextFrom(first), fw, args);
+                }
 
             case "signal" or "wait":
-            {
-                Next();
-                var ev = ExpectIdentifier("an event name");
-                return new EventSyntax(SpanFrom(first), TextFrom(first), first.Text == "wait", ev);
-            }
+                {
+                    Next();
+                    var ev = ExpectIdentifier("an event name");
+                    return new EventSyntax(SpanFrom(first), TextFrom(first), first.Text == "wait", ev);
+                }
         }
 
         Token? target = null;

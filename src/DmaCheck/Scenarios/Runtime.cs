@@ -356,93 +356,93 @@ public sealed class ScenarioModel
         switch (stmt)
         {
             case AllocCoherentStmt a:
-            {
-                var size = Number(s, frame, a.Size, stmt);
-                if (size == 0 || size > 1UL << 30)
                 {
-                    throw Bad(stmt, $"dma_alloc_coherent of {size} bytes: this model takes 1 byte to 1 GiB");
-                }
+                    var size = Number(s, frame, a.Size, stmt);
+                    if (size == 0 || size > 1UL << 30)
+                    {
+                        throw Bad(stmt, $"dma_alloc_coherent of {size} bytes: this model takes 1 byte to 1 GiB");
+                    }
 
-                dma = DmaApi.DmaAllocAttrs(env, dma, a.Device, size, a.Gfp, ops, out var cpu, out var handle);
-                return (s.With(dma: dma, vars: s.Vars.Add(a.Target, new CoherentBuffer(cpu, handle, size))), null, null);
-            }
+                    dma = DmaApi.DmaAllocAttrs(env, dma, a.Device, size, a.Gfp, ops, out var cpu, out var handle);
+                    return (s.With(dma: dma, vars: s.Vars.Add(a.Target, new CoherentBuffer(cpu, handle, size))), null, null);
+                }
 
             case FreeCoherentStmt f:
-            {
-                var size = Number(s, frame, f.Size, stmt);
-                dma = DmaApi.DmaFreeAttrs(dma, f.Device, size, Number(s, frame, f.CpuAddr, stmt), Number(s, frame, f.Handle, stmt), ops);
-                return (s.With(dma: dma), null, null);
-            }
+                {
+                    var size = Number(s, frame, f.Size, stmt);
+                    dma = DmaApi.DmaFreeAttrs(dma, f.Device, size, Number(s, frame, f.CpuAddr, stmt), Number(s, frame, f.Handle, stmt), ops);
+                    return (s.With(dma: dma), null, null);
+                }
 
             case KmallocStmt k:
-            {
-                var size = Number(s, frame, k.Size, stmt);
-                if (size == 0 || size > 1UL << 22)
                 {
-                    throw Bad(stmt, $"kmalloc of {size} bytes: KMALLOC_MAX_SIZE is 4 MiB here");
-                }
+                    var size = Number(s, frame, k.Size, stmt);
+                    if (size == 0 || size > 1UL << 22)
+                    {
+                        throw Bad(stmt, $"kmalloc of {size} bytes: KMALLOC_MAX_SIZE is 4 MiB here");
+                    }
 
-                var kernel = dma.Kernel.AllocPages(k.Gfp, PlatformLayout.GetOrder(size), "kmalloc", ops, out var pfn);
-                var va = kernel.Layout.PageAddress(pfn);
-                return (s.With(dma: dma with { Kernel = kernel }, vars: s.Vars.Add(k.Target, new KernelPointer(va, size))), null, null);
-            }
+                    var kernel = dma.Kernel.AllocPages(k.Gfp, PlatformLayout.GetOrder(size), "kmalloc", ops, out var pfn);
+                    var va = kernel.Layout.PageAddress(pfn);
+                    return (s.With(dma: dma with { Kernel = kernel }, vars: s.Vars.Add(k.Target, new KernelPointer(va, size))), null, null);
+                }
 
             case KfreeStmt k:
-            {
-                var p = As<KernelPointer>(s, frame, k.Pointer, stmt, "kfree takes a kmalloc pointer");
-                var kernel = dma.Kernel;
-                kernel = kernel.FreePages(kernel.Layout.VirtToPfn(p.Va), PlatformLayout.GetOrder(p.Bytes), ops);
-                return (s.With(dma: dma with { Kernel = kernel }), null, null);
-            }
+                {
+                    var p = As<KernelPointer>(s, frame, k.Pointer, stmt, "kfree takes a kmalloc pointer");
+                    var kernel = dma.Kernel;
+                    kernel = kernel.FreePages(kernel.Layout.VirtToPfn(p.Va), PlatformLayout.GetOrder(p.Bytes), ops);
+                    return (s.With(dma: dma with { Kernel = kernel }), null, null);
+                }
 
             case AllocPagesStmt a:
-            {
-                var kernel = dma.Kernel.AllocPages(a.Gfp, a.Order, "alloc_pages", ops, out var pfn);
-                return (s.With(dma: dma with { Kernel = kernel }, vars: s.Vars.Add(a.Target, new PageRef(pfn, a.Order))), null, null);
-            }
+                {
+                    var kernel = dma.Kernel.AllocPages(a.Gfp, a.Order, "alloc_pages", ops, out var pfn);
+                    return (s.With(dma: dma with { Kernel = kernel }, vars: s.Vars.Add(a.Target, new PageRef(pfn, a.Order))), null, null);
+                }
 
             case FreePagesStmt f:
-            {
-                var page = As<PageRef>(s, frame, f.Page, stmt, "__free_pages takes a page from alloc_pages");
-                return (s.With(dma: dma with { Kernel = dma.Kernel.FreePages(page.Pfn, f.Order, ops) }), null, null);
-            }
+                {
+                    var page = As<PageRef>(s, frame, f.Page, stmt, "__free_pages takes a page from alloc_pages");
+                    return (s.With(dma: dma with { Kernel = dma.Kernel.FreePages(page.Pfn, f.Order, ops) }), null, null);
+                }
 
             case MapStmt m:
-            {
-                var size = Number(s, frame, m.Size, stmt);
-                ulong handle;
-                if (m.Offset is null)
                 {
-                    dma = DmaApi.DmaMapSingle(env, dma, m.Device, Number(s, frame, m.Address, stmt), size, m.Direction, ops, out handle);
-                }
-                else
-                {
-                    var page = As<PageRef>(s, frame, m.Address, stmt, "dma_map_page takes a page from alloc_pages");
-                    dma = DmaApi.DmaMapPage(env, dma, m.Device, page.Pfn, Number(s, frame, m.Offset, stmt), size, m.Direction, m.Function, ops, out handle);
-                }
+                    var size = Number(s, frame, m.Size, stmt);
+                    ulong handle;
+                    if (m.Offset is null)
+                    {
+                        dma = DmaApi.DmaMapSingle(env, dma, m.Device, Number(s, frame, m.Address, stmt), size, m.Direction, ops, out handle);
+                    }
+                    else
+                    {
+                        var page = As<PageRef>(s, frame, m.Address, stmt, "dma_map_page takes a page from alloc_pages");
+                        dma = DmaApi.DmaMapPage(env, dma, m.Device, page.Pfn, Number(s, frame, m.Offset, stmt), size, m.Direction, m.Function, ops, out handle);
+                    }
 
-                return (s.With(dma: dma, vars: s.Vars.Add(m.Target, new DmaHandle(handle, size))), null, null);
-            }
+                    return (s.With(dma: dma, vars: s.Vars.Add(m.Target, new DmaHandle(handle, size))), null, null);
+                }
 
             case SyncStmt y:
-            {
-                var handle = Number(s, frame, y.Handle, stmt);
-                var size = Number(s, frame, y.Size, stmt);
-                switch (y.Kind)
                 {
-                    case SyncKind.Unmap:
-                        dma = DmaApi.DmaUnmap(dma, y.Device, handle, size, y.Direction, y.Function, ops);
-                        break;
-                    case SyncKind.ForCpu:
-                        DmaApi.SyncForCpu(dma, y.Device, handle, size, y.Direction, y.Function, ops);
-                        break;
-                    default:
-                        DmaApi.SyncForDevice(env, dma, y.Device, handle, size, y.Direction, y.Function, ops);
-                        break;
-                }
+                    var handle = Number(s, frame, y.Handle, stmt);
+                    var size = Number(s, frame, y.Size, stmt);
+                    switch (y.Kind)
+                    {
+                        case SyncKind.Unmap:
+                            dma = DmaApi.DmaUnmap(dma, y.Device, handle, size, y.Direction, y.Function, ops);
+                            break;
+                        case SyncKind.ForCpu:
+                            DmaApi.SyncForCpu(dma, y.Device, handle, size, y.Direction, y.Function, ops);
+                            break;
+                        default:
+                            DmaApi.SyncForDevice(env, dma, y.Device, handle, size, y.Direction, y.Function, ops);
+                            break;
+                    }
 
-                return (s.With(dma: dma), null, null);
-            }
+                    return (s.With(dma: dma), null, null);
+                }
 
             case MappingErrorStmt e:
                 return DmaApi.DmaMappingErrorCheck(Number(s, frame, e.Handle, stmt))
@@ -451,16 +451,16 @@ public sealed class ScenarioModel
             case AccessStmt a:
                 return (Access(s, frame, program, a, ops), null, null);
             case SmcStmt c:
-            {
-                var fw = Scenario.Programs[c.Firmware];
-                var locals = ImmutableDictionary<string, Value>.Empty;
-                for (var i = 0; i < fw.Parameters.Count; i++)
                 {
-                    locals = locals.Add(fw.Parameters[i], new NumberValue(Number(s, frame, c.Args[i], stmt)));
-                }
+                    var fw = Scenario.Programs[c.Firmware];
+                    var locals = ImmutableDictionary<string, Value>.Empty;
+                    for (var i = 0; i < fw.Parameters.Count; i++)
+                    {
+                        locals = locals.Add(fw.Parameters[i], new NumberValue(Number(s, frame, c.Args[i], stmt)));
+                    }
 
-                return (s, null, fw.Body.Count == 0 ? null : new Frame(c.Firmware, 0, locals));
-            }
+                    return (s, null, fw.Body.Count == 0 ? null : new Frame(c.Firmware, 0, locals));
+                }
 
             case EventStmt ev:
                 return (ev.IsWait ? s : s.With(signals: s.Signals.Add(ev.Event)), null, null);

@@ -1,0 +1,160 @@
+using DmaCheck.Cli;
+
+namespace DmaCheck.Tests;
+
+/// <summary>The command line: exit codes of design §6, usage errors, and where messages go.</summary>
+public class CliTests
+{
+    private static (int Code, string Out, string Err) Run(params string[] args)
+    {
+        var stdout = new StringWriter();
+        var stderr = new StringWriter();
+        var code = Program.Run(args, stdout, stderr, colour: false);
+        return (code, stdout.ToString(), stderr.ToString());
+    }
+
+    private static string Write(string text)
+    {
+        var dir = Path.Combine(Path.GetTempPath(), "dmacheck-tests", Guid.NewGuid().ToString("N"));
+        Directory.CreateDirectory(dir);
+        var path = Path.Combine(dir, "s.dmc");
+        File.WriteAllText(path, text);
+        return path;
+    }
+
+    private const string Prefix = "profile linux-6.4-arm64\nset init_on_alloc = on\ndevice scm { coherent = false }\nfirmware tz { access = cacheable }\n" +
+        "cpu driver {\n  buf = dma_alloc_coherent(scm, 64, GFP_KERNEL)\n  write buf[0..64] = payload\n  smc tz(buf.dma)\n}\n" +
+        "firmware tz on smc(addr) {\n  read phys(addr)[0..64] -> seen\n}\nexpect ok: seen == payload\n";
+
+    [Fact]
+    public void SeedsPassWithExitZero()
+    {
+        var (code, stdout, _) = Run("check", Path.Combine(TestPaths.Scenarios, "seeds"));
+        Assert.Equal(0, code);
+        Assert.Contains("8 as declared, 0 differ", stdout, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void ADifferingVerdictExitsOne()
+    {
+        var (code, stdout, _) = Run("check", Write(Prefix + "# expect ok: always\n"));
+        Assert.Equal(1, code);
+        Assert.Contains("DIFFERS", stdout, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void AnUndeclaredExpectationThatCanFailExitsOne()
+    {
+        var (code, stdout, _) = Run("check", Write(Prefix));
+        Assert.Equal(1, code);
+        Assert.Contains("FAILS (undeclared)", stdout, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void AMetDeclarationExitsZero() => Assert.Equal(0, Run("check", Write(Prefix + "# expect ok: sometimes, min-events 0\n")).Code);
+
+    [Fact]
+    public void BadInputExitsTwoWithTheCaretOnStderr()
+    {
+        var (code, _, stderr) = Run("check", Write("profile linux-9.9-arm64\n"));
+        Assert.Equal(2, code);
+        Assert.Contains("s.dmc:1:9: error: unknown profile", stderr, StringComparison.Ordinal);
+        Assert.Contains("^~~~", stderr, StringComparison.Ordinal);
+        Assert.DoesNotContain("   at ", stderr, StringComparison.Ordinal); // no stack trace
+    }
+
+    [Fact]
+    public void AnAccessPastTheBufferIsBadInputAtItsStatement()
+    {
+        var text = Prefix.Replace("write buf[0..64]", "write buf[0..65]", StringComparison.Ordinal);
+        var (code, _, stderr) = Run("check", Write(text));
+        Assert.Equal(2, code);
+        Assert.Contains("s.dmc:7:3: error: the access [0..65) runs past the end of 'buf' (64 bytes)", stderr, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void StateLimitIsInconclusiveExitThree()
+    {
+        var (code, stdout, _) = Run("check", Write(Prefix + "# expect ok: sometimes, min-events 0\n"), "--max-states", "1");
+        Assert.Equal(3, code);
+        Assert.Contains("Inconclusive", stdout, StringComparison.Ordinal);
+        Assert.Contains("state limit reached", stdout, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void ZeroTimeoutIsInconclusive() =>
+        Assert.Equal(3, Run("check", Write(Prefix + "# expect ok: sometimes, min-events 0\n"), "--timeout", "0").Code);
+
+    [Fact]
+    public void NotModelledIsInconclusiveAndSaysWhat()
+    {
+        var (code, stdout, _) = Run("check", Write(Prefix.Replace("GFP_KERNEL", "GFP_ATOMIC", StringComparison.Ordinal)));
+        Assert.Equal(3, code);
+        Assert.Contains("not modelled: dma_direct_alloc with a non-blocking gfp", stdout, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void AKernelBugExitsOne()
+    {
+        var text = "profile linux-6.4-arm64\ncpu a {\n  p = kmalloc(64, GFP_KERNEL)\n  kfree(p)\n  kfree(p)\n}\n";
+        var (code, _, stderr) = Run("check", Write(text));
+        Assert.Equal(1, code);
+        Assert.Contains("s.dmc:5:3: error: the kernel would BUG or corrupt memory: __free_pages", stderr, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void JsonHasTheDocumentedShape()
+    {
+        var (code, stdout, _) = Run("check", Write(Prefix + "# expect ok: sometimes, min-events 0\n"), "--format", "json");
+        Assert.Equal(0, code);
+        using var doc = System.Text.Json.JsonDocument.Parse(stdout);
+        var e = doc.RootElement.GetProperty("scenarios")[0].GetProperty("expectations")[0];
+        Assert.Equal("ok", e.GetProperty("name").GetString());
+        Assert.Equal("sometimes", e.GetProperty("verdict").GetString());
+        Assert.Equal(0, e.GetProperty("minEventsToFail").GetInt32());
+        Assert.Equal("sometimes, min-events 0", e.GetProperty("declared").GetString());
+        Assert.True(e.GetProperty("met").GetBoolean());
+    }
+
+    [Fact]
+    public void ExplainNamesThePrepAndTheStaleLine()
+    {
+        var (code, stdout, _) = Run("explain", Path.Combine(TestPaths.Scenarios, "seeds", "qcom-scm", "case1-v6.4-init-on-alloc.dmc"));
+        Assert.Equal(0, code);
+        Assert.Contains("arch_dma_prep_coherent [arm64.prep_coherent=clean]: dcache_clean_poc", stdout, StringComparison.Ordinal);
+        Assert.Contains("stale cached line Clean(zero)", stdout, StringComparison.Ordinal);
+        Assert.Contains("tz: read phys(addr)[0..4096] -> seen", stdout, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("frob")]
+    [InlineData("check", "--format", "xml")]
+    [InlineData("check", "--max-states", "-1")]
+    [InlineData("check", "--bogus")]
+    [InlineData("check", "/no/such/path.dmc")]
+    [InlineData("explain")]
+    public void UsageErrorsExitTwo(params string[] args)
+    {
+        var (code, _, stderr) = Run(args);
+        Assert.Equal(2, code);
+        Assert.StartsWith("dmacheck: ", stderr, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void VersionAndHelp()
+    {
+        Assert.Matches(@"^dmacheck \d+\.\d+\.\d+", Run("--version").Out);
+        var help = Run("--help");
+        Assert.Equal(0, help.Code);
+        Assert.Contains("exit codes", help.Out, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void ProfilesListsEverySwitchWithItsCommit()
+    {
+        var (code, stdout, _) = Run("profiles");
+        Assert.Equal(0, code);
+        Assert.Contains("linux-6.4-arm64", stdout, StringComparison.Ordinal);
+        Assert.Contains("arm64.prep_coherent = clean   (7bd6680b47fa)", stdout, StringComparison.Ordinal);
+    }
+}

@@ -1,0 +1,47 @@
+using DmaCheck.Exploration;
+using DmaCheck.Reports;
+
+namespace DmaCheck.Tests;
+
+/// <summary>
+/// Report outputs compared with golden files in Golden/ (herdtools style). Set DMACHECK_UPDATE_GOLDEN=1 to
+/// rewrite them after an intended change, then review the diff.
+/// </summary>
+public class GoldenTests
+{
+    private static string Seeds => Path.Combine(TestPaths.Scenarios, "seeds", "qcom-scm");
+
+    private static List<ScenarioOutcome> CheckSeeds() =>
+        Checker.Expand(Seeds).Select(f => Checker.CheckFile(f, ExplorationLimits.Default, Path.GetRelativePath(TestPaths.Root, f))).ToList();
+
+    private static void AssertGolden(string name, string actual)
+    {
+        var path = Path.Combine(TestPaths.Golden, name);
+        if (Environment.GetEnvironmentVariable("DMACHECK_UPDATE_GOLDEN") == "1")
+        {
+            File.WriteAllText(path, actual);
+        }
+
+        Assert.True(File.Exists(path), $"missing golden file {path}; run with DMACHECK_UPDATE_GOLDEN=1 to create it");
+        Assert.Equal(File.ReadAllText(path), actual);
+    }
+
+    [Fact]
+    public void CheckTextTable() => AssertGolden("check-seeds.expected", TextReport.Render(CheckSeeds(), Style.Plain, TimeSpan.Zero));
+
+    [Fact]
+    public void CheckJson() => AssertGolden("check-seeds.json.expected", JsonReport.Render(CheckSeeds()));
+
+    [Theory]
+    [InlineData("case1-v6.4-init-on-alloc")]
+    [InlineData("case3-v6.3-init-on-alloc")]
+    [InlineData("case8-map-before-writes")]
+    public void Explain(string name)
+    {
+        var file = Path.Combine(Seeds, name + ".dmc");
+        var outcome = Checker.CheckFile(file, ExplorationLimits.Default, Path.GetRelativePath(TestPaths.Root, file));
+        var verdict = outcome.Result!.Verdicts[0];
+        var witness = WitnessBuilder.Build(outcome.Model!, verdict.Expectation, outcome.Explorer!.Failures[verdict.Expectation.Name]);
+        AssertGolden($"explain-{name}.expected", ExplainReport.Render(outcome, witness, verdict, Style.Plain));
+    }
+}

@@ -1,0 +1,218 @@
+using DmaCheck.Dma;
+using DmaCheck.Hardware;
+using DmaCheck.Kernel;
+
+namespace DmaCheck.Tests;
+
+/// <summary>The kernel and DMA layers: which hardware operations each call performs, in order.</summary>
+public class KernelModelTests
+{
+    private static KernelState Boot(bool initOnAlloc = false, bool initOnFree = false) =>
+        KernelState.Boot(PlatformLayout.Arm64Va48, new KernelConfig(initOnAlloc, initOnFree), HardwareConfig.Default);
+
+    private static string Show(IEnumerable<HwOp> ops) => string.Join("\n", ops.Select(op => op switch
+    {
+        MemoryOp m => $"{m.Op.Kind} {m.Op.Type} 0x{m.Pa:x}+0x{m.Length:x}",
+        MapOp m => $"map {m.Alias.Type} 0x{m.Alias.Va:x}->0x{m.Alias.Pa:x}+0x{m.Alias.Size:x}",
+        UnmapOp u => $"unmap 0x{u.Alias.Va:x}",
+        _ => op.ToString()!,
+    }));
+
+    private static ulong FirstPa => PlatformLayout.Arm64Va48.FirstFreePfn << PlatformLayout.PageShift;
+
+    [Fact]
+    public void LinearMapArithmetic()
+    {
+        var l = PlatformLayout.Arm64Va48;
+        Assert.Equal(0xffff_0000_0100_0000UL, l.PhysToVirt(0x8100_0000));
+        Assert.Equal(0x8100_0000UL, l.VirtToPhys(0xffff_0000_0100_0000));
+        Assert.True(l.IsVmallocAddr(l.VmallocStart));
+        Assert.False(l.IsVmallocAddr(l.PageOffset));
+        Assert.True(l.IsLinearMapAddr(l.PageOffset + 0x1234));
+        Assert.False(l.IsLinearMapAddr(l.VmallocStart));
+        Assert.Equal(0, PlatformLayout.GetOrder(1));
+        Assert.Equal(1, PlatformLayout.GetOrder(4097));
+    }
+
+    [Theory]
+    [InlineData(false, false, Gfp.GFP_KERNEL, false)]
+    [InlineData(true, false, Gfp.GFP_KERNEL, true)]
+    [InlineData(false, false, Gfp.GFP_KERNEL | Gfp.__GFP_ZERO, true)]
+    [InlineData(true, true, Gfp.GFP_KERNEL, false)] // init_on_free takes over: no zeroing at allocation
+    public void PostAllocHookZeroesThroughTheLinearMap(bool initOnAlloc, bool initOnFree, Gfp gfp, bool zeroes)
+    {
+        var ops = new List<HwOp>();
+        Boot(initOnAlloc, initOnFree).AllocPages(gfp, 0, "t", ops, out var pfn);
+        Assert.Equal(zeroes ? $"Write NormalWriteBack 0x{pfn << 12:x}+0x1000" : string.Empty, Show(ops));
+        if (zeroes)
+        {
+            Assert.Equal(WriterTable.Zero, ((MemoryOp)ops[0]).Op.Writer);
+        }
+    }
+
+    [Fact]
+    public void InitOnFreeZeroesOnFreeAndFreedBlocksAreReused()
+    {
+        var ops = new List<HwOp>();
+        var k = Boot(initOnFree: true).AllocPages(Gfp.GFP_KERNEL, 1, "t", ops, out var pfn);
+        Assert.Empty(ops);
+        k = k.FreePages(pfn, 1, ops);
+        Assert.Equal($"Write NormalWriteBack 0x{pfn << 12:x}+0x2000", Show(ops));
+        k.AllocPages(Gfp.GFP_KERNEL, 1, "t", ops, out var again);
+        Assert.Equal(pfn, again);
+    }
+
+    [Fact]
+    public void FreeingPagesNotOwnedIsAKernelBug()
+    {
+        var ops = new List<HwOp>();
+        var k = Boot().AllocPages(Gfp.GFP_KERNEL, 1, "t", ops, out var pfn);
+        Assert.Throws<KernelBugException>(() => k.FreePages(pfn + 1, 0, ops));
+        Assert.Throws<KernelBugException>(() => k.FreePages(pfn, 0, ops));
+        Assert.Throws<KernelBugException>(() => k.FreePages(pfn, 1, ops).FreePages(pfn, 1, ops));
+    }
+
+    [Fact]
+    public void VmapAddsAnAliasAndVunmapRemovesIt()
+    {
+        var ops = new List<HwOp>();
+        var k = Boot().Vmap(0x81000, 2, MemoryType.NormalNonCacheable, "nc", "t", ops, out var va);
+        Assert.True(k.Layout.IsVmallocAddr(va));
+        Assert.Equal((0x8100_0010UL, k.VmapAreas[va]), k.Mmu.Translate(va + 0x10, 8));
+        k = k.Vunmap(va, "t", ops);
+        Assert.Throws<TranslationFaultException>(() => k.Mmu.Translate(va, 1));
+        Assert.Equal($"map NormalNonCacheable 0x{va:x}->0x81000000+0x2000\nunmap 0x{va:x}", Show(ops));
+    }
+
+    [Theory]
+    [InlineData(0x0UL, 0x100UL, "Invalidate 0x0+0x40\nInvalidate 0x40+0xc0")]
+    [InlineData(0x10UL, 0x100UL, "CleanInvalidate 0x0+0x40\nInvalidate 0x40+0xc0")]
+    [InlineData(0x0UL, 0xf0UL, "CleanInvalidate 0xc0+0x40\nInvalidate 0x0+0x40\nInvalidate 0x40+0x80")]
+    [InlineData(0x10UL, 0xf0UL, "CleanInvalidate 0xc0+0x40\nCleanInvalidate 0x0+0x40\nInvalidate 0x40+0x80")]
+    [InlineData(0x10UL, 0x30UL, "CleanInvalidate 0x0+0x40\nCleanInvalidate 0x0+0x40")]
+    [InlineData(0x0UL, 0x40UL, "Invalidate 0x0+0x40")]
+    public void DcacheInvalPocCleansPartialEdgeLines(ulong start, ulong end, string expected)
+    {
+        var k = Boot();
+        var ops = new List<HwOp>();
+        var va = k.Layout.PageAddress(k.Layout.FirstFreePfn);
+        Arm64Cache.DcacheInvalPoc(k, va + start, va + end, "t", ops);
+        Assert.Equal(expected, string.Join("\n", ops.Cast<MemoryOp>().Select(m => $"{m.Op.Kind} 0x{m.Pa - FirstPa:x}+0x{m.Length:x}")));
+    }
+
+    private static (DmaState State, List<HwOp> Ops, ulong Cpu, ulong Handle) Alloc(string profile, bool coherent, bool initOnAlloc)
+    {
+        var env = new DmaEnvironment(Profiles.Find(profile)!);
+        var state = DmaState.Boot(Boot(initOnAlloc));
+        var ops = new List<HwOp>();
+        state = DmaApi.DmaAllocAttrs(env, state, new DmaDevice("dev", coherent), 4096, Gfp.GFP_KERNEL, ops, out var cpu, out var handle);
+        return (state, ops, cpu, handle);
+    }
+
+    [Theory]
+    [InlineData("linux-6.4-arm64", "Clean")]
+    [InlineData("linux-6.3-arm64", "CleanInvalidate")]
+    public void NonCoherentAllocPrepsTheLinearMapBeforeRemappingAndZeroesThroughTheRemap(string profile, string prep)
+    {
+        var (state, ops, cpu, handle) = Alloc(profile, coherent: false, initOnAlloc: true);
+        var pa = FirstPa;
+        Assert.Equal(
+            $"Write NormalWriteBack 0x{pa:x}+0x1000\n{prep} NormalWriteBack 0x{pa:x}+0x1000\nmap NormalNonCacheable 0x{cpu:x}->0x{pa:x}+0x1000\nWrite NormalNonCacheable 0x{pa:x}+0x1000",
+            Show(ops));
+        Assert.Equal(pa, handle);
+        Assert.True(state.Kernel.Layout.IsVmallocAddr(cpu));
+        Assert.Equal(KernelState.LinearMapName, ((MemoryOp)ops[1]).Via!.Name); // maintenance by the linear-map VA
+    }
+
+    [Fact]
+    public void CoherentAllocUsesTheLinearMapWithoutMaintenance()
+    {
+        var (state, ops, cpu, _) = Alloc("linux-6.4-arm64", coherent: true, initOnAlloc: false);
+        Assert.Equal($"Write NormalWriteBack 0x{FirstPa:x}+0x1000", Show(ops));
+        Assert.Equal(state.Kernel.Layout.PhysToVirt(FirstPa), cpu);
+    }
+
+    [Fact]
+    public void AtomicAllocationForANonCoherentDeviceIsNotModelled()
+    {
+        var env = new DmaEnvironment(Profiles.Linux64Arm64);
+        var ex = Assert.Throws<NotModelledException>(() =>
+            DmaApi.DmaAllocAttrs(env, DmaState.Boot(Boot()), new DmaDevice("d", false), 64, Gfp.GFP_ATOMIC, [], out _, out _));
+        Assert.Contains("atomic pool", ex.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void FreeVunmapsAndFreesThePagesFoundFromTheHandle()
+    {
+        var (state, _, cpu, handle) = Alloc("linux-6.4-arm64", coherent: false, initOnAlloc: false);
+        var ops = new List<HwOp>();
+        state = DmaApi.DmaFreeAttrs(state, new DmaDevice("dev", false), 4096, cpu, handle, ops);
+        Assert.Equal($"unmap 0x{cpu:x}", Show(ops));
+        Assert.Empty(state.Kernel.Allocator.Allocated);
+        Assert.Empty(state.Coherent);
+    }
+
+    [Fact]
+    public void CompoundGfpIsRejected()
+    {
+        var env = new DmaEnvironment(Profiles.Linux64Arm64);
+        var ops = new List<HwOp>();
+        DmaApi.DmaAllocAttrs(env, DmaState.Boot(Boot()), new DmaDevice("d", false), 64, Gfp.GFP_KERNEL | Gfp.__GFP_COMP, ops, out var cpu, out _);
+        Assert.Equal(0UL, cpu);
+        Assert.Empty(ops);
+    }
+
+    /// <summary>The arm64 table of reference §3.2.4, and the pre-c50f11c6196f FROM_DEVICE map.</summary>
+    [Theory]
+    [InlineData("clean", DmaDirection.DMA_TO_DEVICE, "Clean", "")]
+    [InlineData("clean", DmaDirection.DMA_FROM_DEVICE, "Clean", "Invalidate")]
+    [InlineData("clean", DmaDirection.DMA_BIDIRECTIONAL, "Clean", "Invalidate")]
+    [InlineData("inval", DmaDirection.DMA_FROM_DEVICE, "Invalidate", "Invalidate")]
+    [InlineData("inval", DmaDirection.DMA_TO_DEVICE, "Clean", "")]
+    public void StreamingMaintenanceTable(string fromDeviceMap, DmaDirection dir, string onMap, string onUnmap)
+    {
+        var env = new DmaEnvironment(Profiles.Linux64Arm64.With(Switches.SyncForDeviceFromDevice, fromDeviceMap));
+        var dev = new DmaDevice("d", false);
+        var ops = new List<HwOp>();
+        var state = DmaState.Boot(Boot());
+        var k = state.Kernel.AllocPages(Gfp.GFP_KERNEL, 0, "t", ops, out var pfn);
+        state = state with { Kernel = k };
+        state = DmaApi.DmaMapSingle(env, state, dev, k.Layout.PageAddress(pfn), 256, dir, ops, out var handle);
+        Assert.Equal(onMap, string.Join(",", ops.Cast<MemoryOp>().Select(o => o.Op.Kind).Distinct()));
+        ops.Clear();
+        state = DmaApi.DmaUnmap(state, dev, handle, 256, dir, "dma_unmap_single", ops);
+        Assert.Equal(onUnmap, string.Join(",", ops.Cast<MemoryOp>().Select(o => o.Op.Kind).Distinct()));
+        Assert.Empty(state.Mappings);
+
+        // A coherent device gets no maintenance at all.
+        ops.Clear();
+        DmaApi.DmaMapSingle(env, state, dev with { Coherent = true }, k.Layout.PageAddress(pfn), 256, dir, ops, out _);
+        Assert.Empty(ops);
+    }
+
+    [Fact]
+    public void MapSingleRejectsVmallocAddresses()
+    {
+        var (state, _, cpu, _) = Alloc("linux-6.4-arm64", coherent: false, initOnAlloc: false);
+        var ops = new List<HwOp>();
+        DmaApi.DmaMapSingle(new DmaEnvironment(Profiles.Linux64Arm64), state, new DmaDevice("dev", false), cpu, 64, DmaDirection.DMA_TO_DEVICE, ops, out var handle);
+        Assert.True(DmaApi.DmaMappingErrorCheck(handle));
+        Assert.Empty(ops);
+    }
+
+    [Fact]
+    public void DmaNoneIsABug()
+    {
+        var state = DmaState.Boot(Boot());
+        Assert.Throws<KernelBugException>(() => DmaApi.SyncForCpu(state, new DmaDevice("d", false), 0x8100_0000, 64, DmaDirection.DMA_NONE, "f", []));
+    }
+
+    [Fact]
+    public void ProfilesDifferOnlyInPrepCoherent()
+    {
+        Assert.Equal("clean_inval", Profiles.Linux63Arm64.Value(Switches.PrepCoherent));
+        Assert.Equal("clean", Profiles.Linux64Arm64.Value(Switches.PrepCoherent));
+        Assert.Equal(Profiles.Linux63Arm64.Value(Switches.SyncForDeviceFromDevice), Profiles.Linux64Arm64.Value(Switches.SyncForDeviceFromDevice));
+        Assert.All(Switches.All.SelectMany(s => s.Values), v => Assert.False(string.IsNullOrWhiteSpace(v.Commit)));
+    }
+}
