@@ -24,6 +24,7 @@ public static class Program
           --format text|json       output format of 'check' (default text)
           --max-states N           stop with 'inconclusive' after N states (default 5000000)
           --timeout SECONDS        stop with 'inconclusive' after this long
+          --max-memory MIB         stop with 'inconclusive' when the managed heap grows past this
           --explorer NAME          line-set (default) or brute-force (exponential; a cross-check for small scenarios)
           --no-color               no ANSI colours (also: NO_COLOR set, or stdout not a terminal)
 
@@ -59,7 +60,9 @@ public static class Program
 
         public bool NoColor { get; set; }
 
-        public ExplorationLimits Limits => new(MaxStates, Timeout);
+        public long? MaxMemory { get; set; }
+
+        public ExplorationLimits Limits => new(MaxStates, Timeout, MaxMemory);
     }
 
     public static int Run(string[] args, TextWriter stdout, TextWriter stderr, bool colour)
@@ -142,6 +145,12 @@ public static class Program
                     o.Timeout = double.TryParse(t, NumberStyles.Float, CultureInfo.InvariantCulture, out var secs) && secs >= 0 && secs < 1e7
                         ? TimeSpan.FromSeconds(secs)
                         : throw new UsageException($"--timeout takes seconds, not '{t}'");
+                    break;
+                case "--max-memory":
+                    var mm = Value();
+                    o.MaxMemory = long.TryParse(mm, NumberStyles.None, CultureInfo.InvariantCulture, out var mib) && mib > 0 && mib < 1L << 30
+                        ? mib << 20
+                        : throw new UsageException($"--max-memory takes MiB as a positive whole number, not '{mm}'");
                     break;
                 case "--expect":
                     o.Expect = Value();

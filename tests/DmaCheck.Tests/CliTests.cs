@@ -86,6 +86,23 @@ public class CliTests
         Assert.Equal(3, Run("check", Write(Prefix + "# expect ok: sometimes, min-events 0\n"), "--timeout", "0").Code);
 
     [Fact]
+    public void MemoryLimitIsInconclusive()
+    {
+        var (code, stdout, _) = Run("check", Write(Prefix + "# expect ok: sometimes, min-events 0\n"), "--max-memory", "1");
+        Assert.Equal(3, code);
+        Assert.Contains("memory limit reached", stdout, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void ABlockedAgentIsReported()
+    {
+        var text = "profile linux-6.4-arm64\ncpu a {\n  p = kmalloc(64, GFP_KERNEL)\n  wait never\n  read p[0..8] -> v\n}\nexpect e: v == zero\n# expect e: never, min-events 0\n";
+        var (code, stdout, _) = Run("check", Write(text));
+        Assert.Equal(0, code);
+        Assert.Contains("some agent never finished", stdout, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void NotModelledIsInconclusiveAndSaysWhat()
     {
         var (code, stdout, _) = Run("check", Write(Prefix.Replace("GFP_KERNEL", "GFP_ATOMIC", StringComparison.Ordinal)));

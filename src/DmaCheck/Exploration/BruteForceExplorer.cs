@@ -57,7 +57,7 @@ public sealed class BruteForceExplorer
             }
         }
 
-        long finals = 0, transitions = 0;
+        long finals = 0, transitions = 0, blocked = 0;
         string? inconclusive = null;
         var moves = new List<(SpontaneousMove, LineState)>();
         var done = new HashSet<State>(StateComparer.Instance);
@@ -70,15 +70,8 @@ public sealed class BruteForceExplorer
                 continue;
             }
 
-            if (limits.Timeout is { } t && watch.Elapsed > t)
+            if ((inconclusive = limits.Exceeded(watch, dist.Count)) is not null)
             {
-                inconclusive = $"timeout after {watch.Elapsed.TotalSeconds:0.###} s with {dist.Count} states";
-                break;
-            }
-
-            if (dist.Count > limits.MaxStates)
-            {
-                inconclusive = $"state limit reached: {limits.MaxStates} states";
                 break;
             }
 
@@ -155,6 +148,7 @@ public sealed class BruteForceExplorer
             if (!any)
             {
                 finals++;
+                blocked += model.IsFinished(state.Ctrl) ? 0 : 1;
                 foreach (var acc in accumulators)
                 {
                     var checks = ExpectationChecks.For(acc.Expectation, state.Ctrl, config.LineSize);
@@ -165,7 +159,7 @@ public sealed class BruteForceExplorer
         }
 
         return new ExplorationResult(model.Scenario, Name, accumulators.Select(a => a.Verdict(inconclusive is not null)).ToList(),
-            new ExplorationStats(dist.Count, finals, transitions, watch.Elapsed), inconclusive);
+            new ExplorationStats(dist.Count, finals, transitions, watch.Elapsed, blocked), inconclusive);
     }
 
     /// <summary>

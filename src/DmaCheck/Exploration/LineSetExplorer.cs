@@ -95,13 +95,12 @@ public sealed class LineSetExplorer
         var visited = new HashSet<SearchNode>(SearchNode.StateComparer.Instance) { root };
         var queue = new Queue<SearchNode>();
         queue.Enqueue(root);
-        long finals = 0, transitions = 0;
+        long finals = 0, transitions = 0, blocked = 0;
         string? inconclusive = null;
         while (queue.TryDequeue(out var node))
         {
-            if (limits.Timeout is { } t && watch.Elapsed > t)
+            if ((inconclusive = limits.Exceeded(watch, visited.Count)) is not null)
             {
-                inconclusive = $"timeout after {watch.Elapsed.TotalSeconds:0.###} s with {visited.Count} states explored";
                 break;
             }
 
@@ -114,30 +113,20 @@ public sealed class LineSetExplorer
                 var child = new SearchNode(step.Next, ApplyOps(model, node.Ctrl.Mmu, node.Lines, step.Ops), node, step);
                 if (visited.Add(child))
                 {
-                    if (visited.Count > limits.MaxStates)
-                    {
-                        inconclusive = $"state limit reached: {limits.MaxStates} states explored, {queue.Count} still queued";
-                        break;
-                    }
-
                     queue.Enqueue(child);
                 }
-            }
-
-            if (inconclusive is not null)
-            {
-                break;
             }
 
             if (!any)
             {
                 finals++;
+                blocked += model.IsFinished(node.Ctrl) ? 0 : 1;
                 Evaluate(model, node, accumulators);
             }
         }
 
         return new ExplorationResult(scenario, Name, accumulators.Select(a => a.Verdict(inconclusive is not null)).ToList(),
-            new ExplorationStats(visited.Count, finals, transitions, watch.Elapsed), inconclusive);
+            new ExplorationStats(visited.Count, finals, transitions, watch.Elapsed, blocked), inconclusive);
     }
 
     private void Evaluate(ScenarioModel model, SearchNode node, List<VerdictAccumulator> accumulators)

@@ -3,9 +3,30 @@ using DmaCheck.Scenarios;
 namespace DmaCheck.Exploration;
 
 /// <summary>Bounds on a search. Hitting one makes every verdict inconclusive.</summary>
-public sealed record ExplorationLimits(long MaxStates = 5_000_000, TimeSpan? Timeout = null)
+public sealed record ExplorationLimits(long MaxStates = 5_000_000, TimeSpan? Timeout = null, long? MaxMemoryBytes = null)
 {
     public static ExplorationLimits Default { get; } = new();
+
+    /// <summary>Why the search must stop now, or null. Memory is sampled, so call it every few hundred states.</summary>
+    public string? Exceeded(System.Diagnostics.Stopwatch watch, long states)
+    {
+        if (Timeout is { } t && watch.Elapsed > t)
+        {
+            return $"timeout after {watch.Elapsed.TotalSeconds:0.###} s with {states} states explored";
+        }
+
+        if (states > MaxStates)
+        {
+            return $"state limit reached: {MaxStates} states explored";
+        }
+
+        if (MaxMemoryBytes is { } m && GC.GetTotalMemory(false) is var used && used > m)
+        {
+            return $"memory limit reached: {used / (1 << 20)} MiB in use (limit {m / (1 << 20)} MiB) with {states} states explored";
+        }
+
+        return null;
+    }
 }
 
 /// <summary>The verdict on one expectation.</summary>
@@ -18,7 +39,8 @@ public sealed record ExpectationVerdict(Expectation Expectation, Verdict Verdict
 }
 
 /// <summary>How much a search did.</summary>
-public sealed record ExplorationStats(long States, long FinalStates, long Transitions, TimeSpan Elapsed);
+/// <param name="Blocked">Final states in which some agent had not finished: it waits for an event or a value that never comes.</param>
+public sealed record ExplorationStats(long States, long FinalStates, long Transitions, TimeSpan Elapsed, long Blocked = 0);
 
 /// <summary>The result of exploring a scenario: a verdict per expectation, or why there is none.</summary>
 /// <param name="Inconclusive">Why the verdicts are inconclusive (a limit was hit, or something is not modelled), or null.</param>
