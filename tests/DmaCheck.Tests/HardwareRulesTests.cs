@@ -19,7 +19,7 @@ public class HardwareRulesTests
     private static LineState Dirty(LineBytes data, LineBytes ram) => new(CacheState.Dirty, data, ram, []);
 
     private static LineState Apply(LineState s, LineOp op, int start = 0, int end = 64) =>
-        LineSemantics.Apply(s, new LineAccess(op, start, end, 0), Config);
+        LineSemantics.Apply(s, new LineAccess(op, start, end, 0), Config).Single;
 
     private static List<(SpontaneousMove Move, LineState Next)> Moves(LineState s, bool fillable)
     {
@@ -128,6 +128,19 @@ public class HardwareRulesTests
     }
 
     [Fact]
+    public void CoherentSnoopOfAStaleCleanLineMayReturnEitherCopy()
+    {
+        var read = LineOp.Read(MasterKind.CoherentDevice, MemoryType.NormalWriteBack, 0);
+        var both = LineSemantics.Apply(Clean(Zero, Pay), new LineAccess(read, 0, 64, 0), Config);
+        Assert.Equal(2, both.Count);
+        Assert.True(both[0].Observations[0].Values.IsUniform(0, 64, WriterTable.Zero));
+        Assert.True(both[1].Observations[0].Values.IsUniform(0, 64, Payload));
+
+        // A Clean line that matches RAM gives one answer.
+        Assert.Equal(1, LineSemantics.Apply(Clean(Pay, Pay), new LineAccess(read, 0, 64, 0), Config).Count);
+    }
+
+    [Fact]
     public void CleanWritesBackAndKeepsTheLine()
     {
         Assert.Equal(Clean(Zero, Zero), Apply(Dirty(Zero, Old), LineOp.Maintenance(LineOpKind.Clean)));
@@ -152,7 +165,7 @@ public class HardwareRulesTests
     public void InvalidateActsAsCleanInvalidateUnderStage2()
     {
         var config = Config with { IvacActsAsCivac = true };
-        var after = LineSemantics.Apply(Dirty(Zero, Old), new LineAccess(LineOp.Maintenance(LineOpKind.Invalidate), 0, 64, 0), config);
+        var after = LineSemantics.Apply(Dirty(Zero, Old), new LineAccess(LineOp.Maintenance(LineOpKind.Invalidate), 0, 64, 0), config).Single;
         Assert.Equal(Invalid(Zero), after);
     }
 

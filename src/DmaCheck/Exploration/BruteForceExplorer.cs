@@ -107,7 +107,7 @@ public sealed class BruteForceExplorer
             {
                 var op = state.Pending[state.Index];
                 var mmu = state.Mmu;
-                var lines = state.Lines;
+                List<ImmutableArray<LineState>> results = [state.Lines];
                 switch (op)
                 {
                     case MapOp m:
@@ -117,11 +117,16 @@ public sealed class BruteForceExplorer
                         mmu = mmu.Unmap(u.Alias);
                         break;
                     case MemoryOp mem:
+                        // Every combination of the lines' outcomes (most operations have exactly one).
                         foreach (var (pa, access) in mem.Lines(config.LineSize))
                         {
                             if (index.TryGetValue(pa, out var i))
                             {
-                                lines = lines.SetItem(i, LineSemantics.Apply(lines[i], access, config));
+                                results = results.SelectMany(lines =>
+                                {
+                                    var outcomes = LineSemantics.Apply(lines[i], access, config);
+                                    return Enumerable.Range(0, outcomes.Count).Select(k => lines.SetItem(i, outcomes[k]));
+                                }).ToList();
                             }
                         }
 
@@ -129,9 +134,13 @@ public sealed class BruteForceExplorer
                 }
 
                 var last = state.Index + 1 == state.Pending.Count;
-                Push(last
-                    ? new State(state.Ctrl, null, -1, null, 0, mmu, lines)
-                    : state with { Index = state.Index + 1, Mmu = mmu, Lines = lines }, cost);
+                foreach (var lines in results)
+                {
+                    Push(last
+                        ? new State(state.Ctrl, null, -1, null, 0, mmu, lines)
+                        : state with { Index = state.Index + 1, Mmu = mmu, Lines = lines }, cost);
+                }
+
                 continue;
             }
 

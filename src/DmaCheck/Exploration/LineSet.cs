@@ -72,10 +72,14 @@ public sealed class LineSet : IEquatable<LineSet>
         var next = new Dictionary<LineState, int>(Entries.Count);
         foreach (var (s, c) in Entries)
         {
-            var t = LineSemantics.Apply(s, access, config);
-            if (!next.TryGetValue(t, out var known) || known > c)
+            var outcomes = LineSemantics.Apply(s, access, config);
+            for (var i = 0; i < outcomes.Count; i++)
             {
-                next[t] = c;
+                var t = outcomes[i];
+                if (!next.TryGetValue(t, out var known) || known > c)
+                {
+                    next[t] = c;
+                }
             }
         }
 

@@ -120,7 +120,11 @@ public static class WitnessBuilder
 
             if (node.Layer < accesses.Count)
             {
-                Relax((node.Layer + 1, LineSemantics.Apply(node.State, accesses[node.Layer].Access, config)), cost, null);
+                var outcomes = LineSemantics.Apply(node.State, accesses[node.Layer].Access, config);
+                for (var i = 0; i < outcomes.Count; i++)
+                {
+                    Relax((node.Layer + 1, outcomes[i]), cost, null);
+                }
             }
         }
 
@@ -137,6 +141,7 @@ public static class WitnessBuilder
         }
 
         var stateBefore = new LineState[accesses.Count];
+        var stateAfter = new LineState[accesses.Count];
         var cur = end;
         while (back.TryGetValue(cur, out var prev))
         {
@@ -147,6 +152,7 @@ public static class WitnessBuilder
             else
             {
                 stateBefore[cur.Item1 - 1] = prev.From.Item2;
+                stateAfter[cur.Item1 - 1] = cur.Item2;
             }
 
             cur = prev.From;
@@ -168,7 +174,7 @@ public static class WitnessBuilder
 
                 trace.AddRange(eventsBefore[k].Select(e => (TraceItem)new MoveItem(e.Item1, e.Item2, e.Item3)));
                 var before = stateBefore[k];
-                trace.Add(new OpItem(op, before, LineSemantics.Apply(before, accesses[k].Access, config)));
+                trace.Add(new OpItem(op, before, stateAfter[k]));
                 k++;
             }
         }

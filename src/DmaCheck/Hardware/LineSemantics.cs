@@ -32,48 +32,60 @@ public static class LineSemantics
         };
     }
 
-    /// <summary>Applies one access or maintenance operation to bytes [Start, End) of the line.</summary>
-    public static LineState Apply(LineState s, in LineAccess access, HardwareConfig config)
+    /// <summary>
+    /// Applies one access or maintenance operation to bytes [Start, End) of the line. Every operation has one
+    /// outcome except a snooping read of a Clean line that differs from RAM, which may return either copy.
+    /// </summary>
+    public static Outcomes Apply(LineState s, in LineAccess access, HardwareConfig config)
     {
         var op = access.Op;
         return op.Kind switch
         {
-            LineOpKind.Clean => s.Cache == CacheState.Dirty ? WriteBack(s) : s,
-            LineOpKind.CleanInvalidate => Drop(s.Cache == CacheState.Dirty ? WriteBack(s) : s),
-            LineOpKind.Invalidate => config.IvacActsAsCivac && s.Cache == CacheState.Dirty ? Drop(WriteBack(s)) : Drop(s),
+            LineOpKind.Clean => new(s.Cache == CacheState.Dirty ? WriteBack(s) : s),
+            LineOpKind.CleanInvalidate => new(Drop(s.Cache == CacheState.Dirty ? WriteBack(s) : s)),
+            LineOpKind.Invalidate => new(config.IvacActsAsCivac && s.Cache == CacheState.Dirty ? Drop(WriteBack(s)) : Drop(s)),
             LineOpKind.Read => Read(s, access),
-            LineOpKind.Write => Write(s, access),
+            LineOpKind.Write => new(Write(s, access)),
             _ => throw new ArgumentOutOfRangeException(nameof(access)),
         };
     }
 
-    private static LineState Read(LineState s, in LineAccess a)
+    /// <summary>The one or two states an operation may leave a line in.</summary>
+    public readonly record struct Outcomes(LineState First, LineState? Second = null)
+    {
+        public int Count => Second is null ? 1 : 2;
+
+        public LineState this[int index] => index == 0 ? First : Second ?? throw new ArgumentOutOfRangeException(nameof(index));
+
+        /// <summary>The single outcome of a deterministic operation.</summary>
+        public LineState Single => Second is null ? First : throw new InvalidOperationException("the operation has two outcomes");
+    }
+
+    private static Outcomes Read(LineState s, in LineAccess a)
     {
         var op = a.Op;
-        LineState after;
-        LineBytes source;
         switch (op.Master)
         {
             case MasterKind.Cpu or MasterKind.Firmware when op.Type.IsCacheable():
                 // A cacheable load hits a valid line, or allocates one from RAM first.
-                after = s.Cache == CacheState.Invalid ? s.WithCache(CacheState.Clean, s.Ram) : s;
-                source = after.Cached!;
-                break;
-            case MasterKind.CoherentDevice:
-                // A snooping read returns dirty data from the cache; otherwise it reads RAM.
-                after = s;
-                source = s.Cache == CacheState.Dirty ? s.Cached! : s.Ram;
-                break;
+                var after = s.Cache == CacheState.Invalid ? s.WithCache(CacheState.Clean, s.Ram) : s;
+                return new(Observe(after, a, after.Cached!));
+            case MasterKind.CoherentDevice when s.Cache == CacheState.Dirty:
+                // A snooping read returns dirty data from the cache.
+                return new(Observe(s, a, s.Cached!));
+            case MasterKind.CoherentDevice when s.Cache == CacheState.Clean && !s.Cached!.Equals(s.Ram):
+                // A snoop that hits a stale Clean line (left by a non-cacheable write) may be served from the
+                // cache or from memory: both are allowed, so both are explored, at no cost.
+                return new(Observe(s, a, s.Cached!), Observe(s, a, s.Ram));
             default:
-                // Non-cacheable and Device loads, and non-coherent masters, go to RAM and ignore any cached copy.
-                after = s;
-                source = s.Ram;
-                break;
+                // Non-cacheable and Device loads ignore any cached copy (Cortex-A behaviour: a hit is ignored;
+                // architecturally UNPREDICTABLE under mismatched attributes); non-coherent masters read RAM.
+                return new(Observe(s, a, s.Ram));
         }
-
-        var values = LineBytes.From(source.Span[a.Start..a.End]);
-        return after.WithObservation(new Observation(op.Var, a.VarOffset, values));
     }
+
+    private static LineState Observe(LineState s, in LineAccess a, LineBytes source) =>
+        s.WithObservation(new Observation(a.Op.Var, a.VarOffset, LineBytes.From(source.Span[a.Start..a.End])));
 
     private static LineState Write(LineState s, in LineAccess a)
     {

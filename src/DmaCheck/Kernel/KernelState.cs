@@ -93,7 +93,7 @@ public sealed record KernelState(
         return this with { Allocator = alloc };
     }
 
-    /// <summary>vmap(pages, count, VM_MAP, prot) of physically contiguous frames: a new alias in the vmalloc area, followed by a guard page.</summary>
+    /// <summary>vmap(pages, count, flags, prot) of physically contiguous frames (dma-direct passes VM_DMA_COHERENT): a new alias in the vmalloc area, followed by a guard page.</summary>
     public KernelState Vmap(ulong pfn, ulong pages, MemoryType type, string name, string origin, List<HwOp> ops, out ulong va)
     {
         va = VmallocNext;

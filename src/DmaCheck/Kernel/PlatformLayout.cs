@@ -26,9 +26,10 @@ public sealed record PlatformLayout(
     public const ulong PageSize = 1UL << PageShift;
 
     /// <summary>
-    /// arm64, VA_BITS=48, 4 KiB pages, 1 GiB of DRAM at 0x80000000 (as on sc7180-class Qualcomm boards). The
-    /// vmalloc start assumes a 128 MiB module region and no KASAN; the exact arm64 layouts per version are
-    /// specified with the platform work (issue 3).
+    /// arm64, VA_BITS=48, 4 KiB pages, 1 GiB of DRAM at 0x80000000 (as on sc7180-class Qualcomm boards), no
+    /// KASAN and no KASLR of the linear map. VMALLOC_START = MODULES_END with the 128 MiB module region of
+    /// v5.16..v6.4 (v6.5's 3e35d303ab7d grows it to 2 GiB); VMALLOC_END = VMEMMAP_START - SZ_256M. The arm64
+    /// layouts of other versions come with the platform work (issue 3).
     /// </summary>
     public static PlatformLayout Arm64Va48 { get; } = new(
         Name: "arm64-va48-4k",
@@ -37,7 +38,7 @@ public sealed record PlatformLayout(
         RamBase: 0x8000_0000,
         RamSize: 1UL << 30,
         VmallocStart: 0xffff_8000_0800_0000,
-        VmallocEnd: 0xffff_fbff_fe7f_0000,
+        VmallocEnd: 0xffff_fbff_f000_0000,
         FirstFreePfn: (0x8000_0000UL + (16UL << 20)) >> PageShift);
 
     public ulong RamEnd => RamBase + RamSize;
