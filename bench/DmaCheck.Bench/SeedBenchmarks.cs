@@ -9,6 +9,7 @@ namespace DmaCheck.Bench;
 /// witness (design §7: "seed-1 scenario, 4 KiB buffer, exhaustive verdict with shortest witness").
 /// </summary>
 [MemoryDiagnoser]
+[MedianColumn]
 public class SeedBenchmarks
 {
     private string text = string.Empty;

@@ -1,0 +1,173 @@
+using System.Text;
+using DmaCheck.Exploration;
+using DmaCheck.Scenarios;
+using DmaCheck.Tests.Generators;
+using FsCheck;
+using FsCheck.Fluent;
+using FsCheck.Xunit;
+
+namespace DmaCheck.Tests;
+
+/// <summary>The arbitraries the properties of this file draw from.</summary>
+public static class GeneratedScenarioArbitraries
+{
+    public static Arbitrary<GeneratedScenario> Scenarios() => ScenarioGenerator.BruteForceFeasibleArbitrary();
+}
+
+/// <summary>Random variants of the bundled seed scenarios.</summary>
+public static class SeedVariantArbitraries
+{
+    private static readonly string[] Seeds = Directory.GetFiles(Path.Combine(TestPaths.Scenarios, "seeds", "qcom-scm"), "*.dmc")
+        .Order(StringComparer.Ordinal).Select(File.ReadAllText).ToArray();
+
+    public static Arbitrary<GeneratedScenario> Scenarios() =>
+        (from seed in Gen.Elements(Seeds)
+         from size in Gen.Elements(64, 100, 128, 192)
+         from profile in Gen.Elements("linux-6.3-arm64", "linux-6.4-arm64")
+         from initOnAlloc in Gen.Elements("on", "off")
+         from initOnFree in Gen.Elements("on", "off")
+         from cache in Gen.Elements("cold", "arbitrary")
+         from ivac in Gen.Elements("on", "off")
+         from fromDevice in Gen.Elements("clean", "inval")
+         from coherent in Gen.Elements("true", "false")
+         from access in Gen.Elements("cacheable", "non-cacheable", "device")
+         select Variant(seed, size, profile, initOnAlloc, initOnFree, cache, ivac, fromDevice, coherent, access)).ToArbitrary();
+
+    private static GeneratedScenario Variant(string seed, int size, string profile, string initOnAlloc, string initOnFree, string cache, string ivac, string fromDevice, string coherent, string access)
+    {
+        var lines = seed.Split('\n').Where(l => !l.StartsWith("# expect", StringComparison.Ordinal)).Select(l =>
+            l.StartsWith("profile ", StringComparison.Ordinal) ? $"profile {profile}\nset init_on_free = {initOnFree}\nset cache_init = {cache}\nset hw.ivac_as_civac = {ivac}\nset arm64.sync_for_device_from_device = {fromDevice}"
+            : l.StartsWith("set init_on_alloc", StringComparison.Ordinal) ? $"set init_on_alloc = {initOnAlloc}"
+            : l.StartsWith("device scm", StringComparison.Ordinal) ? $"device scm {{ coherent = {coherent} }}"
+            : l.StartsWith("firmware tz {", StringComparison.Ordinal) ? $"firmware tz {{ access = {access} }}"
+            : l.Replace("4096", size.ToString(System.Globalization.CultureInfo.InvariantCulture), StringComparison.Ordinal));
+        var text = string.Join('\n', lines);
+        return new GeneratedScenario(text, 1, 1, 1, size);
+    }
+}
+
+/// <summary>The full generator: dma_alloc_coherent, page clearing and frees. Feasible for the brute force because it keeps only observed lines.</summary>
+public static class FullScenarioArbitraries
+{
+    public static Arbitrary<GeneratedScenario> Scenarios() => ScenarioGenerator.Full().ToArbitrary();
+}
+
+/// <summary>
+/// The line-set explorer against the brute-force explorer on random small scenarios: per expectation the same
+/// verdict, the same fewest events to fail, and the same answers to "can it hold" and "can it fail". (The run
+/// counts themselves are not compared: the line-set explorer counts final control states, the brute-force one
+/// final states with their lines.)
+/// </summary>
+public sealed class ExplorerAgreementProperties
+{
+    /// <summary>
+    /// A cap on the brute force, as a guard against a generator change that makes scenarios too big: a case that
+    /// reaches it is discarded (and counted), not reported as a disagreement. The generator keeps well below it.
+    /// </summary>
+    private static readonly ExplorationLimits BruteForceLimits = new(MaxStates: 400_000);
+
+    [Property(MaxTest = 200, Arbitrary = [typeof(GeneratedScenarioArbitraries)])]
+    public Property LineSetAndBruteForceAgree(GeneratedScenario generated) => Agree(generated);
+
+    [Property(MaxTest = 150, Arbitrary = [typeof(FullScenarioArbitraries)])]
+    public Property LineSetAndBruteForceAgreeWithCoherentAllocations(GeneratedScenario generated) => Agree(generated);
+
+    /// <summary>
+    /// The seed cases, where the races live, with their knobs turned at random: profile, switches, init_on_alloc /
+    /// init_on_free, the initial cache, stage-2 IVAC, the device's coherence, the firmware's attribute and the
+    /// buffer size (one to three lines).
+    /// </summary>
+    [Property(MaxTest = 120, Arbitrary = [typeof(SeedVariantArbitraries)])]
+    public Property LineSetAndBruteForceAgreeOnSeedVariants(GeneratedScenario generated) => Agree(generated);
+
+    private static Property Agree(GeneratedScenario generated)
+    {
+        var scenario = Binder.Load("gen.dmc", generated.Text);
+        var lineSet = new LineSetExplorer().Explore(new ScenarioModel(scenario), ExplorationLimits.Default);
+        var brute = new BruteForceExplorer().Explore(new ScenarioModel(scenario), BruteForceLimits);
+        var disagreements = Compare(lineSet, brute);
+        var agree = lineSet.Inconclusive is null && disagreements.Count == 0;
+        return agree
+            .Label(Report(generated.Text, lineSet, brute, disagreements))
+            .When(brute.Inconclusive is null)
+            .Classify(lineSet.Verdicts.Any(v => v.Verdict == Verdict.Sometimes), "some expectation Sometimes")
+            .Classify(lineSet.Verdicts.Any(v => v.MinEventsToFail > 0), "some expectation needs events to fail");
+    }
+
+    /// <summary>Every way the two results differ, in words; empty when they agree.</summary>
+    public static IReadOnlyList<string> Compare(ExplorationResult lineSet, ExplorationResult brute)
+    {
+        var differences = new List<string>();
+        if (lineSet.Inconclusive is not null)
+        {
+            differences.Add($"line-set is inconclusive: {lineSet.Inconclusive}");
+        }
+
+        if (lineSet.Verdicts.Count != brute.Verdicts.Count)
+        {
+            differences.Add($"line-set has {lineSet.Verdicts.Count} verdicts, brute-force {brute.Verdicts.Count}");
+            return differences;
+        }
+
+        for (var i = 0; i < lineSet.Verdicts.Count; i++)
+        {
+            var a = lineSet.Verdicts[i];
+            var b = brute.Verdicts[i];
+            var name = a.Expectation.Name;
+            if (a.Verdict != b.Verdict)
+            {
+                differences.Add($"{name}: verdict {a.Verdict} (line-set) vs {b.Verdict} (brute-force)");
+            }
+
+            if (a.MinEventsToFail != b.MinEventsToFail)
+            {
+                differences.Add($"{name}: min events to fail {a.MinEventsText} (line-set) vs {b.MinEventsText} (brute-force)");
+            }
+
+            if (a.HoldingRuns > 0 != b.HoldingRuns > 0)
+            {
+                differences.Add($"{name}: can hold {a.HoldingRuns > 0} (line-set) vs {b.HoldingRuns > 0} (brute-force)");
+            }
+
+            if (a.FailingRuns > 0 != b.FailingRuns > 0)
+            {
+                differences.Add($"{name}: can fail {a.FailingRuns > 0} (line-set) vs {b.FailingRuns > 0} (brute-force)");
+            }
+        }
+
+        return differences;
+    }
+
+    /// <summary>The scenario, both results and the differences: what a failing case prints.</summary>
+    public static string Report(string text, ExplorationResult lineSet, ExplorationResult brute, IReadOnlyList<string> differences)
+    {
+        var sb = new StringBuilder();
+        sb.Append("the explorers disagree:\n");
+        foreach (var d in differences)
+        {
+            sb.Append("  ").Append(d).Append('\n');
+        }
+
+        sb.Append("--- scenario ---\n").Append(text);
+        sb.Append("--- line-set ---\n").Append(Describe(lineSet));
+        sb.Append("--- brute-force ---\n").Append(Describe(brute));
+        return sb.ToString();
+    }
+
+    public static string Describe(ExplorationResult result)
+    {
+        var sb = new StringBuilder();
+        foreach (var v in result.Verdicts)
+        {
+            sb.Append($"  {v.Expectation.Name}: {v.Verdict}, min events {v.MinEventsText}, holding runs {v.HoldingRuns}, failing runs {v.FailingRuns}\n");
+        }
+
+        sb.Append($"  states {result.Stats.States}, final states {result.Stats.FinalStates}, {result.Stats.Elapsed.TotalMilliseconds:0} ms");
+        if (result.Inconclusive is not null)
+        {
+            sb.Append(", inconclusive: ").Append(result.Inconclusive);
+        }
+
+        return sb.Append('\n').ToString();
+    }
+}
