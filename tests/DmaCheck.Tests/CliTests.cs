@@ -86,6 +86,15 @@ public class CliTests
         Assert.Equal(3, Run("check", Write(Prefix + "# expect ok: sometimes, min-events 0\n"), "--timeout", "0").Code);
 
     [Fact]
+    public void ALimitStopsALongStepInsideABigBuffer()
+    {
+        var text = Prefix.Replace("[0..64]", "[0..64M]", StringComparison.Ordinal).Replace("(scm, 64,", "(scm, 64M,", StringComparison.Ordinal) + "# expect ok: sometimes, min-events 0\n";
+        var (code, stdout, _) = Run("check", Write(text), "--timeout", "0.05");
+        Assert.Equal(3, code);
+        Assert.Contains("timeout after", stdout, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void MemoryLimitIsInconclusive()
     {
         var (code, stdout, _) = Run("check", Write(Prefix + "# expect ok: sometimes, min-events 0\n"), "--max-memory", "1");

@@ -105,16 +105,24 @@ public sealed class LineSetExplorer
             }
 
             var any = false;
-            foreach (var agent in model.Enabled(node.Ctrl))
+            try
             {
-                any = true;
-                transitions++;
-                var step = model.Step(node.Ctrl, agent);
-                var child = new SearchNode(step.Next, ApplyOps(model, node.Ctrl.Mmu, node.Lines, step.Ops), node, step);
-                if (visited.Add(child))
+                foreach (var agent in model.Enabled(node.Ctrl))
                 {
-                    queue.Enqueue(child);
+                    any = true;
+                    transitions++;
+                    var step = model.Step(node.Ctrl, agent);
+                    var child = new SearchNode(step.Next, ApplyOps(model, node.Ctrl.Mmu, node.Lines, step.Ops, limits, watch, visited.Count), node, step);
+                    if (visited.Add(child))
+                    {
+                        queue.Enqueue(child);
+                    }
                 }
+            }
+            catch (LimitReachedException e)
+            {
+                inconclusive = e.Message;
+                break;
             }
 
             if (!any)
@@ -175,9 +183,11 @@ public sealed class LineSetExplorer
     }
 
     /// <summary>Applies one step's operations, in order, to the line sets, closing each touched line after each operation.</summary>
-    private ImmutableSortedDictionary<ulong, LineSet> ApplyOps(ScenarioModel model, Mmu mmu, ImmutableSortedDictionary<ulong, LineSet> lines, IReadOnlyList<HwOp> ops)
+    private ImmutableSortedDictionary<ulong, LineSet> ApplyOps(ScenarioModel model, Mmu mmu, ImmutableSortedDictionary<ulong, LineSet> lines, IReadOnlyList<HwOp> ops,
+        ExplorationLimits limits, Stopwatch watch, long states)
     {
         var config = model.Hardware;
+        var tick = 0;
         var builder = lines.ToBuilder();
         foreach (var op in ops)
         {
@@ -192,6 +202,7 @@ public sealed class LineSetExplorer
                 case MemoryOp mem:
                     foreach (var (linePa, access) in mem.Lines(config.LineSize))
                     {
+                        LimitChecks.Tick(ref tick, limits, watch, states);
                         var fillable = mmu.IsFillable(linePa);
                         if (!builder.TryGetValue(linePa, out var set))
                         {

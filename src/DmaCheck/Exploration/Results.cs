@@ -20,12 +20,31 @@ public sealed record ExplorationLimits(long MaxStates = 5_000_000, TimeSpan? Tim
             return $"state limit reached: {MaxStates} states explored";
         }
 
-        if (MaxMemoryBytes is { } m && GC.GetTotalMemory(false) is var used && used > m)
+        var m = MaxMemoryBytes ?? DefaultMemoryLimit;
+        if (GC.GetTotalMemory(false) is var used && used > m)
         {
             return $"memory limit reached: {used / (1 << 20)} MiB in use (limit {m / (1 << 20)} MiB) with {states} states explored";
         }
 
         return null;
+    }
+
+    /// <summary>Without --max-memory: three quarters of the memory available to the process, so a run ends inconclusive before the machine swaps.</summary>
+    public static long DefaultMemoryLimit { get; } = GC.GetGCMemoryInfo().TotalAvailableMemoryBytes / 4 * 3;
+}
+
+/// <summary>Thrown inside a step when a limit is reached; the explorer turns it into an inconclusive result.</summary>
+internal sealed class LimitReachedException(string reason) : Exception(reason);
+
+internal static class LimitChecks
+{
+    /// <summary>Checks the limits every 4096 calls: for long loops inside one step (a step over a large buffer).</summary>
+    public static void Tick(ref int counter, ExplorationLimits limits, System.Diagnostics.Stopwatch watch, long states)
+    {
+        if ((++counter & 4095) == 0 && limits.Exceeded(watch, states) is { } reason)
+        {
+            throw new LimitReachedException(reason);
+        }
     }
 }
 
