@@ -73,6 +73,15 @@ public class CliTests
     }
 
     [Fact]
+    public void AnAccessAtAnOffsetPastThePointerIsBadInput()
+    {
+        var text = "profile linux-6.4-arm64\ncpu a {\n  p = kmalloc(64, GFP_KERNEL)\n  write p + 32[0..48] = x\n}\n";
+        var (code, _, stderr) = Run("check", Write(text));
+        Assert.Equal(2, code);
+        Assert.Contains("s.dmc:4:3: error: the access [0..48) at offset 32 runs past the end of 'p' (64 bytes)", stderr, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void StateLimitIsInconclusiveExitThree()
     {
         var (code, stdout, _) = Run("check", Write(Prefix + "# expect ok: sometimes, min-events 0\n"), "--max-states", "1");

@@ -471,11 +471,11 @@ public sealed class ScenarioModel
 
     private ControlState Access(ControlState s, Frame frame, AgentProgram program, AccessStmt a, List<HwOp> ops)
     {
-        var value = Lookup(s, frame, a.Address);
-        var size = a.Address.Var is null || a.Address.Constant != 0 || a.Address.Field == "dma" && value is not CoherentBuffer ? null : value.Size;
-        if (size is { } limit && a.High > limit)
+        // An access through a variable that knows its size (a buffer, a pointer, a page, a handle) must stay inside it.
+        if (a.Address.Var is { } name && Lookup(s, frame, a.Address).Size is { } size && a.Address.Constant + a.High > size)
         {
-            throw Bad(a, $"the access [{a.Low}..{a.High}) runs past the end of '{a.Address.Text}' ({limit} bytes)");
+            var at = a.Address.Constant == 0 ? string.Empty : $" at offset {a.Address.Constant}";
+            throw Bad(a, $"the access [{a.Low}..{a.High}){at} runs past the end of '{name}' ({size} bytes)");
         }
 
         var start = Number(s, frame, a.Address, a) + a.Low;
