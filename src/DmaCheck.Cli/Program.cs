@@ -1,7 +1,6 @@
 using System.Diagnostics;
 using System.Globalization;
 using System.Reflection;
-using DmaCheck.Dma;
 using DmaCheck.Exploration;
 using DmaCheck.Reports;
 
@@ -250,27 +249,7 @@ public static class Program
 
     private static int Profiles(TextWriter stdout)
     {
-        foreach (var p in DmaCheck.Dma.Profiles.All)
-        {
-            stdout.WriteLine($"{p.Name}: {p.Description}");
-            foreach (var s in Switches.All)
-            {
-                var value = s.Find(p.Value(s))!;
-                stdout.WriteLine($"  {s.Key} = {value.Name}   ({value.Commit})");
-            }
-        }
-
-        stdout.WriteLine();
-        stdout.WriteLine("switches:");
-        foreach (var s in Switches.All)
-        {
-            stdout.WriteLine($"  {s.Key}: {s.Description}");
-            foreach (var v in s.Values)
-            {
-                stdout.WriteLine($"    {v.Name}: {v.Description}");
-            }
-        }
-
+        stdout.Write(ProfilesReport.Text());
         return 0;
     }
 

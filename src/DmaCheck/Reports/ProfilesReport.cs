@@ -1,0 +1,94 @@
+using System.Text;
+using DmaCheck.Dma;
+
+namespace DmaCheck.Reports;
+
+/// <summary>The profiles and switches, generated from the code: <c>dmacheck profiles</c> and docs/profiles.md.</summary>
+public static class ProfilesReport
+{
+    /// <summary>Plain text for the terminal.</summary>
+    public static string Text()
+    {
+        var sb = new StringBuilder();
+        foreach (var p in Profiles.All)
+        {
+            sb.AppendLine($"{p.Name}: {p.Description}");
+            foreach (var s in Switches.All)
+            {
+                var value = s.Find(p.Value(s))!;
+                sb.AppendLine($"  {s.Key} = {value.Name}   ({value.Commit})");
+            }
+        }
+
+        sb.AppendLine();
+        sb.AppendLine("switches:");
+        foreach (var s in Switches.All)
+        {
+            sb.AppendLine($"  {s.Key}: {s.Description}");
+            foreach (var v in s.Values)
+            {
+                sb.AppendLine($"    {v.Name}: {v.Description}");
+            }
+        }
+
+        return sb.ToString();
+    }
+
+    /// <summary>docs/profiles.md. A test fails when the file in the repository differs from this.</summary>
+    public static string Markdown()
+    {
+        var sb = new StringBuilder();
+        sb.AppendLine("# Kernel profiles and switches");
+        sb.AppendLine();
+        sb.AppendLine("Generated from `src/DmaCheck/Dma/Switches.cs` and `KernelProfile.cs` by `ProfilesReport.Markdown()`;");
+        sb.AppendLine("`ProfilesDocTests` fails when this file is out of date (regenerate with `DMACHECK_UPDATE_GOLDEN=1 dotnet test`).");
+        sb.AppendLine("A scenario picks a profile with `profile NAME` and may override any switch with `set KEY = VALUE`.");
+        sb.AppendLine();
+        sb.AppendLine("## Profiles");
+        sb.AppendLine();
+        sb.Append("| profile | layout |");
+        foreach (var s in Switches.All)
+        {
+            sb.Append($" `{s.Key}` |");
+        }
+
+        sb.AppendLine();
+        sb.Append("|---|---|");
+        sb.AppendLine(string.Concat(Switches.All.Select(_ => "---|")));
+        foreach (var p in Profiles.All)
+        {
+            sb.Append($"| `{p.Name}` | {p.Layout.Name} |");
+            foreach (var s in Switches.All)
+            {
+                sb.Append($" `{p.Value(s)}` |");
+            }
+
+            sb.AppendLine();
+        }
+
+        sb.AppendLine();
+        foreach (var p in Profiles.All)
+        {
+            sb.AppendLine($"- `{p.Name}`: {p.Description}");
+        }
+
+        sb.AppendLine();
+        sb.AppendLine("## Switches");
+        foreach (var s in Switches.All)
+        {
+            sb.AppendLine();
+            sb.AppendLine($"### `{s.Key}`");
+            sb.AppendLine();
+            sb.AppendLine(s.Description);
+            sb.AppendLine();
+            sb.AppendLine("| value | commit | behaviour |");
+            sb.AppendLine("|---|---|---|");
+            foreach (var v in s.Values)
+            {
+                sb.AppendLine($"| `{v.Name}` | {v.Commit} | {v.Description.Replace("|", "\\|", StringComparison.Ordinal)} |");
+            }
+        }
+
+        return sb.ToString();
+    }
+}
