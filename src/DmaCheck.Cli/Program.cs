@@ -3,6 +3,7 @@ using System.Globalization;
 using System.Reflection;
 using DmaCheck.Exploration;
 using DmaCheck.Reports;
+using DmaCheck.Scenarios;
 
 namespace DmaCheck.Cli;
 
@@ -16,11 +17,13 @@ public static class Program
           dmacheck check [PATH...] [options]   check scenario files (default: the bundled scenarios/)
           dmacheck explain FILE [--expect NAME] [options]
                                                the shortest failing run of an expectation, in kernel terms
+          dmacheck sweep FILE [--profile A,B] [--set KEY=V1,V2]... [--format text|json|csv]
+                                               a matrix of verdicts over profiles and settings
           dmacheck profiles                    list kernel profiles and their switches
           dmacheck --version | --help
 
         options:
-          --format text|json       output format of 'check' (default text)
+          --format text|json|csv   output format (default text; csv for 'sweep' only)
           --max-states N           stop with 'inconclusive' after N states (default 5000000)
           --timeout SECONDS        stop with 'inconclusive' after this long
           --max-memory MIB         stop with 'inconclusive' when the managed heap grows past this
@@ -34,6 +37,7 @@ public static class Program
           dmacheck check
           dmacheck check scenarios/seeds/qcom-scm --format json
           dmacheck explain scenarios/seeds/qcom-scm/case1-v6.4-init-on-alloc.dmc
+          dmacheck sweep scenarios/seeds/qcom-scm/case1-v6.4-init-on-alloc.dmc --profile linux-6.3-arm64,linux-6.4-arm64 --set init_on_alloc=on,off
         """;
 
     public static int Main(string[] args)
@@ -58,6 +62,10 @@ public static class Program
         public bool BruteForce { get; set; }
 
         public bool NoColor { get; set; }
+
+        public List<string> SweepProfiles { get; } = [];
+
+        public List<(string Key, IReadOnlyList<string> Values)> SweepSets { get; } = [];
 
         public long? MaxMemory { get; set; }
 
@@ -99,8 +107,9 @@ public static class Program
         {
             "check" => Check(options, stdout, stderr, style),
             "explain" => Explain(options, stdout, stderr, style),
+            "sweep" => Sweep(options, stdout, stderr, style),
             "profiles" => Profiles(stdout),
-            _ => throw new UsageException($"unknown command '{command}' (commands: check, explain, profiles)"),
+            _ => throw new UsageException($"unknown command '{command}' (commands: check, explain, sweep, profiles)"),
         };
     }
 
@@ -127,9 +136,9 @@ public static class Program
             {
                 case "--format":
                     o.Format = Value();
-                    if (o.Format is not ("text" or "json"))
+                    if (o.Format is not ("text" or "json" or "csv"))
                     {
-                        throw new UsageException($"--format is text or json, not '{o.Format}'");
+                        throw new UsageException($"--format is text, json or csv, not '{o.Format}'");
                     }
 
                     break;
@@ -150,6 +159,41 @@ public static class Program
                     o.MaxMemory = long.TryParse(mm, NumberStyles.None, CultureInfo.InvariantCulture, out var mib) && mib > 0 && mib < 1L << 30
                         ? mib << 20
                         : throw new UsageException($"--max-memory takes MiB as a positive whole number, not '{mm}'");
+                    break;
+                case "--profile":
+                    foreach (var name in Value().Split(',', StringSplitOptions.TrimEntries))
+                    {
+                        o.SweepProfiles.Add(DmaCheck.Dma.Profiles.Find(name) is null
+                            ? throw new UsageException($"unknown profile '{name}' (known: {string.Join(", ", DmaCheck.Dma.Profiles.All.Select(p => p.Name))})")
+                            : name);
+                    }
+
+                    break;
+                case "--set":
+                    var assignment = Value();
+                    var eq = assignment.IndexOf('=', StringComparison.Ordinal);
+                    if (eq <= 0 || eq == assignment.Length - 1)
+                    {
+                        throw new UsageException($"--set takes KEY=V1,V2,..., not '{assignment}'");
+                    }
+
+                    var key = assignment[..eq].Trim();
+                    var values = assignment[(eq + 1)..].Split(',', StringSplitOptions.TrimEntries);
+                    var probe = new RunSettings(DmaCheck.Dma.Profiles.All[0], new DmaCheck.Kernel.KernelConfig(), DmaCheck.Hardware.HardwareConfig.Default);
+                    foreach (var value in values)
+                    {
+                        if (probe.With(key, value, out var error, out _) is null)
+                        {
+                            throw new UsageException($"--set {key}: {error}");
+                        }
+                    }
+
+                    if (o.SweepSets.Any(s => s.Key == key))
+                    {
+                        throw new UsageException($"--set {key} is given twice: list all its values in one --set");
+                    }
+
+                    o.SweepSets.Add((key, values));
                     break;
                 case "--expect":
                     o.Expect = Value();
@@ -245,6 +289,57 @@ public static class Program
             : null;
         stdout.Write(ExplainReport.Render(outcome, witness, verdict, style));
         return outcome.ExitCode;
+    }
+
+    private static int Sweep(Options options, TextWriter stdout, TextWriter stderr, Style style)
+    {
+        if (options.Positional.Count != 1)
+        {
+            throw new UsageException("sweep takes exactly one scenario file");
+        }
+
+        var file = options.Positional[0];
+        if (!File.Exists(file))
+        {
+            throw new UsageException($"no such file: {file}");
+        }
+
+        string text;
+        try
+        {
+            text = File.ReadAllText(file);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new UsageException($"cannot read {file}: {e.Message}");
+        }
+
+        // The file itself must be sound before it is swept.
+        var display = Display(file);
+        var baseline = Checker.CheckText(display, text, options.Limits);
+        if (baseline.Error == OutcomeError.BadInput)
+        {
+            stderr.Write(TextReport.Errors([baseline], style));
+            return 2;
+        }
+
+        var profiles = options.SweepProfiles.Count > 0 ? options.SweepProfiles.Cast<string?>().ToList() : [null];
+        var points = SweepReport.Combinations(profiles, options.SweepSets)
+            .Select(o => new SweepPoint(o, Checker.CheckText(display, text, options.Limits, overrides: o)))
+            .ToList();
+        stdout.Write(options.Format switch
+        {
+            "json" => SweepReport.Json(display, points),
+            "csv" => SweepReport.Csv(points),
+            _ => SweepReport.Text(display, points),
+        });
+        var codes = points.Select(p => p.Outcome.Error switch
+        {
+            OutcomeError.BadInput => 2,
+            OutcomeError.KernelBug => 1,
+            _ => p.Outcome.Inconclusive ? 3 : 0,
+        }).ToList();
+        return codes.Contains(2) ? 2 : codes.Contains(1) ? 1 : codes.Contains(3) ? 3 : 0;
     }
 
     private static int Profiles(TextWriter stdout)

@@ -161,6 +161,48 @@ public class CliTests
         Assert.Contains("tz: read phys(addr)[0..4096] -> seen", stdout, StringComparison.Ordinal);
     }
 
+    private static string Case1 => Path.Combine(TestPaths.Scenarios, "seeds", "qcom-scm", "case1-v6.4-init-on-alloc.dmc");
+
+    [Fact]
+    public void SweepShowsTheThreadAsAMatrix()
+    {
+        var (code, stdout, _) = Run("sweep", Case1, "--profile", "linux-6.3-arm64,linux-6.4-arm64", "--set", "init_on_alloc=on,off");
+        Assert.Equal(0, code);
+        var rows = stdout.Split('\n').Skip(2).Where(l => l.Length > 0).Select(l => l.Split(' ', StringSplitOptions.RemoveEmptyEntries)).ToList();
+        Assert.Equal(
+            ["linux-6.3-arm64 on Sometimes (1)", "linux-6.3-arm64 off Sometimes (1)", "linux-6.4-arm64 on Sometimes (0)", "linux-6.4-arm64 off Sometimes (1)"],
+            rows.Select(r => string.Join(' ', r)).ToList());
+    }
+
+    [Fact]
+    public void SweepCsvAndJson()
+    {
+        var csv = Run("sweep", Case1, "--set", "arm64.prep_coherent=clean,clean_inval", "--format", "csv");
+        Assert.Equal(0, csv.Code);
+        Assert.Equal(
+            "profile,arm64.prep_coherent,fw_sees_payload.verdict,fw_sees_payload.minEventsToFail\nlinux-6.4-arm64,clean,sometimes,0\nlinux-6.4-arm64,clean_inval,sometimes,1\n",
+            csv.Out);
+        var json = Run("sweep", Case1, "--set", "init_on_alloc=off", "--format", "json");
+        using var doc = System.Text.Json.JsonDocument.Parse(json.Out);
+        var point = doc.RootElement.GetProperty("points")[0];
+        Assert.Equal("off", point.GetProperty("settings").GetProperty("init_on_alloc").GetString());
+        Assert.Equal(1, point.GetProperty("expectations")[0].GetProperty("minEventsToFail").GetInt32());
+    }
+
+    [Theory]
+    [InlineData("sweep")]
+    [InlineData("sweep", "--set", "init_on_alloc=maybe")]
+    [InlineData("sweep", "--set", "nosuchkey=1")]
+    [InlineData("sweep", "--set", "init_on_alloc")]
+    [InlineData("sweep", "--profile", "linux-2.6-arm64")]
+    public void SweepUsageErrorsExitTwo(params string[] args)
+    {
+        var full = args.Length > 1 ? args.Take(1).Append(Case1).Concat(args.Skip(1)).ToArray() : args;
+        var (code, _, stderr) = Run(full);
+        Assert.Equal(2, code);
+        Assert.StartsWith("dmacheck: ", stderr, StringComparison.Ordinal);
+    }
+
     [Theory]
     [InlineData("frob")]
     [InlineData("check", "--format", "xml")]

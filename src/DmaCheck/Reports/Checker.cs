@@ -65,12 +65,12 @@ public static class Checker
     }
 
     /// <summary>Checks a scenario's text; <paramref name="bruteForce"/> selects the brute-force explorer (no witnesses).</summary>
-    public static ScenarioOutcome CheckText(string displayPath, string text, ExplorationLimits limits, bool bruteForce = false)
+    public static ScenarioOutcome CheckText(string displayPath, string text, ExplorationLimits limits, bool bruteForce = false, SettingOverrides? overrides = null)
     {
         Scenario scenario;
         try
         {
-            scenario = Binder.Load(displayPath, text);
+            scenario = Binder.Load(displayPath, text, overrides ?? SettingOverrides.None);
         }
         catch (ScenarioException e)
         {

@@ -19,17 +19,26 @@ public sealed class Binder
     private readonly Dictionary<string, ulong> observedLength = new(StringComparer.Ordinal);
     private readonly HashSet<string> notes = [];
 
-    private Binder(ScenarioSyntax syntax)
+    private readonly SettingOverrides overrides;
+
+    private Binder(ScenarioSyntax syntax, SettingOverrides overrides)
     {
         this.syntax = syntax;
+        this.overrides = overrides;
         source = syntax.Source;
     }
 
     /// <summary>Parses and binds a scenario file's text. Throws <see cref="ScenarioException"/> on any error.</summary>
-    public static Scenario Load(string path, string text)
+    public static Scenario Load(string path, string text) => Load(path, text, SettingOverrides.None);
+
+    /// <summary>
+    /// Parses and binds, then applies <paramref name="overrides"/> over the file's profile and settings. A bad
+    /// override throws <see cref="ArgumentException"/> (validate them first with <see cref="RunSettings.With"/>).
+    /// </summary>
+    public static Scenario Load(string path, string text, SettingOverrides overrides)
     {
         var source = new SourceText(path, text);
-        return new Binder(Parser.Parse(source)).Bind();
+        return new Binder(Parser.Parse(source), overrides).Bind();
     }
 
     private ScenarioException Error(Token at, string message) => new(source, at.Span, message);
@@ -45,10 +54,12 @@ public sealed class Binder
             throw Error(new SourceSpan(1, 1, 1), $"the scenario names no profile: add a line such as 'profile linux-6.4-arm64' (known: {Known(Profiles.All.Select(p => p.Name))})");
         }
 
-        var profile = Profiles.Find(syntax.Profile.Text)
-            ?? throw Error(syntax.Profile, $"unknown profile '{syntax.Profile.Text}' (known: {Known(Profiles.All.Select(p => p.Name))})");
-        var config = new KernelConfig();
-        var hardware = HardwareConfig.Default;
+        var profileName = overrides.Profile ?? syntax.Profile.Text;
+        var profile = Profiles.Find(profileName)
+            ?? throw (overrides.Profile is null
+                ? Error(syntax.Profile, $"unknown profile '{syntax.Profile.Text}' (known: {Known(Profiles.All.Select(p => p.Name))})")
+                : new ArgumentException($"unknown profile '{profileName}' (known: {Known(Profiles.All.Select(p => p.Name))})"));
+        var settings = new RunSettings(profile, new KernelConfig(), HardwareConfig.Default);
         var seenKeys = new Dictionary<string, Token>(StringComparer.Ordinal);
         foreach (var set in syntax.Settings)
         {
@@ -58,40 +69,16 @@ public sealed class Binder
             }
 
             seenKeys[set.Key.Text] = set.Key;
-            switch (set.Key.Text)
-            {
-                case "init_on_alloc":
-                    config = config with { InitOnAlloc = OnOff(set.Value) };
-                    break;
-                case "init_on_free":
-                    config = config with { InitOnFree = OnOff(set.Value) };
-                    break;
-                case "cache_init":
-                    hardware = hardware with
-                    {
-                        Initial = set.Value.Text switch
-                        {
-                            "cold" => InitialCache.Cold,
-                            "arbitrary" => InitialCache.Arbitrary,
-                            _ => throw Error(set.Value, $"cache_init is 'cold' or 'arbitrary', not '{set.Value.Text}'"),
-                        },
-                    };
-                    break;
-                case "hw.ivac_as_civac":
-                    hardware = hardware with { IvacActsAsCivac = OnOff(set.Value) };
-                    break;
-                default:
-                    var def = Switches.Find(set.Key.Text)
-                        ?? throw Error(set.Key, $"unknown setting '{set.Key.Text}' (known: init_on_alloc, init_on_free, cache_init, hw.ivac_as_civac, {Known(Switches.All.Select(s => s.Key))})");
-                    if (def.Find(set.Value.Text) is null)
-                    {
-                        throw Error(set.Value, $"switch {def.Key} has no value '{set.Value.Text}' (values: {Known(def.Values.Select(v => v.Name))})");
-                    }
-
-                    profile = profile.With(def, set.Value.Text);
-                    break;
-            }
+            settings = settings.With(set.Key.Text, set.Value.Text, out var error, out var badKey)
+                ?? throw Error(badKey ? set.Key : set.Value, error!);
         }
+
+        foreach (var (key, value) in overrides.Settings)
+        {
+            settings = settings.With(key, value, out var error, out _) ?? throw new ArgumentException(error);
+        }
+
+        (profile, var config, var hardware) = (settings.Profile, settings.Kernel, settings.Hardware);
 
         foreach (var decl in syntax.Declarations)
         {
@@ -174,12 +161,7 @@ public sealed class Binder
             programs, agents, writers, observed, expectations, declared, notes.Order(StringComparer.Ordinal).ToList());
     }
 
-    private bool OnOff(Token value) => value.Text switch
-    {
-        "on" or "true" or "1" => true,
-        "off" or "false" or "0" => false,
-        _ => throw Error(value, $"expected on or off, not '{value.Text}'"),
-    };
+    private bool OnOff(Token value) => RunSettings.OnOff(value.Text) ?? throw Error(value, $"expected on or off, not '{value.Text}'");
 
     private void BindDeclaration(DeclSyntax decl)
     {

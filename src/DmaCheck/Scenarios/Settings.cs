@@ -1,0 +1,81 @@
+using DmaCheck.Dma;
+using DmaCheck.Hardware;
+using DmaCheck.Kernel;
+
+namespace DmaCheck.Scenarios;
+
+/// <summary>What a scenario's <c>profile</c> and <c>set</c> lines, or a sweep's overrides, decide.</summary>
+public sealed record RunSettings(KernelProfile Profile, KernelConfig Kernel, HardwareConfig Hardware)
+{
+    /// <summary>The keys <c>set</c> accepts besides the switches.</summary>
+    public static IReadOnlyList<string> ConfigKeys { get; } = ["init_on_alloc", "init_on_free", "cache_init", "hw.ivac_as_civac"];
+
+    public static IEnumerable<string> AllKeys => ConfigKeys.Concat(Switches.All.Select(s => s.Key));
+
+    /// <summary>Applies <c>set KEY = VALUE</c>. On failure returns null and says whether the key or the value is at fault.</summary>
+    public RunSettings? With(string key, string value, out string? error, out bool badKey)
+    {
+        badKey = false;
+        error = null;
+        switch (key)
+        {
+            case "init_on_alloc" or "init_on_free" or "hw.ivac_as_civac":
+                if (OnOff(value) is not { } on)
+                {
+                    error = $"expected on or off, not '{value}'";
+                    return null;
+                }
+
+                return key switch
+                {
+                    "init_on_alloc" => this with { Kernel = Kernel with { InitOnAlloc = on } },
+                    "init_on_free" => this with { Kernel = Kernel with { InitOnFree = on } },
+                    _ => this with { Hardware = Hardware with { IvacActsAsCivac = on } },
+                };
+            case "cache_init":
+                InitialCache? initial = value switch
+                {
+                    "cold" => InitialCache.Cold,
+                    "arbitrary" => InitialCache.Arbitrary,
+                    _ => null,
+                };
+                if (initial is null)
+                {
+                    error = $"cache_init is 'cold' or 'arbitrary', not '{value}'";
+                    return null;
+                }
+
+                return this with { Hardware = Hardware with { Initial = initial.Value } };
+            default:
+                if (Switches.Find(key) is not { } def)
+                {
+                    badKey = true;
+                    error = $"unknown setting '{key}' (known: {string.Join(", ", AllKeys)})";
+                    return null;
+                }
+
+                if (def.Find(value) is null)
+                {
+                    error = $"switch {def.Key} has no value '{value}' (values: {string.Join(", ", def.Values.Select(v => v.Name))})";
+                    return null;
+                }
+
+                return this with { Profile = Profile.With(def, value) };
+        }
+    }
+
+    public static bool? OnOff(string value) => value switch
+    {
+        "on" or "true" or "1" => true,
+        "off" or "false" or "0" => false,
+        _ => null,
+    };
+}
+
+/// <summary>Settings imposed from outside the file (by <c>dmacheck sweep</c>): they win over the file's own.</summary>
+public sealed record SettingOverrides(string? Profile, IReadOnlyList<(string Key, string Value)> Settings)
+{
+    public static SettingOverrides None { get; } = new(null, []);
+
+    public string Describe() => string.Join(" ", (Profile is null ? [] : new[] { Profile }).Concat(Settings.Select(s => $"{s.Key}={s.Value}")));
+}
