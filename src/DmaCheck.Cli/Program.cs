@@ -31,7 +31,8 @@ public static class Program
           --no-color               no ANSI colours (also: NO_COLOR set, or stdout not a terminal)
 
         exit codes: 0 every declared verdict met; 1 a verdict differs, an undeclared expectation can fail,
-                    or the kernel would crash; 2 bad input; 3 inconclusive (a limit, or something not modelled).
+                    or the kernel would crash; 2 bad input; 3 inconclusive (a limit, or something not modelled);
+                    4 internal error (a bug in dmacheck).
 
         examples:
           dmacheck check
@@ -84,7 +85,17 @@ public static class Program
             stderr.WriteLine("run 'dmacheck --help' for usage");
             return 2;
         }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            // Last resort: a bug in dmacheck itself. One line, no stack trace, its own exit code.
+            stderr.WriteLine($"dmacheck: internal error ({e.GetType().Name}): {e.Message}");
+            stderr.WriteLine("this is a bug in dmacheck; please report it with the scenario file");
+            return InternalError;
+        }
     }
+
+    /// <summary>The exit code for a bug in dmacheck itself.</summary>
+    public const int InternalError = 4;
 
     private static int Dispatch(string[] args, TextWriter stdout, TextWriter stderr, bool colour)
     {

@@ -213,3 +213,19 @@ public class HardwareRulesTests
         Assert.Equal("payload[0..16) old[16..64)", LineBytes.Uniform(64, WriterTable.Old).With(0, 16, id).Describe(writers));
     }
 }
+
+public class MmuRangeTests
+{
+    [Fact]
+    public void RangeFillabilityNeedsEveryByteCovered()
+    {
+        var a = new Alias("a", 0x10000, 0x1000, 0x1000, MemoryType.NormalWriteBack);
+        var b = new Alias("b", 0x20000, 0x2000, 0x1000, MemoryType.NormalWriteBack);
+        var nc = new Alias("nc", 0x30000, 0x3000, 0x1000, MemoryType.NormalNonCacheable);
+        var mmu = Mmu.Empty.Map(a).Map(b).Map(nc);
+        Assert.True(mmu.IsFillable(0x1000, 0x2000));
+        Assert.False(mmu.IsFillable(0x1000, 0x2001));
+        Assert.False(mmu.IsFillable(0x3000, 0x10));
+        Assert.False(mmu.Unmap(b).IsFillable(0x1000, 0x2000));
+    }
+}

@@ -47,7 +47,14 @@ public static class DmaApi
 
         // __dma_direct_alloc_pages(dev, size, gfp & ~__GFP_ZERO, true): no CMA area on this platform, so alloc_pages_node.
         var order = PlatformLayout.GetOrder(size);
-        var k = s.Kernel.AllocPages(gfp & ~Gfp.__GFP_ZERO, order, $"dma_alloc_coherent({dev.Name})", ops, out var pfn);
+        if (s.Kernel.TryAllocPages(gfp & ~Gfp.__GFP_ZERO, order, $"dma_alloc_coherent({dev.Name})", ops, out var pfn) is not { } k)
+        {
+            // No CMA area here, so a request above MAX_ORDER (or past the end of DRAM) fails: NULL.
+            cpuAddr = 0;
+            handle = DmaMappingError;
+            return s;
+        }
+
         if (remap)
         {
             // prot = dma_pgprot(dev, PAGE_KERNEL, attrs) = pgprot_dmacoherent: Normal-NC on arm64.
@@ -117,7 +124,7 @@ public static class DmaApi
     {
         CheckDirection(dir, function);
         var phys = PlatformLayout.PfnToPhys(pfn) + offset;
-        if (phys + size > 1UL << 32)
+        if (phys >= 1UL << 32 || size > (1UL << 32) - phys)
         {
             throw new NotModelledException("a streaming mapping above the 32-bit DMA mask needs swiotlb bouncing, which this version does not model");
         }

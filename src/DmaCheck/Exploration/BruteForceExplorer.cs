@@ -160,8 +160,7 @@ public sealed class BruteForceExplorer
                 blocked += model.IsFinished(state.Ctrl) ? 0 : 1;
                 foreach (var acc in accumulators)
                 {
-                    var checks = ExpectationChecks.For(acc.Expectation, state.Ctrl, config.LineSize);
-                    var holds = checks is not null && checks.All(c => c.Holds(state.Lines[index[c.LinePa]]));
+                    var holds = Holds(acc.Expectation, state.Ctrl, state.Lines);
                     acc.Record(holds, holds ? null : cost);
                 }
             }
@@ -169,6 +168,49 @@ public sealed class BruteForceExplorer
 
         return new ExplorationResult(model.Scenario, Name, accumulators.Select(a => a.Verdict(inconclusive is not null)).ToList(),
             new ExplorationStats(dist.Count, finals, transitions, watch.Elapsed, blocked), inconclusive);
+    }
+
+    /// <summary>
+    /// Evaluates an expectation on one concrete final state, independently of the line-set explorer's per-line
+    /// checks: each observed variable is reassembled byte by byte from the lines' observations, then compared.
+    /// </summary>
+    private static bool Holds(Expectation e, ControlState ctrl, ImmutableArray<LineState> lines)
+    {
+        foreach (var atom in e.Atoms)
+        {
+            if (!ctrl.Observed.TryGetValue(atom.Var, out var range))
+            {
+                return false;
+            }
+
+            var bytes = new int[range.Length];
+            Array.Fill(bytes, -1);
+            foreach (var line in lines)
+            {
+                foreach (var o in line.Observations.Where(o => o.Var == atom.Var))
+                {
+                    for (var i = 0; i < o.Values.Length; i++)
+                    {
+                        bytes[o.VarOffset + i] = o.Values[i];
+                    }
+                }
+            }
+
+            for (var k = atom.Low; k < (atom.High ?? range.Length); k++)
+            {
+                if (bytes[k] < 0)
+                {
+                    throw new InvalidOperationException($"byte {k} of observed variable {atom.Var} is missing from the final state");
+                }
+
+                if (bytes[k] != atom.Writer)
+                {
+                    return false;
+                }
+            }
+        }
+
+        return true;
     }
 
     /// <summary>

@@ -10,6 +10,10 @@ public abstract record HwOp(string Origin);
 /// <param name="Via">The alias the access went through (for maintenance: the VA used), or null for a physical access.</param>
 public sealed record MemoryOp(string Origin, ulong Pa, ulong Length, LineOp Op, Alias? Via) : HwOp(Origin)
 {
+    public ulong Pa { get; } = Length > 0 && Length - 1 <= ulong.MaxValue - Pa
+        ? Pa
+        : throw new ArgumentException($"an access of {Length} bytes at PA 0x{Pa:x} is empty or wraps past the end of the address space");
+
     /// <summary>The accesses this operation makes to each line it touches, in ascending address order.</summary>
     public IEnumerable<(ulong LinePa, LineAccess Access)> Lines(int lineSize)
     {

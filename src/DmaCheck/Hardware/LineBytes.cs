@@ -45,17 +45,7 @@ public sealed class LineBytes : IEquatable<LineBytes>
         return new LineBytes(b);
     }
 
-    /// <summary>Returns a copy with bytes [start, end) taken from <paramref name="source"/>.</summary>
-    public LineBytes WithRange(int start, int end, LineBytes source)
-    {
-        var b = (byte[])bytes.Clone();
-        source.bytes.AsSpan(start, end - start).CopyTo(b.AsSpan(start));
-        return new LineBytes(b);
-    }
-
     public bool IsUniform(int start, int end, byte writer) => !bytes.AsSpan(start, end - start).ContainsAnyExcept(writer);
-
-    public byte[] Slice(int start, int end) => bytes.AsSpan(start, end - start).ToArray();
 
     public bool Equals(LineBytes? other) =>
         other is not null && (ReferenceEquals(this, other) || (hash == other.hash && bytes.AsSpan().SequenceEqual(other.bytes)));

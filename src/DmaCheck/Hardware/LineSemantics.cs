@@ -20,14 +20,19 @@ public enum SpontaneousMove : byte
 public static class LineSemantics
 {
     /// <summary>The states a line may be in before the scenario does anything, as set by <see cref="HardwareConfig.Initial"/>.</summary>
+    /// <remarks>
+    /// Cold: Invalid, RAM holding the last data. Arbitrary: also Clean(last data), and Dirty(last data) over RAM
+    /// that still holds what was there before it.
+    /// </remarks>
     public static IReadOnlyList<LineState> InitialStates(HardwareConfig config)
     {
-        var old = LineBytes.Uniform(config.LineSize, WriterTable.Old);
-        var invalid = LineState.Fresh(old);
+        var data = LineBytes.Uniform(config.LineSize, config.InitialData);
+        var behind = LineBytes.Uniform(config.LineSize, config.InitialRamBehind);
+        var invalid = LineState.Fresh(data);
         return config.Initial switch
         {
             InitialCache.Cold => [invalid],
-            InitialCache.Arbitrary => [invalid, invalid.WithCache(CacheState.Clean, old), invalid.WithCache(CacheState.Dirty, old)],
+            InitialCache.Arbitrary => [invalid, invalid.WithCache(CacheState.Clean, data), new LineState(CacheState.Dirty, data, behind, [])],
             _ => throw new ArgumentOutOfRangeException(nameof(config)),
         };
     }

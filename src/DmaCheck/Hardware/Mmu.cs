@@ -52,7 +52,7 @@ public sealed class Mmu : IEquatable<Mmu>
         {
             if (a.ContainsVa(va))
             {
-                if (length > 0 && va - a.Va + length > a.Size)
+                if (length > a.Size - (va - a.Va))
                 {
                     throw new TranslationFaultException(va, length, $"the range runs past the end of {a.Name}");
                 }
@@ -64,28 +64,33 @@ public sealed class Mmu : IEquatable<Mmu>
         throw new TranslationFaultException(va, length, "unmapped address");
     }
 
-    public bool TryTranslate(ulong va, out ulong pa, out Alias? alias)
-    {
-        foreach (var a in aliases)
-        {
-            if (a.ContainsVa(va))
-            {
-                pa = a.Pa + (va - a.Va);
-                alias = a;
-                return true;
-            }
-        }
-
-        pa = 0;
-        alias = null;
-        return false;
-    }
-
     /// <summary>
     /// Whether the hardware may speculatively fill the line at <paramref name="linePa"/>: some live cacheable
     /// alias maps it.
     /// </summary>
     public bool IsFillable(ulong linePa) => aliases.Any(a => a.Type.IsCacheable() && a.ContainsPa(linePa));
+
+    /// <summary>Whether every byte of [pa, pa+size) is mapped by some live cacheable alias.</summary>
+    public bool IsFillable(ulong pa, ulong size)
+    {
+        var cursor = pa;
+        var end = pa + size;
+        var progress = true;
+        while (cursor < end && progress)
+        {
+            progress = false;
+            foreach (var a in aliases)
+            {
+                if (a.Type.IsCacheable() && a.ContainsPa(cursor))
+                {
+                    cursor = Math.Min(end, a.Pa + a.Size);
+                    progress = true;
+                }
+            }
+        }
+
+        return cursor >= end;
+    }
 
     public bool Equals(Mmu? other) => other is not null && (ReferenceEquals(this, other) || aliases.SequenceEqual(other.aliases));
 

@@ -1,3 +1,5 @@
+using DmaCheck.Hardware;
+
 namespace DmaCheck.Kernel;
 
 /// <summary>
@@ -11,22 +13,12 @@ public sealed record KernelConfig(bool InitOnAlloc = false, bool InitOnFree = fa
 
     /// <summary>want_init_on_free().</summary>
     public bool WantInitOnFree() => InitOnFree;
-}
 
-/// <summary>
-/// The kernel would hit a BUG, an oops or memory corruption here (for example freeing pages it does not own).
-/// The run reports it as an error of the scenario, with the function at fault.
-/// </summary>
-public sealed class KernelBugException(string function, string message) : Exception($"{function}: {message}")
-{
-    public string Function { get; } = function;
-}
-
-/// <summary>
-/// The scenario reaches behaviour this version of dmacheck does not model. The run must stop and say so; it
-/// never guesses a verdict.
-/// </summary>
-public sealed class NotModelledException(string what) : Exception($"not modelled: {what}")
-{
-    public string What { get; } = what;
+    /// <summary>
+    /// What free pages hold when the scenario starts. With init_on_free every free page was cleared through the
+    /// linear map when it was freed, boot memory included (memblock_free_pages → __free_pages_core →
+    /// free_pages_prepare), so the last data written is zero, possibly still dirty over the previous owner's.
+    /// </summary>
+    public HardwareConfig FreshPages(HardwareConfig hardware) =>
+        InitOnFree ? hardware with { InitialData = WriterTable.Zero, InitialRamBehind = WriterTable.Old } : hardware;
 }

@@ -27,14 +27,26 @@ public sealed record KernelState(
             layout.VmallocStart, ImmutableDictionary<ulong, Alias>.Empty);
     }
 
-    public Alias LinearMap => Mmu.Aliases.First(a => a.Name == LinearMapName);
+    /// <summary>MAX_ORDER as an inclusive bound (v6.4: orders 0..10, 4 MiB with 4 KiB pages; the same largest block before).</summary>
+    public const int MaxOrder = 10;
 
     /// <summary>
     /// alloc_pages(gfp, order): takes 2^order frames and runs post_alloc_hook, which (v5.3+) clears them through
-    /// the cacheable linear map when init := !want_init_on_free() &amp;&amp; want_init_on_alloc(gfp).
+    /// the cacheable linear map when init := !want_init_on_free() &amp;&amp; want_init_on_alloc(gfp). Returns false
+    /// (the kernel's NULL) for an order above <see cref="MaxOrder"/> or when DRAM is exhausted.
     /// </summary>
-    public KernelState AllocPages(Gfp gfp, int order, string owner, List<HwOp> ops, out ulong pfn)
+    public KernelState AllocPages(Gfp gfp, int order, string owner, List<HwOp> ops, out ulong pfn) =>
+        TryAllocPages(gfp, order, owner, ops, out pfn) ?? throw new KernelBugException("alloc_pages", $"order {order} allocation failed and the caller cannot handle NULL");
+
+    /// <summary>alloc_pages(gfp, order), or null when the allocation fails.</summary>
+    public KernelState? TryAllocPages(Gfp gfp, int order, string owner, List<HwOp> ops, out ulong pfn)
     {
+        pfn = 0;
+        if (order > MaxOrder)
+        {
+            return null;
+        }
+
         var alloc = Allocator;
         var reuse = alloc.FreeBlocks.FindLastIndex(b => b.Order == order);
         if (reuse >= 0)
@@ -47,7 +59,8 @@ public sealed record KernelState(
             pfn = alloc.NextPfn;
             if (!Layout.PfnValid(pfn + (1UL << order) - 1))
             {
-                throw new NotModelledException($"out of memory: alloc_pages(order {order}) past the end of DRAM");
+                pfn = 0;
+                return null;
             }
 
             alloc = alloc with { NextPfn = pfn + (1UL << order) };
@@ -132,17 +145,15 @@ public sealed record KernelState(
         ops.Add(new MemoryOp(origin, pa, length, LineOp.Write(master, alias.Type, writer), alias));
     }
 
-    /// <summary>A CPU load of [va, va+length) into observation variable <paramref name="var"/>.</summary>
-    public void CpuLoad(ulong va, ulong length, int var, string origin, List<HwOp> ops, MasterKind master = MasterKind.Cpu)
-    {
-        var (pa, alias) = Mmu.Translate(va, length);
-        ops.Add(new MemoryOp(origin, pa, length, LineOp.Read(master, alias.Type, var), alias));
-    }
-
     /// <summary>One DC instruction by VA over the lines [start, end) touches; the VA must be mapped.</summary>
     public void DcacheOp(LineOpKind kind, ulong start, ulong end, string origin, List<HwOp> ops)
     {
-        if (end <= start)
+        if (end < start)
+        {
+            throw new TranslationFaultException(start, 0, "the range wraps past the end of the address space");
+        }
+
+        if (end == start)
         {
             return;
         }

@@ -67,16 +67,9 @@ public sealed record PlatformLayout(
     /// <summary>Whether <paramref name="va"/> lies in the linear map of DRAM (virt_addr_valid for lowmem).</summary>
     public bool IsLinearMapAddr(ulong va) => va >= PageOffset && va < PageOffset + RamSize && PfnValid(VirtToPfn(va));
 
-    public static int GetOrder(ulong size)
-    {
-        var order = 0;
-        while ((PageSize << order) < size)
-        {
-            order++;
-        }
-
-        return order;
-    }
+    /// <summary>get_order(size): the smallest order whose block holds <paramref name="size"/> bytes (0 for size 0).</summary>
+    public static int GetOrder(ulong size) =>
+        size <= PageSize ? 0 : 64 - System.Numerics.BitOperations.LeadingZeroCount((size - 1) >> PageShift);
 
     public static ulong PageAlign(ulong size) => (size + PageSize - 1) & ~(PageSize - 1);
 }

@@ -1,5 +1,5 @@
 using DmaCheck.Exploration;
-using DmaCheck.Kernel;
+using DmaCheck.Hardware;
 using DmaCheck.Scenarios;
 
 namespace DmaCheck.Reports;

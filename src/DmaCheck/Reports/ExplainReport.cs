@@ -106,11 +106,21 @@ public static class ExplainReport
         var read = (OpItem)w.Items[readIndex];
         var readOp = (MemoryOp)read.Op;
         var before = read.Before!;
+        var access = readOp.Lines(scenario.Hardware.LineSize).First(l => l.LinePa == w.LinePa).Access;
+        var seenBytes = read.After!.Observations.First(o => o.Var == readOp.Op.Var && o.VarOffset == access.VarOffset).Values;
+        var cachedBytes = before.Cached is { } c ? LineBytes.From(c.Span[access.Start..access.End]) : null;
+        var ramBytes = LineBytes.From(before.Ram.Span[access.Start..access.End]);
         var throughCache = readOp.Op.Master is MasterKind.Cpu or MasterKind.Firmware && readOp.Op.Type.IsCacheable();
+        var fromCache = before.Cache != CacheState.Invalid &&
+            (throughCache || (readOp.Op.Master == MasterKind.CoherentDevice && seenBytes.Equals(cachedBytes)));
         sb.Append(CultureInfo.InvariantCulture, $"{readOp.Origin} is a {readOp.Op.Mnemonic}; it saw {observed}, but expected {expected}. ");
-        if (throughCache && before.Cache != CacheState.Invalid)
+        if (fromCache)
         {
-            sb.Append(CultureInfo.InvariantCulture, $"It hit the stale cached line {before.Cache}({before.Cached!.Describe(writers)}) while RAM held {before.Ram.Describe(writers)}. ");
+            var differs = !cachedBytes!.Equals(ramBytes);
+            sb.Append(CultureInfo.InvariantCulture, $"It was served by the cached line {before.Cache}({before.Cached!.Describe(writers)})");
+            sb.Append(!differs ? ". "
+                : before.Cache == CacheState.Clean ? $", which is stale: RAM held {before.Ram.Describe(writers)}. "
+                : $", newer than RAM ({before.Ram.Describe(writers)}). ");
             var becameValid = LastIndex(w, readIndex, (b, a) => b.Cache == CacheState.Invalid && a.Cache != CacheState.Invalid);
             if (becameValid >= 0)
             {
@@ -124,7 +134,8 @@ public static class ExplainReport
                 }
 
                 var around = Enumerable.Range(becameValid + 1, readIndex - becameValid - 1)
-                    .Where(i => w.Items[i] is OpItem { Op: MemoryOp { Op.Kind: LineOpKind.Write } wm, Before.Cache: not CacheState.Invalid } && !wm.Op.Type.IsCacheable())
+                    .Where(i => w.Items[i] is OpItem { Op: MemoryOp { Op.Kind: LineOpKind.Write } wm, Before.Cache: not CacheState.Invalid } &&
+                        !(wm.Op.Master is MasterKind.Cpu or MasterKind.Firmware && wm.Op.Type.IsCacheable()))
                     .Select(i => ((MemoryOp)((OpItem)w.Items[i]).Op).Origin).Distinct().ToList();
                 if (around.Count > 0)
                 {
@@ -132,9 +143,9 @@ public static class ExplainReport
                 }
             }
         }
-        else if (!throughCache && before.Cache == CacheState.Dirty)
+        else if (before.Cache == CacheState.Dirty && !cachedBytes!.Equals(ramBytes))
         {
-            sb.Append(CultureInfo.InvariantCulture, $"It read RAM ({before.Ram.Describe(writers)}) while the newer data sat Dirty({before.Cached!.Describe(writers)}) in the CPU cache: nothing cleaned it to RAM before the read. ");
+            sb.Append(CultureInfo.InvariantCulture, $"It read RAM ({before.Ram.Describe(writers)}) while newer data sat Dirty({before.Cached!.Describe(writers)}) in the CPU cache: nothing cleaned it to RAM before the read. ");
             var dirtied = LastIndex(w, readIndex, (b, a) => a.Cache == CacheState.Dirty && !Equals(a.Cached, b.Cached));
             if (dirtied >= 0)
             {
@@ -143,7 +154,7 @@ public static class ExplainReport
         }
         else
         {
-            var ramSide = throughCache ? "It missed in the cache and filled from RAM" : "It read RAM";
+            var ramSide = throughCache && before.Cache == CacheState.Invalid ? "It missed in the cache and filled from RAM" : "It read RAM";
             sb.Append(CultureInfo.InvariantCulture, $"{ramSide}, which held {before.Ram.Describe(writers)}. ");
             var lastRam = LastIndex(w, readIndex, (b, a) => !a.Ram.Equals(b.Ram));
             if (lastRam >= 0)

@@ -35,6 +35,22 @@ public static class JsonReport
                     w.WriteString("inconclusive", why);
                 }
 
+                if (o.Result is { Stats.Blocked: > 0 and var blocked })
+                {
+                    w.WriteNumber("blockedFinalStates", blocked);
+                }
+
+                if (o.Scenario?.Notes is { Count: > 0 } notes)
+                {
+                    w.WriteStartArray("notes");
+                    foreach (var note in notes)
+                    {
+                        w.WriteStringValue(note);
+                    }
+
+                    w.WriteEndArray();
+                }
+
                 w.WriteStartArray("expectations");
                 foreach (var (v, declared, met) in o.Rows)
                 {

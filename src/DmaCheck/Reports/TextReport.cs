@@ -96,8 +96,13 @@ public static class TextReport
         var differ = outcomes.Sum(o => o.Rows.Count(r => r.Met == false));
         var inconclusive = outcomes.Sum(o => o.Rows.Count(r => r.Met is null));
         var errors = outcomes.Count(o => o.Error != OutcomeError.None);
+        var inconclusiveScenarios = outcomes.Count(o => o.Inconclusive);
         sb.AppendLine();
         sb.Append(CultureInfo.InvariantCulture, $"{outcomes.Count} scenario(s), {expectations} expectation(s): {asDeclared} as declared, {differ} differ, {inconclusive} inconclusive, {errors} error(s)");
+        if (inconclusiveScenarios > 0)
+        {
+            sb.Append(CultureInfo.InvariantCulture, $"; {inconclusiveScenarios} scenario(s) inconclusive");
+        }
         sb.AppendLine(CultureInfo.InvariantCulture, $" in {elapsed.TotalMilliseconds:0} ms");
         return sb.ToString();
     }

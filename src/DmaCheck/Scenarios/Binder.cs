@@ -78,7 +78,7 @@ public sealed class Binder
             settings = settings.With(key, value, out var error, out _) ?? throw new ArgumentException(error);
         }
 
-        (profile, var config, var hardware) = (settings.Profile, settings.Kernel, settings.Hardware);
+        (profile, var config, var hardware) = (settings.Profile, settings.Kernel, settings.Kernel.FreshPages(settings.Hardware));
 
         foreach (var decl in syntax.Declarations)
         {
@@ -210,7 +210,15 @@ public sealed class Binder
 
     private AgentProgram BindAgent(AgentSyntax agent)
     {
-        var locals = new HashSet<string>(agent.Parameters.Select(p => p.Text), StringComparer.Ordinal);
+        var locals = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var p in agent.Parameters)
+        {
+            if (!locals.Add(p.Text))
+            {
+                throw Error(p, $"parameter '{p.Text}' is declared twice");
+            }
+        }
+
         var body = agent.Body.Select(s => BindStatement(agent, s, locals)).ToList();
         switch (agent.Kind)
         {
@@ -223,6 +231,16 @@ public sealed class Binder
             default:
                 return new AgentProgram(agent.Name.Text, agent.Kind, MasterKind.Cpu, MemoryType.NormalWriteBack, [], body);
         }
+    }
+
+    private DmaDevice Device(ExprSyntax e)
+    {
+        if (e.Terms.Count > 1 || e.Offset is not null || e.Head.Kind != TokenKind.Identifier)
+        {
+            throw Error(e.Span, $"expected a device name, not '{source.Line(e.Span.Line).Substring(e.Span.Column - 1, Math.Min(e.Span.Length, source.Line(e.Span.Line).Length - e.Span.Column + 1))}'");
+        }
+
+        return Device(e.Head);
     }
 
     private DmaDevice Device(Token name) => devices.TryGetValue(name.Text, out var d)
@@ -260,7 +278,17 @@ public sealed class Binder
                         throw Error(w.Writer, "'old' names the contents RAM held before the scenario; choose another writer name");
                     }
 
-                    return new AccessStmt(w.Span, w.Text, true, w.Address.Space, Expr(w.Address.Expr, locals), lo, hi, writers.Intern(writer), -1);
+                    if (!writers.TryGet(writer, out var id))
+                    {
+                        if (writers.Count > byte.MaxValue)
+                        {
+                            throw Error(w.Writer, $"too many distinct writer names: at most {byte.MaxValue + 1} (with old and zero)");
+                        }
+
+                        id = writers.Intern(writer);
+                    }
+
+                    return new AccessStmt(w.Span, w.Text, true, w.Address.Space, Expr(w.Address.Expr, locals), lo, hi, id, -1);
                 }
 
             case ReadSyntax r:
@@ -425,17 +453,17 @@ public sealed class Binder
         {
             case "dma_alloc_coherent":
                 Arity(3);
-                return new AllocCoherentStmt(call.Span, call.Text, Target(), Device(args[0].Head), Expr(args[1], locals), Gfp(args[2]));
+                return new AllocCoherentStmt(call.Span, call.Text, Target(), Device(args[0]), Expr(args[1], locals), Gfp(args[2]));
             case "dma_free_coherent":
                 NoTarget();
                 if (args.Count == 3)
                 {
                     var buf = Expr(args[2], locals);
-                    return new FreeCoherentStmt(call.Span, call.Text, Device(args[0].Head), Expr(args[1], locals), buf with { Field = "cpu" }, buf with { Field = "dma" });
+                    return new FreeCoherentStmt(call.Span, call.Text, Device(args[0]), Expr(args[1], locals), buf with { Field = "cpu" }, buf with { Field = "dma" });
                 }
 
                 Arity(4);
-                return new FreeCoherentStmt(call.Span, call.Text, Device(args[0].Head), Expr(args[1], locals), Expr(args[2], locals), Expr(args[3], locals));
+                return new FreeCoherentStmt(call.Span, call.Text, Device(args[0]), Expr(args[1], locals), Expr(args[2], locals), Expr(args[3], locals));
             case "kmalloc":
                 Arity(2);
                 notes.Add("kmalloc is page-backed in this version: each object starts on its own page and shares no cache line with other objects (slab packing and ARCH_KMALLOC_MINALIGN are not modelled)");
@@ -453,10 +481,10 @@ public sealed class Binder
                 return new FreePagesStmt(call.Span, call.Text, Expr(args[0], locals), Order(args[1]));
             case "dma_map_single":
                 Arity(4);
-                return new MapStmt(call.Span, call.Text, Target(), f, Device(args[0].Head), Expr(args[1], locals), null, Expr(args[2], locals), Direction(args[3]));
+                return new MapStmt(call.Span, call.Text, Target(), f, Device(args[0]), Expr(args[1], locals), null, Expr(args[2], locals), Direction(args[3]));
             case "dma_map_page":
                 Arity(5);
-                return new MapStmt(call.Span, call.Text, Target(), f, Device(args[0].Head), Expr(args[1], locals), Expr(args[2], locals), Expr(args[3], locals), Direction(args[4]));
+                return new MapStmt(call.Span, call.Text, Target(), f, Device(args[0]), Expr(args[1], locals), Expr(args[2], locals), Expr(args[3], locals), Direction(args[4]));
             case "dma_unmap_single" or "dma_unmap_page":
                 return Sync(SyncKind.Unmap);
             case "dma_sync_single_for_cpu":
@@ -466,7 +494,7 @@ public sealed class Binder
             case "dma_mapping_error":
                 Arity(2);
                 NoTarget();
-                return new MappingErrorStmt(call.Span, call.Text, Device(args[0].Head), Expr(args[1], locals));
+                return new MappingErrorStmt(call.Span, call.Text, Device(args[0]), Expr(args[1], locals));
             default:
                 throw Error(call.Function, $"unknown or unmodelled kernel function '{f}' (known: dma_alloc_coherent, dma_free_coherent, kmalloc, kfree, alloc_pages, __free_pages, dma_map_single, dma_map_page, dma_unmap_single, dma_unmap_page, dma_sync_single_for_cpu, dma_sync_single_for_device, dma_mapping_error)");
         }
@@ -475,12 +503,17 @@ public sealed class Binder
         {
             Arity(4);
             NoTarget();
-            return new SyncStmt(call.Span, call.Text, f, kind, Device(args[0].Head), Expr(args[1], locals), Expr(args[2], locals), Direction(args[3]));
+            return new SyncStmt(call.Span, call.Text, f, kind, Device(args[0]), Expr(args[1], locals), Expr(args[2], locals), Direction(args[3]));
         }
     }
 
     private Gfp Gfp(ExprSyntax e)
     {
+        if (e.Offset is not null)
+        {
+            throw Error(e.Offset, "gfp flags are joined with '|', not '+'");
+        }
+
         var gfp = Kernel.Gfp.None;
         foreach (var t in e.Terms)
         {

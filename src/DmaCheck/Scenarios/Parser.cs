@@ -4,8 +4,12 @@ namespace DmaCheck.Scenarios;
 /// A recursive-descent parser for the scenario language (grammar in docs/scenario-language.md). Every error
 /// names the offending token's position.
 /// </summary>
-public sealed class Parser
+public sealed partial class Parser
 {
+    /// <summary>A comment declares a verdict when it reads <c>expect NAME:</c>.</summary>
+    [System.Text.RegularExpressions.GeneratedRegex(@"^\s*expect\s+[A-Za-z_][A-Za-z0-9_.-]*\s*:")]
+    private static partial System.Text.RegularExpressions.Regex DeclarationComment();
+
     private readonly SourceText source;
     private readonly List<Token> tokens;
     private readonly List<Token> comments = [];
@@ -467,10 +471,9 @@ public sealed class Parser
         foreach (var comment in comments)
         {
             var body = comment.Text[1..];
-            var trimmed = body.TrimStart();
-            if (!trimmed.StartsWith("expect ", StringComparison.Ordinal) && !trimmed.StartsWith("expect\t", StringComparison.Ordinal))
+            if (!DeclarationComment().IsMatch(body))
             {
-                continue;
+                continue; // prose, even prose that starts with "expect"
             }
 
             // Re-lex the comment's text in place, so positions stay those of the real file.

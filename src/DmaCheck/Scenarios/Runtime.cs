@@ -346,8 +346,21 @@ public sealed class ScenarioModel
     };
 
     private T As<T>(ControlState s, Frame frame, ValueExpr e, Statement stmt, string what)
-        where T : Value =>
-        Lookup(s, frame, e) as T ?? throw Bad(stmt, $"'{e.Text}' is a {Describe(Lookup(s, frame, e))}, but {what}");
+        where T : Value
+    {
+        var value = Lookup(s, frame, e);
+        if (e.Var is not null && e.Constant != 0)
+        {
+            throw Bad(stmt, $"'{e.Text}': {what}, with no offset");
+        }
+
+        if (value is NumberValue { N: 0 } && typeof(T) == typeof(PageRef))
+        {
+            throw new KernelBugException(stmt.Text, $"'{e.Text}' is NULL: the allocation failed and the driver did not check");
+        }
+
+        return value as T ?? throw Bad(stmt, $"'{e.Text}' is a {Describe(value)}, but {what}");
+    }
 
     private (ControlState Next, string? Stopped, Frame? Pushed) Execute(ControlState s, Frame frame, AgentProgram program, Statement stmt, List<HwOp> ops)
     {
@@ -377,12 +390,18 @@ public sealed class ScenarioModel
             case KmallocStmt k:
                 {
                     var size = Number(s, frame, k.Size, stmt);
-                    if (size == 0 || size > 1UL << 22)
+                    if (size == 0)
                     {
-                        throw Bad(stmt, $"kmalloc of {size} bytes: KMALLOC_MAX_SIZE is 4 MiB here");
+                        throw Bad(stmt, "kmalloc(0) returns ZERO_SIZE_PTR, which cannot be accessed; ask for at least one byte");
                     }
 
-                    var kernel = dma.Kernel.AllocPages(k.Gfp, PlatformLayout.GetOrder(size), "kmalloc", ops, out var pfn);
+                    // Above KMALLOC_MAX_SIZE (4 MiB here) or with memory exhausted, kmalloc returns NULL.
+                    var order = size > PlatformLayout.PageSize << KernelState.MaxOrder ? KernelState.MaxOrder + 1 : PlatformLayout.GetOrder(size);
+                    if (dma.Kernel.TryAllocPages(k.Gfp, order, "kmalloc", ops, out var pfn) is not { } kernel)
+                    {
+                        return (s.With(vars: s.Vars.Add(k.Target, new KernelPointer(0, size))), null, null);
+                    }
+
                     var va = kernel.Layout.PageAddress(pfn);
                     return (s.With(dma: dma with { Kernel = kernel }, vars: s.Vars.Add(k.Target, new KernelPointer(va, size))), null, null);
                 }
@@ -390,6 +409,11 @@ public sealed class ScenarioModel
             case KfreeStmt k:
                 {
                     var p = As<KernelPointer>(s, frame, k.Pointer, stmt, "kfree takes a kmalloc pointer");
+                    if (p.Va == 0)
+                    {
+                        return (s, null, null); // kfree(NULL) does nothing
+                    }
+
                     var kernel = dma.Kernel;
                     kernel = kernel.FreePages(kernel.Layout.VirtToPfn(p.Va), PlatformLayout.GetOrder(p.Bytes), ops);
                     return (s.With(dma: dma with { Kernel = kernel }), null, null);
@@ -397,7 +421,11 @@ public sealed class ScenarioModel
 
             case AllocPagesStmt a:
                 {
-                    var kernel = dma.Kernel.AllocPages(a.Gfp, a.Order, "alloc_pages", ops, out var pfn);
+                    if (dma.Kernel.TryAllocPages(a.Gfp, a.Order, "alloc_pages", ops, out var pfn) is not { } kernel)
+                    {
+                        return (s.With(vars: s.Vars.Add(a.Target, new NumberValue(0))), null, null); // NULL
+                    }
+
                     return (s.With(dma: dma with { Kernel = kernel }, vars: s.Vars.Add(a.Target, new PageRef(pfn, a.Order))), null, null);
                 }
 
@@ -472,14 +500,31 @@ public sealed class ScenarioModel
     private ControlState Access(ControlState s, Frame frame, AgentProgram program, AccessStmt a, List<HwOp> ops)
     {
         // An access through a variable that knows its size (a buffer, a pointer, a page, a handle) must stay inside it.
-        if (a.Address.Var is { } name && Lookup(s, frame, a.Address).Size is { } size && a.Address.Constant + a.High > size)
+        var value = a.Address.Var is null ? null : Lookup(s, frame, a.Address);
+        if (value is CoherentBuffer && a.Address.Field is null && a.Space != AddressSpace.Virtual)
+        {
+            throw Bad(a, $"'{a.Address.Text}' is a coherent buffer: its DMA address is '{a.Address.Var}.dma'");
+        }
+
+        if (a.Address.Var is { } name && value!.Size is { } size && (a.Address.Constant > size || a.High > size - a.Address.Constant))
         {
             var at = a.Address.Constant == 0 ? string.Empty : $" at offset {a.Address.Constant}";
             throw Bad(a, $"the access [{a.Low}..{a.High}){at} runs past the end of '{name}' ({size} bytes)");
         }
 
-        var start = Number(s, frame, a.Address, a) + a.Low;
+        var address = Number(s, frame, a.Address, a);
         var length = a.High - a.Low;
+        if (a.Space != AddressSpace.Virtual && address == DmaApi.DmaMappingError)
+        {
+            throw new KernelBugException(program.Name, $"'{a.Address.Text}' is DMA_MAPPING_ERROR: the mapping failed and the driver did not check dma_mapping_error()");
+        }
+
+        if (a.Low > ulong.MaxValue - address || length > ulong.MaxValue - (address + a.Low))
+        {
+            throw Bad(a, $"the access [{a.Low}..{a.High}) at 0x{address:x} wraps past the end of the address space");
+        }
+
+        var start = address + a.Low;
         var origin = $"{program.Name}: {a.Text}";
         ulong pa;
         Alias? via = null;
@@ -501,9 +546,14 @@ public sealed class ScenarioModel
         }
 
         var layout = s.Dma.Kernel.Layout;
-        if (pa < layout.RamBase || pa + length > layout.RamEnd)
+        if (pa < layout.RamBase || pa >= layout.RamEnd || length > layout.RamEnd - pa)
         {
             throw new NotModelledException($"an access to PA 0x{pa:x}..0x{pa + length:x}, outside DRAM (MMIO and carve-outs are not modelled)");
+        }
+
+        if (!a.IsWrite && s.Observed.ContainsKey(a.Var))
+        {
+            throw Bad(a, $"'{Scenario.ObservedVars[a.Var]}' is read a second time on this run ({program.Name} runs this read again): each read needs its own variable");
         }
 
         var op = a.IsWrite ? LineOp.Write(program.Master, type, a.Writer) : LineOp.Read(program.Master, type, a.Var);
