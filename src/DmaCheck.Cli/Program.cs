@@ -15,8 +15,10 @@ public static class Program
 
         usage:
           dmacheck check [PATH...] [options]   check scenario files (default: the bundled scenarios/)
-          dmacheck explain FILE [--expect NAME] [options]
+          dmacheck explain FILE [--expect NAME] [--save-replay OUT] [options]
                                                the shortest failing run of an expectation, in kernel terms
+          dmacheck replay FILE.replay [--scenario PATH]
+                                               re-execute a saved witness step by step
           dmacheck sweep FILE [--profile A,B] [--set KEY=V1,V2]... [--format text|json|csv]
                                                a matrix of verdicts over profiles and settings
           dmacheck profiles                    list kernel profiles and their switches
@@ -59,6 +61,10 @@ public static class Program
         public TimeSpan? Timeout { get; set; }
 
         public string? Expect { get; set; }
+
+        public string? SaveReplay { get; set; }
+
+        public string? ScenarioPath { get; set; }
 
         public bool BruteForce { get; set; }
 
@@ -119,8 +125,9 @@ public static class Program
             "check" => Check(options, stdout, stderr, style),
             "explain" => Explain(options, stdout, stderr, style),
             "sweep" => Sweep(options, stdout, stderr, style),
+            "replay" => Replay(options, stdout, stderr, style),
             "profiles" => Profiles(stdout),
-            _ => throw new UsageException($"unknown command '{command}' (commands: check, explain, sweep, profiles)"),
+            _ => throw new UsageException($"unknown command '{command}' (commands: check, explain, sweep, replay, profiles)"),
         };
     }
 
@@ -205,6 +212,12 @@ public static class Program
                     }
 
                     o.SweepSets.Add((key, values));
+                    break;
+                case "--save-replay":
+                    o.SaveReplay = Value();
+                    break;
+                case "--scenario":
+                    o.ScenarioPath = Value();
                     break;
                 case "--expect":
                     o.Expect = Value();
@@ -299,6 +312,18 @@ public static class Program
             ? WitnessBuilder.Build(outcome.Model, verdict.Expectation, failure)
             : null;
         stdout.Write(ExplainReport.Render(outcome, witness, verdict, style));
+        if (options.SaveReplay is { } save)
+        {
+            if (witness is null)
+            {
+                stderr.WriteLine($"dmacheck: {verdict.Expectation.Name} never fails: there is no witness to save");
+                return 2;
+            }
+
+            AtomicFile.WriteAllText(save, ReplayFile.From(witness, outcome.Scenario!, Version).Write());
+            stderr.WriteLine($"witness saved to {save}; replay it with: dmacheck replay {save}");
+        }
+
         return outcome.ExitCode;
     }
 
@@ -351,6 +376,84 @@ public static class Program
             _ => p.Outcome.Inconclusive ? 3 : 0,
         }).ToList();
         return codes.Contains(2) ? 2 : codes.Contains(1) ? 1 : codes.Contains(3) ? 3 : 0;
+    }
+
+    private static int Replay(Options options, TextWriter stdout, TextWriter stderr, Style style)
+    {
+        if (options.Positional.Count != 1)
+        {
+            throw new UsageException("replay takes exactly one .replay file");
+        }
+
+        var file = options.Positional[0];
+        ReplayFile replay;
+        try
+        {
+            replay = ReplayFile.Parse(File.ReadAllText(file));
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new UsageException($"cannot read {file}: {e.Message}");
+        }
+        catch (ReplayException e)
+        {
+            stderr.WriteLine($"{file}: error: {e.Message}");
+            return 2;
+        }
+
+        if (replay.ToolVersion != Version)
+        {
+            stderr.WriteLine($"{file}: note: saved by dmacheck {replay.ToolVersion}, replayed by {Version}");
+        }
+
+        var scenarioPath = options.ScenarioPath ?? replay.ScenarioPath;
+        if (!File.Exists(scenarioPath) && options.ScenarioPath is null)
+        {
+            var besideReplay = Path.Combine(Path.GetDirectoryName(Path.GetFullPath(file)) ?? ".", Path.GetFileName(replay.ScenarioPath));
+            scenarioPath = File.Exists(besideReplay) ? besideReplay : scenarioPath;
+        }
+
+        if (!File.Exists(scenarioPath))
+        {
+            throw new UsageException($"the witness is for {replay.ScenarioPath}, which is not here; name it with --scenario PATH");
+        }
+
+        Scenario scenario;
+        try
+        {
+            scenario = DmaCheck.Scenarios.Binder.Load(replay.ScenarioPath, File.ReadAllText(scenarioPath));
+        }
+        catch (ScenarioException e)
+        {
+            stderr.WriteLine(e.Format());
+            return 2;
+        }
+
+        var outcome = new ScenarioOutcome(replay.ScenarioPath, scenario, null, OutcomeError.None, null, null, new ScenarioModel(scenario));
+
+        Witness witness;
+        bool reproduces;
+        try
+        {
+            witness = replay.Replay(outcome.Model!, out reproduces);
+        }
+        catch (ReplayException e)
+        {
+            stderr.WriteLine($"{file}: error: {e.Message}");
+            return 2;
+        }
+        catch (RunException e)
+        {
+            stderr.WriteLine($"{e.Location}: error: {e.Message}");
+            return e.Kind == RunErrorKind.NotModelled ? 3 : e.Kind == RunErrorKind.KernelBug ? 1 : 2;
+        }
+
+        var verdict = new ExpectationVerdict(witness.Expectation, Verdict.Sometimes, witness.Events, 0, 1);
+        stdout.Write(ExplainReport.Render(outcome, witness, verdict, style, replayed: true));
+        stdout.WriteLine(reproduces
+            ? style.Bad($"replay: the failure of {witness.Expectation.Name} reproduces with {witness.Events} spontaneous event(s)")
+            : style.Good($"replay: {witness.Expectation.Name} holds at the end of this run: the failure does not reproduce"));
+        return reproduces ? 0 : 1;
     }
 
     private static int Profiles(TextWriter stdout)

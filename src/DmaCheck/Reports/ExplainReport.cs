@@ -10,7 +10,7 @@ namespace DmaCheck.Reports;
 /// <summary><c>dmacheck explain</c>: the shortest failing run as a narrative in kernel terms, then a per-line timeline.</summary>
 public static class ExplainReport
 {
-    public static string Render(ScenarioOutcome outcome, Witness? witness, ExpectationVerdict verdict, Style style)
+    public static string Render(ScenarioOutcome outcome, Witness? witness, ExpectationVerdict verdict, Style style, bool replayed = false)
     {
         var sb = new StringBuilder();
         var scenario = outcome.Scenario!;
@@ -27,15 +27,22 @@ public static class ExplainReport
         }
 
         var eventsWord = witness.Events == 1 ? "event" : "events";
-        sb.AppendLine(style.Bad($"verdict: {verdict.Verdict}; it fails with {witness.Events} spontaneous hardware {eventsWord}") +
-            (witness.Events == 0 ? " (on a quiet machine, every time)" : " (a race: it needs the hardware to do this much on its own)"));
+        if (replayed)
+        {
+            sb.AppendLine($"replaying a saved run with {witness.Events} spontaneous hardware {eventsWord}");
+        }
+        else
+        {
+            sb.AppendLine(style.Bad($"verdict: {verdict.Verdict}; it fails with {witness.Events} spontaneous hardware {eventsWord}") +
+                (witness.Events == 0 ? " (on a quiet machine, every time)" : " (a race: it needs the hardware to do this much on its own)"));
+        }
         if (witness.LinePa is { } pa)
         {
             sb.AppendLine(CultureInfo.InvariantCulture, $"witness line: PA 0x{pa:x} ({scenario.Hardware.LineSize}-byte line): the line whose check fails with the fewest events");
         }
 
         sb.AppendLine();
-        sb.AppendLine("shortest failing run:");
+        sb.AppendLine(replayed ? "the run:" : "shortest failing run:");
         var n = 0;
         foreach (var item in witness.Items)
         {
