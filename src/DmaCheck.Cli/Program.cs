@@ -25,7 +25,7 @@ public static class Program
           dmacheck --version | --help
 
         options:
-          --format text|json|csv   output format (default text; csv for 'sweep' only)
+          --format FORMAT          text (default), json, sarif (SARIF 2.1.0, for 'check'), csv (for 'sweep')
           --max-states N           stop with 'inconclusive' after N states (default 5000000)
           --timeout SECONDS        stop with 'inconclusive' after this long
           --max-memory MIB         stop with 'inconclusive' when the managed heap grows past this
@@ -154,9 +154,9 @@ public static class Program
             {
                 case "--format":
                     o.Format = Value();
-                    if (o.Format is not ("text" or "json" or "csv"))
+                    if (o.Format is not ("text" or "json" or "csv" or "sarif"))
                     {
-                        throw new UsageException($"--format is text, json or csv, not '{o.Format}'");
+                        throw new UsageException($"--format is text, json, sarif or csv, not '{o.Format}'");
                     }
 
                     break;
@@ -270,7 +270,13 @@ public static class Program
 
         var outcomes = files.Select(f => Checker.CheckFile(f, options.Limits, Display(f), options.BruteForce)).ToList();
         stderr.Write(TextReport.Errors(outcomes, style));
-        stdout.Write(options.Format == "json" ? JsonReport.Render(outcomes) : TextReport.Render(outcomes, style, watch.Elapsed));
+        stdout.Write(options.Format switch
+        {
+            "json" => JsonReport.Render(outcomes),
+            "sarif" => SarifReport.Render(outcomes, Version),
+            "csv" => throw new UsageException("--format csv is for 'sweep'; 'check' prints text, json or sarif"),
+            _ => TextReport.Render(outcomes, style, watch.Elapsed),
+        });
         return Checker.ExitCode(outcomes);
     }
 

@@ -102,3 +102,16 @@ public class GetOrderTests
     [InlineData(ulong.MaxValue, 52)]
     public void GetOrderMatchesTheKernel(ulong size, int order) => Assert.Equal(order, DmaCheck.Kernel.PlatformLayout.GetOrder(size));
 }
+
+public class WrongAddressTests
+{
+    [Fact]
+    public void AKernelVirtualAddressHandedToFirmwareIsADriverBug()
+    {
+        var text = "profile linux-6.4-arm64\nfirmware f { access = cacheable }\ncpu a {\n  p = kmalloc(64, GFP_KERNEL)\n  smc f(p)\n}\n" +
+            "firmware f on smc(q) {\n  read phys(q)[0..64] -> v\n}\nexpect e: v == zero\n";
+        var o = Checker.CheckText("va.dmc", text, ExplorationLimits.Default);
+        Assert.Equal(1, o.ExitCode);
+        Assert.Contains("a kernel virtual address used as a physical address", o.Message, StringComparison.Ordinal);
+    }
+}

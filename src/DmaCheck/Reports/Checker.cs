@@ -19,6 +19,9 @@ public enum OutcomeError
 /// <summary>What checking one scenario file produced.</summary>
 public sealed record ScenarioOutcome(string File, Scenario? Scenario, ExplorationResult? Result, OutcomeError Error, string? Message, LineSetExplorer? Explorer, ScenarioModel? Model)
 {
+    /// <summary>Where the error or the not-modelled statement is, when there is one.</summary>
+    public SourceSpan? At { get; init; }
+
     /// <summary>Whether each expectation met its declared verdict; an undeclared one must never fail.</summary>
     public IEnumerable<(ExpectationVerdict Verdict, DeclaredVerdict? Declared, bool? Met)> Rows =>
         Result is null ? [] : Result.Verdicts.Select(v =>
@@ -74,7 +77,7 @@ public static class Checker
         }
         catch (ScenarioException e)
         {
-            return new ScenarioOutcome(displayPath, null, null, OutcomeError.BadInput, e.Format(), null, null);
+            return new ScenarioOutcome(displayPath, null, null, OutcomeError.BadInput, e.Format(), null, null) { At = e.Span };
         }
 
         var model = new ScenarioModel(scenario);
@@ -87,13 +90,14 @@ public static class Checker
         catch (RunException e)
         {
             var message = $"{e.Location}: {(e.Kind == RunErrorKind.NotModelled ? "inconclusive" : "error")}: {e.Message}\n    in: {e.Statement.Text}";
-            return e.Kind switch
+            var outcome = e.Kind switch
             {
                 RunErrorKind.BadScenario => new ScenarioOutcome(displayPath, scenario, null, OutcomeError.BadInput,
                     new ScenarioException(scenario.Source, e.Statement.Span, e.Message).Format(), null, model),
                 RunErrorKind.KernelBug => new ScenarioOutcome(displayPath, scenario, null, OutcomeError.KernelBug, message, null, model),
                 _ => NotModelled(scenario, displayPath, message, model),
             };
+            return outcome with { At = e.Statement.Span };
         }
         catch (NotModelledException e)
         {

@@ -519,6 +519,12 @@ public sealed class ScenarioModel
             throw new KernelBugException(program.Name, $"'{a.Address.Text}' is DMA_MAPPING_ERROR: the mapping failed and the driver did not check dma_mapping_error()");
         }
 
+        if (a.Space != AddressSpace.Virtual && address >= s.Dma.Kernel.Layout.PageOffset)
+        {
+            var space = a.Space == AddressSpace.Physical ? "physical" : "DMA";
+            throw new KernelBugException(program.Name, $"'{a.Address.Text}' is 0x{address:x}, a kernel virtual address used as a {space} address: the driver passed the wrong address (use a DMA handle or buf.dma)");
+        }
+
         if (a.Low > ulong.MaxValue - address || length > ulong.MaxValue - (address + a.Low))
         {
             throw Bad(a, $"the access [{a.Low}..{a.High}) at 0x{address:x} wraps past the end of the address space");

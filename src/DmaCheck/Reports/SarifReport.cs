@@ -1,0 +1,132 @@
+using System.Text.Json;
+using DmaCheck.Scenarios;
+
+namespace DmaCheck.Reports;
+
+/// <summary>
+/// <c>--format sarif</c>: SARIF 2.1.0, one rule per kind of result, each result located at the scenario file and
+/// line (the expectation's line, or the statement at fault). Written by hand: no SARIF package restores here.
+/// </summary>
+public static class SarifReport
+{
+    public const string SchemaUri = "https://json.schemastore.org/sarif-2.1.0.json";
+
+    /// <summary>The rules, in a fixed order (their index is the result's ruleIndex).</summary>
+    public static IReadOnlyList<(string Id, string Name, string Description, string Level)> Rules { get; } =
+    [
+        ("DMC001", "expectation-can-fail", "An expectation fails on some legal behaviour of the hardware and kernel, and the scenario does not declare that it may.", "error"),
+        ("DMC002", "declared-verdict-differs", "The verdict the checker finds differs from the verdict the scenario declares.", "error"),
+        ("DMC003", "expected-failure", "An expectation fails on some behaviour, as the scenario declares: a known bug, reproduced.", "note"),
+        ("DMC004", "kernel-bug", "Some run crashes the kernel model: an oops, a BUG, or freeing memory the caller does not own.", "error"),
+        ("DMC005", "bad-input", "The scenario is malformed or misuses the language.", "error"),
+        ("DMC006", "inconclusive", "No verdict: a limit was reached, or the scenario needs behaviour this version does not model.", "warning"),
+    ];
+
+    public static string Render(IReadOnlyList<ScenarioOutcome> outcomes, string toolVersion)
+    {
+        using var stream = new MemoryStream();
+        using (var w = new Utf8JsonWriter(stream, new JsonWriterOptions { Indented = true }))
+        {
+            w.WriteStartObject();
+            w.WriteString("$schema", SchemaUri);
+            w.WriteString("version", "2.1.0");
+            w.WriteStartArray("runs");
+            w.WriteStartObject();
+            w.WriteStartObject("tool");
+            w.WriteStartObject("driver");
+            w.WriteString("name", "dmacheck");
+            w.WriteString("version", toolVersion);
+            w.WriteStartArray("rules");
+            foreach (var (id, name, description, level) in Rules)
+            {
+                w.WriteStartObject();
+                w.WriteString("id", id);
+                w.WriteString("name", name);
+                w.WriteStartObject("shortDescription");
+                w.WriteString("text", description);
+                w.WriteEndObject();
+                w.WriteStartObject("defaultConfiguration");
+                w.WriteString("level", level);
+                w.WriteEndObject();
+                w.WriteEndObject();
+            }
+
+            w.WriteEndArray();
+            w.WriteEndObject();
+            w.WriteEndObject();
+            w.WriteStartArray("results");
+            foreach (var o in outcomes)
+            {
+                foreach (var (rule, message, span) in Results(o))
+                {
+                    var index = Rules.Select((r, i) => (r, i)).First(p => p.r.Name == rule).i;
+                    w.WriteStartObject();
+                    w.WriteString("ruleId", Rules[index].Id);
+                    w.WriteNumber("ruleIndex", index);
+                    w.WriteString("level", Rules[index].Level);
+                    w.WriteStartObject("message");
+                    w.WriteString("text", message);
+                    w.WriteEndObject();
+                    w.WriteStartArray("locations");
+                    w.WriteStartObject();
+                    w.WriteStartObject("physicalLocation");
+                    w.WriteStartObject("artifactLocation");
+                    w.WriteString("uri", o.File.Replace('\\', '/'));
+                    w.WriteEndObject();
+                    w.WriteStartObject("region");
+                    w.WriteNumber("startLine", Math.Max(1, span?.Line ?? 1));
+                    w.WriteNumber("startColumn", Math.Max(1, span?.Column ?? 1));
+                    w.WriteEndObject();
+                    w.WriteEndObject();
+                    w.WriteEndObject();
+                    w.WriteEndArray();
+                    w.WriteEndObject();
+                }
+            }
+
+            w.WriteEndArray();
+            w.WriteEndObject();
+            w.WriteEndArray();
+            w.WriteEndObject();
+        }
+
+        return System.Text.Encoding.UTF8.GetString(stream.ToArray()) + "\n";
+    }
+
+    private static IEnumerable<(string Rule, string Message, SourceSpan? Span)> Results(ScenarioOutcome o)
+    {
+        var first = o.Message?.Split('\n')[0];
+        switch (o.Error)
+        {
+            case OutcomeError.BadInput:
+                yield return ("bad-input", first!, o.At);
+                yield break;
+            case OutcomeError.KernelBug:
+                yield return ("kernel-bug", first!, o.At);
+                yield break;
+        }
+
+        if (o.Result?.Inconclusive is { } why)
+        {
+            yield return ("inconclusive", why, o.At);
+            yield break;
+        }
+
+        foreach (var (v, declared, met) in o.Rows)
+        {
+            var what = v.MinEventsToFail is { } n
+                ? $"{v.Expectation.Name} is {v.Verdict.ToString().ToLowerInvariant()}: it fails with {n} spontaneous hardware event(s)"
+                : $"{v.Expectation.Name} is {v.Verdict.ToString().ToLowerInvariant()}";
+            if (met == false)
+            {
+                yield return declared is null
+                    ? ("expectation-can-fail", $"{what} ({o.Scenario!.Profile.Name}); run 'dmacheck explain {o.File} --expect {v.Expectation.Name}'", v.Expectation.Span)
+                    : ("declared-verdict-differs", $"{what}, but the scenario declares '{declared}'", v.Expectation.Span);
+            }
+            else if (v.MinEventsToFail is not null)
+            {
+                yield return ("expected-failure", $"{what}, as declared ({o.Scenario!.Profile.Name})", v.Expectation.Span);
+            }
+        }
+    }
+}
