@@ -30,6 +30,7 @@ public static class Program
           --timeout SECONDS        stop with 'inconclusive' after this long
           --max-memory MIB         stop with 'inconclusive' when the managed heap grows past this
           --explorer NAME          line-set (default) or brute-force (exponential; a cross-check for small scenarios)
+          --vcd OUT                'explain' and 'replay': also write the witness as a VCD waveform
           --no-color               no ANSI colours (also: NO_COLOR set, or stdout not a terminal)
 
         exit codes: 0 every declared verdict met; 1 a verdict differs, an undeclared expectation can fail,
@@ -63,6 +64,8 @@ public static class Program
         public string? Expect { get; set; }
 
         public string? SaveReplay { get; set; }
+
+        public string? Vcd { get; set; }
 
         public string? ScenarioPath { get; set; }
 
@@ -213,6 +216,9 @@ public static class Program
 
                     o.SweepSets.Add((key, values));
                     break;
+                case "--vcd":
+                    o.Vcd = Value();
+                    break;
                 case "--save-replay":
                     o.SaveReplay = Value();
                     break;
@@ -318,6 +324,12 @@ public static class Program
             ? WitnessBuilder.Build(outcome.Model, verdict.Expectation, failure)
             : null;
         stdout.Write(ExplainReport.Render(outcome, witness, verdict, style));
+        if (options.Vcd is { } vcd && witness is not null)
+        {
+            AtomicFile.WriteAllText(vcd, VcdReport.Render(witness, outcome.Scenario!, Version));
+            stderr.WriteLine($"waveform written to {vcd}");
+        }
+
         if (options.SaveReplay is { } save)
         {
             if (witness is null)
@@ -452,6 +464,12 @@ public static class Program
         {
             stderr.WriteLine($"{e.Location}: error: {e.Message}");
             return e.Kind == RunErrorKind.NotModelled ? 3 : e.Kind == RunErrorKind.KernelBug ? 1 : 2;
+        }
+
+        if (options.Vcd is { } vcd)
+        {
+            AtomicFile.WriteAllText(vcd, VcdReport.Render(witness, scenario, Version));
+            stderr.WriteLine($"waveform written to {vcd}");
         }
 
         var verdict = new ExpectationVerdict(witness.Expectation, Verdict.Sometimes, witness.Events, 0, 1);
