@@ -31,6 +31,7 @@ public static class Program
           --max-memory MIB         stop with 'inconclusive' when the managed heap grows past this
           --explorer NAME          line-set (default) or brute-force (exponential; a cross-check for small scenarios)
           --vcd OUT                'explain' and 'replay': also write the witness as a VCD waveform
+          --html OUT               'check': also write a self-contained HTML report with witness timelines
           --no-color               no ANSI colours (also: NO_COLOR set, or stdout not a terminal)
 
         exit codes: 0 every declared verdict met; 1 a verdict differs, an undeclared expectation can fail,
@@ -66,6 +67,8 @@ public static class Program
         public string? SaveReplay { get; set; }
 
         public string? Vcd { get; set; }
+
+        public string? Html { get; set; }
 
         public string? ScenarioPath { get; set; }
 
@@ -216,6 +219,9 @@ public static class Program
 
                     o.SweepSets.Add((key, values));
                     break;
+                case "--html":
+                    o.Html = Value();
+                    break;
                 case "--vcd":
                     o.Vcd = Value();
                     break;
@@ -276,6 +282,12 @@ public static class Program
 
         var outcomes = files.Select(f => Checker.CheckFile(f, options.Limits, Display(f), options.BruteForce)).ToList();
         stderr.Write(TextReport.Errors(outcomes, style));
+        if (options.Html is { } html)
+        {
+            AtomicFile.WriteAllText(html, HtmlReport.Render(outcomes, Version));
+            stderr.WriteLine($"HTML report written to {html}");
+        }
+
         stdout.Write(options.Format switch
         {
             "json" => JsonReport.Render(outcomes),
