@@ -42,7 +42,11 @@ public static class Program
           dmacheck check
           dmacheck check scenarios/seeds/qcom-scm --format json
           dmacheck explain scenarios/seeds/qcom-scm/case1-v6.4-init-on-alloc.dmc
+          dmacheck explain scenarios/seeds/qcom-scm/case3-v6.3-init-on-alloc.dmc --save-replay case3.replay --vcd case3.vcd
+          dmacheck replay case3.replay
           dmacheck sweep scenarios/seeds/qcom-scm/case1-v6.4-init-on-alloc.dmc --profile linux-6.3-arm64,linux-6.4-arm64 --set init_on_alloc=on,off
+          dmacheck check scenarios --html report.html --format sarif > results.sarif
+          dmacheck profiles
         """;
 
     public static int Main(string[] args)

@@ -273,7 +273,7 @@ public sealed record ReplayFile(
         var checks = ExpectationChecks.For(expectation, ctrl, config.LineSize);
         reproduces = checks is null || (line is not null && checks.FirstOrDefault(c => c.LinePa == LinePa) is { } check && !check.Holds(line));
         var missing = checks is null ? $"'{ExpectationChecks.MissingVariable(expectation, ctrl, scenario)}' was never read on this run" : null;
-        return new Witness(expectation, events, LinePa, items, line, missing);
+        return new Witness(expectation, events, LinePa, items, line, missing) { End = ctrl };
     }
 
     private LineState InitialState(HardwareConfig config)

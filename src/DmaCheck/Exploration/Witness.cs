@@ -19,7 +19,11 @@ public sealed record MoveItem(SpontaneousMove Move, LineState Before, LineState 
 /// The shortest run on which an expectation fails: the agent steps, the hardware operations they caused, and the
 /// fewest spontaneous events, all on the one line whose check fails.
 /// </summary>
-public sealed record Witness(Expectation Expectation, int Events, ulong? LinePa, IReadOnlyList<TraceItem> Items, LineState? Final, string? Missing);
+public sealed record Witness(Expectation Expectation, int Events, ulong? LinePa, IReadOnlyList<TraceItem> Items, LineState? Final, string? Missing)
+{
+    /// <summary>The control state at the end of the run.</summary>
+    public ControlState? End { get; init; }
+}
 
 /// <summary>Rebuilds a witness from a <see cref="FailurePoint"/> by replaying the failing line along the run with back-pointers.</summary>
 public static class WitnessBuilder
@@ -37,7 +41,7 @@ public static class WitnessBuilder
                 .Select(p => $"{model.Scenario.Programs[model.Scenario.Agents[p.i]].Name} is blocked at '{model.Current(ctrl, p.i).Statement.Text}'");
             var why = string.Join("; ", stopped.Concat(blocked));
             var missing = $"'{ExpectationChecks.MissingVariable(expectation, ctrl, model.Scenario)}' was never read on this run" + (why.Length > 0 ? $" ({why})" : string.Empty);
-            return new Witness(expectation, 0, null, items, null, missing);
+            return new Witness(expectation, 0, null, items, null, missing) { End = ctrl };
         }
 
         var config = model.Hardware;
@@ -180,6 +184,6 @@ public static class WitnessBuilder
         }
 
         trace.AddRange(eventsBefore[accesses.Count].Select(e => (TraceItem)new MoveItem(e.Item1, e.Item2, e.Item3)));
-        return new Witness(expectation, best[end], linePa, trace, end.Item2, null);
+        return new Witness(expectation, best[end], linePa, trace, end.Item2, null) { End = failure.Node.Ctrl };
     }
 }

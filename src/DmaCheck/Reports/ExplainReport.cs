@@ -71,6 +71,22 @@ public static class ExplainReport
 
         sb.AppendLine(Why(witness, verdict.Expectation, scenario));
         sb.AppendLine();
+        if (WitnessMinimiser.Minimise(witness, scenario.Hardware) is { } min)
+        {
+            sb.AppendLine(CultureInfo.InvariantCulture, $"minimised (delta debugging, the scenario's own reads and writes kept): the same failure needs {min.Needed.Count} of the {min.Needed.Count + min.Removed.Count} kernel operations and spontaneous events on the witness line:");
+            foreach (var i in min.Needed)
+            {
+                sb.AppendLine("  needed:     " + Describe(witness.Items[i]));
+            }
+
+            foreach (var i in min.Removed)
+            {
+                sb.AppendLine("  not needed: " + Describe(witness.Items[i]));
+            }
+
+            sb.AppendLine();
+        }
+
         sb.Append(Timeline(witness, writers));
         return sb.ToString();
     }
