@@ -32,6 +32,22 @@ public class GoldenTests
     [Fact]
     public void CheckJson() => AssertGolden("check-seeds.json.expected", JsonReport.Render(CheckSeeds()));
 
+    [Fact]
+    public void CheckSarif() => AssertGolden("check-seeds.sarif.expected", SarifReport.Render(CheckSeeds(), "golden"));
+
+    [Fact]
+    public void SweepCsv()
+    {
+        var file = Path.Combine(Seeds, "case1-v6.4-init-on-alloc.dmc");
+        var text = File.ReadAllText(file);
+        var display = Path.GetRelativePath(TestPaths.Root, file);
+        var points = SweepReport.Combinations(["linux-6.3-arm64", "linux-6.4-arm64"], [("init_on_alloc", ["on", "off"]), ("cache_init", ["cold", "arbitrary"])])
+            .Select(o => new SweepPoint(o, Checker.CheckText(display, text, ExplorationLimits.Default, overrides: o)))
+            .ToList();
+        AssertGolden("sweep-case1.csv.expected", SweepReport.Csv(points));
+        AssertGolden("sweep-case1.expected", SweepReport.Text(display, points));
+    }
+
     [Theory]
     [InlineData("case1-v6.4-init-on-alloc")]
     [InlineData("case3-v6.3-init-on-alloc")]
