@@ -1,4 +1,3 @@
-using System.Text.Json;
 using DmaCheck.Scenarios;
 
 namespace DmaCheck.Reports;
@@ -13,8 +12,7 @@ public static class JsonReport
 
     public static string Render(IReadOnlyList<ScenarioOutcome> outcomes)
     {
-        using var stream = new MemoryStream();
-        using (var w = new Utf8JsonWriter(stream, new JsonWriterOptions { Indented = true }))
+        return JsonText.Write(w =>
         {
             w.WriteStartObject();
             w.WriteNumber("version", Version);
@@ -63,14 +61,7 @@ public static class JsonReport
                         Verdict.Never => "never",
                         _ => "inconclusive",
                     });
-                    if (v.MinEventsToFail is { } n)
-                    {
-                        w.WriteNumber("minEventsToFail", n);
-                    }
-                    else
-                    {
-                        w.WriteNull("minEventsToFail");
-                    }
+                    w.WriteNumberOrNull("minEventsToFail", v.MinEventsToFail);
 
                     w.WriteString("declared", declared?.ToString());
                     if (met is { } m)
@@ -91,8 +82,6 @@ public static class JsonReport
 
             w.WriteEndArray();
             w.WriteEndObject();
-        }
-
-        return System.Text.Encoding.UTF8.GetString(stream.ToArray()) + "\n";
+        });
     }
 }

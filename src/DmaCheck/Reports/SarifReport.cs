@@ -1,4 +1,3 @@
-using System.Text.Json;
 using DmaCheck.Scenarios;
 
 namespace DmaCheck.Reports;
@@ -24,8 +23,7 @@ public static class SarifReport
 
     public static string Render(IReadOnlyList<ScenarioOutcome> outcomes, string toolVersion)
     {
-        using var stream = new MemoryStream();
-        using (var w = new Utf8JsonWriter(stream, new JsonWriterOptions { Indented = true }))
+        return JsonText.Write(w =>
         {
             w.WriteStartObject();
             w.WriteString("$schema", SchemaUri);
@@ -88,9 +86,7 @@ public static class SarifReport
             w.WriteEndObject();
             w.WriteEndArray();
             w.WriteEndObject();
-        }
-
-        return System.Text.Encoding.UTF8.GetString(stream.ToArray()) + "\n";
+        });
     }
 
     private static IEnumerable<(string Rule, string Message, SourceSpan? Span)> Results(ScenarioOutcome o)

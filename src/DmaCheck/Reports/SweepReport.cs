@@ -1,6 +1,5 @@
 using System.Globalization;
 using System.Text;
-using System.Text.Json;
 using DmaCheck.Scenarios;
 
 namespace DmaCheck.Reports;
@@ -94,8 +93,7 @@ public static class SweepReport
 
     public static string Json(string file, IReadOnlyList<SweepPoint> points)
     {
-        using var stream = new MemoryStream();
-        using (var w = new Utf8JsonWriter(stream, new JsonWriterOptions { Indented = true }))
+        return JsonText.Write(w =>
         {
             w.WriteStartObject();
             w.WriteNumber("version", JsonReport.Version);
@@ -123,14 +121,7 @@ public static class SweepReport
                     w.WriteStartObject();
                     w.WriteString("name", v.Expectation.Name);
                     w.WriteString("verdict", v.Verdict.ToString().ToLowerInvariant());
-                    if (v.MinEventsToFail is { } n)
-                    {
-                        w.WriteNumber("minEventsToFail", n);
-                    }
-                    else
-                    {
-                        w.WriteNull("minEventsToFail");
-                    }
+                    w.WriteNumberOrNull("minEventsToFail", v.MinEventsToFail);
 
                     w.WriteEndObject();
                 }
@@ -141,8 +132,6 @@ public static class SweepReport
 
             w.WriteEndArray();
             w.WriteEndObject();
-        }
-
-        return Encoding.UTF8.GetString(stream.ToArray()) + "\n";
+        });
     }
 }
