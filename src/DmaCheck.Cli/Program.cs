@@ -115,7 +115,7 @@ public static class Program
 
     private static int Dispatch(string[] args, TextWriter stdout, TextWriter stderr, bool colour)
     {
-        if (args.Length == 0 || args[0] is "--help" or "-h" or "help")
+        if (args.Length == 0 || args[0] is "help" || args.Any(a => a is "--help" or "-h"))
         {
             stdout.WriteLine(Usage);
             return args.Length == 0 ? 2 : 0;

@@ -224,6 +224,11 @@ public class CliTests
         var help = Run("--help");
         Assert.Equal(0, help.Code);
         Assert.Contains("exit codes", help.Out, StringComparison.Ordinal);
+        foreach (var command in new[] { "check", "explain", "sweep", "replay", "profiles" })
+        {
+            Assert.Equal(0, Run(command, "--help").Code);
+            Assert.Contains($"dmacheck {command}", help.Out, StringComparison.Ordinal); // every command has an example
+        }
     }
 
     [Fact]
