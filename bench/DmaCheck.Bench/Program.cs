@@ -1,8 +1,66 @@
+using System.Globalization;
 using BenchmarkDotNet.Running;
+using DmaCheck.Fuzzing;
 
 namespace DmaCheck.Bench;
 
 public static class Program
 {
-    public static void Main(string[] args) => BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);
+    /// <summary>
+    /// BenchmarkDotNet's switcher, or <c>fuzz [--valid N] [--invalid N] [--seed S] [--jobs J] [--out DIR]</c> for a
+    /// long fuzz run whose summary goes to docs/robustness.md.
+    /// </summary>
+    public static int Main(string[] args)
+    {
+        if (args.Length > 0 && args[0] == "fuzz")
+        {
+            return Fuzz(args.Skip(1).ToArray());
+        }
+
+        BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);
+        return 0;
+    }
+
+    private static int Fuzz(string[] args)
+    {
+        int valid = 2_000, invalid = 20_000, jobs = Environment.ProcessorCount;
+        ulong seed = 1;
+        string? output = null;
+        for (var i = 0; i + 1 < args.Length; i += 2)
+        {
+            switch (args[i])
+            {
+                case "--valid": valid = int.Parse(args[i + 1], CultureInfo.InvariantCulture); break;
+                case "--invalid": invalid = int.Parse(args[i + 1], CultureInfo.InvariantCulture); break;
+                case "--seed": seed = ulong.Parse(args[i + 1], CultureInfo.InvariantCulture); break;
+                case "--jobs": jobs = int.Parse(args[i + 1], CultureInfo.InvariantCulture); break;
+                case "--out": output = args[i + 1]; break;
+                default: Console.Error.WriteLine($"unknown fuzz option {args[i]}"); return 2;
+            }
+        }
+
+        var root = new DirectoryInfo(AppContext.BaseDirectory);
+        while (root is not null && !File.Exists(Path.Combine(root.FullName, "dmacheck.slnx")))
+        {
+            root = root.Parent;
+        }
+
+        var seeds = Directory.EnumerateFiles(Path.Combine(root?.FullName ?? ".", "scenarios"), "*.dmc", SearchOption.AllDirectories)
+            .Order(StringComparer.Ordinal).Select(File.ReadAllText).ToList();
+        var watch = System.Diagnostics.Stopwatch.StartNew();
+        var summaries = Enumerable.Range(0, jobs).AsParallel().WithDegreeOfParallelism(jobs)
+            .Select(j => new Fuzzer(seeds, output).Run(valid / jobs, invalid / jobs, seed + (ulong)j))
+            .ToList();
+        var total = new FuzzSummary(
+            summaries.Sum(s => s.Valid), summaries.Sum(s => s.Invalid), summaries.Sum(s => s.Crashes), summaries.Sum(s => s.Hangs),
+            summaries.Sum(s => s.Disagreements), summaries.Sum(s => s.ReplayFailures), summaries.Sum(s => s.LimitFailures),
+            summaries.Sum(s => s.BruteForceSkipped), watch.Elapsed, summaries.SelectMany(s => s.Failures).ToList());
+        Console.WriteLine($"seed {seed}, {jobs} jobs: {total}");
+        foreach (var f in total.Failures.Take(20))
+        {
+            Console.WriteLine("--- " + f);
+        }
+
+        return total.Problems == 0 ? 0 : 1;
+    }
 }

@@ -1,7 +1,7 @@
 using System.Text;
 using DmaCheck.Exploration;
+using DmaCheck.Fuzzing;
 using DmaCheck.Scenarios;
-using DmaCheck.Tests.Generators;
 using FsCheck;
 using FsCheck.Fluent;
 using FsCheck.Xunit;

@@ -1,7 +1,7 @@
 using DmaCheck.Exploration;
+using DmaCheck.Fuzzing;
 using DmaCheck.Reports;
 using DmaCheck.Scenarios;
-using DmaCheck.Tests.Generators;
 using FsCheck;
 using FsCheck.Fluent;
 using FsCheck.Xunit;

@@ -1,7 +1,7 @@
 using DmaCheck.Exploration;
+using DmaCheck.Fuzzing;
 using DmaCheck.Hardware;
 using DmaCheck.Scenarios;
-using DmaCheck.Tests.Generators;
 using FsCheck;
 using FsCheck.Fluent;
 

@@ -2,7 +2,7 @@ using System.Text;
 using FsCheck;
 using FsCheck.Fluent;
 
-namespace DmaCheck.Tests.Generators;
+namespace DmaCheck.Fuzzing;
 
 /// <summary>What the <see cref="ScenarioGenerator"/> may produce.</summary>
 /// <param name="BruteForceFeasible">
