@@ -24,8 +24,6 @@ public enum LineOpKind : byte
 /// </summary>
 public sealed record LineOp(LineOpKind Kind, MasterKind Master, MemoryType Type, byte Writer = 0, int Var = -1)
 {
-    public bool IsMaintenance => Kind is LineOpKind.Clean or LineOpKind.CleanInvalidate or LineOpKind.Invalidate;
-
     public static LineOp Read(MasterKind master, MemoryType type, int var) => new(LineOpKind.Read, master, type, 0, var);
 
     public static LineOp Write(MasterKind master, MemoryType type, byte writer) => new(LineOpKind.Write, master, type, writer);
