@@ -172,8 +172,8 @@ public class HardwareRulesTests
     [Fact]
     public void InitialStatesFollowTheSetting()
     {
-        Assert.Equal([Invalid(Old)], LineSemantics.InitialStates(Config));
-        var arbitrary = LineSemantics.InitialStates(Config with { Initial = InitialCache.Arbitrary });
+        Assert.Equal([Invalid(Old)], LineSemantics.InitialStates(Config, 0));
+        var arbitrary = LineSemantics.InitialStates(Config with { Initial = InitialCache.Arbitrary }, 0);
         Assert.Equal(3, arbitrary.Count);
         Assert.Contains(Dirty(Old, Old), arbitrary);
         Assert.Contains(Clean(Old, Old), arbitrary);

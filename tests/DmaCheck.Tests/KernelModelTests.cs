@@ -95,7 +95,7 @@ public class KernelModelTests
     {
         var k = Boot();
         var ops = new List<HwOp>();
-        var va = k.Layout.PageAddress(k.Layout.FirstFreePfn);
+        var va = k.Layout.LinearAddress(k.Layout.FirstFreePfn);
         Arm64Cache.DcacheInvalPoc(k, va + start, va + end, "t", ops);
         Assert.Equal(expected, string.Join("\n", ops.Cast<MemoryOp>().Select(m => $"{m.Op.Kind} 0x{m.Pa - FirstPa:x}+0x{m.Length:x}")));
     }
@@ -133,12 +133,27 @@ public class KernelModelTests
     }
 
     [Fact]
-    public void AtomicAllocationForANonCoherentDeviceIsNotModelled()
+    public void AtomicAllocationComesFromThePoolPreparedAtBootAndIsClearedThroughItsNcAlias()
     {
         var env = new DmaEnvironment(Profiles.Linux64Arm64);
-        var ex = Assert.Throws<NotModelledException>(() =>
-            DmaApi.DmaAllocAttrs(env, DmaState.Boot(Boot()), new DmaDevice("d", false), 64, Gfp.GFP_ATOMIC, [], out _, out _));
-        Assert.Contains("atomic pool", ex.Message, StringComparison.Ordinal);
+        var ops = new List<HwOp>();
+        var dev = new DmaDevice("d", false);
+        var s = DmaApi.DmaAllocAttrs(env, DmaState.Boot(Boot()), dev, 64, Gfp.GFP_ATOMIC, ops, out var cpu, out var handle);
+        // 1 GiB of RAM: 128 KiB of pool, prepped through the linear map and remapped Normal-NC; then the chunk is cleared.
+        Assert.Equal(
+            $"Clean NormalWriteBack 0x{FirstPa:x}+0x20000\nmap NormalNonCacheable 0x{cpu:x}->0x{FirstPa:x}+0x20000\nWrite NormalNonCacheable 0x{FirstPa:x}+0x1000",
+            Show(ops));
+        Assert.Equal(FirstPa, handle);
+        ops.Clear();
+        s = DmaApi.DmaAllocAttrs(env, s, dev, 64, Gfp.GFP_ATOMIC, ops, out var cpu2, out var handle2);
+        Assert.Equal(cpu + 4096, cpu2); // gen_pool first fit, page granular
+        Assert.Equal($"Write NormalNonCacheable 0x{FirstPa + 4096:x}+0x1000", Show(ops)); // dma_direct_alloc page-aligns the size first
+        ops.Clear();
+        s = DmaApi.DmaFreeAttrs(env, s, dev, 64, cpu, handle, DmaAttrs.None, ops, []);
+        Assert.Empty(ops); // back to the pool: no unmap, no maintenance
+        DmaApi.DmaAllocAttrs(env, s, dev, 64, Gfp.GFP_ATOMIC, ops, out var cpu3, out _);
+        Assert.Equal(cpu, cpu3);
+        Assert.NotEqual(cpu2, handle2);
     }
 
     [Fact]
@@ -146,7 +161,7 @@ public class KernelModelTests
     {
         var (state, _, cpu, handle) = Alloc("linux-6.4-arm64", coherent: false, initOnAlloc: false);
         var ops = new List<HwOp>();
-        state = DmaApi.DmaFreeAttrs(state, new DmaDevice("dev", false), 4096, cpu, handle, ops);
+        state = DmaApi.DmaFreeAttrs(new DmaEnvironment(Profiles.Linux64Arm64), state, new DmaDevice("dev", false), 4096, cpu, handle, DmaAttrs.None, ops, []);
         Assert.Equal($"unmap 0x{cpu:x}", Show(ops));
         Assert.Empty(state.Kernel.Allocator.Allocated);
         Assert.Empty(state.Coherent);
@@ -177,16 +192,16 @@ public class KernelModelTests
         var state = DmaState.Boot(Boot());
         var k = state.Kernel.AllocPages(Gfp.GFP_KERNEL, 0, "t", ops, out var pfn);
         state = state with { Kernel = k };
-        state = DmaApi.DmaMapSingle(env, state, dev, k.Layout.PageAddress(pfn), 256, dir, ops, out var handle);
+        state = DmaApi.DmaMapSingle(env, state, dev, k.Layout.LinearAddress(pfn), 256, dir, ops, out var handle);
         Assert.Equal(onMap, string.Join(",", ops.Cast<MemoryOp>().Select(o => o.Op.Kind).Distinct()));
         ops.Clear();
-        state = DmaApi.DmaUnmap(state, dev, handle, 256, dir, "dma_unmap_single", ops);
+        state = DmaApi.DmaUnmap(env, state, dev, handle, 256, dir, "dma_unmap_single", ops);
         Assert.Equal(onUnmap, string.Join(",", ops.Cast<MemoryOp>().Select(o => o.Op.Kind).Distinct()));
         Assert.Empty(state.Mappings);
 
         // A coherent device gets no maintenance at all.
         ops.Clear();
-        DmaApi.DmaMapSingle(env, state, dev with { Coherent = true }, k.Layout.PageAddress(pfn), 256, dir, ops, out _);
+        DmaApi.DmaMapSingle(env, state, dev with { Coherent = true }, k.Layout.LinearAddress(pfn), 256, dir, ops, out _);
         Assert.Empty(ops);
     }
 
@@ -204,7 +219,7 @@ public class KernelModelTests
     public void DmaNoneIsABug()
     {
         var state = DmaState.Boot(Boot());
-        Assert.Throws<KernelBugException>(() => DmaApi.SyncForCpu(state, new DmaDevice("d", false), 0x8100_0000, 64, DmaDirection.DMA_NONE, "f", []));
+        Assert.Throws<KernelBugException>(() => DmaApi.SyncForCpu(new DmaEnvironment(Profiles.Linux64Arm64), state, new DmaDevice("d", false), 0x8100_0000, 64, DmaDirection.DMA_NONE, "f", []));
     }
 
     [Fact]

@@ -24,7 +24,13 @@ public class ScenarioSuiteTests
         var outcome = Checker.CheckFile(Path.Combine(TestPaths.Root, relativePath), ExplorationLimits.Default, relativePath);
         Assert.True(outcome.Error == OutcomeError.None, outcome.Message);
         Assert.Null(outcome.Result!.Inconclusive);
-        Assert.NotEmpty(outcome.Rows);
+        Assert.True(outcome.Rows.Any() || outcome.Scenario!.DeclaredFindings.Count > 0, $"{relativePath} checks nothing: no expectation and no declared finding");
+        foreach (var (found, declared) in outcome.Result.FindingRows)
+        {
+            Assert.True(found is not null && declared is not null,
+                found is null ? $"{relativePath}: declared '{declared}' but no run produces it" : $"{relativePath}: undeclared finding {found.Finding.Kind} in {found.Finding.Function}: {found.Finding.Message}");
+        }
+
         foreach (var (verdict, declared, met) in outcome.Rows)
         {
             Assert.True(declared is not null, $"{relativePath}: expectation {verdict.Expectation.Name} declares no verdict");

@@ -12,7 +12,7 @@ public static class Arm64DmaHooks
     /// </summary>
     public static void ArchDmaPrepCoherent(DmaEnvironment env, KernelState k, ulong pfn, ulong size, List<HwOp> ops)
     {
-        var start = k.Layout.PageAddress(pfn);
+        var start = k.Layout.LinearAddress(pfn);
         var origin = $"arch_dma_prep_coherent [{Switches.PrepCoherent.Key}={env.Profile.Value(Switches.PrepCoherent)}]";
         if (env.PrepCoherentInvalidates)
         {

@@ -1,24 +1,30 @@
+using System.Collections.Immutable;
 using DmaCheck.Hardware;
 using DmaCheck.Kernel;
 
 namespace DmaCheck.Dma;
 
 /// <summary>
-/// The DMA API front end (kernel/dma/mapping.c, include/linux/dma-mapping.h) over dma-direct (kernel/dma/direct.c)
-/// with the arm64 hooks. Pure: every call takes a state and returns a new one, appending the hardware operations
-/// it performs to <c>ops</c>. Follows v6.3/v6.4 except where a switch says otherwise.
+/// The DMA API front end (kernel/dma/mapping.c, include/linux/dma-mapping.h) over dma-direct (kernel/dma/direct.c),
+/// the atomic pool (kernel/dma/pool.c), arm32's __dma_alloc (arch/arm/mm/dma-mapping.c) and xen-swiotlb
+/// (drivers/xen/swiotlb-xen.c). Pure: every call takes a state and returns a new one, appending the hardware
+/// operations it performs to <c>ops</c>. The version followed is the profile's (v5.8..v6.4); what changed in that
+/// span is a switch. docs/kernel-checks.md and docs/kernel-checks-seed2.md say what was checked against which source.
 /// </summary>
 public static class DmaApi
 {
     /// <summary>DMA_MAPPING_ERROR: (dma_addr_t)~0.</summary>
     public const ulong DmaMappingError = ulong.MaxValue;
 
+    /// <summary>The default coherent_dma_mask, DMA_BIT_MASK(32).</summary>
+    public const ulong DefaultCoherentMask = 0xffff_ffff;
+
     /// <summary>
-    /// dma_alloc_attrs(dev, size, &amp;handle, gfp, attrs) with no per-device coherent pool and no IOMMU, so it reaches
-    /// dma_direct_alloc(). Rejects __GFP_COMP; strips __GFP_DMA, __GFP_DMA32 and __GFP_HIGHMEM (zone choice belongs
-    /// to the implementation). Returns cpu address 0 (NULL) on failure.
+    /// dma_alloc_attrs(dev, size, &amp;handle, gfp, attrs) with no per-device coherent pool and no IOMMU. Rejects
+    /// __GFP_COMP; strips __GFP_DMA, __GFP_DMA32 and __GFP_HIGHMEM; dispatches to xen_swiotlb_alloc_coherent in a
+    /// Xen dom0, else dma_direct_alloc. Returns cpu address 0 (NULL) on failure.
     /// </summary>
-    public static DmaState DmaAllocAttrs(DmaEnvironment env, DmaState s, DmaDevice dev, ulong size, Gfp gfp, List<HwOp> ops, out ulong cpuAddr, out ulong handle)
+    public static DmaState DmaAllocAttrs(DmaEnvironment env, DmaState s, DmaDevice dev, ulong size, Gfp gfp, DmaAttrs attrs, List<HwOp> ops, out ulong cpuAddr, out ulong handle)
     {
         if ((gfp & Gfp.__GFP_COMP) != 0)
         {
@@ -29,70 +35,481 @@ public static class DmaApi
         }
 
         gfp &= ~(Gfp.__GFP_DMA | Gfp.__GFP_DMA32 | Gfp.__GFP_HIGHMEM);
-        return DmaDirectAlloc(env, s, dev, size, gfp, ops, out cpuAddr, out handle);
+        return env.Profile.XenDom0
+            ? XenSwiotlbAllocCoherent(env, s, dev, size, gfp, attrs, ops, out cpuAddr, out handle)
+            : DmaDirectAlloc(env, s, dev, size, gfp, attrs, ops, out cpuAddr, out handle);
     }
 
+    /// <summary>Overload without attributes, for callers of dma_alloc_coherent().</summary>
+    public static DmaState DmaAllocAttrs(DmaEnvironment env, DmaState s, DmaDevice dev, ulong size, Gfp gfp, List<HwOp> ops, out ulong cpuAddr, out ulong handle) =>
+        DmaAllocAttrs(env, s, dev, size, gfp, DmaAttrs.None, ops, out cpuAddr, out handle);
+
     /// <summary>
-    /// dma_direct_alloc() (kernel/dma/direct.c, v6.3/v6.4) on arm64: DMA_DIRECT_REMAP, no ARCH_HAS_DMA_SET_UNCACHED,
-    /// no memory encryption, no restricted pool, no CMA area. The order of steps is the kernel's (reference §1.3).
+    /// dma_direct_alloc() (kernel/dma/direct.c, v5.10..v6.4) on arm64 (DMA_DIRECT_REMAP, DMA_COHERENT_POOL) and on
+    /// arm32 with LPAE (neither, so a non-coherent device goes to arch_dma_alloc = __dma_alloc). No memory encryption,
+    /// no restricted pool, no CMA area. The order of steps is the kernel's (reference §1.3, §1.3.13 for v5.10).
     /// </summary>
-    public static DmaState DmaDirectAlloc(DmaEnvironment env, DmaState s, DmaDevice dev, ulong size, Gfp gfp, List<HwOp> ops, out ulong cpuAddr, out ulong handle)
+    public static DmaState DmaDirectAlloc(DmaEnvironment env, DmaState s, DmaDevice dev, ulong size, Gfp gfp, DmaAttrs attrs, List<HwOp> ops, out ulong cpuAddr, out ulong handle)
     {
         size = PlatformLayout.PageAlign(size);
-        var remap = !dev.Coherent; // arm64 selects DMA_DIRECT_REMAP; only non-coherent devices need the uncached remap
-        if (remap && !gfp.AllowsBlocking())
+        var layout = env.Layout;
+        cpuAddr = 0;
+        handle = DmaMappingError;
+        if ((attrs & DmaAttrs.DMA_ATTR_NO_KERNEL_MAPPING) != 0)
         {
-            throw new NotModelledException("dma_direct_alloc with a non-blocking gfp on a non-coherent device takes the atomic pool (dma_direct_alloc_from_pool), which this version does not model");
+            // dma_direct_alloc_no_mapping (inline before v5.16): pages, prep of the lowmem alias, the page as cookie, no memset.
+            if (AllocPagesForDma(env, s.Kernel, dev, size, gfp, $"dma_alloc_attrs({dev.Name}, NO_KERNEL_MAPPING)", ops, out var npfn) is not { } nk)
+            {
+                return s;
+            }
+
+            if (layout.IsLowmemPfn(npfn))
+            {
+                ArchDmaPrepCoherent(env, nk, npfn, size, ops);
+            }
+
+            cpuAddr = layout.StructPageAddress(npfn);
+            handle = layout.PhysToDma(PlatformLayout.PfnToPhys(npfn));
+            return Record(s with { Kernel = nk }, dev, cpuAddr, handle, size, npfn, CoherentSource.NoKernelMapping);
         }
 
-        // __dma_direct_alloc_pages(dev, size, gfp & ~__GFP_ZERO, true): no CMA area on this platform, so alloc_pages_node.
-        var order = PlatformLayout.GetOrder(size);
-        if (s.Kernel.TryAllocPages(gfp & ~Gfp.__GFP_ZERO, order, $"dma_alloc_coherent({dev.Name})", ops, out var pfn) is not { } k)
+        if (layout.Arch == Arch.Arm32 && !dev.Coherent)
         {
-            // No CMA area here, so a request above MAX_ORDER (or past the end of DRAM) fails: NULL.
-            cpuAddr = 0;
-            handle = DmaMappingError;
+            // !ARCH_HAS_DMA_SET_UNCACHED && !DMA_DIRECT_REMAP && !dev_is_dma_coherent(dev): arch_dma_alloc().
+            return ArmDmaAlloc(env, s, dev, size, gfp, ops, out cpuAddr, out handle);
+        }
+
+        var remap = layout.Arch == Arch.Arm64 && !dev.Coherent; // DMA_DIRECT_REMAP && !dev_is_dma_coherent(dev)
+        if (remap && !gfp.AllowsBlocking())
+        {
+            return DmaDirectAllocFromPool(env, s, dev, size, ops, out cpuAddr, out handle);
+        }
+
+        // __dma_direct_alloc_pages(dev, size, gfp & ~__GFP_ZERO): no CMA area on these boards, so alloc_pages_node.
+        if (AllocPagesForDma(env, s.Kernel, dev, size, gfp & ~Gfp.__GFP_ZERO, $"dma_alloc_coherent({dev.Name})", ops, out var pfn) is not { } k)
+        {
             return s;
         }
 
         if (remap)
         {
-            // prot = dma_pgprot(dev, PAGE_KERNEL, attrs) = pgprot_dmacoherent: Normal-NC on arm64.
-            Arm64DmaHooks.ArchDmaPrepCoherent(env, k, pfn, size, ops);
+            // prot = dma_pgprot(dev, PAGE_KERNEL, attrs) = pgprot_dmacoherent (or pgprot_writecombine): Normal-NC on arm64.
+            ArchDmaPrepCoherent(env, k, pfn, size, ops);
             k = k.Vmap(pfn, size / PlatformLayout.PageSize, MemoryType.NormalNonCacheable, $"dma_alloc_coherent({dev.Name}) NC remap",
                 "dma_common_contiguous_remap: vmap with pgprot_dmacoherent (Normal-NC)", ops, out cpuAddr);
         }
         else
         {
-            cpuAddr = k.Layout.PageAddress(pfn);
+            cpuAddr = layout.LinearAddress(pfn);
         }
 
         k.CpuStore(cpuAddr, size, WriterTable.Zero, remap ? "dma_direct_alloc: memset(ret, 0, size) through the NC remap" : "dma_direct_alloc: memset(ret, 0, size) through the linear map", ops);
-        handle = PhysToDma(PlatformLayout.PfnToPhys(pfn));
-        return s with { Kernel = k, Coherent = s.Coherent.Add(new CoherentAllocation(dev.Name, cpuAddr, handle, size, pfn, order)) };
+        handle = layout.PhysToDma(PlatformLayout.PfnToPhys(pfn));
+        return Record(s with { Kernel = k }, dev, cpuAddr, handle, size, pfn, CoherentSource.DirectPages);
+    }
+
+    private static DmaState Record(DmaState s, DmaDevice dev, ulong cpuAddr, ulong handle, ulong size, ulong pfn, CoherentSource source) =>
+        s with { Coherent = s.Coherent.Add(new CoherentAllocation(dev.Name, cpuAddr, handle, size, pfn, PlatformLayout.GetOrder(size), source)) };
+
+    /// <summary>
+    /// Page sourcing for a coherent buffer (__dma_direct_alloc_pages / __dma_alloc_buffer): alloc_pages of the order,
+    /// lowmem. A result the device cannot address would be retried in a lower zone; none of the bundled layouts
+    /// needs that, so it stops the run as not modelled rather than guess.
+    /// </summary>
+    private static KernelState? AllocPagesForDma(DmaEnvironment env, KernelState k, DmaDevice dev, ulong size, Gfp gfp, string owner, List<HwOp> ops, out ulong pfn)
+    {
+        var order = PlatformLayout.GetOrder(size);
+        if (order > KernelState.MaxOrder)
+        {
+            pfn = 0;
+            return null; // no CMA area here, so above MAX_ORDER the allocation fails
+        }
+
+        if (size != PlatformLayout.PageSize << order && env.Layout.Arch == Arch.Arm32)
+        {
+            throw new NotModelledException($"__dma_alloc_buffer of {size} bytes: split_page and freeing the excess pages of the order-{order} block are not modelled; use a power-of-two number of pages");
+        }
+
+        if (k.TryAllocPages(gfp & ~Gfp.__GFP_HIGHMEM, order, owner, ops, out pfn) is not { } next)
+        {
+            return null;
+        }
+
+        var dma = env.Layout.PhysToDma(PlatformLayout.PfnToPhys(pfn));
+        if (dma + size - 1 > Math.Min(DefaultCoherentMask, env.Layout.DmaLimit))
+        {
+            throw new NotModelledException($"pfn 0x{pfn:x} is beyond {dev.Name}'s coherent DMA mask: the retry in ZONE_DMA/ZONE_DMA32 (dma_coherent_ok) is not modelled");
+        }
+
+        return next;
+    }
+
+    /// <summary>arch_dma_prep_coherent(page, size): the arm64 hook per its switch; arm32 has none (no ARCH_HAS_DMA_PREP_COHERENT).</summary>
+    private static void ArchDmaPrepCoherent(DmaEnvironment env, KernelState k, ulong pfn, ulong size, List<HwOp> ops)
+    {
+        if (env.Layout.Arch == Arch.Arm64)
+        {
+            Arm64DmaHooks.ArchDmaPrepCoherent(env, k, pfn, size, ops);
+        }
     }
 
     /// <summary>
-    /// dma_free_attrs() → dma_direct_free() (v6.3/v6.4): a vmalloc cpu address is vunmapped (no cache maintenance);
-    /// the pages are found from the DMA handle (dma_direct_to_page), never from cpu_addr, and freed.
+    /// The dma-direct atomic pool (kernel/dma/pool.c, v5.8+): created at boot by atomic_pool_expand (alloc_pages,
+    /// arch_dma_prep_coherent, a pgprot_dmacoherent vmap, gen_pool_add_virt), default size 128 KiB per GiB of RAM
+    /// (at least 128 KiB, at most one MAX_ORDER block). The model creates it at its first use, which is
+    /// equivalent: nothing else touches its pages in between. One pool stands for the per-zone pools.
     /// </summary>
-    public static DmaState DmaFreeAttrs(DmaState s, DmaDevice dev, ulong size, ulong cpuAddr, ulong handle, List<HwOp> ops)
+    private static DmaState EnsureDirectPool(DmaEnvironment env, DmaState s, List<HwOp> ops)
+    {
+        if (s.Pool is not null)
+        {
+            return s;
+        }
+
+        var layout = env.Layout;
+        var ramPages = layout.Banks.Aggregate(0UL, (sum, b) => sum + (b.Size >> PlatformLayout.PageShift));
+        var pages = Math.Min(ramPages / ((1UL << 30) / (128UL << 10)), 1UL << KernelState.MaxOrder);
+        var poolSize = Math.Max(pages << PlatformLayout.PageShift, 128UL << 10);
+        var order = PlatformLayout.GetOrder(poolSize);
+        var k = s.Kernel.TryAllocPages(Gfp.GFP_KERNEL, order, "the atomic DMA pool", ops, out var pfn)
+            ?? throw new NotModelledException("the atomic pool's pages do not fit in this layout");
+        ArchDmaPrepCoherent(env, k, pfn, poolSize, ops);
+        k = k.Vmap(pfn, poolSize / PlatformLayout.PageSize, MemoryType.NormalNonCacheable, "atomic DMA pool", "atomic_pool_expand (at boot): dma_common_contiguous_remap with pgprot_dmacoherent", ops, out var va);
+        return s with { Kernel = k, Pool = new AtomicPool(va, pfn, poolSize, ImmutableSortedDictionary<ulong, ulong>.Empty) };
+    }
+
+    /// <summary>
+    /// dma_direct_alloc_from_pool → dma_alloc_from_pool (v5.10+): gen_pool_alloc, then memset(ptr, 0, size) through the
+    /// pool's non-cacheable alias. "Failed to get suitable pool" gives NULL.
+    /// </summary>
+    private static DmaState DmaDirectAllocFromPool(DmaEnvironment env, DmaState s, DmaDevice dev, ulong size, List<HwOp> ops, out ulong cpuAddr, out ulong handle)
+    {
+        s = EnsureDirectPool(env, s, ops);
+        if (s.Pool!.Alloc(size, out var offset) is not { } pool)
+        {
+            cpuAddr = 0;
+            handle = DmaMappingError;
+            return s;
+        }
+
+        cpuAddr = pool.Va + offset;
+        s.Kernel.CpuStore(cpuAddr, size, WriterTable.Zero, "dma_alloc_from_pool: memset(ptr, 0, size) through the pool's NC alias", ops);
+        var pfn = pool.Pfn + (offset >> PlatformLayout.PageShift);
+        handle = env.Layout.PhysToDma(PlatformLayout.PfnToPhys(pfn));
+        return Record(s with { Pool = pool }, dev, cpuAddr, handle, size, pfn, CoherentSource.DirectPool);
+    }
+
+    /// <summary>
+    /// arm32 arch_dma_alloc → __dma_alloc (arch/arm/mm/dma-mapping.c, v5.10..v5.15): the allocator is cma if the
+    /// gfp allows blocking and the device has a CMA area (none on these boards), simple for a coherent device,
+    /// remap if the gfp allows blocking, pool otherwise.
+    /// </summary>
+    private static DmaState ArmDmaAlloc(DmaEnvironment env, DmaState s, DmaDevice dev, ulong size, Gfp gfp, List<HwOp> ops, out ulong cpuAddr, out ulong handle)
+    {
+        cpuAddr = 0;
+        handle = DmaMappingError;
+        var layout = env.Layout;
+        gfp &= ~Gfp.__GFP_COMP;
+        if (gfp.AllowsBlocking())
+        {
+            // remap_allocator → __alloc_remap_buffer: __dma_alloc_buffer(NORMAL) clears the pages through the linear
+            // map and flushes them (dmac_flush_range, outer_flush_range), then dma_common_contiguous_remap.
+            if (AllocPagesForDma(env, s.Kernel, dev, size, gfp, $"dma_alloc_coherent({dev.Name})", ops, out var pfn) is not { } k)
+            {
+                return s;
+            }
+
+            var lm = layout.LinearAddress(pfn);
+            k.CpuStore(lm, size, WriterTable.Zero, "__dma_clear_buffer: memset(ptr, 0, size) through the linear map", ops);
+            Arm32Cache.DmacFlushRange(k, lm, lm + size, "__dma_clear_buffer", ops);
+            k = k.Vmap(pfn, size / PlatformLayout.PageSize, MemoryType.NormalNonCacheable, $"dma_alloc_coherent({dev.Name}) NC remap",
+                "__alloc_remap_buffer: dma_common_contiguous_remap with pgprot_dmacoherent (bufferable: Normal-NC)", ops, out cpuAddr);
+            handle = layout.PhysToDma(PlatformLayout.PfnToPhys(pfn));
+            return Record(s with { Kernel = k }, dev, cpuAddr, handle, size, pfn, CoherentSource.ArmRemap);
+        }
+
+        // pool_allocator → __alloc_from_pool: gen_pool_alloc and nothing else; the memory is not cleared again.
+        s = EnsureArmPool(env, s, ops);
+        if (s.Pool!.Alloc(PlatformLayout.PageAlign(size), out var offset) is not { } pool)
+        {
+            return s; // "coherent pool exhausted" path: NULL
+        }
+
+        cpuAddr = pool.Va + offset;
+        var ppfn = pool.Pfn + (offset >> PlatformLayout.PageShift);
+        handle = layout.PhysToDma(PlatformLayout.PfnToPhys(ppfn));
+        return Record(s with { Pool = pool }, dev, cpuAddr, handle, size, ppfn, CoherentSource.ArmPool);
+    }
+
+    /// <summary>
+    /// arm32 atomic_pool_init (postcore_initcall): DEFAULT_DMA_COHERENT_POOL_SIZE (256 KiB) from CMA if there is a
+    /// default area (none here), else __alloc_remap_buffer with GFP_KERNEL | GFP_DMA: cleared, flushed and remapped
+    /// non-cacheable once, at boot. Created at first use, which is equivalent.
+    /// </summary>
+    private static DmaState EnsureArmPool(DmaEnvironment env, DmaState s, List<HwOp> ops)
+    {
+        if (s.Pool is not null)
+        {
+            return s;
+        }
+
+        const ulong poolSize = 256UL << 10;
+        var k = s.Kernel.TryAllocPages(Gfp.GFP_KERNEL | Gfp.GFP_DMA, PlatformLayout.GetOrder(poolSize), "the atomic DMA pool", ops, out var pfn)
+            ?? throw new NotModelledException("the atomic pool's pages do not fit in this layout");
+        var lm = env.Layout.LinearAddress(pfn);
+        k.CpuStore(lm, poolSize, WriterTable.Zero, "atomic_pool_init (at boot): __dma_clear_buffer memset through the linear map", ops);
+        Arm32Cache.DmacFlushRange(k, lm, lm + poolSize, "atomic_pool_init (at boot): __dma_clear_buffer", ops);
+        k = k.Vmap(pfn, poolSize / PlatformLayout.PageSize, MemoryType.NormalNonCacheable, "atomic DMA pool", "atomic_pool_init (at boot): dma_common_contiguous_remap", ops, out var va);
+        return s with { Kernel = k, Pool = new AtomicPool(va, pfn, poolSize, ImmutableSortedDictionary<ulong, ulong>.Empty) };
+    }
+
+    /// <summary>
+    /// xen_swiotlb_alloc_coherent (drivers/xen/swiotlb-xen.c, v5.8..v5.18 on ARM): the size is rounded to a Xen page
+    /// order, __GFP_DMA and __GFP_HIGHMEM are stripped, xen_alloc_coherent_pages = dma_direct_alloc does the work,
+    /// phys comes from the handle (never from the returned address), and the buffer is cleared again through ret.
+    /// In a dom0 with a 1:1 physical map the machine address is in the mask and contiguous, so no exchange happens.
+    /// </summary>
+    private static DmaState XenSwiotlbAllocCoherent(DmaEnvironment env, DmaState s, DmaDevice dev, ulong size, Gfp gfp, DmaAttrs attrs, List<HwOp> ops, out ulong cpuAddr, out ulong handle)
+    {
+        if ((attrs & DmaAttrs.DMA_ATTR_NO_KERNEL_MAPPING) != 0)
+        {
+            throw new NotModelledException("xen_swiotlb_alloc_coherent with DMA_ATTR_NO_KERNEL_MAPPING (it would memset the page cookie)");
+        }
+
+        var order = PlatformLayout.GetOrder(size);
+        size = PlatformLayout.PageSize << order;
+        s = DmaDirectAlloc(env, s, dev, size, gfp & ~(Gfp.__GFP_DMA | Gfp.__GFP_HIGHMEM), attrs, ops, out cpuAddr, out handle);
+        if (cpuAddr == 0)
+        {
+            return s;
+        }
+
+        if (handle + size - 1 > DefaultCoherentMask)
+        {
+            throw new NotModelledException("xen_create_contiguous_region (a machine address beyond the coherent mask) is not modelled");
+        }
+
+        s.Kernel.CpuStore(cpuAddr, size, WriterTable.Zero, "xen_swiotlb_alloc_coherent: memset(ret, 0, size)", ops);
+        return s;
+    }
+
+    /// <summary>
+    /// dma_free_attrs(): a NULL cpu_addr is a no-op; xen_swiotlb_free_coherent in a Xen dom0, else dma_direct_free.
+    /// </summary>
+    public static DmaState DmaFreeAttrs(DmaEnvironment env, DmaState s, DmaDevice dev, ulong size, ulong cpuAddr, ulong handle, DmaAttrs attrs, List<HwOp> ops, List<Finding> findings)
     {
         if (cpuAddr == 0)
         {
-            return s; // a NULL cpu_addr is a no-op
+            return s;
         }
 
+        return env.Profile.XenDom0
+            ? XenSwiotlbFreeCoherent(env, s, dev, size, cpuAddr, handle, attrs, ops, findings)
+            : DmaDirectFree(env, s, dev, size, cpuAddr, handle, attrs, ops, findings);
+    }
+
+    /// <summary>
+    /// dma_direct_free() (v5.10..v6.4): a NO_KERNEL_MAPPING cookie goes straight back (dma_free_contiguous); arm32
+    /// non-coherent buffers go to arch_dma_free; pool memory back to the pool; a vmalloc cpu address is vunmapped
+    /// (no cache maintenance); the pages are found from the DMA handle (dma_direct_to_page), never from cpu_addr.
+    /// </summary>
+    public static DmaState DmaDirectFree(DmaEnvironment env, DmaState s, DmaDevice dev, ulong size, ulong cpuAddr, ulong handle, DmaAttrs attrs, List<HwOp> ops, List<Finding> findings)
+    {
+        var layout = env.Layout;
+        var order = PlatformLayout.GetOrder(PlatformLayout.PageAlign(size));
+        var record = s.Coherent.FirstOrDefault(c => c.Device == dev.Name && c.Handle == handle);
         var k = s.Kernel;
-        if (k.Layout.IsVmallocAddr(cpuAddr))
+        if ((attrs & DmaAttrs.DMA_ATTR_NO_KERNEL_MAPPING) != 0)
+        {
+            // cpu_addr is the struct page cookie: dma_free_contiguous(dev, cpu_addr, size) → __free_pages(page, order).
+            var cookiePfn = unchecked(cpuAddr - layout.StructPageBase) / layout.StructPageSize;
+            k = k.FreePages(cookiePfn, order, record is null ? null : OwnerName(dev, attrs), "dma_direct_free", ops, findings);
+            return Forget(s with { Kernel = k }, record);
+        }
+
+        if (layout.Arch == Arch.Arm32 && !dev.Coherent)
+        {
+            return ArmDmaFree(env, s, dev, size, cpuAddr, handle, ops, findings);
+        }
+
+        if (s.Pool is { } pool && pool.Contains(cpuAddr))
+        {
+            // dma_free_from_pool → gen_pool_free.
+            return Forget(s with { Pool = pool.Free(cpuAddr - pool.Va) }, record);
+        }
+
+        if (layout.IsVmallocAddr(cpuAddr))
         {
             k = k.Vunmap(cpuAddr, "dma_direct_free: vunmap", ops);
         }
 
-        var pfn = DmaToPhys(handle) >> PlatformLayout.PageShift;
-        k = k.FreePages(pfn, PlatformLayout.GetOrder(PlatformLayout.PageAlign(size)), ops);
+        var pfn = layout.DmaToPhys(handle) >> PlatformLayout.PageShift;
+        k = k.FreePages(pfn, order, OwnerName(dev, attrs), "dma_direct_free", ops, findings);
+        return Forget(s with { Kernel = k }, record);
+    }
+
+    private static string OwnerName(DmaDevice dev, DmaAttrs attrs) =>
+        (attrs & DmaAttrs.DMA_ATTR_NO_KERNEL_MAPPING) != 0 ? $"dma_alloc_attrs({dev.Name}, NO_KERNEL_MAPPING)" : $"dma_alloc_coherent({dev.Name})";
+
+    private static DmaState Forget(DmaState s, CoherentAllocation? record) =>
+        record is null ? s : s with { Coherent = s.Coherent.Remove(record) };
+
+    /// <summary>
+    /// arm32 arch_dma_free → __arm_dma_free: the page from the handle (pfn_to_page(dma_to_pfn)), the buffer record
+    /// from cpu_addr (arm_dma_buffer_find; "Freeing invalid buffer!" and a leak if there is none), then the
+    /// allocator's free: remap → dma_common_free_remap (vunmap) and __dma_free_buffer; pool → gen_pool_free.
+    /// </summary>
+    private static DmaState ArmDmaFree(DmaEnvironment env, DmaState s, DmaDevice dev, ulong size, ulong cpuAddr, ulong handle, List<HwOp> ops, List<Finding> findings)
+    {
+        var record = s.Coherent.FirstOrDefault(c => c.CpuAddr == cpuAddr && c.Source is CoherentSource.ArmRemap or CoherentSource.ArmPool);
+        if (record is null)
+        {
+            throw new KernelBugException("__arm_dma_free", $"WARN: Freeing invalid buffer! (0x{cpuAddr:x} is not a buffer __dma_alloc handed out); the pages leak");
+        }
+
+        if (record.Source == CoherentSource.ArmPool)
+        {
+            return Forget(s with { Pool = s.Pool!.Free(cpuAddr - s.Pool.Va) }, record);
+        }
+
+        var k = s.Kernel.Vunmap(cpuAddr, "dma_common_free_remap: vunmap", ops);
+        var pfn = env.Layout.DmaToPhys(handle) >> PlatformLayout.PageShift;
+        k = k.FreePages(pfn, PlatformLayout.GetOrder(PlatformLayout.PageAlign(size)), OwnerName(dev, DmaAttrs.None), "__dma_free_buffer", ops, findings);
+        return Forget(s with { Kernel = k }, record);
+    }
+
+    /// <summary>
+    /// xen_swiotlb_free_coherent (v5.8..v5.18 on ARM): phys from the handle; the struct page of vaddr, found per
+    /// <see cref="Switches.XenFreeCoherentPage"/>, has its PG_xen_remapped bit tested and cleared
+    /// (TestClearPageXenRemapped: an atomic read-modify-write of page-&gt;flags); then xen_free_coherent_pages =
+    /// dma_direct_free with the handle.
+    /// </summary>
+    private static DmaState XenSwiotlbFreeCoherent(DmaEnvironment env, DmaState s, DmaDevice dev, ulong size, ulong vaddr, ulong handle, DmaAttrs attrs, List<HwOp> ops, List<Finding> findings)
+    {
+        const string function = "xen_swiotlb_free_coherent";
+        var layout = env.Layout;
+        var order = PlatformLayout.GetOrder(size);
+        size = PlatformLayout.PageSize << order;
+        var how = env.XenFreeIsVmallocAware && layout.IsVmallocAddr(vaddr) ? "vmalloc_to_page" : "virt_to_page";
+        var pfn = how == "vmalloc_to_page"
+            ? s.Kernel.VmallocToPfn(vaddr) ?? throw new KernelBugException(function, $"vmalloc_to_page(0x{vaddr:x}) is NULL: nothing is mapped there")
+            : layout.VirtToPfn(vaddr);
         var record = s.Coherent.FirstOrDefault(c => c.Device == dev.Name && c.Handle == handle);
-        return s with { Kernel = k, Coherent = record is null ? s.Coherent : s.Coherent.Remove(record) };
+        CheckPageFlagsAccess(s.Kernel, pfn, record, function, $"TestClearPageXenRemapped({how}(0x{vaddr:x}))", findings);
+        return DmaDirectFree(env, s, dev, size, vaddr, handle, attrs, ops, findings);
+    }
+
+    /// <summary>
+    /// A read-modify-write of page-&gt;flags of <paramref name="pfn"/>'s struct page by <paramref name="function"/>:
+    /// an oops if that struct page does not exist, memory corruption if it belongs to a page the buffer does not own.
+    /// </summary>
+    private static void CheckPageFlagsAccess(KernelState k, ulong pfn, CoherentAllocation? buffer, string function, string expression, List<Finding> findings)
+    {
+        var layout = k.Layout;
+        var owner = k.OwnerOf(pfn);
+        if (!layout.StructPageExists(pfn))
+        {
+            throw new FatalFindingException(new Finding(FindingKinds.BogusStructPage, function, pfn, owner, Severity.Fault,
+                $"{expression} touches {layout.DescribePage(pfn)}, which does not exist (no DRAM there, so no memmap): the kernel oopses with \"Unable to handle kernel paging request at virtual address 0x{layout.StructPageAddress(pfn):x}\"",
+                Fatal: true));
+        }
+
+        if (buffer is null || pfn < buffer.Pfn || pfn - buffer.Pfn >= (PlatformLayout.PageAlign(buffer.Size) >> PlatformLayout.PageShift))
+        {
+            findings.Add(new Finding(FindingKinds.ForeignPageFlags, function, pfn, owner, Severity.Corruption,
+                $"{expression} clears PG_xen_remapped (an alias of PG_owner_priv_1) in {layout.DescribePage(pfn)}, owned by {owner.Describe()}, not by the buffer: another page's flags are corrupted"));
+        }
+    }
+
+    /// <summary>The memory type of a user mapping of a coherent buffer: dma_pgprot(dev, vma-&gt;vm_page_prot, attrs).</summary>
+    public static MemoryType DmaPgprot(DmaDevice dev, DmaAttrs attrs) =>
+        dev.Coherent ? MemoryType.NormalWriteBack : MemoryType.NormalNonCacheable; // pgprot_dmacoherent / pgprot_writecombine: Normal-NC on arm64 and arm (bufferable)
+
+    /// <summary>
+    /// dma_mmap_attrs(dev, vma, cpu_addr, dma_addr, size, attrs) for a whole-buffer vma (vm_pgoff 0): dma_direct_mmap
+    /// (the pfn from the handle) without dma_map_ops, else ops-&gt;mmap, which for xen_swiotlb_dma_ops is
+    /// dma_common_mmap (the page from cpu_addr, per <see cref="Switches.CommonVaddrToPage"/>). Either way
+    /// remap_pfn_range maps whatever pfn it is given; the findings say when that pfn is not the buffer's.
+    /// </summary>
+    public static DmaState DmaMmapAttrs(DmaEnvironment env, DmaState s, DmaDevice dev, ulong cpuAddr, ulong handle, ulong size, DmaAttrs attrs, string buffer,
+        List<HwOp> ops, List<Finding> findings, out ulong userVa)
+    {
+        var layout = env.Layout;
+        var count = PlatformLayout.PageAlign(size) >> PlatformLayout.PageShift;
+        var direct = !env.Profile.XenDom0;
+        var function = direct ? "dma_direct_mmap" : "dma_common_mmap";
+        var (pfn, how) = direct
+            ? (layout.DmaToPhys(handle) >> PlatformLayout.PageShift, $"PHYS_PFN(dma_to_phys(0x{handle:x}))")
+            : CommonVaddrToPage(env, s.Kernel, cpuAddr, function);
+        var record = s.Coherent.FirstOrDefault(c => c.Device == dev.Name && c.Handle == handle);
+        // The mapping is the buffer's only if it maps the buffer's pages; a use-after-free check makes sense only then.
+        var intended = record is not null && pfn == record.Pfn ? s.Kernel.OwnerOf(record.Pfn) : null;
+        CheckExportedPages(s.Kernel, pfn, count, record, function, how, $"the user mapping of {buffer}", FindingKinds.UserMappingForeignPage, FindingKinds.UserMappingOutsideRam,
+            "user space can read and write it", "the process takes a fault (SIGBUS, or an SError) when it touches the mapping", findings);
+        var k = s.Kernel.MapUser(pfn, count, DmaPgprot(dev, attrs), $"user mapping of {buffer} ({function})", intended, ops, out userVa);
+        return s with { Kernel = k };
+    }
+
+    /// <summary>
+    /// dma_get_sgtable_attrs for a coherent buffer: dma_direct_get_sgtable (the page from the handle) without
+    /// dma_map_ops, else ops-&gt;get_sgtable = dma_common_get_sgtable, which puts the page of cpu_addr (per
+    /// <see cref="Switches.CommonVaddrToPage"/>) in a one-entry table of PAGE_ALIGN(size) bytes.
+    /// </summary>
+    public static (ulong Pfn, ulong Length) DmaGetSgtableAttrs(DmaEnvironment env, DmaState s, DmaDevice dev, ulong cpuAddr, ulong handle, ulong size, string buffer, List<Finding> findings)
+    {
+        var layout = env.Layout;
+        var length = PlatformLayout.PageAlign(size);
+        var direct = !env.Profile.XenDom0;
+        var function = direct ? "dma_direct_get_sgtable" : "dma_common_get_sgtable";
+        var (pfn, how) = direct
+            ? (layout.DmaToPhys(handle) >> PlatformLayout.PageShift, $"pfn_to_page(PHYS_PFN(dma_to_phys(0x{handle:x})))")
+            : CommonVaddrToPage(env, s.Kernel, cpuAddr, function);
+        var record = s.Coherent.FirstOrDefault(c => c.Device == dev.Name && c.Handle == handle);
+        CheckExportedPages(s.Kernel, pfn, length >> PlatformLayout.PageShift, record, function, how, $"the sg table of {buffer}", FindingKinds.SgForeignPage, FindingKinds.SgPageOutsideRam,
+            "an importer reads and writes it", "an importer that touches the page or its physical address faults", findings);
+        return (pfn, length);
+    }
+
+    /// <summary>dma_common_vaddr_to_page (v5.14+) or virt_to_page (before), per the switch: the pfn, and how it was computed.</summary>
+    private static (ulong Pfn, string How) CommonVaddrToPage(DmaEnvironment env, KernelState k, ulong cpuAddr, string function)
+    {
+        if (env.CommonVaddrToPageIsVmallocAware && k.Layout.IsVmallocAddr(cpuAddr))
+        {
+            return (k.VmallocToPfn(cpuAddr) ?? throw new KernelBugException(function, $"vmalloc_to_page(0x{cpuAddr:x}) is NULL: nothing is mapped there"),
+                $"vmalloc_to_page(0x{cpuAddr:x})");
+        }
+
+        return (k.Layout.VirtToPfn(cpuAddr), $"virt_to_page(0x{cpuAddr:x})");
+    }
+
+    /// <summary>Findings for exporting frames [pfn, pfn+count) as the buffer's, when they are not the buffer's.</summary>
+    private static void CheckExportedPages(KernelState k, ulong pfn, ulong count, CoherentAllocation? buffer, string function, string how, string what,
+        string foreignKind, string outsideKind, string leakConsequence, string faultConsequence, List<Finding> findings)
+    {
+        if (buffer is not null && pfn == buffer.Pfn)
+        {
+            return;
+        }
+
+        var layout = k.Layout;
+        for (var i = 0UL; i < count; i++)
+        {
+            var p = unchecked(pfn + i);
+            if (!layout.PfnValid(p))
+            {
+                findings.Add(new Finding(outsideKind, function, p, k.OwnerOf(p), Severity.Fault,
+                    $"{how} gives pfn 0x{pfn:x} (PA 0x{unchecked(pfn << PlatformLayout.PageShift):x}), outside RAM: {what} points at no memory, and {faultConsequence}"));
+                return;
+            }
+
+            var owner = k.OwnerOf(p);
+            if (buffer is null || p < buffer.Pfn || p - buffer.Pfn >= count)
+            {
+                findings.Add(new Finding(foreignKind, function, p, owner, Severity.InformationLeak,
+                    $"{how} gives pfn 0x{pfn:x}; {what} covers pfn 0x{p:x}, owned by {owner.Describe()}: {leakConsequence}"));
+                return;
+            }
+        }
     }
 
     /// <summary>
@@ -117,19 +534,22 @@ public static class DmaApi
     }
 
     /// <summary>
-    /// dma_map_page_attrs() → dma_direct_map_page() (v6.3/v6.4): dma_addr = phys_to_dma(phys); the device can
-    /// address all of DRAM here, so no bounce; a non-coherent device gets arch_sync_dma_for_device.
+    /// dma_map_page_attrs() → dma_direct_map_page() (v5.10..v6.4) on arm64: dma_addr = phys_to_dma(phys); an address
+    /// the device cannot reach would bounce through swiotlb (not modelled); a non-coherent device gets
+    /// arch_sync_dma_for_device. Xen's map_page and arm32's maintenance are not modelled and say so.
     /// </summary>
     public static DmaState DmaMapPage(DmaEnvironment env, DmaState s, DmaDevice dev, ulong pfn, ulong offset, ulong size, DmaDirection dir, string function, List<HwOp> ops, out ulong handle)
     {
         CheckDirection(dir, function);
+        CheckStreamingModelled(env, function);
         var phys = PlatformLayout.PfnToPhys(pfn) + offset;
-        if (phys >= 1UL << 32 || size > (1UL << 32) - phys)
+        var dma = env.Layout.PhysToDma(phys);
+        if (dma > DefaultCoherentMask || size - 1 > DefaultCoherentMask - dma || dma + size - 1 > env.Layout.DmaLimit)
         {
-            throw new NotModelledException("a streaming mapping above the 32-bit DMA mask needs swiotlb bouncing, which this version does not model");
+            throw new NotModelledException("a streaming mapping beyond the device's 32-bit DMA mask needs swiotlb bouncing, which this version does not model");
         }
 
-        handle = PhysToDma(phys);
+        handle = dma;
         if (!dev.Coherent)
         {
             Arm64DmaHooks.ArchSyncDmaForDevice(env, s.Kernel, phys, size, dir, function, ops);
@@ -138,22 +558,36 @@ public static class DmaApi
         return s with { Mappings = s.Mappings.Add(new StreamingMapping(dev.Name, handle, phys, size, dir, function)) };
     }
 
+    private static void CheckStreamingModelled(DmaEnvironment env, string function)
+    {
+        if (env.Profile.XenDom0)
+        {
+            throw new NotModelledException($"{function} in a Xen dom0 goes through xen_swiotlb_map_page/xen_dma_sync_*, which this version does not model (issue 4)");
+        }
+
+        if (env.Layout.Arch != Arch.Arm64)
+        {
+            throw new NotModelledException($"{function} on 32-bit arm: the v7 streaming maintenance (dmac_map_area/dmac_unmap_area) is not modelled yet (issue 4)");
+        }
+    }
+
     /// <summary>dma_unmap_page_attrs() → dma_direct_unmap_page(): dma_direct_sync_single_for_cpu, then the mapping is gone.</summary>
-    public static DmaState DmaUnmap(DmaState s, DmaDevice dev, ulong handle, ulong size, DmaDirection dir, string function, List<HwOp> ops)
+    public static DmaState DmaUnmap(DmaEnvironment env, DmaState s, DmaDevice dev, ulong handle, ulong size, DmaDirection dir, string function, List<HwOp> ops)
     {
         CheckDirection(dir, function);
-        SyncForCpu(s, dev, handle, size, dir, function, ops);
+        SyncForCpu(env, s, dev, handle, size, dir, function, ops);
         var record = s.Mappings.FirstOrDefault(m => m.Device == dev.Name && m.Handle == handle);
         return record is null ? s : s with { Mappings = s.Mappings.Remove(record) };
     }
 
     /// <summary>dma_sync_single_for_cpu() → dma_direct_sync_single_for_cpu(): arch_sync_dma_for_cpu for a non-coherent device.</summary>
-    public static void SyncForCpu(DmaState s, DmaDevice dev, ulong handle, ulong size, DmaDirection dir, string function, List<HwOp> ops)
+    public static void SyncForCpu(DmaEnvironment env, DmaState s, DmaDevice dev, ulong handle, ulong size, DmaDirection dir, string function, List<HwOp> ops)
     {
         CheckDirection(dir, function);
+        CheckStreamingModelled(env, function);
         if (!dev.Coherent)
         {
-            Arm64DmaHooks.ArchSyncDmaForCpu(s.Kernel, DmaToPhys(handle), size, dir, function, ops);
+            Arm64DmaHooks.ArchSyncDmaForCpu(s.Kernel, env.Layout.DmaToPhys(handle), size, dir, function, ops);
         }
     }
 
@@ -161,20 +595,15 @@ public static class DmaApi
     public static void SyncForDevice(DmaEnvironment env, DmaState s, DmaDevice dev, ulong handle, ulong size, DmaDirection dir, string function, List<HwOp> ops)
     {
         CheckDirection(dir, function);
+        CheckStreamingModelled(env, function);
         if (!dev.Coherent)
         {
-            Arm64DmaHooks.ArchSyncDmaForDevice(env, s.Kernel, DmaToPhys(handle), size, dir, function, ops);
+            Arm64DmaHooks.ArchSyncDmaForDevice(env, s.Kernel, env.Layout.DmaToPhys(handle), size, dir, function, ops);
         }
     }
 
     /// <summary>dma_mapping_error(dev, addr): addr == DMA_MAPPING_ERROR.</summary>
     public static bool DmaMappingErrorCheck(ulong handle) => handle == DmaMappingError;
-
-    /// <summary>phys_to_dma(): this platform has no DMA offset (dma-ranges identity).</summary>
-    public static ulong PhysToDma(ulong phys) => phys;
-
-    /// <summary>dma_to_phys().</summary>
-    public static ulong DmaToPhys(ulong dma) => dma;
 
     private static void CheckDirection(DmaDirection dir, string function)
     {

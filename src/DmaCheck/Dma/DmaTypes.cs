@@ -12,17 +12,80 @@ public enum DmaDirection : byte
     DMA_NONE = 3,
 }
 
+/// <summary>DMA_ATTR_* (include/linux/dma-mapping.h). Only the ones the model acts on are accepted in scenarios.</summary>
+[Flags]
+public enum DmaAttrs : uint
+{
+    None = 0,
+    DMA_ATTR_WRITE_COMBINE = 1 << 2,
+    DMA_ATTR_NO_KERNEL_MAPPING = 1 << 4,
+    DMA_ATTR_NO_WARN = 1 << 8,
+}
+
 /// <summary>A device as the DMA API sees it. <see cref="Coherent"/> is dev_is_dma_coherent(): "dma-coherent" in DT.</summary>
 public sealed record DmaDevice(string Name, bool Coherent);
 
 /// <summary>A live streaming mapping (what dma-debug would record).</summary>
 public sealed record StreamingMapping(string Device, ulong Handle, ulong Phys, ulong Size, DmaDirection Direction, string Function);
 
-/// <summary>A live coherent allocation.</summary>
-public sealed record CoherentAllocation(string Device, ulong CpuAddr, ulong Handle, ulong Size, ulong Pfn, int Order);
+/// <summary>Which allocator produced a coherent buffer (arm32 __dma_alloc's struct arm_dma_allocator, or dma-direct's paths).</summary>
+public enum CoherentSource
+{
+    /// <summary>dma-direct: pages from the page allocator, linear map or remap.</summary>
+    DirectPages,
 
-/// <summary>The DMA layer's state over the kernel's: the memory-management state plus live mappings and allocations. Immutable.</summary>
-public sealed record DmaState(KernelState Kernel, ImmutableList<StreamingMapping> Mappings, ImmutableList<CoherentAllocation> Coherent)
+    /// <summary>dma-direct's atomic pool (kernel/dma/pool.c).</summary>
+    DirectPool,
+
+    /// <summary>DMA_ATTR_NO_KERNEL_MAPPING: the cpu address is a struct page cookie.</summary>
+    NoKernelMapping,
+
+    /// <summary>arm32 remap_allocator.</summary>
+    ArmRemap,
+
+    /// <summary>arm32 pool_allocator.</summary>
+    ArmPool,
+}
+
+/// <summary>A live coherent allocation.</summary>
+public sealed record CoherentAllocation(string Device, ulong CpuAddr, ulong Handle, ulong Size, ulong Pfn, int Order, CoherentSource Source = CoherentSource.DirectPages);
+
+/// <summary>
+/// An atomic pool: pages prepared and mapped non-cacheable at boot, carved with a gen_pool (first fit, page
+/// granular). Used both for dma-direct's pool (kernel/dma/pool.c) and arm32's (arch/arm/mm/dma-mapping.c).
+/// </summary>
+/// <param name="Chunks">Live allocations: offset in the pool → bytes.</param>
+public sealed record AtomicPool(ulong Va, ulong Pfn, ulong Size, ImmutableSortedDictionary<ulong, ulong> Chunks)
+{
+    public bool Contains(ulong va) => va >= Va && va - Va < Size;
+
+    /// <summary>gen_pool_alloc with first fit: the lowest page-aligned free range of <paramref name="size"/> bytes, or null.</summary>
+    public AtomicPool? Alloc(ulong size, out ulong offset)
+    {
+        offset = 0;
+        foreach (var (start, bytes) in Chunks)
+        {
+            if (start - offset >= size)
+            {
+                break;
+            }
+
+            offset = start + bytes;
+        }
+
+        if (offset + size > Size)
+        {
+            return null;
+        }
+
+        return this with { Chunks = Chunks.Add(offset, size) };
+    }
+
+    public AtomicPool Free(ulong offset) => this with { Chunks = Chunks.Remove(offset) };
+}
+
+/// <summary>The DMA layer's state over the kernel's: the memory-management state plus live mappings, allocations and pools. Immutable.</summary>
+public sealed record DmaState(KernelState Kernel, ImmutableList<StreamingMapping> Mappings, ImmutableList<CoherentAllocation> Coherent, AtomicPool? Pool = null)
 {
     public static DmaState Boot(KernelState kernel) => new(kernel, [], []);
 }
@@ -30,7 +93,16 @@ public sealed record DmaState(KernelState Kernel, ImmutableList<StreamingMapping
 /// <summary>The switch values of one run, resolved once from the profile and the scenario's overrides.</summary>
 public sealed record DmaEnvironment(KernelProfile Profile)
 {
-    public bool PrepCoherentInvalidates { get; } = Profile.Value(Switches.PrepCoherent) == "clean_inval";
+    public bool PrepCoherentInvalidates { get; } = Profile.Has(Switches.PrepCoherent) && Profile.Value(Switches.PrepCoherent) == "clean_inval";
 
-    public bool FromDeviceMapInvalidates { get; } = Profile.Value(Switches.SyncForDeviceFromDevice) == "inval";
+    public bool FromDeviceMapInvalidates { get; } = Profile.Has(Switches.SyncForDeviceFromDevice) && Profile.Value(Switches.SyncForDeviceFromDevice) == "inval";
+
+    public bool CommonVaddrToPageIsVmallocAware { get; } = Profile.Value(Switches.CommonVaddrToPage) == "vmalloc_aware";
+
+    public bool XenFreeIsVmallocAware { get; } = Profile.Value(Switches.XenFreeCoherentPage) == "vmalloc_aware";
+
+    public PlatformLayout Layout => Profile.Layout;
+
+    /// <summary>Which dma_map_ops a device gets: xen_swiotlb_dma_ops in a Xen dom0, else none (dma-direct; arm32 with LPAE uses dma-direct too).</summary>
+    public string OpsName => Profile.XenDom0 ? "xen_swiotlb_dma_ops" : "dma-direct";
 }

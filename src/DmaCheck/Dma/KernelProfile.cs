@@ -3,10 +3,20 @@ using DmaCheck.Kernel;
 
 namespace DmaCheck.Dma;
 
-/// <summary>A named kernel version on a named architecture: a value for every switch plus a platform memory layout.</summary>
-public sealed record KernelProfile(string Name, string Description, PlatformLayout Layout, ImmutableDictionary<string, string> SwitchValues)
+/// <summary>
+/// A named kernel version on a named board: a value for every switch of its architecture, a platform memory layout,
+/// and whether Linux runs as a Xen dom0 (every device then gets xen_swiotlb_dma_ops).
+/// </summary>
+public sealed record KernelProfile(string Name, string Description, PlatformLayout Layout, ImmutableDictionary<string, string> SwitchValues, bool XenDom0 = false)
 {
-    public string Value(SwitchDef def) => SwitchValues[def.Key];
+    public Arch Arch => Layout.Arch;
+
+    /// <summary>Whether this profile's architecture has the switch.</summary>
+    public bool Has(SwitchDef def) => def.Arch is null || def.Arch == Arch;
+
+    public string Value(SwitchDef def) => SwitchValues.TryGetValue(def.Key, out var v)
+        ? v
+        : throw new InvalidOperationException($"profile {Name} ({Arch}) has no switch {def.Key}");
 
     public KernelProfile With(SwitchDef def, string value)
     {
@@ -15,20 +25,30 @@ public sealed record KernelProfile(string Name, string Description, PlatformLayo
             throw new ArgumentException($"switch {def.Key} has no value {value}");
         }
 
+        if (!Has(def))
+        {
+            throw new ArgumentException($"switch {def.Key} is an {def.Arch} switch; profile {Name} is {Arch}");
+        }
+
         return this with { SwitchValues = SwitchValues.SetItem(def.Key, value) };
     }
+
+    /// <summary>The switches of this profile, in <see cref="Switches.All"/> order, as KEY=VALUE.</summary>
+    public string DescribeSwitches() => string.Join(", ", Switches.All.Where(Has).Select(s => $"{s.Key}={Value(s)}"));
 }
 
 /// <summary>The bundled profiles.</summary>
 public static class Profiles
 {
+    private static ImmutableDictionary<string, string> Values(params (SwitchDef Def, string Value)[] values) =>
+        values.ToImmutableDictionary(v => v.Def.Key, v => v.Def.Find(v.Value) is null ? throw new ArgumentException(v.Value) : v.Value);
+
     public static KernelProfile Linux63Arm64 { get; } = new(
         "linux-6.3-arm64",
         "Linux v6.3 on arm64: arch_dma_prep_coherent cleans and invalidates; FROM_DEVICE maps clean (>= v5.19).",
         PlatformLayout.Arm64Va48,
-        ImmutableDictionary<string, string>.Empty
-            .Add(Switches.PrepCoherent.Key, "clean_inval")
-            .Add(Switches.SyncForDeviceFromDevice.Key, "clean"));
+        Values((Switches.PrepCoherent, "clean_inval"), (Switches.SyncForDeviceFromDevice, "clean"),
+            (Switches.CommonVaddrToPage, "vmalloc_aware"), (Switches.XenFreeCoherentPage, "vmalloc_aware")));
 
     public static KernelProfile Linux64Arm64 { get; } = Linux63Arm64 with
     {
@@ -37,7 +57,62 @@ public static class Profiles
         SwitchValues = Linux63Arm64.SwitchValues.SetItem(Switches.PrepCoherent.Key, "clean"),
     };
 
-    public static IReadOnlyList<KernelProfile> All { get; } = [Linux63Arm64, Linux64Arm64];
+    /// <summary>v5.8 on arm64 as a Xen dom0, on a board without a DMA offset: both vmalloc-address bugs present.</summary>
+    public static KernelProfile Linux58Arm64Xen { get; } = new(
+        "linux-5.8-arm64-xen",
+        "Linux v5.8 on arm64 as a Xen dom0 (xen_swiotlb_dma_ops), 1 GiB at 0x80000000, no DMA offset: xen_swiotlb_free_coherent and dma_common_mmap/get_sgtable both use virt_to_page on the cpu address.",
+        PlatformLayout.Arm64Va48V5,
+        Values((Switches.PrepCoherent, "clean_inval"), (Switches.SyncForDeviceFromDevice, "inval"),
+            (Switches.CommonVaddrToPage, "virt_to_page"), (Switches.XenFreeCoherentPage, "virt_to_page")),
+        XenDom0: true);
+
+    /// <summary>v5.13 on arm64 as a Xen dom0 on a Raspberry Pi 4: the swiotlb-xen fix is in, the dma_common one not yet.</summary>
+    public static KernelProfile Linux513Arm64Xen { get; } = new(
+        "linux-5.13-arm64-xen",
+        "Linux v5.13 on arm64 as a Xen dom0 on a Raspberry Pi 4: xen_swiotlb_free_coherent is vmalloc-aware (8b1e868f6607, v5.9), dma_common_mmap/get_sgtable are not (fixed by 40ac971eab89 in v5.14).",
+        PlatformLayout.Arm64Rpi4,
+        Values((Switches.PrepCoherent, "clean_inval"), (Switches.SyncForDeviceFromDevice, "inval"),
+            (Switches.CommonVaddrToPage, "virt_to_page"), (Switches.XenFreeCoherentPage, "vmalloc_aware")),
+        XenDom0: true);
+
+    public static KernelProfile Linux514Arm64Xen { get; } = Linux513Arm64Xen with
+    {
+        Name = "linux-5.14-arm64-xen",
+        Description = "Linux v5.14 on arm64 as a Xen dom0 on a Raspberry Pi 4: both fixes in (8b1e868f6607, 40ac971eab89).",
+        SwitchValues = Linux513Arm64Xen.SwitchValues.SetItem(Switches.CommonVaddrToPage.Key, "vmalloc_aware"),
+    };
+
+    /// <summary>v5.13 on arm64, native (no Xen): devices use dma-direct, whose mmap/get_sgtable work from the handle.</summary>
+    public static KernelProfile Linux513Arm64 { get; } = Linux513Arm64Xen with
+    {
+        Name = "linux-5.13-arm64",
+        Description = "Linux v5.13 on arm64, no Xen, Raspberry Pi 4: dma-direct, so dma_mmap_attrs/dma_get_sgtable_attrs take the handle-based dma_direct_* path.",
+        XenDom0 = false,
+    };
+
+    public static KernelProfile Linux513ArmXenRpi4 { get; } = new(
+        "linux-5.13-arm-xen-rpi4",
+        "Linux v5.13 on 32-bit arm (LPAE, so dma-direct with arch_dma_alloc = __dma_alloc) as a Xen dom0 on a Raspberry Pi 4: dma_common_mmap/get_sgtable use virt_to_page.",
+        PlatformLayout.Arm32Rpi4,
+        Values((Switches.CommonVaddrToPage, "virt_to_page"), (Switches.XenFreeCoherentPage, "vmalloc_aware")),
+        XenDom0: true);
+
+    public static KernelProfile Linux514ArmXenRpi4 { get; } = Linux513ArmXenRpi4 with
+    {
+        Name = "linux-5.14-arm-xen-rpi4",
+        Description = "Linux v5.14 on 32-bit arm (LPAE) as a Xen dom0 on a Raspberry Pi 4: dma_common_vaddr_to_page (40ac971eab89).",
+        SwitchValues = Linux513ArmXenRpi4.SwitchValues.SetItem(Switches.CommonVaddrToPage.Key, "vmalloc_aware"),
+    };
+
+    public static KernelProfile Linux513ArmRpi4 { get; } = Linux513ArmXenRpi4 with
+    {
+        Name = "linux-5.13-arm-rpi4",
+        Description = "Linux v5.13 on 32-bit arm (LPAE: dma-direct, with arch_dma_alloc = __dma_alloc for non-coherent devices), no Xen, Raspberry Pi 4.",
+        XenDom0 = false,
+    };
+
+    public static IReadOnlyList<KernelProfile> All { get; } =
+        [Linux63Arm64, Linux64Arm64, Linux58Arm64Xen, Linux513Arm64Xen, Linux514Arm64Xen, Linux513Arm64, Linux513ArmXenRpi4, Linux514ArmXenRpi4, Linux513ArmRpi4];
 
     public static KernelProfile? Find(string name) => All.FirstOrDefault(p => p.Name == name);
 }

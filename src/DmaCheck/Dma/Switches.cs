@@ -4,7 +4,8 @@ namespace DmaCheck.Dma;
 public sealed record SwitchValue(string Name, string Commit, string Description);
 
 /// <summary>A piece of kernel behaviour that changed between versions, with one named value per behaviour (design §2).</summary>
-public sealed record SwitchDef(string Key, string Description, IReadOnlyList<SwitchValue> Values)
+/// <param name="Arch">The architecture whose profiles carry this switch, or null for every profile.</param>
+public sealed record SwitchDef(string Key, string Description, IReadOnlyList<SwitchValue> Values, Kernel.Arch? Arch = null)
 {
     public SwitchValue? Find(string name) => Values.FirstOrDefault(v => v.Name == name);
 }
@@ -21,7 +22,8 @@ public static class Switches
                 "dcache_clean_inval_poc (DC CIVAC): dirty lines are written back and every line is invalidated. The behaviour from the move to dma-direct remap (~v5.0) to v6.0, restored for v6.1 final by b7d9aae40484 (Revert \"arm64: dma: Drop cache invalidation from arch_dma_prep_coherent()\"), and kept until v6.3."),
             new SwitchValue("clean", "7bd6680b47fa",
                 "dcache_clean_poc (DC CVAC): dirty lines are written back and stay valid. First c44094eee32f (v6.1-rc1..rc8), then 7bd6680b47fa (Revert \"Revert ...\"), merged for v6.4-rc1 and current since."),
-        ]);
+        ],
+        Kernel.Arch.Arm64);
 
     /// <summary>arch_sync_dma_for_device() for DMA_FROM_DEVICE on arm64.</summary>
     public static SwitchDef SyncForDeviceFromDevice { get; } = new(
@@ -32,9 +34,32 @@ public static class Switches
                 "__dma_map_area: dcache_inval_poc on the buffer (v5.0..v5.18; stable before 5.15.50 and 5.10.125)."),
             new SwitchValue("clean", "c50f11c6196f",
                 "dcache_clean_poc, as for the other directions: c50f11c6196f \"arm64: mm: Don't invalidate FROM_DEVICE buffers at start of DMA transfer\" (v5.19-rc3)."),
+        ],
+        Kernel.Arch.Arm64);
+
+    /// <summary>How dma_common_mmap() and dma_common_get_sgtable() (kernel/dma/ops_helpers.c) find the page behind cpu_addr.</summary>
+    public static SwitchDef CommonVaddrToPage { get; } = new(
+        "dma_common_vaddr_to_page",
+        "How dma_common_mmap() and dma_common_get_sgtable() turn the cpu_addr of a coherent buffer into its first struct page. These are the mmap/get_sgtable of dma_map_ops that have none of their own, xen_swiotlb_dma_ops among them.",
+        [
+            new SwitchValue("virt_to_page", "pre-40ac971eab89",
+                "virt_to_page(cpu_addr): linear-map arithmetic, wrong for the vmalloc address of a remapped or pool buffer (v5.8..v5.13; ops_helpers.c since v5.10, dma-mapping.c before)."),
+            new SwitchValue("vmalloc_aware", "40ac971eab89",
+                "dma_common_vaddr_to_page(): vmalloc_to_page() for a vmalloc address, virt_to_page() otherwise. 40ac971eab89 \"dma-mapping: handle vmalloc addresses in dma_common_{mmap,get_sgtable}\" (v5.14-rc3; stable backports)."),
         ]);
 
-    public static IReadOnlyList<SwitchDef> All { get; } = [PrepCoherent, SyncForDeviceFromDevice];
+    /// <summary>How xen_swiotlb_free_coherent() (drivers/xen/swiotlb-xen.c) finds the page whose PG_xen_remapped it tests and clears.</summary>
+    public static SwitchDef XenFreeCoherentPage { get; } = new(
+        "xen_free_coherent_page",
+        "How xen_swiotlb_free_coherent() finds the struct page of the buffer before TestClearPageXenRemapped().",
+        [
+            new SwitchValue("virt_to_page", "pre-8b1e868f6607",
+                "TestClearPageXenRemapped(virt_to_page(vaddr)): linear-map arithmetic on what may be a vmalloc address (v5.8)."),
+            new SwitchValue("vmalloc_aware", "8b1e868f6607",
+                "vmalloc_to_page() for a vmalloc vaddr, virt_to_page() otherwise: 8b1e868f6607 \"swiotlb-xen: use vmalloc_to_page on vmalloc virt addresses\" (v5.9-rc1; stable 5.4 and 5.7)."),
+        ]);
+
+    public static IReadOnlyList<SwitchDef> All { get; } = [PrepCoherent, SyncForDeviceFromDevice, CommonVaddrToPage, XenFreeCoherentPage];
 
     public static SwitchDef? Find(string key) => All.FirstOrDefault(s => s.Key == key);
 }

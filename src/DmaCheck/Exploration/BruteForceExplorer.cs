@@ -43,12 +43,13 @@ public sealed class BruteForceExplorer
     {
         var watch = Stopwatch.StartNew();
         var config = model.Hardware;
-        var universe = TouchedLines(model);
+        var findings = new FindingCollector();
+        var universe = TouchedLines(model, findings);
         var index = universe.Select((pa, i) => (pa, i)).ToDictionary(p => p.pa, p => p.i);
         var accumulators = model.Scenario.Expectations.Select(e => new VerdictAccumulator(e)).ToList();
         var dist = new Dictionary<State, int>(StateComparer.Instance);
         var deque = new LinkedList<(State, int)>();
-        foreach (var lines in InitialCombinations(config, universe.Count))
+        foreach (var lines in InitialCombinations(config, universe))
         {
             var s = new State(model.Initial, null, -1, null, 0, model.Initial.Mmu, lines);
             if (dist.TryAdd(s, 0))
@@ -167,7 +168,7 @@ public sealed class BruteForceExplorer
         }
 
         return new ExplorationResult(model.Scenario, Name, accumulators.Select(a => a.Verdict(inconclusive is not null)).ToList(),
-            new ExplorationStats(dist.Count, finals, transitions, watch.Elapsed, blocked), inconclusive);
+            new ExplorationStats(dist.Count, finals, transitions, watch.Elapsed, blocked), inconclusive, findings.Results());
     }
 
     /// <summary>
@@ -219,7 +220,7 @@ public sealed class BruteForceExplorer
     /// cannot change a verdict and are left out; without this, one page-sized allocation would make 64 lines and
     /// 3^64 states. The control flow does not depend on data, so a search of control states alone finds them.
     /// </summary>
-    private static List<ulong> TouchedLines(ScenarioModel model)
+    private static List<ulong> TouchedLines(ScenarioModel model, FindingCollector findings)
     {
         var observedVars = model.Scenario.Expectations.SelectMany(e => e.Atoms).Select(a => a.Var).ToHashSet();
         var lines = new SortedSet<ulong>();
@@ -231,6 +232,7 @@ public sealed class BruteForceExplorer
             foreach (var agent in model.Enabled(s))
             {
                 var step = model.Step(s, agent);
+                findings.Add(step);
                 foreach (var op in step.Ops.OfType<MemoryOp>().Where(m => m.Op.Kind == LineOpKind.Read && observedVars.Contains(m.Op.Var)))
                 {
                     foreach (var (pa, _) in op.Lines(model.Hardware.LineSize))
@@ -249,12 +251,12 @@ public sealed class BruteForceExplorer
         return [.. lines];
     }
 
-    private static IEnumerable<ImmutableArray<LineState>> InitialCombinations(HardwareConfig config, int count)
+    private static IEnumerable<ImmutableArray<LineState>> InitialCombinations(HardwareConfig config, IReadOnlyList<ulong> lines)
     {
-        var initial = LineSemantics.InitialStates(config);
         IEnumerable<ImmutableArray<LineState>> result = [ImmutableArray<LineState>.Empty];
-        for (var i = 0; i < count; i++)
+        foreach (var pa in lines)
         {
+            var initial = LineSemantics.InitialStates(config, pa);
             result = result.SelectMany(prefix => initial.Select(s => prefix.Add(s)));
         }
 

@@ -63,8 +63,8 @@ public sealed class LineSet : IEquatable<LineSet>
     }
 
     /// <summary>The line's states before the scenario does anything.</summary>
-    public static LineSet Initial(HardwareConfig config, bool fillable) =>
-        Closure(LineSemantics.InitialStates(config).ToDictionary(s => s, _ => 0), fillable);
+    public static LineSet Initial(HardwareConfig config, ulong linePa, bool fillable) =>
+        Closure(LineSemantics.InitialStates(config, linePa).ToDictionary(s => s, _ => 0), fillable);
 
     /// <summary>Applies an access to every state, then closes the result under spontaneous moves.</summary>
     public LineSet Apply(in LineAccess access, HardwareConfig config, bool fillable)

@@ -96,6 +96,7 @@ public sealed class LineSetExplorer
         queue.Enqueue(root);
         long finals = 0, transitions = 0, blocked = 0;
         string? inconclusive = null;
+        var findings = new FindingCollector();
         while (queue.TryDequeue(out var node))
         {
             if ((inconclusive = limits.Exceeded(watch, visited.Count)) is not null)
@@ -111,6 +112,7 @@ public sealed class LineSetExplorer
                     any = true;
                     transitions++;
                     var step = model.Step(node.Ctrl, agent);
+                    findings.Add(step);
                     var child = new SearchNode(step.Next, ApplyOps(model, node.Ctrl.Mmu, node.Lines, step.Ops, limits, watch, visited.Count), node, step);
                     if (visited.Add(child))
                     {
@@ -133,7 +135,7 @@ public sealed class LineSetExplorer
         }
 
         return new ExplorationResult(scenario, Name, accumulators.Select(a => a.Verdict(inconclusive is not null)).ToList(),
-            new ExplorationStats(visited.Count, finals, transitions, watch.Elapsed, blocked), inconclusive);
+            new ExplorationStats(visited.Count, finals, transitions, watch.Elapsed, blocked), inconclusive, findings.Results());
     }
 
     private void Evaluate(ScenarioModel model, SearchNode node, List<VerdictAccumulator> accumulators)
@@ -205,7 +207,7 @@ public sealed class LineSetExplorer
                         var fillable = mmu.IsFillable(linePa);
                         if (!builder.TryGetValue(linePa, out var set))
                         {
-                            set = Intern(LineSet.Initial(config, fillable));
+                            set = Intern(LineSet.Initial(config, linePa, fillable));
                         }
 
                         var key = (set, access, fillable);

@@ -78,7 +78,7 @@ public sealed record ReplayFile(
             MoveItem m => m.Before,
             _ => null,
         }).FirstOrDefault(b => b is not null);
-        var initialStates = LineSemantics.InitialStates(scenario.Hardware);
+        var initialStates = LineSemantics.InitialStates(scenario.Hardware, w.LinePa ?? 0);
         var initial = first is null ? 0 : Enumerable.Range(0, initialStates.Count).First(i => initialStates[i].Equals(first));
         return new ReplayFile(toolVersion, scenario.File, Sha256(scenario.Source.Text), scenario.Profile.Name, w.Expectation.Name, w.LinePa, initial, steps);
     }
@@ -228,11 +228,15 @@ public sealed record ReplayFile(
                 var access = op is MemoryOp mem && LinePa is { } pa ? mem.Lines(config.LineSize).Where(l => l.LinePa == pa).Select(l => (LineAccess?)l.Access).FirstOrDefault() : null;
                 if (access is null)
                 {
-                    items.Add(new OpItem(op, null, null));
+                    if (LinePa is not null)
+                    {
+                        items.Add(new OpItem(op, null, null)); // a run without a failing line is told by its steps alone, as the witness is
+                    }
+
                     continue;
                 }
 
-                line ??= InitialState(config);
+                line ??= InitialState(config, LinePa!.Value);
                 while (choices.TryPeek(out var c) && c.Move is { } move)
                 {
                     choices.Dequeue();
@@ -276,9 +280,9 @@ public sealed record ReplayFile(
         return new Witness(expectation, events, LinePa, items, line, missing) { End = ctrl };
     }
 
-    private LineState InitialState(HardwareConfig config)
+    private LineState InitialState(HardwareConfig config, ulong linePa)
     {
-        var states = LineSemantics.InitialStates(config);
+        var states = LineSemantics.InitialStates(config, linePa);
         return Initial < states.Count ? states[Initial] : throw new ReplayException($"initial state {Initial} does not exist with this cache setting");
     }
 

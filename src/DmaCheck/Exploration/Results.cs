@@ -63,7 +63,34 @@ public sealed record ExplorationStats(long States, long FinalStates, long Transi
 
 /// <summary>The result of exploring a scenario: a verdict per expectation, or why there is none.</summary>
 /// <param name="Inconclusive">Why the verdicts are inconclusive (a limit was hit, or something is not modelled), or null.</param>
-public sealed record ExplorationResult(Scenario Scenario, string Explorer, IReadOnlyList<ExpectationVerdict> Verdicts, ExplorationStats Stats, string? Inconclusive);
+/// <param name="Findings">What the kernel model did wrong on some run, whatever the caches did.</param>
+public sealed record ExplorationResult(Scenario Scenario, string Explorer, IReadOnlyList<ExpectationVerdict> Verdicts, ExplorationStats Stats, string? Inconclusive,
+    IReadOnlyList<FoundFinding> Findings)
+{
+    /// <summary>
+    /// Declared findings matched against the findings: every finding must match a declaration and every declaration
+    /// (other than "no findings") some finding. Inconclusive searches compare nothing.
+    /// </summary>
+    public IEnumerable<(FoundFinding? Found, DeclaredFinding? Declared)> FindingRows
+    {
+        get
+        {
+            var declared = Scenario.DeclaredFindings.Where(d => d.Kind is not null).ToList();
+            foreach (var f in Findings)
+            {
+                yield return (f, declared.FirstOrDefault(d => d.Matches(f.Finding)));
+            }
+
+            foreach (var d in declared.Where(d => !Findings.Any(f => d.Matches(f.Finding))))
+            {
+                yield return (null, d);
+            }
+        }
+    }
+
+    /// <summary>Whether the findings are exactly what the file declares (no declaration: none expected).</summary>
+    public bool FindingsMet => Inconclusive is not null || FindingRows.All(r => r.Found is not null && r.Declared is not null);
+}
 
 /// <summary>Accumulates outcomes of one expectation over the final states of a search.</summary>
 internal sealed class VerdictAccumulator(Expectation expectation)
@@ -108,4 +135,30 @@ internal sealed class VerdictAccumulator(Expectation expectation)
         inconclusive ? null : MinFail,
         Holding,
         Failing);
+}
+
+/// <summary>A finding, where it happened: the statement and the agent that ran it.</summary>
+public sealed record FoundFinding(Kernel.Finding Finding, Statement Statement, string Agent)
+{
+    public string Key => $"{Finding.Kind}|{Finding.Function}|{Finding.Pfn}|{Finding.Owner.Name}|{Statement.Span.Line}:{Statement.Span.Column}";
+}
+
+/// <summary>Collects the distinct findings of a search. Findings depend only on control flow, so every explorer finds the same set.</summary>
+public sealed class FindingCollector
+{
+    private readonly Dictionary<string, FoundFinding> found = new(StringComparer.Ordinal);
+
+    public void Add(StepResult step)
+    {
+        foreach (var f in step.Findings)
+        {
+            var ff = new FoundFinding(f, step.Statement, step.Program.Name);
+            found.TryAdd(ff.Key, ff);
+        }
+    }
+
+    /// <summary>The findings in file order, then by kind and page frame.</summary>
+    public IReadOnlyList<FoundFinding> Results() =>
+        found.Values.OrderBy(f => f.Statement.Span.Line).ThenBy(f => f.Statement.Span.Column)
+            .ThenBy(f => f.Finding.Kind, StringComparer.Ordinal).ThenBy(f => f.Finding.Pfn).ToList();
 }

@@ -83,7 +83,7 @@ public static class WitnessBuilder
         var best = new Dictionary<(int, LineState), int>();
         var back = new Dictionary<(int, LineState), ((int, LineState) From, SpontaneousMove? Move)>();
         var queue = new PriorityQueue<(int Layer, LineState State), (int, int)>();
-        foreach (var s in LineSemantics.InitialStates(config))
+        foreach (var s in LineSemantics.InitialStates(config, linePa))
         {
             best[(0, s)] = 0;
             queue.Enqueue((0, s), (0, 0));

@@ -16,8 +16,29 @@ public enum InitialCache : byte
 /// <param name="Initial">The cache state of every line before the scenario starts.</param>
 /// <param name="InitialData">The last data written to every line before the scenario starts.</param>
 /// <param name="InitialRamBehind">What RAM holds while that last data may still sit Dirty in the cache (with <see cref="InitialCache.Arbitrary"/>).</param>
+/// <param name="Regions">Physical ranges whose last data is another writer's (another tenant's memory), overriding <see cref="InitialData"/>.</param>
 public sealed record HardwareConfig(int LineSize = 64, bool IvacActsAsCivac = false, InitialCache Initial = InitialCache.Cold,
-    byte InitialData = WriterTable.Old, byte InitialRamBehind = WriterTable.Old)
+    byte InitialData = WriterTable.Old, byte InitialRamBehind = WriterTable.Old, IReadOnlyList<InitialRegion>? Regions = null)
 {
     public static HardwareConfig Default { get; } = new();
+
+    /// <summary>The last data written to the line at <paramref name="linePa"/> before the scenario starts.</summary>
+    public byte InitialDataAt(ulong linePa)
+    {
+        if (Regions is { } regions)
+        {
+            foreach (var r in regions)
+            {
+                if (linePa >= r.Pa && linePa - r.Pa < r.Size)
+                {
+                    return r.Data;
+                }
+            }
+        }
+
+        return InitialData;
+    }
 }
+
+/// <summary>A physical range [Pa, Pa+Size) whose contents before the scenario were written by <see cref="Data"/>; line aligned.</summary>
+public sealed record InitialRegion(ulong Pa, ulong Size, byte Data);

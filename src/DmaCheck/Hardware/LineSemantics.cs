@@ -24,9 +24,9 @@ public static class LineSemantics
     /// Cold: Invalid, RAM holding the last data. Arbitrary: also Clean(last data), and Dirty(last data) over RAM
     /// that still holds what was there before it.
     /// </remarks>
-    public static IReadOnlyList<LineState> InitialStates(HardwareConfig config)
+    public static IReadOnlyList<LineState> InitialStates(HardwareConfig config, ulong linePa)
     {
-        var data = LineBytes.Uniform(config.LineSize, config.InitialData);
+        var data = LineBytes.Uniform(config.LineSize, config.InitialDataAt(linePa));
         var behind = LineBytes.Uniform(config.LineSize, config.InitialRamBehind);
         var invalid = LineState.Fresh(data);
         return config.Initial switch

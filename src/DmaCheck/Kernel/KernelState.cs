@@ -15,17 +15,77 @@ public sealed record KernelState(
     PageAllocatorState Allocator,
     Mmu Mmu,
     ulong VmallocNext,
-    ImmutableDictionary<ulong, Alias> VmapAreas)
+    ImmutableDictionary<ulong, Alias> VmapAreas,
+    ulong UserNext,
+    ImmutableSortedDictionary<ulong, UserMapping> UserMappings,
+    ulong KmapNext)
 {
     public const string LinearMapName = "linear map";
 
-    /// <summary>The state after boot: all of DRAM mapped Normal-WB by the linear map; nothing allocated.</summary>
-    public static KernelState Boot(PlatformLayout layout, KernelConfig config, HardwareConfig hardware)
+    /// <summary>
+    /// The state after boot: the lowmem part of every DRAM bank mapped Normal-WB by the linear map; the declared
+    /// tenants' pages allocated (GFP_HIGHUSER: highmem first where there is highmem) and, for highmem, mapped
+    /// cacheable in the tenant's own address space; nothing else allocated.
+    /// </summary>
+    public static KernelState Boot(PlatformLayout layout, KernelConfig config, HardwareConfig hardware, IReadOnlyList<TenantSpec>? tenants = null)
     {
-        var linear = new Alias(LinearMapName, layout.PhysToVirt(layout.RamBase), layout.RamBase, layout.RamSize, MemoryType.NormalWriteBack);
-        return new KernelState(layout, config, hardware, PageAllocatorState.Boot(layout), Mmu.Empty.Map(linear),
-            layout.VmallocStart, ImmutableDictionary<ulong, Alias>.Empty);
+        var mmu = Mmu.Empty;
+        foreach (var bank in layout.Banks)
+        {
+            var end = Math.Min(bank.End, layout.LowmemLimit);
+            if (end > bank.Base)
+            {
+                mmu = mmu.Map(new Alias(LinearMapName, layout.PhysToVirt(bank.Base), bank.Base, end - bank.Base, MemoryType.NormalWriteBack));
+            }
+        }
+
+        var k = new KernelState(layout, config, hardware, PageAllocatorState.Boot(layout), mmu,
+            layout.VmallocStart, ImmutableDictionary<ulong, Alias>.Empty, layout.UserBase, ImmutableSortedDictionary<ulong, UserMapping>.Empty, layout.PkmapBase);
+        foreach (var t in tenants ?? [])
+        {
+            k = k.PlaceTenant(t);
+        }
+
+        return k;
     }
+
+    private KernelState PlaceTenant(TenantSpec t)
+    {
+        var highmem = t.Zone != TenantZone.Lowmem && Layout.HasHighmem;
+        var alloc = Allocator;
+        var placed = new List<PageBlock>();
+        var remaining = t.Pages;
+        var k = this;
+        while (remaining > 0)
+        {
+            var order = Math.Min(MaxOrder, 63 - System.Numerics.BitOperations.LeadingZeroCount(remaining));
+            alloc = alloc.Take(Layout, highmem, order, out var pfn)
+                ?? throw new NotModelledException($"tenant {t.Name}: {t.Pages} pages do not fit in {(highmem ? "highmem" : "lowmem")}");
+            var block = new PageBlock(pfn, order, t.Name, Tenant: true, Data: t.Data);
+            alloc = alloc with { Allocated = alloc.Allocated.Add(pfn, block) };
+            placed.Add(block);
+            remaining -= 1UL << order;
+        }
+
+        k = k with { Allocator = alloc };
+        foreach (var block in placed)
+        {
+            if (!Layout.IsLowmemPfn(block.Pfn))
+            {
+                k = k.MapUser(block.Pfn, block.Pages, MemoryType.NormalWriteBack, $"{t.Name}'s own mapping", block.AsOwner(), null, out _);
+            }
+        }
+
+        return k;
+    }
+
+    /// <summary>The physical ranges holding each tenant's data, for the hardware's initial contents.</summary>
+    public IEnumerable<(ulong Pa, ulong Size, string Data)> TenantRegions() =>
+        Allocator.Allocated.Values.Where(b => b.Tenant && b.Data is not null)
+            .Select(b => (PlatformLayout.PfnToPhys(b.Pfn), b.Pages * PlatformLayout.PageSize, b.Data!));
+
+    /// <summary>Who owns <paramref name="pfn"/> now.</summary>
+    public PageOwner OwnerOf(ulong pfn) => Allocator.OwnerOf(Layout, pfn);
 
     /// <summary>MAX_ORDER as an inclusive bound (v6.4: orders 0..10, 4 MiB with 4 KiB pages; the same largest block before).</summary>
     public const int MaxOrder = 10;
@@ -47,55 +107,70 @@ public sealed record KernelState(
             return null;
         }
 
-        var alloc = Allocator;
-        var reuse = alloc.FreeBlocks.FindLastIndex(b => b.Order == order);
-        if (reuse >= 0)
+        var highmem = (gfp & Gfp.__GFP_HIGHMEM) != 0 && Layout.HasHighmem;
+        if (Allocator.Take(Layout, highmem, order, out pfn) is not { } alloc)
         {
-            pfn = alloc.FreeBlocks[reuse].Pfn;
-            alloc = alloc with { FreeBlocks = alloc.FreeBlocks.RemoveAt(reuse) };
-        }
-        else
-        {
-            pfn = alloc.NextPfn;
-            if (!Layout.PfnValid(pfn + (1UL << order) - 1))
-            {
-                pfn = 0;
-                return null;
-            }
-
-            alloc = alloc with { NextPfn = pfn + (1UL << order) };
+            return null;
         }
 
         alloc = alloc with { Allocated = alloc.Allocated.Add(pfn, new PageBlock(pfn, order, owner)) };
         var next = this with { Allocator = alloc };
         if (!Config.WantInitOnFree() && Config.WantInitOnAlloc(gfp))
         {
+            if (highmem)
+            {
+                throw new NotModelledException("clearing a highmem page in post_alloc_hook (clear_highpage through kmap_local_page) is not modelled");
+            }
+
             var origin = Config.InitOnAlloc ? "post_alloc_hook: kernel_init_pages (init_on_alloc)" : "post_alloc_hook: kernel_init_pages (__GFP_ZERO)";
-            next.CpuStore(Layout.PageAddress(pfn), PlatformLayout.PageSize << order, WriterTable.Zero, origin, ops);
+            next.CpuStore(Layout.LinearAddress(pfn), PlatformLayout.PageSize << order, WriterTable.Zero, origin, ops);
         }
 
         return next;
     }
 
     /// <summary>__free_pages(page, order): with init_on_free the frames are cleared through the linear map first (free_pages_prepare).</summary>
-    public KernelState FreePages(ulong pfn, int order, List<HwOp> ops)
+    public KernelState FreePages(ulong pfn, int order, List<HwOp> ops) => FreePages(pfn, order, null, "__free_pages", ops, null);
+
+    /// <summary>
+    /// __free_pages(page, order) on behalf of <paramref name="expectedOwner"/> (null: whoever allocated the block),
+    /// called from <paramref name="function"/>. Freeing a frame that is free, that another owner holds, or that is
+    /// not the start of an allocated block is a finding (fatal: the allocator's state is corrupt from here on) when
+    /// <paramref name="findings"/> is given, and a kernel bug otherwise.
+    /// </summary>
+    public KernelState FreePages(ulong pfn, int order, string? expectedOwner, string function, List<HwOp> ops, List<Finding>? findings)
     {
-        if (!Allocator.Allocated.TryGetValue(pfn, out var block))
+        if (!Allocator.Allocated.TryGetValue(pfn, out var block) || (expectedOwner is not null && block.Owner != expectedOwner) || block.Tenant)
         {
-            var owner = Allocator.OwnerOf(pfn);
-            throw new KernelBugException("__free_pages", owner is null
-                ? $"frees pfn 0x{pfn:x}, which is not allocated"
-                : $"frees pfn 0x{pfn:x}, which lies inside a block allocated at pfn 0x{owner.Pfn:x} by {owner.Owner}");
+            var owner = OwnerOf(pfn);
+            var (kind, what) = owner.Kind switch
+            {
+                OwnerKind.Free => (FindingKinds.DoubleFree, $"frees pfn 0x{pfn:x}, which is already free"),
+                OwnerKind.NoRam => (FindingKinds.FreeForeignPage, $"frees pfn 0x{pfn:x}, where there is no DRAM: the struct page does not exist"),
+                _ => (FindingKinds.FreeForeignPage, $"frees pfn 0x{pfn:x}, owned by {owner.Describe()}"),
+            };
+            if (findings is null)
+            {
+                throw new KernelBugException(function, what);
+            }
+
+            throw new FatalFindingException(new Finding(kind, function, pfn, owner, Severity.Corruption,
+                $"{function} {what}: the page allocator would hand it out again while its owner still uses it", Fatal: true));
         }
 
         if (block.Order != order)
         {
-            throw new KernelBugException("__free_pages", $"frees pfn 0x{pfn:x} with order {order}, allocated with order {block.Order}");
+            throw new KernelBugException(function, $"frees pfn 0x{pfn:x} with order {order}, allocated with order {block.Order}");
         }
 
         if (Config.WantInitOnFree())
         {
-            CpuStore(Layout.PageAddress(pfn), PlatformLayout.PageSize << order, WriterTable.Zero, "free_pages_prepare: kernel_init_pages (init_on_free)", ops);
+            if (!Layout.IsLowmemPfn(pfn))
+            {
+                throw new NotModelledException("clearing a highmem page on free (init_on_free through kmap_local_page) is not modelled");
+            }
+
+            CpuStore(Layout.LinearAddress(pfn), PlatformLayout.PageSize << order, WriterTable.Zero, "free_pages_prepare: kernel_init_pages (init_on_free)", ops);
         }
 
         var alloc = Allocator with
@@ -138,6 +213,67 @@ public sealed record KernelState(
         return this with { Mmu = Mmu.Unmap(alias), VmapAreas = VmapAreas.Remove(va) };
     }
 
+    /// <summary>
+    /// vmalloc_to_page(addr): a walk of the kernel page tables for a vmalloc-space address; the frame it maps, or
+    /// null (NULL) when nothing is mapped there.
+    /// </summary>
+    public ulong? VmallocToPfn(ulong va)
+    {
+        foreach (var alias in VmapAreas.Values)
+        {
+            if (alias.ContainsVa(va))
+            {
+                return (alias.Pa + (va - alias.Va)) >> PlatformLayout.PageShift;
+            }
+        }
+
+        return null;
+    }
+
+    /// <summary>
+    /// remap_pfn_range into a user process: maps <paramref name="pages"/> frames from <paramref name="pfn"/> at the
+    /// next free user address with the given memory type. remap_pfn_range checks nothing about the frames: any pfn,
+    /// RAM or not, owned by anyone, is mapped. <paramref name="ops"/> null: at boot, no hardware operation recorded.
+    /// </summary>
+    public KernelState MapUser(ulong pfn, ulong pages, MemoryType type, string name, PageOwner? intendedOwner, List<HwOp>? ops, out ulong va)
+    {
+        va = UserNext;
+        var alias = new Alias(name, va, PlatformLayout.PfnToPhys(pfn), pages * PlatformLayout.PageSize, type);
+        ops?.Add(new MapOp("remap_pfn_range", alias));
+        return this with
+        {
+            Mmu = Mmu.Map(alias),
+            UserNext = va + alias.Size + PlatformLayout.PageSize,
+            UserMappings = UserMappings.Add(va, new UserMapping(alias, pfn, pages, intendedOwner)),
+        };
+    }
+
+    /// <summary>The user mapping containing <paramref name="va"/>, if any.</summary>
+    public UserMapping? UserMappingAt(ulong va)
+    {
+        foreach (var m in UserMappings.Values)
+        {
+            if (m.Alias.ContainsVa(va))
+            {
+                return m;
+            }
+        }
+
+        return null;
+    }
+
+    /// <summary>
+    /// kmap_local_page(page) for a highmem page on arm32: a temporary cacheable mapping of that one frame in the
+    /// pkmap area. Lowmem pages need none (page_address).
+    /// </summary>
+    public KernelState KmapHighmem(ulong pfn, List<HwOp> ops, out ulong va)
+    {
+        va = KmapNext;
+        var alias = new Alias($"kmap of pfn 0x{pfn:x}", va, PlatformLayout.PfnToPhys(pfn), PlatformLayout.PageSize, MemoryType.NormalWriteBack);
+        ops.Add(new MapOp("kmap_local_page", alias));
+        return this with { Mmu = Mmu.Map(alias), KmapNext = va + PlatformLayout.PageSize };
+    }
+
     /// <summary>A CPU store of <paramref name="writer"/>'s bytes to [va, va+length) through whatever alias maps it.</summary>
     public void CpuStore(ulong va, ulong length, byte writer, string origin, List<HwOp> ops, MasterKind master = MasterKind.Cpu)
     {
@@ -162,3 +298,19 @@ public sealed record KernelState(
         ops.Add(new MemoryOp(origin, pa, end - start, LineOp.Maintenance(kind), alias));
     }
 }
+
+/// <summary>A tenant of the machine the scenario declares: someone else's memory, with data of its own.</summary>
+public sealed record TenantSpec(string Name, ulong Pages, string Data, TenantZone Zone);
+
+/// <summary>Where a tenant's pages come from.</summary>
+public enum TenantZone
+{
+    /// <summary>Highmem where the layout has any (user pages are GFP_HIGHUSER), else lowmem.</summary>
+    Default,
+
+    /// <summary>Lowmem, in the linear map.</summary>
+    Lowmem,
+}
+
+/// <summary>A user-space mapping made by remap_pfn_range, and the owner of its pages when it was made, if they were the right pages (for use-after-free checks).</summary>
+public sealed record UserMapping(Alias Alias, ulong Pfn, ulong Pages, PageOwner? IntendedOwner);

@@ -2,26 +2,66 @@ using System.Collections.Immutable;
 
 namespace DmaCheck.Kernel;
 
+/// <summary>Who a page frame belongs to.</summary>
+public enum OwnerKind
+{
+    /// <summary>No DRAM at this frame: pfn_valid() is false.</summary>
+    NoRam,
+
+    /// <summary>The kernel image and boot-time allocations, below the first frame the allocator hands out.</summary>
+    KernelImage,
+
+    /// <summary>Free in the page allocator.</summary>
+    Free,
+
+    /// <summary>Handed out by the page allocator to a kernel user named in the scenario.</summary>
+    Allocation,
+
+    /// <summary>Another tenant of the machine, declared by the scenario with its own data.</summary>
+    Tenant,
+}
+
+/// <summary>The owner of a page frame, as a report names it.</summary>
+/// <param name="Data">The writer name of the data this owner's pages hold (a tenant's secret), if any.</param>
+public sealed record PageOwner(OwnerKind Kind, string Name, string? Data = null)
+{
+    public string Describe() => Kind switch
+    {
+        OwnerKind.Tenant => $"tenant {Name}" + (Data is null ? string.Empty : $" (holds '{Data}')"),
+        OwnerKind.Free => Name.Length == 0 ? "nobody (free)" : $"nobody (free; last used by {Name})",
+        _ => Name,
+    };
+}
+
 /// <summary>A block of 2^Order page frames handed out by the page allocator, and to whom.</summary>
-public sealed record PageBlock(ulong Pfn, int Order, string Owner)
+/// <param name="Tenant">Whether the owner is a declared tenant rather than the scenario's own code.</param>
+/// <param name="Data">A tenant's data writer name.</param>
+public sealed record PageBlock(ulong Pfn, int Order, string Owner, bool Tenant = false, string? Data = null)
 {
     public ulong Pages => 1UL << Order;
 
-    public bool Contains(ulong pfn) => pfn >= Pfn && pfn < Pfn + Pages;
+    public bool Contains(ulong pfn) => pfn >= Pfn && pfn - Pfn < Pages;
+
+    public PageOwner AsOwner() => new(Tenant ? OwnerKind.Tenant : OwnerKind.Allocation, Owner, Data);
 }
 
 /// <summary>
-/// The page allocator's bookkeeping (mm/page_alloc.c), immutable. Version 1 is deterministic and simple, not a
-/// buddy allocator: a freed block is reused first (last freed, first reused) by a request of the same order,
-/// otherwise fresh frames come from a rising frontier. Which frames a buffer gets changes no verdict in
-/// version 1, since fresh frames all start in the same state.
+/// The page allocator's bookkeeping (mm/page_alloc.c), immutable. Deterministic and simple, not a buddy allocator:
+/// a freed block is reused first (last freed, first reused) by a request of the same order and zone, otherwise fresh
+/// frames come from a rising frontier per zone: lowmem from just above the kernel image, highmem (arm32, for
+/// __GFP_HIGHMEM requests) from the bottom of highmem. A block never straddles a hole between DRAM banks.
 /// </summary>
-public sealed record PageAllocatorState(ulong NextPfn, ImmutableList<PageBlock> FreeBlocks, ImmutableSortedDictionary<ulong, PageBlock> Allocated)
+public sealed record PageAllocatorState(
+    ulong NextPfn,
+    ulong NextHighPfn,
+    ImmutableList<PageBlock> FreeBlocks,
+    ImmutableSortedDictionary<ulong, PageBlock> Allocated)
 {
     public static PageAllocatorState Boot(PlatformLayout layout) =>
-        new(layout.FirstFreePfn, [], ImmutableSortedDictionary<ulong, PageBlock>.Empty);
+        new(layout.FirstFreePfn, layout.HasHighmem ? layout.LowmemLimit >> PlatformLayout.PageShift : 0, [], ImmutableSortedDictionary<ulong, PageBlock>.Empty);
 
-    public PageBlock? OwnerOf(ulong pfn)
+    /// <summary>The allocated block holding <paramref name="pfn"/>, if any.</summary>
+    public PageBlock? BlockOf(ulong pfn)
     {
         foreach (var block in Allocated.Values)
         {
@@ -31,6 +71,62 @@ public sealed record PageAllocatorState(ulong NextPfn, ImmutableList<PageBlock> 
             }
         }
 
+        return null;
+    }
+
+    /// <summary>Who owns <paramref name="pfn"/> right now.</summary>
+    public PageOwner OwnerOf(PlatformLayout layout, ulong pfn)
+    {
+        if (!layout.PfnValid(pfn))
+        {
+            return new PageOwner(OwnerKind.NoRam, "no DRAM (pfn_valid() is false)");
+        }
+
+        if (BlockOf(pfn) is { } block)
+        {
+            return block.AsOwner();
+        }
+
+        if (pfn >= layout.RamBase >> PlatformLayout.PageShift && pfn < layout.FirstFreePfn)
+        {
+            return new PageOwner(OwnerKind.KernelImage, "the kernel image");
+        }
+
+        var freed = FreeBlocks.LastOrDefault(b => b.Contains(pfn));
+        return new PageOwner(OwnerKind.Free, freed?.Owner ?? string.Empty);
+    }
+
+    /// <summary>Takes 2^order frames from the free list or a frontier; null when the zone is exhausted.</summary>
+    public PageAllocatorState? Take(PlatformLayout layout, bool highmem, int order, out ulong pfn)
+    {
+        highmem &= layout.HasHighmem;
+        var pages = 1UL << order;
+        var reuse = FreeBlocks.FindLastIndex(b => b.Order == order && layout.IsLowmemPfn(b.Pfn) != highmem);
+        if (reuse >= 0)
+        {
+            pfn = FreeBlocks[reuse].Pfn;
+            return this with { FreeBlocks = FreeBlocks.RemoveAt(reuse) };
+        }
+
+        var next = highmem ? NextHighPfn : NextPfn;
+        foreach (var bank in layout.Banks)
+        {
+            var first = bank.Base >> PlatformLayout.PageShift;
+            var end = bank.End >> PlatformLayout.PageShift;
+            if (!highmem)
+            {
+                end = Math.Min(end, layout.LowmemLimit >> PlatformLayout.PageShift);
+            }
+
+            var start = Math.Max(next, first);
+            if (start < end && pages <= end - start)
+            {
+                pfn = start;
+                return highmem ? this with { NextHighPfn = start + pages } : this with { NextPfn = start + pages };
+            }
+        }
+
+        pfn = 0;
         return null;
     }
 }

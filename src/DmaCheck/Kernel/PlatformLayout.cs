@@ -1,71 +1,299 @@
+using System.Collections.Immutable;
+
 namespace DmaCheck.Kernel;
 
+/// <summary>The kernel architecture whose address arithmetic a layout follows.</summary>
+public enum Arch
+{
+    /// <summary>arm64 with SPARSEMEM_VMEMMAP and !CONFIG_DEBUG_VIRTUAL (arch/arm64/include/asm/memory.h).</summary>
+    Arm64,
+
+    /// <summary>32-bit arm with FLATMEM and a 3G/1G split (arch/arm/include/asm/memory.h).</summary>
+    Arm32,
+}
+
+/// <summary>One range of DRAM, as a /memory node's reg entry describes it.</summary>
+public sealed record MemoryBank(ulong Base, ulong Size)
+{
+    public ulong End => Base + Size;
+
+    public bool Contains(ulong pa) => pa >= Base && pa - Base < Size;
+}
+
 /// <summary>
-/// The kernel's view of physical and virtual memory on one platform, and the address arithmetic of
-/// arch/arm64/include/asm/memory.h for the linear map. Version 1 models arm64 with 48-bit VAs and 4 KiB
-/// pages, in the layout used since v5.4 (linear map at the bottom of the kernel half).
+/// The kernel's view of physical and virtual memory on one board under one kernel version: the address arithmetic of
+/// <c>virt_to_phys</c>, <c>virt_to_page</c>, <c>page_to_pfn</c>, <c>pfn_valid</c>, <c>page_address</c> and
+/// <c>is_vmalloc_addr</c>, computed as the kernel computes it, wrong answers included: none of these checks that an
+/// address is really in the linear map, and neither does the kernel.
 /// </summary>
 /// <param name="PageOffset">PAGE_OFFSET: the VA of the start of the linear map.</param>
-/// <param name="PhysOffset">PHYS_OFFSET (memstart_addr): the PA the linear map starts at.</param>
-/// <param name="RamBase">The first byte of DRAM.</param>
-/// <param name="RamSize">Bytes of DRAM.</param>
+/// <param name="PhysOffset">PHYS_OFFSET: memstart_addr on arm64, the start of RAM on arm32.</param>
+/// <param name="Banks">DRAM.</param>
+/// <param name="LowmemLimit">The first PA the linear map does not cover: arm_lowmem_limit on arm32 (the rest is highmem), the end of DRAM on arm64.</param>
 /// <param name="VmallocStart">VMALLOC_START.</param>
 /// <param name="VmallocEnd">VMALLOC_END.</param>
-/// <param name="FirstFreePfn">The first page frame the page allocator hands out; frames below hold the kernel image.</param>
+/// <param name="StructPageBase">Where struct page of pfn 0 would sit: vmemmap on arm64, mem_map - ARCH_PFN_OFFSET on arm32 (for display).</param>
+/// <param name="StructPageSize">sizeof(struct page): 64 on arm64, 32 on arm32.</param>
+/// <param name="DmaOffset">What the bus adds to a PA (dma-ranges): phys_to_dma(pa) = pa + offset.</param>
+/// <param name="DmaLimit">The highest bus address the devices' bus carries (bus_dma_limit), or ulong.MaxValue.</param>
+/// <param name="FirstFreePfn">The first page frame the page allocator hands out; frames from the start of RAM below it hold the kernel image.</param>
+/// <param name="UserBase">Where this model places user-space mappings (an mmap address in the process).</param>
+/// <param name="PkmapBase">PKMAP_BASE on arm32 (kmap of highmem pages); unused on arm64.</param>
 public sealed record PlatformLayout(
     string Name,
+    Arch Arch,
+    string Description,
     ulong PageOffset,
     ulong PhysOffset,
-    ulong RamBase,
-    ulong RamSize,
+    ImmutableArray<MemoryBank> Banks,
+    ulong LowmemLimit,
     ulong VmallocStart,
     ulong VmallocEnd,
-    ulong FirstFreePfn)
+    ulong StructPageBase,
+    ulong StructPageSize,
+    ulong DmaOffset,
+    ulong DmaLimit,
+    ulong FirstFreePfn,
+    ulong UserBase,
+    ulong PkmapBase = 0)
 {
     public const int PageShift = 12;
     public const ulong PageSize = 1UL << PageShift;
 
+    /// <summary>arm64 PAGE_OFFSET for VA_BITS=48 since v5.4 (14c127c957c1 flipped the kernel VA space): -(1 &lt;&lt; 48).</summary>
+    public const ulong Arm64PageOffsetVa48 = 0xffff_0000_0000_0000;
+
+    /// <summary>arm64 PAGE_END for VA_BITS_MIN=48: -(1 &lt;&lt; 47); the linear map is [PAGE_OFFSET, PAGE_END).</summary>
+    public const ulong Arm64PageEndVa48 = 0xffff_8000_0000_0000;
+
+    /// <summary>arm32 PAGE_OFFSET with CONFIG_VMSPLIT_3G.</summary>
+    public const ulong Arm32PageOffset3G = 0xc000_0000;
+
+    /// <summary>arm32 VMALLOC_END (arch/arm/include/asm/pgtable.h).</summary>
+    public const ulong Arm32VmallocEnd = 0xff80_0000;
+
+    /// <summary>arm32 VMALLOC_OFFSET: the 8 MiB gap between high_memory and VMALLOC_START.</summary>
+    public const ulong Arm32VmallocOffset = 8UL << 20;
+
+    /// <summary>
+    /// arm64 vmemmap base for VA_BITS=48 with 4 KiB pages and a 64-byte struct page (v5.11+: VMEMMAP_START =
+    /// -(1 &lt;&lt; (VA_BITS - VMEMMAP_SHIFT)) with VMEMMAP_SHIFT = PAGE_SHIFT - STRUCT_PAGE_MAX_SHIFT = 6).
+    /// </summary>
+    public const ulong Arm64VmemmapStartVa48 = 0xffff_fc00_0000_0000;
+
     /// <summary>
     /// arm64, VA_BITS=48, 4 KiB pages, 1 GiB of DRAM at 0x80000000 (as on sc7180-class Qualcomm boards), no
     /// KASAN and no KASLR of the linear map. VMALLOC_START = MODULES_END with the 128 MiB module region of
-    /// v5.16..v6.4 (v6.5's 3e35d303ab7d grows it to 2 GiB); VMALLOC_END = VMEMMAP_START - SZ_256M. The arm64
-    /// layouts of other versions come with the platform work (issue 3).
+    /// v5.16..v6.4 (v6.5's 3e35d303ab7d grows it to 2 GiB); VMALLOC_END = VMEMMAP_START - SZ_256M.
     /// </summary>
-    public static PlatformLayout Arm64Va48 { get; } = new(
-        Name: "arm64-va48-4k",
-        PageOffset: 0xffff_0000_0000_0000,
-        PhysOffset: 0x8000_0000,
-        RamBase: 0x8000_0000,
-        RamSize: 1UL << 30,
-        VmallocStart: 0xffff_8000_0800_0000,
-        VmallocEnd: 0xffff_fbff_f000_0000,
-        FirstFreePfn: (0x8000_0000UL + (16UL << 20)) >> PageShift);
+    public static PlatformLayout Arm64Va48 { get; } = Arm64(
+        "arm64-va48-4k",
+        "arm64, VA_BITS=48, 4 KiB pages, 1 GiB of DRAM at 0x80000000, no DMA offset; vmalloc from MODULES_END (v5.16..v6.4)",
+        [new MemoryBank(0x8000_0000, 1UL << 30)],
+        vmallocStart: 0xffff_8000_0800_0000,
+        dmaOffset: 0,
+        dmaLimit: ulong.MaxValue);
 
-    public ulong RamEnd => RamBase + RamSize;
+    /// <summary>arm64 VMEMMAP_START for VA_BITS=48 in v5.4..v5.10: -VMEMMAP_SIZE - SZ_2M with VMEMMAP_SIZE = 2^47 &gt;&gt; 6.</summary>
+    public const ulong Arm64VmemmapStartVa48V510 = 0xffff_fdff_ffe0_0000;
 
-    /// <summary>__pa / virt_to_phys for a linear-map address: (va - PAGE_OFFSET) + PHYS_OFFSET. Pure arithmetic, like the kernel's.</summary>
-    public ulong VirtToPhys(ulong va) => unchecked(va - PageOffset + PhysOffset);
+    /// <summary>
+    /// The same board under an arm64 kernel of v5.4..v5.10: VMALLOC_START = MODULES_END = 0xffff800010000000, above
+    /// the 128 MiB BPF JIT region and the 128 MiB module region that sit at PAGE_END; VMALLOC_END = -PUD_SIZE -
+    /// VMEMMAP_SIZE - SZ_64K; VMEMMAP_START = -VMEMMAP_SIZE - SZ_2M (arch/arm64/include/asm/memory.h, pgtable.h v5.10).
+    /// </summary>
+    public static PlatformLayout Arm64Va48V5 { get; } = Arm64(
+        "arm64-va48-4k-v5.10",
+        "arm64, VA_BITS=48, 4 KiB pages, 1 GiB of DRAM at 0x80000000, no DMA offset; v5.4..v5.10 kernel layout (vmalloc from MODULES_END above the BPF JIT region, vmemmap at 0xfffffdffffe00000)",
+        [new MemoryBank(0x8000_0000, 1UL << 30)],
+        vmallocStart: 0xffff_8000_1000_0000,
+        dmaOffset: 0,
+        dmaLimit: ulong.MaxValue,
+        vmemmapStart: Arm64VmemmapStartVa48V510,
+        vmallocEnd: 0xffff_fdff_bfff_0000);
+
+    /// <summary>
+    /// A Raspberry Pi 4-like board under an arm64 kernel of v5.8..v5.14: DRAM at PA 0 in two banks around the
+    /// firmware's GPU carve-out (0x3b400000..0x40000000), up to 0xfc000000 (the 4 GiB model, peripherals above);
+    /// the legacy DMA masters see the first GiB at bus address 0xc0000000 (dma-ranges = &lt;0xc0000000 0x0 0x0
+    /// 0x40000000&gt;), so phys_to_dma adds 0xc0000000 and they reach only PA &lt; 1 GiB. VMALLOC_START = MODULES_END
+    /// = 0xffff800010000000: the 128 MiB BPF JIT region then the 128 MiB module region sit above PAGE_END
+    /// (the BPF JIT region is there until v5.16's b89ddf4cca43); VMEMMAP_START = -(1 &lt;&lt; (VA_BITS - VMEMMAP_SHIFT))
+    /// and VMALLOC_END = VMEMMAP_START - SZ_256M (v5.11+). See docs/kernel-checks-seed2.md for what was checked.
+    /// </summary>
+    public static PlatformLayout Arm64Rpi4 { get; } = Arm64(
+        "arm64-va48-rpi4",
+        "Raspberry Pi 4 (4 GiB) under arm64, VA_BITS=48, 4 KiB pages: DRAM at PA 0 with a hole at 0x3b400000..0x40000000; DMA address = PA + 0xc0000000 for the first GiB",
+        [new MemoryBank(0, 0x3b40_0000), new MemoryBank(0x4000_0000, 0xbc00_0000)],
+        vmallocStart: 0xffff_8000_1000_0000,
+        dmaOffset: 0xc000_0000,
+        dmaLimit: 0xffff_ffff);
+
+    /// <summary>
+    /// The same Raspberry Pi 4-like board under a 32-bit arm kernel with LPAE and the 3G/1G split (bcm2711_defconfig):
+    /// PAGE_OFFSET 0xc0000000, PHYS_OFFSET 0. With the default vmalloc area (vmalloc_min = VMALLOC_END - 240 MiB -
+    /// VMALLOC_OFFSET = 0xf0000000) lowmem is the first 768 MiB of RAM, high_memory = 0xf0000000, VMALLOC_START =
+    /// 0xf0800000 and everything above PA 0x30000000 is highmem. FLATMEM: mem_map covers every pfn up to max_pfn.
+    /// </summary>
+    public static PlatformLayout Arm32Rpi4 { get; } = Arm32(
+        "arm32-lpae-rpi4",
+        "Raspberry Pi 4 (4 GiB) under 32-bit arm, LPAE, VMSPLIT_3G: lowmem = PA 0..0x30000000 at VA 0xc0000000, highmem above, vmalloc 0xf0800000..0xff800000; DMA address = PA + 0xc0000000 for the first GiB",
+        [new MemoryBank(0, 0x3b40_0000), new MemoryBank(0x4000_0000, 0xbc00_0000)],
+        dmaOffset: 0xc000_0000,
+        dmaLimit: 0xffff_ffff);
+
+    public static IReadOnlyList<PlatformLayout> All { get; } = [Arm64Va48, Arm64Va48V5, Arm64Rpi4, Arm32Rpi4];
+
+    private static PlatformLayout Arm64(string name, string description, ImmutableArray<MemoryBank> banks, ulong vmallocStart, ulong dmaOffset, ulong dmaLimit,
+        ulong vmemmapStart = Arm64VmemmapStartVa48, ulong vmallocEnd = Arm64VmemmapStartVa48 - (256UL << 20))
+    {
+        // memstart_addr: the start of DRAM rounded down to ARM64_MEMSTART_ALIGN (1 GiB with 4 KiB pages and VA_BITS=48).
+        var memstart = banks[0].Base & ~((1UL << 30) - 1);
+        return new PlatformLayout(name, Arch.Arm64, description,
+            PageOffset: Arm64PageOffsetVa48,
+            PhysOffset: memstart,
+            Banks: banks,
+            LowmemLimit: banks[^1].End,
+            VmallocStart: vmallocStart,
+            VmallocEnd: vmallocEnd,
+            StructPageBase: unchecked(vmemmapStart - ((memstart >> PageShift) * 64)),
+            StructPageSize: 64,
+            DmaOffset: dmaOffset,
+            DmaLimit: dmaLimit,
+            FirstFreePfn: (banks[0].Base + (16UL << 20)) >> PageShift,
+            UserBase: 0x0000_ffff_a000_0000);
+    }
+
+    private static PlatformLayout Arm32(string name, string description, ImmutableArray<MemoryBank> banks, ulong dmaOffset, ulong dmaLimit)
+    {
+        var physOffset = banks[0].Base;
+        var vmallocMin = Arm32VmallocEnd - (240UL << 20) - Arm32VmallocOffset; // arch/arm/mm/mmu.c: vmalloc_min
+        var lowmemLimit = vmallocMin - Arm32PageOffset3G + physOffset;          // arm_lowmem_limit = __pa(vmalloc_min - 1) + 1
+        var highMemory = vmallocMin;                                            // high_memory = __va(arm_lowmem_limit - 1) + 1
+        return new PlatformLayout(name, Arch.Arm32, description,
+            PageOffset: Arm32PageOffset3G,
+            PhysOffset: physOffset,
+            Banks: banks,
+            LowmemLimit: lowmemLimit,
+            VmallocStart: (highMemory + Arm32VmallocOffset) & ~(Arm32VmallocOffset - 1),
+            VmallocEnd: Arm32VmallocEnd,
+            StructPageBase: 0xef00_0000, // mem_map is itself a lowmem allocation; its address only shows in messages
+            StructPageSize: 32,
+            DmaOffset: dmaOffset,
+            DmaLimit: dmaLimit,
+            FirstFreePfn: (physOffset + (16UL << 20)) >> PageShift,
+            UserBase: 0xb6e0_0000,
+            PkmapBase: Arm32PageOffset3G - (2UL << 20));
+    }
+
+    public ulong RamBase => Banks[0].Base;
+
+    /// <summary>The end of the highest bank (max_pfn &lt;&lt; PAGE_SHIFT).</summary>
+    public ulong RamEnd => Banks[^1].End;
+
+    public bool HasHighmem => LowmemLimit < RamEnd;
+
+    /// <summary>The width of a virtual address: arithmetic on arm32 wraps at 2^32 (unsigned long).</summary>
+    private ulong VaMask => Arch == Arch.Arm32 ? 0xffff_ffffUL : ulong.MaxValue;
+
+    /// <summary>
+    /// __virt_to_phys for the linear map: (va - PAGE_OFFSET) + PHYS_OFFSET, in unsigned long arithmetic on arm32
+    /// (arch/arm/include/asm/memory.h __virt_to_phys_nodebug) and on arm64 (__lm_to_phys). Pure arithmetic,
+    /// whatever the address: the kernel checks nothing either.
+    /// </summary>
+    public ulong VirtToPhys(ulong va) => unchecked(((va - PageOffset) & VaMask) + PhysOffset);
 
     /// <summary>__va / phys_to_virt: (pa - PHYS_OFFSET) + PAGE_OFFSET.</summary>
-    public ulong PhysToVirt(ulong pa) => unchecked(pa - PhysOffset + PageOffset);
+    public ulong PhysToVirt(ulong pa) => unchecked((pa - PhysOffset + PageOffset) & VaMask);
 
-    /// <summary>virt_to_pfn: the linear-map arithmetic, whatever the address.</summary>
+    /// <summary>
+    /// virt_to_pfn / the pfn behind virt_to_page(va):
+    /// arm64 (SPARSEMEM_VMEMMAP, !DEBUG_VIRTUAL): idx = (va - PAGE_OFFSET) / PAGE_SIZE, page = vmemmap + idx with
+    /// vmemmap = VMEMMAP_START - (memstart_addr &gt;&gt; PAGE_SHIFT), so page_to_pfn = idx + PHYS_PFN_OFFSET;
+    /// arm32: ((va - PAGE_OFFSET) &gt;&gt; PAGE_SHIFT) + PHYS_PFN_OFFSET. Either way the linear-map formula, applied
+    /// to any address.
+    /// </summary>
     public ulong VirtToPfn(ulong va) => VirtToPhys(va) >> PageShift;
 
-    /// <summary>page_to_phys for a page frame number.</summary>
+    /// <summary>The address of the struct page virt_to_page/pfn_to_page computes for <paramref name="pfn"/> (vmemmap or mem_map arithmetic).</summary>
+    public ulong StructPageAddress(ulong pfn) => unchecked(StructPageBase + (pfn * StructPageSize));
+
+    /// <summary>
+    /// Whether the struct page of <paramref name="pfn"/> exists in memory, so that reading or writing page-&gt;flags
+    /// does not fault: on arm64 the vmemmap is populated only for present memory sections (here: the banks); on
+    /// arm32 FLATMEM's mem_map covers every pfn from ARCH_PFN_OFFSET up to max_pfn, holes included.
+    /// </summary>
+    public bool StructPageExists(ulong pfn) => Arch == Arch.Arm32
+        ? pfn >= RamBase >> PageShift && pfn < RamEnd >> PageShift
+        : PfnValid(pfn);
+
+    /// <summary>PFN_PHYS / page_to_phys for a page frame number.</summary>
     public static ulong PfnToPhys(ulong pfn) => pfn << PageShift;
 
-    /// <summary>page_address for a lowmem page: its linear-map VA.</summary>
-    public ulong PageAddress(ulong pfn) => PhysToVirt(PfnToPhys(pfn));
+    /// <summary>pfn_valid: the frame is backed by DRAM (memblock_is_map_memory).</summary>
+    public bool PfnValid(ulong pfn)
+    {
+        if (pfn > ulong.MaxValue >> PageShift)
+        {
+            return false;
+        }
 
-    /// <summary>pfn_valid: the frame is backed by DRAM.</summary>
-    public bool PfnValid(ulong pfn) => PfnToPhys(pfn) >= RamBase && PfnToPhys(pfn) < RamEnd;
+        var pa = PfnToPhys(pfn);
+        foreach (var b in Banks)
+        {
+            if (b.Contains(pa))
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
+    /// <summary>Whether every byte of [pa, pa+size) is DRAM, within one bank.</summary>
+    public bool IsRam(ulong pa, ulong size)
+    {
+        foreach (var b in Banks)
+        {
+            if (b.Contains(pa) && size <= b.End - pa)
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
+    /// <summary>Whether <paramref name="pfn"/> is a lowmem frame: covered by the linear map (!PageHighMem).</summary>
+    public bool IsLowmemPfn(ulong pfn) => PfnValid(pfn) && PfnToPhys(pfn) < LowmemLimit;
+
+    /// <summary>
+    /// page_address(page) for a lowmem page: its linear-map VA. On arm64 (no highmem) page_to_virt is the inverse
+    /// vmemmap arithmetic and returns PAGE_OFFSET + idx * PAGE_SIZE even for a bogus page; on arm32 a highmem page
+    /// that is not kmapped has no address (NULL).
+    /// </summary>
+    public ulong? PageAddress(ulong pfn) =>
+        Arch == Arch.Arm64 || (PfnToPhys(pfn) >= PhysOffset && PfnToPhys(pfn) < LowmemLimit) ? PhysToVirt(PfnToPhys(pfn)) : null;
+
+    /// <summary>The linear-map VA of a frame the caller knows is lowmem.</summary>
+    public ulong LinearAddress(ulong pfn) => PhysToVirt(PfnToPhys(pfn));
 
     /// <summary>is_vmalloc_addr: VMALLOC_START &lt;= va &lt; VMALLOC_END.</summary>
     public bool IsVmallocAddr(ulong va) => va >= VmallocStart && va < VmallocEnd;
 
-    /// <summary>Whether <paramref name="va"/> lies in the linear map of DRAM (virt_addr_valid for lowmem).</summary>
-    public bool IsLinearMapAddr(ulong va) => va >= PageOffset && va < PageOffset + RamSize && PfnValid(VirtToPfn(va));
+    /// <summary>Whether <paramref name="va"/> lies in the linear map of lowmem DRAM (virt_addr_valid).</summary>
+    public bool IsLinearMapAddr(ulong va) =>
+        va >= PageOffset && (Arch == Arch.Arm32 || va < Arm64PageEndVa48) && VirtToPhys(va) >= PhysOffset && VirtToPhys(va) < LowmemLimit && PfnValid(VirtToPfn(va));
+
+    /// <summary>phys_to_dma(dev, pa): the bus address of a PA (dma-ranges offset).</summary>
+    public ulong PhysToDma(ulong pa) => unchecked(pa + DmaOffset);
+
+    /// <summary>dma_to_phys(dev, dma).</summary>
+    public ulong DmaToPhys(ulong dma) => unchecked(dma - DmaOffset);
+
+    /// <summary>The struct page's description for messages: its address and what backs it.</summary>
+    public string DescribePage(ulong pfn) =>
+        $"struct page 0x{StructPageAddress(pfn):x} (pfn 0x{pfn:x}, PA 0x{unchecked(pfn << PageShift):x})";
 
     /// <summary>get_order(size): the smallest order whose block holds <paramref name="size"/> bytes (0 for size 0).</summary>
     public static int GetOrder(ulong size) =>

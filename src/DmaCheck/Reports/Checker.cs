@@ -35,14 +35,14 @@ public sealed record ScenarioOutcome(string File, Scenario? Scenario, Exploratio
 
     public bool Inconclusive => Result?.Inconclusive is not null;
 
-    public bool AllMet => Error == OutcomeError.None && !Inconclusive && Rows.All(r => r.Met == true);
+    public bool AllMet => Error == OutcomeError.None && !Inconclusive && Rows.All(r => r.Met == true) && Result!.FindingsMet;
 
     /// <summary>The scenario's exit code on its own (design §6).</summary>
     public int ExitCode => Error switch
     {
         OutcomeError.BadInput => 2,
         OutcomeError.KernelBug => 1,
-        _ when Rows.Any(r => r.Met == false) => 1,
+        _ when Rows.Any(r => r.Met == false) || Result?.FindingsMet == false => 1,
         _ when Inconclusive => 3,
         _ => 0,
     };
@@ -108,7 +108,7 @@ public static class Checker
     private static ScenarioOutcome NotModelled(Scenario scenario, string displayPath, string message, ScenarioModel model)
     {
         var verdicts = scenario.Expectations.Select(e => new ExpectationVerdict(e, Verdict.Inconclusive, null, 0, 0)).ToList();
-        var result = new ExplorationResult(scenario, LineSetExplorer.Name, verdicts, new ExplorationStats(0, 0, 0, TimeSpan.Zero), message);
+        var result = new ExplorationResult(scenario, LineSetExplorer.Name, verdicts, new ExplorationStats(0, 0, 0, TimeSpan.Zero), message, []);
         return new ScenarioOutcome(displayPath, scenario, result, OutcomeError.None, message, null, model);
     }
 

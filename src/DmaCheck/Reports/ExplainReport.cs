@@ -1,6 +1,5 @@
 using System.Globalization;
 using System.Text;
-using DmaCheck.Dma;
 using DmaCheck.Exploration;
 using DmaCheck.Hardware;
 using DmaCheck.Scenarios;
@@ -16,7 +15,7 @@ public static class ExplainReport
         var scenario = outcome.Scenario!;
         var writers = scenario.Writers;
         sb.AppendLine(CultureInfo.InvariantCulture, $"{outcome.File}: {scenario.Title}");
-        sb.AppendLine(CultureInfo.InvariantCulture, $"profile {scenario.Profile.Name} ({string.Join(", ", Switches.All.Select(s => $"{s.Key}={scenario.Profile.Value(s)}"))}); " +
+        sb.AppendLine(CultureInfo.InvariantCulture, $"profile {scenario.Profile.Name} ({scenario.Profile.DescribeSwitches()}); " +
             $"init_on_alloc={OnOff(scenario.KernelConfig.InitOnAlloc)}, init_on_free={OnOff(scenario.KernelConfig.InitOnFree)}; cache starts {scenario.Hardware.Initial.ToString().ToLowerInvariant()}");
         sb.AppendLine();
         sb.AppendLine(CultureInfo.InvariantCulture, $"expect {verdict.Expectation.Name}: {verdict.Expectation.Text[(verdict.Expectation.Text.IndexOf(':', StringComparison.Ordinal) + 1)..].Trim()}");

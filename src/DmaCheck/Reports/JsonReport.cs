@@ -77,6 +77,37 @@ public static class JsonReport
                 }
 
                 w.WriteEndArray();
+                w.WriteStartArray("findings");
+                foreach (var (found, declared) in o.Result?.FindingRows ?? [])
+                {
+                    w.WriteStartObject();
+                    if (found is not null)
+                    {
+                        var f = found.Finding;
+                        w.WriteString("kind", f.Kind);
+                        w.WriteString("function", f.Function);
+                        w.WriteNumberOrNull("pfn", f.Pfn);
+                        w.WriteString("owner", f.Owner.Name);
+                        w.WriteString("ownerKind", f.Owner.Kind.ToString().ToLowerInvariant());
+                        w.WriteString("severity", f.SeverityText);
+                        w.WriteString("message", f.Message);
+                        w.WriteString("agent", found.Agent);
+                        w.WriteNumber("line", found.Statement.Span.Line);
+                        w.WriteNumber("column", found.Statement.Span.Column);
+                    }
+                    else
+                    {
+                        w.WriteNull("kind");
+                        w.WriteNumber("line", declared!.Span.Line);
+                        w.WriteNumber("column", declared.Span.Column);
+                    }
+
+                    w.WriteString("declared", declared?.ToString());
+                    w.WriteBoolean("met", found is not null && declared is not null);
+                    w.WriteEndObject();
+                }
+
+                w.WriteEndArray();
                 w.WriteEndObject();
             }
 

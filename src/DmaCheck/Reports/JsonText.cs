@@ -29,4 +29,17 @@ internal static class JsonText
             w.WriteNull(name);
         }
     }
+
+    /// <summary>Writes a nullable unsigned number, or null.</summary>
+    public static void WriteNumberOrNull(this Utf8JsonWriter w, string name, ulong? value)
+    {
+        if (value is { } n)
+        {
+            w.WriteNumber(name, n);
+        }
+        else
+        {
+            w.WriteNull(name);
+        }
+    }
 }

@@ -13,7 +13,8 @@ public static class ProfilesReport
         foreach (var p in Profiles.All)
         {
             sb.AppendLine($"{p.Name}: {p.Description}");
-            foreach (var s in Switches.All)
+            sb.AppendLine($"  layout {p.Layout.Name}: {p.Layout.Description}");
+            foreach (var s in Switches.All.Where(p.Has))
             {
                 var value = s.Find(p.Value(s))!;
                 sb.AppendLine($"  {s.Key} = {value.Name}   ({value.Commit})");
@@ -60,7 +61,7 @@ public static class ProfilesReport
             sb.Append($"| `{p.Name}` | {p.Layout.Name} |");
             foreach (var s in Switches.All)
             {
-                sb.Append($" `{p.Value(s)}` |");
+                sb.Append(p.Has(s) ? $" `{p.Value(s)}` |" : " (not on this arch) |");
             }
 
             sb.AppendLine();
@@ -73,13 +74,23 @@ public static class ProfilesReport
         }
 
         sb.AppendLine();
+        sb.AppendLine("## Layouts");
+        sb.AppendLine();
+        sb.AppendLine("| layout | arch | PAGE_OFFSET | PHYS_OFFSET | lowmem limit | VMALLOC_START | VMALLOC_END | DMA offset | description |");
+        sb.AppendLine("|---|---|---|---|---|---|---|---|---|");
+        foreach (var l in Kernel.PlatformLayout.All)
+        {
+            sb.AppendLine($"| `{l.Name}` | {l.Arch} | 0x{l.PageOffset:x} | 0x{l.PhysOffset:x} | 0x{l.LowmemLimit:x} | 0x{l.VmallocStart:x} | 0x{l.VmallocEnd:x} | 0x{l.DmaOffset:x} | {l.Description} |");
+        }
+
+        sb.AppendLine();
         sb.AppendLine("## Switches");
         foreach (var s in Switches.All)
         {
             sb.AppendLine();
             sb.AppendLine($"### `{s.Key}`");
             sb.AppendLine();
-            sb.AppendLine(s.Description);
+            sb.AppendLine(s.Description + (s.Arch is { } arch ? $" ({arch} profiles only.)" : string.Empty));
             sb.AppendLine();
             sb.AppendLine("| value | commit | behaviour |");
             sb.AppendLine("|---|---|---|");

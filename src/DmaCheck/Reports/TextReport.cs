@@ -62,6 +62,25 @@ public static class TextReport
             }
         }
 
+        var findingLines = new List<string>();
+        foreach (var o in outcomes)
+        {
+            foreach (var (found, declared) in o.Result?.FindingRows ?? [])
+            {
+                findingLines.Add(FindingLine(o, found, declared, style));
+            }
+        }
+
+        if (findingLines.Count > 0)
+        {
+            sb.AppendLine();
+            sb.AppendLine("findings:");
+            foreach (var line in findingLines)
+            {
+                sb.Append(line);
+            }
+        }
+
         foreach (var o in outcomes)
         {
             if (o.Error != OutcomeError.None)
@@ -96,9 +115,16 @@ public static class TextReport
         var differ = outcomes.Sum(o => o.Rows.Count(r => r.Met == false));
         var inconclusive = outcomes.Sum(o => o.Rows.Count(r => r.Met is null));
         var errors = outcomes.Count(o => o.Error != OutcomeError.None);
+        var findings = outcomes.Sum(o => o.Result?.Findings.Count ?? 0);
+        var findingsOff = outcomes.Sum(o => o.Result?.FindingRows.Count(r => r.Found is null || r.Declared is null) ?? 0);
         var inconclusiveScenarios = outcomes.Count(o => o.Inconclusive);
         sb.AppendLine();
         sb.Append(CultureInfo.InvariantCulture, $"{outcomes.Count} scenario(s), {expectations} expectation(s): {asDeclared} as declared, {differ} differ, {inconclusive} inconclusive, {errors} error(s)");
+        if (findings > 0 || findingsOff > 0)
+        {
+            sb.Append(CultureInfo.InvariantCulture, $"; {findings} finding(s), {findingsOff} not as declared");
+        }
+
         if (inconclusiveScenarios > 0)
         {
             sb.Append(CultureInfo.InvariantCulture, $"; {inconclusiveScenarios} scenario(s) inconclusive");
@@ -117,6 +143,22 @@ public static class TextReport
         }
 
         return sb.ToString();
+    }
+
+    /// <summary>One finding (or a declared one that did not happen), with where, what, and whether it was declared.</summary>
+    private static string FindingLine(ScenarioOutcome o, Exploration.FoundFinding? found, Scenarios.DeclaredFinding? declared, Style style)
+    {
+        if (found is null)
+        {
+            return $"  {o.File}:{declared!.Span.Line}:{declared.Span.Column}: {style.Bad("MISSING")}: declared '{declared}' but no run produces it\n";
+        }
+
+        var f = found.Finding;
+        var at = found.Statement.Span;
+        var mark = declared is null ? style.Bad("UNDECLARED") : style.Good("ok");
+        var pfn = f.Pfn is { } p ? $" pfn 0x{p:x}" : string.Empty;
+        return $"  {o.File}:{at.Line}:{at.Column}: {f.SeverityText}: {f.Kind} in {f.Function}{pfn} (owner: {f.Owner.Describe()}) {mark}\n" +
+            $"      {f.Message}\n";
     }
 
     private static string Row(string[] cells, int[] widths) =>

@@ -18,6 +18,8 @@ public sealed class Binder
     private readonly Dictionary<string, Token> observedAt = new(StringComparer.Ordinal);
     private readonly Dictionary<string, ulong> observedLength = new(StringComparer.Ordinal);
     private readonly HashSet<string> notes = [];
+    private readonly List<TenantSpec> tenants = [];
+    private readonly Dictionary<string, Token> tenantAt = new(StringComparer.Ordinal);
 
     private readonly SettingOverrides overrides;
 
@@ -84,6 +86,8 @@ public sealed class Binder
         {
             BindDeclaration(decl);
         }
+
+        hardware = PlaceTenants(profile, config, hardware);
 
         // Firmware programs get indices first so smc statements can refer to them in any order.
         var programs = new List<AgentProgram>();
@@ -158,7 +162,50 @@ public sealed class Binder
         }
 
         return new Scenario(source, syntax.Title?.Text ?? Path.GetFileNameWithoutExtension(source.Path), profile, config, hardware,
-            programs, agents, writers, observed, expectations, declared, notes.Order(StringComparer.Ordinal).ToList());
+            programs, agents, writers, observed, expectations, declared, notes.Order(StringComparer.Ordinal).ToList(), tenants, BindDeclaredFindings());
+    }
+
+    /// <summary>Places the tenants as the boot kernel would, so the hardware knows which lines hold whose data.</summary>
+    private HardwareConfig PlaceTenants(KernelProfile profile, KernelConfig config, HardwareConfig hardware)
+    {
+        if (tenants.Count == 0)
+        {
+            return hardware;
+        }
+
+        KernelState boot;
+        try
+        {
+            boot = KernelState.Boot(profile.Layout, config, hardware, tenants);
+        }
+        catch (NotModelledException e)
+        {
+            var name = e.Message.Split(':')[0].Replace("tenant ", string.Empty, StringComparison.Ordinal);
+            throw Error(tenantAt.TryGetValue(name, out var at) ? at : tenantAt.Values.First(), $"{e.Message} (layout {profile.Layout.Name})");
+        }
+
+        return hardware with { Regions = boot.TenantRegions().Select(r => new InitialRegion(r.Pa, r.Size, writers.Intern(r.Data))).ToList() };
+    }
+
+    private List<DeclaredFinding> BindDeclaredFindings()
+    {
+        var result = new List<DeclaredFinding>();
+        foreach (var d in syntax.DeclaredFindings)
+        {
+            if (d.Kind is { } kind && !FindingKinds.All.Contains(kind.Text))
+            {
+                throw Error(kind, $"unknown finding kind '{kind.Text}' (known: {Known(FindingKinds.All)})");
+            }
+
+            result.Add(new DeclaredFinding(d.Span, d.Kind?.Text, d.Function?.Text, d.Owner?.Text));
+        }
+
+        if (result.Count > 1 && result.FirstOrDefault(d => d.Kind is null) is { } none)
+        {
+            throw Error(none.Span, "'# expect no findings' contradicts the other '# expect finding' lines");
+        }
+
+        return result;
     }
 
     private bool OnOff(Token value) => RunSettings.OnOff(value.Text) ?? throw Error(value, $"expected on or off, not '{value.Text}'");
@@ -166,12 +213,16 @@ public sealed class Binder
     private void BindDeclaration(DeclSyntax decl)
     {
         var name = decl.Name.Text;
-        if (devices.ContainsKey(name) || firmware.ContainsKey(name))
+        if (devices.ContainsKey(name) || firmware.ContainsKey(name) || tenantAt.ContainsKey(name))
         {
             throw Error(decl.Name, $"'{name}' is declared twice");
         }
 
-        if (decl.Keyword.Text == "device")
+        if (decl.Keyword.Text == "tenant")
+        {
+            BindTenant(decl);
+        }
+        else if (decl.Keyword.Text == "device")
         {
             bool? coherent = null;
             foreach (var p in decl.Properties)
@@ -208,6 +259,58 @@ public sealed class Binder
         }
     }
 
+    /// <summary><c>tenant NAME { pages = N, data = WRITER [, zone = default|lowmem] }</c>.</summary>
+    private void BindTenant(DeclSyntax decl)
+    {
+        ulong? pages = null;
+        string? data = null;
+        var zone = TenantZone.Default;
+        foreach (var p in decl.Properties)
+        {
+            switch (p.Key.Text)
+            {
+                case "pages":
+                    if (p.Value.Kind != TokenKind.Number || p.Value.Number == 0 || p.Value.Number > 1UL << 18)
+                    {
+                        throw Error(p.Value, "a tenant holds 1 to 262144 pages (1 GiB)");
+                    }
+
+                    pages = p.Value.Number;
+                    break;
+                case "data":
+                    if (p.Value.Kind != TokenKind.Identifier || p.Value.Text is "old" or "zero")
+                    {
+                        throw Error(p.Value, "a tenant's data is a writer name of its own (such as secret); 'old' and 'zero' are taken");
+                    }
+
+                    if (!writers.TryGet(p.Value.Text, out _) && writers.Count > byte.MaxValue)
+                    {
+                        throw Error(p.Value, $"too many distinct writer names: at most {byte.MaxValue + 1} (with old and zero)");
+                    }
+
+                    writers.Intern(p.Value.Text);
+                    data = p.Value.Text;
+                    break;
+                case "zone":
+                    zone = p.Value.Text switch
+                    {
+                        "default" => TenantZone.Default,
+                        "lowmem" => TenantZone.Lowmem,
+                        _ => throw Error(p.Value, $"a tenant's zone is 'default' (highmem where there is any, as for user pages) or 'lowmem', not '{p.Value.Text}'"),
+                    };
+                    break;
+                default:
+                    throw Error(p.Key, $"unknown tenant property '{p.Key.Text}' (known: pages, data, zone)");
+            }
+        }
+
+        tenants.Add(new TenantSpec(decl.Name.Text,
+            pages ?? throw Error(decl.Name, $"tenant '{decl.Name.Text}' must say how many pages it holds: {{ pages = 16, data = secret }}"),
+            data ?? throw Error(decl.Name, $"tenant '{decl.Name.Text}' must name its data: {{ pages = 16, data = secret }}"),
+            zone));
+        tenantAt[decl.Name.Text] = decl.Name;
+    }
+
     private AgentProgram BindAgent(AgentSyntax agent)
     {
         var locals = new HashSet<string>(StringComparer.Ordinal);
@@ -224,6 +327,8 @@ public sealed class Binder
         {
             case AgentKind.Firmware:
                 return new AgentProgram(agent.Name.Text, agent.Kind, MasterKind.Firmware, firmware[agent.Name.Text].Access, agent.Parameters.Select(p => p.Text).ToList(), body);
+            case AgentKind.User:
+                return new AgentProgram(agent.Name.Text, agent.Kind, MasterKind.Cpu, MemoryType.NormalWriteBack, [], body);
             case AgentKind.Device:
                 var dev = Device(agent.Device!);
                 return new AgentProgram(agent.Name.Text, agent.Kind, dev.Coherent ? MasterKind.CoherentDevice : MasterKind.NonCoherentDevice,
@@ -352,7 +457,7 @@ public sealed class Binder
     {
         var ok = (agent.Kind, address.Space) switch
         {
-            (AgentKind.Cpu, AddressSpace.Virtual) => true,
+            (AgentKind.Cpu or AgentKind.User, AddressSpace.Virtual) => true,
             (AgentKind.Firmware, AddressSpace.Physical) => true,
             (AgentKind.Device, AddressSpace.Dma) => true,
             _ => false,
@@ -362,6 +467,7 @@ public sealed class Binder
             var want = agent.Kind switch
             {
                 AgentKind.Cpu => "a CPU thread accesses memory through kernel virtual addresses (a buffer variable)",
+                AgentKind.User => "a user process accesses memory through its own mappings (a variable from dma_mmap_coherent)",
                 AgentKind.Firmware => "firmware reaches memory by physical address: phys(ADDR)",
                 _ => "a DMA engine reaches memory by DMA address: dma(ADDR)",
             };
@@ -454,6 +560,32 @@ public sealed class Binder
             case "dma_alloc_coherent":
                 Arity(3);
                 return new AllocCoherentStmt(call.Span, call.Text, Target(), Device(args[0]), Expr(args[1], locals), Gfp(args[2]));
+            case "dma_alloc_attrs":
+                Arity(4);
+                return new AllocCoherentStmt(call.Span, call.Text, Target(), Device(args[0]), Expr(args[1], locals), Gfp(args[2]), Attrs(args[3]));
+            case "dma_free_attrs":
+                {
+                    Arity(4);
+                    NoTarget();
+                    var buf = Expr(args[2], locals);
+                    return new FreeCoherentStmt(call.Span, call.Text, Device(args[0]), Expr(args[1], locals), buf with { Field = "cpu" }, buf with { Field = "dma" }, Attrs(args[3]));
+                }
+
+            case "dma_mmap_coherent":
+                Arity(3);
+                return new MmapStmt(call.Span, call.Text, Target(), Device(args[0]), Expr(args[1], locals), Expr(args[2], locals), DmaAttrs.None);
+            case "dma_mmap_attrs":
+                Arity(4);
+                return new MmapStmt(call.Span, call.Text, Target(), Device(args[0]), Expr(args[1], locals), Expr(args[2], locals), Attrs(args[3]));
+            case "dma_get_sgtable":
+                Arity(3);
+                return new GetSgtableStmt(call.Span, call.Text, Target(), Device(args[0]), Expr(args[1], locals), Expr(args[2], locals), DmaAttrs.None);
+            case "dma_get_sgtable_attrs":
+                Arity(4);
+                return new GetSgtableStmt(call.Span, call.Text, Target(), Device(args[0]), Expr(args[1], locals), Expr(args[2], locals), Attrs(args[3]));
+            case "sg_page" or "sg_phys" or "kmap_local_page":
+                Arity(1);
+                return new DeriveStmt(call.Span, call.Text, Target(), f, Expr(args[0], locals));
             case "dma_free_coherent":
                 NoTarget();
                 if (args.Count == 3)
@@ -496,7 +628,7 @@ public sealed class Binder
                 NoTarget();
                 return new MappingErrorStmt(call.Span, call.Text, Device(args[0]), Expr(args[1], locals));
             default:
-                throw Error(call.Function, $"unknown or unmodelled kernel function '{f}' (known: dma_alloc_coherent, dma_free_coherent, kmalloc, kfree, alloc_pages, __free_pages, dma_map_single, dma_map_page, dma_unmap_single, dma_unmap_page, dma_sync_single_for_cpu, dma_sync_single_for_device, dma_mapping_error)");
+                throw Error(call.Function, $"unknown or unmodelled kernel function '{f}' (known: dma_alloc_coherent, dma_alloc_attrs, dma_free_coherent, dma_free_attrs, dma_mmap_coherent, dma_mmap_attrs, dma_get_sgtable, dma_get_sgtable_attrs, sg_page, sg_phys, kmap_local_page, kmalloc, kfree, alloc_pages, __free_pages, dma_map_single, dma_map_page, dma_unmap_single, dma_unmap_page, dma_sync_single_for_cpu, dma_sync_single_for_device, dma_mapping_error)");
         }
 
         Statement Sync(SyncKind kind)
@@ -526,6 +658,39 @@ public sealed class Binder
         }
 
         return gfp;
+    }
+
+    private static readonly Dictionary<string, DmaAttrs> AttrNames = new(StringComparer.Ordinal)
+    {
+        ["DMA_ATTR_NO_KERNEL_MAPPING"] = DmaAttrs.DMA_ATTR_NO_KERNEL_MAPPING,
+        ["DMA_ATTR_WRITE_COMBINE"] = DmaAttrs.DMA_ATTR_WRITE_COMBINE,
+        ["DMA_ATTR_NO_WARN"] = DmaAttrs.DMA_ATTR_NO_WARN,
+    };
+
+    private DmaAttrs Attrs(ExprSyntax e)
+    {
+        if (e.Offset is not null)
+        {
+            throw Error(e.Offset, "DMA attributes are joined with '|', not '+'");
+        }
+
+        var attrs = DmaAttrs.None;
+        foreach (var t in e.Terms)
+        {
+            if (t.Kind == TokenKind.Number && t.Number == 0 && e.Terms.Count == 1)
+            {
+                return DmaAttrs.None;
+            }
+
+            if (t.Kind != TokenKind.Identifier || !AttrNames.TryGetValue(t.Text, out var a))
+            {
+                throw Error(t, $"unknown or unmodelled DMA attribute '{t.Text}' (known: 0, {Known(AttrNames.Keys)})");
+            }
+
+            attrs |= a;
+        }
+
+        return attrs;
     }
 
     private int Order(ExprSyntax e)

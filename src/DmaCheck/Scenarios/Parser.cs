@@ -10,6 +10,10 @@ public sealed partial class Parser
     [System.Text.RegularExpressions.GeneratedRegex(@"^\s*expect\s+[A-Za-z_][A-Za-z0-9_.-]*\s*:")]
     private static partial System.Text.RegularExpressions.Regex DeclarationComment();
 
+    /// <summary>A comment declares an expected finding when it reads <c>expect finding</c> or <c>expect no findings</c>.</summary>
+    [System.Text.RegularExpressions.GeneratedRegex(@"^\s*expect\s+(finding|no\s+findings)(\s|$)")]
+    private static partial System.Text.RegularExpressions.Regex FindingComment();
+
     private readonly SourceText source;
     private readonly List<Token> tokens;
     private readonly List<Token> comments = [];
@@ -100,7 +104,7 @@ public sealed partial class Parser
             var keyword = Peek;
             if (keyword.Kind != TokenKind.Identifier)
             {
-                throw Error(keyword, $"expected a declaration (scenario, profile, set, device, firmware, cpu, dma, expect), found {keyword}");
+                throw Error(keyword, $"expected a declaration (scenario, profile, set, device, firmware, tenant, cpu, user, dma, expect), found {keyword}");
             }
 
             switch (keyword.Text)
@@ -134,7 +138,7 @@ public sealed partial class Parser
                     ExpectSymbol("=", "after the setting name");
                     settings.Add(new SetSyntax(key, ParseValueToken("a value")));
                     break;
-                case "device" or "firmware" when PeekAt(2).Kind == TokenKind.Symbol && PeekAt(2).Text == "{":
+                case "device" or "firmware" or "tenant" when PeekAt(2).Kind == TokenKind.Symbol && PeekAt(2).Text == "{":
                     decls.Add(ParseDeclaration());
                     break;
                 case "firmware":
@@ -145,6 +149,14 @@ public sealed partial class Parser
                         Next();
                         var name = ExpectIdentifier("the CPU thread's name");
                         agents.Add(new AgentSyntax(AgentKind.Cpu, keyword, name, null, [], ParseBlock()));
+                        break;
+                    }
+
+                case "user":
+                    {
+                        Next();
+                        var name = ExpectIdentifier("the user process's name");
+                        agents.Add(new AgentSyntax(AgentKind.User, keyword, name, null, [], ParseBlock()));
                         break;
                     }
 
@@ -166,17 +178,17 @@ public sealed partial class Parser
                 case "expect":
                     expects.Add(ParseExpect());
                     break;
-                case "device":
-                    throw Error(PeekAt(2), $"expected '{{' after 'device {PeekAt(1).Text}', found {PeekAt(2)}");
+                case "device" or "tenant":
+                    throw Error(PeekAt(2), $"expected '{{' after '{keyword.Text} {PeekAt(1).Text}', found {PeekAt(2)}");
                 default:
-                    throw Error(keyword, $"unknown declaration '{keyword.Text}' (expected scenario, profile, set, device, firmware, cpu, dma or expect)");
+                    throw Error(keyword, $"unknown declaration '{keyword.Text}' (expected scenario, profile, set, device, firmware, tenant, cpu, user, dma or expect)");
             }
 
             EndOfStatement();
             SkipNewlines();
         }
 
-        return new ScenarioSyntax(source, title, profile, settings, decls, agents, expects, ParseDeclaredVerdicts());
+        return new ScenarioSyntax(source, title, profile, settings, decls, agents, expects, ParseDeclaredVerdicts(), ParseDeclaredFindings());
     }
 
     private Token ParseValueToken(string what)
@@ -465,6 +477,77 @@ public sealed partial class Parser
     }
 
     /// <summary>Comments of the form <c># expect NAME: VERDICT[, min-events [>=]N]</c> declare expected verdicts.</summary>
+    /// <summary>The <c># expect finding KIND [in FUNCTION] [owner NAME]</c> and <c># expect no findings</c> comments.</summary>
+    private List<DeclaredFindingSyntax> ParseDeclaredFindings()
+    {
+        var result = new List<DeclaredFindingSyntax>();
+        foreach (var comment in comments)
+        {
+            var body = comment.Text[1..];
+            if (FindingComment().IsMatch(body))
+            {
+                result.Add(Relex(comment, body).ParseDeclaredFinding());
+            }
+        }
+
+        return result;
+    }
+
+    private Parser Relex(Token comment, string body)
+    {
+        // Re-lex the comment's text in place, so positions stay those of the real file.
+        var padded = new string('\n', comment.Span.Line - 1) + new string(' ', comment.Span.Column) + body;
+        try
+        {
+            return new Parser(source, Lexer.Tokenize(new SourceText(source.Path, padded)).Where(t => t.Kind != TokenKind.Newline).ToList());
+        }
+        catch (ScenarioException e)
+        {
+            throw new ScenarioException(source, e.Span, e.Message);
+        }
+    }
+
+    private DeclaredFindingSyntax ParseDeclaredFinding()
+    {
+        var expect = Next();
+        if (IsWord("no"))
+        {
+            Next();
+            Next(); // findings (the regex guarantees it)
+            EndOfDeclaration();
+            return new DeclaredFindingSyntax(expect.Span, null, null, null);
+        }
+
+        Next(); // finding
+        var kind = ExpectIdentifier("a finding kind such as user-mapping-foreign-page");
+        Token? function = null, owner = null;
+        while (Peek.Kind != TokenKind.End)
+        {
+            var key = ExpectIdentifier("'in FUNCTION' or 'owner NAME'");
+            switch (key.Text)
+            {
+                case "in" when function is null:
+                    function = ExpectIdentifier("the kernel function at fault");
+                    break;
+                case "owner" when owner is null:
+                    owner = Peek.Kind == TokenKind.String ? Next() : ExpectIdentifier("the owner's name");
+                    break;
+                default:
+                    throw Error(key, $"expected 'in FUNCTION' or 'owner NAME' (each once), found '{key.Text}'");
+            }
+        }
+
+        return new DeclaredFindingSyntax(expect.Span, kind, function, owner);
+    }
+
+    private void EndOfDeclaration()
+    {
+        if (Peek.Kind != TokenKind.End)
+        {
+            throw Error(Peek, $"expected the end of the declaration, found {Peek}");
+        }
+    }
+
     private List<DeclaredSyntax> ParseDeclaredVerdicts()
     {
         var result = new List<DeclaredSyntax>();

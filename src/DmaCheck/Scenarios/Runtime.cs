@@ -13,10 +13,22 @@ public abstract record Value
     public abstract ulong? Size { get; }
 }
 
-/// <summary>The result of dma_alloc_coherent: the CPU address and the DMA handle.</summary>
-public sealed record CoherentBuffer(ulong Cpu, ulong Dma, ulong Bytes) : Value
+/// <summary>The result of dma_alloc_coherent: the CPU address and the DMA handle. <see cref="Cookie"/>: the CPU "address" is a DMA_ATTR_NO_KERNEL_MAPPING page cookie.</summary>
+public sealed record CoherentBuffer(ulong Cpu, ulong Dma, ulong Bytes, bool Cookie = false) : Value
 {
     public override ulong? Size => Bytes;
+}
+
+/// <summary>A user-space address from dma_mmap_*: the start of the process's mapping.</summary>
+public sealed record UserPointer(ulong Va, ulong Bytes) : Value
+{
+    public override ulong? Size => Bytes;
+}
+
+/// <summary>A one-entry sg table from dma_get_sgtable: the page and the entry's length.</summary>
+public sealed record SgTableValue(ulong Pfn, ulong Length) : Value
+{
+    public override ulong? Size => Length;
 }
 
 /// <summary>A kernel pointer from kmalloc.</summary>
@@ -121,7 +133,21 @@ public sealed class ControlState : IEquatable<ControlState>
         }
 
         var k2 = Dma.Kernel;
-        sb.Append("|K").Append(k2.Allocator.NextPfn).Append(';');
+        sb.Append("|K").Append(k2.Allocator.NextPfn).Append(';').Append(k2.Allocator.NextHighPfn).Append(';').Append(k2.UserNext).Append(';').Append(k2.KmapNext).Append(';');
+        foreach (var m in k2.UserMappings.Values)
+        {
+            sb.Append('u').Append(m.Alias.Va).Append('/').Append(m.Pfn).Append('/').Append(m.Pages).Append(m.IntendedOwner);
+        }
+
+        if (Dma.Pool is { } pool)
+        {
+            sb.Append("|P").Append(pool.Va);
+            foreach (var (o, n) in pool.Chunks)
+            {
+                sb.Append(',').Append(o).Append('+').Append(n);
+            }
+        }
+
         foreach (var b in k2.Allocator.FreeBlocks)
         {
             sb.Append('f').Append(b.Pfn).Append('/').Append(b.Order);
@@ -159,8 +185,8 @@ public sealed class ControlState : IEquatable<ControlState>
     public override int GetHashCode() => Key.GetHashCode(StringComparison.Ordinal);
 }
 
-/// <summary>What one agent step did: the statement, and the hardware operations it caused in program order.</summary>
-public sealed record StepResult(ControlState Next, int Agent, AgentProgram Program, Statement Statement, IReadOnlyList<HwOp> Ops);
+/// <summary>What one agent step did: the statement, the hardware operations it caused in program order, and any findings.</summary>
+public sealed record StepResult(ControlState Next, int Agent, AgentProgram Program, Statement Statement, IReadOnlyList<HwOp> Ops, IReadOnlyList<Finding> Findings);
 
 public enum RunErrorKind
 {
@@ -198,7 +224,7 @@ public sealed class ScenarioModel
     {
         Scenario = scenario;
         Environment = new DmaEnvironment(scenario.Profile);
-        var kernel = KernelState.Boot(scenario.Profile.Layout, scenario.KernelConfig, scenario.Hardware);
+        var kernel = KernelState.Boot(scenario.Profile.Layout, scenario.KernelConfig, scenario.Hardware, scenario.Tenants);
         var agents = scenario.Agents
             .Select(p => new AgentState(ImmutableStack.Create(new Frame(p, 0, ImmutableDictionary<string, Value>.Empty)), null))
             .Select(a => Normalise(a))
@@ -251,6 +277,9 @@ public sealed class ScenarioModel
     private static IEnumerable<ValueExpr> Inputs(Statement stmt) => stmt switch
     {
         AllocCoherentStmt a => [a.Size],
+        MmapStmt m => [m.Buffer, m.Size],
+        GetSgtableStmt g => [g.Buffer, g.Size],
+        DeriveStmt d => [d.Source],
         FreeCoherentStmt f => [f.Size, f.CpuAddr, f.Handle],
         KmallocStmt k => [k.Size],
         KfreeStmt k => [k.Pointer],
@@ -270,9 +299,23 @@ public sealed class ScenarioModel
         var program = Scenario.Programs[frame.Program];
         var stmt = program.Body[frame.Pc];
         var ops = new List<HwOp>();
+        var findings = new List<Finding>();
         try
         {
-            var (next, stopped, pushed) = Execute(s, frame, program, stmt, ops);
+            ControlState next;
+            string? stopped;
+            Frame? pushed;
+            try
+            {
+                (next, stopped, pushed) = Execute(s, frame, program, stmt, ops, findings);
+            }
+            catch (FatalFindingException e)
+            {
+                // The kernel oopses or the process takes a fault here: this agent stops, with the operations done so far.
+                findings.Add(e.Finding);
+                (next, stopped, pushed) = (s, $"{e.Finding.Kind}: {e.Finding.Message}", null);
+            }
+
             var frames = s.Agents[agent].Frames.Pop().Push(frame with { Pc = frame.Pc + 1 });
             if (pushed is not null)
             {
@@ -280,7 +323,7 @@ public sealed class ScenarioModel
             }
 
             var state = Normalise(new AgentState(stopped is null ? frames : [], stopped));
-            return new StepResult(next.With(agents: next.Agents.SetItem(agent, state)), agent, program, stmt, ops);
+            return new StepResult(next.With(agents: next.Agents.SetItem(agent, state)), agent, program, stmt, ops, findings);
         }
         catch (ScenarioException e)
         {
@@ -329,7 +372,9 @@ public sealed class ScenarioModel
             (CoherentBuffer b, null or "cpu") => b.Cpu,
             (CoherentBuffer b, "dma") => b.Dma,
             (KernelPointer p, null) => p.Va,
-            (PageRef p, null) => s.Dma.Kernel.Layout.PageAddress(p.Pfn),
+            (UserPointer p, null) => p.Va,
+            (PageRef p, null) => s.Dma.Kernel.Layout.PageAddress(p.Pfn)
+                ?? throw Bad(stmt, $"'{e.Text}' is a highmem page: page_address() is NULL until it is mapped; use kmap_local_page({e.Var})"),
             (DmaHandle h, null) => h.Dma,
             _ => throw Bad(stmt, $"'{e.Text}': a {Describe(v)} has no field '.{e.Field}'"),
         };
@@ -342,6 +387,8 @@ public sealed class ScenarioModel
         KernelPointer => "kernel pointer",
         PageRef => "page",
         DmaHandle => "DMA handle",
+        UserPointer => "user address",
+        SgTableValue => "sg table",
         _ => "number",
     };
 
@@ -362,7 +409,7 @@ public sealed class ScenarioModel
         return value as T ?? throw Bad(stmt, $"'{e.Text}' is a {Describe(value)}, but {what}");
     }
 
-    private (ControlState Next, string? Stopped, Frame? Pushed) Execute(ControlState s, Frame frame, AgentProgram program, Statement stmt, List<HwOp> ops)
+    private (ControlState Next, string? Stopped, Frame? Pushed) Execute(ControlState s, Frame frame, AgentProgram program, Statement stmt, List<HwOp> ops, List<Finding> findings)
     {
         var env = Environment;
         var dma = s.Dma;
@@ -376,16 +423,56 @@ public sealed class ScenarioModel
                         throw Bad(stmt, $"dma_alloc_coherent of {size} bytes: this model takes 1 byte to 1 GiB");
                     }
 
-                    dma = DmaApi.DmaAllocAttrs(env, dma, a.Device, size, a.Gfp, ops, out var cpu, out var handle);
-                    return (s.With(dma: dma, vars: s.Vars.Add(a.Target, new CoherentBuffer(cpu, handle, size))), null, null);
+                    dma = DmaApi.DmaAllocAttrs(env, dma, a.Device, size, a.Gfp, a.Attrs, ops, out var cpu, out var handle);
+                    var cookie = cpu != 0 && (a.Attrs & DmaAttrs.DMA_ATTR_NO_KERNEL_MAPPING) != 0;
+                    return (s.With(dma: dma, vars: s.Vars.Add(a.Target, new CoherentBuffer(cpu, handle, size, cookie))), null, null);
                 }
 
             case FreeCoherentStmt f:
                 {
                     var size = Number(s, frame, f.Size, stmt);
-                    dma = DmaApi.DmaFreeAttrs(dma, f.Device, size, Number(s, frame, f.CpuAddr, stmt), Number(s, frame, f.Handle, stmt), ops);
+                    dma = DmaApi.DmaFreeAttrs(env, dma, f.Device, size, Number(s, frame, f.CpuAddr, stmt), Number(s, frame, f.Handle, stmt), f.Attrs, ops, findings);
                     return (s.With(dma: dma), null, null);
                 }
+
+            case MmapStmt m:
+                {
+                    var buf = As<CoherentBuffer>(s, frame, m.Buffer, stmt, "dma_mmap_* takes a buffer from dma_alloc_coherent/dma_alloc_attrs");
+                    var size = Number(s, frame, m.Size, stmt);
+                    if (size == 0 || size > buf.Bytes)
+                    {
+                        throw Bad(stmt, $"dma_mmap of {size} bytes of '{m.Buffer.Text}' ({buf.Bytes} bytes): the vma must lie inside the buffer, or dma_mmap_attrs returns -ENXIO");
+                    }
+
+                    if (buf.Cpu == 0)
+                    {
+                        throw new KernelBugException(stmt.Text, $"'{m.Buffer.Text}' is NULL: the allocation failed and the driver did not check");
+                    }
+
+                    dma = DmaApi.DmaMmapAttrs(env, dma, m.Device, buf.Cpu, buf.Dma, size, m.Attrs, m.Buffer.Text, ops, findings, out var va);
+                    return (s.With(dma: dma, vars: s.Vars.Add(m.Target, new UserPointer(va, PlatformLayout.PageAlign(size)))), null, null);
+                }
+
+            case GetSgtableStmt g:
+                {
+                    var buf = As<CoherentBuffer>(s, frame, g.Buffer, stmt, "dma_get_sgtable takes a buffer from dma_alloc_coherent/dma_alloc_attrs");
+                    var size = Number(s, frame, g.Size, stmt);
+                    if (size == 0 || size > buf.Bytes)
+                    {
+                        throw Bad(stmt, $"dma_get_sgtable of {size} bytes of '{g.Buffer.Text}' ({buf.Bytes} bytes)");
+                    }
+
+                    if (buf.Cpu == 0)
+                    {
+                        throw new KernelBugException(stmt.Text, $"'{g.Buffer.Text}' is NULL: the allocation failed and the driver did not check");
+                    }
+
+                    var (pfn, length) = DmaApi.DmaGetSgtableAttrs(env, dma, g.Device, buf.Cpu, buf.Dma, size, g.Buffer.Text, findings);
+                    return (s.With(vars: s.Vars.Add(g.Target, new SgTableValue(pfn, length))), null, null);
+                }
+
+            case DeriveStmt d:
+                return (Derive(s, frame, d, ops), null, null);
 
             case KmallocStmt k:
                 {
@@ -397,12 +484,12 @@ public sealed class ScenarioModel
 
                     // Above KMALLOC_MAX_SIZE (4 MiB here) or with memory exhausted, kmalloc returns NULL.
                     var order = size > PlatformLayout.PageSize << KernelState.MaxOrder ? KernelState.MaxOrder + 1 : PlatformLayout.GetOrder(size);
-                    if (dma.Kernel.TryAllocPages(k.Gfp, order, "kmalloc", ops, out var pfn) is not { } kernel)
+                    if (dma.Kernel.TryAllocPages(k.Gfp & ~Gfp.__GFP_HIGHMEM, order, "kmalloc", ops, out var pfn) is not { } kernel)
                     {
                         return (s.With(vars: s.Vars.Add(k.Target, new KernelPointer(0, size))), null, null);
                     }
 
-                    var va = kernel.Layout.PageAddress(pfn);
+                    var va = kernel.Layout.LinearAddress(pfn);
                     return (s.With(dma: dma with { Kernel = kernel }, vars: s.Vars.Add(k.Target, new KernelPointer(va, size))), null, null);
                 }
 
@@ -459,10 +546,10 @@ public sealed class ScenarioModel
                     switch (y.Kind)
                     {
                         case SyncKind.Unmap:
-                            dma = DmaApi.DmaUnmap(dma, y.Device, handle, size, y.Direction, y.Function, ops);
+                            dma = DmaApi.DmaUnmap(env, dma, y.Device, handle, size, y.Direction, y.Function, ops);
                             break;
                         case SyncKind.ForCpu:
-                            DmaApi.SyncForCpu(dma, y.Device, handle, size, y.Direction, y.Function, ops);
+                            DmaApi.SyncForCpu(env, dma, y.Device, handle, size, y.Direction, y.Function, ops);
                             break;
                         default:
                             DmaApi.SyncForDevice(env, dma, y.Device, handle, size, y.Direction, y.Function, ops);
@@ -477,7 +564,7 @@ public sealed class ScenarioModel
                     ? (s, "dma_mapping_error() returned true: the driver gives up", null)
                     : (s, null, null);
             case AccessStmt a:
-                return (Access(s, frame, program, a, ops), null, null);
+                return (Access(s, frame, program, a, ops, findings), null, null);
             case SmcStmt c:
                 {
                     var fw = Scenario.Programs[c.Firmware];
@@ -497,10 +584,67 @@ public sealed class ScenarioModel
         }
     }
 
-    private ControlState Access(ControlState s, Frame frame, AgentProgram program, AccessStmt a, List<HwOp> ops)
+    /// <summary><c>sg_page(sgt)</c>, <c>sg_phys(sgt)</c>, <c>kmap_local_page(pg)</c>.</summary>
+    private ControlState Derive(ControlState s, Frame frame, DeriveStmt d, List<HwOp> ops)
+    {
+        var layout = s.Dma.Kernel.Layout;
+        switch (d.Function)
+        {
+            case "sg_page":
+                {
+                    var sgt = As<SgTableValue>(s, frame, d.Source, d, "sg_page takes an sg table from dma_get_sgtable");
+                    return s.With(vars: s.Vars.Add(d.Target, new PageRef(sgt.Pfn, PlatformLayout.GetOrder(sgt.Length))));
+                }
+
+            case "sg_phys":
+                {
+                    // sg_phys(sg) = page_to_phys(sg_page(sg)) + sg->offset: arithmetic on whatever page the table holds.
+                    var sgt = As<SgTableValue>(s, frame, d.Source, d, "sg_phys takes an sg table from dma_get_sgtable");
+                    return s.With(vars: s.Vars.Add(d.Target, new NumberValue(unchecked(sgt.Pfn << PlatformLayout.PageShift))));
+                }
+
+            default:
+                {
+                    // kmap_local_page(page): page_address() for lowmem (and for any page on arm64, where it is
+                    // arithmetic); a temporary pkmap mapping for a highmem page on arm32, which reads the page's
+                    // flags first (PageHighMem) and so needs the struct page to exist.
+                    var page = As<PageRef>(s, frame, d.Source, d, "kmap_local_page takes a page (from alloc_pages or sg_page)");
+                    var k = s.Dma.Kernel;
+                    if (layout.Arch == Arch.Arm32 && !layout.StructPageExists(page.Pfn))
+                    {
+                        throw new FatalFindingException(new Finding(FindingKinds.BogusStructPage, "kmap_local_page", page.Pfn, k.OwnerOf(page.Pfn), Severity.Fault,
+                            $"kmap_local_page reads the flags of {layout.DescribePage(page.Pfn)}, beyond mem_map: the kernel oopses", Fatal: true));
+                    }
+
+                    ulong va;
+                    if (layout.PageAddress(page.Pfn) is { } lowmem)
+                    {
+                        va = lowmem;
+                    }
+                    else
+                    {
+                        k = k.KmapHighmem(page.Pfn, ops, out va);
+                    }
+
+                    var bytes = layout.Arch == Arch.Arm32 && !layout.IsLowmemPfn(page.Pfn) ? PlatformLayout.PageSize : PlatformLayout.PageSize << page.Order;
+                    return s.With(dma: s.Dma with { Kernel = k }, vars: s.Vars.Add(d.Target, new KernelPointer(va, bytes)));
+                }
+        }
+    }
+
+    private ControlState Access(ControlState s, Frame frame, AgentProgram program, AccessStmt a, List<HwOp> ops, List<Finding> findings)
     {
         // An access through a variable that knows its size (a buffer, a pointer, a page, a handle) must stay inside it.
         var value = a.Address.Var is null ? null : Lookup(s, frame, a.Address);
+        if (value is CoherentBuffer { Cookie: true } && a.Address.Field is not "dma")
+        {
+            throw Bad(a, $"'{a.Address.Text}' is a DMA_ATTR_NO_KERNEL_MAPPING cookie (a struct page pointer), not a kernel address: dereferencing it corrupts struct pages");
+        }
+
+        if (program.Kind == AgentKind.User && value is not UserPointer)
+        {
+            throw Bad(a, $"user process '{program.Name}' reaches memory only through its own mappings: '{a.Address.Text}' is a {(value is null ? "number" : Describe(value))}");
+        }
         if (value is CoherentBuffer && a.Address.Field is null && a.Space != AddressSpace.Virtual)
         {
             throw Bad(a, $"'{a.Address.Text}' is a coherent buffer: its DMA address is '{a.Address.Var}.dma'");
@@ -546,15 +690,31 @@ public sealed class ScenarioModel
                 type = program.Access;
                 break;
             default:
-                pa = DmaApi.DmaToPhys(start);
+                pa = s.Dma.Kernel.Layout.DmaToPhys(start);
                 type = program.Access;
                 break;
         }
 
-        var layout = s.Dma.Kernel.Layout;
-        if (pa < layout.RamBase || pa >= layout.RamEnd || length > layout.RamEnd - pa)
+        var kernel = s.Dma.Kernel;
+        var layout = kernel.Layout;
+        var verb = a.IsWrite ? "writes" : "reads";
+        if (!layout.IsRam(pa, length))
         {
-            throw new NotModelledException($"an access to PA 0x{pa:x}..0x{pa + length:x}, outside DRAM (MMIO and carve-outs are not modelled)");
+            var pfn = pa >> PlatformLayout.PageShift;
+            throw new FatalFindingException(new Finding(FindingKinds.AccessOutsideRam, program.Name, pfn, kernel.OwnerOf(pfn), Severity.Fault,
+                $"{program.Name} {verb} PA 0x{pa:x}..0x{pa + length:x}{(via is null ? string.Empty : $" through {via.Name}")}, where there is no DRAM: the access faults (an external abort or SError; SIGBUS for a process). dmacheck stops {program.Name} here (MMIO is not modelled)",
+                Fatal: true));
+        }
+
+        if (via is not null && kernel.UserMappingAt(start) is { IntendedOwner: { } intended })
+        {
+            var pfn = pa >> PlatformLayout.PageShift;
+            var now = kernel.OwnerOf(pfn);
+            if (now != intended)
+            {
+                findings.Add(new Finding(FindingKinds.UseAfterFree, program.Name, pfn, now, a.IsWrite ? Severity.Corruption : Severity.InformationLeak,
+                    $"{program.Name} {verb} pfn 0x{pfn:x} through {via.Name}, made for {intended.Describe()}, but the page now belongs to {now.Describe()}: the mapping outlived the buffer (use after free)"));
+            }
         }
 
         if (!a.IsWrite && s.Observed.ContainsKey(a.Var))

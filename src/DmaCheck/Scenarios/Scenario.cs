@@ -47,9 +47,18 @@ public sealed record ValueExpr(string? Var, string? Field, ulong Constant, Sourc
 
 public abstract record Statement(SourceSpan Span, string Text);
 
-public sealed record AllocCoherentStmt(SourceSpan Span, string Text, string Target, DmaDevice Device, ValueExpr Size, Gfp Gfp) : Statement(Span, Text);
+public sealed record AllocCoherentStmt(SourceSpan Span, string Text, string Target, DmaDevice Device, ValueExpr Size, Gfp Gfp, DmaAttrs Attrs = DmaAttrs.None) : Statement(Span, Text);
 
-public sealed record FreeCoherentStmt(SourceSpan Span, string Text, DmaDevice Device, ValueExpr Size, ValueExpr CpuAddr, ValueExpr Handle) : Statement(Span, Text);
+public sealed record FreeCoherentStmt(SourceSpan Span, string Text, DmaDevice Device, ValueExpr Size, ValueExpr CpuAddr, ValueExpr Handle, DmaAttrs Attrs = DmaAttrs.None) : Statement(Span, Text);
+
+/// <summary><c>m = dma_mmap_coherent(dev, buf, size)</c> / <c>dma_mmap_attrs(dev, buf, size, attrs)</c>: the driver's mmap file operation for a whole-buffer vma.</summary>
+public sealed record MmapStmt(SourceSpan Span, string Text, string Target, DmaDevice Device, ValueExpr Buffer, ValueExpr Size, DmaAttrs Attrs) : Statement(Span, Text);
+
+/// <summary><c>sgt = dma_get_sgtable(dev, buf, size)</c> / <c>dma_get_sgtable_attrs(dev, buf, size, attrs)</c>.</summary>
+public sealed record GetSgtableStmt(SourceSpan Span, string Text, string Target, DmaDevice Device, ValueExpr Buffer, ValueExpr Size, DmaAttrs Attrs) : Statement(Span, Text);
+
+/// <summary><c>pg = sg_page(sgt)</c>, <c>pa = sg_phys(sgt)</c> or <c>va = kmap_local_page(pg)</c>: a derived value.</summary>
+public sealed record DeriveStmt(SourceSpan Span, string Text, string Target, string Function, ValueExpr Source) : Statement(Span, Text);
 
 public sealed record KmallocStmt(SourceSpan Span, string Text, string Target, ValueExpr Size, Gfp Gfp) : Statement(Span, Text);
 
@@ -80,6 +89,16 @@ public sealed record SmcStmt(SourceSpan Span, string Text, int Firmware, IReadOn
 
 public sealed record EventStmt(SourceSpan Span, string Text, bool IsWait, string Event) : Statement(Span, Text);
 
+/// <summary>A finding a scenario file declares; null parts match anything. <see cref="Kind"/> null means "no findings".</summary>
+public sealed record DeclaredFinding(SourceSpan Span, string? Kind, string? Function, string? Owner)
+{
+    public bool Matches(Finding f) =>
+        Kind == f.Kind && (Function is null || Function == f.Function) && (Owner is null || Owner == f.Owner.Name);
+
+    public override string ToString() =>
+        Kind is null ? "no findings" : $"finding {Kind}" + (Function is null ? string.Empty : $" in {Function}") + (Owner is null ? string.Empty : $" owner {Owner}");
+}
+
 /// <summary>One program: a CPU thread, a device's DMA engine, or a firmware handler run by <c>smc</c>.</summary>
 public sealed record AgentProgram(string Name, AgentKind Kind, MasterKind Master, MemoryType Access, IReadOnlyList<string> Parameters, IReadOnlyList<Statement> Body);
 
@@ -96,7 +115,9 @@ public sealed record Scenario(
     IReadOnlyList<string> ObservedVars,
     IReadOnlyList<Expectation> Expectations,
     IReadOnlyDictionary<string, DeclaredVerdict> Declared,
-    IReadOnlyList<string> Notes)
+    IReadOnlyList<string> Notes,
+    IReadOnlyList<TenantSpec> Tenants,
+    IReadOnlyList<DeclaredFinding> DeclaredFindings)
 {
     public string File => Source.Path;
 }

@@ -60,6 +60,12 @@ public sealed record RunSettings(KernelProfile Profile, KernelConfig Kernel, Har
                     return null;
                 }
 
+                if (!Profile.Has(def))
+                {
+                    error = $"switch {def.Key} is an {def.Arch} switch, and profile {Profile.Name} is {Profile.Arch}";
+                    return null;
+                }
+
                 return this with { Profile = Profile.With(def, value) };
         }
     }

@@ -9,13 +9,14 @@ public sealed record ScenarioSyntax(
     IReadOnlyList<DeclSyntax> Declarations,
     IReadOnlyList<AgentSyntax> Agents,
     IReadOnlyList<ExpectSyntax> Expectations,
-    IReadOnlyList<DeclaredSyntax> Declared);
+    IReadOnlyList<DeclaredSyntax> Declared,
+    IReadOnlyList<DeclaredFindingSyntax> DeclaredFindings);
 
 public sealed record SetSyntax(Token Key, Token Value);
 
 public sealed record PropertySyntax(Token Key, Token Value);
 
-/// <summary><c>device NAME { ... }</c> or <c>firmware NAME { ... }</c>.</summary>
+/// <summary><c>device NAME { ... }</c>, <c>firmware NAME { ... }</c> or <c>tenant NAME { ... }</c>.</summary>
 public sealed record DeclSyntax(Token Keyword, Token Name, IReadOnlyList<PropertySyntax> Properties);
 
 public enum AgentKind
@@ -23,6 +24,9 @@ public enum AgentKind
     Cpu,
     Firmware,
     Device,
+
+    /// <summary>A user process: reaches memory only through the user mappings it was given (dma_mmap_*).</summary>
+    User,
 }
 
 /// <summary><c>cpu NAME { ... }</c>, <c>firmware NAME on smc(p, ...) { ... }</c> or <c>dma NAME by DEVICE { ... }</c>.</summary>
@@ -37,6 +41,9 @@ public sealed record RangeSyntax(Token Low, Token High);
 
 /// <summary>A declared expected verdict: <c># expect NAME: VERDICT[, min-events [>=]N]</c>.</summary>
 public sealed record DeclaredSyntax(Token Name, Token Verdict, Token? AtLeast, Token? MinEvents);
+
+/// <summary>A declared finding: <c># expect finding KIND [in FUNCTION] [owner NAME]</c>, or (Kind null) <c># expect no findings</c>.</summary>
+public sealed record DeclaredFindingSyntax(SourceSpan Span, Token? Kind, Token? Function, Token? Owner);
 
 /// <summary>A value: a number, a variable, a field (<c>buf.dma</c>), optionally plus a number; or flags joined by '|'.</summary>
 public sealed record ExprSyntax(IReadOnlyList<Token> Terms, Token? Offset, SourceSpan Span)
