@@ -324,6 +324,17 @@ public static class Program
         }
 
         var verdicts = outcome.Result.Verdicts;
+        if (outcome.Result.Findings.Count > 0 && options.Expect is null)
+        {
+            stdout.Write(ExplainReport.RenderFindings(outcome, style));
+            if (verdicts.Count == 0)
+            {
+                return outcome.ExitCode;
+            }
+
+            stdout.WriteLine();
+        }
+
         ExpectationVerdict verdict;
         if (options.Expect is { } name)
         {

@@ -46,6 +46,38 @@ public static class SeedVariantArbitraries
     }
 }
 
+/// <summary>
+/// Random variants of the seed-2 scenarios: both values of both vmalloc-address switches, init_on_alloc, the
+/// initial cache, the device's coherence and the bytes read and written (one to three lines).
+/// </summary>
+public static class Seed2VariantArbitraries
+{
+    private static readonly string[] Seeds = Directory.GetFiles(Path.Combine(TestPaths.Scenarios, "seeds", "vmalloc-cpu-addr"), "*.dmc")
+        .Order(StringComparer.Ordinal).Select(File.ReadAllText).ToArray();
+
+    public static Arbitrary<GeneratedScenario> Scenarios() =>
+        (from seed in Gen.Elements(Seeds)
+         from bytes in Gen.Elements(64, 100, 128, 192)
+         from common in Gen.Elements("virt_to_page", "vmalloc_aware")
+         from xenFree in Gen.Elements("virt_to_page", "vmalloc_aware")
+         from initOnAlloc in Gen.Elements("on", "off")
+         from cache in Gen.Elements("cold", "arbitrary")
+         from coherent in Gen.Elements("true", "false")
+         select Variant(seed, bytes, common, xenFree, initOnAlloc, cache, coherent)).ToArbitrary();
+
+    private static GeneratedScenario Variant(string seed, int bytes, string common, string xenFree, string initOnAlloc, string cache, string coherent)
+    {
+        var n = bytes.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        var lines = seed.Split('\n')
+            .Where(l => !l.StartsWith("# expect", StringComparison.Ordinal) && !l.StartsWith("set ", StringComparison.Ordinal))
+            .Select(l =>
+                l.StartsWith("profile ", StringComparison.Ordinal) ? $"{l}\nset dma_common_vaddr_to_page = {common}\nset xen_free_coherent_page = {xenFree}\nset init_on_alloc = {initOnAlloc}\nset cache_init = {cache}"
+                : l.StartsWith("device ", StringComparison.Ordinal) ? l.Replace("coherent = false", $"coherent = {coherent}", StringComparison.Ordinal)
+                : l.Replace("[0..4096]", $"[0..{n}]", StringComparison.Ordinal).Replace("[0..8192]", $"[0..{n}]", StringComparison.Ordinal).Replace("[0..64]", $"[0..{n}]", StringComparison.Ordinal));
+        return new GeneratedScenario(string.Join('\n', lines), 1, 1, 1, bytes);
+    }
+}
+
 /// <summary>The full generator: dma_alloc_coherent, page clearing and frees. Feasible for the brute force because it keeps only observed lines.</summary>
 public static class FullScenarioArbitraries
 {
@@ -80,6 +112,10 @@ public sealed class ExplorerAgreementProperties
     [Property(MaxTest = 120, Arbitrary = [typeof(SeedVariantArbitraries)])]
     public Property LineSetAndBruteForceAgreeOnSeedVariants(GeneratedScenario generated) => Agree(generated);
 
+    /// <summary>The seed-2 cases: Xen and dma-direct, arm64 and arm32, tenants, user mappings, sg tables, pools; verdicts and findings.</summary>
+    [Property(MaxTest = 120, Arbitrary = [typeof(Seed2VariantArbitraries)])]
+    public Property LineSetAndBruteForceAgreeOnSeed2Variants(GeneratedScenario generated) => Agree(generated);
+
     private static Property Agree(GeneratedScenario generated)
     {
         var scenario = Binder.Load("gen.dmc", generated.Text);
@@ -101,6 +137,13 @@ public sealed class ExplorerAgreementProperties
         if (lineSet.Inconclusive is not null)
         {
             differences.Add($"line-set is inconclusive: {lineSet.Inconclusive}");
+        }
+
+        var findingsA = lineSet.Findings.Select(f => f.Key).Order(StringComparer.Ordinal).ToList();
+        var findingsB = brute.Findings.Select(f => f.Key).Order(StringComparer.Ordinal).ToList();
+        if (!findingsA.SequenceEqual(findingsB))
+        {
+            differences.Add($"findings [{string.Join(", ", findingsA)}] (line-set) vs [{string.Join(", ", findingsB)}] (brute-force)");
         }
 
         if (lineSet.Verdicts.Count != brute.Verdicts.Count)

@@ -32,6 +32,30 @@ public class GoldenTests
     [Fact]
     public void CheckJson() => AssertGolden("check-seeds.json.expected", JsonReport.Render(CheckSeeds()));
 
+    private static string Seed2 => Path.Combine(TestPaths.Scenarios, "seeds", "vmalloc-cpu-addr");
+
+    private static List<ScenarioOutcome> CheckSeed2() =>
+        Checker.Expand(Seed2).Select(f => Checker.CheckFile(f, ExplorationLimits.Default, Path.GetRelativePath(TestPaths.Root, f))).ToList();
+
+    [Fact]
+    public void CheckSeed2TextWithFindings() => AssertGolden("check-seed2.expected", TextReport.Render(CheckSeed2(), Style.Plain, TimeSpan.Zero));
+
+    [Fact]
+    public void CheckSeed2JsonWithFindings() => AssertGolden("check-seed2.json.expected", JsonReport.Render(CheckSeed2()));
+
+    [Fact]
+    public void CheckSeed2SarifWithFindings() => AssertGolden("check-seed2.sarif.expected", SarifReport.Render(CheckSeed2(), "golden"));
+
+    [Theory]
+    [InlineData("mmap-xen-arm32-rpi4-v5.13")]
+    [InlineData("xen-free-arm64-v5.8")]
+    public void ExplainFindings(string name)
+    {
+        var file = Path.Combine(Seed2, name + ".dmc");
+        var outcome = Checker.CheckFile(file, ExplorationLimits.Default, Path.GetRelativePath(TestPaths.Root, file));
+        AssertGolden($"explain-findings-{name}.expected", ExplainReport.RenderFindings(outcome, Style.Plain));
+    }
+
     [Fact]
     public void CheckSarif() => AssertGolden("check-seeds.sarif.expected", SarifReport.Render(CheckSeeds(), "golden"));
 

@@ -112,7 +112,7 @@ public sealed class LineSetExplorer
                     any = true;
                     transitions++;
                     var step = model.Step(node.Ctrl, agent);
-                    findings.Add(step);
+                    findings.Add(step, () => [.. node.Path(), step]); // breadth-first: the first run to reach a finding is a shortest one
                     var child = new SearchNode(step.Next, ApplyOps(model, node.Ctrl.Mmu, node.Lines, step.Ops, limits, watch, visited.Count), node, step);
                     if (visited.Add(child))
                     {

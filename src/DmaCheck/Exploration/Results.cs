@@ -137,8 +137,8 @@ internal sealed class VerdictAccumulator(Expectation expectation)
         Failing);
 }
 
-/// <summary>A finding, where it happened: the statement and the agent that ran it.</summary>
-public sealed record FoundFinding(Kernel.Finding Finding, Statement Statement, string Agent)
+/// <summary>A finding, where it happened: the statement, the agent that ran it, and the shortest run reaching it (when the explorer keeps runs).</summary>
+public sealed record FoundFinding(Kernel.Finding Finding, Statement Statement, string Agent, IReadOnlyList<StepResult>? Trace = null)
 {
     public string Key => $"{Finding.Kind}|{Finding.Function}|{Finding.Pfn}|{Finding.Owner.Name}|{Statement.Span.Line}:{Statement.Span.Column}";
 }
@@ -148,12 +148,16 @@ public sealed class FindingCollector
 {
     private readonly Dictionary<string, FoundFinding> found = new(StringComparer.Ordinal);
 
-    public void Add(StepResult step)
+    /// <summary>Records a step's findings; <paramref name="trace"/> gives the run up to and including it (called only for a new finding).</summary>
+    public void Add(StepResult step, Func<IReadOnlyList<StepResult>>? trace = null)
     {
         foreach (var f in step.Findings)
         {
             var ff = new FoundFinding(f, step.Statement, step.Program.Name);
-            found.TryAdd(ff.Key, ff);
+            if (!found.ContainsKey(ff.Key))
+            {
+                found[ff.Key] = ff with { Trace = trace?.Invoke() };
+            }
         }
     }
 

@@ -9,6 +9,58 @@ namespace DmaCheck.Reports;
 /// <summary><c>dmacheck explain</c>: the shortest failing run as a narrative in kernel terms, then a per-line timeline.</summary>
 public static class ExplainReport
 {
+    /// <summary>
+    /// The findings of a scenario: for each, what the kernel function did, whose page it was, and the shortest run
+    /// that reaches it (the search is breadth-first), with the kernel's operations on the way.
+    /// </summary>
+    public static string RenderFindings(ScenarioOutcome outcome, Style style)
+    {
+        var sb = new StringBuilder();
+        var scenario = outcome.Scenario!;
+        sb.AppendLine(CultureInfo.InvariantCulture, $"{outcome.File}: {scenario.Title}");
+        sb.AppendLine(CultureInfo.InvariantCulture, $"profile {scenario.Profile.Name} ({scenario.Profile.DescribeSwitches()}); layout {scenario.Profile.Layout.Name}");
+        var index = 0;
+        foreach (var (found, declared) in outcome.Result!.FindingRows)
+        {
+            sb.AppendLine();
+            if (found is null)
+            {
+                sb.AppendLine(style.Bad($"declared '{declared}' ({outcome.File}:{declared!.Span.Line}): no run produces it"));
+                continue;
+            }
+
+            var f = found.Finding;
+            index++;
+            var status = declared is null ? style.Bad("not declared") : style.Good($"declared: {declared}");
+            sb.AppendLine(CultureInfo.InvariantCulture, $"finding {index}: {f.Kind} in {f.Function} [{f.SeverityText}] ({status})");
+            sb.AppendLine(CultureInfo.InvariantCulture, $"  at {outcome.File}:{found.Statement.Span.Line}:{found.Statement.Span.Column}, {found.Agent}: {found.Statement.Text}");
+            if (f.Pfn is { } pfn)
+            {
+                var layout = scenario.Profile.Layout;
+                var where = layout.PfnValid(pfn) ? (layout.IsLowmemPfn(pfn) ? "lowmem" : "highmem") : "not RAM";
+                sb.AppendLine(CultureInfo.InvariantCulture, $"  page frame: pfn 0x{pfn:x} (PA 0x{unchecked(pfn << Kernel.PlatformLayout.PageShift):x}, {where}); owner: {f.Owner.Describe()}");
+            }
+
+            sb.AppendLine(CultureInfo.InvariantCulture, $"  {f.Message}");
+            if (found.Trace is { } trace)
+            {
+                sb.AppendLine("  shortest run to it:");
+                var step = 0;
+                foreach (var s in trace)
+                {
+                    step++;
+                    sb.AppendLine(CultureInfo.InvariantCulture, $"    {step}. {s.Program.Name}: {s.Statement.Text}");
+                    foreach (var op in s.Ops)
+                    {
+                        sb.AppendLine(CultureInfo.InvariantCulture, $"         {style.Dim(DescribeOp(op))}");
+                    }
+                }
+            }
+        }
+
+        return sb.ToString();
+    }
+
     public static string Render(ScenarioOutcome outcome, Witness? witness, ExpectationVerdict verdict, Style style, bool replayed = false)
     {
         var sb = new StringBuilder();

@@ -19,6 +19,9 @@ public static class SarifReport
         ("DMC004", "kernel-bug", "Some run crashes the kernel model: an oops, a BUG, or freeing memory the caller does not own.", "error"),
         ("DMC005", "bad-input", "The scenario is malformed or misuses the language.", "error"),
         ("DMC006", "inconclusive", "No verdict: a limit was reached, or the scenario needs behaviour this version does not model.", "warning"),
+        ("DMC007", "undeclared-finding", "A kernel function maps, exports, frees or touches a page its caller does not own (docs/findings.md), and the scenario does not declare it.", "error"),
+        ("DMC008", "expected-finding", "A finding the scenario declares: a known bug, reproduced.", "note"),
+        ("DMC009", "missing-finding", "The scenario declares a finding that no run produces.", "error"),
     ];
 
     public static string Render(IReadOnlyList<ScenarioOutcome> outcomes, string toolVersion)
@@ -106,6 +109,19 @@ public static class SarifReport
         {
             yield return ("inconclusive", why, o.At);
             yield break;
+        }
+
+        foreach (var (found, declared) in o.Result?.FindingRows ?? [])
+        {
+            if (found is null)
+            {
+                yield return ("missing-finding", $"declared '{declared}' but no run produces it", declared!.Span);
+                continue;
+            }
+
+            var f = found.Finding;
+            var text = $"{f.Kind} in {f.Function} ({f.SeverityText}; owner: {f.Owner.Describe()}): {f.Message}";
+            yield return (declared is null ? "undeclared-finding" : "expected-finding", text, found.Statement.Span);
         }
 
         foreach (var (v, declared, met) in o.Rows)
