@@ -133,3 +133,22 @@ public class LayoutArithmeticTests
             k.TenantRegions().ToList());
     }
 }
+
+/// <summary>The gen_pool behind the atomic pools.</summary>
+public class AtomicPoolTests
+{
+    [Fact]
+    public void FirstFitOrderAlignPlacesEachRequestAtAMultipleOfItsRoundedSize()
+    {
+        var pool = new DmaCheck.Dma.AtomicPool(0x1000_0000, 0x100, 16 * 4096, System.Collections.Immutable.ImmutableSortedDictionary<ulong, ulong>.Empty);
+        pool = pool.Alloc(100, out var a)!;          // 1 page at 0
+        pool = pool.Alloc(2 * 4096, out var b)!;     // 2 pages: aligned to 2 pages, so at 2 pages, not 1
+        pool = pool.Alloc(3 * 4096, out var c)!;     // 3 pages round to 4: at 4 pages
+        pool = pool.Alloc(4096, out var d)!;         // 1 page: the hole at page 1
+        Assert.Equal([0UL, 2 * 4096UL, 4 * 4096UL, 4096UL], [a, b, c, d]);
+        Assert.Null(pool.Alloc(16 * 4096, out _));   // no 16-page run left
+        pool = pool.Free(a).Free(d).Free(b).Free(c);
+        Assert.NotNull(pool.Alloc(16 * 4096, out var all));
+        Assert.Equal(0UL, all);
+    }
+}

@@ -51,26 +51,33 @@ public enum CoherentSource
 public sealed record CoherentAllocation(string Device, ulong CpuAddr, ulong Handle, ulong Size, ulong Pfn, int Order, CoherentSource Source = CoherentSource.DirectPages);
 
 /// <summary>
-/// An atomic pool: pages prepared and mapped non-cacheable at boot, carved with a gen_pool (first fit, page
-/// granular). Used both for dma-direct's pool (kernel/dma/pool.c) and arm32's (arch/arm/mm/dma-mapping.c).
+/// An atomic pool: pages prepared and mapped non-cacheable at boot, carved with a gen_pool of page granularity and
+/// gen_pool_first_fit_order_align. Used both for dma-direct's pool (kernel/dma/pool.c) and arm32's
+/// (arch/arm/mm/dma-mapping.c).
 /// </summary>
 /// <param name="Chunks">Live allocations: offset in the pool → bytes.</param>
 public sealed record AtomicPool(ulong Va, ulong Pfn, ulong Size, ImmutableSortedDictionary<ulong, ulong> Chunks)
 {
     public bool Contains(ulong va) => va >= Va && va - Va < Size;
 
-    /// <summary>gen_pool_alloc with first fit: the lowest page-aligned free range of <paramref name="size"/> bytes, or null.</summary>
+    /// <summary>
+    /// gen_pool_alloc with gen_pool_first_fit_order_align: the lowest free range of <paramref name="size"/> bytes
+    /// (in whole pages) that starts at a multiple of the request's size rounded up to a power of two pages.
+    /// </summary>
     public AtomicPool? Alloc(ulong size, out ulong offset)
     {
+        var pages = (size + PlatformLayout.PageSize - 1) >> PlatformLayout.PageShift;
+        var align = System.Numerics.BitOperations.RoundUpToPowerOf2(pages) << PlatformLayout.PageShift;
+        size = pages << PlatformLayout.PageShift;
         offset = 0;
         foreach (var (start, bytes) in Chunks)
         {
-            if (start - offset >= size)
+            if (start >= offset && start - offset >= size)
             {
                 break;
             }
 
-            offset = start + bytes;
+            offset = Math.Max(offset, (start + bytes + align - 1) & ~(align - 1));
         }
 
         if (offset + size > Size)
