@@ -132,10 +132,25 @@ public class CliTests
     [Fact]
     public void AKernelBugExitsOne()
     {
-        var text = "profile linux-6.4-arm64\ncpu a {\n  p = kmalloc(64, GFP_KERNEL)\n  kfree(p)\n  kfree(p)\n}\n";
+        var text = "profile linux-6.4-arm64\ndevice d { coherent = false }\ncpu a {\n  p = kmalloc(64, GFP_KERNEL)\n  h = dma_map_single(d, p, 64, DMA_NONE)\n}\n";
         var (code, _, stderr) = Run("check", Write(text));
         Assert.Equal(1, code);
-        Assert.Contains("s.dmc:5:3: error: the kernel would BUG or corrupt memory: __free_pages", stderr, StringComparison.Ordinal);
+        Assert.Contains("s.dmc:5:3: error: the kernel would BUG or corrupt memory: dma_map_single: BUG_ON(!valid_dma_direction(dir))", stderr, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void ADoubleFreeIsAnUndeclaredFindingAndExitsOne()
+    {
+        var text = "profile linux-6.4-arm64\ncpu a {\n  p = kmalloc(64, GFP_KERNEL)\n  kfree(p)\n  kfree(p)\n}\n";
+        var (code, stdout, _) = Run("check", Write(text));
+        Assert.Equal(1, code);
+        Assert.Contains("s.dmc:5:3: memory-corruption: double-free in kfree pfn 0x81000", stdout, StringComparison.Ordinal);
+        Assert.Contains("UNDECLARED", stdout, StringComparison.Ordinal);
+        var (declaredCode, _, _) = Run("check", Write(text + "# expect finding double-free in kfree\n"));
+        Assert.Equal(0, declaredCode);
+        var (missingCode, missing, _) = Run("check", Write(text.Replace("  kfree(p)\n  kfree(p)\n", "  kfree(p)\n", StringComparison.Ordinal) + "# expect finding double-free in kfree\n"));
+        Assert.Equal(1, missingCode);
+        Assert.Contains("MISSING", missing, StringComparison.Ordinal);
     }
 
     [Fact]

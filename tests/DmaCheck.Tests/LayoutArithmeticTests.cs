@@ -147,7 +147,8 @@ public class AtomicPoolTests
         pool = pool.Alloc(4096, out var d)!;         // 1 page: the hole at page 1
         Assert.Equal([0UL, 2 * 4096UL, 4 * 4096UL, 4096UL], [a, b, c, d]);
         Assert.Null(pool.Alloc(16 * 4096, out _));   // no 16-page run left
-        pool = pool.Free(a).Free(d).Free(b).Free(c);
+        pool = pool.Free(a, 4096, "t").Free(d, 4096, "t").Free(b, 8192, "t").Free(c, 3 * 4096, "t");
+        Assert.Throws<KernelBugException>(() => pool.Free(a, 4096, "t"));
         Assert.NotNull(pool.Alloc(16 * 4096, out var all));
         Assert.Equal(0UL, all);
     }

@@ -58,14 +58,15 @@ public class SarifTests
     {
         var limits = ExplorationLimits.Default;
         var bad = Checker.CheckText("bad.dmc", "profile linux-6.4-arm64\ncpu a {\n  frob(1)\n}\n", limits);
-        var bug = Checker.CheckText("bug.dmc", "profile linux-6.4-arm64\ncpu a {\n  p = kmalloc(64, GFP_KERNEL)\n  kfree(p)\n  kfree(p)\n}\n", limits);
+        var bug = Checker.CheckText("bug.dmc", "profile linux-6.4-arm64\ndevice d { coherent = false }\ncpu a {\n  p = kmalloc(64, GFP_KERNEL)\n  h = dma_map_single(d, p, 64, DMA_NONE)\n}\n", limits);
+        var finding = Checker.CheckText("finding.dmc", "profile linux-6.4-arm64\ncpu a {\n  p = kmalloc(64, GFP_KERNEL)\n  kfree(p)\n  kfree(p)\n}\n", limits);
         var fails = Checker.CheckText("fails.dmc", "profile linux-6.4-arm64\nset init_on_alloc = on\ndevice d { coherent = false }\nfirmware f { access = non-cacheable }\n" +
             "cpu a {\n  p = kmalloc(64, GFP_KERNEL)\n  h = dma_map_single(d, p, 64, DMA_TO_DEVICE)\n  write p[0..64] = x\n  smc f(h)\n}\nfirmware f on smc(q) {\n  read phys(q)[0..64] -> v\n}\nexpect e: v == x\n", limits);
-        var root = Render(bad, bug, fails);
+        var root = Render(bad, bug, finding, fails);
         AssertValid(root);
         var results = root.GetProperty("runs")[0].GetProperty("results").EnumerateArray()
             .Select(r => (Rule: r.GetProperty("ruleId").GetString(), Line: r.GetProperty("locations")[0].GetProperty("physicalLocation").GetProperty("region").GetProperty("startLine").GetInt32()))
             .ToList();
-        Assert.Equal([("DMC005", 3), ("DMC004", 5), ("DMC001", 14)], results);
+        Assert.Equal([("DMC005", 3), ("DMC004", 5), ("DMC007", 5), ("DMC001", 14)], results);
     }
 }

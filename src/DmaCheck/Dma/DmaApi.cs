@@ -317,13 +317,13 @@ public static class DmaApi
     {
         var layout = env.Layout;
         var order = PlatformLayout.GetOrder(PlatformLayout.PageAlign(size));
-        var record = s.Coherent.FirstOrDefault(c => c.Device == dev.Name && c.Handle == handle);
+        var record = FindBuffer(s, handle, cpuAddr);
         var k = s.Kernel;
         if ((attrs & DmaAttrs.DMA_ATTR_NO_KERNEL_MAPPING) != 0)
         {
             // cpu_addr is the struct page cookie: dma_free_contiguous(dev, cpu_addr, size) → __free_pages(page, order).
             var cookiePfn = unchecked(cpuAddr - layout.StructPageBase) / layout.StructPageSize;
-            k = k.FreePages(cookiePfn, order, record is null ? null : OwnerName(dev, attrs), "dma_direct_free", ops, findings);
+            k = k.FreePages(cookiePfn, order, ExpectedOwner(k, record, cookiePfn, dev, attrs), "dma_direct_free", ops, findings);
             return Forget(s with { Kernel = k }, record);
         }
 
@@ -335,7 +335,7 @@ public static class DmaApi
         if (s.Pool is { } pool && pool.Contains(cpuAddr))
         {
             // dma_free_from_pool → gen_pool_free.
-            return Forget(s with { Pool = pool.Free(cpuAddr - pool.Va) }, record);
+            return Forget(s with { Pool = pool.Free(cpuAddr - pool.Va, PlatformLayout.PageAlign(size), "dma_free_from_pool") }, record);
         }
 
         if (layout.IsVmallocAddr(cpuAddr))
@@ -344,9 +344,20 @@ public static class DmaApi
         }
 
         var pfn = layout.DmaToPhys(handle) >> PlatformLayout.PageShift;
-        k = k.FreePages(pfn, order, OwnerName(dev, attrs), "dma_direct_free", ops, findings);
+        k = k.FreePages(pfn, order, ExpectedOwner(k, record, pfn, dev, attrs), "dma_direct_free", ops, findings);
         return Forget(s with { Kernel = k }, record);
     }
+
+    /// <summary>The live coherent buffer a free or an mmap names, by its handle (and CPU address when given), whatever the device argument.</summary>
+    private static CoherentAllocation? FindBuffer(DmaState s, ulong handle, ulong cpuAddr) =>
+        s.Coherent.FirstOrDefault(c => c.Handle == handle && c.CpuAddr == cpuAddr) ?? s.Coherent.FirstOrDefault(c => c.Handle == handle);
+
+    /// <summary>
+    /// Whose pages a free of <paramref name="pfn"/> may release: the block's own owner when the frame is the start of
+    /// a live buffer's pages (however the attributes were spelt), else what this device's allocation would be called.
+    /// </summary>
+    private static string ExpectedOwner(KernelState k, CoherentAllocation? record, ulong pfn, DmaDevice dev, DmaAttrs attrs) =>
+        record is not null && record.Pfn == pfn && k.Allocator.Allocated.TryGetValue(pfn, out var block) ? block.Owner : OwnerName(dev, attrs);
 
     private static string OwnerName(DmaDevice dev, DmaAttrs attrs) =>
         (attrs & DmaAttrs.DMA_ATTR_NO_KERNEL_MAPPING) != 0 ? $"dma_alloc_attrs({dev.Name}, NO_KERNEL_MAPPING)" : $"dma_alloc_coherent({dev.Name})";
@@ -369,12 +380,12 @@ public static class DmaApi
 
         if (record.Source == CoherentSource.ArmPool)
         {
-            return Forget(s with { Pool = s.Pool!.Free(cpuAddr - s.Pool.Va) }, record);
+            return Forget(s with { Pool = s.Pool!.Free(cpuAddr - s.Pool.Va, size, "__free_from_pool") }, record);
         }
 
         var k = s.Kernel.Vunmap(cpuAddr, "dma_common_free_remap: vunmap", ops);
         var pfn = env.Layout.DmaToPhys(handle) >> PlatformLayout.PageShift;
-        k = k.FreePages(pfn, PlatformLayout.GetOrder(PlatformLayout.PageAlign(size)), OwnerName(dev, DmaAttrs.None), "__dma_free_buffer", ops, findings);
+        k = k.FreePages(pfn, PlatformLayout.GetOrder(PlatformLayout.PageAlign(size)), ExpectedOwner(k, record, pfn, dev, DmaAttrs.None), "__dma_free_buffer", ops, findings);
         return Forget(s with { Kernel = k }, record);
     }
 
@@ -394,7 +405,7 @@ public static class DmaApi
         var pfn = how == "vmalloc_to_page"
             ? s.Kernel.VmallocToPfn(vaddr) ?? throw new KernelBugException(function, $"vmalloc_to_page(0x{vaddr:x}) is NULL: nothing is mapped there")
             : layout.VirtToPfn(vaddr);
-        var record = s.Coherent.FirstOrDefault(c => c.Device == dev.Name && c.Handle == handle);
+        var record = FindBuffer(s, handle, vaddr);
         CheckPageFlagsAccess(s.Kernel, pfn, record, function, $"TestClearPageXenRemapped({how}(0x{vaddr:x}))", findings);
         return DmaDirectFree(env, s, dev, size, vaddr, handle, attrs, ops, findings);
     }
@@ -417,7 +428,7 @@ public static class DmaApi
         if (buffer is null || pfn < buffer.Pfn || pfn - buffer.Pfn >= (PlatformLayout.PageAlign(buffer.Size) >> PlatformLayout.PageShift))
         {
             findings.Add(new Finding(FindingKinds.ForeignPageFlags, function, pfn, owner, Severity.Corruption,
-                $"{expression} clears PG_xen_remapped (an alias of PG_owner_priv_1) in {layout.DescribePage(pfn)}, owned by {owner.Describe()}, not by the buffer: another page's flags are corrupted"));
+                $"{expression} test-and-clears PG_xen_remapped (an alias of PG_owner_priv_1) in {layout.DescribePage(pfn)}, owned by {owner.Describe()}, not by the buffer: if its owner uses that bit (PG_checked, PG_swapcache, PG_pinned...), it is lost, and xen_destroy_contiguous_region runs on the buffer"));
         }
     }
 
@@ -441,11 +452,11 @@ public static class DmaApi
         var (pfn, how) = direct
             ? (layout.DmaToPhys(handle) >> PlatformLayout.PageShift, $"PHYS_PFN(dma_to_phys(0x{handle:x}))")
             : CommonVaddrToPage(env, s.Kernel, cpuAddr, function);
-        var record = s.Coherent.FirstOrDefault(c => c.Device == dev.Name && c.Handle == handle);
+        var record = FindBuffer(s, handle, cpuAddr);
         // The mapping is the buffer's only if it maps the buffer's pages; a use-after-free check makes sense only then.
-        var intended = record is not null && pfn == record.Pfn ? s.Kernel.OwnerOf(record.Pfn) : null;
+        var intended = record is not null && pfn == record.Pfn ? s.OwnerOf(record.Pfn) : null;
         CheckExportedPages(s.Kernel, pfn, count, record, function, how, $"the user mapping of {buffer}", FindingKinds.UserMappingForeignPage, FindingKinds.UserMappingOutsideRam,
-            "user space can read and write it", "the process takes a fault (SIGBUS, or an SError) when it touches the mapping", findings);
+            "user space can read and write it", "the process takes a fault when it touches the mapping (nothing answers at that physical address)", findings);
         var k = s.Kernel.MapUser(pfn, count, DmaPgprot(dev, attrs), $"user mapping of {buffer} ({function})", intended, ops, out userVa);
         return s with { Kernel = k };
     }
@@ -464,9 +475,9 @@ public static class DmaApi
         var (pfn, how) = direct
             ? (layout.DmaToPhys(handle) >> PlatformLayout.PageShift, $"pfn_to_page(PHYS_PFN(dma_to_phys(0x{handle:x})))")
             : CommonVaddrToPage(env, s.Kernel, cpuAddr, function);
-        var record = s.Coherent.FirstOrDefault(c => c.Device == dev.Name && c.Handle == handle);
+        var record = FindBuffer(s, handle, cpuAddr);
         CheckExportedPages(s.Kernel, pfn, length >> PlatformLayout.PageShift, record, function, how, $"the sg table of {buffer}", FindingKinds.SgForeignPage, FindingKinds.SgPageOutsideRam,
-            "an importer reads and writes it", "an importer that touches the page or its physical address faults", findings);
+            "an importer reads and writes it", "an importer that uses its physical address (sg_phys, dma_map_sg) reaches no memory; one that touches the struct page faults (on arm64, page_address() arithmetic happens to give back the vmalloc address)", findings);
         return (pfn, length);
     }
 
@@ -486,27 +497,24 @@ public static class DmaApi
     private static void CheckExportedPages(KernelState k, ulong pfn, ulong count, CoherentAllocation? buffer, string function, string how, string what,
         string foreignKind, string outsideKind, string leakConsequence, string faultConsequence, List<Finding> findings)
     {
-        if (buffer is not null && pfn == buffer.Pfn)
-        {
-            return;
-        }
-
         var layout = k.Layout;
+        var bufferPages = buffer is null ? 0 : PlatformLayout.PageAlign(buffer.Size) >> PlatformLayout.PageShift;
         for (var i = 0UL; i < count; i++)
         {
             var p = unchecked(pfn + i);
             if (!layout.PfnValid(p))
             {
                 findings.Add(new Finding(outsideKind, function, p, k.OwnerOf(p), Severity.Fault,
-                    $"{how} gives pfn 0x{pfn:x} (PA 0x{unchecked(pfn << PlatformLayout.PageShift):x}), outside RAM: {what} points at no memory, and {faultConsequence}"));
+                    $"{how} gives pfn 0x{pfn:x} (PA 0x{unchecked(pfn << PlatformLayout.PageShift):x}), outside the RAM Linux manages: {what} points at no memory of its own, and {faultConsequence}"));
                 return;
             }
 
             var owner = k.OwnerOf(p);
-            if (buffer is null || p < buffer.Pfn || p - buffer.Pfn >= count)
+            if (buffer is null || p < buffer.Pfn || p - buffer.Pfn >= bufferPages)
             {
+                var beyond = buffer is not null && pfn == buffer.Pfn ? $" ({count} pages from the buffer's first page, which has {bufferPages})" : string.Empty;
                 findings.Add(new Finding(foreignKind, function, p, owner, Severity.InformationLeak,
-                    $"{how} gives pfn 0x{pfn:x}; {what} covers pfn 0x{p:x}, owned by {owner.Describe()}: {leakConsequence}"));
+                    $"{how} gives pfn 0x{pfn:x}; {what} covers pfn 0x{p:x}{beyond}, owned by {owner.Describe()}: {leakConsequence}"));
                 return;
             }
         }

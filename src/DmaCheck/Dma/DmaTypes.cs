@@ -88,13 +88,46 @@ public sealed record AtomicPool(ulong Va, ulong Pfn, ulong Size, ImmutableSorted
         return this with { Chunks = Chunks.Add(offset, size) };
     }
 
-    public AtomicPool Free(ulong offset) => this with { Chunks = Chunks.Remove(offset) };
+    /// <summary>gen_pool_free(pool, addr, size): BUG_ON when the range was not allocated (a double free or a wrong size).</summary>
+    public AtomicPool Free(ulong offset, ulong size, string function)
+    {
+        var pages = (size + PlatformLayout.PageSize - 1) >> PlatformLayout.PageShift;
+        if (!Chunks.TryGetValue(offset, out var bytes) || bytes != pages << PlatformLayout.PageShift)
+        {
+            throw new KernelBugException(function, bytes == 0 && !Chunks.ContainsKey(offset)
+                ? $"gen_pool_free of pool offset 0x{offset:x}, which is not allocated (a double free): BUG_ON in gen_pool_free"
+                : $"gen_pool_free of {pages} page(s) at pool offset 0x{offset:x}, allocated as {bytes >> PlatformLayout.PageShift}: BUG_ON in gen_pool_free");
+        }
+
+        return this with { Chunks = Chunks.Remove(offset) };
+    }
 }
 
 /// <summary>The DMA layer's state over the kernel's: the memory-management state plus live mappings, allocations and pools. Immutable.</summary>
 public sealed record DmaState(KernelState Kernel, ImmutableList<StreamingMapping> Mappings, ImmutableList<CoherentAllocation> Coherent, AtomicPool? Pool = null)
 {
     public static DmaState Boot(KernelState kernel) => new(kernel, [], []);
+
+    /// <summary>Who owns <paramref name="pfn"/>: inside the atomic pool, the coherent buffer carved from it (or nobody); elsewhere the page allocator's owner.</summary>
+    public PageOwner OwnerOf(ulong pfn)
+    {
+        if (Pool is { } pool && pfn >= pool.Pfn && pfn - pool.Pfn < pool.Size >> PlatformLayout.PageShift)
+        {
+            var offset = (pfn - pool.Pfn) << PlatformLayout.PageShift;
+            foreach (var (start, bytes) in pool.Chunks)
+            {
+                if (offset >= start && offset - start < bytes)
+                {
+                    var owner = Coherent.FirstOrDefault(c => c.Source is CoherentSource.DirectPool or CoherentSource.ArmPool && c.Pfn == pool.Pfn + (start >> PlatformLayout.PageShift));
+                    return new PageOwner(OwnerKind.Allocation, owner is null ? "the atomic DMA pool" : $"dma_alloc_coherent({owner.Device}) from the atomic pool at 0x{owner.CpuAddr:x}");
+                }
+            }
+
+            return new PageOwner(OwnerKind.Free, "the atomic DMA pool");
+        }
+
+        return Kernel.OwnerOf(pfn);
+    }
 }
 
 /// <summary>The switch values of one run, resolved once from the profile and the scenario's overrides.</summary>

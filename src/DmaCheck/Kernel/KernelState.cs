@@ -238,6 +238,11 @@ public sealed record KernelState(
     public KernelState MapUser(ulong pfn, ulong pages, MemoryType type, string name, PageOwner? intendedOwner, List<HwOp>? ops, out ulong va)
     {
         va = UserNext;
+        if (pages > (Layout.UserEnd - va) / PlatformLayout.PageSize)
+        {
+            throw new NotModelledException($"user mappings of {pages} more pages do not fit in this model's user address range 0x{Layout.UserBase:x}..0x{Layout.UserEnd:x}");
+        }
+
         var alias = new Alias(name, va, PlatformLayout.PfnToPhys(pfn), pages * PlatformLayout.PageSize, type);
         ops?.Add(new MapOp("remap_pfn_range", alias));
         return this with
@@ -262,6 +267,9 @@ public sealed record KernelState(
         return null;
     }
 
+    /// <summary>KM_MAX_IDX: the depth of the per-CPU kmap_local stack (16).</summary>
+    public const int KmMaxIdx = 16;
+
     /// <summary>
     /// kmap_local_page(page) for a highmem page on arm32: a temporary cacheable mapping of that one frame in the
     /// pkmap area. Lowmem pages need none (page_address).
@@ -269,6 +277,11 @@ public sealed record KernelState(
     public KernelState KmapHighmem(ulong pfn, List<HwOp> ops, out ulong va)
     {
         va = KmapNext;
+        if ((va - Layout.PkmapBase) / PlatformLayout.PageSize >= KmMaxIdx)
+        {
+            throw new KernelBugException("kmap_local_page", $"more than KM_MAX_IDX ({KmMaxIdx}) local kmaps are live at once (the model has no kunmap_local): BUG");
+        }
+
         var alias = new Alias($"kmap of pfn 0x{pfn:x}", va, PlatformLayout.PfnToPhys(pfn), PlatformLayout.PageSize, MemoryType.NormalWriteBack);
         ops.Add(new MapOp("kmap_local_page", alias));
         return this with { Mmu = Mmu.Map(alias), KmapNext = va + PlatformLayout.PageSize };

@@ -38,6 +38,7 @@ public sealed record MemoryBank(ulong Base, ulong Size)
 /// <param name="DmaLimit">The highest bus address the devices' bus carries (bus_dma_limit), or ulong.MaxValue.</param>
 /// <param name="FirstFreePfn">The first page frame the page allocator hands out; frames from the start of RAM below it hold the kernel image.</param>
 /// <param name="UserBase">Where this model places user-space mappings (an mmap address in the process).</param>
+/// <param name="UserEnd">The end of the range this model uses for user-space mappings (below TASK_SIZE).</param>
 /// <param name="PkmapBase">PKMAP_BASE on arm32 (kmap of highmem pages); unused on arm64.</param>
 public sealed record PlatformLayout(
     string Name,
@@ -55,6 +56,7 @@ public sealed record PlatformLayout(
     ulong DmaLimit,
     ulong FirstFreePfn,
     ulong UserBase,
+    ulong UserEnd,
     ulong PkmapBase = 0)
 {
     public const int PageShift = 12;
@@ -113,7 +115,8 @@ public sealed record PlatformLayout(
         vmallocEnd: 0xffff_fdff_bfff_0000);
 
     /// <summary>
-    /// A Raspberry Pi 4-like board under an arm64 kernel of v5.8..v5.14: DRAM at PA 0 in two banks around the
+    /// A Raspberry Pi 4-like board under an arm64 kernel of v5.11..v5.14 (the vmemmap formulas of v5.11+), booted with
+    /// cma=0 so that no CMA area exists (with one, multi-page coherent buffers come from CMA, still remapped): DRAM at PA 0 in two banks around the
     /// firmware's GPU carve-out (0x3b400000..0x40000000), up to 0xfc000000 (the 4 GiB model, peripherals above);
     /// the legacy DMA masters see the first GiB at bus address 0xc0000000 (dma-ranges = &lt;0xc0000000 0x0 0x0
     /// 0x40000000&gt;), so phys_to_dma adds 0xc0000000 and they reach only PA &lt; 1 GiB. VMALLOC_START = MODULES_END
@@ -123,21 +126,23 @@ public sealed record PlatformLayout(
     /// </summary>
     public static PlatformLayout Arm64Rpi4 { get; } = Arm64(
         "arm64-va48-rpi4",
-        "Raspberry Pi 4 (4 GiB) under arm64, VA_BITS=48, 4 KiB pages: DRAM at PA 0 with a hole at 0x3b400000..0x40000000; DMA address = PA + 0xc0000000 for the first GiB",
+        "Raspberry Pi 4 (4 GiB) under arm64 v5.11+, VA_BITS=48, 4 KiB pages, booted with cma=0: DRAM at PA 0 with the firmware carve-out at 0x3b400000..0x40000000 outside Linux's memory; DMA address = PA + 0xc0000000 for the first GiB",
         [new MemoryBank(0, 0x3b40_0000), new MemoryBank(0x4000_0000, 0xbc00_0000)],
         vmallocStart: 0xffff_8000_1000_0000,
         dmaOffset: 0xc000_0000,
         dmaLimit: 0xffff_ffff);
 
     /// <summary>
-    /// The same Raspberry Pi 4-like board under a 32-bit arm kernel with LPAE and the 3G/1G split (bcm2711_defconfig):
+    /// The same Raspberry Pi 4-like board under a 32-bit arm kernel with LPAE and the 3G/1G split (bcm2711_defconfig),
+    /// booted with cma=0: without a CMA area __dma_alloc uses its remap and pool allocators, the vmap paths of the
+    /// thread (with the default CMA area, lowmem buffers come back as linear-map addresses and the bug does not show):
     /// PAGE_OFFSET 0xc0000000, PHYS_OFFSET 0. With the default vmalloc area (vmalloc_min = VMALLOC_END - 240 MiB -
     /// VMALLOC_OFFSET = 0xf0000000) lowmem is the first 768 MiB of RAM, high_memory = 0xf0000000, VMALLOC_START =
     /// 0xf0800000 and everything above PA 0x30000000 is highmem. FLATMEM: mem_map covers every pfn up to max_pfn.
     /// </summary>
     public static PlatformLayout Arm32Rpi4 { get; } = Arm32(
         "arm32-lpae-rpi4",
-        "Raspberry Pi 4 (4 GiB) under 32-bit arm, LPAE, VMSPLIT_3G: lowmem = PA 0..0x30000000 at VA 0xc0000000, highmem above, vmalloc 0xf0800000..0xff800000; DMA address = PA + 0xc0000000 for the first GiB",
+        "Raspberry Pi 4 (4 GiB) under 32-bit arm, LPAE, VMSPLIT_3G, booted with cma=0: lowmem = PA 0..0x30000000 at VA 0xc0000000, highmem above, vmalloc 0xf0800000..0xff800000; DMA address = PA + 0xc0000000 for the first GiB",
         [new MemoryBank(0, 0x3b40_0000), new MemoryBank(0x4000_0000, 0xbc00_0000)],
         dmaOffset: 0xc000_0000,
         dmaLimit: 0xffff_ffff);
@@ -161,7 +166,8 @@ public sealed record PlatformLayout(
             DmaOffset: dmaOffset,
             DmaLimit: dmaLimit,
             FirstFreePfn: (banks[0].Base + (16UL << 20)) >> PageShift,
-            UserBase: 0x0000_ffff_a000_0000);
+            UserBase: 0x0000_0010_0000_0000,
+            UserEnd: 0x0000_ff00_0000_0000);
     }
 
     private static PlatformLayout Arm32(string name, string description, ImmutableArray<MemoryBank> banks, ulong dmaOffset, ulong dmaLimit)
@@ -182,7 +188,8 @@ public sealed record PlatformLayout(
             DmaOffset: dmaOffset,
             DmaLimit: dmaLimit,
             FirstFreePfn: (physOffset + (16UL << 20)) >> PageShift,
-            UserBase: 0xb6e0_0000,
+            UserBase: 0x1000_0000,
+            UserEnd: Arm32PageOffset3G - (16UL << 20), // TASK_SIZE = PAGE_OFFSET - 16 MiB (the module area)
             PkmapBase: Arm32PageOffset3G - (2UL << 20));
     }
 

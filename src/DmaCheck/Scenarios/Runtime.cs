@@ -439,9 +439,9 @@ public sealed class ScenarioModel
                 {
                     var buf = As<CoherentBuffer>(s, frame, m.Buffer, stmt, "dma_mmap_* takes a buffer from dma_alloc_coherent/dma_alloc_attrs");
                     var size = Number(s, frame, m.Size, stmt);
-                    if (size == 0 || size > buf.Bytes)
+                    if (size == 0 || size > 1UL << 30)
                     {
-                        throw Bad(stmt, $"dma_mmap of {size} bytes of '{m.Buffer.Text}' ({buf.Bytes} bytes): the vma must lie inside the buffer, or dma_mmap_attrs returns -ENXIO");
+                        throw Bad(stmt, $"dma_mmap of {size} bytes: this model maps 1 byte to 1 GiB (the vma and the size the driver passes are the same)");
                     }
 
                     if (buf.Cpu == 0)
@@ -457,9 +457,9 @@ public sealed class ScenarioModel
                 {
                     var buf = As<CoherentBuffer>(s, frame, g.Buffer, stmt, "dma_get_sgtable takes a buffer from dma_alloc_coherent/dma_alloc_attrs");
                     var size = Number(s, frame, g.Size, stmt);
-                    if (size == 0 || size > buf.Bytes)
+                    if (size == 0 || size > 1UL << 30)
                     {
-                        throw Bad(stmt, $"dma_get_sgtable of {size} bytes of '{g.Buffer.Text}' ({buf.Bytes} bytes)");
+                        throw Bad(stmt, $"dma_get_sgtable of {size} bytes: this model takes 1 byte to 1 GiB");
                     }
 
                     if (buf.Cpu == 0)
@@ -502,7 +502,7 @@ public sealed class ScenarioModel
                     }
 
                     var kernel = dma.Kernel;
-                    kernel = kernel.FreePages(kernel.Layout.VirtToPfn(p.Va), PlatformLayout.GetOrder(p.Bytes), ops);
+                    kernel = kernel.FreePages(kernel.Layout.VirtToPfn(p.Va), PlatformLayout.GetOrder(p.Bytes), "kmalloc", "kfree", ops, findings);
                     return (s.With(dma: dma with { Kernel = kernel }), null, null);
                 }
 
@@ -519,7 +519,7 @@ public sealed class ScenarioModel
             case FreePagesStmt f:
                 {
                     var page = As<PageRef>(s, frame, f.Page, stmt, "__free_pages takes a page from alloc_pages");
-                    return (s.With(dma: dma with { Kernel = dma.Kernel.FreePages(page.Pfn, f.Order, ops) }), null, null);
+                    return (s.With(dma: dma with { Kernel = dma.Kernel.FreePages(page.Pfn, f.Order, null, "__free_pages", ops, findings) }), null, null);
                 }
 
             case MapStmt m:
@@ -702,14 +702,21 @@ public sealed class ScenarioModel
         {
             var pfn = pa >> PlatformLayout.PageShift;
             throw new FatalFindingException(new Finding(FindingKinds.AccessOutsideRam, program.Name, pfn, kernel.OwnerOf(pfn), Severity.Fault,
-                $"{program.Name} {verb} PA 0x{pa:x}..0x{pa + length:x}{(via is null ? string.Empty : $" through {via.Name}")}, where there is no DRAM: the access faults (an external abort or SError; SIGBUS for a process). dmacheck stops {program.Name} here (MMIO is not modelled)",
+                $"{program.Name} {verb} PA 0x{pa:x}..0x{pa + length:x}{(via is null ? string.Empty : $" through {via.Name}")}, outside the RAM Linux manages: nothing the model knows answers there, so the access faults (an address-size fault or external abort; the process is killed) or reaches whatever sits there (a firmware carve-out, MMIO). dmacheck stops {program.Name} here",
                 Fatal: true));
+        }
+
+        if (a.Space == AddressSpace.Virtual && value is KernelPointer or PageRef && kernel.OwnerOf(pa >> PlatformLayout.PageShift) is { Kind: OwnerKind.Free } freed)
+        {
+            var pfn = pa >> PlatformLayout.PageShift;
+            findings.Add(new Finding(FindingKinds.UseAfterFree, program.Name, pfn, freed, a.IsWrite ? Severity.Corruption : Severity.InformationLeak,
+                $"{program.Name} {verb} pfn 0x{pfn:x} through '{a.Address.Text}' after it was freed: the page belongs to {freed.Describe()}"));
         }
 
         if (via is not null && kernel.UserMappingAt(start) is { IntendedOwner: { } intended })
         {
             var pfn = pa >> PlatformLayout.PageShift;
-            var now = kernel.OwnerOf(pfn);
+            var now = s.Dma.OwnerOf(pfn);
             if (now != intended)
             {
                 findings.Add(new Finding(FindingKinds.UseAfterFree, program.Name, pfn, now, a.IsWrite ? Severity.Corruption : Severity.InformationLeak,
