@@ -231,3 +231,87 @@ public class KernelModelTests
         Assert.All(Switches.All.SelectMany(s => s.Values), v => Assert.False(string.IsNullOrWhiteSpace(v.Commit)));
     }
 }
+
+/// <summary>The seed-2 allocation paths: which operations each performs, in order, and what it returns.</summary>
+public class Seed2PathTests
+{
+    private static string Show(IEnumerable<HwOp> ops) => string.Join("\n", ops.Select(op => op switch
+    {
+        MemoryOp m => $"{m.Op.Kind} {m.Op.Type} 0x{m.Pa:x}+0x{m.Length:x} via {m.Via?.Name}",
+        MapOp m => $"map {m.Alias.Type} 0x{m.Alias.Va:x}->0x{m.Alias.Pa:x}+0x{m.Alias.Size:x}",
+        UnmapOp u => $"unmap 0x{u.Alias.Va:x}",
+        _ => op.ToString()!,
+    }));
+
+    private static (DmaState State, List<HwOp> Ops, ulong Cpu, ulong Handle) Alloc(KernelProfile profile, bool coherent, Gfp gfp)
+    {
+        var env = new DmaEnvironment(profile);
+        var s = DmaState.Boot(KernelState.Boot(profile.Layout, new KernelConfig(), HardwareConfig.Default));
+        var ops = new List<HwOp>();
+        s = DmaApi.DmaAllocAttrs(env, s, new DmaDevice("d", coherent), 4096, gfp, ops, out var cpu, out var handle);
+        return (s, ops, cpu, handle);
+    }
+
+    [Fact]
+    public void Arm32RemapAllocatorClearsAndFlushesTheLinearAliasThenVmaps()
+    {
+        // arch_dma_alloc → __dma_alloc → remap_allocator: __dma_clear_buffer (memset + dmac_flush_range via the linear map), then vmap.
+        var (_, ops, cpu, handle) = Alloc(Profiles.Linux513ArmRpi4, coherent: false, Gfp.GFP_KERNEL);
+        Assert.Equal(
+            "Write NormalWriteBack 0x1000000+0x1000 via linear map\nCleanInvalidate NormalWriteBack 0x1000000+0x1000 via linear map\nmap NormalNonCacheable 0xf0800000->0x1000000+0x1000",
+            Show(ops));
+        Assert.Equal(0xf080_0000UL, cpu);
+        Assert.Equal(0xc100_0000UL, handle); // RPi4: bus address = PA + 0xc0000000
+    }
+
+    [Fact]
+    public void Arm32PoolAllocatorDoesNotClearAReusedChunk()
+    {
+        var env = new DmaEnvironment(Profiles.Linux513ArmRpi4);
+        var (s, ops, cpu, handle) = Alloc(Profiles.Linux513ArmRpi4, coherent: false, Gfp.GFP_ATOMIC);
+        // The pool's creation at boot clears and flushes it once; the allocation itself does nothing.
+        Assert.Equal(
+            "Write NormalWriteBack 0x1000000+0x40000 via linear map\nCleanInvalidate NormalWriteBack 0x1000000+0x40000 via linear map\nmap NormalNonCacheable 0xf0800000->0x1000000+0x40000",
+            Show(ops));
+        ops.Clear();
+        s = DmaApi.DmaFreeAttrs(env, s, new DmaDevice("d", false), 4096, cpu, handle, DmaAttrs.None, ops, []);
+        DmaApi.DmaAllocAttrs(env, s, new DmaDevice("d", false), 4096, Gfp.GFP_ATOMIC, ops, out var again, out _);
+        Assert.Equal(cpu, again);
+        Assert.Empty(ops);
+    }
+
+    [Fact]
+    public void XenAllocGoesThroughDmaDirectAndClearsAgainThroughTheReturnedAddress()
+    {
+        var (_, ops, cpu, _) = Alloc(Profiles.Linux513Arm64Xen, coherent: false, Gfp.GFP_KERNEL);
+        Assert.Equal(
+            "CleanInvalidate NormalWriteBack 0x1000000+0x1000 via linear map\nmap NormalNonCacheable 0xffff800010000000->0x1000000+0x1000\n" +
+            "Write NormalNonCacheable 0x1000000+0x1000 via dma_alloc_coherent(d) NC remap\nWrite NormalNonCacheable 0x1000000+0x1000 via dma_alloc_coherent(d) NC remap",
+            Show(ops));
+        Assert.Equal(0xffff_8000_1000_0000UL, cpu);
+    }
+
+    [Fact]
+    public void ArmCoherentDmaOpsUseTheSimpleAllocatorWithoutFlush()
+    {
+        var (_, ops, cpu, _) = Alloc(Profiles.Linux513ArmImx6, coherent: true, Gfp.GFP_KERNEL);
+        Assert.Equal("Write NormalWriteBack 0x11000000+0x1000 via linear map", Show(ops));
+        Assert.Equal(0xc100_0000UL, cpu); // PAGE_OFFSET + (0x11000000 - PHYS_OFFSET 0x10000000)
+    }
+
+    [Theory]
+    [InlineData("virt_to_page", 0x30800UL)]
+    [InlineData("vmalloc_aware", 0x1000UL)]
+    public void DmaCommonMmapFindsThePageAsTheSwitchSays(string value, ulong expectedPfn)
+    {
+        var profile = Profiles.Linux513ArmXenRpi4.With(Switches.CommonVaddrToPage, value);
+        var env = new DmaEnvironment(profile);
+        var (s, _, cpu, handle) = Alloc(profile, coherent: false, Gfp.GFP_KERNEL);
+        var findings = new List<Finding>();
+        s = DmaApi.DmaMmapAttrs(env, s, new DmaDevice("d", false), cpu, handle, 4096, DmaAttrs.None, "buf", [], findings, out var va);
+        var mapping = s.Kernel.UserMappingAt(va)!;
+        Assert.Equal(expectedPfn, mapping.Pfn);
+        Assert.Equal(MemoryType.NormalNonCacheable, mapping.Alias.Type);
+        Assert.Equal(value == "virt_to_page" ? [FindingKinds.UserMappingForeignPage] : Array.Empty<string>(), findings.Select(f => f.Kind).ToArray());
+    }
+}

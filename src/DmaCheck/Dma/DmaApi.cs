@@ -35,6 +35,17 @@ public static class DmaApi
         }
 
         gfp &= ~(Gfp.__GFP_DMA | Gfp.__GFP_DMA32 | Gfp.__GFP_HIGHMEM);
+        if (env.Profile.ArmDmaOps)
+        {
+            // arm_dma_alloc / arm_coherent_dma_alloc → __dma_alloc(..., is_coherent, attrs).
+            if ((attrs & DmaAttrs.DMA_ATTR_NO_KERNEL_MAPPING) != 0)
+            {
+                throw new NotModelledException("__dma_alloc with DMA_ATTR_NO_KERNEL_MAPPING (want_vaddr false) under arm_dma_ops is not modelled");
+            }
+
+            return ArmDmaAlloc(env, s, dev, PlatformLayout.PageAlign(size), gfp, ops, out cpuAddr, out handle);
+        }
+
         return env.Profile.XenDom0
             ? XenSwiotlbAllocCoherent(env, s, dev, size, gfp, attrs, ops, out cpuAddr, out handle)
             : DmaDirectAlloc(env, s, dev, size, gfp, attrs, ops, out cpuAddr, out handle);
@@ -210,6 +221,20 @@ public static class DmaApi
         handle = DmaMappingError;
         var layout = env.Layout;
         gfp &= ~Gfp.__GFP_COMP;
+        if (dev.Coherent)
+        {
+            // simple_allocator → __dma_alloc_buffer(COHERENT): cleared through the linear map, no flush; the linear-map address.
+            if (AllocPagesForDma(env, s.Kernel, dev, size, gfp, $"dma_alloc_coherent({dev.Name})", ops, out var spfn) is not { } sk)
+            {
+                return s;
+            }
+
+            cpuAddr = layout.LinearAddress(spfn);
+            sk.CpuStore(cpuAddr, size, WriterTable.Zero, "__dma_clear_buffer: memset(ptr, 0, size) through the linear map (coherent: no flush)", ops);
+            handle = layout.PhysToDma(PlatformLayout.PfnToPhys(spfn));
+            return Record(s with { Kernel = sk }, dev, cpuAddr, handle, size, spfn, CoherentSource.ArmSimple);
+        }
+
         if (gfp.AllowsBlocking())
         {
             // remap_allocator → __alloc_remap_buffer: __dma_alloc_buffer(NORMAL) clears the pages through the linear
@@ -303,6 +328,11 @@ public static class DmaApi
             return s;
         }
 
+        if (env.Profile.ArmDmaOps)
+        {
+            return ArmDmaFree(env, s, dev, size, cpuAddr, handle, ops, findings); // arm_dma_free → __arm_dma_free
+        }
+
         return env.Profile.XenDom0
             ? XenSwiotlbFreeCoherent(env, s, dev, size, cpuAddr, handle, attrs, ops, findings)
             : DmaDirectFree(env, s, dev, size, cpuAddr, handle, attrs, ops, findings);
@@ -327,7 +357,7 @@ public static class DmaApi
             return Forget(s with { Kernel = k }, record);
         }
 
-        if (layout.Arch == Arch.Arm32 && !dev.Coherent)
+        if (layout.Arch == Arch.Arm32 && (!dev.Coherent || env.Profile.ArmDmaOps))
         {
             return ArmDmaFree(env, s, dev, size, cpuAddr, handle, ops, findings);
         }
@@ -372,7 +402,7 @@ public static class DmaApi
     /// </summary>
     private static DmaState ArmDmaFree(DmaEnvironment env, DmaState s, DmaDevice dev, ulong size, ulong cpuAddr, ulong handle, List<HwOp> ops, List<Finding> findings)
     {
-        var record = s.Coherent.FirstOrDefault(c => c.CpuAddr == cpuAddr && c.Source is CoherentSource.ArmRemap or CoherentSource.ArmPool);
+        var record = s.Coherent.FirstOrDefault(c => c.CpuAddr == cpuAddr && c.Source is CoherentSource.ArmRemap or CoherentSource.ArmPool or CoherentSource.ArmSimple);
         if (record is null)
         {
             throw new KernelBugException("__arm_dma_free", $"WARN: Freeing invalid buffer! (0x{cpuAddr:x} is not a buffer __dma_alloc handed out); the pages leak");
@@ -383,7 +413,7 @@ public static class DmaApi
             return Forget(s with { Pool = s.Pool!.Free(cpuAddr - s.Pool.Va, size, "__free_from_pool") }, record);
         }
 
-        var k = s.Kernel.Vunmap(cpuAddr, "dma_common_free_remap: vunmap", ops);
+        var k = record.Source == CoherentSource.ArmRemap ? s.Kernel.Vunmap(cpuAddr, "dma_common_free_remap: vunmap", ops) : s.Kernel;
         var pfn = env.Layout.DmaToPhys(handle) >> PlatformLayout.PageShift;
         k = k.FreePages(pfn, PlatformLayout.GetOrder(PlatformLayout.PageAlign(size)), ExpectedOwner(k, record, pfn, dev, DmaAttrs.None), "__dma_free_buffer", ops, findings);
         return Forget(s with { Kernel = k }, record);
@@ -448,9 +478,9 @@ public static class DmaApi
         var layout = env.Layout;
         var count = PlatformLayout.PageAlign(size) >> PlatformLayout.PageShift;
         var direct = !env.Profile.XenDom0;
-        var function = direct ? "dma_direct_mmap" : "dma_common_mmap";
+        var function = env.Profile.ArmDmaOps ? (dev.Coherent ? "arm_coherent_dma_mmap" : "arm_dma_mmap") : direct ? "dma_direct_mmap" : "dma_common_mmap";
         var (pfn, how) = direct
-            ? (layout.DmaToPhys(handle) >> PlatformLayout.PageShift, $"PHYS_PFN(dma_to_phys(0x{handle:x}))")
+            ? (layout.DmaToPhys(handle) >> PlatformLayout.PageShift, env.Profile.ArmDmaOps ? $"dma_to_pfn(0x{handle:x})" : $"PHYS_PFN(dma_to_phys(0x{handle:x}))")
             : CommonVaddrToPage(env, s.Kernel, cpuAddr, function);
         var record = FindBuffer(s, handle, cpuAddr);
         // The mapping is the buffer's only if it maps the buffer's pages; a use-after-free check makes sense only then.
@@ -471,9 +501,9 @@ public static class DmaApi
         var layout = env.Layout;
         var length = PlatformLayout.PageAlign(size);
         var direct = !env.Profile.XenDom0;
-        var function = direct ? "dma_direct_get_sgtable" : "dma_common_get_sgtable";
+        var function = env.Profile.ArmDmaOps ? "arm_dma_get_sgtable" : direct ? "dma_direct_get_sgtable" : "dma_common_get_sgtable";
         var (pfn, how) = direct
-            ? (layout.DmaToPhys(handle) >> PlatformLayout.PageShift, $"pfn_to_page(PHYS_PFN(dma_to_phys(0x{handle:x})))")
+            ? (layout.DmaToPhys(handle) >> PlatformLayout.PageShift, env.Profile.ArmDmaOps ? $"pfn_to_page(dma_to_pfn(0x{handle:x}))" : $"pfn_to_page(PHYS_PFN(dma_to_phys(0x{handle:x})))")
             : CommonVaddrToPage(env, s.Kernel, cpuAddr, function);
         var record = FindBuffer(s, handle, cpuAddr);
         CheckExportedPages(s.Kernel, pfn, length >> PlatformLayout.PageShift, record, function, how, $"the sg table of {buffer}", FindingKinds.SgForeignPage, FindingKinds.SgPageOutsideRam,
@@ -568,6 +598,11 @@ public static class DmaApi
 
     private static void CheckStreamingModelled(DmaEnvironment env, string function)
     {
+        if (env.Profile.ArmDmaOps)
+        {
+            throw new NotModelledException($"{function} under arm_dma_ops (arm_dma_map_page, __dma_page_cpu_to_dev) is not modelled yet (issue 4)");
+        }
+
         if (env.Profile.XenDom0)
         {
             throw new NotModelledException($"{function} in a Xen dom0 goes through xen_swiotlb_map_page/xen_dma_sync_*, which this version does not model (issue 4)");

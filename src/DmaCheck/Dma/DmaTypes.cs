@@ -45,6 +45,9 @@ public enum CoherentSource
 
     /// <summary>arm32 pool_allocator.</summary>
     ArmPool,
+
+    /// <summary>arm32 simple_allocator (coherent devices under arm_coherent_dma_ops).</summary>
+    ArmSimple,
 }
 
 /// <summary>A live coherent allocation.</summary>
@@ -144,5 +147,5 @@ public sealed record DmaEnvironment(KernelProfile Profile)
     public PlatformLayout Layout => Profile.Layout;
 
     /// <summary>Which dma_map_ops a device gets: xen_swiotlb_dma_ops in a Xen dom0, else none (dma-direct; arm32 with LPAE uses dma-direct too).</summary>
-    public string OpsName => Profile.XenDom0 ? "xen_swiotlb_dma_ops" : "dma-direct";
+    public string OpsName => Profile.XenDom0 ? "xen_swiotlb_dma_ops" : Profile.ArmDmaOps ? "arm_dma_ops" : "dma-direct";
 }

@@ -7,7 +7,8 @@ namespace DmaCheck.Dma;
 /// A named kernel version on a named board: a value for every switch of its architecture, a platform memory layout,
 /// and whether Linux runs as a Xen dom0 (every device then gets xen_swiotlb_dma_ops).
 /// </summary>
-public sealed record KernelProfile(string Name, string Description, PlatformLayout Layout, ImmutableDictionary<string, string> SwitchValues, bool XenDom0 = false)
+/// <param name="ArmDmaOps">32-bit arm without LPAE: devices get arm_dma_ops (arm_coherent_dma_ops), whose alloc is __dma_alloc and whose mmap/get_sgtable take the pfn from the handle.</param>
+public sealed record KernelProfile(string Name, string Description, PlatformLayout Layout, ImmutableDictionary<string, string> SwitchValues, bool XenDom0 = false, bool ArmDmaOps = false)
 {
     public Arch Arch => Layout.Arch;
 
@@ -111,8 +112,15 @@ public static class Profiles
         XenDom0 = false,
     };
 
+    public static KernelProfile Linux513ArmImx6 { get; } = new(
+        "linux-5.13-arm-imx6",
+        "Linux v5.13 on 32-bit arm without LPAE, no Xen, i.MX6Quad-like: arm_dma_ops, so __dma_alloc allocates and arm_dma_mmap/arm_dma_get_sgtable take the pfn from the handle.",
+        PlatformLayout.Arm32Imx6,
+        Values((Switches.CommonVaddrToPage, "virt_to_page"), (Switches.XenFreeCoherentPage, "vmalloc_aware")),
+        ArmDmaOps: true);
+
     public static IReadOnlyList<KernelProfile> All { get; } =
-        [Linux63Arm64, Linux64Arm64, Linux58Arm64Xen, Linux513Arm64Xen, Linux514Arm64Xen, Linux513Arm64, Linux513ArmXenRpi4, Linux514ArmXenRpi4, Linux513ArmRpi4];
+        [Linux63Arm64, Linux64Arm64, Linux58Arm64Xen, Linux513Arm64Xen, Linux514Arm64Xen, Linux513Arm64, Linux513ArmXenRpi4, Linux514ArmXenRpi4, Linux513ArmRpi4, Linux513ArmImx6];
 
     public static KernelProfile? Find(string name) => All.FirstOrDefault(p => p.Name == name);
 }

@@ -147,7 +147,19 @@ public sealed record PlatformLayout(
         dmaOffset: 0xc000_0000,
         dmaLimit: 0xffff_ffff);
 
-    public static IReadOnlyList<PlatformLayout> All { get; } = [Arm64Va48, Arm64Va48V5, Arm64Rpi4, Arm32Rpi4];
+    /// <summary>
+    /// An i.MX6Quad-like board under a 32-bit arm kernel without LPAE (imx_v6_v7_defconfig), booted with cma=0: 1 GiB of
+    /// DRAM at PA 0x10000000, PAGE_OFFSET 0xc0000000, PHYS_OFFSET 0x10000000, so lowmem is PA 0x10000000..0x40000000
+    /// and the top 256 MiB is highmem. Devices get arm_dma_ops / arm_coherent_dma_ops, not dma-direct.
+    /// </summary>
+    public static PlatformLayout Arm32Imx6 { get; } = Arm32(
+        "arm32-imx6q-1g",
+        "i.MX6Quad-like board under 32-bit arm without LPAE, VMSPLIT_3G, booted with cma=0: 1 GiB at PA 0x10000000, lowmem up to PA 0x40000000 at VA 0xc0000000, highmem above, vmalloc 0xf0800000..0xff800000; no DMA offset",
+        [new MemoryBank(0x1000_0000, 1UL << 30)],
+        dmaOffset: 0,
+        dmaLimit: 0xffff_ffff);
+
+    public static IReadOnlyList<PlatformLayout> All { get; } = [Arm64Va48, Arm64Va48V5, Arm64Rpi4, Arm32Rpi4, Arm32Imx6];
 
     private static PlatformLayout Arm64(string name, string description, ImmutableArray<MemoryBank> banks, ulong vmallocStart, ulong dmaOffset, ulong dmaLimit,
         ulong vmemmapStart = Arm64VmemmapStartVa48, ulong vmallocEnd = Arm64VmemmapStartVa48 - (256UL << 20))
