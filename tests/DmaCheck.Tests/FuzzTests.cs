@@ -14,7 +14,9 @@ public class FuzzTests
     public void FixedSeedFuzzRunFindsNoProblem()
     {
         var seeds = Checker.Expand(TestPaths.Scenarios).Select(File.ReadAllText).ToList();
-        var summary = new Fuzzer(seeds).Run(valid: 400, invalid: 20_000, seed: 20261123);
+        // A failure is shrunk, and the message shows the small input to keep in tests/regressions/.
+        var shrunk = Path.Combine(Path.GetTempPath(), "dmacheck-tests", Guid.NewGuid().ToString("N"));
+        var summary = new Fuzzer(seeds).Run(valid: 400, invalid: 20_000, seed: 20261123, regressionDirectory: shrunk);
         Assert.True(summary.Problems == 0, $"{summary}\n{string.Join("\n---\n", summary.Failures.Take(5))}");
         Assert.Equal(400, summary.Valid);
         Assert.True(summary.BruteForceSkipped < summary.Valid / 10, summary.ToString());
