@@ -73,8 +73,9 @@ public sealed partial class Fuzzer(IReadOnlyList<string> seeds, string? failureD
     /// Runs <paramref name="valid"/> generated scenarios and <paramref name="invalid"/> mutants, from <paramref name="seed"/>.
     /// With <paramref name="regressionDirectory"/>, the first input to break each invariant (each crash site, for crashes)
     /// is also shrunk to a small input that breaks it the same way, and saved there (<see cref="Regression"/>).
+    /// <paramref name="parallelism"/> threads check inputs; the summary does not depend on it, except for its time.
     /// </summary>
-    public FuzzSummary Run(int valid, int invalid, ulong seed, string? regressionDirectory = null)
+    public FuzzSummary Run(int valid, int invalid, ulong seed, string? regressionDirectory = null, int parallelism = 1)
     {
         var watch = Stopwatch.StartNew();
         var failures = new List<string>();
@@ -110,9 +111,11 @@ public sealed partial class Fuzzer(IReadOnlyList<string> seeds, string? failureD
             }
         }
 
-        foreach (var g in generated)
+        // Inputs are checked on up to `parallelism` threads and their findings reported in input order, so a run is
+        // the same whatever the parallelism. Mutants are made one by one from the seeded Random, before the checks.
+        foreach (var (g, findings, bruteForceSkipped) in generated.AsParallel().AsOrdered().WithDegreeOfParallelism(parallelism)
+            .Select(g => (g, CheckValid(g.Text, out var skip), skip)))
         {
-            var findings = CheckValid(g.Text, out var bruteForceSkipped);
             skipped += bruteForceSkipped ? 1 : 0;
             foreach (var finding in findings)
             {
@@ -120,11 +123,20 @@ public sealed partial class Fuzzer(IReadOnlyList<string> seeds, string? failureD
             }
         }
 
-        var random = new Random(unchecked((int)seed));
-        for (var i = 0; i < invalid; i++)
+        // An iterator, not a list: PLINQ then reads it one at a time, in order, under a lock.
+        IEnumerable<(string Name, string Text)> Mutants()
         {
-            var text = Mutate(pool[random.Next(pool.Length)], random);
-            foreach (var finding in CheckAny($"m{i}.dmc", text))
+            var random = new Random(unchecked((int)seed));
+            for (var i = 0; i < invalid; i++)
+            {
+                yield return ($"m{i}.dmc", Mutate(pool[random.Next(pool.Length)], random));
+            }
+        }
+
+        foreach (var (text, findings) in Mutants().AsParallel().AsOrdered().WithDegreeOfParallelism(parallelism)
+            .Select(m => (m.Text, CheckAny(m.Name, m.Text))))
+        {
+            foreach (var finding in findings)
             {
                 Fail(InputKind.Any, text, finding);
             }
