@@ -7,8 +7,9 @@ namespace DmaCheck.Bench;
 public static class Program
 {
     /// <summary>
-    /// BenchmarkDotNet's switcher, or <c>fuzz [--valid N] [--invalid N] [--seed S] [--jobs J] [--out DIR]</c> for a
-    /// long fuzz run whose summary goes to docs/robustness.md.
+    /// BenchmarkDotNet's switcher, or <c>fuzz [--valid N] [--invalid N] [--seed S] [--jobs J] [--out DIR] [--regressions DIR]</c>
+    /// for a long fuzz run whose summary goes to docs/robustness.md. Each failing input goes to <c>--out</c> as found, and
+    /// shrunk to <c>--regressions</c> (default: the repository's tests/regressions/).
     /// </summary>
     public static int Main(string[] args)
     {
@@ -25,7 +26,7 @@ public static class Program
     {
         int valid = 2_000, invalid = 20_000, jobs = Environment.ProcessorCount;
         ulong seed = 1;
-        string? output = null;
+        string? output = null, regressions = null;
         for (var i = 0; i + 1 < args.Length; i += 2)
         {
             switch (args[i])
@@ -35,6 +36,7 @@ public static class Program
                 case "--seed": seed = ulong.Parse(args[i + 1], CultureInfo.InvariantCulture); break;
                 case "--jobs": jobs = int.Parse(args[i + 1], CultureInfo.InvariantCulture); break;
                 case "--out": output = args[i + 1]; break;
+                case "--regressions": regressions = args[i + 1]; break;
                 default: Console.Error.WriteLine($"unknown fuzz option {args[i]}"); return 2;
             }
         }
@@ -45,11 +47,12 @@ public static class Program
             root = root.Parent;
         }
 
+        regressions ??= Path.Combine(root?.FullName ?? ".", "tests", "regressions");
         var seeds = Directory.EnumerateFiles(Path.Combine(root?.FullName ?? ".", "scenarios"), "*.dmc", SearchOption.AllDirectories)
             .Order(StringComparer.Ordinal).Select(File.ReadAllText).ToList();
         var watch = System.Diagnostics.Stopwatch.StartNew();
         var summaries = Enumerable.Range(0, jobs).AsParallel().WithDegreeOfParallelism(jobs)
-            .Select(j => new Fuzzer(seeds, output).Run(valid / jobs, invalid / jobs, seed + (ulong)j))
+            .Select(j => new Fuzzer(seeds, output).Run(valid / jobs, invalid / jobs, seed + (ulong)j, regressions))
             .ToList();
         var total = new FuzzSummary(
             summaries.Sum(s => s.Valid), summaries.Sum(s => s.Invalid), summaries.Sum(s => s.Crashes), summaries.Sum(s => s.Hangs),

@@ -69,8 +69,13 @@ public sealed partial class Fuzzer(IReadOnlyList<string> seeds, string? failureD
         return random.Next(10) == 0 ? result[..random.Next(result.Length + 1)] : result;
     }
 
-    /// <summary>Runs <paramref name="valid"/> generated scenarios and <paramref name="invalid"/> mutants, from <paramref name="seed"/>.</summary>
-    public FuzzSummary Run(int valid, int invalid, ulong seed)
+    /// <summary>
+    /// Runs <paramref name="valid"/> generated scenarios and <paramref name="invalid"/> mutants, from <paramref name="seed"/>.
+    /// With <paramref name="regressionDirectory"/>, the first input to break each invariant (each crash site, for crashes)
+    /// is also shrunk to a small input that breaks it the same way, and saved there (<see cref="Regression"/>).
+    /// <paramref name="parallelism"/> threads check inputs; the summary does not depend on it, except for its time.
+    /// </summary>
+    public FuzzSummary Run(int valid, int invalid, ulong seed, string? regressionDirectory = null, int parallelism = 1)
     {
         var watch = Stopwatch.StartNew();
         var failures = new List<string>();
@@ -78,102 +83,166 @@ public sealed partial class Fuzzer(IReadOnlyList<string> seeds, string? failureD
         var generated = valid == 0 ? [] : ScenarioGenerator.Full().Sample(valid, new Rnd(seed), 30);
         var pool = seeds.Concat(generated.Take(Math.Min(200, generated.Length)).Select(g => g.Text)).ToArray();
 
-        void Fail(string kind, string text, string detail)
+        var shrunkFailures = new HashSet<string>(StringComparer.Ordinal);
+        void Fail(InputKind kind, string text, Finding finding)
         {
-            failures.Add($"{kind}: {detail}");
+            switch (finding.Invariant)
+            {
+                case "disagreement": disagreements++; break;
+                case "replay": replays++; break;
+                case "limit": limitFailures++; break;
+                case "hang": hangs++; break;
+                default: crashes++; break;
+            }
+
+            failures.Add($"{finding.Invariant}: {finding.Detail}");
             if (failureDirectory is not null)
             {
                 Directory.CreateDirectory(failureDirectory);
-                File.WriteAllText(Path.Combine(failureDirectory, $"{kind}-{seed}-{failures.Count}.dmc"), $"# {kind}: {detail.Split('\n')[0]}\n{text}");
+                File.WriteAllText(Path.Combine(failureDirectory, $"{finding.Invariant}-{seed}-{failures.Count}.dmc"), $"# {finding.Invariant}: {finding.Detail.Split('\n')[0]}\n{text}");
+            }
+
+            // Only the first input per failure is shrunk: a systematic bug fails thousands of inputs the same way.
+            if (regressionDirectory is not null && shrunkFailures.Add($"{kind} {finding.Signature}"))
+            {
+                var shrunk = Shrinker.Shrink(text, t => Regression.Check(kind, t).Any(f => f.SameFailure(finding)), timeBudget: TimeSpan.FromMinutes(10));
+                var path = Regression.Save(regressionDirectory, kind, finding, shrunk);
+                failures[^1] += $"\nshrunk from {text.Length} to {shrunk.Length} characters, saved as {path}:\n{shrunk}";
             }
         }
 
-        foreach (var g in generated)
+        // Inputs are checked on up to `parallelism` threads and their findings reported in input order, so a run is
+        // the same whatever the parallelism. Mutants are made one by one from the seeded Random, before the checks.
+        foreach (var (g, findings, bruteForceSkipped) in generated.AsParallel().AsOrdered().WithDegreeOfParallelism(parallelism)
+            .Select(g => (g, CheckValid(g.Text, out var skip), skip)))
         {
-            var text = g.Text;
-            var start = watch.Elapsed;
-            try
+            skipped += bruteForceSkipped ? 1 : 0;
+            foreach (var finding in findings)
             {
-                var scenario = Binder.Load("gen.dmc", text);
-                var model = new ScenarioModel(scenario);
-                var explorer = new LineSetExplorer();
-                var fast = explorer.Explore(model, new ExplorationLimits(Timeout: HangLimit));
-                var brute = new BruteForceExplorer().Explore(new ScenarioModel(scenario), new ExplorationLimits(MaxStates: 200_000, Timeout: HangLimit));
-                if (brute.Inconclusive is not null)
-                {
-                    skipped++;
-                }
-                else if (!fast.Verdicts.Select(v => (v.Verdict, v.MinEventsToFail)).SequenceEqual(brute.Verdicts.Select(v => (v.Verdict, v.MinEventsToFail))))
-                {
-                    disagreements++;
-                    Fail("disagreement", text, $"line-set {string.Join(",", fast.Verdicts.Select(v => $"{v.Verdict}/{v.MinEventsText}"))} vs brute-force {string.Join(",", brute.Verdicts.Select(v => $"{v.Verdict}/{v.MinEventsText}"))}");
-                }
-
-                foreach (var v in fast.Verdicts)
-                {
-                    if (!explorer.Failures.TryGetValue(v.Expectation.Name, out var failure))
-                    {
-                        continue;
-                    }
-
-                    var w = WitnessBuilder.Build(model, v.Expectation, failure);
-                    var replay = ReplayFile.Parse(ReplayFile.From(w, scenario, "fuzz").Write());
-                    var again = replay.Replay(new ScenarioModel(scenario), out var reproduces);
-                    if (!reproduces || again.Events != w.Events)
-                    {
-                        replays++;
-                        Fail("replay", text, $"the witness of {v.Expectation.Name} does not replay to the same failure");
-                    }
-                }
-
-                var limited = new LineSetExplorer().Explore(new ScenarioModel(scenario), new ExplorationLimits(MaxStates: 1));
-                if (limited.Inconclusive is null || limited.Verdicts.Any(v => v.Verdict != Verdict.Inconclusive))
-                {
-                    limitFailures++;
-                    Fail("limit", text, "--max-states 1 did not end inconclusive");
-                }
-            }
-            catch (Exception e)
-            {
-                crashes++;
-                Fail("crash", text, e.ToString());
-            }
-
-            if (watch.Elapsed - start > HangLimit * 3)
-            {
-                hangs++;
-                Fail("hang", text, $"took {(watch.Elapsed - start).TotalSeconds:0.#} s");
+                Fail(InputKind.Valid, g.Text, finding);
             }
         }
 
-        var random = new Random(unchecked((int)seed));
-        var limits = new ExplorationLimits(MaxStates: 20_000, Timeout: TimeSpan.FromSeconds(2), MaxMemoryBytes: 2L << 30);
-        for (var i = 0; i < invalid; i++)
+        // An iterator, not a list: PLINQ then reads it one at a time, in order, under a lock.
+        IEnumerable<(string Name, string Text)> Mutants()
         {
-            var text = Mutate(pool[random.Next(pool.Length)], random);
-            var start = watch.Elapsed;
-            try
+            var random = new Random(unchecked((int)seed));
+            for (var i = 0; i < invalid; i++)
             {
-                var outcome = Checker.CheckText($"m{i}.dmc", text, limits);
-                if (outcome.Error == OutcomeError.BadInput && (!Located().IsMatch(outcome.Message!) || !outcome.Message!.Contains('^', StringComparison.Ordinal)))
-                {
-                    crashes++;
-                    Fail("unlocated", text, outcome.Message!);
-                }
+                yield return ($"m{i}.dmc", Mutate(pool[random.Next(pool.Length)], random));
             }
-            catch (Exception e)
-            {
-                crashes++;
-                Fail("crash", text, e.ToString());
-            }
+        }
 
-            if (watch.Elapsed - start > HangLimit)
+        foreach (var (text, findings) in Mutants().AsParallel().AsOrdered().WithDegreeOfParallelism(parallelism)
+            .Select(m => (m.Text, CheckAny(m.Name, m.Text))))
+        {
+            foreach (var finding in findings)
             {
-                hangs++;
-                Fail("hang", text, $"took {(watch.Elapsed - start).TotalSeconds:0.#} s");
+                Fail(InputKind.Any, text, finding);
             }
         }
 
         return new FuzzSummary(generated.Length, invalid, crashes, hangs, disagreements, replays, limitFailures, skipped, watch.Elapsed, failures);
     }
+
+    private static Finding Crash(Exception e)
+    {
+        // The exception's type and the method that threw: shrinking keeps this crash, not another one.
+        var frame = e.StackTrace?.Split('\n').Select(l => l.Trim()).FirstOrDefault(l => l.StartsWith("at ", StringComparison.Ordinal)) ?? "";
+        var inFile = frame.IndexOf(" in ", StringComparison.Ordinal);
+        return new Finding("crash", $"{e.GetType().FullName} {(inFile < 0 ? frame : frame[..inFile])}", e.ToString());
+    }
+
+    /// <summary>
+    /// The invariants of a valid scenario: it loads, the line-set and brute-force explorers agree (where the brute force
+    /// finishes within 200,000 states), every witness replays to the same failure with the same number of events,
+    /// <c>--max-states 1</c> ends inconclusive, nothing throws, and it takes at most three hang limits.
+    /// </summary>
+    public static IReadOnlyList<Finding> CheckValid(string text, out bool bruteForceSkipped)
+    {
+        var findings = new List<Finding>();
+        var watch = Stopwatch.StartNew();
+        bruteForceSkipped = false;
+        try
+        {
+            var scenario = Binder.Load("gen.dmc", text);
+            var model = new ScenarioModel(scenario);
+            var explorer = new LineSetExplorer();
+            var fast = explorer.Explore(model, new ExplorationLimits(Timeout: HangLimit));
+            var brute = new BruteForceExplorer().Explore(new ScenarioModel(scenario), new ExplorationLimits(MaxStates: 200_000, Timeout: HangLimit));
+            if (brute.Inconclusive is not null)
+            {
+                bruteForceSkipped = true;
+            }
+            else if (!fast.Verdicts.Select(v => (v.Verdict, v.MinEventsToFail)).SequenceEqual(brute.Verdicts.Select(v => (v.Verdict, v.MinEventsToFail))))
+            {
+                findings.Add(new Finding("disagreement", "disagreement",
+                    $"line-set {string.Join(",", fast.Verdicts.Select(v => $"{v.Verdict}/{v.MinEventsText}"))} vs brute-force {string.Join(",", brute.Verdicts.Select(v => $"{v.Verdict}/{v.MinEventsText}"))}"));
+            }
+
+            foreach (var v in fast.Verdicts)
+            {
+                if (!explorer.Failures.TryGetValue(v.Expectation.Name, out var failure))
+                {
+                    continue;
+                }
+
+                var w = WitnessBuilder.Build(model, v.Expectation, failure);
+                var replay = ReplayFile.Parse(ReplayFile.From(w, scenario, "fuzz").Write());
+                var again = replay.Replay(new ScenarioModel(scenario), out var reproduces);
+                if (!reproduces || again.Events != w.Events)
+                {
+                    findings.Add(new Finding("replay", "replay", $"the witness of {v.Expectation.Name} does not replay to the same failure"));
+                }
+            }
+
+            var limited = new LineSetExplorer().Explore(new ScenarioModel(scenario), new ExplorationLimits(MaxStates: 1));
+            if (limited.Inconclusive is null || limited.Verdicts.Any(v => v.Verdict != Verdict.Inconclusive))
+            {
+                findings.Add(new Finding("limit", "limit", "--max-states 1 did not end inconclusive"));
+            }
+        }
+        catch (Exception e)
+        {
+            findings.Add(Crash(e));
+        }
+
+        if (watch.Elapsed > HangLimit * 3)
+        {
+            findings.Add(new Finding("hang", "hang", $"took {watch.Elapsed.TotalSeconds:0.#} s"));
+        }
+
+        return findings;
+    }
+
+    /// <summary>
+    /// The invariants of any input, checked as <c>dmacheck check</c> would: nothing throws, bad input has a
+    /// <c>file:line:col: error:</c> message with a caret, and it takes at most one hang limit.
+    /// </summary>
+    public static IReadOnlyList<Finding> CheckAny(string name, string text)
+    {
+        var findings = new List<Finding>();
+        var watch = Stopwatch.StartNew();
+        try
+        {
+            var outcome = Checker.CheckText(name, text, AnyInputLimits);
+            if (outcome.Error == OutcomeError.BadInput && (!Located().IsMatch(outcome.Message!) || !outcome.Message!.Contains('^', StringComparison.Ordinal)))
+            {
+                findings.Add(new Finding("unlocated", "unlocated", outcome.Message!));
+            }
+        }
+        catch (Exception e)
+        {
+            findings.Add(Crash(e));
+        }
+
+        if (watch.Elapsed > HangLimit)
+        {
+            findings.Add(new Finding("hang", "hang", $"took {watch.Elapsed.TotalSeconds:0.#} s"));
+        }
+
+        return findings;
+    }
+
+    private static readonly ExplorationLimits AnyInputLimits = new(MaxStates: 20_000, Timeout: TimeSpan.FromSeconds(2), MaxMemoryBytes: 2L << 30);
 }
