@@ -179,6 +179,11 @@ public sealed partial class Fuzzer(IReadOnlyList<string> seeds, string? failureD
                 findings.Add(new Finding("disagreement", "disagreement",
                     $"line-set {string.Join(",", fast.Verdicts.Select(v => $"{v.Verdict}/{v.MinEventsText}"))} vs brute-force {string.Join(",", brute.Verdicts.Select(v => $"{v.Verdict}/{v.MinEventsText}"))}"));
             }
+            else if (!fast.Findings.Select(f => f.Key).Order(StringComparer.Ordinal).SequenceEqual(brute.Findings.Select(f => f.Key).Order(StringComparer.Ordinal)))
+            {
+                findings.Add(new Finding("disagreement", "disagreement-findings",
+                    $"line-set findings [{string.Join(", ", fast.Findings.Select(f => f.Key))}] vs brute-force [{string.Join(", ", brute.Findings.Select(f => f.Key))}]"));
+            }
 
             foreach (var v in fast.Verdicts)
             {
