@@ -11,6 +11,9 @@ public enum Severity
 
     /// <summary>Another owner's data becomes readable: an information leak.</summary>
     InformationLeak,
+
+    /// <summary>The driver breaks a rule of the DMA API (what CONFIG_DMA_API_DEBUG reports, and the ownership rules it cannot check).</summary>
+    ContractViolation,
 }
 
 /// <summary>
@@ -29,6 +32,7 @@ public sealed record Finding(string Kind, string Function, ulong? Pfn, PageOwner
     {
         Severity.InformationLeak => "information-leak",
         Severity.Corruption => "memory-corruption",
+        Severity.ContractViolation => "dma-api",
         _ => "fault",
     };
 }

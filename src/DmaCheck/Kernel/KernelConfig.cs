@@ -6,7 +6,8 @@ namespace DmaCheck.Kernel;
 /// Boot-time memory initialisation switches of the page allocator (mm/page_alloc.c, v5.3+):
 /// init_on_alloc= and init_on_free= (defaults from CONFIG_INIT_ON_ALLOC_DEFAULT_ON / CONFIG_INIT_ON_FREE_DEFAULT_ON).
 /// </summary>
-public sealed record KernelConfig(bool InitOnAlloc = false, bool InitOnFree = false)
+/// <param name="DmaApiDebug">CONFIG_DMA_API_DEBUG and dmacheck's ownership checks (on by default: a checker should say what the option would).</param>
+public sealed record KernelConfig(bool InitOnAlloc = false, bool InitOnFree = false, bool DmaApiDebug = true)
 {
     /// <summary>want_init_on_alloc(gfp): the init_on_alloc key, or __GFP_ZERO in the request.</summary>
     public bool WantInitOnAlloc(Gfp gfp) => InitOnAlloc || (gfp & Gfp.__GFP_ZERO) != 0;

@@ -192,9 +192,10 @@ public sealed class Binder
         var result = new List<DeclaredFinding>();
         foreach (var d in syntax.DeclaredFindings)
         {
-            if (d.Kind is { } kind && !FindingKinds.All.Contains(kind.Text))
+            var known = FindingKinds.All.Concat(Debug.DmaDebug.Kinds.Select(k => k.Kind)).ToList();
+            if (d.Kind is { } kind && !known.Contains(kind.Text))
             {
-                throw Error(kind, $"unknown finding kind '{kind.Text}' (known: {Known(FindingKinds.All)})");
+                throw Error(kind, $"unknown finding kind '{kind.Text}' (known: {Known(known)})");
             }
 
             result.Add(new DeclaredFinding(d.Span, d.Kind?.Text, d.Function?.Text, d.Owner?.Text));
@@ -332,7 +333,7 @@ public sealed class Binder
             case AgentKind.Device:
                 var dev = Device(agent.Device!);
                 return new AgentProgram(agent.Name.Text, agent.Kind, dev.Coherent ? MasterKind.CoherentDevice : MasterKind.NonCoherentDevice,
-                    dev.Coherent ? MemoryType.NormalWriteBack : MemoryType.NormalNonCacheable, [], body);
+                    dev.Coherent ? MemoryType.NormalWriteBack : MemoryType.NormalNonCacheable, [], body, dev.Name);
             default:
                 return new AgentProgram(agent.Name.Text, agent.Kind, MasterKind.Cpu, MemoryType.NormalWriteBack, [], body);
         }

@@ -1,5 +1,6 @@
 using System.Collections.Immutable;
 using System.Text;
+using DmaCheck.Debug;
 using DmaCheck.Dma;
 using DmaCheck.Hardware;
 using DmaCheck.Kernel;
@@ -76,9 +77,10 @@ public sealed class ControlState : IEquatable<ControlState>
     private string? key;
 
     public ControlState(DmaState dma, ImmutableArray<AgentState> agents, ImmutableSortedDictionary<string, Value> vars,
-        ImmutableSortedSet<string> signals, ImmutableSortedDictionary<int, ObservedRange> observed)
+        ImmutableSortedSet<string> signals, ImmutableSortedDictionary<int, ObservedRange> observed, DebugState? debug = null)
     {
         Dma = dma;
+        Debug = debug ?? DebugState.Empty;
         Agents = agents;
         Vars = vars;
         Signals = signals;
@@ -86,6 +88,9 @@ public sealed class ControlState : IEquatable<ControlState>
     }
 
     public DmaState Dma { get; }
+
+    /// <summary>What the DMA-API debug layer tracks.</summary>
+    public DebugState Debug { get; }
 
     public ImmutableArray<AgentState> Agents { get; }
 
@@ -98,8 +103,8 @@ public sealed class ControlState : IEquatable<ControlState>
     public Mmu Mmu => Dma.Kernel.Mmu;
 
     public ControlState With(DmaState? dma = null, ImmutableArray<AgentState>? agents = null, ImmutableSortedDictionary<string, Value>? vars = null,
-        ImmutableSortedSet<string>? signals = null, ImmutableSortedDictionary<int, ObservedRange>? observed = null) =>
-        new(dma ?? Dma, agents ?? Agents, vars ?? Vars, signals ?? Signals, observed ?? Observed);
+        ImmutableSortedSet<string>? signals = null, ImmutableSortedDictionary<int, ObservedRange>? observed = null, DebugState? debug = null) =>
+        new(dma ?? Dma, agents ?? Agents, vars ?? Vars, signals ?? Signals, observed ?? Observed, debug ?? Debug);
 
     /// <summary>A canonical text of the whole state; equal states have equal keys.</summary>
     public string Key => key ??= BuildKey();
@@ -164,6 +169,7 @@ public sealed class ControlState : IEquatable<ControlState>
             sb.Append(a).Append(';');
         }
 
+        sb.Append("|G").Append(Debug.Key);
         sb.Append("|D");
         foreach (var m in Dma.Mappings)
         {
@@ -236,6 +242,9 @@ public sealed class ScenarioModel
     public Scenario Scenario { get; }
 
     public DmaEnvironment Environment { get; }
+
+    /// <summary>Whether the DMA-API debug checks run (<c>set dma_api_debug</c>).</summary>
+    private bool Debugging => Scenario.KernelConfig.DmaApiDebug;
 
     public HardwareConfig Hardware => Scenario.Hardware;
 
@@ -425,14 +434,24 @@ public sealed class ScenarioModel
 
                     dma = DmaApi.DmaAllocAttrs(env, dma, a.Device, size, a.Gfp, a.Attrs, ops, out var cpu, out var handle);
                     var cookie = cpu != 0 && (a.Attrs & DmaAttrs.DMA_ATTR_NO_KERNEL_MAPPING) != 0;
-                    return (s.With(dma: dma, vars: s.Vars.Add(a.Target, new CoherentBuffer(cpu, handle, size, cookie))), null, null);
+                    var debug = Debugging ? DmaDebug.AllocCoherent(s.Debug, dma, a.Device, cpu, handle, size, stmt.Span.Line) : s.Debug;
+                    return (s.With(dma: dma, vars: s.Vars.Add(a.Target, new CoherentBuffer(cpu, handle, size, cookie)), debug: debug), null, null);
                 }
 
             case FreeCoherentStmt f:
                 {
                     var size = Number(s, frame, f.Size, stmt);
-                    dma = DmaApi.DmaFreeAttrs(env, dma, f.Device, size, Number(s, frame, f.CpuAddr, stmt), Number(s, frame, f.Handle, stmt), f.Attrs, ops, findings);
-                    return (s.With(dma: dma), null, null);
+                    var cpu = Number(s, frame, f.CpuAddr, stmt);
+                    var handle = Number(s, frame, f.Handle, stmt);
+                    var debug = s.Debug;
+                    if (Debugging && cpu != 0)
+                    {
+                        // debug_dma_free_coherent runs before the backend.
+                        debug = DmaDebug.Unmap(debug, dma, f.Device, handle, size, DebugType.Coherent, DmaDirection.DMA_BIDIRECTIONAL, cpu, "dma_free_coherent", findings);
+                    }
+
+                    dma = DmaApi.DmaFreeAttrs(env, dma, f.Device, size, cpu, handle, f.Attrs, ops, findings);
+                    return (s.With(dma: dma, debug: debug), null, null);
                 }
 
             case MmapStmt m:
@@ -528,7 +547,13 @@ public sealed class ScenarioModel
                     ulong handle;
                     if (m.Offset is null)
                     {
-                        dma = DmaApi.DmaMapSingle(env, dma, m.Device, Number(s, frame, m.Address, stmt), size, m.Direction, ops, out handle);
+                        var ptr = Number(s, frame, m.Address, stmt);
+                        if (Debugging)
+                        {
+                            DmaDebug.MapSingle(dma, m.Device, ptr, size, findings);
+                        }
+
+                        dma = DmaApi.DmaMapSingle(env, dma, m.Device, ptr, size, m.Direction, ops, out handle);
                     }
                     else
                     {
@@ -536,33 +561,45 @@ public sealed class ScenarioModel
                         dma = DmaApi.DmaMapPage(env, dma, m.Device, page.Pfn, Number(s, frame, m.Offset, stmt), size, m.Direction, m.Function, ops, out handle);
                     }
 
-                    return (s.With(dma: dma, vars: s.Vars.Add(m.Target, new DmaHandle(handle, size))), null, null);
+                    var debug = Debugging
+                        ? DmaDebug.Map(s.Debug, dma, m.Device, handle, dma.Kernel.Layout.DmaToPhys(handle), size, m.Direction, m.Function, stmt.Span.Line, findings)
+                        : s.Debug;
+                    return (s.With(dma: dma, vars: s.Vars.Add(m.Target, new DmaHandle(handle, size)), debug: debug), null, null);
                 }
 
             case SyncStmt y:
                 {
                     var handle = Number(s, frame, y.Handle, stmt);
                     var size = Number(s, frame, y.Size, stmt);
+                    var debug = s.Debug;
                     switch (y.Kind)
                     {
                         case SyncKind.Unmap:
                             dma = DmaApi.DmaUnmap(env, dma, y.Device, handle, size, y.Direction, y.Function, ops);
+                            debug = Debugging ? DmaDebug.Unmap(debug, dma, y.Device, handle, size, DebugType.Single, y.Direction, null, y.Function, findings) : debug;
                             break;
                         case SyncKind.ForCpu:
                             DmaApi.SyncForCpu(env, dma, y.Device, handle, size, y.Direction, y.Function, ops);
+                            debug = Debugging ? DmaDebug.Sync(debug, dma, y.Device, handle, size, y.Direction, true, y.Function, findings) : debug;
                             break;
                         default:
                             DmaApi.SyncForDevice(env, dma, y.Device, handle, size, y.Direction, y.Function, ops);
+                            debug = Debugging ? DmaDebug.Sync(debug, dma, y.Device, handle, size, y.Direction, false, y.Function, findings) : debug;
                             break;
                     }
 
-                    return (s.With(dma: dma), null, null);
+                    return (s.With(dma: dma, debug: debug), null, null);
                 }
 
             case MappingErrorStmt e:
-                return DmaApi.DmaMappingErrorCheck(Number(s, frame, e.Handle, stmt))
-                    ? (s, "dma_mapping_error() returned true: the driver gives up", null)
-                    : (s, null, null);
+                {
+                    var handle = Number(s, frame, e.Handle, stmt);
+                    var checkedState = Debugging ? s.With(debug: DmaDebug.MappingError(s.Debug, e.Device, handle)) : s;
+                    return DmaApi.DmaMappingErrorCheck(handle)
+                        ? (checkedState, "dma_mapping_error() returned true: the driver gives up", null)
+                        : (checkedState, null, null);
+                }
+
             case AccessStmt a:
                 return (Access(s, frame, program, a, ops, findings), null, null);
             case SmcStmt c:
@@ -711,6 +748,18 @@ public sealed class ScenarioModel
             var pfn = pa >> PlatformLayout.PageShift;
             findings.Add(new Finding(FindingKinds.UseAfterFree, program.Name, pfn, freed, a.IsWrite ? Severity.Corruption : Severity.InformationLeak,
                 $"{program.Name} {verb} pfn 0x{pfn:x} through '{a.Address.Text}' after it was freed: the page belongs to {freed.Describe()}"));
+        }
+
+        if (Debugging)
+        {
+            if (program.Kind is AgentKind.Cpu or AgentKind.User)
+            {
+                DmaDebug.CpuAccess(s.Debug, s.Dma, program.Name, pa, length, a.IsWrite, findings);
+            }
+            else if (program.Kind == AgentKind.Device)
+            {
+                DmaDebug.DeviceAccess(s.Debug, s.Dma, program.Device!, program.Name, pa, length, a.IsWrite, findings);
+            }
         }
 
         if (via is not null && kernel.UserMappingAt(start) is { IntendedOwner: { } intended })

@@ -100,7 +100,8 @@ public sealed record DeclaredFinding(SourceSpan Span, string? Kind, string? Func
 }
 
 /// <summary>One program: a CPU thread, a device's DMA engine, or a firmware handler run by <c>smc</c>.</summary>
-public sealed record AgentProgram(string Name, AgentKind Kind, MasterKind Master, MemoryType Access, IReadOnlyList<string> Parameters, IReadOnlyList<Statement> Body);
+/// <param name="Device">For a DMA engine, the device it belongs to.</param>
+public sealed record AgentProgram(string Name, AgentKind Kind, MasterKind Master, MemoryType Access, IReadOnlyList<string> Parameters, IReadOnlyList<Statement> Body, string? Device = null);
 
 /// <summary>A bound, checked scenario: everything the model needs, with every name resolved.</summary>
 public sealed record Scenario(

@@ -1,0 +1,295 @@
+using System.Collections.Immutable;
+using DmaCheck.Dma;
+using DmaCheck.Kernel;
+
+namespace DmaCheck.Debug;
+
+/// <summary>struct dma_debug_entry's type (kernel/dma/debug.c since v5.7: map_single and map_page both record "single").</summary>
+public enum DebugType
+{
+    Single,
+    Coherent,
+}
+
+/// <summary>What CONFIG_DMA_API_DEBUG tracks per live mapping or allocation, plus who owns a streaming buffer now.</summary>
+/// <param name="MapErrorChecked">For streaming mappings: whether dma_mapping_error() was called on the handle (MAP_ERR_NOT_CHECKED / CHECKED); null for coherent buffers (not applicable).</param>
+/// <param name="DeviceOwns">For streaming mappings: the device owns the buffer (after map or sync_for_device), not the CPU (after sync_for_cpu).</param>
+/// <param name="Line">The scenario line of the call that made the entry ("Mapped at:").</param>
+public sealed record DebugEntry(string Device, ulong Handle, ulong Size, DebugType Type, DmaDirection Direction, ulong Paddr, ulong CpuAddr, bool? MapErrorChecked, bool DeviceOwns, int Line)
+{
+    public string TypeName => Type == DebugType.Coherent ? "coherent" : "single";
+
+    public bool Contains(ulong pa, ulong length) => pa < Paddr + Size && Paddr < pa + length;
+}
+
+/// <summary>The DMA-API debug state: the live entries, in the order they were made. Immutable.</summary>
+public sealed record DebugState(ImmutableList<DebugEntry> Entries)
+{
+    public static DebugState Empty { get; } = new(ImmutableList<DebugEntry>.Empty);
+
+    public string Key => string.Join(";", Entries.Select(e => $"{e.Device},{e.Handle},{e.Size},{e.Type},{e.Direction},{e.Paddr},{e.CpuAddr},{e.MapErrorChecked},{e.DeviceOwns}"));
+}
+
+/// <summary>
+/// The checks of CONFIG_DMA_API_DEBUG (kernel/dma/debug.c, v5.10..v6.x; message texts as the kernel prints them, after
+/// "DMA-API: &lt;device&gt;: "), and the ownership rules of Documentation/core-api/dma-api-howto.rst that the kernel
+/// cannot check: the CPU must not touch a streaming buffer the device owns, and a device must not touch memory outside
+/// a live mapping or one the CPU owns. Every violation is a <see cref="Finding"/>. The kernel prints only the first
+/// error unless dma-api/all_errors is set; dmacheck reports them all.
+/// </summary>
+public static class DmaDebug
+{
+    public const string InvalidFree = "dma-api-free-invalid-address";
+    public const string FreeNotAllocated = "dma-api-free-not-allocated";
+    public const string FreeSize = "dma-api-free-different-size";
+    public const string FreeWrongFunction = "dma-api-free-wrong-function";
+    public const string FreeCpuAddress = "dma-api-free-different-cpu-address";
+    public const string FreeDirection = "dma-api-free-different-direction";
+    public const string MapErrorUnchecked = "dma-api-map-error-not-checked";
+    public const string SyncNotAllocated = "dma-api-sync-not-allocated";
+    public const string SyncOutside = "dma-api-sync-outside-range";
+    public const string SyncDirection = "dma-api-sync-different-direction";
+    public const string SyncReadOnlyForCpu = "dma-api-sync-read-only-for-cpu";
+    public const string SyncWriteOnlyToDevice = "dma-api-sync-write-only-to-device";
+    public const string MapVmalloc = "dma-api-map-vmalloc";
+    public const string CachelineOverlap = "dma-api-cacheline-overlap";
+    public const string CpuTouchesDeviceOwned = "cpu-access-device-owned";
+    public const string DeviceOutsideMapping = "device-access-unmapped";
+    public const string DeviceTouchesCpuOwned = "device-access-cpu-owned";
+
+    /// <summary>The kinds the debug layer reports, with the kernel's error class (reference §8.2) or "ownership".</summary>
+    public static IReadOnlyList<(string Kind, string Class)> Kinds { get; } =
+    [
+        (InvalidFree, "E1"), (FreeNotAllocated, "E2"), (FreeSize, "E3"), (FreeWrongFunction, "E4"), (FreeCpuAddress, "E5"),
+        (FreeDirection, "E7"), (MapErrorUnchecked, "E8"), (SyncNotAllocated, "E9"), (SyncOutside, "E10"), (SyncDirection, "E11"),
+        (SyncReadOnlyForCpu, "E12"), (SyncWriteOnlyToDevice, "E13"), (MapVmalloc, "E17"), (CachelineOverlap, "E21"),
+        (CpuTouchesDeviceOwned, "ownership"), (DeviceOutsideMapping, "ownership"), (DeviceTouchesCpuOwned, "ownership"),
+    ];
+
+    /// <summary>L1_CACHE_SHIFT on arm64 and arm (64-byte lines): the granule of the active-cacheline tracking.</summary>
+    public const int L1CacheShift = 6;
+
+    private static Finding Error(string kind, string device, string function, ulong? pfn, PageOwner owner, string text) =>
+        new(kind, function, pfn, owner, Severity.ContractViolation, $"DMA-API: {device}: {text}");
+
+    private static PageOwner OwnerOf(DmaState dma, ulong pa) => dma.OwnerOf(pa >> PlatformLayout.PageShift);
+
+    /// <summary>debug_dma_map_single: a vmalloc address ("maps memory from vmalloc area"); dma_map_single_attrs then fails.</summary>
+    public static void MapSingle(DmaState dma, DmaDevice dev, ulong ptr, ulong size, List<Finding> findings)
+    {
+        if (dma.Kernel.Layout.IsVmallocAddr(ptr))
+        {
+            findings.Add(Error(MapVmalloc, dev.Name, "dma_map_single", null, new PageOwner(OwnerKind.Allocation, "a vmalloc area"),
+                $"device driver maps memory from vmalloc area [addr=0x{ptr:x}] [len={size}]"));
+        }
+    }
+
+    /// <summary>
+    /// debug_dma_map_page / debug_dma_map_phys: after a successful map, a "single" entry with MAP_ERR_NOT_CHECKED;
+    /// mappings that are not DMA_TO_DEVICE enter the active-cacheline tree by their first line, and a second mapping
+    /// starting in the same line is "cacheline tracking EEXIST, overlapping mappings aren't supported".
+    /// </summary>
+    public static DebugState Map(DebugState s, DmaState dma, DmaDevice dev, ulong handle, ulong phys, ulong size, DmaDirection dir, string function, int line, List<Finding> findings)
+    {
+        if (DmaApi.DmaMappingErrorCheck(handle))
+        {
+            return s;
+        }
+
+        if (dir != DmaDirection.DMA_TO_DEVICE)
+        {
+            var cln = phys >> L1CacheShift;
+            if (s.Entries.Any(e => e.Type == DebugType.Single && e.Direction != DmaDirection.DMA_TO_DEVICE && e.Paddr >> L1CacheShift == cln))
+            {
+                findings.Add(Error(CachelineOverlap, dev.Name, function, phys >> PlatformLayout.PageShift, OwnerOf(dma, phys),
+                    $"cacheline tracking EEXIST, overlapping mappings aren't supported [cln=0x{cln:x}]"));
+            }
+        }
+
+        return s with { Entries = s.Entries.Add(new DebugEntry(dev.Name, handle, size, DebugType.Single, dir, phys, 0, false, true, line)) };
+    }
+
+    /// <summary>debug_dma_mapping_error: the first unchecked entry of (dev, addr) becomes MAP_ERR_CHECKED.</summary>
+    public static DebugState MappingError(DebugState s, DmaDevice dev, ulong handle)
+    {
+        var e = s.Entries.FirstOrDefault(x => x.Device == dev.Name && x.Handle == handle && x.MapErrorChecked == false);
+        return e is null ? s : s with { Entries = s.Entries.Replace(e, e with { MapErrorChecked = true }) };
+    }
+
+    /// <summary>debug_dma_alloc_coherent: a "coherent" entry, unless the address is neither vmalloc nor a valid linear address (a NO_KERNEL_MAPPING cookie, or NULL).</summary>
+    public static DebugState AllocCoherent(DebugState s, DmaState dma, DmaDevice dev, ulong cpu, ulong handle, ulong size, int line)
+    {
+        if (cpu == 0 || !(dma.Kernel.Layout.IsVmallocAddr(cpu) || dma.Kernel.Layout.IsLinearMapAddr(cpu)))
+        {
+            return s;
+        }
+
+        var paddr = dma.Kernel.Layout.DmaToPhys(handle);
+        return s with { Entries = s.Entries.Add(new DebugEntry(dev.Name, handle, size, DebugType.Coherent, DmaDirection.DMA_BIDIRECTIONAL, paddr, cpu, null, false, line)) };
+    }
+
+    /// <summary>
+    /// check_unmap (called by debug_dma_unmap_page after the backend and by debug_dma_free_coherent before it): the
+    /// exact entry for (dev, addr), best fit by size, type and direction; then the size, type, CPU address,
+    /// direction and map-error checks, in the kernel's order; the entry goes away.
+    /// </summary>
+    public static DebugState Unmap(DebugState s, DmaState dma, DmaDevice dev, ulong handle, ulong size, DebugType type, DmaDirection dir, ulong? cpu, string function, List<Finding> findings)
+    {
+        if (type == DebugType.Coherent && cpu is { } c && !(dma.Kernel.Layout.IsVmallocAddr(c) || dma.Kernel.Layout.IsLinearMapAddr(c)))
+        {
+            return s; // debug_dma_free_coherent ignores what is neither vmalloc nor linear (NO_KERNEL_MAPPING cookies)
+        }
+
+        var candidates = s.Entries.Where(e => e.Device == dev.Name && e.Handle == handle).ToList();
+        var entry = candidates.FirstOrDefault(e => e.Size == size && e.Type == type && e.Direction == dir) ?? (candidates.Count == 1 ? candidates[0] : null);
+        var pa = dma.Kernel.Layout.DmaToPhys(handle);
+        if (entry is null)
+        {
+            findings.Add(DmaApi.DmaMappingErrorCheck(handle)
+                ? Error(InvalidFree, dev.Name, function, null, new PageOwner(OwnerKind.NoRam, "DMA_MAPPING_ERROR"), "device driver tries to free an invalid DMA memory address")
+                : Error(FreeNotAllocated, dev.Name, function, pa >> PlatformLayout.PageShift, OwnerOf(dma, pa),
+                    $"device driver tries to free DMA memory it has not allocated [device address=0x{handle:x16}] [size={size} bytes]"));
+            return s;
+        }
+
+        var pfn = entry.Paddr >> PlatformLayout.PageShift;
+        var owner = OwnerOf(dma, entry.Paddr);
+        if (size != entry.Size)
+        {
+            findings.Add(Error(FreeSize, dev.Name, function, pfn, owner,
+                $"device driver frees DMA memory with different size [device address=0x{handle:x16}] [map size={entry.Size} bytes] [unmap size={size} bytes]"));
+        }
+
+        var refType = type == DebugType.Coherent ? "coherent" : "single";
+        if (type != entry.Type)
+        {
+            findings.Add(Error(FreeWrongFunction, dev.Name, function, pfn, owner,
+                $"device driver frees DMA memory with wrong function [device address=0x{handle:x16}] [size={size} bytes] [mapped as {entry.TypeName}] [unmapped as {refType}]"));
+        }
+        else if (type == DebugType.Coherent && cpu is { } freeCpu && CpuPhys(dma, freeCpu) != CpuPhys(dma, entry.CpuAddr))
+        {
+            findings.Add(Error(FreeCpuAddress, dev.Name, function, pfn, owner,
+                $"device driver frees DMA memory with different CPU address [device address=0x{handle:x16}] [size={size} bytes] [cpu alloc address=0x{CpuPhys(dma, entry.CpuAddr):x16}] [cpu free address=0x{CpuPhys(dma, freeCpu):x16}]"));
+        }
+
+        if (dir != entry.Direction)
+        {
+            findings.Add(Error(FreeDirection, dev.Name, function, pfn, owner,
+                $"device driver frees DMA memory with different direction [device address=0x{handle:x16}] [size={size} bytes] [mapped with {entry.Direction}] [unmapped with {dir}]"));
+        }
+
+        if (entry.MapErrorChecked == false)
+        {
+            findings.Add(Error(MapErrorUnchecked, dev.Name, function, pfn, owner,
+                $"device driver failed to check map error [device address=0x{handle:x16}] [size={entry.Size} bytes] [mapped as {entry.TypeName}]"));
+        }
+
+        return s with { Entries = s.Entries.Remove(entry) };
+    }
+
+    /// <summary>The physical address debug.c records for a coherent CPU address (vmalloc_to_page for a vmalloc address, virt_to_phys otherwise).</summary>
+    private static ulong CpuPhys(DmaState dma, ulong cpu) =>
+        dma.Kernel.Layout.IsVmallocAddr(cpu) && dma.Kernel.VmallocToPfn(cpu) is { } pfn
+            ? PlatformLayout.PfnToPhys(pfn) + (cpu & (PlatformLayout.PageSize - 1))
+            : dma.Kernel.Layout.VirtToPhys(cpu);
+
+    /// <summary>
+    /// check_sync (debug_dma_sync_single_for_cpu/for_device, after the backend): an entry containing the range; the
+    /// range inside it; for a mapping that is not DMA_BIDIRECTIONAL, the direction checks. Then the ownership moves:
+    /// to the CPU after sync_for_cpu, to the device after sync_for_device.
+    /// </summary>
+    public static DebugState Sync(DebugState s, DmaState dma, DmaDevice dev, ulong handle, ulong size, DmaDirection dir, bool toCpu, string function, List<Finding> findings)
+    {
+        var entry = s.Entries.FirstOrDefault(e => e.Device == dev.Name && e.Type == DebugType.Single && handle >= e.Handle && handle - e.Handle < Math.Max(e.Size, 1));
+        var pa = dma.Kernel.Layout.DmaToPhys(handle);
+        if (entry is null)
+        {
+            findings.Add(Error(SyncNotAllocated, dev.Name, function, pa >> PlatformLayout.PageShift, OwnerOf(dma, pa),
+                $"device driver tries to sync DMA memory it has not allocated [device address=0x{handle:x16}] [size={size} bytes]"));
+            return s;
+        }
+
+        var pfn = entry.Paddr >> PlatformLayout.PageShift;
+        var owner = OwnerOf(dma, entry.Paddr);
+        var end = handle - entry.Handle + size;
+        if (end > entry.Size)
+        {
+            findings.Add(Error(SyncOutside, dev.Name, function, pfn, owner,
+                $"device driver syncs DMA memory outside allocated range [device address=0x{entry.Handle:x16}] [allocation size={entry.Size} bytes] [sync offset+size={end}]"));
+        }
+
+        if (entry.Direction != DmaDirection.DMA_BIDIRECTIONAL)
+        {
+            if (dir != entry.Direction)
+            {
+                findings.Add(Error(SyncDirection, dev.Name, function, pfn, owner,
+                    $"device driver syncs DMA memory with different direction [device address=0x{handle:x16}] [size={size} bytes] [mapped with {entry.Direction}] [synced with {dir}]"));
+            }
+
+            if (toCpu && entry.Direction != DmaDirection.DMA_FROM_DEVICE && dir != DmaDirection.DMA_TO_DEVICE)
+            {
+                findings.Add(Error(SyncReadOnlyForCpu, dev.Name, function, pfn, owner,
+                    $"device driver syncs device read-only DMA memory for cpu [device address=0x{handle:x16}] [size={size} bytes] [mapped with {entry.Direction}] [synced with {dir}]"));
+            }
+
+            if (!toCpu && entry.Direction != DmaDirection.DMA_TO_DEVICE && dir != DmaDirection.DMA_FROM_DEVICE)
+            {
+                findings.Add(Error(SyncWriteOnlyToDevice, dev.Name, function, pfn, owner,
+                    $"device driver syncs device write-only DMA memory to device [device address=0x{handle:x16}] [size={size} bytes] [mapped with {entry.Direction}] [synced with {dir}]"));
+            }
+        }
+
+        return s with { Entries = s.Entries.Replace(entry, entry with { DeviceOwns = !toCpu }) };
+    }
+
+    /// <summary>
+    /// The CPU's side of buffer ownership (dma-api-howto: after dma_map_* the buffer belongs to the device until
+    /// dma_sync_*_for_cpu or dma_unmap_*): a store to a live streaming mapping the device owns, or a load from one the
+    /// device may write (not DMA_TO_DEVICE).
+    /// </summary>
+    public static void CpuAccess(DebugState s, DmaState dma, string agent, ulong pa, ulong length, bool isWrite, List<Finding> findings)
+    {
+        foreach (var e in s.Entries)
+        {
+            if (e.Type != DebugType.Single || !e.DeviceOwns || !e.Contains(pa, length) || (!isWrite && e.Direction == DmaDirection.DMA_TO_DEVICE))
+            {
+                continue;
+            }
+
+            var at = Math.Max(pa, e.Paddr);
+            var why = isWrite
+                ? e.Direction == DmaDirection.DMA_TO_DEVICE
+                    ? "the device may already have read the buffer, and the store can sit in the cache, unseen by it"
+                    : "the device writes this buffer, and a dirty line written back later overwrites what it wrote"
+                : "the device writes this buffer, and the load can fill a line that the invalidate at unmap or sync_for_cpu then has to discard";
+            findings.Add(new Finding(CpuTouchesDeviceOwned, agent, at >> PlatformLayout.PageShift, OwnerOf(dma, at), Severity.ContractViolation,
+                $"{agent} {(isWrite ? "writes" : "reads")} PA 0x{pa:x}..0x{pa + length:x} while {e.Device} owns its {e.Direction} mapping 0x{e.Handle:x} (between dma_map or dma_sync_*_for_device and dma_unmap or dma_sync_*_for_cpu): {why}"));
+            return;
+        }
+    }
+
+    /// <summary>A device's access: inside a live mapping or coherent buffer of that device, and not one the CPU owns.</summary>
+    public static void DeviceAccess(DebugState s, DmaState dma, string device, string agent, ulong pa, ulong length, bool isWrite, List<Finding> findings)
+    {
+        var mine = s.Entries.Where(e => e.Device == device && e.Paddr <= pa && pa + length <= e.Paddr + e.Size).ToList();
+        if (mine.Count == 0)
+        {
+            // Coherent buffers made with DMA_ATTR_NO_KERNEL_MAPPING have no debug entry; the DMA layer still knows them.
+            if (dma.Coherent.Any(c => c.Device == device && dma.Kernel.Layout.DmaToPhys(c.Handle) <= pa && pa + length <= dma.Kernel.Layout.DmaToPhys(c.Handle) + PlatformLayout.PageAlign(c.Size)))
+            {
+                return;
+            }
+
+            findings.Add(new Finding(DeviceOutsideMapping, agent, pa >> PlatformLayout.PageShift, OwnerOf(dma, pa), Severity.ContractViolation,
+                $"{agent} ({device}) {(isWrite ? "writes" : "reads")} PA 0x{pa:x}..0x{pa + length:x}, which no live mapping or coherent buffer of {device} covers"));
+            return;
+        }
+
+        if (mine.All(e => e.Type == DebugType.Single && !e.DeviceOwns))
+        {
+            var e = mine[0];
+            findings.Add(new Finding(DeviceTouchesCpuOwned, agent, pa >> PlatformLayout.PageShift, OwnerOf(dma, pa), Severity.ContractViolation,
+                $"{agent} ({device}) {(isWrite ? "writes" : "reads")} PA 0x{pa:x}..0x{pa + length:x} after dma_sync_*_for_cpu gave mapping 0x{e.Handle:x} to the CPU, before dma_sync_*_for_device gave it back"));
+        }
+    }
+}
