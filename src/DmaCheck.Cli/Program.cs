@@ -29,6 +29,7 @@ public static class Program
           --max-states N           stop with 'inconclusive' after N states (default 5000000)
           --timeout SECONDS        stop with 'inconclusive' after this long
           --max-memory MIB         stop with 'inconclusive' when the managed heap grows past this
+          --threads N              expand each search level with N threads (default 1; results are the same for every N)
           --explorer NAME          line-set (default) or brute-force (exponential; a cross-check for small scenarios)
           --vcd OUT                'explain' and 'replay': also write the witness as a VCD waveform
           --html OUT               'check': also write a self-contained HTML report with witness timelines
@@ -86,7 +87,9 @@ public static class Program
 
         public long? MaxMemory { get; set; }
 
-        public ExplorationLimits Limits => new(MaxStates, Timeout, MaxMemory);
+        public int Threads { get; set; } = 1;
+
+        public ExplorationLimits Limits => new(MaxStates, Timeout, MaxMemory, Threads);
     }
 
     public static int Run(string[] args, TextWriter stdout, TextWriter stderr, bool colour)
@@ -169,6 +172,12 @@ public static class Program
                         throw new UsageException($"--format is text, json, sarif or csv, not '{o.Format}'");
                     }
 
+                    break;
+                case "--threads":
+                    var th = Value();
+                    o.Threads = int.TryParse(th, NumberStyles.None, CultureInfo.InvariantCulture, out var tn) && tn is > 0 and <= 256
+                        ? tn
+                        : throw new UsageException($"--threads takes a whole number from 1 to 256, not '{th}'");
                     break;
                 case "--max-states":
                     var v = Value();

@@ -116,6 +116,29 @@ public sealed class ExplorerAgreementProperties
     [Property(MaxTest = 120, Arbitrary = [typeof(Seed2VariantArbitraries)])]
     public Property LineSetAndBruteForceAgreeOnSeed2Variants(GeneratedScenario generated) => Agree(generated);
 
+    /// <summary>
+    /// The line-set explorer with two threads against one: the same verdicts, minimum events, run counts, findings and
+    /// state counts (the levels are merged in one thread's order), on the full generator and on the seed-2 variants.
+    /// </summary>
+    [Property(MaxTest = 100, Arbitrary = [typeof(FullScenarioArbitraries)])]
+    public Property OneAndTwoThreadsGiveTheSameResult(GeneratedScenario generated) => SameWithThreads(generated);
+
+    [Property(MaxTest = 60, Arbitrary = [typeof(Seed2VariantArbitraries)])]
+    public Property OneAndTwoThreadsGiveTheSameResultOnSeed2Variants(GeneratedScenario generated) => SameWithThreads(generated);
+
+    private static Property SameWithThreads(GeneratedScenario generated)
+    {
+        var scenario = Binder.Load("gen.dmc", generated.Text);
+        var one = new LineSetExplorer { Threads = 1 }.Explore(new ScenarioModel(scenario), ExplorationLimits.Default);
+        var two = new LineSetExplorer { Threads = 2 }.Explore(new ScenarioModel(scenario), ExplorationLimits.Default);
+        static string Summary(ExplorationResult r) =>
+            string.Join(";", r.Verdicts.Select(v => $"{v.Expectation.Name}={v.Verdict}/{v.MinEventsText}/{v.HoldingRuns}/{v.FailingRuns}")) +
+            "|" + string.Join(",", r.Findings.Select(f => f.Key)) + $"|{r.Stats.States}/{r.Stats.FinalStates}/{r.Stats.Transitions}/{r.Stats.Blocked}|{r.Inconclusive}";
+        var a = Summary(one);
+        var b = Summary(two);
+        return (a == b).Label($"one thread:\n{a}\ntwo threads:\n{b}\n--- scenario ---\n{generated.Text}");
+    }
+
     private static Property Agree(GeneratedScenario generated)
     {
         var scenario = Binder.Load("gen.dmc", generated.Text);

@@ -62,6 +62,7 @@ public sealed class BruteForceExplorer
         string? inconclusive = null;
         var moves = new List<(SpontaneousMove, LineState)>();
         var done = new HashSet<State>(StateComparer.Instance);
+        var memoryChecks = 0L;
         while (deque.First is { } first)
         {
             deque.RemoveFirst();
@@ -71,7 +72,7 @@ public sealed class BruteForceExplorer
                 continue;
             }
 
-            if ((inconclusive = limits.Exceeded(watch, dist.Count)) is not null)
+            if ((inconclusive = limits.Exceeded(watch, dist.Count, (++memoryChecks & 255) == 1)) is not null)
             {
                 break;
             }

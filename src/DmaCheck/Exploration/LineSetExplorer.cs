@@ -77,8 +77,15 @@ public sealed record FailurePoint(SearchNode Node, ulong? LinePa, int Cost);
 /// </summary>
 public sealed class LineSetExplorer
 {
-    private readonly Dictionary<(LineSet, LineAccess, bool), LineSet> applyMemo = [];
-    private readonly Dictionary<LineSet, LineSet> intern = [];
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<(LineSet, LineAccess, bool), LineSet> applyMemo = [];
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<LineSet, LineSet> intern = [];
+
+    /// <summary>
+    /// How many threads expand the states of one breadth-first level. The expansions are merged in the order a
+    /// single thread would make them, so verdicts, minimum events, witnesses, findings and state counts are the
+    /// same for every value.
+    /// </summary>
+    public int Threads { get; init; } = 1;
 
     public const string Name = "line-set";
 
@@ -92,50 +99,99 @@ public sealed class LineSetExplorer
         var accumulators = scenario.Expectations.Select(e => new VerdictAccumulator(e)).ToList();
         var root = new SearchNode(model.Initial, ImmutableSortedDictionary<ulong, LineSet>.Empty, null, null);
         var visited = new HashSet<SearchNode>(SearchNode.StateComparer.Instance) { root };
-        var queue = new Queue<SearchNode>();
-        queue.Enqueue(root);
+        var level = new List<SearchNode> { root };
         long finals = 0, transitions = 0, blocked = 0;
         string? inconclusive = null;
         var findings = new FindingCollector();
-        while (queue.TryDequeue(out var node))
+        var memoryChecks = 0L;
+        while (level.Count > 0 && inconclusive is null)
         {
-            if ((inconclusive = limits.Exceeded(watch, visited.Count)) is not null)
+            // Expand the whole level (in parallel when asked), then merge in order: the same sequence of visits,
+            // duplicates and finals as a one-thread queue.
+            var expansions = new Expansion[level.Count];
+            var states = visited.Count;
+            if (Threads > 1 && level.Count > 1)
             {
-                break;
+                Parallel.For(0, level.Count, new ParallelOptions { MaxDegreeOfParallelism = Threads }, i => expansions[i] = Expand(model, level[i], limits, watch, states));
             }
-
-            var any = false;
-            try
+            else
             {
-                foreach (var agent in model.Enabled(node.Ctrl))
+                for (var i = 0; i < level.Count; i++)
                 {
-                    any = true;
-                    transitions++;
-                    var step = model.Step(node.Ctrl, agent);
-                    findings.Add(step, () => [.. node.Path(), step]); // breadth-first: the first run to reach a finding is a shortest one
-                    var child = new SearchNode(step.Next, ApplyOps(model, node.Ctrl.Mmu, node.Lines, step.Ops, limits, watch, visited.Count), node, step);
-                    if (visited.Add(child))
+                    expansions[i] = Expand(model, level[i], limits, watch, states);
+                    if (expansions[i].Error is LimitReachedException)
                     {
-                        queue.Enqueue(child);
+                        break;
                     }
                 }
             }
-            catch (LimitReachedException e)
+
+            var next = new List<SearchNode>();
+            for (var i = 0; i < level.Count && inconclusive is null; i++)
             {
-                inconclusive = e.Message;
-                break;
+                var node = level[i];
+                if ((inconclusive = limits.Exceeded(watch, visited.Count, (++memoryChecks & 255) == 1)) is not null)
+                {
+                    break;
+                }
+
+                var expansion = expansions[i];
+                if (expansion.Error is LimitReachedException limit)
+                {
+                    inconclusive = limit.Message;
+                    break;
+                }
+
+                if (expansion.Error is not null)
+                {
+                    System.Runtime.ExceptionServices.ExceptionDispatchInfo.Capture(expansion.Error).Throw();
+                }
+
+                foreach (var child in expansion.Children!)
+                {
+                    transitions++;
+                    findings.Add(child.Step!, () => child.Path()); // breadth-first: the first run to reach a finding is a shortest one
+                    if (visited.Add(child))
+                    {
+                        next.Add(child);
+                    }
+                }
+
+                if (expansion.Children!.Count == 0)
+                {
+                    finals++;
+                    blocked += model.IsFinished(node.Ctrl) ? 0 : 1;
+                    Evaluate(model, node, accumulators);
+                }
             }
 
-            if (!any)
-            {
-                finals++;
-                blocked += model.IsFinished(node.Ctrl) ? 0 : 1;
-                Evaluate(model, node, accumulators);
-            }
+            level = next;
         }
 
         return new ExplorationResult(scenario, Name, accumulators.Select(a => a.Verdict(inconclusive is not null)).ToList(),
             new ExplorationStats(visited.Count, finals, transitions, watch.Elapsed, blocked), inconclusive, findings.Results());
+    }
+
+    /// <summary>The children of one node, one per enabled agent, or the exception its expansion threw.</summary>
+    private readonly record struct Expansion(List<SearchNode>? Children, Exception? Error);
+
+    private Expansion Expand(ScenarioModel model, SearchNode node, ExplorationLimits limits, Stopwatch watch, long states)
+    {
+        try
+        {
+            var children = new List<SearchNode>();
+            foreach (var agent in model.Enabled(node.Ctrl))
+            {
+                var step = model.Step(node.Ctrl, agent);
+                children.Add(new SearchNode(step.Next, ApplyOps(model, node.Ctrl.Mmu, node.Lines, step.Ops, limits, watch, states), node, step));
+            }
+
+            return new Expansion(children, null);
+        }
+        catch (Exception e) // rethrown at the merge, in the order one thread would have met it
+        {
+            return new Expansion(null, e);
+        }
     }
 
     private void Evaluate(ScenarioModel model, SearchNode node, List<VerdictAccumulator> accumulators)
@@ -241,14 +297,5 @@ public sealed class LineSetExplorer
         }
     }
 
-    private LineSet Intern(LineSet set)
-    {
-        if (intern.TryGetValue(set, out var existing))
-        {
-            return existing;
-        }
-
-        intern[set] = set;
-        return set;
-    }
+    private LineSet Intern(LineSet set) => intern.GetOrAdd(set, set);
 }

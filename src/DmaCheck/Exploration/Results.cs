@@ -3,12 +3,14 @@ using DmaCheck.Scenarios;
 namespace DmaCheck.Exploration;
 
 /// <summary>Bounds on a search. Hitting one makes every verdict inconclusive.</summary>
-public sealed record ExplorationLimits(long MaxStates = 5_000_000, TimeSpan? Timeout = null, long? MaxMemoryBytes = null)
+/// <param name="Threads">Threads the line-set explorer expands each breadth-first level with; the results do not depend on it.</param>
+public sealed record ExplorationLimits(long MaxStates = 5_000_000, TimeSpan? Timeout = null, long? MaxMemoryBytes = null, int Threads = 1)
 {
     public static ExplorationLimits Default { get; } = new();
 
     /// <summary>Why the search must stop now, or null. Memory is sampled, so call it every few hundred states.</summary>
-    public string? Exceeded(System.Diagnostics.Stopwatch watch, long states)
+    /// <param name="checkMemory">Whether to read the managed heap's size this time: it costs more than a step of a small scenario, so searches sample it.</param>
+    public string? Exceeded(System.Diagnostics.Stopwatch watch, long states, bool checkMemory = true)
     {
         if (Timeout is { } t && watch.Elapsed > t)
         {
@@ -21,7 +23,7 @@ public sealed record ExplorationLimits(long MaxStates = 5_000_000, TimeSpan? Tim
         }
 
         var m = MaxMemoryBytes ?? DefaultMemoryLimit;
-        if (GC.GetTotalMemory(false) is var used && used > m)
+        if (checkMemory && GC.GetTotalMemory(false) is var used && used > m)
         {
             return $"memory limit reached: {used / (1 << 20)} MiB in use (limit {m / (1 << 20)} MiB) with {states} states explored";
         }

@@ -256,6 +256,11 @@ public sealed record KernelState(
     /// <summary>The user mapping containing <paramref name="va"/>, if any.</summary>
     public UserMapping? UserMappingAt(ulong va)
     {
+        if (UserMappings.IsEmpty)
+        {
+            return null;
+        }
+
         foreach (var m in UserMappings.Values)
         {
             if (m.Alias.ContainsVa(va))

@@ -81,7 +81,7 @@ public static class Checker
         }
 
         var model = new ScenarioModel(scenario);
-        var explorer = new LineSetExplorer();
+        var explorer = new LineSetExplorer { Threads = limits.Threads };
         try
         {
             var result = bruteForce ? new BruteForceExplorer().Explore(model, limits) : explorer.Explore(model, limits);

@@ -109,9 +109,13 @@ public sealed class ControlState : IEquatable<ControlState>
     /// <summary>A canonical text of the whole state; equal states have equal keys.</summary>
     public string Key => key ??= BuildKey();
 
+    /// <summary>Sub-keys of the DMA and debug states, cached per immutable object: most steps leave them unchanged.</summary>
+    private static readonly System.Runtime.CompilerServices.ConditionalWeakTable<DmaState, string> DmaKeys = [];
+    private static readonly System.Runtime.CompilerServices.ConditionalWeakTable<DebugState, string> DebugKeys = [];
+
     private string BuildKey()
     {
-        var sb = new StringBuilder();
+        var sb = new StringBuilder(256);
         foreach (var a in Agents)
         {
             sb.Append('A').Append(a.Stopped);
@@ -120,7 +124,8 @@ public sealed class ControlState : IEquatable<ControlState>
                 sb.Append('/').Append(f.Program).Append(':').Append(f.Pc);
                 foreach (var (k, v) in f.Locals.OrderBy(p => p.Key, StringComparer.Ordinal))
                 {
-                    sb.Append(',').Append(k).Append('=').Append(v);
+                    sb.Append(',').Append(k).Append('=');
+                    AppendValue(sb, v);
                 }
             }
         }
@@ -128,7 +133,9 @@ public sealed class ControlState : IEquatable<ControlState>
         sb.Append("|V");
         foreach (var (k, v) in Vars)
         {
-            sb.Append(k).Append('=').Append(v).Append(';');
+            sb.Append(k).Append('=');
+            AppendValue(sb, v);
+            sb.Append(';');
         }
 
         sb.Append("|S").AppendJoin(',', Signals).Append("|O");
@@ -137,14 +144,53 @@ public sealed class ControlState : IEquatable<ControlState>
             sb.Append(k).Append('=').Append(v.Pa).Append('+').Append(v.Length).Append(';');
         }
 
-        var k2 = Dma.Kernel;
+        sb.Append(DmaKeys.GetValue(Dma, DmaKey));
+        sb.Append("|G").Append(DebugKeys.GetValue(Debug, d => d.Key));
+        return sb.ToString();
+    }
+
+    /// <summary>A value's canonical text, without the slow reflection-free but allocation-heavy record ToString.</summary>
+    private static void AppendValue(StringBuilder sb, Value v)
+    {
+        switch (v)
+        {
+            case CoherentBuffer b:
+                sb.Append('c').Append(b.Cpu).Append('/').Append(b.Dma).Append('/').Append(b.Bytes).Append(b.Cookie ? "k" : string.Empty);
+                break;
+            case KernelPointer p:
+                sb.Append('k').Append(p.Va).Append('/').Append(p.Bytes);
+                break;
+            case UserPointer u:
+                sb.Append('u').Append(u.Va).Append('/').Append(u.Bytes);
+                break;
+            case SgTableValue t:
+                sb.Append('s').Append(t.Pfn).Append('/').Append(t.Length);
+                break;
+            case PageRef r:
+                sb.Append('p').Append(r.Pfn).Append('/').Append(r.Order);
+                break;
+            case DmaHandle h:
+                sb.Append('h').Append(h.Dma).Append('/').Append(h.Bytes);
+                break;
+            case NumberValue n:
+                sb.Append('n').Append(n.N);
+                break;
+            default:
+                throw new InvalidOperationException(v.GetType().Name);
+        }
+    }
+
+    private static string DmaKey(DmaState dma)
+    {
+        var sb = new StringBuilder(256);
+        var k2 = dma.Kernel;
         sb.Append("|K").Append(k2.Allocator.NextPfn).Append(';').Append(k2.Allocator.NextHighPfn).Append(';').Append(k2.UserNext).Append(';').Append(k2.KmapNext).Append(';');
         foreach (var m in k2.UserMappings.Values)
         {
             sb.Append('u').Append(m.Alias.Va).Append('/').Append(m.Pfn).Append('/').Append(m.Pages).Append(m.IntendedOwner);
         }
 
-        if (Dma.Pool is { } pool)
+        if (dma.Pool is { } pool)
         {
             sb.Append("|P").Append(pool.Va);
             foreach (var (o, n) in pool.Chunks)
@@ -166,19 +212,18 @@ public sealed class ControlState : IEquatable<ControlState>
         sb.Append("|M").Append(k2.VmallocNext);
         foreach (var a in k2.Mmu.Aliases)
         {
-            sb.Append(a).Append(';');
+            sb.Append(a.Name).Append(',').Append(a.Va).Append(',').Append(a.Pa).Append(',').Append(a.Size).Append(',').Append((int)a.Type).Append(';');
         }
 
-        sb.Append("|G").Append(Debug.Key);
         sb.Append("|D");
-        foreach (var m in Dma.Mappings)
+        foreach (var m in dma.Mappings)
         {
-            sb.Append(m).Append(';');
+            sb.Append(m.Device).Append(',').Append(m.Handle).Append(',').Append(m.Phys).Append(',').Append(m.Size).Append(',').Append((int)m.Direction).Append(',').Append(m.Function).Append(';');
         }
 
-        foreach (var c in Dma.Coherent)
+        foreach (var c in dma.Coherent)
         {
-            sb.Append(c).Append(';');
+            sb.Append(c.Device).Append(',').Append(c.CpuAddr).Append(',').Append(c.Handle).Append(',').Append(c.Size).Append(',').Append(c.Pfn).Append(',').Append(c.Order).Append(',').Append((int)c.Source).Append(';');
         }
 
         return sb.ToString();
