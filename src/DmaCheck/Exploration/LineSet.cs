@@ -105,4 +105,62 @@ public sealed class LineSet : IEquatable<LineSet>
     public override bool Equals(object? obj) => Equals(obj as LineSet);
 
     public override int GetHashCode() => hash;
+
+    private ulong fingerprint;
+
+    /// <summary>
+    /// A content hash that is the same on every run and build (XxHash64 of each entry's state and cost, combined
+    /// independently of order): what the explorer's state fingerprints are made of.
+    /// </summary>
+    public ulong Fingerprint
+    {
+        get
+        {
+            if (fingerprint == 0)
+            {
+                var sum = 0UL;
+                foreach (var (state, cost) in Entries)
+                {
+                    sum += Mix(StateFingerprint(state, cost));
+                }
+
+                fingerprint = sum | 1; // never 0, so 0 can mean "not computed"
+            }
+
+            return fingerprint;
+        }
+    }
+
+    private static ulong Mix(ulong x)
+    {
+        x ^= x >> 33;
+        x *= 0xff51afd7ed558ccdUL;
+        x ^= x >> 33;
+        return x;
+    }
+
+    private static ulong StateFingerprint(LineState state, int cost)
+    {
+        var h = new System.IO.Hashing.XxHash64();
+        Span<byte> small = stackalloc byte[12];
+        small[0] = (byte)state.Cache;
+        System.Buffers.Binary.BinaryPrimitives.WriteInt32LittleEndian(small[1..], cost);
+        h.Append(small[..5]);
+        if (state.Cached is { } cached)
+        {
+            h.Append(cached.Span);
+        }
+
+        h.Append(state.Ram.Span);
+        foreach (var o in state.Observations)
+        {
+            System.Buffers.Binary.BinaryPrimitives.WriteInt32LittleEndian(small, o.Var);
+            System.Buffers.Binary.BinaryPrimitives.WriteInt32LittleEndian(small[4..], o.VarOffset);
+            System.Buffers.Binary.BinaryPrimitives.WriteInt32LittleEndian(small[8..], o.Values.Length);
+            h.Append(small);
+            h.Append(o.Values.Span);
+        }
+
+        return h.GetCurrentHashAsUInt64();
+    }
 }

@@ -5,62 +5,98 @@ using DmaCheck.Scenarios;
 
 namespace DmaCheck.Exploration;
 
-/// <summary>A point of the search: a control state plus, for every line touched so far, the set of its possible states.</summary>
+/// <summary>
+/// How every state was first reached: its parent's number and the agent that stepped. Paths are rebuilt by replaying
+/// those steps from the initial state, so the search keeps no chain of full states behind it (docs/internals-state-storage.md).
+/// </summary>
+internal sealed class PathStore(ScenarioModel model)
+{
+    private readonly List<int> parents = [-1];
+    private readonly List<int> agents = [-1];
+
+    public int Add(int parent, int agent)
+    {
+        parents.Add(parent);
+        agents.Add(agent);
+        return parents.Count - 1;
+    }
+
+    /// <summary>The steps from the initial state to state <paramref name="id"/>, re-executed.</summary>
+    public IReadOnlyList<StepResult> Path(int id)
+    {
+        var chain = new List<int>();
+        for (var n = id; parents[n] >= 0; n = parents[n])
+        {
+            chain.Add(agents[n]);
+        }
+
+        chain.Reverse();
+        var steps = new List<StepResult>(chain.Count);
+        var ctrl = model.Initial;
+        foreach (var agent in chain)
+        {
+            var step = model.Step(ctrl, agent);
+            steps.Add(step);
+            ctrl = step.Next;
+        }
+
+        return steps;
+    }
+}
+
+/// <summary>
+/// A point of the search: a control state plus, for every line touched so far, the set of its possible states.
+/// Only the frontier holds these; the visited set keeps a 128-bit fingerprint per state.
+/// </summary>
 public sealed class SearchNode
 {
-    private readonly int hash;
+    private readonly PathStore? paths;
 
-    internal SearchNode(ControlState ctrl, ImmutableSortedDictionary<ulong, LineSet> lines, SearchNode? parent, StepResult? step)
+    internal SearchNode(ControlState ctrl, ImmutableSortedDictionary<ulong, LineSet> lines, StepResult? step, int depth, UInt128 fingerprint, PathStore? paths)
     {
         Ctrl = ctrl;
         Lines = lines;
-        Parent = parent;
         Step = step;
-        Depth = parent is null ? 0 : parent.Depth + 1;
-        var h = ctrl.GetHashCode();
-        foreach (var (pa, set) in lines)
-        {
-            h ^= HashCode.Combine(pa, set);
-        }
-
-        hash = h;
+        Depth = depth;
+        Fingerprint = fingerprint;
+        this.paths = paths;
     }
 
     public ControlState Ctrl { get; }
 
     public ImmutableSortedDictionary<ulong, LineSet> Lines { get; }
 
-    public SearchNode? Parent { get; }
-
-    /// <summary>The agent step that led here from <see cref="Parent"/>.</summary>
+    /// <summary>The agent step that led here.</summary>
     public StepResult? Step { get; }
 
     public int Depth { get; }
 
-    /// <summary>The steps from the initial state to here.</summary>
-    public IReadOnlyList<StepResult> Path()
+    /// <summary>
+    /// XxHash128 of the control state's canonical key and of every touched line's address and line-set fingerprint:
+    /// the same on every run and build. Two states are taken as equal when their fingerprints are (hash compaction;
+    /// the chance of any collision among 10^9 states is below 10^-20).
+    /// </summary>
+    public UInt128 Fingerprint { get; }
+
+    /// <summary>This state's number in the path store, once it is recorded as visited.</summary>
+    internal int Id { get; set; } = -1;
+
+    /// <summary>The steps from the initial state to here (replayed from the path store).</summary>
+    public IReadOnlyList<StepResult> Path() => paths is null || Id < 0 ? [] : paths.Path(Id);
+
+    internal static UInt128 Fingerprinted(ControlState ctrl, ImmutableSortedDictionary<ulong, LineSet> lines)
     {
-        var steps = new List<StepResult>();
-        for (var n = this; n.Step is not null; n = n.Parent!)
+        var hasher = new System.IO.Hashing.XxHash128();
+        hasher.Append(System.Runtime.InteropServices.MemoryMarshal.AsBytes(ctrl.Key.AsSpan()));
+        Span<byte> buffer = stackalloc byte[16];
+        foreach (var (pa, set) in lines)
         {
-            steps.Add(n.Step);
+            System.Buffers.Binary.BinaryPrimitives.WriteUInt64LittleEndian(buffer, pa);
+            System.Buffers.Binary.BinaryPrimitives.WriteUInt64LittleEndian(buffer[8..], set.Fingerprint);
+            hasher.Append(buffer);
         }
 
-        steps.Reverse();
-        return steps;
-    }
-
-    internal bool SameState(SearchNode other) =>
-        hash == other.hash && Ctrl.Equals(other.Ctrl) && Lines.Count == other.Lines.Count &&
-        Lines.All(p => other.Lines.TryGetValue(p.Key, out var s) && s.Equals(p.Value));
-
-    internal sealed class StateComparer : IEqualityComparer<SearchNode>
-    {
-        public static StateComparer Instance { get; } = new();
-
-        public bool Equals(SearchNode? x, SearchNode? y) => x is not null && y is not null && x.SameState(y);
-
-        public int GetHashCode(SearchNode obj) => obj.hash;
+        return hasher.GetCurrentHashAsUInt128();
     }
 }
 
@@ -89,6 +125,8 @@ public sealed class LineSetExplorer
 
     public const string Name = "line-set";
 
+    private PathStore? paths;
+
     /// <summary>The cheapest failing run found per expectation, for witnesses.</summary>
     public Dictionary<string, FailurePoint> Failures { get; } = new(StringComparer.Ordinal);
 
@@ -97,8 +135,10 @@ public sealed class LineSetExplorer
         var watch = Stopwatch.StartNew();
         var scenario = model.Scenario;
         var accumulators = scenario.Expectations.Select(e => new VerdictAccumulator(e)).ToList();
-        var root = new SearchNode(model.Initial, ImmutableSortedDictionary<ulong, LineSet>.Empty, null, null);
-        var visited = new HashSet<SearchNode>(SearchNode.StateComparer.Instance) { root };
+        paths = new PathStore(model);
+        var noLines = ImmutableSortedDictionary<ulong, LineSet>.Empty;
+        var root = new SearchNode(model.Initial, noLines, null, 0, SearchNode.Fingerprinted(model.Initial, noLines), paths) { Id = 0 };
+        var visited = new HashSet<UInt128> { root.Fingerprint };
         var level = new List<SearchNode> { root };
         long finals = 0, transitions = 0, blocked = 0;
         string? inconclusive = null;
@@ -150,11 +190,15 @@ public sealed class LineSetExplorer
                 foreach (var child in expansion.Children!)
                 {
                     transitions++;
-                    findings.Add(child.Step!, () => child.Path()); // breadth-first: the first run to reach a finding is a shortest one
-                    if (visited.Add(child))
+                    var id = -1;
+                    if (visited.Add(child.Fingerprint))
                     {
+                        id = child.Id = paths.Add(node.Id, child.Step!.Agent);
                         next.Add(child);
                     }
+
+                    // Breadth-first: the first run to reach a finding is a shortest one.
+                    findings.Add(child.Step!, () => id >= 0 ? paths.Path(id) : [.. paths.Path(node.Id), child.Step!]);
                 }
 
                 if (expansion.Children!.Count == 0)
@@ -183,7 +227,8 @@ public sealed class LineSetExplorer
             foreach (var agent in model.Enabled(node.Ctrl))
             {
                 var step = model.Step(node.Ctrl, agent);
-                children.Add(new SearchNode(step.Next, ApplyOps(model, node.Ctrl.Mmu, node.Lines, step.Ops, limits, watch, states), node, step));
+                var lines = ApplyOps(model, node.Ctrl.Mmu, node.Lines, step.Ops, limits, watch, states);
+                children.Add(new SearchNode(step.Next, lines, step, node.Depth + 1, SearchNode.Fingerprinted(step.Next, lines), paths));
             }
 
             return new Expansion(children, null);
