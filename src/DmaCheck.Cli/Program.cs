@@ -89,7 +89,10 @@ public static class Program
 
         public int Threads { get; set; } = 1;
 
-        public ExplorationLimits Limits => new(MaxStates, Timeout, MaxMemory, Threads);
+        /// <summary>A progress line on stderr, when stderr is a terminal; never on stdout, so text and JSON stay clean.</summary>
+        public Action<ExplorationProgress>? Progress { get; set; }
+
+        public ExplorationLimits Limits => new(MaxStates, Timeout, MaxMemory, Threads, Progress);
     }
 
     public static int Run(string[] args, TextWriter stdout, TextWriter stderr, bool colour)
@@ -133,6 +136,43 @@ public static class Program
         var command = args[0];
         var options = ParseOptions(args.Skip(1).ToList());
         var style = new Style(colour && !options.NoColor && options.Format == "text");
+        if (ReferenceEquals(stderr, Console.Error) && !Console.IsErrorRedirected && Environment.GetEnvironmentVariable("TERM") is not (null or "dumb"))
+        {
+            options.Progress = p =>
+            {
+                var rate = p.Elapsed.TotalSeconds > 0 ? p.States / p.Elapsed.TotalSeconds : 0;
+                stderr.Write(string.Create(CultureInfo.InvariantCulture,
+                    $"\r\u001b[Kdmacheck: {p.States:N0} states ({rate:N0}/s), depth {p.Depth}, {GC.GetTotalMemory(false) >> 20} MiB, {p.Elapsed.TotalSeconds:0.0} s"));
+                ProgressShown = true;
+            };
+        }
+
+        try
+        {
+            return DispatchCommand(command, options, stdout, stderr, style);
+        }
+        finally
+        {
+            ClearProgress(stderr);
+        }
+    }
+
+    /// <summary>Erases the progress line, before anything is written to the terminal's stdout.</summary>
+    private static void ClearProgress(TextWriter stderr)
+    {
+        if (ProgressShown)
+        {
+            stderr.Write("\r\u001b[K");
+            stderr.Flush();
+            ProgressShown = false;
+        }
+    }
+
+    /// <summary>Whether a progress line is on the terminal and must be erased.</summary>
+    private static bool ProgressShown { get; set; }
+
+    private static int DispatchCommand(string command, Options options, TextWriter stdout, TextWriter stderr, Style style)
+    {
         return command switch
         {
             "check" => Check(options, stdout, stderr, style),
@@ -294,6 +334,7 @@ public static class Program
         }
 
         var outcomes = files.Select(f => Checker.CheckFile(f, options.Limits, Display(f), options.BruteForce)).ToList();
+        ClearProgress(stderr);
         stderr.Write(TextReport.Errors(outcomes, style));
         if (options.Html is { } html)
         {
@@ -325,6 +366,7 @@ public static class Program
         }
 
         var outcome = Checker.CheckFile(file, options.Limits, Display(file));
+        ClearProgress(stderr);
         if (outcome.Result is null || outcome.Explorer is null || outcome.Model is null || outcome.Result.Inconclusive is not null)
         {
             stderr.Write(TextReport.Errors([outcome], style));
@@ -417,6 +459,7 @@ public static class Program
         var points = SweepReport.Combinations(profiles, options.SweepSets)
             .Select(o => new SweepPoint(o, Checker.CheckText(display, text, options.Limits, overrides: o)))
             .ToList();
+        ClearProgress(stderr);
         stdout.Write(options.Format switch
         {
             "json" => SweepReport.Json(display, points),

@@ -144,6 +144,7 @@ public sealed class LineSetExplorer
         string? inconclusive = null;
         var findings = new FindingCollector();
         var memoryChecks = 0L;
+        var lastProgress = 0L;
         while (level.Count > 0 && inconclusive is null)
         {
             // Expand the whole level (in parallel when asked), then merge in order: the same sequence of visits,
@@ -167,6 +168,12 @@ public sealed class LineSetExplorer
             }
 
             var next = new List<SearchNode>();
+            if (limits.Progress is { } progress && watch.ElapsedMilliseconds - lastProgress >= 250)
+            {
+                lastProgress = watch.ElapsedMilliseconds;
+                progress(new ExplorationProgress(visited.Count, level[0].Depth, watch.Elapsed));
+            }
+
             for (var i = 0; i < level.Count && inconclusive is null; i++)
             {
                 var node = level[i];

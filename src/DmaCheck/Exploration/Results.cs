@@ -3,8 +3,13 @@ using DmaCheck.Scenarios;
 namespace DmaCheck.Exploration;
 
 /// <summary>Bounds on a search. Hitting one makes every verdict inconclusive.</summary>
+/// <summary>Where a running search is, for a progress line: states stored, the breadth-first depth, time so far.</summary>
+public readonly record struct ExplorationProgress(long States, int Depth, TimeSpan Elapsed);
+
 /// <param name="Threads">Threads the line-set explorer expands each breadth-first level with; the results do not depend on it.</param>
-public sealed record ExplorationLimits(long MaxStates = 5_000_000, TimeSpan? Timeout = null, long? MaxMemoryBytes = null, int Threads = 1)
+/// <param name="Progress">Called about four times a second while the line-set explorer runs (for a progress line on a terminal).</param>
+public sealed record ExplorationLimits(long MaxStates = 5_000_000, TimeSpan? Timeout = null, long? MaxMemoryBytes = null, int Threads = 1,
+    Action<ExplorationProgress>? Progress = null)
 {
     public static ExplorationLimits Default { get; } = new();
 
