@@ -30,6 +30,9 @@ public static class Program
           --timeout SECONDS        stop with 'inconclusive' after this long
           --max-memory MIB         stop with 'inconclusive' when the managed heap grows past this
           --threads N              expand each search level with N threads (default 1; results are the same for every N)
+          --strategy NAME          exhaustive (default) or random: sample interleavings, for scenarios too big to
+                                   exhaust; each run's cache behaviours are still all explored, but verdicts are
+                                   only what the sampled runs show (--seed S, default 1; --runs N, default 1000)
           --explorer NAME          line-set (default) or brute-force (exponential; a cross-check for small scenarios)
           --vcd OUT                'explain' and 'replay': also write the witness as a VCD waveform
           --html OUT               'check': also write a self-contained HTML report with witness timelines
@@ -89,10 +92,16 @@ public static class Program
 
         public int Threads { get; set; } = 1;
 
+        public string Strategy { get; set; } = "exhaustive";
+
+        public int Seed { get; set; } = 1;
+
+        public int Runs { get; set; } = 1000;
+
         /// <summary>A progress line on stderr, when stderr is a terminal; never on stdout, so text and JSON stay clean.</summary>
         public Action<ExplorationProgress>? Progress { get; set; }
 
-        public ExplorationLimits Limits => new(MaxStates, Timeout, MaxMemory, Threads, Progress);
+        public ExplorationLimits Limits => new(MaxStates, Timeout, MaxMemory, Threads, Progress, Strategy == "random" ? new RandomStrategy(Seed, Runs) : null);
     }
 
     public static int Run(string[] args, TextWriter stdout, TextWriter stderr, bool colour)
@@ -212,6 +221,24 @@ public static class Program
                         throw new UsageException($"--format is text, json, sarif or csv, not '{o.Format}'");
                     }
 
+                    break;
+                case "--strategy":
+                    var strategy = Value();
+                    o.Strategy = strategy is "exhaustive" or "random"
+                        ? strategy
+                        : throw new UsageException($"--strategy is 'exhaustive' or 'random', not '{strategy}'");
+                    break;
+                case "--seed":
+                    var sd = Value();
+                    o.Seed = int.TryParse(sd, NumberStyles.None, CultureInfo.InvariantCulture, out var seedValue)
+                        ? seedValue
+                        : throw new UsageException($"--seed takes a whole number, not '{sd}'");
+                    break;
+                case "--runs":
+                    var rn = Value();
+                    o.Runs = int.TryParse(rn, NumberStyles.None, CultureInfo.InvariantCulture, out var runs) && runs > 0
+                        ? runs
+                        : throw new UsageException($"--runs takes a positive whole number, not '{rn}'");
                     break;
                 case "--threads":
                     var th = Value();

@@ -111,7 +111,7 @@ public sealed record FailurePoint(SearchNode Node, ulong? LinePa, int Cost);
 /// the product of its lines' sets, and the fewest events for a failure is the least over lines. Exact for the
 /// expectation language (conjunctions of per-byte equalities).
 /// </summary>
-public sealed class LineSetExplorer
+public sealed partial class LineSetExplorer
 {
     private readonly System.Collections.Concurrent.ConcurrentDictionary<(LineSet, LineAccess, bool), LineSet> applyMemo = [];
     private readonly System.Collections.Concurrent.ConcurrentDictionary<LineSet, LineSet> intern = [];
@@ -132,6 +132,11 @@ public sealed class LineSetExplorer
 
     public ExplorationResult Explore(ScenarioModel model, ExplorationLimits limits)
     {
+        if (limits.Random is { } sampling)
+        {
+            return ExploreRandomly(model, limits, sampling);
+        }
+
         var watch = Stopwatch.StartNew();
         var scenario = model.Scenario;
         var accumulators = scenario.Expectations.Select(e => new VerdictAccumulator(e)).ToList();

@@ -8,8 +8,9 @@ public readonly record struct ExplorationProgress(long States, int Depth, TimeSp
 
 /// <param name="Threads">Threads the line-set explorer expands each breadth-first level with; the results do not depend on it.</param>
 /// <param name="Progress">Called about four times a second while the line-set explorer runs (for a progress line on a terminal).</param>
+/// <param name="Random">Sample random interleavings instead of exploring them all (<c>--strategy random</c>).</param>
 public sealed record ExplorationLimits(long MaxStates = 5_000_000, TimeSpan? Timeout = null, long? MaxMemoryBytes = null, int Threads = 1,
-    Action<ExplorationProgress>? Progress = null)
+    Action<ExplorationProgress>? Progress = null, RandomStrategy? Random = null)
 {
     public static ExplorationLimits Default { get; } = new();
 
@@ -38,6 +39,17 @@ public sealed record ExplorationLimits(long MaxStates = 5_000_000, TimeSpan? Tim
 
     /// <summary>Without --max-memory: three quarters of the memory available to the process, so a run ends inconclusive before the machine swaps.</summary>
     public static long DefaultMemoryLimit { get; } = GC.GetGCMemoryInfo().TotalAvailableMemoryBytes / 4 * 3;
+}
+
+/// <summary>
+/// <c>--strategy random --seed S --runs N</c>: N runs, each choosing the next agent uniformly at random from a
+/// generator seeded with S (System.Random's seeded sequence, the same on every run and platform). Each run's
+/// hardware is still explored exactly (every cache behaviour of that interleaving), but interleavings not drawn are
+/// not: the verdicts are sampled, not proven.
+/// </summary>
+public sealed record RandomStrategy(int Seed, int Runs)
+{
+    public string Describe() => $"sampled: {Runs} random interleaving(s), seed {Seed}; every cache behaviour of each, but not every interleaving: a verdict is what these runs show, not a proof";
 }
 
 /// <summary>Thrown inside a step when a limit is reached; the explorer turns it into an inconclusive result.</summary>
@@ -71,8 +83,9 @@ public sealed record ExplorationStats(long States, long FinalStates, long Transi
 /// <summary>The result of exploring a scenario: a verdict per expectation, or why there is none.</summary>
 /// <param name="Inconclusive">Why the verdicts are inconclusive (a limit was hit, or something is not modelled), or null.</param>
 /// <param name="Findings">What the kernel model did wrong on some run, whatever the caches did.</param>
+/// <param name="Sampled">Set when the interleavings were sampled (<see cref="RandomStrategy"/>): the verdicts are not proven.</param>
 public sealed record ExplorationResult(Scenario Scenario, string Explorer, IReadOnlyList<ExpectationVerdict> Verdicts, ExplorationStats Stats, string? Inconclusive,
-    IReadOnlyList<FoundFinding> Findings)
+    IReadOnlyList<FoundFinding> Findings, RandomStrategy? Sampled = null)
 {
     /// <summary>
     /// Declared findings matched against the findings: every finding must match a declaration and every declaration

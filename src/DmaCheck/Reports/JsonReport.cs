@@ -33,6 +33,15 @@ public static class JsonReport
                     w.WriteString("inconclusive", why);
                 }
 
+                if (o.Result?.Sampled is { } sampled)
+                {
+                    w.WriteStartObject("sampled");
+                    w.WriteNumber("runs", sampled.Runs);
+                    w.WriteNumber("seed", sampled.Seed);
+                    w.WriteString("meaning", "verdicts over the sampled interleavings only; not proven");
+                    w.WriteEndObject();
+                }
+
                 if (o.Result is { Stats.Blocked: > 0 and var blocked })
                 {
                     w.WriteNumber("blockedFinalStates", blocked);

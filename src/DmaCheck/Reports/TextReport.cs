@@ -99,6 +99,11 @@ public static class TextReport
                 sb.AppendLine(style.Warn($"{o.File}: inconclusive: {why}"));
             }
 
+            if (o.Result?.Sampled is { } sampled)
+            {
+                sb.AppendLine(style.Warn($"{o.File}: {sampled.Describe()}"));
+            }
+
             if (o.Result is { Stats.Blocked: > 0 and var blocked })
             {
                 sb.AppendLine(style.Warn($"{o.File}: warning: on {blocked} final state(s) some agent never finished: it waits for an event or a value nobody provides"));

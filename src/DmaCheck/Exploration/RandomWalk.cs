@@ -1,0 +1,70 @@
+using System.Collections.Immutable;
+using System.Diagnostics;
+using DmaCheck.Scenarios;
+
+namespace DmaCheck.Exploration;
+
+/// <summary>The random strategy of the line-set explorer: sampled interleavings, each with exact hardware.</summary>
+public sealed partial class LineSetExplorer
+{
+    private ExplorationResult ExploreRandomly(ScenarioModel model, ExplorationLimits limits, RandomStrategy sampling)
+    {
+        var watch = Stopwatch.StartNew();
+        var accumulators = model.Scenario.Expectations.Select(e => new VerdictAccumulator(e)).ToList();
+        var findings = new FindingCollector();
+        paths = new PathStore(model);
+        var random = new Random(sampling.Seed);
+        var seen = new HashSet<UInt128>();
+        long states = 0, finals = 0, transitions = 0, blocked = 0;
+        string? inconclusive = null;
+        var noLines = ImmutableSortedDictionary<ulong, LineSet>.Empty;
+        for (var run = 0; run < sampling.Runs && inconclusive is null; run++)
+        {
+            var node = new SearchNode(model.Initial, noLines, null, 0, SearchNode.Fingerprinted(model.Initial, noLines), paths) { Id = 0 };
+            while (true)
+            {
+                if ((inconclusive = limits.Exceeded(watch, states, (states & 255) == 0)) is not null)
+                {
+                    break;
+                }
+
+                var enabled = model.Enabled(node.Ctrl).ToList();
+                if (enabled.Count == 0)
+                {
+                    finals++;
+                    blocked += model.IsFinished(node.Ctrl) ? 0 : 1;
+                    Evaluate(model, node, accumulators);
+                    break;
+                }
+
+                var agent = enabled[random.Next(enabled.Count)];
+                var step = model.Step(node.Ctrl, agent);
+                transitions++;
+                ImmutableSortedDictionary<ulong, LineSet> lines;
+                try
+                {
+                    lines = ApplyOps(model, node.Ctrl.Mmu, node.Lines, step.Ops, limits, watch, states);
+                }
+                catch (LimitReachedException e)
+                {
+                    inconclusive = e.Message;
+                    break;
+                }
+
+                var child = new SearchNode(step.Next, lines, step, node.Depth + 1, SearchNode.Fingerprinted(step.Next, lines), paths);
+                child.Id = paths.Add(node.Id, agent);
+                if (seen.Add(child.Fingerprint))
+                {
+                    states++;
+                }
+
+                var id = child.Id;
+                findings.Add(step, () => paths.Path(id));
+                node = child;
+            }
+        }
+
+        return new ExplorationResult(model.Scenario, Name + " (random)", accumulators.Select(a => a.Verdict(inconclusive is not null)).ToList(),
+            new ExplorationStats(states, finals, transitions, watch.Elapsed, blocked), inconclusive, findings.Results(), sampling);
+    }
+}
