@@ -501,17 +501,7 @@ public sealed class ScenarioModel
 
             case MmapStmt m:
                 {
-                    var buf = As<CoherentBuffer>(s, frame, m.Buffer, stmt, "dma_mmap_* takes a buffer from dma_alloc_coherent/dma_alloc_attrs");
-                    var size = Number(s, frame, m.Size, stmt);
-                    if (size == 0 || size > 1UL << 30)
-                    {
-                        throw Bad(stmt, $"dma_mmap of {size} bytes: this model maps 1 byte to 1 GiB (the vma and the size the driver passes are the same)");
-                    }
-
-                    if (buf.Cpu == 0)
-                    {
-                        throw new KernelBugException(stmt.Text, $"'{m.Buffer.Text}' is NULL: the allocation failed and the driver did not check");
-                    }
+                    var (buf, size) = ExportedBuffer(s, frame, stmt, m.Buffer, m.Size, "dma_mmap_*");
 
                     dma = DmaApi.DmaMmapAttrs(env, dma, m.Device, buf.Cpu, buf.Dma, size, m.Attrs, m.Buffer.Text, ops, findings, out var va);
                     return (s.With(dma: dma, vars: s.Vars.Add(m.Target, new UserPointer(va, PlatformLayout.PageAlign(size)))), null, null);
@@ -519,17 +509,7 @@ public sealed class ScenarioModel
 
             case GetSgtableStmt g:
                 {
-                    var buf = As<CoherentBuffer>(s, frame, g.Buffer, stmt, "dma_get_sgtable takes a buffer from dma_alloc_coherent/dma_alloc_attrs");
-                    var size = Number(s, frame, g.Size, stmt);
-                    if (size == 0 || size > 1UL << 30)
-                    {
-                        throw Bad(stmt, $"dma_get_sgtable of {size} bytes: this model takes 1 byte to 1 GiB");
-                    }
-
-                    if (buf.Cpu == 0)
-                    {
-                        throw new KernelBugException(stmt.Text, $"'{g.Buffer.Text}' is NULL: the allocation failed and the driver did not check");
-                    }
+                    var (buf, size) = ExportedBuffer(s, frame, stmt, g.Buffer, g.Size, "dma_get_sgtable");
 
                     var (pfn, length) = DmaApi.DmaGetSgtableAttrs(env, dma, g.Device, buf.Cpu, buf.Dma, size, g.Buffer.Text, findings);
                     return (s.With(vars: s.Vars.Add(g.Target, new SgTableValue(pfn, length))), null, null);
@@ -664,6 +644,24 @@ public sealed class ScenarioModel
             default:
                 throw new InvalidOperationException(stmt.GetType().Name);
         }
+    }
+
+    /// <summary>The coherent buffer and size a dma_mmap_* or dma_get_sgtable names: a live buffer (not NULL) and 1 byte to 1 GiB.</summary>
+    private (CoherentBuffer Buffer, ulong Size) ExportedBuffer(ControlState s, Frame frame, Statement stmt, ValueExpr buffer, ValueExpr sizeExpr, string function)
+    {
+        var buf = As<CoherentBuffer>(s, frame, buffer, stmt, $"{function} takes a buffer from dma_alloc_coherent/dma_alloc_attrs");
+        var size = Number(s, frame, sizeExpr, stmt);
+        if (size == 0 || size > 1UL << 30)
+        {
+            throw Bad(stmt, $"{function} of {size} bytes: this model takes 1 byte to 1 GiB (for an mmap, the vma and the size the driver passes are the same)");
+        }
+
+        if (buf.Cpu == 0)
+        {
+            throw new KernelBugException(stmt.Text, $"'{buffer.Text}' is NULL: the allocation failed and the driver did not check");
+        }
+
+        return (buf, size);
     }
 
     /// <summary><c>sg_page(sgt)</c>, <c>sg_phys(sgt)</c>, <c>kmap_local_page(pg)</c>.</summary>
