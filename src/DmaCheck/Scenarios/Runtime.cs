@@ -51,7 +51,8 @@ public sealed record DmaHandle(ulong Dma, ulong Bytes) : Value
 }
 
 /// <summary>A plain number (an smc argument, a literal).</summary>
-public sealed record NumberValue(ulong N) : Value
+/// <param name="KernelVirtual">The number is a kernel or user virtual address (passed on, for example, as an smc argument), so using it as a physical or DMA address is a driver bug.</param>
+public sealed record NumberValue(ulong N, bool KernelVirtual = false) : Value
 {
     public override ulong? Size => null;
 }
@@ -173,7 +174,7 @@ public sealed class ControlState : IEquatable<ControlState>
                 sb.Append('h').Append(h.Dma).Append('/').Append(h.Bytes);
                 break;
             case NumberValue n:
-                sb.Append('n').Append(n.N);
+                sb.Append('n').Append(n.N).Append(n.KernelVirtual ? "v" : string.Empty);
                 break;
             default:
                 throw new InvalidOperationException(v.GetType().Name);
@@ -435,6 +436,16 @@ public sealed class ScenarioModel
         return unchecked(baseValue + (e.Var is null ? 0 : e.Constant));
     }
 
+    /// <summary>Whether <paramref name="e"/> denotes a virtual address: a kernel pointer, a page's address, a user address, a coherent buffer's CPU side, or a number that was one.</summary>
+    private bool IsVirtualAddress(ControlState s, Frame frame, ValueExpr e) =>
+        e.Var is not null && Lookup(s, frame, e) switch
+        {
+            KernelPointer or PageRef or UserPointer => true,
+            CoherentBuffer => e.Field is null or "cpu",
+            NumberValue n => n.KernelVirtual,
+            _ => false,
+        };
+
     private static string Describe(Value v) => v switch
     {
         CoherentBuffer => "coherent buffer",
@@ -633,7 +644,7 @@ public sealed class ScenarioModel
                     var locals = ImmutableDictionary<string, Value>.Empty;
                     for (var i = 0; i < fw.Parameters.Count; i++)
                     {
-                        locals = locals.Add(fw.Parameters[i], new NumberValue(Number(s, frame, c.Args[i], stmt)));
+                        locals = locals.Add(fw.Parameters[i], new NumberValue(Number(s, frame, c.Args[i], stmt), IsVirtualAddress(s, frame, c.Args[i])));
                     }
 
                     return (s, null, fw.Body.Count == 0 ? null : new Frame(c.Firmware, 0, locals));
@@ -743,7 +754,9 @@ public sealed class ScenarioModel
             throw new KernelBugException(program.Name, $"'{a.Address.Text}' is DMA_MAPPING_ERROR: the mapping failed and the driver did not check dma_mapping_error()");
         }
 
-        if (a.Space != AddressSpace.Virtual && address >= s.Dma.Kernel.Layout.PageOffset)
+        // Whether an address is virtual is known from where it came from, not from its value: on 32-bit arm with a bus
+        // offset, DMA addresses and PAGE_OFFSET overlap.
+        if (a.Space != AddressSpace.Virtual && a.Address.Var is not null && IsVirtualAddress(s, frame, a.Address))
         {
             var space = a.Space == AddressSpace.Physical ? "physical" : "DMA";
             throw new KernelBugException(program.Name, $"'{a.Address.Text}' is 0x{address:x}, a kernel virtual address used as a {space} address: the driver passed the wrong address (use a DMA handle or buf.dma)");
