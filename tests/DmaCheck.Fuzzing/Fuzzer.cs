@@ -169,6 +169,12 @@ public sealed partial class Fuzzer(IReadOnlyList<string> seeds, string? failureD
             var model = new ScenarioModel(scenario);
             var explorer = new LineSetExplorer();
             var fast = explorer.Explore(model, new ExplorationLimits(Timeout: HangLimit));
+            var twoThreads = new LineSetExplorer { Threads = 2 }.Explore(new ScenarioModel(scenario), new ExplorationLimits(Timeout: HangLimit));
+            if (fast.Inconclusive is null && twoThreads.Inconclusive is null && Summary(fast) != Summary(twoThreads))
+            {
+                findings.Add(new Finding("disagreement", "threads", $"--threads 1: {Summary(fast)} vs --threads 2: {Summary(twoThreads)}"));
+            }
+
             var brute = new BruteForceExplorer().Explore(new ScenarioModel(scenario), new ExplorationLimits(MaxStates: 200_000, Timeout: HangLimit));
             if (brute.Inconclusive is not null)
             {
@@ -250,4 +256,9 @@ public sealed partial class Fuzzer(IReadOnlyList<string> seeds, string? failureD
     }
 
     private static readonly ExplorationLimits AnyInputLimits = new(MaxStates: 20_000, Timeout: TimeSpan.FromSeconds(2), MaxMemoryBytes: 2L << 30);
+
+    /// <summary>Everything a search result says, but the time it took: what must not depend on the thread count.</summary>
+    private static string Summary(ExplorationResult r) =>
+        string.Join(";", r.Verdicts.Select(v => $"{v.Expectation.Name}={v.Verdict}/{v.MinEventsText}/{v.HoldingRuns}/{v.FailingRuns}")) +
+        "|" + string.Join(",", r.Findings.Select(f => f.Key)) + $"|{r.Stats.States}/{r.Stats.FinalStates}/{r.Stats.Transitions}/{r.Stats.Blocked}";
 }

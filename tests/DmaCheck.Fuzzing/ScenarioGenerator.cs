@@ -91,10 +91,8 @@ public static class ScenarioGenerator
     /// <param name="NoKernelMapping">DMA_ATTR_NO_KERNEL_MAPPING is modelled: dma-direct; not xen-swiotlb, not arm_dma_ops.</param>
     /// <param name="DmaOffset">The bus adds an offset to physical addresses: firmware must be handed sg_phys, never a DMA handle.</param>
     /// <param name="DmaEngine">
-    /// A <c>dma</c> program can reach memory. Not where every DMA address is at or above PAGE_OFFSET (the RPi4's 32-bit
-    /// layout: DMA offset 0xc0000000 = PAGE_OFFSET): the runtime takes each such address for a kernel virtual address
-    /// passed by mistake and stops the run with a kernel-bug error, valid as the access is. An engine bug, reported with
-    /// the generator change that found it; the generator keeps off it until it is fixed.
+    /// A <c>dma</c> program can reach memory: on every profile since the fix for crash-856a0304eea2 (the runtime took
+    /// DMA addresses at or above PAGE_OFFSET, the RPi4's 32-bit layout, for kernel virtual addresses).
     /// </param>
     /// <param name="Xen">A Xen dom0: dma_mmap_* and dma_get_sgtable_* go through dma_common_*, which find the page from the CPU address.</param>
     /// <param name="VaddrToPage">The profile's dma_common_vaddr_to_page (a <c>set</c> line may override it).</param>
@@ -107,7 +105,7 @@ public static class ScenarioGenerator
         Streaming: p.Arch == Arch.Arm64 && !p.XenDom0 && !p.ArmDmaOps,
         NoKernelMapping: !p.XenDom0 && !p.ArmDmaOps,
         DmaOffset: p.Layout.DmaOffset != 0,
-        DmaEngine: p.Layout.DmaOffset < p.Layout.PageOffset,
+        DmaEngine: true,
         Xen: p.XenDom0,
         VaddrToPage: p.Value(Switches.CommonVaddrToPage))).ToArray();
 
