@@ -212,6 +212,14 @@ public sealed partial class Fuzzer(IReadOnlyList<string> seeds, string? failureD
             {
                 findings.Add(new Finding("limit", "limit", "--max-states 1 did not end inconclusive"));
             }
+
+            // --timeout 0: the deadline has passed before the first state, so the search must say so (a positive
+            // timeout the search finishes within is rightly not inconclusive).
+            var timedOut = new LineSetExplorer().Explore(new ScenarioModel(scenario), new ExplorationLimits(Timeout: TimeSpan.Zero));
+            if (timedOut.Inconclusive is null || timedOut.Verdicts.Any(v => v.Verdict != Verdict.Inconclusive))
+            {
+                findings.Add(new Finding("limit", "limit", "--timeout 0 did not end inconclusive"));
+            }
         }
         catch (Exception e)
         {
