@@ -266,7 +266,7 @@ public sealed partial class Fuzzer(IReadOnlyList<string> seeds, string? failureD
     private static readonly ExplorationLimits AnyInputLimits = new(MaxStates: 20_000, Timeout: TimeSpan.FromSeconds(2), MaxMemoryBytes: 2L << 30);
 
     /// <summary>Everything a search result says, but the time it took: what must not depend on the thread count.</summary>
-    private static string Summary(ExplorationResult r) =>
+    public static string Summary(ExplorationResult r) =>
         string.Join(";", r.Verdicts.Select(v => $"{v.Expectation.Name}={v.Verdict}/{v.MinEventsText}/{v.HoldingRuns}/{v.FailingRuns}")) +
         "|" + string.Join(",", r.Findings.Select(f => f.Key)) + $"|{r.Stats.States}/{r.Stats.FinalStates}/{r.Stats.Transitions}/{r.Stats.Blocked}";
 }

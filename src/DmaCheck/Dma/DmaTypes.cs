@@ -145,7 +145,4 @@ public sealed record DmaEnvironment(KernelProfile Profile)
     public bool XenFreeIsVmallocAware { get; } = Profile.Value(Switches.XenFreeCoherentPage) == "vmalloc_aware";
 
     public PlatformLayout Layout => Profile.Layout;
-
-    /// <summary>Which dma_map_ops a device gets: xen_swiotlb_dma_ops in a Xen dom0, else none (dma-direct; arm32 with LPAE uses dma-direct too).</summary>
-    public string OpsName => Profile.XenDom0 ? "xen_swiotlb_dma_ops" : Profile.ArmDmaOps ? "arm_dma_ops" : "dma-direct";
 }
