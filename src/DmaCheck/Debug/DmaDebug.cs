@@ -15,11 +15,15 @@ public enum DebugType
 /// <param name="MapErrorChecked">For streaming mappings: whether dma_mapping_error() was called on the handle (MAP_ERR_NOT_CHECKED / CHECKED); null for coherent buffers (not applicable).</param>
 /// <param name="DeviceOwns">For streaming mappings: the device owns the buffer (after map or sync_for_device), not the CPU (after sync_for_cpu).</param>
 /// <param name="Line">The scenario line of the call that made the entry ("Mapped at:").</param>
-public sealed record DebugEntry(string Device, ulong Handle, ulong Size, DebugType Type, DmaDirection Direction, ulong Paddr, ulong CpuAddr, bool? MapErrorChecked, bool DeviceOwns, int Line)
+/// <param name="DevicePaddr">Where the device's accesses land: the bounce slots of a bounced mapping; null when that is <see cref="Paddr"/>.</param>
+public sealed record DebugEntry(string Device, ulong Handle, ulong Size, DebugType Type, DmaDirection Direction, ulong Paddr, ulong CpuAddr, bool? MapErrorChecked, bool DeviceOwns, int Line, ulong? DevicePaddr = null)
 {
     public string TypeName => Type == DebugType.Coherent ? "coherent" : "single";
 
     public bool Contains(ulong pa, ulong length) => pa < Paddr + Size && Paddr < pa + length;
+
+    /// <summary>The physical address the device reaches through the handle.</summary>
+    public ulong DeviceBase => DevicePaddr ?? Paddr;
 }
 
 /// <summary>The DMA-API debug state: the live entries, in the order they were made. Immutable.</summary>
@@ -27,7 +31,7 @@ public sealed record DebugState(ImmutableList<DebugEntry> Entries)
 {
     public static DebugState Empty { get; } = new(ImmutableList<DebugEntry>.Empty);
 
-    public string Key => string.Join(";", Entries.Select(e => $"{e.Device},{e.Handle},{e.Size},{e.Type},{e.Direction},{e.Paddr},{e.CpuAddr},{e.MapErrorChecked},{e.DeviceOwns}"));
+    public string Key => string.Join(";", Entries.Select(e => $"{e.Device},{e.Handle},{e.Size},{e.Type},{e.Direction},{e.Paddr},{e.CpuAddr},{e.MapErrorChecked},{e.DeviceOwns},{e.DevicePaddr}"));
 }
 
 /// <summary>
@@ -89,7 +93,7 @@ public static class DmaDebug
     /// mappings that are not DMA_TO_DEVICE enter the active-cacheline tree by their first line, and a second mapping
     /// starting in the same line is "cacheline tracking EEXIST, overlapping mappings aren't supported".
     /// </summary>
-    public static DebugState Map(DebugState s, DmaState dma, DmaDevice dev, ulong handle, ulong phys, ulong size, DmaDirection dir, string function, int line, List<Finding> findings)
+    public static DebugState Map(DebugState s, DmaState dma, DmaDevice dev, ulong handle, ulong phys, ulong size, DmaDirection dir, string function, int line, List<Finding> findings, ulong? devicePhys = null)
     {
         if (DmaApi.DmaMappingErrorCheck(handle))
         {
@@ -106,7 +110,7 @@ public static class DmaDebug
             }
         }
 
-        return s with { Entries = s.Entries.Add(new DebugEntry(dev.Name, handle, size, DebugType.Single, dir, phys, 0, false, true, line)) };
+        return s with { Entries = s.Entries.Add(new DebugEntry(dev.Name, handle, size, DebugType.Single, dir, phys, 0, false, true, line, devicePhys)) };
     }
 
     /// <summary>debug_dma_mapping_error: the first unchecked entry of (dev, addr) becomes MAP_ERR_CHECKED.</summary>
@@ -271,7 +275,7 @@ public static class DmaDebug
     /// <summary>A device's access: inside a live mapping or coherent buffer of that device, and not one the CPU owns.</summary>
     public static void DeviceAccess(DebugState s, DmaState dma, string device, string agent, ulong pa, ulong length, bool isWrite, List<Finding> findings)
     {
-        var mine = s.Entries.Where(e => e.Device == device && e.Paddr <= pa && pa + length <= e.Paddr + e.Size).ToList();
+        var mine = s.Entries.Where(e => e.Device == device && e.DeviceBase <= pa && pa + length <= e.DeviceBase + e.Size).ToList();
         if (mine.Count == 0)
         {
             // Coherent buffers made with DMA_ATTR_NO_KERNEL_MAPPING have no debug entry; the DMA layer still knows them.

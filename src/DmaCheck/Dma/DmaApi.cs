@@ -554,7 +554,7 @@ public static class DmaApi
     /// dma_map_single_attrs(dev, ptr, size, dir, attrs): rejects vmalloc addresses ("rejecting DMA map of vmalloc
     /// memory", DMA_MAPPING_ERROR), then dma_map_page_attrs(virt_to_page(ptr), offset_in_page(ptr)).
     /// </summary>
-    public static DmaState DmaMapSingle(DmaEnvironment env, DmaState s, DmaDevice dev, ulong ptr, ulong size, DmaDirection dir, List<HwOp> ops, out ulong handle)
+    public static DmaState DmaMapSingle(DmaEnvironment env, DmaState s, DmaDevice dev, ulong ptr, ulong size, DmaDirection dir, DmaAttrs attrs, string function, List<HwOp> ops, List<Finding> findings, out ulong handle)
     {
         var layout = s.Kernel.Layout;
         if (layout.IsVmallocAddr(ptr))
@@ -568,32 +568,109 @@ public static class DmaApi
             throw new NotModelledException($"dma_map_single on 0x{ptr:x}, which is not a linear-map address: virt_to_page would compute a bogus page");
         }
 
-        return DmaMapPage(env, s, dev, layout.VirtToPfn(ptr), ptr & (PlatformLayout.PageSize - 1), size, dir, "dma_map_single", ops, out handle);
+        return DmaMapPage(env, s, dev, layout.VirtToPfn(ptr), ptr & (PlatformLayout.PageSize - 1), size, dir, attrs, function, ops, findings, out handle);
     }
 
     /// <summary>
-    /// dma_map_page_attrs() → dma_direct_map_page() (v5.10..v6.4) on arm64: dma_addr = phys_to_dma(phys); an address
-    /// the device cannot reach would bounce through swiotlb (not modelled); a non-coherent device gets
-    /// arch_sync_dma_for_device. Xen's map_page and arm32's maintenance are not modelled and say so.
+    /// dma_map_page_attrs() → dma_direct_map_page() (v5.10..v6.4) on arm64: with swiotlb=force every mapping bounces;
+    /// otherwise dma_addr = phys_to_dma(phys), and an address the device cannot reach (dma_capable() false) bounces
+    /// through swiotlb when there is a pool, or fails ("DMA addr ... overflow", DMA_MAPPING_ERROR) when there is none.
+    /// A non-coherent device then gets arch_sync_dma_for_device unless DMA_ATTR_SKIP_CPU_SYNC. Xen's map_page and
+    /// arm32's maintenance are not modelled and say so.
     /// </summary>
-    public static DmaState DmaMapPage(DmaEnvironment env, DmaState s, DmaDevice dev, ulong pfn, ulong offset, ulong size, DmaDirection dir, string function, List<HwOp> ops, out ulong handle)
+    public static DmaState DmaMapPage(DmaEnvironment env, DmaState s, DmaDevice dev, ulong pfn, ulong offset, ulong size, DmaDirection dir, DmaAttrs attrs, string function, List<HwOp> ops, List<Finding> findings, out ulong handle)
     {
         CheckDirection(dir, function);
         CheckStreamingModelled(env, function);
         var phys = PlatformLayout.PfnToPhys(pfn) + offset;
         var dma = env.Layout.PhysToDma(phys);
-        if (dma > DefaultCoherentMask || size - 1 > DefaultCoherentMask - dma || dma + size - 1 > env.Layout.DmaLimit)
+        if (s.Swiotlb is { ForceBounce: true } || !DmaCapable(env, dev, dma, size))
         {
-            throw new NotModelledException("a streaming mapping beyond the device's 32-bit DMA mask needs swiotlb bouncing, which this version does not model");
+            if (s.Swiotlb is not { } pool)
+            {
+                // dma_direct_map_page: no pool to bounce through; dev_WARN_ONCE "DMA addr %pad+%zu overflow (mask %llx, bus limit %llx)".
+                handle = DmaMappingError;
+                return s;
+            }
+
+            return SwiotlbMap(env, s, pool, dev, phys, size, dir, attrs, function, ops, findings, out handle);
         }
 
         handle = dma;
-        if (!dev.Coherent)
+        if (!dev.Coherent && (attrs & DmaAttrs.DMA_ATTR_SKIP_CPU_SYNC) == 0)
         {
             Arm64DmaHooks.ArchSyncDmaForDevice(env, s.Kernel, phys, size, dir, function, ops);
         }
 
         return s with { Mappings = s.Mappings.Add(new StreamingMapping(dev.Name, handle, phys, size, dir, function)) };
+    }
+
+    /// <summary>
+    /// dma_capable(dev, addr, size, true) (include/linux/dma-direct.h): the last byte is within
+    /// min_not_zero(*dev->dma_mask, dev->bus_dma_limit).
+    /// </summary>
+    public static bool DmaCapable(DmaEnvironment env, DmaDevice dev, ulong addr, ulong size)
+    {
+        if (addr == DmaMappingError)
+        {
+            return false;
+        }
+
+        var limit = Math.Min(dev.DmaMask, env.Layout.DmaLimit);
+        return size == 0 ? addr <= limit : size - 1 <= limit && addr <= limit - (size - 1);
+    }
+
+    /// <summary>
+    /// swiotlb_map() → swiotlb_tbl_map_single() (v6.4, one area): find slots, record the original address, copy the
+    /// buffer into the slots as <see cref="Switches.SwiotlbMapBounce"/> says; the handle is phys_to_dma of the bounce
+    /// address, refused ("swiotlb addr ... overflow") when the device cannot reach it; a non-coherent device gets
+    /// arch_sync_dma_for_device on the bounce slots unless DMA_ATTR_SKIP_CPU_SYNC.
+    /// </summary>
+    private static DmaState SwiotlbMap(DmaEnvironment env, DmaState s, SwiotlbPool pool, DmaDevice dev, ulong phys, ulong size, DmaDirection dir, DmaAttrs attrs, string function, List<HwOp> ops, List<Finding> findings, out ulong handle)
+    {
+        var owner = $"{function}({dev.Name}) of PA 0x{phys:x}";
+        if (pool.Allocate(dev, phys, size, owner, out var slots) is not { } allocated)
+        {
+            if ((attrs & DmaAttrs.DMA_ATTR_NO_WARN) == 0)
+            {
+                findings.Add(new Finding(FindingKinds.SwiotlbFull, function, null, new PageOwner(OwnerKind.Allocation, KernelState.SwiotlbOwner), Severity.ContractViolation,
+                    $"swiotlb_tbl_map_single: swiotlb buffer is full (sz: {size} bytes), total {pool.Slots} (slots), used {pool.UsedSlots} (slots); the mapping fails with DMA_MAPPING_ERROR"));
+            }
+
+            handle = DmaMappingError;
+            return s;
+        }
+
+        var tlb = allocated.SlotAddress(slots.Index) + slots.Offset;
+        var skip = (attrs & DmaAttrs.DMA_ATTR_SKIP_CPU_SYNC) != 0;
+        var bounce = env.SwiotlbMapBounce switch
+        {
+            "to_device_only" => !skip && dir is DmaDirection.DMA_TO_DEVICE or DmaDirection.DMA_BIDIRECTIONAL,
+            "unless_overwrite" => !skip && ((attrs & DmaAttrs.DMA_ATTR_OVERWRITE) == 0 || dir != DmaDirection.DMA_FROM_DEVICE),
+            _ => true,
+        };
+        var next = s with { Swiotlb = allocated };
+        var mapping = new StreamingMapping(dev.Name, env.Layout.PhysToDma(tlb), phys, size, dir, function, tlb, [(0UL, size)]);
+        if (bounce)
+        {
+            SwiotlbBounce.Bounce(next, allocated, tlb, size, DmaDirection.DMA_TO_DEVICE, $"{function}: swiotlb_tbl_map_single [{Switches.SwiotlbMapBounce.Key}={env.SwiotlbMapBounce}]", ops, findings);
+            mapping = mapping.Filled(0, size);
+        }
+
+        if (!DmaCapable(env, dev, mapping.Handle, size))
+        {
+            // swiotlb_map: swiotlb_tbl_unmap_single(..., DMA_ATTR_SKIP_CPU_SYNC) and dev_WARN_ONCE "swiotlb addr %pad+%zu overflow".
+            handle = DmaMappingError;
+            return s with { Swiotlb = allocated.Release(slots) };
+        }
+
+        handle = mapping.Handle;
+        if (!dev.Coherent && !skip)
+        {
+            Arm64DmaHooks.ArchSyncDmaForDevice(env, next.Kernel, tlb, size, dir, function, ops);
+        }
+
+        return next with { Mappings = next.Mappings.Add(mapping) };
     }
 
     private static void CheckStreamingModelled(DmaEnvironment env, string function)
@@ -614,35 +691,127 @@ public static class DmaApi
         }
     }
 
-    /// <summary>dma_unmap_page_attrs() → dma_direct_unmap_page(): dma_direct_sync_single_for_cpu, then the mapping is gone.</summary>
-    public static DmaState DmaUnmap(DmaEnvironment env, DmaState s, DmaDevice dev, ulong handle, ulong size, DmaDirection dir, string function, List<HwOp> ops)
+    /// <summary>
+    /// dma_unmap_page_attrs() → dma_direct_unmap_page(): unless DMA_ATTR_SKIP_CPU_SYNC, dma_direct_sync_single_for_cpu
+    /// (which for a bounce address copies the slots back for DMA_FROM_DEVICE and DMA_BIDIRECTIONAL); then a bounce
+    /// address's slots are released (swiotlb_tbl_unmap_single with DMA_ATTR_SKIP_CPU_SYNC: no second copy).
+    /// </summary>
+    public static DmaState DmaUnmap(DmaEnvironment env, DmaState s, DmaDevice dev, ulong handle, ulong size, DmaDirection dir, DmaAttrs attrs, string function, List<HwOp> ops, List<Finding> findings)
     {
         CheckDirection(dir, function);
-        SyncForCpu(env, s, dev, handle, size, dir, function, ops);
+        if ((attrs & DmaAttrs.DMA_ATTR_SKIP_CPU_SYNC) == 0)
+        {
+            SyncForCpu(env, s, dev, handle, size, dir, function, ops, findings);
+        }
+
         var record = s.Mappings.FirstOrDefault(m => m.Device == dev.Name && m.Handle == handle);
-        return record is null ? s : s with { Mappings = s.Mappings.Remove(record) };
+        var next = record is null ? s : s with { Mappings = s.Mappings.Remove(record) };
+        var tlb = env.Layout.DmaToPhys(handle);
+        if (next.Swiotlb is { } pool && pool.Contains(tlb) && pool.AllocationAt(tlb) is { } slots)
+        {
+            next = next with { Swiotlb = pool.Release(slots) };
+        }
+
+        return next;
     }
 
-    /// <summary>dma_sync_single_for_cpu() → dma_direct_sync_single_for_cpu(): arch_sync_dma_for_cpu for a non-coherent device.</summary>
-    public static void SyncForCpu(DmaEnvironment env, DmaState s, DmaDevice dev, ulong handle, ulong size, DmaDirection dir, string function, List<HwOp> ops)
+    /// <summary>
+    /// dma_sync_single_for_cpu() → dma_direct_sync_single_for_cpu(): arch_sync_dma_for_cpu for a non-coherent device
+    /// (on the bounce slots when bouncing), then, for a bounce address, swiotlb_sync_single_for_cpu: DMA_FROM_DEVICE and
+    /// DMA_BIDIRECTIONAL copy the slots back into the buffer.
+    /// </summary>
+    public static void SyncForCpu(DmaEnvironment env, DmaState s, DmaDevice dev, ulong handle, ulong size, DmaDirection dir, string function, List<HwOp> ops, List<Finding> findings)
     {
         CheckDirection(dir, function);
         CheckStreamingModelled(env, function);
+        var paddr = env.Layout.DmaToPhys(handle);
         if (!dev.Coherent)
         {
-            Arm64DmaHooks.ArchSyncDmaForCpu(s.Kernel, env.Layout.DmaToPhys(handle), size, dir, function, ops);
+            Arm64DmaHooks.ArchSyncDmaForCpu(s.Kernel, paddr, size, dir, function, ops);
+        }
+
+        if (s.Swiotlb is { } pool && pool.Contains(paddr) && dir is DmaDirection.DMA_FROM_DEVICE or DmaDirection.DMA_BIDIRECTIONAL)
+        {
+            StaleBytes(s, pool, paddr, size, function, findings);
+            SwiotlbBounce.Bounce(s, pool, paddr, size, DmaDirection.DMA_FROM_DEVICE, $"{function}: swiotlb_sync_single_for_cpu", ops, findings);
         }
     }
 
-    /// <summary>dma_sync_single_for_device() → dma_direct_sync_single_for_device(): arch_sync_dma_for_device for a non-coherent device.</summary>
-    public static void SyncForDevice(DmaEnvironment env, DmaState s, DmaDevice dev, ulong handle, ulong size, DmaDirection dir, string function, List<HwOp> ops)
+    /// <summary>
+    /// dma_sync_single_for_device() → dma_direct_sync_single_for_device(): for a bounce address,
+    /// swiotlb_sync_single_for_device first (copies the buffer into the slots for the directions
+    /// <see cref="Switches.SwiotlbSyncForDeviceBounce"/> names), then arch_sync_dma_for_device for a non-coherent device.
+    /// </summary>
+    public static DmaState SyncForDevice(DmaEnvironment env, DmaState s, DmaDevice dev, ulong handle, ulong size, DmaDirection dir, string function, List<HwOp> ops, List<Finding> findings)
     {
         CheckDirection(dir, function);
         CheckStreamingModelled(env, function);
+        var paddr = env.Layout.DmaToPhys(handle);
+        var next = s;
+        if (s.Swiotlb is { } pool && pool.Contains(paddr) &&
+            (env.SwiotlbSyncForDeviceAlwaysBounces || dir is DmaDirection.DMA_TO_DEVICE or DmaDirection.DMA_BIDIRECTIONAL))
+        {
+            SwiotlbBounce.Bounce(s, pool, paddr, size, DmaDirection.DMA_TO_DEVICE,
+                $"{function}: swiotlb_sync_single_for_device [{Switches.SwiotlbSyncForDeviceBounce.Key}={(env.SwiotlbSyncForDeviceAlwaysBounces ? "always" : "by_direction")}]", ops, findings);
+            next = Filled(s, paddr, size);
+        }
+
         if (!dev.Coherent)
         {
-            Arm64DmaHooks.ArchSyncDmaForDevice(env, s.Kernel, env.Layout.DmaToPhys(handle), size, dir, function, ops);
+            Arm64DmaHooks.ArchSyncDmaForDevice(env, s.Kernel, paddr, size, dir, function, ops);
         }
+
+        return next;
+    }
+
+    /// <summary>A device wrote [pa, pa+length): bounce slots it covers no longer hold stale bytes.</summary>
+    public static DmaState DeviceWrote(DmaState s, ulong pa, ulong length) => s.Swiotlb is { } pool && pool.Contains(pa) ? Filled(s, pa, length) : s;
+
+    private static DmaState Filled(DmaState s, ulong pa, ulong length)
+    {
+        var mappings = s.Mappings;
+        foreach (var m in s.Mappings)
+        {
+            if (m.Tlb is { } tlb && pa < tlb + m.Size && tlb < pa + length)
+            {
+                var lo = Math.Max(pa, tlb) - tlb;
+                var hi = Math.Min(pa + length, tlb + m.Size) - tlb;
+                mappings = mappings.Replace(m, m.Filled(lo, hi));
+            }
+        }
+
+        return s with { Mappings = mappings };
+    }
+
+    /// <summary>
+    /// A copy back from bounce slots that still hold bytes from before the mapping (not copied in at map, not written by
+    /// the device) puts the pool's previous contents (another user's bounce data) into the buffer: an information leak.
+    /// </summary>
+    private static void StaleBytes(DmaState s, SwiotlbPool pool, ulong paddr, ulong size, string function, List<Finding> findings)
+    {
+        foreach (var m in s.Mappings)
+        {
+            if (m.Tlb is not { } tlb || m.Stale is null || paddr < tlb || paddr >= tlb + m.Size)
+            {
+                continue;
+            }
+
+            var lo = paddr - tlb;
+            var hi = Math.Min(m.Size, lo + size);
+            foreach (var (a, b) in m.Stale)
+            {
+                var from = Math.Max(a, lo);
+                var to = Math.Min(b, hi);
+                if (from < to)
+                {
+                    findings.Add(new Finding(FindingKinds.SwiotlbStaleBytes, function, (m.Phys + from) >> PlatformLayout.PageShift, s.OwnerOf((m.Phys + from) >> PlatformLayout.PageShift), Severity.InformationLeak,
+                        $"bytes {from}..{to} of {m.Function}'s {m.Direction} mapping are copied back from bounce slots at 0x{tlb + from:x} that neither the map nor the device wrote: the buffer receives whatever the swiotlb pool held before (another user's data)"));
+                    return;
+                }
+            }
+        }
+
+        _ = pool;
     }
 
     /// <summary>dma_mapping_error(dev, addr): addr == DMA_MAPPING_ERROR.</summary>

@@ -19,14 +19,59 @@ public enum DmaAttrs : uint
     None = 0,
     DMA_ATTR_WRITE_COMBINE = 1 << 2,
     DMA_ATTR_NO_KERNEL_MAPPING = 1 << 4,
+    DMA_ATTR_SKIP_CPU_SYNC = 1 << 5,
     DMA_ATTR_NO_WARN = 1 << 8,
+
+    /// <summary>ddbd89deb7d3 (v5.17-rc8) .. aa6f8dcbab47 (v5.18-rc1): "the device overwrites the whole FROM_DEVICE buffer", so swiotlb need not bounce it at map. Removed since.</summary>
+    DMA_ATTR_OVERWRITE = 1 << 10,
 }
 
 /// <summary>A device as the DMA API sees it. <see cref="Coherent"/> is dev_is_dma_coherent(): "dma-coherent" in DT.</summary>
-public sealed record DmaDevice(string Name, bool Coherent);
+/// <param name="DmaMaskBits">*dev->dma_mask as a number of address bits (dma_set_mask(dev, DMA_BIT_MASK(n))).</param>
+/// <param name="MinAlignMask">dma_set_min_align_mask(): low address bits a bounce buffer must keep (NVMe: 4 KiB - 1).</param>
+public sealed record DmaDevice(string Name, bool Coherent, int DmaMaskBits = 32, ulong MinAlignMask = 0)
+{
+    /// <summary>DMA_BIT_MASK(DmaMaskBits).</summary>
+    public ulong DmaMask => DmaMaskBits >= 64 ? ulong.MaxValue : (1UL << DmaMaskBits) - 1;
+}
 
 /// <summary>A live streaming mapping (what dma-debug would record).</summary>
-public sealed record StreamingMapping(string Device, ulong Handle, ulong Phys, ulong Size, DmaDirection Direction, string Function);
+/// <param name="Phys">The buffer's physical address.</param>
+/// <param name="Tlb">For a bounced mapping, the swiotlb bounce address the device uses; null when the device uses the buffer itself.</param>
+/// <param name="Stale">For a bounced mapping, the byte ranges [lo, hi) of the bounce slots that still hold whatever the pool held before this mapping (neither copied from the buffer nor written by the device).</param>
+public sealed record StreamingMapping(string Device, ulong Handle, ulong Phys, ulong Size, DmaDirection Direction, string Function, ulong? Tlb = null, ImmutableList<(ulong Lo, ulong Hi)>? Stale = null)
+{
+    /// <summary>Removes [lo, hi) from <see cref="Stale"/>.</summary>
+    public StreamingMapping Filled(ulong lo, ulong hi)
+    {
+        if (Stale is null || Stale.IsEmpty || hi <= lo)
+        {
+            return this;
+        }
+
+        var next = ImmutableList.CreateBuilder<(ulong, ulong)>();
+        foreach (var (a, b) in Stale)
+        {
+            if (b <= lo || a >= hi)
+            {
+                next.Add((a, b));
+                continue;
+            }
+
+            if (a < lo)
+            {
+                next.Add((a, lo));
+            }
+
+            if (b > hi)
+            {
+                next.Add((hi, b));
+            }
+        }
+
+        return this with { Stale = next.ToImmutable() };
+    }
+}
 
 /// <summary>Which allocator produced a coherent buffer (arm32 __dma_alloc's struct arm_dma_allocator, or dma-direct's paths).</summary>
 public enum CoherentSource
@@ -107,9 +152,9 @@ public sealed record AtomicPool(ulong Va, ulong Pfn, ulong Size, ImmutableSorted
 }
 
 /// <summary>The DMA layer's state over the kernel's: the memory-management state plus live mappings, allocations and pools. Immutable.</summary>
-public sealed record DmaState(KernelState Kernel, ImmutableList<StreamingMapping> Mappings, ImmutableList<CoherentAllocation> Coherent, AtomicPool? Pool = null)
+public sealed record DmaState(KernelState Kernel, ImmutableList<StreamingMapping> Mappings, ImmutableList<CoherentAllocation> Coherent, AtomicPool? Pool = null, SwiotlbPool? Swiotlb = null)
 {
-    public static DmaState Boot(KernelState kernel) => new(kernel, [], []);
+    public static DmaState Boot(KernelState kernel) => new(kernel, [], [], null, SwiotlbPool.Boot(kernel));
 
     /// <summary>Who owns <paramref name="pfn"/>: inside the atomic pool, the coherent buffer carved from it (or nobody); elsewhere the page allocator's owner.</summary>
     public PageOwner OwnerOf(ulong pfn)
@@ -143,6 +188,12 @@ public sealed record DmaEnvironment(KernelProfile Profile)
     public bool CommonVaddrToPageIsVmallocAware { get; } = Profile.Value(Switches.CommonVaddrToPage) == "vmalloc_aware";
 
     public bool XenFreeIsVmallocAware { get; } = Profile.Value(Switches.XenFreeCoherentPage) == "vmalloc_aware";
+
+    /// <summary>The value of <see cref="Switches.SwiotlbMapBounce"/>.</summary>
+    public string SwiotlbMapBounce { get; } = Profile.Value(Switches.SwiotlbMapBounce);
+
+    /// <summary>Whether dma_sync_*_for_device bounces whatever the direction (aa6f8dcbab47 only).</summary>
+    public bool SwiotlbSyncForDeviceAlwaysBounces { get; } = Profile.Value(Switches.SwiotlbSyncForDeviceBounce) == "always";
 
     public PlatformLayout Layout => Profile.Layout;
 }

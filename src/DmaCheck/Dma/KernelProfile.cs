@@ -49,7 +49,8 @@ public static class Profiles
         "Linux v6.3 on arm64: arch_dma_prep_coherent cleans and invalidates; FROM_DEVICE maps clean (>= v5.19).",
         PlatformLayout.Arm64Va48,
         Values((Switches.PrepCoherent, "clean_inval"), (Switches.SyncForDeviceFromDevice, "clean"),
-            (Switches.CommonVaddrToPage, "vmalloc_aware"), (Switches.XenFreeCoherentPage, "vmalloc_aware")));
+            (Switches.CommonVaddrToPage, "vmalloc_aware"), (Switches.XenFreeCoherentPage, "vmalloc_aware"),
+            (Switches.SwiotlbMapBounce, "always"), (Switches.SwiotlbSyncForDeviceBounce, "by_direction")));
 
     public static KernelProfile Linux64Arm64 { get; } = Linux63Arm64 with
     {
@@ -64,7 +65,8 @@ public static class Profiles
         "Linux v5.8 on arm64 as a Xen dom0 (xen_swiotlb_dma_ops), 1 GiB at 0x80000000, no DMA offset: xen_swiotlb_free_coherent and dma_common_mmap/get_sgtable both use virt_to_page on the cpu address.",
         PlatformLayout.Arm64Va48V5,
         Values((Switches.PrepCoherent, "clean_inval"), (Switches.SyncForDeviceFromDevice, "inval"),
-            (Switches.CommonVaddrToPage, "virt_to_page"), (Switches.XenFreeCoherentPage, "virt_to_page")),
+            (Switches.CommonVaddrToPage, "virt_to_page"), (Switches.XenFreeCoherentPage, "virt_to_page"),
+            (Switches.SwiotlbMapBounce, "to_device_only"), (Switches.SwiotlbSyncForDeviceBounce, "by_direction")),
         XenDom0: true);
 
     /// <summary>v5.13 on arm64 as a Xen dom0 on a Raspberry Pi 4: the swiotlb-xen fix is in, the dma_common one not yet.</summary>
@@ -73,7 +75,8 @@ public static class Profiles
         "Linux v5.13 on arm64 as a Xen dom0 on a Raspberry Pi 4: xen_swiotlb_free_coherent is vmalloc-aware (8b1e868f6607, v5.9), dma_common_mmap/get_sgtable are not (fixed by 40ac971eab89 in v5.14).",
         PlatformLayout.Arm64Rpi4,
         Values((Switches.PrepCoherent, "clean_inval"), (Switches.SyncForDeviceFromDevice, "inval"),
-            (Switches.CommonVaddrToPage, "virt_to_page"), (Switches.XenFreeCoherentPage, "vmalloc_aware")),
+            (Switches.CommonVaddrToPage, "virt_to_page"), (Switches.XenFreeCoherentPage, "vmalloc_aware"),
+            (Switches.SwiotlbMapBounce, "to_device_only"), (Switches.SwiotlbSyncForDeviceBounce, "by_direction")),
         XenDom0: true);
 
     public static KernelProfile Linux514Arm64Xen { get; } = Linux513Arm64Xen with
@@ -95,7 +98,8 @@ public static class Profiles
         "linux-5.13-arm-xen-rpi4",
         "Linux v5.13 on 32-bit arm (LPAE, so dma-direct with arch_dma_alloc = __dma_alloc) as a Xen dom0 on a Raspberry Pi 4: dma_common_mmap/get_sgtable use virt_to_page.",
         PlatformLayout.Arm32Rpi4,
-        Values((Switches.CommonVaddrToPage, "virt_to_page"), (Switches.XenFreeCoherentPage, "vmalloc_aware")),
+        Values((Switches.CommonVaddrToPage, "virt_to_page"), (Switches.XenFreeCoherentPage, "vmalloc_aware"),
+            (Switches.SwiotlbMapBounce, "to_device_only"), (Switches.SwiotlbSyncForDeviceBounce, "by_direction")),
         XenDom0: true);
 
     public static KernelProfile Linux514ArmXenRpi4 { get; } = Linux513ArmXenRpi4 with
@@ -116,7 +120,8 @@ public static class Profiles
         "linux-5.13-arm-imx6",
         "Linux v5.13 on 32-bit arm without LPAE, no Xen, i.MX6Quad-like: arm_dma_ops, so __dma_alloc allocates and arm_dma_mmap/arm_dma_get_sgtable take the pfn from the handle.",
         PlatformLayout.Arm32Imx6,
-        Values((Switches.CommonVaddrToPage, "virt_to_page"), (Switches.XenFreeCoherentPage, "vmalloc_aware")),
+        Values((Switches.CommonVaddrToPage, "virt_to_page"), (Switches.XenFreeCoherentPage, "vmalloc_aware"),
+            (Switches.SwiotlbMapBounce, "to_device_only"), (Switches.SwiotlbSyncForDeviceBounce, "by_direction")),
         ArmDmaOps: true);
 
     public static IReadOnlyList<KernelProfile> All { get; } =

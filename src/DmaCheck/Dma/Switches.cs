@@ -59,7 +59,31 @@ public static class Switches
                 "vmalloc_to_page() for a vmalloc vaddr, virt_to_page() otherwise: 8b1e868f6607 \"swiotlb-xen: use vmalloc_to_page on vmalloc virt addresses\" (v5.9-rc1; stable 5.4 and 5.7)."),
         ]);
 
-    public static IReadOnlyList<SwitchDef> All { get; } = [PrepCoherent, SyncForDeviceFromDevice, CommonVaddrToPage, XenFreeCoherentPage];
+    /// <summary>When swiotlb_tbl_map_single() copies the buffer into its bounce slots (reference §6.4, CVE-2022-0854).</summary>
+    public static SwitchDef SwiotlbMapBounce { get; } = new(
+        "swiotlb.map_bounce",
+        "When swiotlb_tbl_map_single() copies the original buffer into the bounce slots at map time.",
+        [
+            new SwitchValue("to_device_only", "pre-ddbd89deb7d3",
+                "Only for DMA_TO_DEVICE and DMA_BIDIRECTIONAL without DMA_ATTR_SKIP_CPU_SYNC: a DMA_FROM_DEVICE mapping keeps the slots' previous contents, and what the device does not overwrite is copied back into the buffer at unmap (the info leak of CVE-2022-0854; up to v5.17-rc7)."),
+            new SwitchValue("unless_overwrite", "ddbd89deb7d3",
+                "Whatever the direction unless DMA_ATTR_SKIP_CPU_SYNC, except a DMA_FROM_DEVICE mapping with the new DMA_ATTR_OVERWRITE: ddbd89deb7d3 'swiotlb: fix info leak with DMA_FROM_DEVICE' (v5.17-rc8); the same again after bddac7c1e02b reverted aa6f8dcbab47."),
+            new SwitchValue("always", "901c7280ca0d",
+                "Always, even with DMA_ATTR_SKIP_CPU_SYNC; DMA_ATTR_OVERWRITE is gone: aa6f8dcbab47 (v5.18-rc1), reverted by bddac7c1e02b, then reinstated for the map side by 901c7280ca0d 'Reinstate some of swiotlb: rework ...' (v5.18-rc1; stable backports), and current since."),
+        ]);
+
+    /// <summary>Whether dma_sync_*_for_device() bounces a DMA_FROM_DEVICE mapping (reference §6.4).</summary>
+    public static SwitchDef SwiotlbSyncForDeviceBounce { get; } = new(
+        "swiotlb.sync_for_device_bounce",
+        "Which directions swiotlb_sync_single_for_device() copies the original buffer into the bounce slots for.",
+        [
+            new SwitchValue("by_direction", "901c7280ca0d",
+                "DMA_TO_DEVICE and DMA_BIDIRECTIONAL only; DMA_FROM_DEVICE copies nothing. The behaviour before aa6f8dcbab47, restored by its revert bddac7c1e02b and kept by 901c7280ca0d."),
+            new SwitchValue("always", "aa6f8dcbab47",
+                "Every direction: aa6f8dcbab47 'swiotlb: rework fix info leak with DMA_FROM_DEVICE' (v5.18 merge window), which clobbered what the device had written since the last sync_for_cpu (the ath9k regression) and was reverted by bddac7c1e02b days later."),
+        ]);
+
+    public static IReadOnlyList<SwitchDef> All { get; } = [PrepCoherent, SyncForDeviceFromDevice, CommonVaddrToPage, XenFreeCoherentPage, SwiotlbMapBounce, SwiotlbSyncForDeviceBounce];
 
     public static SwitchDef? Find(string key) => All.FirstOrDefault(s => s.Key == key);
 }

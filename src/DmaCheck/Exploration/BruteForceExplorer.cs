@@ -133,6 +133,9 @@ public sealed class BruteForceExplorer
                         }
 
                         break;
+                    case CopyOp copy:
+                        results = Copy(copy, state.Lines, index, config);
+                        break;
                 }
 
                 var last = state.Index + 1 == state.Pending.Count;
@@ -170,6 +173,79 @@ public sealed class BruteForceExplorer
 
         return new ExplorationResult(model.Scenario, Name, accumulators.Select(a => a.Verdict(inconclusive is not null)).ToList(),
             new ExplorationStats(dist.Count, finals, transitions, watch.Elapsed, blocked), inconclusive, findings.Results());
+    }
+
+    /// <summary>
+    /// A copy on concrete lines, byte by byte: each tracked source line is loaded (every outcome of the load), and
+    /// each tracked destination line stores the bytes loaded. Destination lines are tracked only with their sources.
+    /// </summary>
+    private static List<ImmutableArray<LineState>> Copy(CopyOp copy, ImmutableArray<LineState> lines, Dictionary<ulong, int> index, HardwareConfig config)
+    {
+        // Every combination of what the tracked source lines' loads return, with the states they leave.
+        var results = new List<(ImmutableArray<LineState> Lines, int[] Bytes)>();
+        var unknown = new int[copy.Length];
+        Array.Fill(unknown, -1);
+        results.Add((lines, unknown));
+        foreach (var (pa, access) in copy.Load.Lines(config.LineSize))
+        {
+            if (!index.TryGetValue(pa, out var i))
+            {
+                continue;
+            }
+
+            var next = new List<(ImmutableArray<LineState>, int[])>();
+            foreach (var (current, bytes) in results)
+            {
+                var values = new List<LineBytes>(2);
+                LineSemantics.Loads(current[i], access, values);
+                foreach (var value in values)
+                {
+                    var data = (int[])bytes.Clone();
+                    for (var b = 0; b < value.Length; b++)
+                    {
+                        data[access.VarOffset + b] = value[b];
+                    }
+
+                    var load = new LineAccess(LineOp.CopyRead(copy.Master, copy.SrcType, Padded(value, access.VarOffset, (int)copy.Length)), access.Start, access.End, access.VarOffset);
+                    next.Add((current.SetItem(i, LineSemantics.Apply(current[i], load, config).Single), data));
+                }
+            }
+
+            results = next;
+        }
+
+        var outcomes = new List<ImmutableArray<LineState>>(results.Count);
+        foreach (var (current, bytes) in results)
+        {
+            var after = current;
+            foreach (var (pa, access) in copy.Store.Lines(config.LineSize))
+            {
+                if (!index.TryGetValue(pa, out var i))
+                {
+                    continue;
+                }
+
+                var data = new byte[copy.Length];
+                for (var b = access.VarOffset; b < access.VarOffset + (access.End - access.Start); b++)
+                {
+                    data[b] = bytes[b] >= 0 ? (byte)bytes[b] : throw new InvalidOperationException($"the copy's source for line 0x{pa:x} is not tracked");
+                }
+
+                var store = new LineAccess(LineOp.CopyWrite(copy.Master, copy.DstType, LineBytes.From(data)), access.Start, access.End, access.VarOffset);
+                after = after.SetItem(i, LineSemantics.Apply(after[i], store, config).Single);
+            }
+
+            outcomes.Add(after);
+        }
+
+        return outcomes;
+    }
+
+    private static LineBytes Padded(LineBytes value, int offset, int length)
+    {
+        var data = new byte[length];
+        value.Span.CopyTo(data.AsSpan(offset));
+        return LineBytes.From(data);
     }
 
     /// <summary>
@@ -217,14 +293,16 @@ public sealed class BruteForceExplorer
 
     /// <summary>
     /// The lines an expectation can observe: those read, on any interleaving, into a variable some expectation
-    /// names. No hardware rule couples two lines (every operation is applied line by line), so the other lines
-    /// cannot change a verdict and are left out; without this, one page-sized allocation would make 64 lines and
-    /// 3^64 states. The control flow does not depend on data, so a search of control states alone finds them.
+    /// names, and the source lines of any copy into a line already included (to a fixed point). No other hardware
+    /// rule couples two lines (every operation is applied line by line), so the other lines cannot change a verdict
+    /// and are left out; without this, one page-sized allocation would make 64 lines and 3^64 states. The control
+    /// flow does not depend on data, so a search of control states alone finds them.
     /// </summary>
     private static List<ulong> TouchedLines(ScenarioModel model, FindingCollector findings)
     {
         var observedVars = model.Scenario.Expectations.SelectMany(e => e.Atoms).Select(a => a.Var).ToHashSet();
         var lines = new SortedSet<ulong>();
+        var copies = new HashSet<CopyOp>();
         var seen = new HashSet<ControlState> { model.Initial };
         var work = new Stack<ControlState>();
         work.Push(model.Initial);
@@ -242,12 +320,34 @@ public sealed class BruteForceExplorer
                     }
                 }
 
+                copies.UnionWith(step.Ops.OfType<CopyOp>());
                 if (seen.Add(step.Next))
                 {
                     work.Push(step.Next);
                 }
             }
         }
+
+        var size = model.Hardware.LineSize;
+        bool grew;
+        do
+        {
+            grew = false;
+            foreach (var copy in copies)
+            {
+                // Byte k of the copy goes from SrcPa + k to DstPa + k.
+                foreach (var (dst, access) in copy.Store.Lines(size).Where(l => lines.Contains(l.LinePa)).ToList())
+                {
+                    var first = copy.SrcPa + (ulong)access.VarOffset;
+                    var last = first + (ulong)(access.End - access.Start) - 1;
+                    for (var pa = first & ~(ulong)(size - 1); pa <= last; pa += (ulong)size)
+                    {
+                        grew |= lines.Add(pa);
+                    }
+                }
+            }
+        }
+        while (grew);
 
         return [.. lines];
     }

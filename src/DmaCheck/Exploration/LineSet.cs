@@ -86,6 +86,23 @@ public sealed class LineSet : IEquatable<LineSet>
         return Closure(next, fillable);
     }
 
+    /// <summary>
+    /// The least cost of any entry, and the set with that much taken off every entry, so that its cheapest state
+    /// costs nothing. A copy's resolved load leaves only the states that could have made it, which may all need
+    /// events; the explorer moves those events to the run (<see cref="SearchNode.BaseCost"/>).
+    /// </summary>
+    public LineSet Normalised(out int least)
+    {
+        least = Entries.Count == 0 ? 0 : Entries.Min(e => e.Value);
+        if (least == 0)
+        {
+            return this;
+        }
+
+        var shift = least;
+        return new LineSet(Entries.Select(e => new KeyValuePair<LineState, int>(e.Key, e.Value - shift)).ToArray());
+    }
+
     public bool Equals(LineSet? other)
     {
         if (other is null || hash != other.hash || Entries.Count != other.Entries.Count)

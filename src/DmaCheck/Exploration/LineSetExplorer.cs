@@ -13,12 +13,23 @@ internal sealed class PathStore(ScenarioModel model)
 {
     private readonly List<int> parents = [-1];
     private readonly List<int> agents = [-1];
+    private readonly Dictionary<int, IReadOnlyList<HwOp>> resolved = [];
 
-    public int Add(int parent, int agent)
+    /// <summary>Records a state reached from <paramref name="parent"/> by <paramref name="agent"/>'s step; a step that copied keeps its resolved operations, which say which run it is.</summary>
+    public int Add(int parent, int agent, IReadOnlyList<HwOp>? resolvedOps = null)
     {
-        parents.Add(parent);
-        agents.Add(agent);
-        return parents.Count - 1;
+        lock (parents)
+        {
+            parents.Add(parent);
+            agents.Add(agent);
+            var id = parents.Count - 1;
+            if (resolvedOps is not null)
+            {
+                resolved[id] = resolvedOps;
+            }
+
+            return id;
+        }
     }
 
     /// <summary>The steps from the initial state to state <paramref name="id"/>, re-executed.</summary>
@@ -27,16 +38,16 @@ internal sealed class PathStore(ScenarioModel model)
         var chain = new List<int>();
         for (var n = id; parents[n] >= 0; n = parents[n])
         {
-            chain.Add(agents[n]);
+            chain.Add(n);
         }
 
         chain.Reverse();
         var steps = new List<StepResult>(chain.Count);
         var ctrl = model.Initial;
-        foreach (var agent in chain)
+        foreach (var n in chain)
         {
-            var step = model.Step(ctrl, agent);
-            steps.Add(step);
+            var step = model.Step(ctrl, agents[n]);
+            steps.Add(resolved.TryGetValue(n, out var ops) ? step with { Ops = ops } : step);
             ctrl = step.Next;
         }
 
@@ -52,15 +63,23 @@ public sealed class SearchNode
 {
     private readonly PathStore? paths;
 
-    internal SearchNode(ControlState ctrl, ImmutableSortedDictionary<ulong, LineSet> lines, StepResult? step, int depth, UInt128 fingerprint, PathStore? paths)
+    internal SearchNode(ControlState ctrl, ImmutableSortedDictionary<ulong, LineSet> lines, StepResult? step, int depth, UInt128 fingerprint, PathStore? paths, int baseCost = 0)
     {
         Ctrl = ctrl;
         Lines = lines;
         Step = step;
         Depth = depth;
         Fingerprint = fingerprint;
+        BaseCost = baseCost;
         this.paths = paths;
     }
+
+    /// <summary>
+    /// Spontaneous events this run needed on lines whose sets no longer show them: a copy's load was resolved to
+    /// one value, and the states that give it cost that much (<see cref="LineSet.Normalised"/>). Every line's
+    /// cheapest state costs 0 on top of it.
+    /// </summary>
+    public int BaseCost { get; }
 
     public ControlState Ctrl { get; }
 
@@ -78,17 +97,26 @@ public sealed class SearchNode
     /// </summary>
     public UInt128 Fingerprint { get; }
 
+    /// <summary>The step's operations with its copies resolved, when it copied; null otherwise.</summary>
+    internal IReadOnlyList<HwOp>? Resolved { get; init; }
+
     /// <summary>This state's number in the path store, once it is recorded as visited.</summary>
     internal int Id { get; set; } = -1;
 
     /// <summary>The steps from the initial state to here (replayed from the path store).</summary>
     public IReadOnlyList<StepResult> Path() => paths is null || Id < 0 ? [] : paths.Path(Id);
 
-    internal static UInt128 Fingerprinted(ControlState ctrl, ImmutableSortedDictionary<ulong, LineSet> lines)
+    internal static UInt128 Fingerprinted(ControlState ctrl, ImmutableSortedDictionary<ulong, LineSet> lines, int baseCost = 0)
     {
         var hasher = new System.IO.Hashing.XxHash128();
         hasher.Append(System.Runtime.InteropServices.MemoryMarshal.AsBytes(ctrl.Key.AsSpan()));
         Span<byte> buffer = stackalloc byte[16];
+        if (baseCost != 0)
+        {
+            System.Buffers.Binary.BinaryPrimitives.WriteInt32LittleEndian(buffer, baseCost);
+            hasher.Append(buffer[..4]);
+        }
+
         foreach (var (pa, set) in lines)
         {
             System.Buffers.Binary.BinaryPrimitives.WriteUInt64LittleEndian(buffer, pa);
@@ -205,7 +233,7 @@ public sealed partial class LineSetExplorer
                     var id = -1;
                     if (visited.Add(child.Fingerprint))
                     {
-                        id = child.Id = paths.Add(node.Id, child.Step!.Agent);
+                        id = child.Id = paths.Add(node.Id, child.Step!.Agent, child.Resolved);
                         next.Add(child);
                     }
 
@@ -239,8 +267,10 @@ public sealed partial class LineSetExplorer
             foreach (var agent in model.Enabled(node.Ctrl))
             {
                 var step = model.Step(node.Ctrl, agent);
-                var lines = ApplyOps(model, node.Ctrl.Mmu, node.Lines, step.Ops, limits, watch, states);
-                children.Add(new SearchNode(step.Next, lines, step, node.Depth + 1, SearchNode.Fingerprinted(step.Next, lines), paths));
+                foreach (var outcome in ApplyOps(model, node.Ctrl.Mmu, node.Lines, step.Ops, limits, watch, states))
+                {
+                    children.Add(Child(node, step, outcome));
+                }
             }
 
             return new Expansion(children, null);
@@ -249,6 +279,14 @@ public sealed partial class LineSetExplorer
         {
             return new Expansion(null, e);
         }
+    }
+
+    private SearchNode Child(SearchNode node, StepResult step, Outcome outcome)
+    {
+        var cost = node.BaseCost + outcome.Cost;
+        return new SearchNode(step.Next, outcome.Lines, outcome.Resolved is { } ops ? step with { Ops = ops } : step, node.Depth + 1,
+            SearchNode.Fingerprinted(step.Next, outcome.Lines, cost), paths, cost)
+        { Resolved = outcome.Resolved };
     }
 
     private void Evaluate(ScenarioModel model, SearchNode node, List<VerdictAccumulator> accumulators)
@@ -289,6 +327,7 @@ public sealed partial class LineSetExplorer
                 canHold &= lineHolds;
             }
 
+            failCost += node.BaseCost;
             if (acc.Record(canHold, failCost))
             {
                 Failures[acc.Expectation.Name] = new FailurePoint(node, failLine, failCost!.Value);
@@ -296,16 +335,43 @@ public sealed partial class LineSetExplorer
         }
     }
 
-    /// <summary>Applies one step's operations, in order, to the line sets, closing each touched line after each operation.</summary>
-    private ImmutableSortedDictionary<ulong, LineSet> ApplyOps(ScenarioModel model, Mmu mmu, ImmutableSortedDictionary<ulong, LineSet> lines, IReadOnlyList<HwOp> ops,
+    /// <summary>
+    /// One way a step's operations can turn out: the lines after them, the events its copies' loads needed that the
+    /// lines no longer show, and the operations with every copy resolved (null when the step made no copy).
+    /// </summary>
+    private readonly record struct Outcome(ImmutableSortedDictionary<ulong, LineSet> Lines, int Cost, IReadOnlyList<HwOp>? Resolved);
+
+    /// <summary>The most runs one copy may split into before the search gives up as inconclusive.</summary>
+    public const int MaxCopyValues = 4096;
+
+    /// <summary>
+    /// Applies one step's operations, in order, to the line sets, closing each touched line after each operation.
+    /// A copy splits the run: one outcome per combination of the bytes its source lines may hold, each with the
+    /// copy resolved to a load that must see those bytes and a store of them (docs/internals-line-sets.md).
+    /// </summary>
+    private List<Outcome> ApplyOps(ScenarioModel model, Mmu mmu, ImmutableSortedDictionary<ulong, LineSet> lines, IReadOnlyList<HwOp> ops,
         ExplorationLimits limits, Stopwatch watch, long states)
     {
-        var config = model.Hardware;
+        var into = new List<Outcome>(1);
         var tick = 0;
-        var builder = lines.ToBuilder();
+        var copies = false;
         foreach (var op in ops)
         {
-            switch (op)
+            copies |= op is CopyOp;
+        }
+
+        ApplyFrom(model, mmu, lines, ops, 0, 0, copies ? [] : null, into, limits, watch, states, ref tick);
+        return into;
+    }
+
+    private void ApplyFrom(ScenarioModel model, Mmu mmu, ImmutableSortedDictionary<ulong, LineSet> lines, IReadOnlyList<HwOp> ops, int from, int cost,
+        List<HwOp>? resolved, List<Outcome> into, ExplorationLimits limits, Stopwatch watch, long states, ref int tick)
+    {
+        var config = model.Hardware;
+        var builder = lines.ToBuilder();
+        for (var i = from; i < ops.Count; i++)
+        {
+            switch (ops[i])
             {
                 case MapOp map:
                     CheckFillabilityUnchanged(mmu, mmu = mmu.Map(map.Alias), map.Alias);
@@ -314,30 +380,115 @@ public sealed partial class LineSetExplorer
                     CheckFillabilityUnchanged(mmu, mmu = mmu.Unmap(unmap.Alias), unmap.Alias);
                     break;
                 case MemoryOp mem:
-                    foreach (var (linePa, access) in mem.Lines(config.LineSize))
+                    ApplyMemory(config, mmu, builder, mem, limits, watch, states, ref tick);
+                    break;
+                case CopyOp copy:
+                    var before = builder.ToImmutable();
+                    foreach (var data in CopyValues(config, mmu, before, copy))
                     {
-                        LimitChecks.Tick(ref tick, limits, watch, states);
-                        var fillable = mmu.IsFillable(linePa);
-                        if (!builder.TryGetValue(linePa, out var set))
+                        var halves = copy.Resolve(data);
+                        var branch = before.ToBuilder();
+                        var extra = 0;
+                        ApplyMemory(config, mmu, branch, (MemoryOp)halves[0], limits, watch, states, ref tick);
+                        foreach (var (pa, _) in ((MemoryOp)halves[0]).Lines(config.LineSize))
                         {
-                            set = Intern(LineSet.Initial(config, linePa, fillable));
+                            branch[pa] = Intern(branch[pa].Normalised(out var least));
+                            extra += least;
                         }
 
-                        var key = (set, access, fillable);
-                        if (!applyMemo.TryGetValue(key, out var next))
-                        {
-                            next = Intern(set.Apply(access, config, fillable));
-                            applyMemo[key] = next;
-                        }
-
-                        builder[linePa] = next;
+                        ApplyMemory(config, mmu, branch, (MemoryOp)halves[1], limits, watch, states, ref tick);
+                        ApplyFrom(model, mmu, branch.ToImmutable(), ops, i + 1, cost + extra, [.. resolved!, .. halves], into, limits, watch, states, ref tick);
                     }
 
-                    break;
+                    return;
+            }
+
+            resolved?.Add(ops[i]);
+        }
+
+        into.Add(new Outcome(builder.ToImmutable(), cost, resolved));
+    }
+
+    private void ApplyMemory(HardwareConfig config, Mmu mmu, ImmutableSortedDictionary<ulong, LineSet>.Builder builder, MemoryOp mem,
+        ExplorationLimits limits, Stopwatch watch, long states, ref int tick)
+    {
+        foreach (var (linePa, access) in mem.Lines(config.LineSize))
+        {
+            LimitChecks.Tick(ref tick, limits, watch, states);
+            var fillable = mmu.IsFillable(linePa);
+            if (!builder.TryGetValue(linePa, out var set))
+            {
+                set = Intern(LineSet.Initial(config, linePa, fillable));
+            }
+
+            var key = (set, access, fillable);
+            if (!applyMemo.TryGetValue(key, out var next))
+            {
+                next = Intern(set.Apply(access, config, fillable));
+                applyMemo[key] = next;
+            }
+
+            builder[linePa] = next;
+        }
+    }
+
+    /// <summary>
+    /// Every value a copy's load may return, as the product of what each source line may hold (lines are
+    /// independent). A copy whose source and destination share a line is refused: its halves would not commute.
+    /// </summary>
+    internal static List<LineBytes> CopyValues(HardwareConfig config, Mmu mmu, ImmutableSortedDictionary<ulong, LineSet> lines, CopyOp copy)
+    {
+        var load = copy.Load;
+        var sources = load.Lines(config.LineSize).ToList();
+        var targets = copy.Store.Lines(config.LineSize).Select(l => l.LinePa).ToHashSet();
+        if (sources.Any(s => targets.Contains(s.LinePa)))
+        {
+            throw new NotModelledException($"{copy.Origin}: a copy whose source and destination share a cache line");
+        }
+
+        var perLine = new List<List<LineBytes>>(sources.Count);
+        long combinations = 1;
+        var loads = new List<LineBytes>(2);
+        foreach (var (pa, access) in sources)
+        {
+            var set = lines.TryGetValue(pa, out var known) ? known : LineSet.Initial(config, pa, mmu.IsFillable(pa));
+            var values = new HashSet<LineBytes>();
+            foreach (var (state, _) in set.Entries)
+            {
+                loads.Clear();
+                LineSemantics.Loads(state, access, loads);
+                values.UnionWith(loads);
+            }
+
+            combinations *= values.Count;
+            if (combinations > MaxCopyValues)
+            {
+                throw new NotModelledException(
+                    $"{copy.Origin}: the {copy.Length} bytes copied from PA 0x{copy.SrcPa:x} may hold more than {MaxCopyValues} different values on this run (the source lines' caches and RAM disagree); splitting the run on each is beyond this version");
+            }
+
+            perLine.Add([.. values.OrderBy(v => Convert.ToHexString(v.Span))]);
+        }
+
+        var result = new List<LineBytes>((int)combinations);
+        var buffer = new byte[copy.Length];
+        void Fill(int k, int offset)
+        {
+            if (k == perLine.Count)
+            {
+                result.Add(LineBytes.From(buffer));
+                return;
+            }
+
+            foreach (var value in perLine[k])
+            {
+                value.Span.CopyTo(buffer.AsSpan(offset));
+                Fill(k + 1, offset + value.Length);
             }
         }
 
-        return builder.ToImmutable();
+        Fill(0, 0);
+        return result;
     }
 
     /// <summary>

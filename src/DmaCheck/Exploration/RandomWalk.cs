@@ -40,10 +40,10 @@ public sealed partial class LineSetExplorer
                 var agent = enabled[random.Next(enabled.Count)];
                 var step = model.Step(node.Ctrl, agent);
                 transitions++;
-                ImmutableSortedDictionary<ulong, LineSet> lines;
+                List<Outcome> outcomes;
                 try
                 {
-                    lines = ApplyOps(model, node.Ctrl.Mmu, node.Lines, step.Ops, limits, watch, states);
+                    outcomes = ApplyOps(model, node.Ctrl.Mmu, node.Lines, step.Ops, limits, watch, states);
                 }
                 catch (LimitReachedException e)
                 {
@@ -51,8 +51,9 @@ public sealed partial class LineSetExplorer
                     break;
                 }
 
-                var child = new SearchNode(step.Next, lines, step, node.Depth + 1, SearchNode.Fingerprinted(step.Next, lines), paths);
-                child.Id = paths.Add(node.Id, agent);
+                // A copy that could have read several values: the walk takes one of the runs.
+                var child = Child(node, step, outcomes[outcomes.Count == 1 ? 0 : random.Next(outcomes.Count)]);
+                child.Id = paths.Add(node.Id, agent, child.Resolved);
                 if (seen.Add(child.Fingerprint))
                 {
                     states++;

@@ -23,7 +23,16 @@ public sealed record Witness(Expectation Expectation, int Events, ulong? LinePa,
 {
     /// <summary>The control state at the end of the run.</summary>
     public ControlState? End { get; init; }
+
+    /// <summary>
+    /// Other lines whose events this run needed: the sources of copies (swiotlb bounces) whose bytes reach the
+    /// witness line had to hold what was copied. <see cref="Events"/> counts these too.
+    /// </summary>
+    public IReadOnlyList<UpstreamLine> Upstream { get; init; } = [];
 }
+
+/// <summary>A copy's source line on a witness run: its operations and events up to the last copy that read it.</summary>
+public sealed record UpstreamLine(ulong LinePa, int Events, IReadOnlyList<TraceItem> Items);
 
 /// <summary>Rebuilds a witness from a <see cref="FailurePoint"/> by replaying the failing line along the run with back-pointers.</summary>
 public static class WitnessBuilder
@@ -46,121 +55,10 @@ public static class WitnessBuilder
 
         var config = model.Hardware;
         var check = ExpectationChecks.For(expectation, failure.Node.Ctrl, config.LineSize)!.Single(c => c.LinePa == linePa);
-
-        // The accesses to the line, in order, each with the fillability that holds after it.
-        var accesses = new List<(LineAccess Access, bool FillableAfter)>();
-        var mmu = model.Initial.Mmu;
-        var initialFillable = true;
-        foreach (var step in path)
-        {
-            foreach (var op in step.Ops)
-            {
-                mmu = op switch
-                {
-                    MapOp m => mmu.Map(m.Alias),
-                    UnmapOp u => mmu.Unmap(u.Alias),
-                    _ => mmu,
-                };
-                if (op is MemoryOp mem)
-                {
-                    foreach (var (pa, access) in mem.Lines(config.LineSize))
-                    {
-                        if (pa == linePa)
-                        {
-                            if (accesses.Count == 0)
-                            {
-                                initialFillable = mmu.IsFillable(pa);
-                            }
-
-                            accesses.Add((access, mmu.IsFillable(pa)));
-                        }
-                    }
-                }
-            }
-        }
-
-        // Dijkstra over (layer, state): layer k is after k accesses; moves cost 1, accesses 0.
-        var best = new Dictionary<(int, LineState), int>();
-        var back = new Dictionary<(int, LineState), ((int, LineState) From, SpontaneousMove? Move)>();
-        var queue = new PriorityQueue<(int Layer, LineState State), (int, int)>();
-        foreach (var s in LineSemantics.InitialStates(config, linePa))
-        {
-            best[(0, s)] = 0;
-            queue.Enqueue((0, s), (0, 0));
-        }
-
-        (int, LineState)? goal = null;
-        var moves = new List<(SpontaneousMove, LineState)>();
-        while (queue.TryDequeue(out var node, out var prio))
-        {
-            var (cost, _) = prio;
-            if (best[node] < cost)
-            {
-                continue;
-            }
-
-            if (node.Layer == accesses.Count && !check.Holds(node.State))
-            {
-                goal = node;
-                break;
-            }
-
-            void Relax((int, LineState) next, int c, SpontaneousMove? move)
-            {
-                if (!best.TryGetValue(next, out var known) || known > c)
-                {
-                    best[next] = c;
-                    back[next] = (node, move);
-                    queue.Enqueue(next, (c, -next.Item1));
-                }
-            }
-
-            moves.Clear();
-            LineSemantics.Moves(node.State, node.Layer == 0 ? initialFillable : accesses[node.Layer - 1].FillableAfter, moves);
-            foreach (var (move, next) in moves)
-            {
-                Relax((node.Layer, next), cost + 1, move);
-            }
-
-            if (node.Layer < accesses.Count)
-            {
-                var outcomes = LineSemantics.Apply(node.State, accesses[node.Layer].Access, config);
-                for (var i = 0; i < outcomes.Count; i++)
-                {
-                    Relax((node.Layer + 1, outcomes[i]), cost, null);
-                }
-            }
-        }
-
-        if (goal is not { } end)
-        {
-            throw new InvalidOperationException("the explorer reported a failure that replay cannot reproduce");
-        }
-
-        // Walk back: the spontaneous events per layer, and the line's state before each access.
-        var eventsBefore = new List<(SpontaneousMove, LineState, LineState)>[accesses.Count + 1];
-        for (var i = 0; i <= accesses.Count; i++)
-        {
-            eventsBefore[i] = [];
-        }
-
-        var stateBefore = new LineState[accesses.Count];
-        var stateAfter = new LineState[accesses.Count];
-        var cur = end;
-        while (back.TryGetValue(cur, out var prev))
-        {
-            if (prev.Move is { } move)
-            {
-                eventsBefore[cur.Item1].Insert(0, (move, prev.From.Item2, cur.Item2));
-            }
-            else
-            {
-                stateBefore[cur.Item1 - 1] = prev.From.Item2;
-                stateAfter[cur.Item1 - 1] = cur.Item2;
-            }
-
-            cur = prev.From;
-        }
+        var main = LineRun.Of(model, path, linePa);
+        var (end, cost) = main.Cheapest(main.Accesses.Count, s => !check.Holds(s))
+            ?? throw new InvalidOperationException("the explorer reported a failure that replay cannot reproduce");
+        var (eventsBefore, stateBefore, stateAfter) = main.WalkBack(end);
 
         var trace = new List<TraceItem>();
         var k = 0;
@@ -177,13 +75,185 @@ public static class WitnessBuilder
                 }
 
                 trace.AddRange(eventsBefore[k].Select(e => (TraceItem)new MoveItem(e.Item1, e.Item2, e.Item3)));
-                var before = stateBefore[k];
-                trace.Add(new OpItem(op, before, stateAfter[k]));
+                trace.Add(new OpItem(op, stateBefore[k], stateAfter[k]));
                 k++;
             }
         }
 
-        trace.AddRange(eventsBefore[accesses.Count].Select(e => (TraceItem)new MoveItem(e.Item1, e.Item2, e.Item3)));
-        return new Witness(expectation, best[end], linePa, trace, end.Item2, null) { End = failure.Node.Ctrl };
+        trace.AddRange(eventsBefore[main.Accesses.Count].Select(e => (TraceItem)new MoveItem(e.Item1, e.Item2, e.Item3)));
+
+        // The sources of copies: each had to hold the bytes its resolved load saw, which may have needed events.
+        var upstream = new List<UpstreamLine>();
+        var sources = path.SelectMany(p => p.Ops).OfType<MemoryOp>().Where(m => m.Op.Kind == LineOpKind.CopyRead)
+            .SelectMany(m => m.Lines(config.LineSize)).Select(l => l.LinePa).Where(pa => pa != linePa).Distinct().Order();
+        foreach (var pa in sources)
+        {
+            var run = LineRun.Of(model, path, pa);
+            var layers = run.Accesses.FindLastIndex(a => a.Access.Op.Kind == LineOpKind.CopyRead) + 1;
+            var (goal, events) = run.Cheapest(layers, _ => true) ?? throw new InvalidOperationException("a resolved copy that replay cannot reproduce");
+            if (events == 0)
+            {
+                continue;
+            }
+
+            var (before, opBefore, opAfter) = run.WalkBack(goal);
+            var items = new List<TraceItem>();
+            for (var layer = 0; layer < layers; layer++)
+            {
+                items.AddRange(before[layer].Select(e => (TraceItem)new MoveItem(e.Item1, e.Item2, e.Item3)));
+                items.Add(new OpItem(run.Accesses[layer].Op, opBefore[layer], opAfter[layer]));
+            }
+
+            upstream.Add(new UpstreamLine(pa, events, items));
+        }
+
+        return new Witness(expectation, cost + upstream.Sum(u => u.Events), linePa, trace, end.Item2, null) { End = failure.Node.Ctrl, Upstream = upstream };
+    }
+
+    /// <summary>One line's accesses along a run, and the cheapest ways through them (Dijkstra over (layer, state)).</summary>
+    private sealed class LineRun
+    {
+        private readonly HardwareConfig config;
+        private readonly bool initialFillable;
+        private readonly Dictionary<(int, LineState), int> best = [];
+        private readonly Dictionary<(int, LineState), ((int, LineState) From, SpontaneousMove? Move)> back = [];
+        private readonly ulong linePa;
+
+        private LineRun(HardwareConfig config, ulong linePa, List<(LineAccess, bool, HwOp)> accesses, bool initialFillable)
+        {
+            this.config = config;
+            this.linePa = linePa;
+            Accesses = accesses;
+            this.initialFillable = initialFillable;
+        }
+
+        /// <summary>The accesses to the line, in order, each with the fillability that holds after it and its operation.</summary>
+        public List<(LineAccess Access, bool FillableAfter, HwOp Op)> Accesses { get; }
+
+        public static LineRun Of(ScenarioModel model, IReadOnlyList<StepResult> path, ulong linePa)
+        {
+            var config = model.Hardware;
+            var accesses = new List<(LineAccess, bool, HwOp)>();
+            var mmu = model.Initial.Mmu;
+            var initialFillable = true;
+            foreach (var step in path)
+            {
+                foreach (var op in step.Ops)
+                {
+                    mmu = op switch
+                    {
+                        MapOp m => mmu.Map(m.Alias),
+                        UnmapOp u => mmu.Unmap(u.Alias),
+                        _ => mmu,
+                    };
+                    if (op is MemoryOp mem)
+                    {
+                        foreach (var (pa, access) in mem.Lines(config.LineSize))
+                        {
+                            if (pa == linePa)
+                            {
+                                if (accesses.Count == 0)
+                                {
+                                    initialFillable = mmu.IsFillable(pa);
+                                }
+
+                                accesses.Add((access, mmu.IsFillable(pa), op));
+                            }
+                        }
+                    }
+                }
+            }
+
+            return new LineRun(config, linePa, accesses, initialFillable);
+        }
+
+        /// <summary>The cheapest state after <paramref name="layers"/> accesses that satisfies <paramref name="goal"/>, and its cost.</summary>
+        public ((int, LineState) End, int Cost)? Cheapest(int layers, Func<LineState, bool> goal)
+        {
+            best.Clear();
+            back.Clear();
+
+            // Moves cost 1, accesses 0; ties prefer later layers.
+            var queue = new PriorityQueue<(int Layer, LineState State), (int, int)>();
+            foreach (var s in LineSemantics.InitialStates(config, linePa))
+            {
+                best[(0, s)] = 0;
+                queue.Enqueue((0, s), (0, 0));
+            }
+
+            var moves = new List<(SpontaneousMove, LineState)>();
+            while (queue.TryDequeue(out var node, out var prio))
+            {
+                var (cost, _) = prio;
+                if (best[node] < cost)
+                {
+                    continue;
+                }
+
+                if (node.Layer == layers && goal(node.State))
+                {
+                    return (node, cost);
+                }
+
+                void Relax((int, LineState) next, int c, SpontaneousMove? move)
+                {
+                    if (!best.TryGetValue(next, out var known) || known > c)
+                    {
+                        best[next] = c;
+                        back[next] = (node, move);
+                        queue.Enqueue(next, (c, -next.Item1));
+                    }
+                }
+
+                moves.Clear();
+                LineSemantics.Moves(node.State, node.Layer == 0 ? initialFillable : Accesses[node.Layer - 1].FillableAfter, moves);
+                foreach (var (move, next) in moves)
+                {
+                    Relax((node.Layer, next), cost + 1, move);
+                }
+
+                if (node.Layer < layers)
+                {
+                    var outcomes = LineSemantics.Apply(node.State, Accesses[node.Layer].Access, config);
+                    for (var i = 0; i < outcomes.Count; i++)
+                    {
+                        Relax((node.Layer + 1, outcomes[i]), cost, null);
+                    }
+                }
+            }
+
+            return null;
+        }
+
+        /// <summary>Walks back from <paramref name="end"/>: the spontaneous events before each access, and the line's state around each access.</summary>
+        public (List<(SpontaneousMove, LineState, LineState)>[] EventsBefore, LineState[] Before, LineState[] After) WalkBack((int, LineState) end)
+        {
+            var layers = end.Item1;
+            var eventsBefore = new List<(SpontaneousMove, LineState, LineState)>[layers + 1];
+            for (var i = 0; i <= layers; i++)
+            {
+                eventsBefore[i] = [];
+            }
+
+            var stateBefore = new LineState[layers];
+            var stateAfter = new LineState[layers];
+            var cur = end;
+            while (back.TryGetValue(cur, out var prev))
+            {
+                if (prev.Move is { } move)
+                {
+                    eventsBefore[cur.Item1].Insert(0, (move, prev.From.Item2, cur.Item2));
+                }
+                else
+                {
+                    stateBefore[cur.Item1 - 1] = prev.From.Item2;
+                    stateAfter[cur.Item1 - 1] = cur.Item2;
+                }
+
+                cur = prev.From;
+            }
+
+            return (eventsBefore, stateBefore, stateAfter);
+        }
     }
 }

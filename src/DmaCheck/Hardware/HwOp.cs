@@ -34,3 +34,24 @@ public sealed record MapOp(string Origin, Alias Alias) : HwOp(Origin);
 
 /// <summary>A translation is removed.</summary>
 public sealed record UnmapOp(string Origin, Alias Alias) : HwOp(Origin);
+
+/// <summary>
+/// A copy of <see cref="Length"/> bytes from physical range [SrcPa, ...) to [DstPa, ...) by <see cref="Master"/>
+/// (a kernel memcpy, as swiotlb's bounce), loading with <see cref="SrcType"/> and storing with <see cref="DstType"/>.
+/// The bytes stored are the bytes loaded, so the destination depends on the source lines' states: an explorer
+/// splits the run on each possible value and replaces the copy by its <see cref="Resolve"/>d halves.
+/// </summary>
+public sealed record CopyOp(string Origin, MasterKind Master, ulong SrcPa, MemoryType SrcType, ulong DstPa, MemoryType DstType, ulong Length) : HwOp(Origin)
+{
+    /// <summary>The load and the store this copy is, once the bytes it read are known.</summary>
+    public IReadOnlyList<HwOp> Resolve(LineBytes data) =>
+        data.Length == (int)Length
+            ? [new MemoryOp(Origin, SrcPa, Length, LineOp.CopyRead(Master, SrcType, data), null), new MemoryOp(Origin, DstPa, Length, LineOp.CopyWrite(Master, DstType, data), null)]
+            : throw new ArgumentException($"a copy of {Length} bytes resolved with {data.Length}");
+
+    /// <summary>The load half with no value fixed: the lines it touches, for finding what the copy reads.</summary>
+    public MemoryOp Load => new(Origin, SrcPa, Length, new LineOp(LineOpKind.CopyRead, Master, SrcType), null);
+
+    /// <summary>The store half with no value fixed: the lines it touches.</summary>
+    public MemoryOp Store => new(Origin, DstPa, Length, new LineOp(LineOpKind.Write, Master, DstType), null);
+}

@@ -45,6 +45,19 @@ public sealed class LineBytes : IEquatable<LineBytes>
         return new LineBytes(b);
     }
 
+    /// <summary>Returns a copy with bytes [start, start + values.Length) replaced by <paramref name="values"/>.</summary>
+    public LineBytes With(int start, ReadOnlySpan<byte> values)
+    {
+        if (bytes.AsSpan(start, values.Length).SequenceEqual(values))
+        {
+            return this;
+        }
+
+        var b = (byte[])bytes.Clone();
+        values.CopyTo(b.AsSpan(start));
+        return new LineBytes(b);
+    }
+
     public bool IsUniform(int start, int end, byte writer) => !bytes.AsSpan(start, end - start).ContainsAnyExcept(writer);
 
     public bool Equals(LineBytes? other) =>

@@ -16,19 +16,33 @@ public enum LineOpKind : byte
 
     /// <summary>DC IVAC: invalidate to the point of coherency. Dirty data is discarded (unless IVAC acts as CIVAC).</summary>
     Invalidate,
+
+    /// <summary>
+    /// The load half of a copy (memcpy) that is known to have read <see cref="LineOp.Data"/>: the line moves as for a
+    /// load, and a state that would have returned other bytes has no outcome. It is how a copy whose value depends on
+    /// the line's state is split into runs, one per value (docs/internals-line-sets.md).
+    /// </summary>
+    CopyRead,
 }
 
 /// <summary>
 /// One hardware operation as it affects every line of the physical range it covers. Reads name the observation
-/// variable they fill; writes name the writer whose bytes they store.
+/// variable they fill; writes name the writer whose bytes they store, or carry the bytes themselves in
+/// <see cref="Data"/> (the store half of a copy), indexed like a read's variable by <see cref="LineAccess.VarOffset"/>.
 /// </summary>
-public sealed record LineOp(LineOpKind Kind, MasterKind Master, MemoryType Type, byte Writer = 0, int Var = -1)
+public sealed record LineOp(LineOpKind Kind, MasterKind Master, MemoryType Type, byte Writer = 0, int Var = -1, LineBytes? Data = null)
 {
     public static LineOp Read(MasterKind master, MemoryType type, int var) => new(LineOpKind.Read, master, type, 0, var);
 
     public static LineOp Write(MasterKind master, MemoryType type, byte writer) => new(LineOpKind.Write, master, type, writer);
 
     public static LineOp Maintenance(LineOpKind kind) => new(kind, MasterKind.Cpu, MemoryType.NormalWriteBack);
+
+    /// <summary>The load half of a copy, resolved to the bytes it read.</summary>
+    public static LineOp CopyRead(MasterKind master, MemoryType type, LineBytes data) => new(LineOpKind.CopyRead, master, type, Data: data);
+
+    /// <summary>The store half of a copy: stores <paramref name="data"/>, byte for byte.</summary>
+    public static LineOp CopyWrite(MasterKind master, MemoryType type, LineBytes data) => new(LineOpKind.Write, master, type, Data: data);
 
     /// <summary>The Arm mnemonic or a short description, for traces.</summary>
     public string Mnemonic => Kind switch
@@ -37,6 +51,8 @@ public sealed record LineOp(LineOpKind Kind, MasterKind Master, MemoryType Type,
         LineOpKind.CleanInvalidate => "DC CIVAC",
         LineOpKind.Invalidate => "DC IVAC",
         LineOpKind.Read => $"{MasterName} {Type.Describe()} read",
+        LineOpKind.CopyRead => $"{MasterName} {Type.Describe()} memcpy read",
+        LineOpKind.Write when Data is not null => $"{MasterName} {Type.Describe()} memcpy write",
         LineOpKind.Write => $"{MasterName} {Type.Describe()} write",
         _ => Kind.ToString(),
     };

@@ -50,47 +50,94 @@ public static class LineSemantics
             LineOpKind.CleanInvalidate => new(Drop(s.Cache == CacheState.Dirty ? WriteBack(s) : s)),
             LineOpKind.Invalidate => new(config.IvacActsAsCivac && s.Cache == CacheState.Dirty ? Drop(WriteBack(s)) : Drop(s)),
             LineOpKind.Read => Read(s, access),
+            LineOpKind.CopyRead => CopyRead(s, access),
             LineOpKind.Write => new(Write(s, access)),
             _ => throw new ArgumentOutOfRangeException(nameof(access)),
         };
     }
 
-    /// <summary>The one or two states an operation may leave a line in.</summary>
-    public readonly record struct Outcomes(LineState First, LineState? Second = null)
+    /// <summary>
+    /// The one or two states an operation may leave a line in; none for a resolved copy load
+    /// (<see cref="LineOpKind.CopyRead"/>) that this state could not have made.
+    /// </summary>
+    public readonly record struct Outcomes(LineState? First, LineState? Second = null)
     {
-        public int Count => Second is null ? 1 : 2;
+        public static Outcomes None => default;
 
-        public LineState this[int index] => index == 0 ? First : Second ?? throw new ArgumentOutOfRangeException(nameof(index));
+        public int Count => First is null ? 0 : Second is null ? 1 : 2;
+
+        public LineState this[int index] => index switch
+        {
+            0 => First ?? throw new ArgumentOutOfRangeException(nameof(index)),
+            1 => Second ?? throw new ArgumentOutOfRangeException(nameof(index)),
+            _ => throw new ArgumentOutOfRangeException(nameof(index)),
+        };
 
         /// <summary>The single outcome of a deterministic operation.</summary>
-        public LineState Single => Second is null ? First : throw new InvalidOperationException("the operation has two outcomes");
+        public LineState Single => First is not null && Second is null ? First : throw new InvalidOperationException($"the operation has {Count} outcomes");
+    }
+
+    /// <summary>
+    /// The distinct bytes [Start, End) a load by <paramref name="access"/>'s master may return from state
+    /// <paramref name="s"/>: one value, or two for a snoop of a stale Clean line.
+    /// </summary>
+    public static void Loads(LineState s, in LineAccess access, List<LineBytes> into)
+    {
+        var (_, source, other) = Sources(s, access.Op);
+        into.Add(LineBytes.From(source.Span[access.Start..access.End]));
+        if (other is not null && !other.Span[access.Start..access.End].SequenceEqual(source.Span[access.Start..access.End]))
+        {
+            into.Add(LineBytes.From(other.Span[access.Start..access.End]));
+        }
+    }
+
+    private static Outcomes CopyRead(LineState s, in LineAccess a)
+    {
+        var (after, source, other) = Sources(s, a.Op);
+        var expected = a.Op.Data!.Span.Slice(a.VarOffset, a.End - a.Start);
+        return source.Span[a.Start..a.End].SequenceEqual(expected) || (other is not null && other.Span[a.Start..a.End].SequenceEqual(expected))
+            ? new(after)
+            : Outcomes.None;
     }
 
     private static Outcomes Read(LineState s, in LineAccess a)
     {
-        var op = a.Op;
+        var (after, source, other) = Sources(s, a.Op);
+        return other is null ? new(Observe(after, a, source)) : new(Observe(after, a, source), Observe(after, a, other));
+    }
+
+    /// <summary>
+    /// What a load by <paramref name="op"/>'s master leaves the line in, and the line's bytes it returns: one
+    /// source, or (a snoop of a stale Clean line) either of two.
+    /// </summary>
+    private static (LineState After, LineBytes Source, LineBytes? Other) Sources(LineState s, LineOp op)
+    {
         switch (op.Master)
         {
             case MasterKind.Cpu or MasterKind.Firmware when op.Type.IsCacheable():
                 // A cacheable load hits a valid line, or allocates one from RAM first.
                 var after = s.Cache == CacheState.Invalid ? s.WithCache(CacheState.Clean, s.Ram) : s;
-                return new(Observe(after, a, after.Cached!));
+                return (after, after.Cached!, null);
             case MasterKind.CoherentDevice when s.Cache == CacheState.Dirty:
                 // A snooping read returns dirty data from the cache.
-                return new(Observe(s, a, s.Cached!));
+                return (s, s.Cached!, null);
             case MasterKind.CoherentDevice when s.Cache == CacheState.Clean && !s.Cached!.Equals(s.Ram):
                 // A snoop that hits a stale Clean line (left by a non-cacheable write) may be served from the
                 // cache or from memory: both are allowed, so both are explored, at no cost.
-                return new(Observe(s, a, s.Cached!), Observe(s, a, s.Ram));
+                return (s, s.Cached!, s.Ram);
             default:
                 // Non-cacheable and Device loads ignore any cached copy (Cortex-A behaviour: a hit is ignored;
                 // architecturally UNPREDICTABLE under mismatched attributes); non-coherent masters read RAM.
-                return new(Observe(s, a, s.Ram));
+                return (s, s.Ram, null);
         }
     }
 
     private static LineState Observe(LineState s, in LineAccess a, LineBytes source) =>
-        s.WithObservation(new Observation(a.Op.Var, a.VarOffset, LineBytes.From(source.Span[a.Start..a.End])));
+        a.Op.Var < 0 ? s : s.WithObservation(new Observation(a.Op.Var, a.VarOffset, LineBytes.From(source.Span[a.Start..a.End])));
+
+    /// <summary>Bytes [Start, End) of the line with the access's store applied: its writer's, or the copied bytes.</summary>
+    private static LineBytes Stored(LineBytes data, in LineAccess a) =>
+        a.Op.Data is { } copied ? data.With(a.Start, copied.Span.Slice(a.VarOffset, a.End - a.Start)) : data.With(a.Start, a.End, a.Op.Writer);
 
     private static LineState Write(LineState s, in LineAccess a)
     {
@@ -101,7 +148,7 @@ public static class LineSemantics
                 {
                     // Write-allocate: an Invalid line is filled from RAM, the bytes merged, and the line left Dirty.
                     var data = s.Cache == CacheState.Invalid ? s.Ram : s.Cached!;
-                    return s.WithCache(CacheState.Dirty, data.With(a.Start, a.End, op.Writer));
+                    return s.WithCache(CacheState.Dirty, Stored(data, a));
                 }
 
             case MasterKind.CoherentDevice:
@@ -109,13 +156,13 @@ public static class LineSemantics
                     // The interconnect writes back a dirty copy first so other bytes of the line survive, then the
                     // write lands in RAM and the cached copy is invalidated.
                     var merged = s.Cache == CacheState.Dirty ? WriteBack(s) : s;
-                    return Drop(merged.WithRam(merged.Ram.With(a.Start, a.End, op.Writer)));
+                    return Drop(merged.WithRam(Stored(merged.Ram, a)));
                 }
 
             default:
                 // Non-cacheable stores and non-coherent masters write RAM; a cached copy, clean or dirty, is untouched
                 // and may later be evicted over this data.
-                return s.WithRam(s.Ram.With(a.Start, a.End, op.Writer));
+                return s.WithRam(Stored(s.Ram, a));
         }
     }
 

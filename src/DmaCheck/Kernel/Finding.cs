@@ -50,11 +50,14 @@ public static class FindingKinds
     public const string DoubleFree = "double-free";
     public const string UseAfterFree = "use-after-free";
     public const string AccessOutsideRam = "access-outside-ram";
+    public const string SwiotlbOverflow = "swiotlb-buffer-overflow";
+    public const string SwiotlbStaleBytes = "swiotlb-stale-bytes";
+    public const string SwiotlbFull = "swiotlb-full";
 
     public static IReadOnlyList<string> All { get; } =
     [
         UserMappingForeignPage, UserMappingOutsideRam, SgForeignPage, SgPageOutsideRam, BogusStructPage,
-        ForeignPageFlags, FreeForeignPage, DoubleFree, UseAfterFree, AccessOutsideRam,
+        ForeignPageFlags, FreeForeignPage, DoubleFree, UseAfterFree, AccessOutsideRam, SwiotlbOverflow, SwiotlbStaleBytes, SwiotlbFull,
     ];
 }
 

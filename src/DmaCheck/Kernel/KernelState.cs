@@ -41,12 +41,50 @@ public sealed record KernelState(
 
         var k = new KernelState(layout, config, hardware, PageAllocatorState.Boot(layout), mmu,
             layout.VmallocStart, ImmutableDictionary<ulong, Alias>.Empty, layout.UserBase, ImmutableSortedDictionary<ulong, UserMapping>.Empty, layout.PkmapBase);
+        if (config.SwiotlbMode(layout) != SwiotlbBoot.Off)
+        {
+            k = k.ReserveSwiotlb();
+        }
+
         foreach (var t in tenants ?? [])
         {
             k = k.PlaceTenant(t);
         }
 
         return k;
+    }
+
+    /// <summary>The name of the swiotlb pool's pages as an owner.</summary>
+    public const string SwiotlbOwner = "the swiotlb bounce buffer (io_tlb_default_mem)";
+
+    /// <summary>The swiotlb pool's first frame, when there is a pool.</summary>
+    public ulong? SwiotlbPfn { get; init; }
+
+    /// <summary>
+    /// swiotlb_init → memblock_alloc_low: the pool is taken top-down from memory below ARCH_LOW_ADDRESS_LIMIT (what a
+    /// 32-bit DMA mask reaches, and lowmem), page aligned. Its slots hold <see cref="KernelConfig.SwiotlbResidue"/>.
+    /// </summary>
+    private KernelState ReserveSwiotlb()
+    {
+        var bytes = (ulong)Config.SwiotlbSlots << 11;
+        var pages = (bytes + PlatformLayout.PageSize - 1) >> PlatformLayout.PageShift;
+        var limit = Math.Min(Layout.LowmemLimit, Layout.DmaToPhys(Math.Min(Layout.DmaLimit, 0xffff_ffffUL)) + 1);
+        foreach (var bank in Layout.Banks.Reverse())
+        {
+            var top = Math.Min(bank.End, limit) >> PlatformLayout.PageShift;
+            var bottom = Math.Max(bank.Base >> PlatformLayout.PageShift, Allocator.NextPfn);
+            if (top > bottom && top - bottom >= pages)
+            {
+                var block = new PageBlock(top - pages, 0, SwiotlbOwner, Data: Config.SwiotlbResidue) { Count = pages };
+                return this with
+                {
+                    Allocator = Allocator with { Allocated = Allocator.Allocated.Add(block.Pfn, block), Reserved = Allocator.Reserved.Add(block) },
+                    SwiotlbPfn = block.Pfn,
+                };
+            }
+        }
+
+        throw new NotModelledException($"a swiotlb pool of {Config.SwiotlbSlots} slots does not fit below PA 0x{limit:x} in layout {Layout.Name}");
     }
 
     private KernelState PlaceTenant(TenantSpec t)
@@ -81,7 +119,7 @@ public sealed record KernelState(
 
     /// <summary>The physical ranges holding each tenant's data, for the hardware's initial contents.</summary>
     public IEnumerable<(ulong Pa, ulong Size, string Data)> TenantRegions() =>
-        Allocator.Allocated.Values.Where(b => b.Tenant && b.Data is not null)
+        Allocator.Allocated.Values.Where(b => b.Data is not null)
             .Select(b => (PlatformLayout.PfnToPhys(b.Pfn), b.Pages * PlatformLayout.PageSize, b.Data!));
 
     /// <summary>Who owns <paramref name="pfn"/> now.</summary>

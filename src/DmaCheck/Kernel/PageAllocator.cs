@@ -38,7 +38,10 @@ public sealed record PageOwner(OwnerKind Kind, string Name, string? Data = null)
 /// <param name="Data">A tenant's data writer name.</param>
 public sealed record PageBlock(ulong Pfn, int Order, string Owner, bool Tenant = false, string? Data = null)
 {
-    public ulong Pages => 1UL << Order;
+    public ulong Pages => Count ?? (1UL << Order);
+
+    /// <summary>For a boot-time memblock reservation: its size in frames, which need not be a power of two.</summary>
+    public ulong? Count { get; init; }
 
     public bool Contains(ulong pfn) => pfn >= Pfn && pfn - Pfn < Pages;
 
@@ -57,6 +60,9 @@ public sealed record PageAllocatorState(
     ImmutableList<PageBlock> FreeBlocks,
     ImmutableSortedDictionary<ulong, PageBlock> Allocated)
 {
+    /// <summary>Blocks memblock reserved at boot above the frontiers (the swiotlb pool), in ascending order; never handed out.</summary>
+    public ImmutableList<PageBlock> Reserved { get; init; } = [];
+
     public static PageAllocatorState Boot(PlatformLayout layout) =>
         new(layout.FirstFreePfn, layout.HasHighmem ? layout.LowmemLimit >> PlatformLayout.PageShift : 0, [], ImmutableSortedDictionary<ulong, PageBlock>.Empty);
 
@@ -119,6 +125,15 @@ public sealed record PageAllocatorState(
             }
 
             var start = Math.Max(next, first);
+            foreach (var reserved in Reserved)
+            {
+                // Memory memblock handed out at boot above the frontier: step over it.
+                if (start < reserved.Pfn + reserved.Pages && reserved.Pfn < start + pages)
+                {
+                    start = reserved.Pfn + reserved.Pages;
+                }
+            }
+
             if (start < end && pages <= end - start)
             {
                 pfn = start;

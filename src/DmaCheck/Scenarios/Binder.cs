@@ -23,6 +23,9 @@ public sealed class Binder
 
     private readonly SettingOverrides overrides;
 
+    /// <summary>The profile with the scenario's switch overrides, once known.</summary>
+    private KernelProfile? boundProfile;
+
     private Binder(ScenarioSyntax syntax, SettingOverrides overrides)
     {
         this.syntax = syntax;
@@ -81,6 +84,7 @@ public sealed class Binder
         }
 
         (profile, var config, var hardware) = (settings.Profile, settings.Kernel, settings.Kernel.FreshPages(settings.Hardware));
+        boundProfile = profile;
 
         foreach (var decl in syntax.Declarations)
         {
@@ -168,7 +172,7 @@ public sealed class Binder
     /// <summary>Places the tenants as the boot kernel would, so the hardware knows which lines hold whose data.</summary>
     private HardwareConfig PlaceTenants(KernelProfile profile, KernelConfig config, HardwareConfig hardware)
     {
-        if (tenants.Count == 0)
+        if (tenants.Count == 0 && config.SwiotlbMode(profile.Layout) == SwiotlbBoot.Off)
         {
             return hardware;
         }
@@ -226,16 +230,31 @@ public sealed class Binder
         else if (decl.Keyword.Text == "device")
         {
             bool? coherent = null;
+            var maskBits = 32;
+            var minAlign = 0UL;
             foreach (var p in decl.Properties)
             {
-                coherent = p.Key.Text switch
+                switch (p.Key.Text)
                 {
-                    "coherent" => OnOff(p.Value),
-                    _ => throw Error(p.Key, $"unknown device property '{p.Key.Text}' (known: coherent)"),
-                };
+                    case "coherent":
+                        coherent = OnOff(p.Value);
+                        break;
+                    case "dma_mask":
+                        maskBits = p.Value.Kind == TokenKind.Number && p.Value.Number is >= 12 and <= 64
+                            ? (int)p.Value.Number
+                            : throw Error(p.Value, "dma_mask is a number of address bits, 12 to 64 (dma_set_mask(dev, DMA_BIT_MASK(32)) is 32)");
+                        break;
+                    case "min_align_mask":
+                        minAlign = p.Value.Kind == TokenKind.Number && p.Value.Number < (1UL << 20) && ((p.Value.Number + 1) & p.Value.Number) == 0
+                            ? p.Value.Number
+                            : throw Error(p.Value, "min_align_mask is a mask of low address bits below 1 MiB, such as 0xfff (dma_set_min_align_mask)");
+                        break;
+                    default:
+                        throw Error(p.Key, $"unknown device property '{p.Key.Text}' (known: coherent, dma_mask, min_align_mask)");
+                }
             }
 
-            devices[name] = new DmaDevice(name, coherent ?? throw Error(decl.Name, $"device '{name}' must say whether it is coherent: {{ coherent = false }} (what DT says: \"dma-coherent\" or not)"));
+            devices[name] = new DmaDevice(name, coherent ?? throw Error(decl.Name, $"device '{name}' must say whether it is coherent: {{ coherent = false }} (what DT says: \"dma-coherent\" or not)"), maskBits, minAlign);
         }
         else
         {
@@ -618,8 +637,21 @@ public sealed class Binder
             case "dma_map_page":
                 Arity(5);
                 return new MapStmt(call.Span, call.Text, Target(), f, Device(args[0]), Expr(args[1], locals), Expr(args[2], locals), Expr(args[3], locals), Direction(args[4]));
+            case "dma_map_single_attrs":
+                Arity(5);
+                return new MapStmt(call.Span, call.Text, Target(), f, Device(args[0]), Expr(args[1], locals), null, Expr(args[2], locals), Direction(args[3]), MapAttrs(args[4]));
+            case "dma_map_page_attrs":
+                Arity(6);
+                return new MapStmt(call.Span, call.Text, Target(), f, Device(args[0]), Expr(args[1], locals), Expr(args[2], locals), Expr(args[3], locals), Direction(args[4]), MapAttrs(args[5]));
             case "dma_unmap_single" or "dma_unmap_page":
                 return Sync(SyncKind.Unmap);
+            case "dma_unmap_single_attrs" or "dma_unmap_page_attrs":
+                {
+                    Arity(5);
+                    NoTarget();
+                    return new SyncStmt(call.Span, call.Text, f, SyncKind.Unmap, Device(args[0]), Expr(args[1], locals), Expr(args[2], locals), Direction(args[3]), MapAttrs(args[4]));
+                }
+
             case "dma_sync_single_for_cpu":
                 return Sync(SyncKind.ForCpu);
             case "dma_sync_single_for_device":
@@ -629,7 +661,19 @@ public sealed class Binder
                 NoTarget();
                 return new MappingErrorStmt(call.Span, call.Text, Device(args[0]), Expr(args[1], locals));
             default:
-                throw Error(call.Function, $"unknown or unmodelled kernel function '{f}' (known: dma_alloc_coherent, dma_alloc_attrs, dma_free_coherent, dma_free_attrs, dma_mmap_coherent, dma_mmap_attrs, dma_get_sgtable, dma_get_sgtable_attrs, sg_page, sg_phys, kmap_local_page, kmalloc, kfree, alloc_pages, __free_pages, dma_map_single, dma_map_page, dma_unmap_single, dma_unmap_page, dma_sync_single_for_cpu, dma_sync_single_for_device, dma_mapping_error)");
+                throw Error(call.Function, $"unknown or unmodelled kernel function '{f}' (known: dma_alloc_coherent, dma_alloc_attrs, dma_free_coherent, dma_free_attrs, dma_mmap_coherent, dma_mmap_attrs, dma_get_sgtable, dma_get_sgtable_attrs, sg_page, sg_phys, kmap_local_page, kmalloc, kfree, alloc_pages, __free_pages, dma_map_single, dma_map_page, dma_map_single_attrs, dma_map_page_attrs, dma_unmap_single, dma_unmap_page, dma_unmap_single_attrs, dma_unmap_page_attrs, dma_sync_single_for_cpu, dma_sync_single_for_device, dma_mapping_error)");
+        }
+
+        // DMA_ATTR_OVERWRITE existed only while swiotlb.map_bounce was unless_overwrite (ddbd89deb7d3..aa6f8dcbab47).
+        DmaAttrs MapAttrs(ExprSyntax e)
+        {
+            var attrs = Attrs(e);
+            if ((attrs & DmaAttrs.DMA_ATTR_OVERWRITE) != 0 && boundProfile!.Value(Switches.SwiotlbMapBounce) != "unless_overwrite")
+            {
+                throw Error(e.Terms[0], $"DMA_ATTR_OVERWRITE exists only in kernels with {Switches.SwiotlbMapBounce.Key}=unless_overwrite (ddbd89deb7d3, v5.17-rc8, removed by aa6f8dcbab47); this profile has {Switches.SwiotlbMapBounce.Key}={boundProfile.Value(Switches.SwiotlbMapBounce)}");
+            }
+
+            return attrs;
         }
 
         Statement Sync(SyncKind kind)
@@ -666,6 +710,8 @@ public sealed class Binder
         ["DMA_ATTR_NO_KERNEL_MAPPING"] = DmaAttrs.DMA_ATTR_NO_KERNEL_MAPPING,
         ["DMA_ATTR_WRITE_COMBINE"] = DmaAttrs.DMA_ATTR_WRITE_COMBINE,
         ["DMA_ATTR_NO_WARN"] = DmaAttrs.DMA_ATTR_NO_WARN,
+        ["DMA_ATTR_SKIP_CPU_SYNC"] = DmaAttrs.DMA_ATTR_SKIP_CPU_SYNC,
+        ["DMA_ATTR_OVERWRITE"] = DmaAttrs.DMA_ATTR_OVERWRITE,
     };
 
     private DmaAttrs Attrs(ExprSyntax e)

@@ -589,16 +589,18 @@ public sealed class ScenarioModel
                             DmaDebug.MapSingle(dma, m.Device, ptr, size, findings);
                         }
 
-                        dma = DmaApi.DmaMapSingle(env, dma, m.Device, ptr, size, m.Direction, ops, out handle);
+                        dma = DmaApi.DmaMapSingle(env, dma, m.Device, ptr, size, m.Direction, m.Attrs, m.Function, ops, findings, out handle);
                     }
                     else
                     {
                         var page = As<PageRef>(s, frame, m.Address, stmt, "dma_map_page takes a page from alloc_pages");
-                        dma = DmaApi.DmaMapPage(env, dma, m.Device, page.Pfn, Number(s, frame, m.Offset, stmt), size, m.Direction, m.Function, ops, out handle);
+                        dma = DmaApi.DmaMapPage(env, dma, m.Device, page.Pfn, Number(s, frame, m.Offset, stmt), size, m.Direction, m.Attrs, m.Function, ops, findings, out handle);
                     }
 
+                    // dma-debug records the buffer's physical address; the device reaches the bounce slots when bouncing.
+                    var mapped = dma.Mappings.LastOrDefault(x => x.Handle == handle && x.Device == m.Device.Name);
                     var debug = Debugging
-                        ? DmaDebug.Map(s.Debug, dma, m.Device, handle, dma.Kernel.Layout.DmaToPhys(handle), size, m.Direction, m.Function, stmt.Span.Line, findings)
+                        ? DmaDebug.Map(s.Debug, dma, m.Device, handle, mapped?.Phys ?? dma.Kernel.Layout.DmaToPhys(handle), size, m.Direction, m.Function, stmt.Span.Line, findings, mapped?.Tlb)
                         : s.Debug;
                     return (s.With(dma: dma, vars: s.Vars.Add(m.Target, new DmaHandle(handle, size)), debug: debug), null, null);
                 }
@@ -611,15 +613,15 @@ public sealed class ScenarioModel
                     switch (y.Kind)
                     {
                         case SyncKind.Unmap:
-                            dma = DmaApi.DmaUnmap(env, dma, y.Device, handle, size, y.Direction, y.Function, ops);
+                            dma = DmaApi.DmaUnmap(env, dma, y.Device, handle, size, y.Direction, y.Attrs, y.Function, ops, findings);
                             debug = Debugging ? DmaDebug.Unmap(debug, dma, y.Device, handle, size, DebugType.Single, y.Direction, null, y.Function, findings) : debug;
                             break;
                         case SyncKind.ForCpu:
-                            DmaApi.SyncForCpu(env, dma, y.Device, handle, size, y.Direction, y.Function, ops);
+                            DmaApi.SyncForCpu(env, dma, y.Device, handle, size, y.Direction, y.Function, ops, findings);
                             debug = Debugging ? DmaDebug.Sync(debug, dma, y.Device, handle, size, y.Direction, true, y.Function, findings) : debug;
                             break;
                         default:
-                            DmaApi.SyncForDevice(env, dma, y.Device, handle, size, y.Direction, y.Function, ops);
+                            dma = DmaApi.SyncForDevice(env, dma, y.Device, handle, size, y.Direction, y.Function, ops, findings);
                             debug = Debugging ? DmaDebug.Sync(debug, dma, y.Device, handle, size, y.Direction, false, y.Function, findings) : debug;
                             break;
                     }
@@ -836,6 +838,11 @@ public sealed class ScenarioModel
 
         var op = a.IsWrite ? LineOp.Write(program.Master, type, a.Writer) : LineOp.Read(program.Master, type, a.Var);
         ops.Add(new MemoryOp(origin, pa, length, op, via));
+        if (a.IsWrite && program.Kind == AgentKind.Device)
+        {
+            s = s.With(dma: DmaApi.DeviceWrote(s.Dma, pa, length));
+        }
+
         return a.IsWrite ? s : s.With(observed: s.Observed.SetItem(a.Var, new ObservedRange(pa, length)));
     }
 }

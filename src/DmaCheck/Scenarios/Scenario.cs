@@ -69,7 +69,7 @@ public sealed record AllocPagesStmt(SourceSpan Span, string Text, string Target,
 public sealed record FreePagesStmt(SourceSpan Span, string Text, ValueExpr Page, int Order) : Statement(Span, Text);
 
 /// <summary>dma_map_single (Page null: Address is a kernel pointer) or dma_map_page (Address is a page, plus Offset).</summary>
-public sealed record MapStmt(SourceSpan Span, string Text, string Target, string Function, DmaDevice Device, ValueExpr Address, ValueExpr? Offset, ValueExpr Size, DmaDirection Direction) : Statement(Span, Text);
+public sealed record MapStmt(SourceSpan Span, string Text, string Target, string Function, DmaDevice Device, ValueExpr Address, ValueExpr? Offset, ValueExpr Size, DmaDirection Direction, DmaAttrs Attrs = DmaAttrs.None) : Statement(Span, Text);
 
 public enum SyncKind
 {
@@ -78,7 +78,7 @@ public enum SyncKind
     ForDevice,
 }
 
-public sealed record SyncStmt(SourceSpan Span, string Text, string Function, SyncKind Kind, DmaDevice Device, ValueExpr Handle, ValueExpr Size, DmaDirection Direction) : Statement(Span, Text);
+public sealed record SyncStmt(SourceSpan Span, string Text, string Function, SyncKind Kind, DmaDevice Device, ValueExpr Handle, ValueExpr Size, DmaDirection Direction, DmaAttrs Attrs = DmaAttrs.None) : Statement(Span, Text);
 
 /// <summary><c>dma_mapping_error(dev, h)</c>: a driver that gets an error gives up (returns), so the agent stops.</summary>
 public sealed record MappingErrorStmt(SourceSpan Span, string Text, DmaDevice Device, ValueExpr Handle) : Statement(Span, Text);

@@ -8,7 +8,7 @@ namespace DmaCheck.Scenarios;
 public sealed record RunSettings(KernelProfile Profile, KernelConfig Kernel, HardwareConfig Hardware)
 {
     /// <summary>The keys <c>set</c> accepts besides the switches.</summary>
-    public static IReadOnlyList<string> ConfigKeys { get; } = ["init_on_alloc", "init_on_free", "cache_init", "hw.ivac_as_civac", "dma_api_debug"];
+    public static IReadOnlyList<string> ConfigKeys { get; } = ["init_on_alloc", "init_on_free", "cache_init", "hw.ivac_as_civac", "dma_api_debug", "swiotlb", "swiotlb.slots", "swiotlb.residue"];
 
     public static IEnumerable<string> AllKeys => ConfigKeys.Concat(Switches.All.Select(s => s.Key));
 
@@ -33,6 +33,37 @@ public sealed record RunSettings(KernelProfile Profile, KernelConfig Kernel, Har
                     "dma_api_debug" => this with { Kernel = Kernel with { DmaApiDebug = on } },
                     _ => this with { Hardware = Hardware with { IvacActsAsCivac = on } },
                 };
+            case "swiotlb":
+                SwiotlbBoot? mode = value switch
+                {
+                    "off" or "noforce" => SwiotlbBoot.Off,
+                    "on" => SwiotlbBoot.On,
+                    "force" => SwiotlbBoot.Force,
+                    _ => null,
+                };
+                if (mode is null)
+                {
+                    error = $"swiotlb is 'off' (no pool), 'on' (a pool for addresses a device cannot reach) or 'force' (swiotlb=force), not '{value}'";
+                    return null;
+                }
+
+                return this with { Kernel = Kernel with { Swiotlb = mode } };
+            case "swiotlb.slots":
+                if (!ulong.TryParse(value, out var slots) || slots < 128 || slots > 1 << 19 || slots % 128 != 0)
+                {
+                    error = $"swiotlb.slots is the pool's size in 2 KiB slots, a multiple of 128 (IO_TLB_SEGSIZE) from 128 to 524288, not '{value}'";
+                    return null;
+                }
+
+                return this with { Kernel = Kernel with { SwiotlbSlots = (int)slots } };
+            case "swiotlb.residue":
+                if (value.Length == 0 || !char.IsAsciiLetter(value[0]) || !value.All(c => char.IsAsciiLetterOrDigit(c) || c == '_'))
+                {
+                    error = $"swiotlb.residue is a writer name (what the pool's slots hold at boot, such as secret), not '{value}'";
+                    return null;
+                }
+
+                return this with { Kernel = Kernel with { SwiotlbResidue = value } };
             case "cache_init":
                 InitialCache? initial = value switch
                 {
