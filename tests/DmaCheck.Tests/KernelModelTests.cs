@@ -192,16 +192,16 @@ public class KernelModelTests
         var state = DmaState.Boot(Boot());
         var k = state.Kernel.AllocPages(Gfp.GFP_KERNEL, 0, "t", ops, out var pfn);
         state = state with { Kernel = k };
-        state = DmaApi.DmaMapSingle(env, state, dev, k.Layout.LinearAddress(pfn), 256, dir, ops, out var handle);
+        state = DmaApi.DmaMapSingle(env, state, dev, k.Layout.LinearAddress(pfn), 256, dir, DmaAttrs.None, "dma_map_single", ops, [], out var handle);
         Assert.Equal(onMap, string.Join(",", ops.Cast<MemoryOp>().Select(o => o.Op.Kind).Distinct()));
         ops.Clear();
-        state = DmaApi.DmaUnmap(env, state, dev, handle, 256, dir, "dma_unmap_single", ops);
+        state = DmaApi.DmaUnmap(env, state, dev, handle, 256, dir, DmaAttrs.None, "dma_unmap_single", ops, []);
         Assert.Equal(onUnmap, string.Join(",", ops.Cast<MemoryOp>().Select(o => o.Op.Kind).Distinct()));
         Assert.Empty(state.Mappings);
 
         // A coherent device gets no maintenance at all.
         ops.Clear();
-        DmaApi.DmaMapSingle(env, state, dev with { Coherent = true }, k.Layout.LinearAddress(pfn), 256, dir, ops, out _);
+        DmaApi.DmaMapSingle(env, state, dev with { Coherent = true }, k.Layout.LinearAddress(pfn), 256, dir, DmaAttrs.None, "dma_map_single", ops, [], out _);
         Assert.Empty(ops);
     }
 
@@ -210,7 +210,7 @@ public class KernelModelTests
     {
         var (state, _, cpu, _) = Alloc("linux-6.4-arm64", coherent: false, initOnAlloc: false);
         var ops = new List<HwOp>();
-        DmaApi.DmaMapSingle(new DmaEnvironment(Profiles.Linux64Arm64), state, new DmaDevice("dev", false), cpu, 64, DmaDirection.DMA_TO_DEVICE, ops, out var handle);
+        DmaApi.DmaMapSingle(new DmaEnvironment(Profiles.Linux64Arm64), state, new DmaDevice("dev", false), cpu, 64, DmaDirection.DMA_TO_DEVICE, DmaAttrs.None, "dma_map_single", ops, [], out var handle);
         Assert.True(DmaApi.DmaMappingErrorCheck(handle));
         Assert.Empty(ops);
     }
@@ -219,7 +219,7 @@ public class KernelModelTests
     public void DmaNoneIsABug()
     {
         var state = DmaState.Boot(Boot());
-        Assert.Throws<KernelBugException>(() => DmaApi.SyncForCpu(new DmaEnvironment(Profiles.Linux64Arm64), state, new DmaDevice("d", false), 0x8100_0000, 64, DmaDirection.DMA_NONE, "f", []));
+        Assert.Throws<KernelBugException>(() => DmaApi.SyncForCpu(new DmaEnvironment(Profiles.Linux64Arm64), state, new DmaDevice("d", false), 0x8100_0000, 64, DmaDirection.DMA_NONE, "f", [], []));
     }
 
     [Fact]
