@@ -443,7 +443,18 @@ public static class Program
                 return 2;
             }
 
-            AtomicFile.WriteAllText(save, ReplayFile.From(witness, outcome.Scenario!, Version).Write());
+            ReplayFile replay;
+            try
+            {
+                replay = ReplayFile.From(witness, outcome.Scenario!, Version);
+            }
+            catch (ReplayException e)
+            {
+                stderr.WriteLine($"dmacheck: not modelled: {e.Message}");
+                return 3;
+            }
+
+            AtomicFile.WriteAllText(save, replay.Write());
             stderr.WriteLine($"witness saved to {save}; replay it with: dmacheck replay {save}");
         }
 

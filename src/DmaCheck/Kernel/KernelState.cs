@@ -118,8 +118,11 @@ public sealed record KernelState(
     }
 
     /// <summary>The physical ranges holding each tenant's data, for the hardware's initial contents.</summary>
-    public IEnumerable<(ulong Pa, ulong Size, string Data)> TenantRegions() =>
-        Allocator.Allocated.Values.Where(b => b.Data is not null)
+    public IEnumerable<(ulong Pa, ulong Size, string Data)> TenantRegions() => DataRegions(tenantsOnly: true);
+
+    /// <summary>The physical ranges whose boot contents are known: the tenants' data and the swiotlb pool's residue.</summary>
+    public IEnumerable<(ulong Pa, ulong Size, string Data)> DataRegions(bool tenantsOnly = false) =>
+        Allocator.Allocated.Values.Where(b => b.Data is not null && (b.Tenant || !tenantsOnly))
             .Select(b => (PlatformLayout.PfnToPhys(b.Pfn), b.Pages * PlatformLayout.PageSize, b.Data!));
 
     /// <summary>Who owns <paramref name="pfn"/> now.</summary>

@@ -188,7 +188,7 @@ public sealed class Binder
             throw Error(tenantAt.TryGetValue(name, out var at) ? at : tenantAt.Values.First(), $"{e.Message} (layout {profile.Layout.Name})");
         }
 
-        return hardware with { Regions = boot.TenantRegions().Select(r => new InitialRegion(r.Pa, r.Size, writers.Intern(r.Data))).ToList() };
+        return hardware with { Regions = boot.DataRegions().Select(r => new InitialRegion(r.Pa, r.Size, writers.Intern(r.Data))).ToList() };
     }
 
     private List<DeclaredFinding> BindDeclaredFindings()
