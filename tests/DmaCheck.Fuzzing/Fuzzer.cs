@@ -199,6 +199,17 @@ public sealed partial class Fuzzer(IReadOnlyList<string> seeds, string? failureD
                 }
 
                 var w = WitnessBuilder.Build(model, v.Expectation, failure);
+                if (w.Events != v.MinEventsToFail)
+                {
+                    findings.Add(new Finding("witness", "witness", $"the witness of {v.Expectation.Name} has {w.Events} events, the verdict says {v.MinEventsToFail}"));
+                }
+
+                if (ReplayFile.HasCopies(w))
+                {
+                    // Replay files of format 1 cannot carry what a copy read; saving refuses (ReplayTests checks that).
+                    continue;
+                }
+
                 var replay = ReplayFile.Parse(ReplayFile.From(w, scenario, "fuzz").Write());
                 var again = replay.Replay(new ScenarioModel(scenario), out var reproduces);
                 if (!reproduces || again.Events != w.Events)

@@ -199,12 +199,20 @@ public static class ScenarioGenerator
         from fromDevice in OptionalValue("clean", "inval")
         from vaddrToPage in options.BruteForceFeasible ? Gen.Constant<string?>(null) : OptionalValue("virt_to_page", "vmalloc_aware")
         from xenFree in options.BruteForceFeasible ? Gen.Constant<string?>(null) : OptionalValue("virt_to_page", "vmalloc_aware")
-        from order in Gen.Shuffle(new[] { 0, 1, 2, 3, 4, 5, 6, 7 })
-        select MakeSettings(options, profile, initOnFree, initOnAllocWanted, cacheInit, ivac, prep, fromDevice, vaddrToPage, xenFree, order);
+        from swiotlb in Gen.Frequency((2, Gen.Constant<string?>(null)), (1, Gen.Constant<string?>("force")))
+        from residue in OptionalValue("secret", "stale")
+        from mapBounce in OptionalValue("to_device_only", "unless_overwrite", "always")
+        from syncBounce in OptionalValue("by_direction", "always")
+        from order in Gen.Shuffle(new[] { 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11 })
+        select MakeSettings(options, profile, initOnFree, initOnAllocWanted, cacheInit, ivac, prep, fromDevice, vaddrToPage, xenFree,
+            profile.Streaming ? (swiotlb, residue, mapBounce, syncBounce) : default, order);
 
     private static Settings MakeSettings(ScenarioGeneratorOptions options, ProfileFacts profile, string? initOnFree, string? initOnAlloc,
-        string? cacheInit, string? ivac, string? prep, string? fromDevice, string? vaddrToPage, string? xenFree, int[] order)
+        string? cacheInit, string? ivac, string? prep, string? fromDevice, string? vaddrToPage, string? xenFree,
+        (string? Mode, string? Residue, string? MapBounce, string? SyncBounce) swiotlb, int[] order)
     {
+        // Bounce settings only matter, and are only drawn, where streaming DMA runs (arm64 dma-direct) and the pool is forced.
+        var bouncing = swiotlb.Mode is not null;
         var freeClears = initOnFree == "on";
 
         // post_alloc_hook clears the page only when init_on_free is off; a brute-force scenario must not clear a page.
@@ -223,6 +231,10 @@ public static class ScenarioGenerator
             ("arm64.sync_for_device_from_device", profile.Arm64 ? fromDevice : null),
             ("dma_common_vaddr_to_page", vaddrToPage),
             ("xen_free_coherent_page", xenFree),
+            ("swiotlb", swiotlb.Mode),
+            ("swiotlb.residue", bouncing ? swiotlb.Residue : null),
+            ("swiotlb.map_bounce", bouncing ? swiotlb.MapBounce : null),
+            ("swiotlb.sync_for_device_bounce", bouncing ? swiotlb.SyncBounce : null),
         };
         var present = order.Select(i => lines[i]).Where(l => l.Item2 is not null).Select(l => (l.Item1, l.Item2!)).ToList();
         return new Settings(profile, present, FreeClears: freeClears, ZeroFlagClears: !freeClears, VaddrToPage: vaddrToPage ?? profile.VaddrToPage);

@@ -40,7 +40,10 @@ public sealed class ScenarioGeneratorTests
         foreach (var generated in ScenarioGenerator.Scenario(options).Sample(Samples, new Rnd(7UL), Size))
         {
             var lines = TouchedLines(new ScenarioModel(LoadOrExplain(generated.Text)));
-            Assert.True(lines <= options.MaxBufferBytes / 64, $"{lines} lines touched by:\n{generated.Text}");
+
+            // A bounce adds the copy's source line to each observed line it reaches.
+            var bouncing = generated.Text.Contains("set swiotlb = force", StringComparison.Ordinal);
+            Assert.True(lines <= options.MaxBufferBytes / 64 * (bouncing ? 2 : 1), $"{lines} lines touched by:\n{generated.Text}");
         }
     }
 
