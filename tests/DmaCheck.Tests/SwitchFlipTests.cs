@@ -1,0 +1,60 @@
+using DmaCheck.Dma;
+using DmaCheck.Exploration;
+using DmaCheck.Scenarios;
+
+namespace DmaCheck.Tests;
+
+/// <summary>
+/// Every value of every switch has a bundled scenario where setting another value changes a verdict, a minimum event
+/// count or a finding (issue 4). The scenario runs with each value forced from outside, as `dmacheck sweep` does.
+/// </summary>
+public class SwitchFlipTests
+{
+    /// <summary>For each switch value: a scenario, and a value of the same switch that must give another result.</summary>
+    public static TheoryData<string, string, string, string> Flips => new()
+    {
+        { "arm64.prep_coherent", "clean", "seeds/qcom-scm/case1-v6.4-init-on-alloc.dmc", "clean_inval" },
+        { "arm64.prep_coherent", "clean_inval", "seeds/qcom-scm/case1-v6.4-init-on-alloc.dmc", "clean" },
+        { "arm64.sync_for_device_from_device", "inval", "streaming/from-device-partial-write-inval.dmc", "clean" },
+        { "arm64.sync_for_device_from_device", "clean", "streaming/from-device-partial-write-clean.dmc", "inval" },
+        { "dma_common_vaddr_to_page", "virt_to_page", "seeds/vmalloc-cpu-addr/mmap-xen-arm32-rpi4-v5.13.dmc", "vmalloc_aware" },
+        { "dma_common_vaddr_to_page", "vmalloc_aware", "seeds/vmalloc-cpu-addr/mmap-xen-arm32-rpi4-v5.14.dmc", "virt_to_page" },
+        { "xen_free_coherent_page", "virt_to_page", "seeds/vmalloc-cpu-addr/xen-free-arm64-v5.8.dmc", "vmalloc_aware" },
+        { "xen_free_coherent_page", "vmalloc_aware", "seeds/vmalloc-cpu-addr/xen-free-arm64-v5.8-fixed.dmc", "virt_to_page" },
+        { "swiotlb.map_bounce", "to_device_only", "streaming/swiotlb-from-device-leak.dmc", "unless_overwrite" },
+        { "swiotlb.map_bounce", "unless_overwrite", "streaming/swiotlb-skip-cpu-sync-leak.dmc", "always" },
+        { "swiotlb.map_bounce", "always", "streaming/swiotlb-from-device-leak-fixed.dmc", "to_device_only" },
+        { "swiotlb.sync_for_device_bounce", "always", "streaming/swiotlb-sync-for-device-clobbers.dmc", "by_direction" },
+        { "swiotlb.sync_for_device_bounce", "by_direction", "streaming/swiotlb-sync-for-device-by-direction.dmc", "always" },
+    };
+
+    [Fact]
+    public void EveryValueOfEverySwitchIsCovered()
+    {
+        var covered = Flips.Select(row => ((string)row[0], (string)row[1])).ToHashSet();
+        var missing = Switches.All.SelectMany(s => s.Values.Select(v => (s.Key, v.Name))).Where(v => !covered.Contains(v)).ToList();
+        Assert.Empty(missing);
+    }
+
+    [Theory]
+    [MemberData(nameof(Flips))]
+    public void FlippingTheSwitchChangesTheResult(string key, string value, string file, string other)
+    {
+        var path = Path.Combine(TestPaths.Scenarios, file);
+        var text = File.ReadAllText(path);
+        Assert.Contains($"{key} = {value}", Run(path, text, key, value).Settings);
+        var mine = Run(path, text, key, value).Summary;
+        var theirs = Run(path, text, key, other).Summary;
+        Assert.NotEqual(mine, theirs);
+    }
+
+    private static (string Settings, string Summary) Run(string path, string text, string key, string value)
+    {
+        var scenario = Binder.Load(path, text, new SettingOverrides(null, [(key, value)]));
+        var result = new LineSetExplorer().Explore(new ScenarioModel(scenario), ExplorationLimits.Default);
+        Assert.Null(result.Inconclusive);
+        var verdicts = string.Join("; ", result.Verdicts.Select(v => $"{v.Expectation.Name}={v.Verdict}/{v.MinEventsText}"));
+        var findings = string.Join("; ", result.Findings.Select(f => f.Key).Order(StringComparer.Ordinal));
+        return ($"{key} = {scenario.Profile.Value(Switches.Find(key)!)}", $"{verdicts} | {findings}");
+    }
+}
