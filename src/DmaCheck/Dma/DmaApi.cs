@@ -599,7 +599,7 @@ public static class DmaApi
         handle = dma;
         if (!dev.Coherent && (attrs & DmaAttrs.DMA_ATTR_SKIP_CPU_SYNC) == 0)
         {
-            Arm64DmaHooks.ArchSyncDmaForDevice(env, s.Kernel, phys, size, dir, function, ops);
+            ArchSyncDmaForDevice(env, s.Kernel, phys, size, dir, function, ops);
         }
 
         return s with { Mappings = s.Mappings.Add(new StreamingMapping(dev.Name, handle, phys, size, dir, function)) };
@@ -667,7 +667,7 @@ public static class DmaApi
         handle = mapping.Handle;
         if (!dev.Coherent && !skip)
         {
-            Arm64DmaHooks.ArchSyncDmaForDevice(env, next.Kernel, tlb, size, dir, function, ops);
+            ArchSyncDmaForDevice(env, next.Kernel, tlb, size, dir, function, ops);
         }
 
         return next with { Mappings = next.Mappings.Add(mapping) };
@@ -677,17 +677,38 @@ public static class DmaApi
     {
         if (env.Profile.ArmDmaOps)
         {
-            throw new NotModelledException($"{function} under arm_dma_ops (arm_dma_map_page, __dma_page_cpu_to_dev) is not modelled yet (issue 4)");
+            throw new NotModelledException($"{function} under arm_dma_ops on {env.Layout.Name}: the board's outer cache (PL310 L2C, outer_inv_range/outer_clean_range and its ordering against the inner cache) is not modelled");
         }
 
         if (env.Profile.XenDom0)
         {
             throw new NotModelledException($"{function} in a Xen dom0 goes through xen_swiotlb_map_page/xen_dma_sync_*, which this version does not model (issue 4)");
         }
+    }
 
-        if (env.Layout.Arch != Arch.Arm64)
+    /// <summary>arch_sync_dma_for_device: arm64's (<see cref="Arm64DmaHooks"/>) or 32-bit arm's (<see cref="Arm32DmaHooks"/>).</summary>
+    private static void ArchSyncDmaForDevice(DmaEnvironment env, KernelState k, ulong paddr, ulong size, DmaDirection dir, string caller, List<HwOp> ops)
+    {
+        if (env.Layout.Arch == Arch.Arm64)
         {
-            throw new NotModelledException($"{function} on 32-bit arm: the v7 streaming maintenance (dmac_map_area/dmac_unmap_area) is not modelled yet (issue 4)");
+            Arm64DmaHooks.ArchSyncDmaForDevice(env, k, paddr, size, dir, caller, ops);
+        }
+        else
+        {
+            Arm32DmaHooks.ArchSyncDmaForDevice(k, paddr, size, dir, caller, ops);
+        }
+    }
+
+    /// <summary>arch_sync_dma_for_cpu: arm64's or 32-bit arm's.</summary>
+    private static void ArchSyncDmaForCpu(DmaEnvironment env, KernelState k, ulong paddr, ulong size, DmaDirection dir, string caller, List<HwOp> ops)
+    {
+        if (env.Layout.Arch == Arch.Arm64)
+        {
+            Arm64DmaHooks.ArchSyncDmaForCpu(k, paddr, size, dir, caller, ops);
+        }
+        else
+        {
+            Arm32DmaHooks.ArchSyncDmaForCpu(k, paddr, size, dir, caller, ops);
         }
     }
 
@@ -727,7 +748,7 @@ public static class DmaApi
         var paddr = env.Layout.DmaToPhys(handle);
         if (!dev.Coherent)
         {
-            Arm64DmaHooks.ArchSyncDmaForCpu(s.Kernel, paddr, size, dir, function, ops);
+            ArchSyncDmaForCpu(env, s.Kernel, paddr, size, dir, function, ops);
         }
 
         if (s.Swiotlb is { } pool && pool.Contains(paddr) && dir is DmaDirection.DMA_FROM_DEVICE or DmaDirection.DMA_BIDIRECTIONAL)
@@ -758,7 +779,7 @@ public static class DmaApi
 
         if (!dev.Coherent)
         {
-            Arm64DmaHooks.ArchSyncDmaForDevice(env, s.Kernel, paddr, size, dir, function, ops);
+            ArchSyncDmaForDevice(env, s.Kernel, paddr, size, dir, function, ops);
         }
 
         return next;
