@@ -26,6 +26,8 @@ public class SwitchFlipTests
         { "swiotlb.map_bounce", "always", "streaming/swiotlb-from-device-leak-fixed.dmc", "to_device_only" },
         { "swiotlb.sync_for_device_bounce", "always", "streaming/swiotlb-sync-for-device-clobbers.dmc", "by_direction" },
         { "swiotlb.sync_for_device_bounce", "by_direction", "streaming/swiotlb-sync-for-device-by-direction.dmc", "always" },
+        { "dma.kmalloc_bounce", "off", "streaming/kmalloc-small-buffer-in-place.dmc", "on" },
+        { "dma.kmalloc_bounce", "on", "streaming/kmalloc-small-buffer-bounces.dmc", "off" },
     };
 
     [Fact]

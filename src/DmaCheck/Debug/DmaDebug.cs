@@ -16,7 +16,8 @@ public enum DebugType
 /// <param name="DeviceOwns">For streaming mappings: the device owns the buffer (after map or sync_for_device), not the CPU (after sync_for_cpu).</param>
 /// <param name="Line">The scenario line of the call that made the entry ("Mapped at:").</param>
 /// <param name="DevicePaddr">Where the device's accesses land: the bounce slots of a bounced mapping; null when that is <see cref="Paddr"/>.</param>
-public sealed record DebugEntry(string Device, ulong Handle, ulong Size, DebugType Type, DmaDirection Direction, ulong Paddr, ulong CpuAddr, bool? MapErrorChecked, bool DeviceOwns, int Line, ulong? DevicePaddr = null)
+/// <param name="DeviceCoherent">Whether the device snoops the CPU's caches (dma-coherent).</param>
+public sealed record DebugEntry(string Device, ulong Handle, ulong Size, DebugType Type, DmaDirection Direction, ulong Paddr, ulong CpuAddr, bool? MapErrorChecked, bool DeviceOwns, int Line, ulong? DevicePaddr = null, bool DeviceCoherent = false)
 {
     public string TypeName => Type == DebugType.Coherent ? "coherent" : "single";
 
@@ -60,6 +61,7 @@ public static class DmaDebug
     public const string CpuTouchesDeviceOwned = "cpu-access-device-owned";
     public const string DeviceOutsideMapping = "device-access-unmapped";
     public const string DeviceTouchesCpuOwned = "device-access-cpu-owned";
+    public const string CpuWriteSharesLine = "cpu-write-shares-cacheline";
 
     /// <summary>The kinds the debug layer reports, with the kernel's error class (reference §8.2) or "ownership".</summary>
     public static IReadOnlyList<(string Kind, string Class)> Kinds { get; } =
@@ -68,6 +70,7 @@ public static class DmaDebug
         (FreeDirection, "E7"), (MapErrorUnchecked, "E8"), (SyncNotAllocated, "E9"), (SyncOutside, "E10"), (SyncDirection, "E11"),
         (SyncReadOnlyForCpu, "E12"), (SyncWriteOnlyToDevice, "E13"), (MapVmalloc, "E17"), (CachelineOverlap, "E21"),
         (CpuTouchesDeviceOwned, "ownership"), (DeviceOutsideMapping, "ownership"), (DeviceTouchesCpuOwned, "ownership"),
+        (CpuWriteSharesLine, "ownership"),
     ];
 
     /// <summary>L1_CACHE_SHIFT on arm64 and arm (64-byte lines): the granule of the active-cacheline tracking.</summary>
@@ -110,7 +113,7 @@ public static class DmaDebug
             }
         }
 
-        return s with { Entries = s.Entries.Add(new DebugEntry(dev.Name, handle, size, DebugType.Single, dir, phys, 0, false, true, line, devicePhys)) };
+        return s with { Entries = s.Entries.Add(new DebugEntry(dev.Name, handle, size, DebugType.Single, dir, phys, 0, false, true, line, devicePhys, dev.Coherent)) };
     }
 
     /// <summary>debug_dma_mapping_error: the first unchecked entry of (dev, addr) becomes MAP_ERR_CHECKED.</summary>
@@ -253,6 +256,11 @@ public static class DmaDebug
     /// </summary>
     public static void CpuAccess(DebugState s, DmaState dma, string agent, ulong pa, ulong length, bool isWrite, List<Finding> findings)
     {
+        if (isWrite)
+        {
+            SharedLineWrite(s, dma, agent, pa, length, findings);
+        }
+
         foreach (var e in s.Entries)
         {
             if (e.Type != DebugType.Single || !e.DeviceOwns || !e.Contains(pa, length) || (!isWrite && e.Direction == DmaDirection.DMA_TO_DEVICE))
@@ -269,6 +277,38 @@ public static class DmaDebug
             findings.Add(new Finding(CpuTouchesDeviceOwned, agent, at >> PlatformLayout.PageShift, OwnerOf(dma, at), Severity.ContractViolation,
                 $"{agent} {(isWrite ? "writes" : "reads")} PA 0x{pa:x}..0x{pa + length:x} while {e.Device} owns its {e.Direction} mapping 0x{e.Handle:x} (between dma_map or dma_sync_*_for_device and dma_unmap or dma_sync_*_for_cpu): {why}"));
             return;
+        }
+    }
+
+    /// <summary>
+    /// A CPU store next to a buffer the device owns, in one of its cache lines: a DMA_FROM_DEVICE or
+    /// DMA_BIDIRECTIONAL mapping whose first or last line also holds other bytes (an embedded buffer, or kmalloc objects
+    /// that share lines). The dirty line can be written back over what the device wrote, or be discarded by the
+    /// invalidate at unmap. Only the bytes outside the mapping count; a store inside it is cpu-access-device-owned. A
+    /// coherent device, or a mapping that bounces through swiotlb, has no such hazard.
+    /// </summary>
+    private static void SharedLineWrite(DebugState s, DmaState dma, string agent, ulong pa, ulong length, List<Finding> findings)
+    {
+        const ulong line = 1UL << L1CacheShift;
+        foreach (var e in s.Entries)
+        {
+            // A coherent device's writes and a bounced mapping's copies never race the CPU's cache lines.
+            if (e.Type != DebugType.Single || !e.DeviceOwns || e.Direction == DmaDirection.DMA_TO_DEVICE || e.Size == 0 || e.DeviceCoherent || e.DevicePaddr is not null)
+            {
+                continue;
+            }
+
+            var first = e.Paddr & ~(line - 1);
+            var end = (e.Paddr + e.Size + line - 1) & ~(line - 1);
+            var outsideBefore = pa < e.Paddr && pa + length > first;
+            var outsideAfter = pa + length > e.Paddr + e.Size && pa < end;
+            if ((outsideBefore || outsideAfter) && !(pa >= e.Paddr && pa + length <= e.Paddr + e.Size))
+            {
+                var at = outsideBefore ? Math.Max(pa, first) : Math.Max(pa, e.Paddr + e.Size);
+                findings.Add(new Finding(CpuWriteSharesLine, agent, at >> PlatformLayout.PageShift, OwnerOf(dma, at), Severity.ContractViolation,
+                    $"{agent} writes PA 0x{pa:x}..0x{pa + length:x}, in a cache line it shares with {e.Device}'s {e.Direction} mapping 0x{e.Handle:x} (PA 0x{e.Paddr:x}..0x{e.Paddr + e.Size:x}) while the device owns it: the dirty line can be written back over the device's data, or the invalidate at unmap or sync_for_cpu can discard the store (DMA buffers must not share cache lines: ARCH_DMA_MINALIGN)"));
+                return;
+            }
         }
     }
 

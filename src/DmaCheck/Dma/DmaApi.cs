@@ -584,7 +584,7 @@ public static class DmaApi
         CheckStreamingModelled(env, function);
         var phys = PlatformLayout.PfnToPhys(pfn) + offset;
         var dma = env.Layout.PhysToDma(phys);
-        if (s.Swiotlb is { ForceBounce: true } || !DmaCapable(env, dev, dma, size))
+        if (s.Swiotlb is { ForceBounce: true } || !DmaCapable(env, dev, dma, size) || DmaKmallocNeedsBounce(s.Kernel, dev, size, dir))
         {
             if (s.Swiotlb is not { } pool)
             {
@@ -603,6 +603,23 @@ public static class DmaApi
         }
 
         return s with { Mappings = s.Mappings.Add(new StreamingMapping(dev.Name, handle, phys, size, dir, function)) };
+    }
+
+    /// <summary>
+    /// dma_kmalloc_needs_bounce(dev, size, dir) (include/linux/dma-map-ops.h, v6.5): with
+    /// CONFIG_DMA_BOUNCE_UNALIGNED_KMALLOC, a non-coherent mapping that is not DMA_TO_DEVICE bounces unless its size is
+    /// at least 2 * ARCH_DMA_MINALIGN or kmalloc_size_roundup(size) is a multiple of dma_get_cache_alignment(). The
+    /// pointer is not looked at: a buffer embedded in a structure is the caller's business.
+    /// </summary>
+    public static bool DmaKmallocNeedsBounce(KernelState k, DmaDevice dev, ulong size, DmaDirection dir)
+    {
+        if (!k.Config.KmallocBounce || dev.Coherent || dir == DmaDirection.DMA_TO_DEVICE)
+        {
+            return false;
+        }
+
+        var cacheAlign = (ulong)k.Hardware.LineSize;
+        return !(size >= 2 * 128 || SlabState.SizeRoundup(size, k.Config.KmallocMinalign) % cacheAlign == 0);
     }
 
     /// <summary>

@@ -50,13 +50,20 @@ public static class Profiles
         PlatformLayout.Arm64Va48,
         Values((Switches.PrepCoherent, "clean_inval"), (Switches.SyncForDeviceFromDevice, "clean"),
             (Switches.CommonVaddrToPage, "vmalloc_aware"), (Switches.XenFreeCoherentPage, "vmalloc_aware"),
-            (Switches.SwiotlbMapBounce, "always"), (Switches.SwiotlbSyncForDeviceBounce, "by_direction")));
+            (Switches.SwiotlbMapBounce, "always"), (Switches.SwiotlbSyncForDeviceBounce, "by_direction"), (Switches.KmallocBounce, "off")));
 
     public static KernelProfile Linux64Arm64 { get; } = Linux63Arm64 with
     {
         Name = "linux-6.4-arm64",
         Description = "Linux v6.4 on arm64: arch_dma_prep_coherent only cleans (7bd6680b47fa); FROM_DEVICE maps clean.",
         SwitchValues = Linux63Arm64.SwitchValues.SetItem(Switches.PrepCoherent.Key, "clean"),
+    };
+
+    public static KernelProfile Linux65Arm64 { get; } = Linux64Arm64 with
+    {
+        Name = "linux-6.5-arm64",
+        Description = "Linux v6.5 on arm64: ARCH_KMALLOC_MINALIGN 8 with a swiotlb pool for bouncing small non-coherent kmalloc buffers (c705723d415e, d166630d567b).",
+        SwitchValues = Linux64Arm64.SwitchValues.SetItem(Switches.KmallocBounce.Key, "on"),
     };
 
     /// <summary>v5.8 on arm64 as a Xen dom0, on a board without a DMA offset: both vmalloc-address bugs present.</summary>
@@ -66,7 +73,7 @@ public static class Profiles
         PlatformLayout.Arm64Va48V5,
         Values((Switches.PrepCoherent, "clean_inval"), (Switches.SyncForDeviceFromDevice, "inval"),
             (Switches.CommonVaddrToPage, "virt_to_page"), (Switches.XenFreeCoherentPage, "virt_to_page"),
-            (Switches.SwiotlbMapBounce, "to_device_only"), (Switches.SwiotlbSyncForDeviceBounce, "by_direction")),
+            (Switches.SwiotlbMapBounce, "to_device_only"), (Switches.SwiotlbSyncForDeviceBounce, "by_direction"), (Switches.KmallocBounce, "off")),
         XenDom0: true);
 
     /// <summary>v5.13 on arm64 as a Xen dom0 on a Raspberry Pi 4: the swiotlb-xen fix is in, the dma_common one not yet.</summary>
@@ -76,7 +83,7 @@ public static class Profiles
         PlatformLayout.Arm64Rpi4,
         Values((Switches.PrepCoherent, "clean_inval"), (Switches.SyncForDeviceFromDevice, "inval"),
             (Switches.CommonVaddrToPage, "virt_to_page"), (Switches.XenFreeCoherentPage, "vmalloc_aware"),
-            (Switches.SwiotlbMapBounce, "to_device_only"), (Switches.SwiotlbSyncForDeviceBounce, "by_direction")),
+            (Switches.SwiotlbMapBounce, "to_device_only"), (Switches.SwiotlbSyncForDeviceBounce, "by_direction"), (Switches.KmallocBounce, "off")),
         XenDom0: true);
 
     public static KernelProfile Linux514Arm64Xen { get; } = Linux513Arm64Xen with
@@ -125,7 +132,7 @@ public static class Profiles
         ArmDmaOps: true);
 
     public static IReadOnlyList<KernelProfile> All { get; } =
-        [Linux63Arm64, Linux64Arm64, Linux58Arm64Xen, Linux513Arm64Xen, Linux514Arm64Xen, Linux513Arm64, Linux513ArmXenRpi4, Linux514ArmXenRpi4, Linux513ArmRpi4, Linux513ArmImx6];
+        [Linux63Arm64, Linux64Arm64, Linux65Arm64, Linux58Arm64Xen, Linux513Arm64Xen, Linux514Arm64Xen, Linux513Arm64, Linux513ArmXenRpi4, Linux514ArmXenRpi4, Linux513ArmRpi4, Linux513ArmImx6];
 
     public static KernelProfile? Find(string name) => All.FirstOrDefault(p => p.Name == name);
 }

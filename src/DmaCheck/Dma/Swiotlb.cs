@@ -39,7 +39,7 @@ public sealed record SwiotlbPool(ulong Start, int Slots, bool ForceBounce, int S
 
     public static SwiotlbPool? Boot(KernelState kernel) =>
         kernel.SwiotlbPfn is { } pfn
-            ? new SwiotlbPool(PlatformLayout.PfnToPhys(pfn), kernel.Config.SwiotlbSlots, kernel.Config.SwiotlbMode(kernel.Layout) == SwiotlbBoot.Force, 0, ImmutableSortedDictionary<int, SwiotlbAllocation>.Empty)
+            ? new SwiotlbPool(PlatformLayout.PfnToPhys(pfn), kernel.Config.SwiotlbSlotCount(kernel.Layout), kernel.Config.SwiotlbMode(kernel.Layout) == SwiotlbBoot.Force, 0, ImmutableSortedDictionary<int, SwiotlbAllocation>.Empty)
             : null;
 
     /// <summary>slot_addr(mem->start, index).</summary>

@@ -83,7 +83,19 @@ public static class Switches
                 "Every direction: aa6f8dcbab47 'swiotlb: rework fix info leak with DMA_FROM_DEVICE' (v5.18 merge window), which clobbered what the device had written since the last sync_for_cpu (the ath9k regression) and was reverted by bddac7c1e02b days later."),
         ]);
 
-    public static IReadOnlyList<SwitchDef> All { get; } = [PrepCoherent, SyncForDeviceFromDevice, CommonVaddrToPage, XenFreeCoherentPage, SwiotlbMapBounce, SwiotlbSyncForDeviceBounce];
+    /// <summary>Whether small kmalloc objects share cache lines, with dma-direct bouncing them for non-coherent DMA (reference §6.5.3).</summary>
+    public static SwitchDef KmallocBounce { get; } = new(
+        "dma.kmalloc_bounce",
+        "The minimum kmalloc alignment on arm64, and whether dma_direct_map_page bounces small buffers that may share a cache line (dma_kmalloc_needs_bounce).",
+        [
+            new SwitchValue("off", "pre-c705723d415e",
+                "ARCH_KMALLOC_MINALIGN = ARCH_DMA_MINALIGN (128): kmalloc objects never share a cache line, and nothing bounces for its size (up to v6.4)."),
+            new SwitchValue("on", "c705723d415e",
+                "CONFIG_DMA_BOUNCE_UNALIGNED_KMALLOC: c705723d415e (dma-mapping: Force bouncing if the size is not cacheline-aligned) with d166630d567b (arm64: Reduce ARCH_KMALLOC_MINALIGN to 8) (v6.5). Boot makes a small swiotlb pool, kmalloc objects are 8-byte aligned and may share lines, and a non-coherent mapping that is not DMA_TO_DEVICE bounces unless its size is at least 256 or rounds up (kmalloc_size_roundup) to a multiple of the cache line."),
+        ],
+        Kernel.Arch.Arm64);
+
+    public static IReadOnlyList<SwitchDef> All { get; } = [PrepCoherent, SyncForDeviceFromDevice, CommonVaddrToPage, XenFreeCoherentPage, SwiotlbMapBounce, SwiotlbSyncForDeviceBounce, KmallocBounce];
 
     public static SwitchDef? Find(string key) => All.FirstOrDefault(s => s.Key == key);
 }

@@ -10,9 +10,32 @@ namespace DmaCheck.Kernel;
 /// <param name="Swiotlb">The swiotlb= boot option: no pool, a pool for addresses devices cannot reach, or force bouncing; null for the layout's default.</param>
 /// <param name="SwiotlbSlots">The pool's size in 2 KiB slots (swiotlb=N; IO_TLB_DEFAULT_SIZE, 64 MiB, is 32768).</param>
 /// <param name="SwiotlbResidue">The writer whose bytes the pool's slots hold at boot: whoever used them last.</param>
+/// <param name="KmallocMinalign">__kmalloc_minalign(): the smallest kmalloc object alignment (ARCH_DMA_MINALIGN, 128, on arm64 before v6.5; ARCH_KMALLOC_MINALIGN, 8, with a swiotlb pool since).</param>
+/// <param name="KmallocBounce">CONFIG_DMA_BOUNCE_UNALIGNED_KMALLOC (arm64 v6.5+): dma-direct bounces small non-coherent mappings (dma_kmalloc_needs_bounce), and boot makes a pool for it.</param>
 public sealed record KernelConfig(bool InitOnAlloc = false, bool InitOnFree = false, bool DmaApiDebug = true, SwiotlbBoot? Swiotlb = null,
-    int SwiotlbSlots = KernelConfig.DefaultSwiotlbSlots, string SwiotlbResidue = "old")
+    int? SwiotlbSlots = null, string SwiotlbResidue = "old", int KmallocMinalign = 128, bool KmallocBounce = false)
 {
+    /// <summary>
+    /// The pool's size in slots: as set, or IO_TLB_DEFAULT_SIZE, or with DMA_BOUNCE_UNALIGNED_KMALLOC 1 MiB per GiB of
+    /// DRAM (arm64 mem_init, v6.5: swiotlb_adjust_size(min(default, DIV_ROUND_UP(memory, 1024)))), in whole segments.
+    /// </summary>
+    public int SwiotlbSlotCount(PlatformLayout layout)
+    {
+        if (SwiotlbSlots is { } slots)
+        {
+            return slots;
+        }
+
+        if (!KmallocBounce)
+        {
+            return DefaultSwiotlbSlots;
+        }
+
+        var ram = layout.Banks.Aggregate(0UL, (sum, b) => sum + (b.End - b.Base));
+        var wanted = (int)Math.Min(DefaultSwiotlbSlots, (ram / 1024 + 2047) / 2048);
+        return Math.Max(128, (wanted + 127) / 128 * 128);
+    }
+
     /// <summary>IO_TLB_DEFAULT_SIZE (64 MiB) in IO_TLB_SIZE (2 KiB) slots.</summary>
     public const int DefaultSwiotlbSlots = 32768;
 
@@ -21,7 +44,7 @@ public sealed record KernelConfig(bool InitOnAlloc = false, bool InitOnFree = fa
     /// mask reaches (arm64 mem_init: swiotlb when max_pfn is above the DMA zone's limit).
     /// </summary>
     public SwiotlbBoot SwiotlbMode(PlatformLayout layout) =>
-        Swiotlb ?? (layout.PhysToDma(layout.RamEnd - 1) > Math.Min(layout.DmaLimit, 0xffff_ffffUL) ? SwiotlbBoot.On : SwiotlbBoot.Off);
+        Swiotlb ?? (KmallocBounce || layout.PhysToDma(layout.RamEnd - 1) > Math.Min(layout.DmaLimit, 0xffff_ffffUL) ? SwiotlbBoot.On : SwiotlbBoot.Off);
 
     /// <summary>want_init_on_alloc(gfp): the init_on_alloc key, or __GFP_ZERO in the request.</summary>
     public bool WantInitOnAlloc(Gfp gfp) => InitOnAlloc || (gfp & Gfp.__GFP_ZERO) != 0;

@@ -57,6 +57,9 @@ public sealed record KernelState(
     /// <summary>The name of the swiotlb pool's pages as an owner.</summary>
     public const string SwiotlbOwner = "the swiotlb bounce buffer (io_tlb_default_mem)";
 
+    /// <summary>The kmalloc caches.</summary>
+    public SlabState Slab { get; init; } = SlabState.Empty;
+
     /// <summary>The swiotlb pool's first frame, when there is a pool.</summary>
     public ulong? SwiotlbPfn { get; init; }
 
@@ -66,7 +69,7 @@ public sealed record KernelState(
     /// </summary>
     private KernelState ReserveSwiotlb()
     {
-        var bytes = (ulong)Config.SwiotlbSlots << 11;
+        var bytes = (ulong)Config.SwiotlbSlotCount(Layout) << 11;
         var pages = (bytes + PlatformLayout.PageSize - 1) >> PlatformLayout.PageShift;
         var limit = Math.Min(Layout.LowmemLimit, Layout.DmaToPhys(Math.Min(Layout.DmaLimit, 0xffff_ffffUL)) + 1);
         foreach (var bank in Layout.Banks.Reverse())
@@ -84,7 +87,7 @@ public sealed record KernelState(
             }
         }
 
-        throw new NotModelledException($"a swiotlb pool of {Config.SwiotlbSlots} slots does not fit below PA 0x{limit:x} in layout {Layout.Name}");
+        throw new NotModelledException($"a swiotlb pool of {Config.SwiotlbSlotCount(Layout)} slots does not fit below PA 0x{limit:x} in layout {Layout.Name}");
     }
 
     private KernelState PlaceTenant(TenantSpec t)

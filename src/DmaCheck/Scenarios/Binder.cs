@@ -84,6 +84,7 @@ public sealed class Binder
         }
 
         (profile, var config, var hardware) = (settings.Profile, settings.Kernel, settings.Kernel.FreshPages(settings.Hardware));
+        config = KmallocSettings(profile, hardware, config);
         boundProfile = profile;
 
         foreach (var decl in syntax.Declarations)
@@ -167,6 +168,22 @@ public sealed class Binder
 
         return new Scenario(source, syntax.Title?.Text ?? Path.GetFileNameWithoutExtension(source.Path), profile, config, hardware,
             programs, agents, writers, observed, expectations, declared, notes.Order(StringComparer.Ordinal).ToList(), tenants, BindDeclaredFindings());
+    }
+
+    /// <summary>
+    /// __kmalloc_minalign() and CONFIG_DMA_BOUNCE_UNALIGNED_KMALLOC for the profile. arm64 before v6.5:
+    /// ARCH_KMALLOC_MINALIGN = ARCH_DMA_MINALIGN = 128. arm64 v6.5 (dma.kmalloc_bounce=on): ARCH_KMALLOC_MINALIGN (8)
+    /// once a swiotlb pool exists, else dma_get_cache_alignment() = cache_line_size(). 32-bit arm: ARCH_DMA_MINALIGN
+    /// = L1_CACHE_BYTES (64).
+    /// </summary>
+    private static KernelConfig KmallocSettings(KernelProfile profile, HardwareConfig hardware, KernelConfig config)
+    {
+        var bounce = profile.Has(Switches.KmallocBounce) && profile.Value(Switches.KmallocBounce) == "on";
+        config = config with { KmallocBounce = bounce };
+        var minalign = profile.Arch != Arch.Arm64 ? 64
+            : !bounce ? 128
+            : config.SwiotlbMode(profile.Layout) != SwiotlbBoot.Off ? 8 : hardware.LineSize;
+        return config with { KmallocMinalign = minalign };
     }
 
     /// <summary>Places the tenants as the boot kernel would, so the hardware knows which lines hold whose data.</summary>
@@ -618,7 +635,6 @@ public sealed class Binder
                 return new FreeCoherentStmt(call.Span, call.Text, Device(args[0]), Expr(args[1], locals), Expr(args[2], locals), Expr(args[3], locals));
             case "kmalloc":
                 Arity(2);
-                notes.Add("kmalloc is page-backed in this version: each object starts on its own page and shares no cache line with other objects (slab packing and ARCH_KMALLOC_MINALIGN are not modelled)");
                 return new KmallocStmt(call.Span, call.Text, Target(), Expr(args[0], locals), Gfp(args[1]));
             case "kfree":
                 Arity(1);

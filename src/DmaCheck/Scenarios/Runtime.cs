@@ -537,14 +537,8 @@ public sealed class ScenarioModel
                         throw Bad(stmt, "kmalloc(0) returns ZERO_SIZE_PTR, which cannot be accessed; ask for at least one byte");
                     }
 
-                    // Above KMALLOC_MAX_SIZE (4 MiB here) or with memory exhausted, kmalloc returns NULL.
-                    var order = size > PlatformLayout.PageSize << KernelState.MaxOrder ? KernelState.MaxOrder + 1 : PlatformLayout.GetOrder(size);
-                    if (dma.Kernel.TryAllocPages(k.Gfp & ~Gfp.__GFP_HIGHMEM, order, "kmalloc", ops, out var pfn) is not { } kernel)
-                    {
-                        return (s.With(vars: s.Vars.Add(k.Target, new KernelPointer(0, size))), null, null);
-                    }
-
-                    var va = kernel.Layout.LinearAddress(pfn);
+                    // Above KMALLOC_MAX_SIZE (4 MiB here) or with memory exhausted, kmalloc returns NULL (va 0).
+                    var kernel = Kmalloc.Alloc(dma.Kernel, size, k.Gfp, ops, out var va);
                     return (s.With(dma: dma with { Kernel = kernel }, vars: s.Vars.Add(k.Target, new KernelPointer(va, size))), null, null);
                 }
 
@@ -556,9 +550,7 @@ public sealed class ScenarioModel
                         return (s, null, null); // kfree(NULL) does nothing
                     }
 
-                    var kernel = dma.Kernel;
-                    kernel = kernel.FreePages(kernel.Layout.VirtToPfn(p.Va), PlatformLayout.GetOrder(p.Bytes), "kmalloc", "kfree", ops, findings);
-                    return (s.With(dma: dma with { Kernel = kernel }), null, null);
+                    return (s.With(dma: dma with { Kernel = Kmalloc.Free(dma.Kernel, p.Va, p.Bytes, ops, findings) }), null, null);
                 }
 
             case AllocPagesStmt a:
