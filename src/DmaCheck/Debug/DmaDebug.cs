@@ -62,6 +62,8 @@ public static class DmaDebug
     public const string DeviceOutsideMapping = "device-access-unmapped";
     public const string DeviceTouchesCpuOwned = "device-access-cpu-owned";
     public const string CpuWriteSharesLine = "cpu-write-shares-cacheline";
+    public const string Leak = "dma-api-leak";
+    public const string CpuTouchingActiveLine = "dma-api-cpu-touching-active-cacheline";
 
     /// <summary>The kinds the debug layer reports, with the kernel's error class (reference §8.2) or "ownership".</summary>
     public static IReadOnlyList<(string Kind, string Class)> Kinds { get; } =
@@ -70,7 +72,7 @@ public static class DmaDebug
         (FreeDirection, "E7"), (MapErrorUnchecked, "E8"), (SyncNotAllocated, "E9"), (SyncOutside, "E10"), (SyncDirection, "E11"),
         (SyncReadOnlyForCpu, "E12"), (SyncWriteOnlyToDevice, "E13"), (MapVmalloc, "E17"), (CachelineOverlap, "E21"),
         (CpuTouchesDeviceOwned, "ownership"), (DeviceOutsideMapping, "ownership"), (DeviceTouchesCpuOwned, "ownership"),
-        (CpuWriteSharesLine, "ownership"),
+        (CpuWriteSharesLine, "ownership"), (Leak, "E22"), (CpuTouchingActiveLine, "E23"),
     ];
 
     /// <summary>L1_CACHE_SHIFT on arm64 and arm (64-byte lines): the granule of the active-cacheline tracking.</summary>
@@ -103,7 +105,8 @@ public static class DmaDebug
             return s;
         }
 
-        if (dir != DmaDirection.DMA_TO_DEVICE)
+        // add_dma_entry skips the check when kmalloc bouncing is on and swiotlb is active (v6.5: small buffers bounce).
+        if (dir != DmaDirection.DMA_TO_DEVICE && !(dma.Kernel.Config.KmallocBounce && dma.Swiotlb is not null))
         {
             var cln = phys >> L1CacheShift;
             if (s.Entries.Any(e => e.Type == DebugType.Single && e.Direction != DmaDirection.DMA_TO_DEVICE && e.Paddr >> L1CacheShift == cln))
@@ -307,6 +310,37 @@ public static class DmaDebug
                 var at = outsideBefore ? Math.Max(pa, first) : Math.Max(pa, e.Paddr + e.Size);
                 findings.Add(new Finding(CpuWriteSharesLine, agent, at >> PlatformLayout.PageShift, OwnerOf(dma, at), Severity.ContractViolation,
                     $"{agent} writes PA 0x{pa:x}..0x{pa + length:x}, in a cache line it shares with {e.Device}'s {e.Direction} mapping 0x{e.Handle:x} (PA 0x{e.Paddr:x}..0x{e.Paddr + e.Size:x}) while the device owns it: the dirty line can be written back over the device's data, or the invalidate at unmap or sync_for_cpu can discard the store (DMA buffers must not share cache lines: ARCH_DMA_MINALIGN)"));
+                return;
+            }
+        }
+    }
+
+    /// <summary>
+    /// dma_debug_device_change at driver unbind (E22): per device with live entries, "device driver has pending DMA
+    /// allocations while released from device [count=N]" and the details of one of them (the first made).
+    /// </summary>
+    public static void Unbind(DebugState s, DmaState dma, List<Finding> findings)
+    {
+        foreach (var group in s.Entries.GroupBy(e => e.Device))
+        {
+            var e = group.First();
+            findings.Add(Error(Leak, group.Key, "driver unbind", e.Paddr >> PlatformLayout.PageShift, OwnerOf(dma, e.Paddr),
+                $"device driver has pending DMA allocations while released from device [count={group.Count()}] One of leaked entries details: [device address=0x{e.Handle:x16}] [size={e.Size} bytes] [mapped with {e.Direction}] [mapped as {e.TypeName}] (made at line {e.Line})"));
+        }
+    }
+
+    /// <summary>
+    /// debug_dma_assert_idle (removed in v5.9 by 5848dc5b1b76; optional here, E23): the CPU touches the first cache line
+    /// of a live mapping that is not DMA_TO_DEVICE, "cpu touching an active dma mapped cacheline [cln=...]".
+    /// </summary>
+    public static void AssertIdle(DebugState s, DmaState dma, string agent, ulong pa, ulong length, List<Finding> findings)
+    {
+        foreach (var e in s.Entries)
+        {
+            var cln = e.Paddr >> L1CacheShift;
+            if (e.Type == DebugType.Single && e.Direction != DmaDirection.DMA_TO_DEVICE && pa >> L1CacheShift <= cln && (pa + length - 1) >> L1CacheShift >= cln)
+            {
+                findings.Add(Error(CpuTouchingActiveLine, e.Device, agent, pa >> PlatformLayout.PageShift, OwnerOf(dma, pa), $"cpu touching an active dma mapped cacheline [cln=0x{cln:x}]"));
                 return;
             }
         }

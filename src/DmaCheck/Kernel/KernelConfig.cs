@@ -12,8 +12,11 @@ namespace DmaCheck.Kernel;
 /// <param name="SwiotlbResidue">The writer whose bytes the pool's slots hold at boot: whoever used them last.</param>
 /// <param name="KmallocMinalign">__kmalloc_minalign(): the smallest kmalloc object alignment (ARCH_DMA_MINALIGN, 128, on arm64 before v6.5; ARCH_KMALLOC_MINALIGN, 8, with a swiotlb pool since).</param>
 /// <param name="KmallocBounce">CONFIG_DMA_BOUNCE_UNALIGNED_KMALLOC (arm64 v6.5+): dma-direct bounces small non-coherent mappings (dma_kmalloc_needs_bounce), and boot makes a pool for it.</param>
+/// <param name="DebugUnbindAtEnd">The driver is unbound when the scenario ends, so dma-debug reports what it leaked (E22).</param>
+/// <param name="DebugAssertIdle">debug_dma_assert_idle() as before v5.9 (E23, optional): a CPU access to the first cache line of a live mapping that is not DMA_TO_DEVICE.</param>
 public sealed record KernelConfig(bool InitOnAlloc = false, bool InitOnFree = false, bool DmaApiDebug = true, SwiotlbBoot? Swiotlb = null,
-    int? SwiotlbSlots = null, string SwiotlbResidue = "old", int KmallocMinalign = 128, bool KmallocBounce = false)
+    int? SwiotlbSlots = null, string SwiotlbResidue = "old", int KmallocMinalign = 128, bool KmallocBounce = false,
+    bool DebugUnbindAtEnd = false, bool DebugAssertIdle = false)
 {
     /// <summary>
     /// The pool's size in slots: as set, or IO_TLB_DEFAULT_SIZE, or with DMA_BOUNCE_UNALIGNED_KMALLOC 1 MiB per GiB of

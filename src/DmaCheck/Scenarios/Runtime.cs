@@ -378,7 +378,14 @@ public sealed class ScenarioModel
             }
 
             var state = Normalise(new AgentState(stopped is null ? frames : [], stopped));
-            return new StepResult(next.With(agents: next.Agents.SetItem(agent, state)), agent, program, stmt, ops, findings);
+            var after = next.With(agents: next.Agents.SetItem(agent, state));
+            if (Debugging && Scenario.KernelConfig.DebugUnbindAtEnd && IsFinished(after))
+            {
+                // The scenario ends and the driver is unbound: dma_debug_device_change (BUS_NOTIFY_UNBOUND_DRIVER).
+                DmaDebug.Unbind(after.Debug, after.Dma, findings);
+            }
+
+            return new StepResult(after, agent, program, stmt, ops, findings);
         }
         catch (ScenarioException e)
         {
@@ -805,6 +812,10 @@ public sealed class ScenarioModel
             if (program.Kind is AgentKind.Cpu or AgentKind.User)
             {
                 DmaDebug.CpuAccess(s.Debug, s.Dma, program.Name, pa, length, a.IsWrite, findings);
+                if (Scenario.KernelConfig.DebugAssertIdle)
+                {
+                    DmaDebug.AssertIdle(s.Debug, s.Dma, program.Name, pa, length, findings);
+                }
             }
             else if (program.Kind == AgentKind.Device)
             {
