@@ -11,7 +11,7 @@ public class ScenarioErrorTests
         Assert.Throws<ScenarioException>(() => Binder.Load("t.dmc", text));
 
     [Theory]
-    [InlineData("profile linux-6.5-arm64\ncpu a { signal x }\n", 1, 9, "unknown profile 'linux-6.5-arm64'")]
+    [InlineData("profile linux-9.9-arm64\ncpu a { signal x }\n", 1, 9, "unknown profile 'linux-9.9-arm64'")]
     [InlineData("cpu a { signal x }\n", 1, 1, "names no profile")]
     [InlineData(Header + "set init_on_alloc = maybe\ncpu a { signal x }\n", 4, 21, "expected on or off")]
     [InlineData(Header + "set arm64.prep_coherent = flush\ncpu a { signal x }\n", 4, 27, "has no value 'flush'")]
