@@ -96,18 +96,19 @@ public static class ScenarioGenerator
     /// </param>
     /// <param name="Xen">A Xen dom0: dma_mmap_* and dma_get_sgtable_* go through dma_common_*, which find the page from the CPU address.</param>
     /// <param name="VaddrToPage">The profile's dma_common_vaddr_to_page (a <c>set</c> line may override it).</param>
-    private sealed record ProfileFacts(string Name, bool Arm64, bool Streaming, bool NoKernelMapping, bool DmaOffset, bool DmaEngine, bool Xen, string VaddrToPage);
+    private sealed record ProfileFacts(string Name, bool Arm64, bool Streaming, bool NoKernelMapping, bool DmaOffset, bool DmaEngine, bool Xen, string VaddrToPage, bool AlwaysCoherent = false);
 
     /// <summary>Every profile the engine has, in its order.</summary>
     private static readonly ProfileFacts[] AllProfiles = Profiles.All.Select(p => new ProfileFacts(
         p.Name,
         Arm64: p.Arch == Arch.Arm64,
-        Streaming: p.Arch == Arch.Arm64 && !p.XenDom0 && !p.ArmDmaOps,
+        Streaming: p.Arch is Arch.Arm64 or Arch.X86_64 && !p.XenDom0 && !p.ArmDmaOps,
         NoKernelMapping: !p.XenDom0 && !p.ArmDmaOps,
         DmaOffset: p.Layout.DmaOffset != 0,
         DmaEngine: true,
         Xen: p.XenDom0,
-        VaddrToPage: p.Value(Switches.CommonVaddrToPage))).ToArray();
+        VaddrToPage: p.Value(Switches.CommonVaddrToPage),
+        AlwaysCoherent: p.Arch == Arch.X86_64)).ToArray();
 
     /// <summary>The profiles of the first generator (before seed 2): the brute-force-feasible scenarios keep to them.</summary>
     private static readonly string[] FirstProfiles = ["linux-6.3-arm64", "linux-6.4-arm64"];
@@ -888,7 +889,8 @@ public static class ScenarioGenerator
         sb.Append('\n');
         foreach (var d in devices)
         {
-            sb.Append("device ").Append(d.Name).Append(" { coherent = ").Append(d.Coherent ? "true" : "false").Append(" }\n");
+            // x86_64 has no non-coherent DMA: every device is declared coherent there.
+            sb.Append("device ").Append(d.Name).Append(" { coherent = ").Append(d.Coherent || settings.Profile.AlwaysCoherent ? "true" : "false").Append(" }\n");
         }
 
         foreach (var t in tenants)

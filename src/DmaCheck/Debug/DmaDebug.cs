@@ -276,7 +276,9 @@ public static class DmaDebug
                 ? e.Direction == DmaDirection.DMA_TO_DEVICE
                     ? "the device may already have read the buffer, and the store can sit in the cache, unseen by it"
                     : "the device writes this buffer, and a dirty line written back later overwrites what it wrote"
-                : "the device writes this buffer, and the load can fill a line that the invalidate at unmap or sync_for_cpu then has to discard";
+                : e.DeviceCoherent
+                    ? "the device may still be writing this buffer, so the load can see a partial transfer (on a non-coherent device it can also fill a stale line)"
+                    : "the device writes this buffer, and the load can fill a line that the invalidate at unmap or sync_for_cpu then has to discard";
             findings.Add(new Finding(CpuTouchesDeviceOwned, agent, at >> PlatformLayout.PageShift, OwnerOf(dma, at), Severity.ContractViolation,
                 $"{agent} {(isWrite ? "writes" : "reads")} PA 0x{pa:x}..0x{pa + length:x} while {e.Device} owns its {e.Direction} mapping 0x{e.Handle:x} (between dma_map or dma_sync_*_for_device and dma_unmap or dma_sync_*_for_cpu): {why}"));
             return;

@@ -706,26 +706,32 @@ public static class DmaApi
     /// <summary>arch_sync_dma_for_device: arm64's (<see cref="Arm64DmaHooks"/>) or 32-bit arm's (<see cref="Arm32DmaHooks"/>).</summary>
     private static void ArchSyncDmaForDevice(DmaEnvironment env, KernelState k, ulong paddr, ulong size, DmaDirection dir, string caller, List<HwOp> ops)
     {
-        if (env.Layout.Arch == Arch.Arm64)
+        switch (env.Layout.Arch)
         {
-            Arm64DmaHooks.ArchSyncDmaForDevice(env, k, paddr, size, dir, caller, ops);
-        }
-        else
-        {
-            Arm32DmaHooks.ArchSyncDmaForDevice(k, paddr, size, dir, caller, ops);
+            case Arch.Arm64:
+                Arm64DmaHooks.ArchSyncDmaForDevice(env, k, paddr, size, dir, caller, ops);
+                break;
+            case Arch.Arm32:
+                Arm32DmaHooks.ArchSyncDmaForDevice(k, paddr, size, dir, caller, ops);
+                break;
+            default:
+                throw new InvalidOperationException($"{caller}: {env.Layout.Arch} has no arch_sync_dma_for_device: its devices are coherent");
         }
     }
 
     /// <summary>arch_sync_dma_for_cpu: arm64's or 32-bit arm's.</summary>
     private static void ArchSyncDmaForCpu(DmaEnvironment env, KernelState k, ulong paddr, ulong size, DmaDirection dir, string caller, List<HwOp> ops)
     {
-        if (env.Layout.Arch == Arch.Arm64)
+        switch (env.Layout.Arch)
         {
-            Arm64DmaHooks.ArchSyncDmaForCpu(k, paddr, size, dir, caller, ops);
-        }
-        else
-        {
-            Arm32DmaHooks.ArchSyncDmaForCpu(k, paddr, size, dir, caller, ops);
+            case Arch.Arm64:
+                Arm64DmaHooks.ArchSyncDmaForCpu(k, paddr, size, dir, caller, ops);
+                break;
+            case Arch.Arm32:
+                Arm32DmaHooks.ArchSyncDmaForCpu(k, paddr, size, dir, caller, ops);
+                break;
+            default:
+                throw new InvalidOperationException($"{caller}: {env.Layout.Arch} has no arch_sync_dma_for_cpu: its devices are coherent");
         }
     }
 

@@ -10,6 +10,9 @@ public enum Arch
 
     /// <summary>32-bit arm with FLATMEM and a 3G/1G split (arch/arm/include/asm/memory.h).</summary>
     Arm32,
+
+    /// <summary>x86_64 with 4-level paging, SPARSEMEM_VMEMMAP and no KASLR (Documentation/x86/x86_64/mm.rst). DMA is cache-coherent.</summary>
+    X86_64,
 }
 
 /// <summary>One range of DRAM, as a /memory node's reg entry describes it.</summary>
@@ -159,7 +162,34 @@ public sealed record PlatformLayout(
         dmaOffset: 0,
         dmaLimit: 0xffff_ffff);
 
-    public static IReadOnlyList<PlatformLayout> All { get; } = [Arm64Va48, Arm64Va48V5, Arm64Rpi4, Arm32Rpi4, Arm32Imx6];
+    /// <summary>x86_64 direct map base with 4-level paging and no KASLR (page_offset_base).</summary>
+    public const ulong X86PageOffset = 0xffff_8880_0000_0000;
+
+    /// <summary>
+    /// A PC under x86_64 with 4-level paging and no KASLR: page_offset_base 0xffff888000000000 (a 64 TiB direct map),
+    /// vmalloc_base 0xffffc90000000000 (32 TiB), vmemmap_base 0xffffea0000000000, PHYS_OFFSET 0; 4 GiB of DRAM from
+    /// 1 MiB (the first MiB is the BIOS's) with the PCI hole at 3..4 GiB, so the last GiB is above 4 GiB. The kernel
+    /// is loaded at 16 MiB (CONFIG_PHYSICAL_START) and the allocator starts above it. No DMA offset.
+    /// </summary>
+    public static PlatformLayout X86_64Pc { get; } = new(
+        "x86_64-4level-pc",
+        Arch.X86_64,
+        "x86_64 PC, 4-level paging, no KASLR: direct map at 0xffff888000000000, vmalloc from 0xffffc90000000000, vmemmap at 0xffffea0000000000; 4 GiB of DRAM with the PCI hole at 3..4 GiB; DMA is cache-coherent",
+        PageOffset: X86PageOffset,
+        PhysOffset: 0,
+        Banks: [new MemoryBank(0x10_0000, 0xc000_0000 - 0x10_0000), new MemoryBank(0x1_0000_0000, 0x4000_0000)],
+        LowmemLimit: 0x1_4000_0000,
+        VmallocStart: 0xffff_c900_0000_0000,
+        VmallocEnd: 0xffff_e900_0000_0000,
+        StructPageBase: 0xffff_ea00_0000_0000,
+        StructPageSize: 64,
+        DmaOffset: 0,
+        DmaLimit: ulong.MaxValue,
+        FirstFreePfn: 0x3000,
+        UserBase: 0x0000_0010_0000_0000,
+        UserEnd: 0x0000_7fff_0000_0000);
+
+    public static IReadOnlyList<PlatformLayout> All { get; } = [Arm64Va48, Arm64Va48V5, Arm64Rpi4, Arm32Rpi4, Arm32Imx6, X86_64Pc];
 
     private static PlatformLayout Arm64(string name, string description, ImmutableArray<MemoryBank> banks, ulong vmallocStart, ulong dmaOffset, ulong dmaLimit,
         ulong vmemmapStart = Arm64VmemmapStartVa48, ulong vmallocEnd = Arm64VmemmapStartVa48 - (256UL << 20))
@@ -211,6 +241,14 @@ public sealed record PlatformLayout(
     public ulong RamEnd => Banks[^1].End;
 
     public bool HasHighmem => LowmemLimit < RamEnd;
+
+    /// <summary>The end of the linear map's VA range: PAGE_END on arm64, 4 GiB on arm32, page_offset_base + 64 TiB on x86_64.</summary>
+    public ulong LinearMapEnd => Arch switch
+    {
+        Arch.Arm64 => Arm64PageEndVa48,
+        Arch.X86_64 => PageOffset + (64UL << 40),
+        _ => 1UL << 32,
+    };
 
     /// <summary>The width of a virtual address: arithmetic on arm32 wraps at 2^32 (unsigned long).</summary>
     private ulong VaMask => Arch == Arch.Arm32 ? 0xffff_ffffUL : ulong.MaxValue;
@@ -292,7 +330,7 @@ public sealed record PlatformLayout(
     /// that is not kmapped has no address (NULL).
     /// </summary>
     public ulong? PageAddress(ulong pfn) =>
-        Arch == Arch.Arm64 || (PfnToPhys(pfn) >= PhysOffset && PfnToPhys(pfn) < LowmemLimit) ? PhysToVirt(PfnToPhys(pfn)) : null;
+        Arch != Arch.Arm32 || (PfnToPhys(pfn) >= PhysOffset && PfnToPhys(pfn) < LowmemLimit) ? PhysToVirt(PfnToPhys(pfn)) : null;
 
     /// <summary>The linear-map VA of a frame the caller knows is lowmem.</summary>
     public ulong LinearAddress(ulong pfn) => PhysToVirt(PfnToPhys(pfn));
@@ -302,7 +340,7 @@ public sealed record PlatformLayout(
 
     /// <summary>Whether <paramref name="va"/> lies in the linear map of lowmem DRAM (virt_addr_valid).</summary>
     public bool IsLinearMapAddr(ulong va) =>
-        va >= PageOffset && (Arch == Arch.Arm32 || va < Arm64PageEndVa48) && VirtToPhys(va) >= PhysOffset && VirtToPhys(va) < LowmemLimit && PfnValid(VirtToPfn(va));
+        va >= PageOffset && va < LinearMapEnd && VirtToPhys(va) >= PhysOffset && VirtToPhys(va) < LowmemLimit && PfnValid(VirtToPfn(va));
 
     /// <summary>phys_to_dma(dev, pa): the bus address of a PA (dma-ranges offset).</summary>
     public ulong PhysToDma(ulong pa) => unchecked(pa + DmaOffset);

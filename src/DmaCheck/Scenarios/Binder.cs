@@ -174,13 +174,14 @@ public sealed class Binder
     /// __kmalloc_minalign() and CONFIG_DMA_BOUNCE_UNALIGNED_KMALLOC for the profile. arm64 before v6.5:
     /// ARCH_KMALLOC_MINALIGN = ARCH_DMA_MINALIGN = 128. arm64 v6.5 (dma.kmalloc_bounce=on): ARCH_KMALLOC_MINALIGN (8)
     /// once a swiotlb pool exists, else dma_get_cache_alignment() = cache_line_size(). 32-bit arm: ARCH_DMA_MINALIGN
-    /// = L1_CACHE_BYTES (64).
+    /// = L1_CACHE_BYTES (64). x86_64: no ARCH_DMA_MINALIGN, so 8.
     /// </summary>
     private static KernelConfig KmallocSettings(KernelProfile profile, HardwareConfig hardware, KernelConfig config)
     {
         var bounce = profile.Has(Switches.KmallocBounce) && profile.Value(Switches.KmallocBounce) == "on";
         config = config with { KmallocBounce = bounce };
-        var minalign = profile.Arch != Arch.Arm64 ? 64
+        var minalign = profile.Arch == Arch.X86_64 ? 8 // no ARCH_DMA_MINALIGN: ARCH_KMALLOC_MINALIGN = ARCH_SLAB_MINALIGN
+            : profile.Arch != Arch.Arm64 ? 64
             : !bounce ? 128
             : config.SwiotlbMode(profile.Layout) != SwiotlbBoot.Off ? 8 : hardware.LineSize;
         return config with { KmallocMinalign = minalign };
@@ -272,6 +273,11 @@ public sealed class Binder
             }
 
             devices[name] = new DmaDevice(name, coherent ?? throw Error(decl.Name, $"device '{name}' must say whether it is coherent: {{ coherent = false }} (what DT says: \"dma-coherent\" or not)"), maskBits, minAlign);
+            if (coherent == false && boundProfile?.Arch == Arch.X86_64)
+            {
+                throw Error(decl.Properties.First(p => p.Key.Text == "coherent").Value,
+                    $"DMA on x86_64 is cache-coherent: dev_is_dma_coherent() is always true there (no ARCH_HAS_SYNC_DMA_FOR_DEVICE); declare {{ coherent = true }}");
+            }
         }
         else
         {
