@@ -190,6 +190,22 @@ public class SwiotlbTests
         Assert.Null(mapped.Mappings.Single().Tlb);
     }
 
+    /// <summary>dma.kmalloc_bounce=on (v6.5): a small non-coherent FROM_DEVICE mapping bounces; off, it is maintained in place.</summary>
+    [Theory]
+    [InlineData(true, 32UL, "copy-in DC CVAC")]
+    [InlineData(true, 64UL, "DC CVAC")]
+    [InlineData(false, 32UL, "DC CVAC")]
+    public void SmallKmallocMappingsBounceOnlyWithKmallocBouncing(bool bounce, ulong size, string expected)
+    {
+        var config = new KernelConfig(Swiotlb: SwiotlbBoot.On, KmallocBounce: bounce, KmallocMinalign: bounce ? 8 : 128);
+        var s = DmaState.Boot(KernelState.Boot(PlatformLayout.Arm64Va48, config, HardwareConfig.Default));
+        var k = Kmalloc.Alloc(s.Kernel, size, Gfp.GFP_KERNEL, [], out var va);
+        var env = new DmaEnvironment(Profiles.Linux64Arm64.With(Switches.KmallocBounce, bounce ? "on" : "off"));
+        var ops = new List<HwOp>();
+        s = DmaApi.DmaMapSingle(env, s with { Kernel = k }, Nc, va, size, DmaDirection.DMA_FROM_DEVICE, DmaAttrs.None, "dma_map_single", ops, [], out _);
+        Assert.Equal(expected, Sequence(ops, s.Swiotlb!.Start));
+    }
+
     [Fact]
     public void ThePoolIsReservedAtBootAndTheAllocatorStepsOverIt()
     {
