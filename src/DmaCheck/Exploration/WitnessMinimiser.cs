@@ -96,6 +96,11 @@ public static class WitnessMinimiser
                 case OpItem { Op: MemoryOp mem, After: { } after }:
                     var access = mem.Lines(config.LineSize).First(l => l.LinePa == linePa).Access;
                     var outcomes = LineSemantics.Apply(state, access, config);
+                    if (outcomes.Count == 0)
+                    {
+                        return false; // a copy's load that this state could not have made: not the same run
+                    }
+
                     var pick = Enumerable.Range(0, outcomes.Count).FirstOrDefault(k => outcomes[k].Cache == after.Cache);
                     state = outcomes[pick];
                     break;

@@ -113,6 +113,24 @@ public static class ExplainReport
             }
         }
 
+        foreach (var up in witness.Upstream)
+        {
+            sb.AppendLine(CultureInfo.InvariantCulture, $"       and on line PA 0x{up.LinePa:x}, which a copy read, {up.Events} spontaneous event(s) before it copied:");
+            foreach (var item in up.Items)
+            {
+                switch (item)
+                {
+                    case OpItem o:
+                        sb.AppendLine("         " + DescribeOp(o.Op) + $"\n             line: {o.Before!.Describe(writers)}  ->  {o.After!.Describe(writers)}");
+                        break;
+                    case MoveItem m:
+                        sb.AppendLine(style.Warn($"         ** spontaneous: {LineSemantics.Describe(m.Move)}") +
+                            $"\n             line: {m.Before.Describe(writers)}  ->  {m.After.Describe(writers)}");
+                        break;
+                }
+            }
+        }
+
         sb.AppendLine();
         if (witness.Missing is { } missing)
         {
@@ -237,13 +255,27 @@ public static class ExplainReport
             }
         }
 
+        var copied = LastIndex(w, readIndex, (b, a) => true, op => op is MemoryOp { Op: { Kind: LineOpKind.Write, Data: not null } });
+        if (copied >= 0)
+        {
+            var sofar = sb.ToString().TrimEnd();
+            sb.Clear().Append(sofar);
+            sb.Append(CultureInfo.InvariantCulture, $" The line's bytes were stored by a copy: {Describe(w.Items[copied])}; they are what the copy read from its source");
+            sb.Append(w.Upstream.Count > 0 ? $", which needed {w.Upstream.Sum(u => u.Events)} spontaneous event(s) on the source line(s) shown above." : ".");
+        }
+
         return sb.ToString().TrimEnd();
     }
 
-    private static int LastIndex(Witness w, int before, Func<LineState, LineState, bool> predicate)
+    private static int LastIndex(Witness w, int before, Func<LineState, LineState, bool> predicate, Func<HwOp, bool>? op = null)
     {
         for (var i = before - 1; i >= 0; i--)
         {
+            if (op is not null && !(w.Items[i] is OpItem oi && op(oi.Op)))
+            {
+                continue;
+            }
+
             var (b, a) = w.Items[i] switch
             {
                 OpItem { Before: { } ob, After: { } oa } => (ob, oa),
