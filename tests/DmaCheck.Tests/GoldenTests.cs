@@ -84,4 +84,18 @@ public class GoldenTests
         var witness = WitnessBuilder.Build(outcome.Model!, verdict.Expectation, outcome.Explorer!.Failures[verdict.Expectation.Name]);
         AssertGolden($"explain-{name}.expected", ExplainReport.Render(outcome, witness, verdict, Style.Plain));
     }
+
+    /// <summary>Streaming witnesses whose failing bytes came through a swiotlb bounce copy.</summary>
+    [Theory]
+    [InlineData("swiotlb-from-device-leak", "no_leak")]
+    [InlineData("swiotlb-sync-for-device-clobbers", "frame_arrives")]
+    public void ExplainStreaming(string name, string expectation)
+    {
+        var file = Path.Combine(TestPaths.Scenarios, "streaming", name + ".dmc");
+        var outcome = Checker.CheckFile(file, ExplorationLimits.Default, Path.GetRelativePath(TestPaths.Root, file));
+        var verdict = outcome.Result!.Verdicts.Single(v => v.Expectation.Name == expectation);
+        var witness = WitnessBuilder.Build(outcome.Model!, verdict.Expectation, outcome.Explorer!.Failures[verdict.Expectation.Name]);
+        Assert.Equal(verdict.MinEventsToFail, witness.Events);
+        AssertGolden($"explain-{name}.expected", ExplainReport.Render(outcome, witness, verdict, Style.Plain));
+    }
 }

@@ -143,6 +143,10 @@ public static class ExplainReport
         if (WitnessMinimiser.Minimise(witness, scenario.Hardware) is { } min)
         {
             sb.AppendLine(CultureInfo.InvariantCulture, $"minimised (delta debugging, the scenario's own reads and writes kept): the same failure needs {min.Needed.Count} of the {min.Needed.Count + min.Removed.Count} kernel operations and spontaneous events on the witness line:");
+            if (ReplayFile.HasCopies(witness))
+            {
+                sb.AppendLine("  (this run copies bytes between lines, as swiotlb bounces do; the minimisation replays the witness line alone, so a cause on another line, such as the copy that filled a bounce slot, does not show here)");
+            }
             foreach (var i in min.Needed)
             {
                 sb.AppendLine("  needed:     " + Describe(witness.Items[i]));
