@@ -219,7 +219,43 @@ public sealed class ControlState : IEquatable<ControlState>
         sb.Append("|D");
         foreach (var m in dma.Mappings)
         {
-            sb.Append(m.Device).Append(',').Append(m.Handle).Append(',').Append(m.Phys).Append(',').Append(m.Size).Append(',').Append((int)m.Direction).Append(',').Append(m.Function).Append(';');
+            sb.Append(m.Device).Append(',').Append(m.Handle).Append(',').Append(m.Phys).Append(',').Append(m.Size).Append(',').Append((int)m.Direction).Append(',').Append(m.Function);
+            if (m.Tlb is { } tlb)
+            {
+                sb.Append(",t").Append(tlb);
+                foreach (var (lo, hi) in m.Stale ?? [])
+                {
+                    sb.Append(',').Append(lo).Append('-').Append(hi);
+                }
+            }
+
+            sb.Append(';');
+        }
+
+        if (dma.Swiotlb is { } tlbPool)
+        {
+            sb.Append("|T").Append(tlbPool.SearchIndex);
+            foreach (var a in tlbPool.Used.Values)
+            {
+                sb.Append(',').Append(a.Index).Append('+').Append(a.Slots).Append('@').Append(a.Offset).Append('/').Append(a.OrigAddr).Append('/').Append(a.AllocSize).Append('/').Append(a.Owner);
+            }
+        }
+
+        sb.Append("|B");
+        foreach (var (size, cache) in k2.Slab.Caches)
+        {
+            sb.Append(size).Append(':').Append(cache.SlabVa).Append('+').Append(cache.Next);
+            foreach (var free in cache.Free)
+            {
+                sb.Append(',').Append(free);
+            }
+
+            sb.Append(';');
+        }
+
+        foreach (var (va, size) in k2.Slab.Live)
+        {
+            sb.Append('l').Append(va).Append('/').Append(size);
         }
 
         foreach (var c in dma.Coherent)

@@ -1,0 +1,48 @@
+using System.Collections.Immutable;
+using DmaCheck.Dma;
+using DmaCheck.Hardware;
+using DmaCheck.Kernel;
+using DmaCheck.Scenarios;
+
+namespace DmaCheck.Tests;
+
+/// <summary>
+/// The control state's key decides which states the explorers merge, so every piece of kernel and DMA state that can
+/// change what happens next must be in it: two states that differ only there must not be merged.
+/// </summary>
+public class ControlKeyTests
+{
+    private static ControlState Ctrl(DmaState dma) =>
+        new(dma, [], ImmutableSortedDictionary<string, Value>.Empty, ImmutableSortedSet<string>.Empty, ImmutableSortedDictionary<int, ObservedRange>.Empty);
+
+    private static DmaState Boot() =>
+        DmaState.Boot(KernelState.Boot(PlatformLayout.Arm64Va48, new KernelConfig(Swiotlb: SwiotlbBoot.Force, KmallocMinalign: 8), HardwareConfig.Default));
+
+    [Fact]
+    public void TheSlabFreelistIsPartOfTheKey()
+    {
+        var s = Boot();
+        var k = Kmalloc.Alloc(s.Kernel, 32, Gfp.GFP_KERNEL, [], out var a);
+        k = Kmalloc.Alloc(k, 32, Gfp.GFP_KERNEL, [], out var b);
+        var freedA = Kmalloc.Free(Kmalloc.Free(k, b, 32, [], []), a, 32, [], []);
+        var freedB = Kmalloc.Free(Kmalloc.Free(k, a, 32, [], []), b, 32, [], []);
+        Assert.NotEqual(Ctrl(s with { Kernel = freedA }).Key, Ctrl(s with { Kernel = freedB }).Key);
+    }
+
+    [Fact]
+    public void SwiotlbSlotsAndTheSearchIndexArePartOfTheKey()
+    {
+        var s = Boot();
+        Assert.NotEqual(Ctrl(s).Key, Ctrl(s with { Swiotlb = s.Swiotlb! with { SearchIndex = 4 } }).Key);
+        var used = s.Swiotlb!.Allocate(new DmaDevice("d", true), 0x8100_0000, 64, "x", out _)!;
+        Assert.NotEqual(Ctrl(s with { Swiotlb = used with { SearchIndex = 0 } }).Key, Ctrl(s).Key);
+    }
+
+    [Fact]
+    public void ABouncedMappingsStaleBytesArePartOfTheKey()
+    {
+        var s = Boot();
+        var m = new StreamingMapping("d", 0xbc00_0000, 0x8100_0000, 256, DmaDirection.DMA_FROM_DEVICE, "dma_map_single", 0xbc00_0000, [(0UL, 256UL)]);
+        Assert.NotEqual(Ctrl(s with { Mappings = [m] }).Key, Ctrl(s with { Mappings = [m.Filled(0, 128)] }).Key);
+    }
+}
