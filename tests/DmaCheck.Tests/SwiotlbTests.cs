@@ -30,11 +30,15 @@ public class SwiotlbTests
     }
 
     [Fact]
-    public void APageOrMoreStartsOnAPageAlignedSlot()
+    public void APageOrMoreStartsOnASlotThatMatchesThePageOffset()
     {
         var pool = Pool().Allocate(Nc, 0x8000_0000, 100, "a", out _)!;
         pool.Allocate(Nc, 0x8000_1000, 4096, "b", out var b);
         Assert.Equal(2, b.Index);
+
+        // v6.4 (0eee5ae10256): bit 11 of the slot must match the original's, so a page-sized map of buf + 0x800 takes an odd slot.
+        Pool().Allocate(Nc, 0x8000_0800, 4096, "c", out var c);
+        Assert.Equal(1, c.Index);
     }
 
     [Fact]
@@ -204,6 +208,29 @@ public class SwiotlbTests
         var ops = new List<HwOp>();
         s = DmaApi.DmaMapSingle(env, s with { Kernel = k }, Nc, va, size, DmaDirection.DMA_FROM_DEVICE, DmaAttrs.None, "dma_map_single", ops, [], out _);
         Assert.Equal(expected, Sequence(ops, s.Swiotlb!.Start));
+    }
+
+    /// <summary>
+    /// v6.4 swiotlb_bounce works from the slot's own bookkeeping: a partial sync whose address lies in a later slot below
+    /// the original's aligned offset is refused ("Access before mapping start detected"), and one that starts past the
+    /// allocation is refused too ("Buffer overflow detected ... M+O"). Neither copies anything.
+    /// </summary>
+    [Theory]
+    [InlineData(0x780UL, 64UL, "Access before mapping start detected. orig offset 256, requested offset 128.")]
+    [InlineData(4096UL + 64, 32UL, "Buffer overflow detected. Allocation size: 0. Mapping size: 32+")]
+    public void AnOutOfRangePartialSyncCopiesNothing(ulong at, ulong size, string warning)
+    {
+        var nvme = new DmaDevice("nvme", true, MinAlignMask: 0xfff);
+        var env = new DmaEnvironment(Profiles.Linux64Arm64);
+        var s = Boot();
+        var k = s.Kernel.AllocPages(Gfp.GFP_KERNEL, 1, "t", [], out var pfn);
+        s = DmaApi.DmaMapSingle(env, s with { Kernel = k }, nvme, k.Layout.LinearAddress(pfn) + 0x100, 4096, DmaDirection.DMA_FROM_DEVICE, DmaAttrs.None, "dma_map_single", [], [], out var handle);
+        Assert.Equal(0x100UL, k.Layout.DmaToPhys(handle) & 0xfff); // min_align_mask keeps the low bits
+        var ops = new List<HwOp>();
+        var findings = new List<Finding>();
+        DmaApi.SyncForCpu(env, s, nvme, handle + at, size, DmaDirection.DMA_FROM_DEVICE, "dma_sync_single_for_cpu", ops, findings);
+        Assert.Empty(ops.OfType<CopyOp>());
+        Assert.Contains(warning, Assert.Single(findings).Message);
     }
 
     [Fact]

@@ -98,15 +98,16 @@ public static class DmaDebug
     /// mappings that are not DMA_TO_DEVICE enter the active-cacheline tree by their first line, and a second mapping
     /// starting in the same line is "cacheline tracking EEXIST, overlapping mappings aren't supported".
     /// </summary>
-    public static DebugState Map(DebugState s, DmaState dma, DmaDevice dev, ulong handle, ulong phys, ulong size, DmaDirection dir, string function, int line, List<Finding> findings, ulong? devicePhys = null)
+    public static DebugState Map(DebugState s, DmaState dma, DmaDevice dev, ulong handle, ulong phys, ulong size, DmaDirection dir, string function, int line, List<Finding> findings, ulong? devicePhys = null, DmaAttrs attrs = DmaAttrs.None)
     {
         if (DmaApi.DmaMappingErrorCheck(handle))
         {
             return s;
         }
 
-        // add_dma_entry skips the check when kmalloc bouncing is on and swiotlb is active (v6.5: small buffers bounce).
-        if (dir != DmaDirection.DMA_TO_DEVICE && !(dma.Kernel.Config.KmallocBounce && dma.Swiotlb is not null))
+        // add_dma_entry skips the check for DMA_ATTR_SKIP_CPU_SYNC mappings, and when kmalloc bouncing is on and swiotlb
+        // is active (v6.5: small buffers bounce).
+        if (dir != DmaDirection.DMA_TO_DEVICE && (attrs & DmaAttrs.DMA_ATTR_SKIP_CPU_SYNC) == 0 && !(dma.Kernel.Config.KmallocBounce && dma.Swiotlb is not null))
         {
             var cln = phys >> L1CacheShift;
             if (s.Entries.Any(e => e.Type == DebugType.Single && e.Direction != DmaDirection.DMA_TO_DEVICE && e.Paddr >> L1CacheShift == cln))
@@ -332,8 +333,10 @@ public static class DmaDebug
     }
 
     /// <summary>
-    /// debug_dma_assert_idle (removed in v5.9 by 5848dc5b1b76; optional here, E23): the CPU touches the first cache line
-    /// of a live mapping that is not DMA_TO_DEVICE, "cpu touching an active dma mapped cacheline [cln=...]".
+    /// debug_dma_assert_idle (v3.19..v5.8, removed by 5848dc5b1b76; optional here, E23): "cpu touching an active dma
+    /// mapped cacheline [cln=...]" for a live mapping that is not DMA_TO_DEVICE and starts in the touched line. The
+    /// kernel ran it only from cow_user_page(), on the first line of a user page being copied on write; dmacheck
+    /// applies the same test to every CPU access when asked, as a broader reinstatement.
     /// </summary>
     public static void AssertIdle(DebugState s, DmaState dma, string agent, ulong pa, ulong length, List<Finding> findings)
     {

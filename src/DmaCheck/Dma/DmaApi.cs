@@ -588,7 +588,9 @@ public static class DmaApi
         {
             if (s.Swiotlb is not { } pool)
             {
-                // dma_direct_map_page: no pool to bounce through; dev_WARN_ONCE "DMA addr %pad+%zu overflow (mask %llx, bus limit %llx)".
+                // dma_direct_map_page: no pool to bounce through.
+                findings.Add(new Finding(FindingKinds.DmaAddrOverflow, function, pfn, s.OwnerOf(pfn), Severity.ContractViolation,
+                    $"DMA addr 0x{dma:x16}+{size} overflow (mask {dev.DmaMask:x}, bus limit {(env.Layout.DmaLimit == ulong.MaxValue ? 0 : env.Layout.DmaLimit):x}): {dev.Name} cannot reach the buffer and there is no swiotlb pool; the map returns DMA_MAPPING_ERROR"));
                 handle = DmaMappingError;
                 return s;
             }
@@ -676,7 +678,9 @@ public static class DmaApi
 
         if (!DmaCapable(env, dev, mapping.Handle, size))
         {
-            // swiotlb_map: swiotlb_tbl_unmap_single(..., DMA_ATTR_SKIP_CPU_SYNC) and dev_WARN_ONCE "swiotlb addr %pad+%zu overflow".
+            // swiotlb_map: swiotlb_tbl_unmap_single(..., DMA_ATTR_SKIP_CPU_SYNC), then the WARN.
+            findings.Add(new Finding(FindingKinds.DmaAddrOverflow, function, tlb >> PlatformLayout.PageShift, new PageOwner(OwnerKind.Allocation, KernelState.SwiotlbOwner), Severity.ContractViolation,
+                $"swiotlb addr 0x{mapping.Handle:x16}+{size} overflow (mask {dev.DmaMask:x}, bus limit {(env.Layout.DmaLimit == ulong.MaxValue ? 0 : env.Layout.DmaLimit):x}): {dev.Name} cannot reach the bounce slots either; the map returns DMA_MAPPING_ERROR"));
             handle = DmaMappingError;
             return s with { Swiotlb = allocated.Release(slots) };
         }
@@ -776,8 +780,10 @@ public static class DmaApi
 
         if (s.Swiotlb is { } pool && pool.Contains(paddr) && dir is DmaDirection.DMA_FROM_DEVICE or DmaDirection.DMA_BIDIRECTIONAL)
         {
-            StaleBytes(s, pool, paddr, size, function, findings);
-            SwiotlbBounce.Bounce(s, pool, paddr, size, DmaDirection.DMA_FROM_DEVICE, $"{function}: swiotlb_sync_single_for_cpu", ops, findings);
+            if (SwiotlbBounce.Bounce(s, pool, paddr, size, DmaDirection.DMA_FROM_DEVICE, $"{function}: swiotlb_sync_single_for_cpu", ops, findings) is { } copied)
+            {
+                StaleBytes(s, copied.Orig, copied.Size, function, findings);
+            }
         }
     }
 
@@ -831,16 +837,16 @@ public static class DmaApi
     /// A copy back from bounce slots that still hold bytes from before the mapping (not copied in at map, not written by
     /// the device) puts the pool's previous contents (another user's bounce data) into the buffer: an information leak.
     /// </summary>
-    private static void StaleBytes(DmaState s, SwiotlbPool pool, ulong paddr, ulong size, string function, List<Finding> findings)
+    private static void StaleBytes(DmaState s, ulong orig, ulong size, string function, List<Finding> findings)
     {
         foreach (var m in s.Mappings)
         {
-            if (m.Tlb is not { } tlb || m.Stale is null || paddr < tlb || paddr >= tlb + m.Size)
+            if (m.Tlb is not { } tlb || m.Stale is null || orig < m.Phys || orig >= m.Phys + m.Size)
             {
                 continue;
             }
 
-            var lo = paddr - tlb;
+            var lo = orig - m.Phys;
             var hi = Math.Min(m.Size, lo + size);
             foreach (var (a, b) in m.Stale)
             {
@@ -854,8 +860,6 @@ public static class DmaApi
                 }
             }
         }
-
-        _ = pool;
     }
 
     /// <summary>dma_mapping_error(dev, addr): addr == DMA_MAPPING_ERROR.</summary>

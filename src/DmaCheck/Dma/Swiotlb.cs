@@ -49,50 +49,50 @@ public sealed record SwiotlbPool(ulong Start, int Slots, bool ForceBounce, int S
     public static ulong AlignOffset(DmaDevice dev, ulong origAddr) => origAddr & dev.MinAlignMask & (SlotSize - 1);
 
     /// <summary>
-    /// swiotlb_area_find_slots (v6.4, one area): the slot stride follows the device's min_align_mask above the slot size,
-    /// doubled to page alignment for requests of a page or more; from the area's index (aligned up to the stride), the
-    /// first slot that matches the original address in the min_align_mask bits above IO_TLB_SIZE and starts a free run
-    /// of nslots within its segment wins, and the index moves past it. Null when no slot fits ("swiotlb buffer is full").
+    /// swiotlb_area_find_slots (v6.4, after 0eee5ae10256 "swiotlb: fix slot alignment checks", one area): the alignment
+    /// mask is the device's min_align_mask, plus page alignment when the request (with its offset) is a page or more,
+    /// without the bits inside a slot; the stride is that mask in slots. From the area's index, a slot whose address
+    /// differs from the original in the mask's bits is skipped by one, and otherwise the slot wins if a free run of
+    /// nslots starts there within its segment, or the search moves on by the stride; every slot is checked at most
+    /// once. On success the index moves past the allocation. Null when no slot fits ("swiotlb buffer is full").
     /// </summary>
     public SwiotlbPool? Allocate(DmaDevice dev, ulong origAddr, ulong allocSize, string owner, out SwiotlbAllocation allocation)
     {
         allocation = null!;
         var offset = AlignOffset(dev, origAddr);
-        var nslots = (int)((allocSize + offset + SlotSize - 1) >> SlotShift);
-        var iotlbAlignMask = dev.MinAlignMask & ~(SlotSize - 1);
-        var stride = (int)(iotlbAlignMask >> SlotShift) + 1;
-        if (allocSize >= PlatformLayout.PageSize)
+        var size = allocSize + offset; // swiotlb_find_slots(dev, orig_addr, alloc_size + offset, ...)
+        var nslots = (int)((size + SlotSize - 1) >> SlotShift);
+        var iotlbAlignMask = dev.MinAlignMask;
+        if (size >= PlatformLayout.PageSize)
         {
-            stride = Math.Max(stride, stride << (PlatformLayout.PageShift - SlotShift));
+            iotlbAlignMask |= PlatformLayout.PageSize - 1;
         }
 
+        iotlbAlignMask &= ~(SlotSize - 1);
+        var stride = (int)(iotlbAlignMask >> SlotShift) + 1;
         if (nslots > SegmentSlots || nslots > Slots)
         {
             return null;
         }
 
-        var index = Wrap(AlignUp(SearchIndex, stride));
-        var wrap = index;
-        for (var steps = 0; steps <= 2 * Slots; steps++)
+        var index = Wrap(SearchIndex);
+        for (var checkedSlots = 0; checkedSlots < Slots;)
         {
             if ((SlotAddress(index) & iotlbAlignMask) != (origAddr & iotlbAlignMask))
             {
                 index = Wrap(index + 1);
+                checkedSlots++;
+                continue;
             }
-            else if (FreeRun(index) >= nslots)
+
+            if (FreeRun(index) >= nslots)
             {
                 allocation = new SwiotlbAllocation(index, nslots, offset, origAddr, allocSize, owner);
                 return this with { Used = Used.Add(index, allocation), SearchIndex = Wrap(index + nslots) };
             }
-            else
-            {
-                index = Wrap(index + stride);
-            }
 
-            if (index == wrap)
-            {
-                break;
-            }
+            index = Wrap(index + stride);
+            checkedSlots += stride;
         }
 
         return null;
@@ -145,9 +145,8 @@ public sealed record SwiotlbPool(ulong Start, int Slots, bool ForceBounce, int S
         return end - index;
     }
 
+    /// <summary>wrap_area_index: an index at or past the end of the area wraps to 0.</summary>
     private int Wrap(int index) => index >= Slots ? 0 : index;
-
-    private static int AlignUp(int value, int stride) => (value + stride - 1) / stride * stride;
 }
 
 /// <summary>swiotlb_bounce and its callers: which copies a mapping makes, per the history of reference §6.4.</summary>
@@ -159,21 +158,50 @@ public static class SwiotlbBounce
     /// WARNs "Buffer overflow detected" and is truncated. DMA_TO_DEVICE copies orig → bounce, the others bounce → orig,
     /// with memcpy through the linear map. A bounce address in no allocation copies nothing (orig_addr is INVALID).
     /// </summary>
-    public static void Bounce(DmaState s, SwiotlbPool pool, ulong tlbAddr, ulong size, DmaDirection dir, string caller, List<HwOp> ops, List<Finding> findings)
+    /// <returns>The bytes copied, as the original buffer's PA and length; null when nothing is copied.</returns>
+    public static (ulong Orig, ulong Size)? Bounce(DmaState s, SwiotlbPool pool, ulong tlbAddr, ulong size, DmaDirection dir, string caller, List<HwOp> ops, List<Finding> findings)
     {
         if (pool.AllocationAt(tlbAddr) is not { } a || size == 0)
         {
-            return;
+            return null;
         }
 
-        var position = tlbAddr - pool.SlotAddress(a.Index) - a.Offset; // bytes from the start of the mapping
-        var orig = a.OrigAddr + position;
-        var remaining = a.AllocSize - position;
+        // The slot's own bookkeeping: slot k of the allocation records orig_addr + k * IO_TLB_SIZE and
+        // alloc_size - k * IO_TLB_SIZE; the in-slot offset is compared with the original's aligned offset.
+        var k = (ulong)((int)((tlbAddr - pool.Start) >> SwiotlbPool.SlotShift) - a.Index);
+        var slotOrig = a.OrigAddr + (k << SwiotlbPool.SlotShift);
+        var slotAlloc = (long)a.AllocSize - (long)(k << SwiotlbPool.SlotShift);
+        var tlbOffset = tlbAddr & (SwiotlbPool.SlotSize - 1);
+        var origOffset = a.Offset;
+        var owner = new PageOwner(OwnerKind.Allocation, KernelState.SwiotlbOwner);
+        var pfn = tlbAddr >> PlatformLayout.PageShift;
+        if (tlbOffset < origOffset)
+        {
+            findings.Add(new Finding(FindingKinds.SwiotlbAccessBeforeStart, caller, pfn, owner, Severity.ContractViolation,
+                $"swiotlb_bounce: Access before mapping start detected. orig offset {origOffset}, requested offset {tlbOffset}. (bounce address 0x{tlbAddr:x} in {a.Owner}'s slot {k}; nothing is copied)"));
+            return null;
+        }
+
+        tlbOffset -= origOffset;
+        if ((long)tlbOffset > slotAlloc)
+        {
+            findings.Add(new Finding(FindingKinds.SwiotlbOverflow, caller, pfn, owner, Severity.ContractViolation,
+                $"swiotlb_bounce: Buffer overflow detected. Allocation size: {slotAlloc}. Mapping size: {size}+{tlbOffset}. (bounce address 0x{tlbAddr:x} is past {a.Owner}'s bounce slots; nothing is copied)"));
+            return null;
+        }
+
+        var orig = slotOrig + tlbOffset;
+        var remaining = (ulong)(slotAlloc - (long)tlbOffset);
         if (size > remaining)
         {
-            findings.Add(new Finding(FindingKinds.SwiotlbOverflow, caller, tlbAddr >> PlatformLayout.PageShift, new PageOwner(OwnerKind.Allocation, KernelState.SwiotlbOwner), Severity.ContractViolation,
+            findings.Add(new Finding(FindingKinds.SwiotlbOverflow, caller, pfn, owner, Severity.ContractViolation,
                 $"swiotlb_bounce: Buffer overflow detected. Allocation size: {remaining}. Mapping size: {size}. (the {size}-byte sync at bounce address 0x{tlbAddr:x} runs past {a.Owner}'s bounce slots; the copy is truncated)"));
             size = remaining;
+        }
+
+        if (size == 0)
+        {
+            return null;
         }
 
         var layout = s.Kernel.Layout;
@@ -187,5 +215,6 @@ public static class SwiotlbBounce
         ops.Add(toDevice
             ? new CopyOp(origin, MasterKind.Cpu, orig, MemoryType.NormalWriteBack, tlbAddr, MemoryType.NormalWriteBack, size)
             : new CopyOp(origin, MasterKind.Cpu, tlbAddr, MemoryType.NormalWriteBack, orig, MemoryType.NormalWriteBack, size));
+        return (orig, size);
     }
 }

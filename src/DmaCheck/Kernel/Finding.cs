@@ -53,11 +53,13 @@ public static class FindingKinds
     public const string SwiotlbOverflow = "swiotlb-buffer-overflow";
     public const string SwiotlbStaleBytes = "swiotlb-stale-bytes";
     public const string SwiotlbFull = "swiotlb-full";
+    public const string SwiotlbAccessBeforeStart = "swiotlb-access-before-start";
+    public const string DmaAddrOverflow = "dma-addr-overflow";
 
     public static IReadOnlyList<string> All { get; } =
     [
         UserMappingForeignPage, UserMappingOutsideRam, SgForeignPage, SgPageOutsideRam, BogusStructPage,
-        ForeignPageFlags, FreeForeignPage, DoubleFree, UseAfterFree, AccessOutsideRam, SwiotlbOverflow, SwiotlbStaleBytes, SwiotlbFull,
+        ForeignPageFlags, FreeForeignPage, DoubleFree, UseAfterFree, AccessOutsideRam, SwiotlbOverflow, SwiotlbStaleBytes, SwiotlbFull, SwiotlbAccessBeforeStart, DmaAddrOverflow,
     ];
 }
 

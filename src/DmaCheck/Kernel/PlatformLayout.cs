@@ -169,7 +169,9 @@ public sealed record PlatformLayout(
     /// A PC under x86_64 with 4-level paging and no KASLR: page_offset_base 0xffff888000000000 (a 64 TiB direct map),
     /// vmalloc_base 0xffffc90000000000 (32 TiB), vmemmap_base 0xffffea0000000000, PHYS_OFFSET 0; 4 GiB of DRAM from
     /// 1 MiB (the first MiB is the BIOS's) with the PCI hole at 3..4 GiB, so the last GiB is above 4 GiB. The kernel
-    /// is loaded at 16 MiB (CONFIG_PHYSICAL_START) and the allocator starts above it. No DMA offset.
+    /// is loaded at 16 MiB (CONFIG_PHYSICAL_START) and the allocator starts above it. No DMA offset. This model's page
+    /// allocator hands out memory bottom-up, so GFP_KERNEL pages come from below 4 GiB first, where Linux would prefer
+    /// ZONE_NORMAL above it: scenarios that care where a buffer lands should say so (a tenant filling low memory).
     /// </summary>
     public static PlatformLayout X86_64Pc { get; } = new(
         "x86_64-4level-pc",

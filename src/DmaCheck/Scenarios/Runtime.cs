@@ -635,7 +635,7 @@ public sealed class ScenarioModel
                     // dma-debug records the buffer's physical address; the device reaches the bounce slots when bouncing.
                     var mapped = dma.Mappings.LastOrDefault(x => x.Handle == handle && x.Device == m.Device.Name);
                     var debug = Debugging
-                        ? DmaDebug.Map(s.Debug, dma, m.Device, handle, mapped?.Phys ?? dma.Kernel.Layout.DmaToPhys(handle), size, m.Direction, m.Function, stmt.Span.Line, findings, mapped?.Tlb)
+                        ? DmaDebug.Map(s.Debug, dma, m.Device, handle, mapped?.Phys ?? dma.Kernel.Layout.DmaToPhys(handle), size, m.Direction, m.Function, stmt.Span.Line, findings, mapped?.Tlb, m.Attrs)
                         : s.Debug;
                     return (s.With(dma: dma, vars: s.Vars.Add(m.Target, new DmaHandle(handle, size)), debug: debug), null, null);
                 }
