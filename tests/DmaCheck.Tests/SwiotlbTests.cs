@@ -234,6 +234,23 @@ public class SwiotlbTests
     }
 
     [Fact]
+    public void UnmappingFromInsideAnAllocationFreesOnlyTheRest()
+    {
+        var pool = Pool().Allocate(Nc, 0x8000_0000, 3 * 2048, "a", out var a)!;
+        var partly = pool.Release(a, pool.SlotAddress(1));
+        Assert.Equal(1, partly.Used[0].Slots); // slot 0 stays in use, leaked
+        Assert.Empty(pool.Release(a, pool.SlotAddress(0)).Used);
+    }
+
+    [Fact]
+    public void ThePoolStartsZeroedUnlessAResidueIsNamed()
+    {
+        Assert.Equal("zero", new KernelConfig().SwiotlbResidue);
+        Assert.Equal(512, new KernelConfig(KmallocBounce: true).SwiotlbSlotCount(PlatformLayout.Arm64Va48)); // 1 MiB per GiB
+        Assert.Equal(KernelConfig.DefaultSwiotlbSlots, new KernelConfig(KmallocBounce: true).SwiotlbSlotCount(PlatformLayout.Arm64Rpi4)); // needed for DMA anyway
+    }
+
+    [Fact]
     public void ThePoolIsReservedAtBootAndTheAllocatorStepsOverIt()
     {
         var k = Boot().Kernel;

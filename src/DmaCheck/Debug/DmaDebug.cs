@@ -320,13 +320,14 @@ public static class DmaDebug
 
     /// <summary>
     /// dma_debug_device_change at driver unbind (E22): per device with live entries, "device driver has pending DMA
-    /// allocations while released from device [count=N]" and the details of one of them (the first made).
+    /// allocations while released from device [count=N]" and the details of one of them (here the last made; the
+    /// kernel names the last in its hash-bucket walk).
     /// </summary>
     public static void Unbind(DebugState s, DmaState dma, List<Finding> findings)
     {
         foreach (var group in s.Entries.GroupBy(e => e.Device))
         {
-            var e = group.First();
+            var e = group.Last(); // device_dma_allocations keeps the last match it walks past
             findings.Add(Error(Leak, group.Key, "driver unbind", e.Paddr >> PlatformLayout.PageShift, OwnerOf(dma, e.Paddr),
                 $"device driver has pending DMA allocations while released from device [count={group.Count()}] One of leaked entries details: [device address=0x{e.Handle:x16}] [size={e.Size} bytes] [mapped with {e.Direction}] [mapped as {e.TypeName}] (made at line {e.Line})"));
         }

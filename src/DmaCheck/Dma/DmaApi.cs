@@ -757,7 +757,7 @@ public static class DmaApi
         var tlb = env.Layout.DmaToPhys(handle);
         if (next.Swiotlb is { } pool && pool.Contains(tlb) && pool.AllocationAt(tlb) is { } slots)
         {
-            next = next with { Swiotlb = pool.Release(slots) };
+            next = next with { Swiotlb = pool.Release(slots, tlb) };
         }
 
         return next;

@@ -104,6 +104,23 @@ public sealed record SwiotlbPool(ulong Start, int Slots, bool ForceBounce, int S
     /// <summary>swiotlb_release_slots: the allocation that starts at the bounce address's slot is freed (its slots' list counts are merged).</summary>
     public SwiotlbPool Release(SwiotlbAllocation allocation) => this with { Used = Used.Remove(allocation.Index) };
 
+    /// <summary>
+    /// swiotlb_release_slots(dev, tlb_addr) for a bounce address inside an allocation: from that address's slot,
+    /// nr_slots(slots[index].alloc_size + offset) slots are freed, which is the rest of the allocation; the slots before
+    /// it stay in use, leaked.
+    /// </summary>
+    public SwiotlbPool Release(SwiotlbAllocation allocation, ulong tlbAddr)
+    {
+        var slot = (int)(((tlbAddr - allocation.Offset) - Start) >> SlotShift);
+        if (slot <= allocation.Index)
+        {
+            return Release(allocation);
+        }
+
+        var kept = allocation with { Slots = Math.Min(allocation.Slots, slot - allocation.Index) };
+        return this with { Used = Used.SetItem(allocation.Index, kept) };
+    }
+
     /// <summary>The live allocation holding <paramref name="tlbAddr"/>, if any (a slot with orig_addr set).</summary>
     public SwiotlbAllocation? AllocationAt(ulong tlbAddr)
     {

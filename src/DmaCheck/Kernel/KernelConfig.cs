@@ -9,13 +9,13 @@ namespace DmaCheck.Kernel;
 /// <param name="DmaApiDebug">CONFIG_DMA_API_DEBUG and dmacheck's ownership checks (on by default: a checker should say what the option would).</param>
 /// <param name="Swiotlb">The swiotlb= boot option: no pool, a pool for addresses devices cannot reach, or force bouncing; null for the layout's default.</param>
 /// <param name="SwiotlbSlots">The pool's size in 2 KiB slots (swiotlb=N; IO_TLB_DEFAULT_SIZE, 64 MiB, is 32768).</param>
-/// <param name="SwiotlbResidue">The writer whose bytes the pool's slots hold at boot: whoever used them last.</param>
+/// <param name="SwiotlbResidue">The writer whose bytes the pool's slots hold when the scenario starts: zero after boot (swiotlb_init_io_tlb_mem clears the pool), or the data of whoever bounced through them since.</param>
 /// <param name="KmallocMinalign">__kmalloc_minalign(): the smallest kmalloc object alignment (ARCH_DMA_MINALIGN, 128, on arm64 before v6.5; ARCH_KMALLOC_MINALIGN, 8, with a swiotlb pool since).</param>
 /// <param name="KmallocBounce">CONFIG_DMA_BOUNCE_UNALIGNED_KMALLOC (arm64 v6.5+): dma-direct bounces small non-coherent mappings (dma_kmalloc_needs_bounce), and boot makes a pool for it.</param>
 /// <param name="DebugUnbindAtEnd">The driver is unbound when the scenario ends, so dma-debug reports what it leaked (E22).</param>
 /// <param name="DebugAssertIdle">debug_dma_assert_idle() as before v5.9 (E23, optional): a CPU access to the first cache line of a live mapping that is not DMA_TO_DEVICE.</param>
 public sealed record KernelConfig(bool InitOnAlloc = false, bool InitOnFree = false, bool DmaApiDebug = true, SwiotlbBoot? Swiotlb = null,
-    int? SwiotlbSlots = null, string SwiotlbResidue = "old", int KmallocMinalign = 128, bool KmallocBounce = false,
+    int? SwiotlbSlots = null, string SwiotlbResidue = "zero", int KmallocMinalign = 128, bool KmallocBounce = false,
     bool DebugUnbindAtEnd = false, bool DebugAssertIdle = false)
 {
     /// <summary>
@@ -29,7 +29,8 @@ public sealed record KernelConfig(bool InitOnAlloc = false, bool InitOnFree = fa
             return slots;
         }
 
-        if (!KmallocBounce)
+        // arm64 mem_init shrinks the pool only when nothing else needs it (DRAM all within the DMA zone).
+        if (!KmallocBounce || layout.PhysToDma(layout.RamEnd - 1) > Math.Min(layout.DmaLimit, 0xffff_ffffUL))
         {
             return DefaultSwiotlbSlots;
         }

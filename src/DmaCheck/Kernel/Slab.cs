@@ -37,7 +37,7 @@ public sealed record SlabState(ImmutableSortedDictionary<ulong, KmallocCache> Ca
             }
         }
 
-        return PlatformLayout.PageAlign(size);
+        return PlatformLayout.PageSize << PlatformLayout.GetOrder(size); // kmalloc_large: whole pages of an order
     }
 
     private static ulong AlignUp(ulong value, ulong align) => (value + align - 1) / align * align;
