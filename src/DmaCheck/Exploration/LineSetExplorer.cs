@@ -103,6 +103,12 @@ public sealed class SearchNode
     /// <summary>This state's number in the path store, once it is recorded as visited.</summary>
     internal int Id { get; set; } = -1;
 
+    /// <summary>
+    /// With the interleaving reduction: the agents whose next step need not be taken from here. Narrowed, while the
+    /// state waits in the next level, by every other path that reaches it (docs/internals-reduction.md).
+    /// </summary>
+    internal SleepSet Sleep { get; set; } = SleepSet.Empty;
+
     /// <summary>The steps from the initial state to here (replayed from the path store).</summary>
     public IReadOnlyList<StepResult> Path() => paths is null || Id < 0 ? [] : paths.Path(Id);
 
@@ -151,6 +157,28 @@ public sealed partial class LineSetExplorer
     /// </summary>
     public int Threads { get; init; } = 1;
 
+    /// <summary>
+    /// Whether to skip interleavings that only reorder commuting steps (sleep sets, and a step that commutes with
+    /// everything the other agents may still do taken alone). Verdicts, minimum events, run counts, findings and the
+    /// length of each finding's run are the same either way; fewer states and transitions are explored
+    /// (docs/internals-reduction.md). <see cref="ExplorationLimits.Reduction"/> false turns it off too.
+    /// </summary>
+    public bool Reduction { get; init; } = true;
+
+    /// <summary>With <see cref="Reduction"/>: whether sleep sets are kept (for measuring each half of the reduction).</summary>
+    internal bool SleepSets { get; init; } = true;
+
+    /// <summary>With <see cref="Reduction"/>: whether a local step is taken alone (for measuring each half of the reduction).</summary>
+    internal bool LocalSteps { get; init; } = true;
+
+    /// <summary>The last search was reduced, reached a state at two depths and ran again unreduced (for tests).</summary>
+    internal bool ReductionAbandoned { get; private set; }
+
+    /// <summary>Local steps that turned out not to be plain, so the node was expanded in full instead (for tests: always 0).</summary>
+    internal long LocalMisses => localMisses;
+
+    private long localMisses;
+
     public const string Name = "line-set";
 
     private PathStore? paths;
@@ -165,6 +193,25 @@ public sealed partial class LineSetExplorer
             return ExploreRandomly(model, limits, sampling);
         }
 
+        if (Reduction && limits.Reduction)
+        {
+            if (Search(model, limits, new Reducer(model)) is { } reduced)
+            {
+                return reduced;
+            }
+
+            // A state was reached at two depths, which the sleep sets assume never happens (the depth of a state is
+            // the number of statements its agents ran): search again without the reduction.
+            ReductionAbandoned = true;
+            Failures.Clear();
+        }
+
+        return Search(model, limits, null)!;
+    }
+
+    /// <summary>The breadth-first search, reduced when <paramref name="reducer"/> is given; null when the reduction had to give up.</summary>
+    private ExplorationResult? Search(ScenarioModel model, ExplorationLimits limits, Reducer? reducer)
+    {
         var watch = Stopwatch.StartNew();
         var scenario = model.Scenario;
         var accumulators = scenario.Expectations.Select(e => new VerdictAccumulator(e)).ToList();
@@ -178,6 +225,7 @@ public sealed partial class LineSetExplorer
         var findings = new FindingCollector();
         var memoryChecks = 0L;
         var lastProgress = 0L;
+        Dictionary<UInt128, SearchNode>? nextByFingerprint = reducer is null ? null : [];
         while (level.Count > 0 && inconclusive is null)
         {
             // Expand the whole level (in parallel when asked), then merge in order: the same sequence of visits,
@@ -186,13 +234,13 @@ public sealed partial class LineSetExplorer
             var states = visited.Count;
             if (Threads > 1 && level.Count > 1)
             {
-                Parallel.For(0, level.Count, new ParallelOptions { MaxDegreeOfParallelism = Threads }, i => expansions[i] = Expand(model, level[i], limits, watch, states));
+                Parallel.For(0, level.Count, new ParallelOptions { MaxDegreeOfParallelism = Threads }, i => expansions[i] = Expand(model, level[i], limits, watch, states, reducer));
             }
             else
             {
                 for (var i = 0; i < level.Count; i++)
                 {
-                    expansions[i] = Expand(model, level[i], limits, watch, states);
+                    expansions[i] = Expand(model, level[i], limits, watch, states, reducer);
                     if (expansions[i].Error is LimitReachedException)
                     {
                         break;
@@ -201,6 +249,7 @@ public sealed partial class LineSetExplorer
             }
 
             var next = new List<SearchNode>();
+            nextByFingerprint?.Clear();
             if (limits.Progress is { } progress && watch.ElapsedMilliseconds - lastProgress >= 250)
             {
                 lastProgress = watch.ElapsedMilliseconds;
@@ -235,13 +284,23 @@ public sealed partial class LineSetExplorer
                     {
                         id = child.Id = paths.Add(node.Id, child.Step!.Agent, child.Resolved);
                         next.Add(child);
+                        nextByFingerprint?.Add(child.Fingerprint, child);
+                    }
+                    else if (nextByFingerprint is not null)
+                    {
+                        if (!nextByFingerprint.TryGetValue(child.Fingerprint, out var known))
+                        {
+                            return null; // reached before, at another depth
+                        }
+
+                        known.Sleep = known.Sleep.Intersect(child.Sleep);
                     }
 
                     // Breadth-first: the first run to reach a finding is a shortest one.
                     findings.Add(child.Step!, () => id >= 0 ? paths.Path(id) : [.. paths.Path(node.Id), child.Step!]);
                 }
 
-                if (expansion.Children!.Count == 0)
+                if (expansion.Final)
                 {
                     finals++;
                     blocked += model.IsFinished(node.Ctrl) ? 0 : 1;
@@ -256,13 +315,21 @@ public sealed partial class LineSetExplorer
             new ExplorationStats(visited.Count, finals, transitions, watch.Elapsed, blocked), inconclusive, findings.Results());
     }
 
-    /// <summary>The children of one node, one per enabled agent, or the exception its expansion threw.</summary>
-    private readonly record struct Expansion(List<SearchNode>? Children, Exception? Error);
+    /// <summary>
+    /// The children of one node, one per enabled agent (or fewer, reduced), or the exception its expansion threw.
+    /// <paramref name="Final"/>: no agent can step, so the node is a final state.
+    /// </summary>
+    private readonly record struct Expansion(List<SearchNode>? Children, Exception? Error, bool Final = false);
 
-    private Expansion Expand(ScenarioModel model, SearchNode node, ExplorationLimits limits, Stopwatch watch, long states)
+    private Expansion Expand(ScenarioModel model, SearchNode node, ExplorationLimits limits, Stopwatch watch, long states, Reducer? reducer)
     {
         try
         {
+            if (reducer is not null)
+            {
+                return ExpandReduced(model, node, limits, watch, states, reducer);
+            }
+
             var children = new List<SearchNode>();
             foreach (var agent in model.Enabled(node.Ctrl))
             {
@@ -273,12 +340,74 @@ public sealed partial class LineSetExplorer
                 }
             }
 
-            return new Expansion(children, null);
+            return new Expansion(children, null, children.Count == 0);
         }
         catch (Exception e) // rethrown at the merge, in the order one thread would have met it
         {
             return new Expansion(null, e);
         }
+    }
+
+    /// <summary>
+    /// The reduced expansion (docs/internals-reduction.md): only the local agent's step when one agent has a step that
+    /// commutes with everything the others may still do, else every enabled agent's; in both cases, none of the
+    /// agents in the node's sleep set. Each child sleeps on the steps of its sleep set and its earlier siblings that
+    /// commute with the step that made it.
+    /// </summary>
+    private Expansion ExpandReduced(ScenarioModel model, SearchNode node, ExplorationLimits limits, Stopwatch watch, long states, Reducer reducer)
+    {
+        var enabled = model.Enabled(node.Ctrl).ToList();
+        if (enabled.Count == 0)
+        {
+            return new Expansion([], null, true);
+        }
+
+        if (LocalSteps && reducer.LocalAgent(node.Ctrl, enabled) is { } local)
+        {
+            if (ExpandAgents(model, node, [local.Agent], limits, watch, states, reducer, local.Label) is { } alone)
+            {
+                return new Expansion(alone, null);
+            }
+
+            Interlocked.Increment(ref localMisses);
+        }
+
+        return new Expansion(ExpandAgents(model, node, enabled, limits, watch, states, reducer)!, null);
+    }
+
+    /// <summary>The children by the steps of <paramref name="agents"/> not asleep; null when a step's label is not <paramref name="expected"/>.</summary>
+    private List<SearchNode>? ExpandAgents(ScenarioModel model, SearchNode node, List<int> agents, ExplorationLimits limits, Stopwatch watch, long states,
+        Reducer reducer, StepLabel? expected = null)
+    {
+        var children = new List<SearchNode>();
+        var taken = new List<(int Agent, StepLabel Label)>();
+        foreach (var agent in agents)
+        {
+            if (node.Sleep.Contains(agent))
+            {
+                continue;
+            }
+
+            var step = model.Step(node.Ctrl, agent);
+            var label = reducer.Label(node.Ctrl, step);
+            if (expected is not null && !label.SameAs(expected))
+            {
+                // The local step does not do what the look-ahead said it would: the analysis is wrong somewhere. Stay sound.
+                return null;
+            }
+
+            var sleep = SleepSets ? node.Sleep.After(label, taken) : SleepSet.Empty;
+            foreach (var outcome in ApplyOps(model, node.Ctrl.Mmu, node.Lines, step.Ops, limits, watch, states))
+            {
+                var child = Child(node, step, outcome);
+                child.Sleep = sleep;
+                children.Add(child);
+            }
+
+            taken.Add((agent, label));
+        }
+
+        return children;
     }
 
     private SearchNode Child(SearchNode node, StepResult step, Outcome outcome)

@@ -9,8 +9,9 @@ public readonly record struct ExplorationProgress(long States, int Depth, TimeSp
 /// <param name="Threads">Threads the line-set explorer expands each breadth-first level with; the results do not depend on it.</param>
 /// <param name="Progress">Called about four times a second while the line-set explorer runs (for a progress line on a terminal).</param>
 /// <param name="Random">Sample random interleavings instead of exploring them all (<c>--strategy random</c>).</param>
+/// <param name="Reduction">Let the line-set explorer skip interleavings that only reorder commuting steps (<c>--no-reduction</c> turns it off); the results do not depend on it.</param>
 public sealed record ExplorationLimits(long MaxStates = 5_000_000, TimeSpan? Timeout = null, long? MaxMemoryBytes = null, int Threads = 1,
-    Action<ExplorationProgress>? Progress = null, RandomStrategy? Random = null)
+    Action<ExplorationProgress>? Progress = null, RandomStrategy? Random = null, bool Reduction = true)
 {
     public static ExplorationLimits Default { get; } = new();
 
