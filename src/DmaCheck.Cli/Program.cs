@@ -30,6 +30,8 @@ public static class Program
           --timeout SECONDS        stop with 'inconclusive' after this long
           --max-memory MIB         stop with 'inconclusive' when the managed heap grows past this
           --threads N              expand each search level with N threads (default 1; results are the same for every N)
+          --no-reduction           explore every interleaving, also those that only reorder commuting steps (slower;
+                                   the results are the same)
           --strategy NAME          exhaustive (default) or random: sample interleavings, for scenarios too big to
                                    exhaust; each run's cache behaviours are still all explored, but verdicts are
                                    only what the sampled runs show (--seed S, default 1; --runs N, default 1000)
@@ -92,6 +94,8 @@ public static class Program
 
         public int Threads { get; set; } = 1;
 
+        public bool NoReduction { get; set; }
+
         public string Strategy { get; set; } = "exhaustive";
 
         public int Seed { get; set; } = 1;
@@ -101,7 +105,7 @@ public static class Program
         /// <summary>A progress line on stderr, when stderr is a terminal; never on stdout, so text and JSON stay clean.</summary>
         public Action<ExplorationProgress>? Progress { get; set; }
 
-        public ExplorationLimits Limits => new(MaxStates, Timeout, MaxMemory, Threads, Progress, Strategy == "random" ? new RandomStrategy(Seed, Runs) : null);
+        public ExplorationLimits Limits => new(MaxStates, Timeout, MaxMemory, Threads, Progress, Strategy == "random" ? new RandomStrategy(Seed, Runs) : null, !NoReduction);
     }
 
     public static int Run(string[] args, TextWriter stdout, TextWriter stderr, bool colour)
@@ -322,6 +326,9 @@ public static class Program
                         "brute-force" => true,
                         _ => throw new UsageException($"--explorer is line-set or brute-force, not '{e}'"),
                     };
+                    break;
+                case "--no-reduction":
+                    o.NoReduction = true;
                     break;
                 case "--no-color" or "--no-colour":
                     o.NoColor = true;
