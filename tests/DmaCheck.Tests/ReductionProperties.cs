@@ -1,0 +1,156 @@
+using System.Text;
+using DmaCheck.Exploration;
+using DmaCheck.Fuzzing;
+using DmaCheck.Reports;
+using DmaCheck.Scenarios;
+using FsCheck;
+using FsCheck.Fluent;
+using FsCheck.Xunit;
+
+namespace DmaCheck.Tests;
+
+/// <summary>
+/// The interleaving reduction of the line-set explorer (docs/internals-reduction.md) against the unreduced search:
+/// the same verdicts, minimum events and run counts, the same findings (each with its message, statement, agent and
+/// the length of its shortest run), the same witnesses' event counts and lengths, the same errors; and never more
+/// states or transitions.
+/// </summary>
+public sealed class ReductionProperties
+{
+    [Property(MaxTest = 100, Arbitrary = [typeof(FullScenarioArbitraries)])]
+    public Property ReducedAndUnreducedAgreeOnFullScenarios(GeneratedScenario generated) => Agree(generated);
+
+    [Property(MaxTest = 100, Arbitrary = [typeof(GeneratedScenarioArbitraries)])]
+    public Property ReducedAndUnreducedAgreeOnSmallScenarios(GeneratedScenario generated) => Agree(generated);
+
+    [Property(MaxTest = 100, Arbitrary = [typeof(SeedVariantArbitraries)])]
+    public Property ReducedAndUnreducedAgreeOnSeedVariants(GeneratedScenario generated) => Agree(generated);
+
+    [Property(MaxTest = 100, Arbitrary = [typeof(Seed2VariantArbitraries)])]
+    public Property ReducedAndUnreducedAgreeOnSeed2Variants(GeneratedScenario generated) => Agree(generated);
+
+    /// <summary>Every bundled scenario and regression file gives the same results either way.</summary>
+    [Fact]
+    public void EveryBundledScenarioGivesTheSameResultReduced()
+    {
+        var files = Checker.Expand(TestPaths.Scenarios).Concat(Checker.Expand(Path.Combine(TestPaths.Root, "tests", "regressions"))).ToList();
+        Assert.NotEmpty(files);
+        foreach (var file in files)
+        {
+            var scenario = Binder.Load(file, File.ReadAllText(file));
+            var (plain, _) = Run(scenario, reduce: false);
+            var (reduced, _) = Run(scenario, reduce: true);
+            Assert.True(plain.Text == reduced.Text, $"{file}:\n--- unreduced ---\n{plain.Text}--- reduced ---\n{reduced.Text}");
+        }
+    }
+
+    /// <summary>The interleaving benchmark: four agents, ten steps each, on lines of their own.</summary>
+    [Fact]
+    public void TheReductionVisitsFewerStatesOnTheInterleavingBenchmark()
+    {
+        var path = Path.Combine(TestPaths.Root, "bench", "scenarios", "interleave-4x10.dmc");
+        var scenario = Binder.Load(path, File.ReadAllText(path));
+        var (plain, plainStats) = Run(scenario, reduce: false);
+        var (reduced, reducedStats) = Run(scenario, reduce: true);
+        Assert.Equal(plain.Text, reduced.Text);
+        Assert.Equal(24, reducedStats!.FinalStates); // one final state per order of the four kmallocs
+        Assert.True(reducedStats.States * 2 < plainStats!.States, $"reduced {reducedStats.States} states, unreduced {plainStats.States}");
+        Assert.True(reducedStats.Transitions * 4 < plainStats.Transitions, $"reduced {reducedStats.Transitions} transitions, unreduced {plainStats.Transitions}");
+    }
+
+    /// <summary>
+    /// A finding on a plain step of one agent while another agent has steps that commute with everything: taking the
+    /// other agent's steps first would find it later, on a longer run. Its run must stay the shortest.
+    /// </summary>
+    [Fact]
+    public void AFindingOnAPlainStepKeepsItsShortestRun()
+    {
+        const string text = """
+            scenario "a plain step with a finding, and an agent with steps of its own"
+            profile linux-6.4-arm64
+            set dma_api_debug = on
+            device d { coherent = false }
+
+            cpu owner {
+              buf = kmalloc(64, GFP_KERNEL)
+              mine = kmalloc(64, GFP_KERNEL)
+              h = dma_map_single(d, buf, 64, DMA_FROM_DEVICE)
+              signal go
+              write mine[0..64] = m0
+              write mine[0..64] = m1
+              write mine[0..64] = m2
+            }
+            cpu other {
+              wait go
+              write buf[0..64] = bad
+            }
+            """;
+        var scenario = Binder.Load("finding.dmc", text);
+        var (plain, _) = Run(scenario, reduce: false);
+        var (reduced, _) = Run(scenario, reduce: true);
+        Assert.Contains("cpu-access-device-owned", plain.Text, StringComparison.Ordinal);
+        Assert.Equal(plain.Text, reduced.Text);
+    }
+
+    /// <summary>Turning the reduction off through the limits (the CLI's --no-reduction) gives the unreduced search.</summary>
+    [Fact]
+    public void TheLimitsCanTurnTheReductionOff()
+    {
+        var path = Path.Combine(TestPaths.Root, "bench", "scenarios", "interleave-4x10.dmc");
+        var text = File.ReadAllText(path);
+        var small = Binder.Load("small.dmc", string.Join('\n', text.Split('\n').Where(l => !l.Contains("w0_", StringComparison.Ordinal) && !l.Contains("w1_", StringComparison.Ordinal))));
+        var off = new LineSetExplorer().Explore(new ScenarioModel(small), ExplorationLimits.Default with { Reduction = false });
+        var plain = new LineSetExplorer { Reduction = false }.Explore(new ScenarioModel(small), ExplorationLimits.Default);
+        var on = new LineSetExplorer().Explore(new ScenarioModel(small), ExplorationLimits.Default);
+        Assert.Equal(plain.Stats.States, off.Stats.States);
+        Assert.True(on.Stats.States < off.Stats.States, $"reduced {on.Stats.States}, unreduced {off.Stats.States}");
+    }
+
+    private static Property Agree(GeneratedScenario generated)
+    {
+        var scenario = Binder.Load("gen.dmc", generated.Text);
+        var (plain, plainStats) = Run(scenario, reduce: false);
+        var (reduced, reducedStats) = Run(scenario, reduce: true);
+        var fewer = plainStats is null || (reducedStats!.States <= plainStats.States && reducedStats.Transitions <= plainStats.Transitions);
+        var ok = plain.Text == reduced.Text && fewer && reduced.Misses == 0;
+        return ok
+            .Label($"--- unreduced ---\n{plain.Text}{plainStats}\n--- reduced ---\n{reduced.Text}{reducedStats}\nlocal misses {reduced.Misses}\n--- scenario ---\n{generated.Text}")
+            .Classify(reducedStats is not null && plainStats is not null && reducedStats.States < plainStats.States, "fewer states")
+            .Classify(reducedStats is not null && plainStats is not null && reducedStats.Transitions < plainStats.Transitions, "fewer transitions")
+            .Classify(reduced.Abandoned, "reduction abandoned (a state at two depths)");
+    }
+
+    private sealed record Outcome(string Text, long Misses, bool Abandoned);
+
+    /// <summary>Everything the reduction must preserve, as text: verdicts and run counts, findings with their run's length, witnesses' costs and lengths, and errors.</summary>
+    private static (Outcome Outcome, ExplorationStats? Stats) Run(Scenario scenario, bool reduce)
+    {
+        var explorer = new LineSetExplorer { Reduction = reduce };
+        var sb = new StringBuilder();
+        try
+        {
+            var r = explorer.Explore(new ScenarioModel(scenario), ExplorationLimits.Default);
+            sb.Append($"inconclusive: {r.Inconclusive}; final states {r.Stats.FinalStates}, blocked {r.Stats.Blocked}\n");
+            foreach (var v in r.Verdicts)
+            {
+                sb.Append($"  {v.Expectation.Name}: {v.Verdict}, min events {v.MinEventsText}, holding runs {v.HoldingRuns}, failing runs {v.FailingRuns}\n");
+            }
+
+            foreach (var f in r.Findings)
+            {
+                sb.Append($"  finding {f.Key} at {f.Statement.Span.Line}:{f.Statement.Span.Column} by {f.Agent}, run of {f.Trace?.Count} steps: {f.Finding}\n");
+            }
+
+            foreach (var (name, failure) in explorer.Failures.OrderBy(p => p.Key, StringComparer.Ordinal))
+            {
+                sb.Append($"  witness {name}: {failure.Cost} events, {failure.Node.Depth} steps, line {failure.LinePa}\n");
+            }
+
+            return (new Outcome(sb.ToString(), explorer.LocalMisses, explorer.ReductionAbandoned), r.Stats);
+        }
+        catch (RunException e)
+        {
+            return (new Outcome($"error {e.Kind} at {e.Location}: {e.Message}\n", explorer.LocalMisses, explorer.ReductionAbandoned), null);
+        }
+    }
+}
