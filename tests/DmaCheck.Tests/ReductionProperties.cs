@@ -9,6 +9,18 @@ using FsCheck.Xunit;
 
 namespace DmaCheck.Tests;
 
+/// <summary>The full generator's scenarios with dma-debug's unbind_at_end and assert_idle checks on.</summary>
+public static class EndOfRunCheckArbitraries
+{
+    public static Arbitrary<GeneratedScenario> Scenarios() =>
+        ScenarioGenerator.Full().Select(g => g with { Text = WithChecks(g.Text) }).ToArbitrary();
+
+    private static string WithChecks(string text) =>
+        string.Join('\n', text.Split('\n').Select(l => l.StartsWith("profile ", StringComparison.Ordinal)
+            ? $"{l}\nset dma_api_debug.unbind_at_end = on\nset dma_api_debug.assert_idle = on"
+            : l));
+}
+
 /// <summary>
 /// The interleaving reduction of the line-set explorer (docs/internals-reduction.md) against the unreduced search:
 /// the same verdicts, minimum events and run counts, the same findings (each with its message, statement, agent and
@@ -22,6 +34,13 @@ public sealed class ReductionProperties
 
     [Property(MaxTest = 100, Arbitrary = [typeof(GeneratedScenarioArbitraries)])]
     public Property ReducedAndUnreducedAgreeOnSmallScenarios(GeneratedScenario generated) => Agree(generated);
+
+    /// <summary>
+    /// The full generator with dma-debug's end-of-run check (unbind_at_end: leaks are reported on the step that ends
+    /// the run, whichever agent takes it) and assert_idle on.
+    /// </summary>
+    [Property(MaxTest = 100, Arbitrary = [typeof(EndOfRunCheckArbitraries)])]
+    public Property ReducedAndUnreducedAgreeWithTheEndOfRunChecks(GeneratedScenario generated) => Agree(generated);
 
     [Property(MaxTest = 100, Arbitrary = [typeof(SeedVariantArbitraries)])]
     public Property ReducedAndUnreducedAgreeOnSeedVariants(GeneratedScenario generated) => Agree(generated);
@@ -89,6 +108,43 @@ public sealed class ReductionProperties
         var (plain, _) = Run(scenario, reduce: false);
         var (reduced, _) = Run(scenario, reduce: true);
         Assert.Contains("cpu-access-device-owned", plain.Text, StringComparison.Ordinal);
+        Assert.Equal(plain.Text, reduced.Text);
+    }
+
+    /// <summary>
+    /// A leak reported at unbind, on whichever agent's last step ends the run: both agents' last steps must stay
+    /// possible ends (two findings each, one per agent), however the steps before them commute.
+    /// </summary>
+    [Fact]
+    public void TheEndOfRunCheckSeesEveryAgentEndTheRun()
+    {
+        const string text = """
+            scenario "a leak reported at unbind, after whichever agent ends last"
+            profile linux-6.4-arm64
+            set dma_api_debug.unbind_at_end = on
+            device nic { coherent = false }
+
+            cpu a {
+              buf = kmalloc(256, GFP_KERNEL)
+              mine = kmalloc(64, GFP_KERNEL)
+              h = dma_map_single(nic, buf, 256, DMA_TO_DEVICE)
+              signal go
+              write mine[0..64] = a0
+              write mine[0..64] = a1
+            }
+            cpu b {
+              yours = kmalloc(64, GFP_KERNEL)
+              wait go
+              write yours[0..64] = b0
+              write yours[0..64] = b1
+            }
+            """;
+        var scenario = Binder.Load("unbind.dmc", text);
+        var (plain, _) = Run(scenario, reduce: false);
+        var (reduced, _) = Run(scenario, reduce: true);
+        Assert.Contains("dma-api-leak", plain.Text, StringComparison.Ordinal);
+        Assert.Contains("at 12:3", plain.Text, StringComparison.Ordinal);
+        Assert.Contains("at 18:3", plain.Text, StringComparison.Ordinal);
         Assert.Equal(plain.Text, reduced.Text);
     }
 

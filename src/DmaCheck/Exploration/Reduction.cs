@@ -18,23 +18,28 @@ namespace DmaCheck.Exploration;
 /// <param name="ReadVar">The observed variable a read fills, or -1.</param>
 /// <param name="Event">The event a signal or wait names, or null.</param>
 /// <param name="HasFindings">The step reports a finding.</param>
-internal sealed record StepLabel(bool Plain, LineRanges Lines, int ReadVar, string? Event, bool HasFindings)
+/// <param name="Ends">The step is its agent's last: the run may end with it, and the checks at the end of a run
+/// (dma-debug's unbind) report on that step.</param>
+internal sealed record StepLabel(bool Plain, LineRanges Lines, int ReadVar, string? Event, bool HasFindings, bool Ends)
 {
-    public static StepLabel NotPlain { get; } = new(false, LineRanges.Empty, -1, null, false);
+    public static StepLabel NotPlain { get; } = new(false, LineRanges.Empty, -1, null, false, false);
 
     /// <summary>
     /// Whether two plain steps of different agents commute: they touch no common line, do not read into the same
-    /// variable and do not name the same event. Anything not plain is dependent on everything.
+    /// variable, do not name the same event, and are not both their agents' last steps (either might end the run,
+    /// and what is reported at the end is reported on the step that ends it). Anything not plain is dependent on
+    /// everything.
     /// </summary>
     public bool IndependentOf(StepLabel other) =>
         Plain && other.Plain
         && !(ReadVar >= 0 && ReadVar == other.ReadVar)
         && !(Event is not null && Event == other.Event)
+        && !(Ends && other.Ends)
         && !Lines.Overlaps(other.Lines);
 
     /// <summary>Whether two labels say the same (the one a local step was chosen by, and the one it had when taken).</summary>
     public bool SameAs(StepLabel other) =>
-        Plain == other.Plain && ReadVar == other.ReadVar && Event == other.Event && HasFindings == other.HasFindings && Lines.SameAs(other.Lines);
+        Plain == other.Plain && ReadVar == other.ReadVar && Event == other.Event && HasFindings == other.HasFindings && Ends == other.Ends && Lines.SameAs(other.Lines);
 
     /// <summary>The label of a step that ran from <paramref name="before"/>.</summary>
     public static StepLabel Of(ControlState before, StepResult step, int lineSize)
@@ -57,11 +62,12 @@ internal sealed record StepLabel(bool Plain, LineRanges Lines, int ReadVar, stri
             lines = lines.Union(LineRanges.Of(mem.Pa, mem.Length, lineSize));
         }
 
+        var ends = next.Agents[step.Agent].Done;
         return step.Statement switch
         {
-            AccessStmt { IsWrite: false } read => new StepLabel(true, lines, read.Var, null, step.Findings.Count > 0),
-            EventStmt ev => new StepLabel(true, lines, -1, ev.Event, step.Findings.Count > 0),
-            _ => new StepLabel(true, lines, -1, null, step.Findings.Count > 0),
+            AccessStmt { IsWrite: false } read => new StepLabel(true, lines, read.Var, null, step.Findings.Count > 0, ends),
+            EventStmt ev => new StepLabel(true, lines, -1, ev.Event, step.Findings.Count > 0, ends),
+            _ => new StepLabel(true, lines, -1, null, step.Findings.Count > 0, ends),
         };
     }
 }
@@ -203,9 +209,9 @@ internal sealed class Reducer(ScenarioModel model)
     public StepLabel Label(ControlState before, StepResult step) => StepLabel.Of(before, step, lineSize);
 
     /// <summary>
-    /// An enabled agent whose next step is plain and commutes with every step any other agent may still take, while
-    /// the other agents' remaining steps are all plain, cannot fail and report no findings; null when there is none.
-    /// The lowest such agent is taken, so the choice depends on the state alone.
+    /// An enabled agent whose next step is plain, is not its last, and commutes with every step any other agent may
+    /// still take, while the other agents' remaining steps are all plain, cannot fail and report no findings; null when
+    /// there is none. The lowest such agent is taken, so the choice depends on the state alone.
     /// </summary>
     public (int Agent, StepLabel Label)? LocalAgent(ControlState s, IReadOnlyList<int> enabled)
     {
@@ -260,8 +266,10 @@ internal sealed class Reducer(ScenarioModel model)
                 continue;
             }
 
+            // Not an agent's last step: the run could end with it after the others finish, and the end-of-run checks
+            // would then report on it rather than on another agent's last step.
             var next = all[x].Next;
-            if (!next.Plain || (next.ReadVar >= 0 && s.Observed.ContainsKey(next.ReadVar)))
+            if (!next.Plain || next.Ends || (next.ReadVar >= 0 && s.Observed.ContainsKey(next.ReadVar)))
             {
                 continue;
             }
