@@ -81,8 +81,6 @@ internal sealed class LineRanges
 
     public static LineRanges Empty { get; } = new([]);
 
-    public bool IsEmpty => ranges.Length == 0;
-
     /// <summary>The lines of [pa, pa+length).</summary>
     public static LineRanges Of(ulong pa, ulong length, int lineSize)
     {
@@ -470,7 +468,7 @@ internal sealed class Reducer(ScenarioModel model)
         {
             step = model.Step(clean, agent);
         }
-        catch (RunException)
+        catch (Exception) // it fails (or the model cannot run it): the search meets that itself, if the step can happen
         {
             return null;
         }
@@ -507,8 +505,6 @@ internal sealed class SleepSet
     private SleepSet((int Agent, StepLabel Label)[] entries) => this.entries = entries;
 
     public static SleepSet Empty { get; } = new([]);
-
-    public bool IsEmpty => entries.Length == 0;
 
     public bool Contains(int agent)
     {
