@@ -118,7 +118,8 @@ public static class ScenarioGenerator
     /// <param name="VaddrToPage">dma_common_vaddr_to_page in effect: the profile's, or the <c>set</c> line's.</param>
     private sealed record Settings(ProfileFacts Profile, IReadOnlyList<(string Key, string Value)> Lines, bool FreeClears, bool ZeroFlagClears, string VaddrToPage);
 
-    private sealed record Device(string Name, bool Coherent);
+    /// <param name="MinAlignMask">dma_set_min_align_mask (an NVMe-like 0xfff), which changes where swiotlb bounces; null for none.</param>
+    private sealed record Device(string Name, bool Coherent, string? MinAlignMask = null);
 
     /// <summary>Another owner of the machine's memory: <c>tenant NAME { pages = N, data = WRITER [, zone = Z] }</c>.</summary>
     private sealed record TenantPlan(string Name, int Pages, string Data, string? Zone);
@@ -244,7 +245,8 @@ public static class ScenarioGenerator
     private static Gen<IReadOnlyList<Device>> DevicesGen() =>
         from count in Gen.Frequency((3, Gen.Constant(1)), (1, Gen.Constant(2)))
         from coherent in Gen.Elements(true, false).ArrayOf(count)
-        select (IReadOnlyList<Device>)coherent.Select((c, i) => new Device($"d{i}", c)).ToList();
+        from aligned in Gen.Frequency((3, Gen.Constant(false)), (1, Gen.Constant(true))).ArrayOf(count)
+        select (IReadOnlyList<Device>)coherent.Select((c, i) => new Device($"d{i}", c, aligned[i] ? "0xfff" : null)).ToList();
 
     /// <summary>No tenant, one or two: one page, sixteen or a user process's 16 MiB, in the default zone (highmem where there is any) or lowmem.</summary>
     private static Gen<IReadOnlyList<TenantPlan>> TenantsGen(ScenarioGeneratorOptions options) =>
@@ -890,7 +892,8 @@ public static class ScenarioGenerator
         foreach (var d in devices)
         {
             // x86_64 has no non-coherent DMA: every device is declared coherent there.
-            sb.Append("device ").Append(d.Name).Append(" { coherent = ").Append(d.Coherent || settings.Profile.AlwaysCoherent ? "true" : "false").Append(" }\n");
+            sb.Append("device ").Append(d.Name).Append(" { coherent = ").Append(d.Coherent || settings.Profile.AlwaysCoherent ? "true" : "false")
+                .Append(d.MinAlignMask is { } mask ? $", min_align_mask = {mask}" : string.Empty).Append(" }\n");
         }
 
         foreach (var t in tenants)

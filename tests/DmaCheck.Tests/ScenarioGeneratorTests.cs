@@ -96,6 +96,7 @@ public sealed class ScenarioGeneratorTests
             ("a Xen dom0 profile", 0.2, s => s.Profile.XenDom0),
             ("a 32-bit arm profile", 0.1, s => s.Profile.Arch == Arch.Arm32),
             ("swiotlb = force", 0.1, s => s.Source.Text.Contains("set swiotlb = force", StringComparison.Ordinal)),
+            ("a device with min_align_mask", 0.1, s => s.Source.Text.Contains("min_align_mask", StringComparison.Ordinal)),
             ("a set dma_common_vaddr_to_page", 0.4, s => s.Source.Text.Contains("set dma_common_vaddr_to_page", StringComparison.Ordinal)),
             ("a set xen_free_coherent_page", 0.4, s => s.Source.Text.Contains("set xen_free_coherent_page", StringComparison.Ordinal)),
         };
