@@ -94,13 +94,24 @@ public class CliTests
     public void ZeroTimeoutIsInconclusive() =>
         Assert.Equal(3, Run("check", Write(Prefix + "# expect ok: sometimes, min-events 0\n"), "--timeout", "0").Code);
 
+    /// <summary>The brute force does a big buffer line by line, so its one step there is long: the limit must stop it inside the step.</summary>
     [Fact]
     public void ALimitStopsALongStepInsideABigBuffer()
     {
-        var text = Prefix.Replace("[0..64]", "[0..4M]", StringComparison.Ordinal).Replace("(scm, 64,", "(scm, 4M,", StringComparison.Ordinal) + "# expect ok: sometimes, min-events 0\n";
-        var (code, stdout, _) = Run("check", Write(text), "--timeout", "0.05");
+        var text = Prefix.Replace("[0..64]", "[0..256K]", StringComparison.Ordinal).Replace("(scm, 64,", "(scm, 256K,", StringComparison.Ordinal) + "# expect ok: sometimes, min-events 0\n";
+        var (code, stdout, _) = Run("check", Write(text), "--timeout", "0.05", "--explorer", "brute-force");
         Assert.Equal(3, code);
         Assert.Contains("timeout after", stdout, StringComparison.Ordinal);
+    }
+
+    /// <summary>Beyond its line limit the brute force says so and is inconclusive (it used to overflow the stack building its initial states).</summary>
+    [Fact]
+    public void TheBruteForceRefusesABufferBeyondItsLineLimit()
+    {
+        var text = Prefix.Replace("[0..64]", "[0..4M]", StringComparison.Ordinal).Replace("(scm, 64,", "(scm, 4M,", StringComparison.Ordinal) + "# expect ok: sometimes, min-events 0\n";
+        var (code, stdout, _) = Run("check", Write(text), "--explorer", "brute-force");
+        Assert.Equal(3, code);
+        Assert.Contains("touches 65536 lines (4096 KiB), more than its limit of 4096", stdout, StringComparison.Ordinal);
     }
 
     [Fact]

@@ -58,7 +58,8 @@ public static class DmaApi
     /// <summary>
     /// dma_direct_alloc() (kernel/dma/direct.c, v5.10..v6.4) on arm64 (DMA_DIRECT_REMAP, DMA_COHERENT_POOL) and on
     /// arm32 with LPAE (neither, so a non-coherent device goes to arch_dma_alloc = __dma_alloc). No memory encryption,
-    /// no restricted pool, no CMA area. The order of steps is the kernel's (reference §1.3, §1.3.13 for v5.10).
+    /// no restricted pool; the default CMA area when the scenario sets <c>cma</c>. The order of steps is the kernel's
+    /// (reference §1.3, §1.3.13 for v5.10).
     /// </summary>
     public static DmaState DmaDirectAlloc(DmaEnvironment env, DmaState s, DmaDevice dev, ulong size, Gfp gfp, DmaAttrs attrs, List<HwOp> ops, out ulong cpuAddr, out ulong handle)
     {
@@ -69,7 +70,7 @@ public static class DmaApi
         if ((attrs & DmaAttrs.DMA_ATTR_NO_KERNEL_MAPPING) != 0)
         {
             // dma_direct_alloc_no_mapping (inline before v5.16): pages, prep of the lowmem alias, the page as cookie, no memset.
-            if (AllocPagesForDma(env, s.Kernel, dev, size, gfp, $"dma_alloc_attrs({dev.Name}, NO_KERNEL_MAPPING)", ops, out var npfn) is not { } nk)
+            if (DirectAllocPages(env, s.Kernel, dev, size, gfp, $"dma_alloc_attrs({dev.Name}, NO_KERNEL_MAPPING)", ops, out var npfn) is not { } nk)
             {
                 return s;
             }
@@ -96,8 +97,7 @@ public static class DmaApi
             return DmaDirectAllocFromPool(env, s, dev, size, ops, out cpuAddr, out handle);
         }
 
-        // __dma_direct_alloc_pages(dev, size, gfp & ~__GFP_ZERO): no CMA area on these boards, so alloc_pages_node.
-        if (AllocPagesForDma(env, s.Kernel, dev, size, gfp & ~Gfp.__GFP_ZERO, $"dma_alloc_coherent({dev.Name})", ops, out var pfn) is not { } k)
+        if (DirectAllocPages(env, s.Kernel, dev, size, gfp & ~Gfp.__GFP_ZERO, $"dma_alloc_coherent({dev.Name})", ops, out var pfn) is not { } k)
         {
             return s;
         }
@@ -123,6 +123,29 @@ public static class DmaApi
         s with { Coherent = s.Coherent.Add(new CoherentAllocation(dev.Name, cpuAddr, handle, size, pfn, PlatformLayout.GetOrder(size), source)) };
 
     /// <summary>
+    /// __dma_direct_alloc_pages(dev, size, gfp) (kernel/dma/direct.c, v5.10..v6.4): dma_alloc_contiguous first, which
+    /// serves a request of more than one page from the default CMA area when the gfp allows blocking
+    /// (cma_alloc_aligned: align = min(get_order(size), CONFIG_CMA_ALIGNMENT)); a CMA page the device cannot address is
+    /// released again (dma_coherent_ok); otherwise, or when the area is full, alloc_pages_node.
+    /// </summary>
+    private static KernelState? DirectAllocPages(DmaEnvironment env, KernelState k, DmaDevice dev, ulong size, Gfp gfp, string owner, List<HwOp> ops, out ulong pfn)
+    {
+        if (gfp.AllowsBlocking() && size > PlatformLayout.PageSize &&
+            Cma.Alloc(k, size >> PlatformLayout.PageShift, Math.Min(PlatformLayout.GetOrder(size), CmaArea.MaxAlignmentOrder), owner, ops, out pfn) is { } fromCma)
+        {
+            var dma = env.Layout.PhysToDma(PlatformLayout.PfnToPhys(pfn));
+            if (dma + size - 1 <= Math.Min(DefaultCoherentMask, env.Layout.DmaLimit))
+            {
+                return fromCma;
+            }
+
+            throw new NotModelledException($"the CMA area at pfn 0x{pfn:x} is beyond {dev.Name}'s coherent DMA mask: dma_free_contiguous and the fallback to alloc_pages_node are not modelled");
+        }
+
+        return AllocPagesForDma(env, k, dev, size, gfp, owner, ops, out pfn);
+    }
+
+    /// <summary>
     /// Page sourcing for a coherent buffer (__dma_direct_alloc_pages / __dma_alloc_buffer): alloc_pages of the order,
     /// lowmem. A result the device cannot address would be retried in a lower zone; none of the bundled layouts
     /// needs that, so it stops the run as not modelled rather than guess.
@@ -133,7 +156,7 @@ public static class DmaApi
         if (order > KernelState.MaxOrder)
         {
             pfn = 0;
-            return null; // no CMA area here, so above MAX_ORDER the allocation fails
+            return null; // above MAX_ORDER only CMA could have served it
         }
 
         if (size != PlatformLayout.PageSize << order && env.Layout.Arch == Arch.Arm32)
@@ -353,7 +376,7 @@ public static class DmaApi
         {
             // cpu_addr is the struct page cookie: dma_free_contiguous(dev, cpu_addr, size) → __free_pages(page, order).
             var cookiePfn = unchecked(cpuAddr - layout.StructPageBase) / layout.StructPageSize;
-            k = k.FreePages(cookiePfn, order, ExpectedOwner(k, record, cookiePfn, dev, attrs), "dma_direct_free", ops, findings);
+            k = k.DmaFreeContiguous(cookiePfn, size, ExpectedOwner(k, record, cookiePfn, dev, attrs), "dma_direct_free", ops, findings);
             return Forget(s with { Kernel = k }, record);
         }
 
@@ -374,7 +397,7 @@ public static class DmaApi
         }
 
         var pfn = layout.DmaToPhys(handle) >> PlatformLayout.PageShift;
-        k = k.FreePages(pfn, order, ExpectedOwner(k, record, pfn, dev, attrs), "dma_direct_free", ops, findings);
+        k = k.DmaFreeContiguous(pfn, size, ExpectedOwner(k, record, pfn, dev, attrs), "dma_direct_free", ops, findings);
         return Forget(s with { Kernel = k }, record);
     }
 

@@ -49,7 +49,13 @@ public sealed class BruteForceExplorer
         var accumulators = model.Scenario.Expectations.Select(e => new VerdictAccumulator(e)).ToList();
         var dist = new Dictionary<State, int>(StateComparer.Instance);
         var deque = new LinkedList<(State, int)>();
-        foreach (var lines in InitialCombinations(config, universe))
+        if (InitialCombinations(config, universe, out var tooBig) is not { } combinations)
+        {
+            return new ExplorationResult(model.Scenario, Name, accumulators.Select(a => a.Verdict(true)).ToList(),
+                new ExplorationStats(0, 0, 0, watch.Elapsed, 0), tooBig, findings.Results());
+        }
+
+        foreach (var lines in combinations)
         {
             var s = new State(model.Initial, null, -1, null, 0, model.Initial.Mmu, lines);
             if (dist.TryAdd(s, 0))
@@ -165,7 +171,7 @@ public sealed class BruteForceExplorer
                 blocked += model.IsFinished(state.Ctrl) ? 0 : 1;
                 foreach (var acc in accumulators)
                 {
-                    var holds = Holds(acc.Expectation, state.Ctrl, state.Lines);
+                    var holds = Holds(acc.Expectation, state.Ctrl, universe, state.Lines);
                     acc.Record(holds, holds ? null : cost);
                 }
             }
@@ -252,7 +258,7 @@ public sealed class BruteForceExplorer
     /// Evaluates an expectation on one concrete final state, independently of the line-set explorer's per-line
     /// checks: each observed variable is reassembled byte by byte from the lines' observations, then compared.
     /// </summary>
-    private static bool Holds(Expectation e, ControlState ctrl, ImmutableArray<LineState> lines)
+    private static bool Holds(Expectation e, ControlState ctrl, IReadOnlyList<ulong> universe, ImmutableArray<LineState> lines)
     {
         foreach (var atom in e.Atoms)
         {
@@ -263,13 +269,14 @@ public sealed class BruteForceExplorer
 
             var bytes = new int[range.Length];
             Array.Fill(bytes, -1);
-            foreach (var line in lines)
+            for (var l = 0; l < lines.Length; l++)
             {
-                foreach (var o in line.Observations.Where(o => o.Var == atom.Var))
+                foreach (var o in lines[l].Observations.Where(o => o.Var == atom.Var))
                 {
+                    var at = o.VarOffset(universe[l], range.Pa);
                     for (var i = 0; i < o.Values.Length; i++)
                     {
-                        bytes[o.VarOffset + i] = o.Values[i];
+                        bytes[at + i] = o.Values[i];
                     }
                 }
             }
@@ -352,15 +359,56 @@ public sealed class BruteForceExplorer
         return [.. lines];
     }
 
-    private static IEnumerable<ImmutableArray<LineState>> InitialCombinations(HardwareConfig config, IReadOnlyList<ulong> lines)
+    /// <summary>The most lines the brute force tracks: each is a separate array slot of every state it stores.</summary>
+    public const int MaxLines = 4096;
+
+    /// <summary>The most initial states it starts from (the product of every line's initial states).</summary>
+    public const int MaxInitialStates = 1 << 20;
+
+    /// <summary>
+    /// Every combination of the lines' initial states, built eagerly line by line; null, with the reason, when the
+    /// scenario is beyond what enumerating concrete lines can do (the run is then inconclusive, never a guess).
+    /// </summary>
+    private static List<ImmutableArray<LineState>>? InitialCombinations(HardwareConfig config, IReadOnlyList<ulong> lines, out string? tooBig)
     {
-        IEnumerable<ImmutableArray<LineState>> result = [ImmutableArray<LineState>.Empty];
+        tooBig = null;
+        if (lines.Count > MaxLines)
+        {
+            tooBig = $"the brute-force explorer tracks each line on its own, and this scenario touches {lines.Count} lines ({(ulong)lines.Count * (ulong)config.LineSize >> 10} KiB), more than its limit of {MaxLines}; the line-set explorer has no such limit";
+            return null;
+        }
+
+        var result = new List<ImmutableArray<LineState>.Builder> { ImmutableArray.CreateBuilder<LineState>(lines.Count) };
         foreach (var pa in lines)
         {
             var initial = LineSemantics.InitialStates(config, pa);
-            result = result.SelectMany(prefix => initial.Select(s => prefix.Add(s)));
+            if ((long)result.Count * initial.Count > MaxInitialStates)
+            {
+                tooBig = $"the brute-force explorer would start from more than {MaxInitialStates} combinations of initial line states ({lines.Count} lines, cache_init = arbitrary); the line-set explorer has no such limit";
+                return null;
+            }
+
+            var next = new List<ImmutableArray<LineState>.Builder>(result.Count * initial.Count);
+            foreach (var prefix in result)
+            {
+                for (var k = 0; k < initial.Count; k++)
+                {
+                    var b = k == initial.Count - 1 ? prefix : CopyOf(prefix, lines.Count);
+                    b.Add(initial[k]);
+                    next.Add(b);
+                }
+            }
+
+            result = next;
         }
 
-        return result;
+        return result.Select(b => b.MoveToImmutable()).ToList();
+    }
+
+    private static ImmutableArray<LineState>.Builder CopyOf(ImmutableArray<LineState>.Builder b, int capacity)
+    {
+        var copy = ImmutableArray.CreateBuilder<LineState>(capacity);
+        copy.AddRange(b);
+        return copy;
     }
 }

@@ -4,11 +4,14 @@ using DmaCheck.Scenarios;
 namespace DmaCheck.Exploration;
 
 /// <summary>
-/// The part of an expectation that one line decides: byte ranges [From, To) of observed variables (as variable
-/// offsets) that must all hold <c>Writer</c>'s bytes.
+/// The part of an expectation that each line of [<see cref="First"/>, <see cref="End"/>) decides alone: byte ranges
+/// [From, To) of the line (line offsets, not variable offsets) whose observation of variable Var must hold Writer's
+/// bytes. Every line of the span has the same ranges, so lines that have the same line set have the same answer.
 /// </summary>
-public sealed record LineCheck(ulong LinePa, IReadOnlyList<(int Var, int From, int To, byte Writer)> Ranges)
+public sealed record LineCheck(ulong First, ulong End, IReadOnlyList<(int Var, int From, int To, byte Writer)> Ranges)
 {
+    public bool Covers(ulong linePa) => linePa >= First && linePa < End;
+
     public bool Holds(LineState s)
     {
         foreach (var (var, from, to, writer) in Ranges)
@@ -20,9 +23,9 @@ public sealed record LineCheck(ulong LinePa, IReadOnlyList<(int Var, int From, i
                     continue;
                 }
 
-                var lo = Math.Max(from, o.VarOffset);
-                var hi = Math.Min(to, o.VarOffset + o.Values.Length);
-                if (lo < hi && !o.Values.IsUniform(lo - o.VarOffset, hi - o.VarOffset, writer))
+                var lo = Math.Max(from, o.LineOffset);
+                var hi = Math.Min(to, o.LineOffset + o.Values.Length);
+                if (lo < hi && !o.Values.IsUniform(lo - o.LineOffset, hi - o.LineOffset, writer))
                 {
                     return false;
                 }
@@ -36,10 +39,15 @@ public sealed record LineCheck(ulong LinePa, IReadOnlyList<(int Var, int From, i
 /// <summary>Splits expectations into per-line checks. Expectations are conjunctions, so they hold iff every line's check holds.</summary>
 public static class ExpectationChecks
 {
-    /// <summary>The per-line checks of <paramref name="e"/> in a run that ended in <paramref name="ctrl"/>, or null if a variable it names was never read on that run.</summary>
+    /// <summary>
+    /// The checks of <paramref name="e"/> in a run that ended in <paramref name="ctrl"/>, as spans of lines with equal
+    /// checks in address order, or null if a variable it names was never read on that run. A span costs the same
+    /// whatever its length: an atom over a large buffer gives at most its two edge lines and one span between.
+    /// </summary>
     public static IReadOnlyList<LineCheck>? For(Expectation e, ControlState ctrl, int lineSize)
     {
-        var byLine = new SortedDictionary<ulong, List<(int, int, int, byte)>>();
+        var size = (ulong)lineSize;
+        var pieces = new List<(ulong Start, ulong End, (int, int, int, byte) Range)>();
         foreach (var atom in e.Atoms)
         {
             if (!ctrl.Observed.TryGetValue(atom.Var, out var range))
@@ -47,24 +55,55 @@ public static class ExpectationChecks
                 return null;
             }
 
-            var high = atom.High ?? range.Length;
             var start = range.Pa + atom.Low;
-            var end = range.Pa + high;
-            for (var line = start & ~(ulong)(lineSize - 1); line < end; line += (ulong)lineSize)
+            var end = range.Pa + (atom.High ?? range.Length);
+            if (start >= end)
             {
-                var from = (int)(Math.Max(line, start) - range.Pa);
-                var to = (int)(Math.Min(line + (ulong)lineSize, end) - range.Pa);
-                if (!byLine.TryGetValue(line, out var list))
+                continue;
+            }
+
+            var first = start & ~(size - 1);
+            var last = (end - 1) & ~(size - 1);
+            pieces.Add((first, first + size, (atom.Var, (int)(start - first), (int)(Math.Min(first + size, end) - first), atom.Writer)));
+            if (last > first)
+            {
+                if (last > first + size)
                 {
-                    byLine[line] = list = [];
+                    pieces.Add((first + size, last, (atom.Var, 0, lineSize, atom.Writer)));
                 }
 
-                list.Add((atom.Var, from, to, atom.Writer));
+                pieces.Add((last, last + size, (atom.Var, 0, (int)(end - last), atom.Writer)));
             }
         }
 
-        return byLine.Select(p => new LineCheck(p.Key, p.Value)).ToList();
+        // Sweep the pieces' edges: between two consecutive edges every line has the same ranges.
+        var edges = pieces.SelectMany(p => new[] { p.Start, p.End }).Distinct().Order().ToList();
+        var checks = new List<LineCheck>();
+        for (var i = 0; i + 1 < edges.Count; i++)
+        {
+            var (lo, hi) = (edges[i], edges[i + 1]);
+            var ranges = pieces.Where(p => p.Start <= lo && p.End >= hi).Select(p => p.Range).ToList();
+            if (ranges.Count == 0)
+            {
+                continue;
+            }
+
+            if (checks.Count > 0 && checks[^1].End == lo && checks[^1].Ranges.SequenceEqual(ranges))
+            {
+                checks[^1] = checks[^1] with { End = hi };
+            }
+            else
+            {
+                checks.Add(new LineCheck(lo, hi, ranges));
+            }
+        }
+
+        return checks;
     }
+
+    /// <summary>The check of the one line at <paramref name="linePa"/>; null if a variable was never read, or the expectation does not look at that line.</summary>
+    public static LineCheck? ForLine(Expectation e, ControlState ctrl, int lineSize, ulong linePa) =>
+        For(e, ctrl, lineSize)?.FirstOrDefault(c => c.Covers(linePa));
 
     /// <summary>The first unobserved variable an expectation names on this run.</summary>
     public static string? MissingVariable(Expectation e, ControlState ctrl, Scenario scenario) =>

@@ -63,8 +63,11 @@ public sealed class LineSet : IEquatable<LineSet>
     }
 
     /// <summary>The line's states before the scenario does anything.</summary>
-    public static LineSet Initial(HardwareConfig config, ulong linePa, bool fillable) =>
-        Closure(LineSemantics.InitialStates(config, linePa).ToDictionary(s => s, _ => 0), fillable);
+    public static LineSet Initial(HardwareConfig config, ulong linePa, bool fillable) => Initial(config, config.InitialDataAt(linePa), fillable);
+
+    /// <summary>The states before the scenario does anything of a line whose last data at boot was <paramref name="writer"/>'s.</summary>
+    public static LineSet Initial(HardwareConfig config, byte writer, bool fillable) =>
+        Closure(LineSemantics.InitialStates(config, writer).ToDictionary(s => s, _ => 0), fillable);
 
     /// <summary>Applies an access to every state, then closes the result under spontaneous moves.</summary>
     public LineSet Apply(in LineAccess access, HardwareConfig config, bool fillable)
@@ -172,7 +175,7 @@ public sealed class LineSet : IEquatable<LineSet>
         foreach (var o in state.Observations)
         {
             System.Buffers.Binary.BinaryPrimitives.WriteInt32LittleEndian(small, o.Var);
-            System.Buffers.Binary.BinaryPrimitives.WriteInt32LittleEndian(small[4..], o.VarOffset);
+            System.Buffers.Binary.BinaryPrimitives.WriteInt32LittleEndian(small[4..], o.LineOffset);
             System.Buffers.Binary.BinaryPrimitives.WriteInt32LittleEndian(small[8..], o.Values.Length);
             h.Append(small);
             h.Append(o.Values.Span);

@@ -1,4 +1,3 @@
-using System.Collections.Immutable;
 using System.Diagnostics;
 using DmaCheck.Hardware;
 using DmaCheck.Scenarios;
@@ -63,7 +62,7 @@ public sealed class SearchNode
 {
     private readonly PathStore? paths;
 
-    internal SearchNode(ControlState ctrl, ImmutableSortedDictionary<ulong, LineSet> lines, StepResult? step, int depth, UInt128 fingerprint, PathStore? paths, int baseCost = 0)
+    internal SearchNode(ControlState ctrl, LineMap lines, StepResult? step, int depth, UInt128 fingerprint, PathStore? paths, int baseCost = 0)
     {
         Ctrl = ctrl;
         Lines = lines;
@@ -83,7 +82,7 @@ public sealed class SearchNode
 
     public ControlState Ctrl { get; }
 
-    public ImmutableSortedDictionary<ulong, LineSet> Lines { get; }
+    public LineMap Lines { get; }
 
     /// <summary>The agent step that led here.</summary>
     public StepResult? Step { get; }
@@ -91,7 +90,7 @@ public sealed class SearchNode
     public int Depth { get; }
 
     /// <summary>
-    /// XxHash128 of the control state's canonical key and of every touched line's address and line-set fingerprint:
+    /// XxHash128 of the control state's canonical key and of every run of touched lines (its range and its line set's fingerprint):
     /// the same on every run and build. Two states are taken as equal when their fingerprints are (hash compaction;
     /// the chance of any collision among 10^9 states is below 10^-20).
     /// </summary>
@@ -112,7 +111,7 @@ public sealed class SearchNode
     /// <summary>The steps from the initial state to here (replayed from the path store).</summary>
     public IReadOnlyList<StepResult> Path() => paths is null || Id < 0 ? [] : paths.Path(Id);
 
-    internal static UInt128 Fingerprinted(ControlState ctrl, ImmutableSortedDictionary<ulong, LineSet> lines, int baseCost = 0)
+    internal static UInt128 Fingerprinted(ControlState ctrl, LineMap lines, int baseCost = 0)
     {
         var hasher = new System.IO.Hashing.XxHash128();
         hasher.Append(System.Runtime.InteropServices.MemoryMarshal.AsBytes(ctrl.Key.AsSpan()));
@@ -123,11 +122,13 @@ public sealed class SearchNode
             hasher.Append(buffer[..4]);
         }
 
-        foreach (var (pa, set) in lines)
+        Span<byte> run = stackalloc byte[24];
+        foreach (var r in lines.Runs)
         {
-            System.Buffers.Binary.BinaryPrimitives.WriteUInt64LittleEndian(buffer, pa);
-            System.Buffers.Binary.BinaryPrimitives.WriteUInt64LittleEndian(buffer[8..], set.Fingerprint);
-            hasher.Append(buffer);
+            System.Buffers.Binary.BinaryPrimitives.WriteUInt64LittleEndian(run, r.Start);
+            System.Buffers.Binary.BinaryPrimitives.WriteUInt64LittleEndian(run[8..], r.End);
+            System.Buffers.Binary.BinaryPrimitives.WriteUInt64LittleEndian(run[16..], r.Set.Fingerprint);
+            hasher.Append(run);
         }
 
         return hasher.GetCurrentHashAsUInt128();
@@ -149,6 +150,7 @@ public sealed partial class LineSetExplorer
 {
     private readonly System.Collections.Concurrent.ConcurrentDictionary<(LineSet, LineAccess, bool), LineSet> applyMemo = [];
     private readonly System.Collections.Concurrent.ConcurrentDictionary<LineSet, LineSet> intern = [];
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<(byte Data, bool Fillable), LineSet> initialMemo = [];
 
     /// <summary>
     /// How many threads expand the states of one breadth-first level. The expansions are merged in the order a
@@ -216,7 +218,7 @@ public sealed partial class LineSetExplorer
         var scenario = model.Scenario;
         var accumulators = scenario.Expectations.Select(e => new VerdictAccumulator(e)).ToList();
         paths = new PathStore(model);
-        var noLines = ImmutableSortedDictionary<ulong, LineSet>.Empty;
+        var noLines = LineMap.Empty;
         var root = new SearchNode(model.Initial, noLines, null, 0, SearchNode.Fingerprinted(model.Initial, noLines), paths) { Id = 0 };
         var visited = new HashSet<UInt128> { root.Fingerprint };
         var level = new List<SearchNode> { root };
@@ -438,22 +440,37 @@ public sealed partial class LineSetExplorer
             ulong failLine = 0;
             foreach (var check in checks)
             {
-                var set = node.Lines[check.LinePa];
-                var lineHolds = false;
-                foreach (var (state, cost) in set.Entries)
+                // Each run of equal lines is decided once; its first line stands for it (the lowest failing line wins ties).
+                var covered = check.First;
+                foreach (var run in node.Lines.Overlapping(check.First, check.End))
                 {
-                    if (check.Holds(state))
+                    if (run.Start != covered)
                     {
-                        lineHolds = true;
+                        break;
                     }
-                    else if (failCost is null || cost < failCost)
+
+                    covered = run.End;
+                    var lineHolds = false;
+                    foreach (var (state, cost) in run.Set.Entries)
                     {
-                        failCost = cost;
-                        failLine = check.LinePa;
+                        if (check.Holds(state))
+                        {
+                            lineHolds = true;
+                        }
+                        else if (failCost is null || cost < failCost)
+                        {
+                            failCost = cost;
+                            failLine = run.Start;
+                        }
                     }
+
+                    canHold &= lineHolds;
                 }
 
-                canHold &= lineHolds;
+                if (covered != check.End)
+                {
+                    throw new InvalidOperationException($"line PA 0x{covered:x} of an observed variable was never touched on this run");
+                }
             }
 
             failCost += node.BaseCost;
@@ -468,7 +485,7 @@ public sealed partial class LineSetExplorer
     /// One way a step's operations can turn out: the lines after them, the events its copies' loads needed that the
     /// lines no longer show, and the operations with every copy resolved (null when the step made no copy).
     /// </summary>
-    private readonly record struct Outcome(ImmutableSortedDictionary<ulong, LineSet> Lines, int Cost, IReadOnlyList<HwOp>? Resolved);
+    private readonly record struct Outcome(LineMap Lines, int Cost, IReadOnlyList<HwOp>? Resolved);
 
     /// <summary>The most runs one copy may split into before the search gives up as inconclusive.</summary>
     public const int MaxCopyValues = 4096;
@@ -478,7 +495,7 @@ public sealed partial class LineSetExplorer
     /// A copy splits the run: one outcome per combination of the bytes its source lines may hold, each with the
     /// copy resolved to a load that must see those bytes and a store of them (docs/internals-line-sets.md).
     /// </summary>
-    private List<Outcome> ApplyOps(ScenarioModel model, Mmu mmu, ImmutableSortedDictionary<ulong, LineSet> lines, IReadOnlyList<HwOp> ops,
+    private List<Outcome> ApplyOps(ScenarioModel model, Mmu mmu, LineMap lines, IReadOnlyList<HwOp> ops,
         ExplorationLimits limits, Stopwatch watch, long states)
     {
         var into = new List<Outcome>(1);
@@ -493,7 +510,7 @@ public sealed partial class LineSetExplorer
         return into;
     }
 
-    private void ApplyFrom(ScenarioModel model, Mmu mmu, ImmutableSortedDictionary<ulong, LineSet> lines, IReadOnlyList<HwOp> ops, int from, int cost,
+    private void ApplyFrom(ScenarioModel model, Mmu mmu, LineMap lines, IReadOnlyList<HwOp> ops, int from, int cost,
         List<HwOp>? resolved, List<Outcome> into, ExplorationLimits limits, Stopwatch watch, long states, ref int tick)
     {
         var config = model.Hardware;
@@ -521,7 +538,8 @@ public sealed partial class LineSetExplorer
                         ApplyMemory(config, mmu, branch, (MemoryOp)halves[0], limits, watch, states, ref tick);
                         foreach (var (pa, _) in ((MemoryOp)halves[0]).Lines(config.LineSize))
                         {
-                            branch[pa] = Intern(branch[pa].Normalised(out var least));
+                            branch.TryGetValue(pa, out var loaded);
+                            branch.SetLine(pa, config.LineSize, Intern(loaded.Normalised(out var least)));
                             extra += least;
                         }
 
@@ -538,34 +556,159 @@ public sealed partial class LineSetExplorer
         into.Add(new Outcome(builder.ToImmutable(), cost, resolved));
     }
 
-    private void ApplyMemory(HardwareConfig config, Mmu mmu, ImmutableSortedDictionary<ulong, LineSet>.Builder builder, MemoryOp mem,
+    private void ApplyMemory(HardwareConfig config, Mmu mmu, LineMap.Builder builder, MemoryOp mem,
         ExplorationLimits limits, Stopwatch watch, long states, ref int tick)
     {
-        foreach (var (linePa, access) in mem.Lines(config.LineSize))
+        if (mem.Op.Data is not null)
         {
-            LimitChecks.Tick(ref tick, limits, watch, states);
-            var fillable = mmu.IsFillable(linePa);
-            if (!builder.TryGetValue(linePa, out var set))
+            // A copy's half carries its bytes, indexed by each line's offset in the copy: every line differs.
+            foreach (var (linePa, access) in mem.Lines(config.LineSize))
             {
-                set = Intern(LineSet.Initial(config, linePa, fillable));
+                LimitChecks.Tick(ref tick, limits, watch, states);
+                var fillable = mmu.IsFillable(linePa);
+                var set = builder.TryGetValue(linePa, out var known) ? known : InitialSet(config, linePa, fillable);
+                builder.SetLine(linePa, config.LineSize, Applied(set, access, config, fillable));
             }
 
-            var key = (set, access, fillable);
-            if (!applyMemo.TryGetValue(key, out var next))
-            {
-                next = Intern(set.Apply(access, config, fillable));
-                applyMemo[key] = next;
-            }
-
-            builder[linePa] = next;
+            return;
         }
+
+        // Any other operation does the same to every line but its two edge lines, and its effect does not depend on
+        // where a line lies in the range (LineAccess.VarOffset): apply it once per run of equal lines.
+        var size = (ulong)config.LineSize;
+        var first = mem.Pa & ~(size - 1);
+        var last = (mem.Pa + mem.Length - 1) & ~(size - 1);
+        Span<(ulong Start, ulong End)> spans = [(first, first + size), (first + size, last), (last, last + size)];
+        var count = last == first ? 1 : 3;
+        var pieces = new List<(ulong Start, ulong End, LineSet? Set)>();
+        var replaced = new List<LineRange>();
+        for (var k = 0; k < count; k++)
+        {
+            var (start, end) = spans[k];
+            if (start >= end)
+            {
+                continue;
+            }
+
+            var access = mem.AccessAt(start, config.LineSize)!.Value with { VarOffset = 0 };
+            builder.Pieces(start, end, pieces);
+            replaced.Clear();
+            foreach (var (ps, pe, known) in pieces)
+            {
+                foreach (var (fs, fe, fillable) in FillableRuns(mmu, ps, pe, size))
+                {
+                    LimitChecks.Tick(ref tick, limits, watch, states);
+                    if (known is not null)
+                    {
+                        replaced.Add(new LineRange(fs, fe, Applied(known, access, config, fillable)));
+                        continue;
+                    }
+
+                    foreach (var (ds, de, data) in InitialDataRuns(config, fs, fe))
+                    {
+                        replaced.Add(new LineRange(ds, de, Applied(InitialSet(config, data, fillable), access, config, fillable)));
+                    }
+                }
+            }
+
+            builder.Replace(start, end, replaced);
+        }
+    }
+
+    private LineSet Applied(LineSet set, in LineAccess access, HardwareConfig config, bool fillable)
+    {
+        var key = (set, access, fillable);
+        if (!applyMemo.TryGetValue(key, out var next))
+        {
+            next = Intern(set.Apply(access, config, fillable));
+            applyMemo[key] = next;
+        }
+
+        return next;
+    }
+
+    private LineSet InitialSet(HardwareConfig config, ulong linePa, bool fillable) => InitialSet(config, config.InitialDataAt(linePa), fillable);
+
+    /// <summary>A never-touched line's set: it depends only on the data the line held at boot and whether it may be filled.</summary>
+    private LineSet InitialSet(HardwareConfig config, byte data, bool fillable) =>
+        initialMemo.GetOrAdd((data, fillable), key => Intern(LineSet.Initial(config, key.Data, key.Fillable)));
+
+    /// <summary>Splits lines [start, end) where <see cref="Mmu.IsFillable(ulong)"/> may change: at the lines where a cacheable alias begins or ends.</summary>
+    private static List<(ulong Start, ulong End, bool Fillable)> FillableRuns(Mmu mmu, ulong start, ulong end, ulong lineSize)
+    {
+        var cuts = new SortedSet<ulong> { start, end };
+        foreach (var alias in mmu.Aliases)
+        {
+            if (alias.Type.IsCacheable())
+            {
+                foreach (var edge in (ReadOnlySpan<ulong>)[alias.Pa, alias.Pa + alias.Size])
+                {
+                    var line = (edge + lineSize - 1) & ~(lineSize - 1); // the first line whose address the alias no longer (or now) covers
+                    if (line > start && line < end)
+                    {
+                        cuts.Add(line);
+                    }
+                }
+            }
+        }
+
+        var runs = new List<(ulong, ulong, bool)>(cuts.Count - 1);
+        var at = start;
+        foreach (var cut in cuts)
+        {
+            if (cut > at)
+            {
+                var fillable = mmu.IsFillable(at);
+                if (runs.Count > 0 && runs[^1].Item3 == fillable)
+                {
+                    runs[^1] = (runs[^1].Item1, cut, fillable);
+                }
+                else
+                {
+                    runs.Add((at, cut, fillable));
+                }
+
+                at = cut;
+            }
+        }
+
+        return runs;
+    }
+
+    /// <summary>Splits lines [start, end) by the data they held at boot (<see cref="HardwareConfig.InitialDataAt"/>).</summary>
+    private static List<(ulong Start, ulong End, byte Data)> InitialDataRuns(HardwareConfig config, ulong start, ulong end)
+    {
+        var cuts = new SortedSet<ulong> { start, end };
+        foreach (var r in config.Regions ?? [])
+        {
+            foreach (var edge in (ReadOnlySpan<ulong>)[r.Pa, r.Pa + r.Size])
+            {
+                if (edge > start && edge < end)
+                {
+                    cuts.Add(edge);
+                }
+            }
+        }
+
+        var runs = new List<(ulong, ulong, byte)>(cuts.Count - 1);
+        var at = start;
+        foreach (var cut in cuts)
+        {
+            if (cut > at)
+            {
+                runs.Add((at, cut, config.InitialDataAt(at)));
+                at = cut;
+            }
+        }
+
+        return runs;
     }
 
     /// <summary>
     /// Every value a copy's load may return, as the product of what each source line may hold (lines are
     /// independent). A copy whose source and destination share a line is refused: its halves would not commute.
     /// </summary>
-    internal static List<LineBytes> CopyValues(HardwareConfig config, Mmu mmu, ImmutableSortedDictionary<ulong, LineSet> lines, CopyOp copy)
+    internal static List<LineBytes> CopyValues(HardwareConfig config, Mmu mmu, LineMap lines, CopyOp copy)
     {
         var load = copy.Load;
         var sources = load.Lines(config.LineSize).ToList();
@@ -580,7 +723,7 @@ public sealed partial class LineSetExplorer
         var loads = new List<LineBytes>(2);
         foreach (var (pa, access) in sources)
         {
-            var set = lines.TryGetValue(pa, out var known) ? known : LineSet.Initial(config, pa, mmu.IsFillable(pa));
+            var set = lines.TryGetValue(pa, out var known) ? known : LineSet.Initial(config, config.InitialDataAt(pa), mmu.IsFillable(pa));
             var values = new HashSet<LineBytes>();
             foreach (var (state, _) in set.Entries)
             {

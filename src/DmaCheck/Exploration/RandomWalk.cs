@@ -1,4 +1,3 @@
-using System.Collections.Immutable;
 using System.Diagnostics;
 using DmaCheck.Scenarios;
 
@@ -17,7 +16,7 @@ public sealed partial class LineSetExplorer
         var seen = new HashSet<UInt128>();
         long states = 0, finals = 0, transitions = 0, blocked = 0;
         string? inconclusive = null;
-        var noLines = ImmutableSortedDictionary<ulong, LineSet>.Empty;
+        var noLines = LineMap.Empty;
         for (var run = 0; run < sampling.Runs && inconclusive is null; run++)
         {
             var node = new SearchNode(model.Initial, noLines, null, 0, SearchNode.Fingerprinted(model.Initial, noLines), paths) { Id = 0 };

@@ -57,7 +57,7 @@ public sealed record ReplayFile(
                     current = [];
                     break;
                 case OpItem { Before: { } before, After: { } after, Op: MemoryOp mem }:
-                    var access = mem.Lines(scenario.Hardware.LineSize).First(l => l.LinePa == w.LinePa).Access;
+                    var access = mem.AccessAt(w.LinePa!.Value, scenario.Hardware.LineSize)!.Value;
                     var outcomes = LineSemantics.Apply(before, access, scenario.Hardware);
                     current!.Add(new ReplayChoice(null, Enumerable.Range(0, outcomes.Count).First(i => outcomes[i].Equals(after))));
                     break;
@@ -234,7 +234,7 @@ public sealed record ReplayFile(
                     UnmapOp u => mmu.Unmap(u.Alias),
                     _ => mmu,
                 };
-                var access = op is MemoryOp mem && LinePa is { } pa ? mem.Lines(config.LineSize).Where(l => l.LinePa == pa).Select(l => (LineAccess?)l.Access).FirstOrDefault() : null;
+                var access = op is MemoryOp mem && LinePa is { } pa ? mem.AccessAt(pa, config.LineSize) : null;
                 if (access is null)
                 {
                     if (LinePa is not null)
@@ -284,7 +284,7 @@ public sealed record ReplayFile(
         }
 
         var checks = ExpectationChecks.For(expectation, ctrl, config.LineSize);
-        reproduces = checks is null || (line is not null && checks.FirstOrDefault(c => c.LinePa == LinePa) is { } check && !check.Holds(line));
+        reproduces = checks is null || (line is not null && checks.FirstOrDefault(c => c.Covers(LinePa!.Value)) is { } check && !check.Holds(line));
         var missing = checks is null ? $"'{ExpectationChecks.MissingVariable(expectation, ctrl, scenario)}' was never read on this run" : null;
         return new Witness(expectation, events, LinePa, items, line, missing) { End = ctrl };
     }

@@ -54,7 +54,7 @@ public static class WitnessBuilder
         }
 
         var config = model.Hardware;
-        var check = ExpectationChecks.For(expectation, failure.Node.Ctrl, config.LineSize)!.Single(c => c.LinePa == linePa);
+        var check = ExpectationChecks.ForLine(expectation, failure.Node.Ctrl, config.LineSize, linePa)!;
         var main = LineRun.Of(model, path, linePa);
         var (end, cost) = main.Cheapest(main.Accesses.Count, s => !check.Holds(s))
             ?? throw new InvalidOperationException("the explorer reported a failure that replay cannot reproduce");
@@ -67,7 +67,7 @@ public static class WitnessBuilder
             trace.Add(new StepItem(step));
             foreach (var op in step.Ops)
             {
-                var touches = op is MemoryOp mem && mem.Lines(config.LineSize).Any(l => l.LinePa == linePa);
+                var touches = op is MemoryOp mem && mem.AccessAt(linePa, config.LineSize) is not null;
                 if (!touches)
                 {
                     trace.Add(new OpItem(op, null, null));

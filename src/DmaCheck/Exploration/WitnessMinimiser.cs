@@ -23,7 +23,7 @@ public static class WitnessMinimiser
             return null;
         }
 
-        var check = ExpectationChecks.For(w.Expectation, final, config.LineSize)?.FirstOrDefault(c => c.LinePa == linePa);
+        var check = ExpectationChecks.ForLine(w.Expectation, final, config.LineSize, linePa);
         if (check is null)
         {
             return null;
@@ -94,7 +94,7 @@ public static class WitnessMinimiser
             switch (w.Items[index])
             {
                 case OpItem { Op: MemoryOp mem, After: { } after }:
-                    var access = mem.Lines(config.LineSize).First(l => l.LinePa == linePa).Access;
+                    var access = mem.AccessAt(linePa, config.LineSize)!.Value;
                     var outcomes = LineSemantics.Apply(state, access, config);
                     if (outcomes.Count == 0)
                     {
@@ -124,5 +124,5 @@ public static class WitnessMinimiser
     }
 
     private static IEnumerable<(int, int, LineBytes)> Observed(LineState s, HashSet<int> vars) =>
-        s.Observations.Where(o => vars.Contains(o.Var)).Select(o => (o.Var, o.VarOffset, o.Values));
+        s.Observations.Where(o => vars.Contains(o.Var)).Select(o => (o.Var, o.LineOffset, o.Values));
 }

@@ -27,6 +27,21 @@ public sealed record MemoryOp(string Origin, ulong Pa, ulong Length, LineOp Op, 
             varOffset += stop - start;
         }
     }
+
+    /// <summary>The access this operation makes to the line at <paramref name="linePa"/> (as <see cref="Lines"/> gives it), or null when it does not touch that line; constant time.</summary>
+    public LineAccess? AccessAt(ulong linePa, int lineSize)
+    {
+        var size = (ulong)lineSize;
+        var end = Pa + Length;
+        if ((linePa & (size - 1)) != 0 || linePa + size <= Pa || linePa >= end)
+        {
+            return null;
+        }
+
+        var start = (int)(Math.Max(linePa, Pa) - linePa);
+        var stop = (int)(Math.Min(linePa + size, end) - linePa);
+        return new LineAccess(Op, start, stop, checked((int)(linePa + (ulong)start - Pa)));
+    }
 }
 
 /// <summary>A new translation becomes live.</summary>

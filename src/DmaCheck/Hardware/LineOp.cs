@@ -67,5 +67,9 @@ public sealed record LineOp(LineOpKind Kind, MasterKind Master, MemoryType Type,
     };
 }
 
-/// <summary>A <see cref="LineOp"/> restricted to bytes [Start, End) of one line; reads also carry the variable offset of Start.</summary>
+/// <summary>
+/// A <see cref="LineOp"/> restricted to bytes [Start, End) of one line. <see cref="VarOffset"/> is the offset of Start
+/// from the start of the operation's range: an operation that carries its bytes (<see cref="LineOp.Data"/>, a copy's
+/// halves) indexes them by it; no other operation's effect depends on it.
+/// </summary>
 public readonly record struct LineAccess(LineOp Op, int Start, int End, int VarOffset);

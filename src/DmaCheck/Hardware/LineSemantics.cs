@@ -24,9 +24,12 @@ public static class LineSemantics
     /// Cold: Invalid, RAM holding the last data. Arbitrary: also Clean(last data), and Dirty(last data) over RAM
     /// that still holds what was there before it.
     /// </remarks>
-    public static IReadOnlyList<LineState> InitialStates(HardwareConfig config, ulong linePa)
+    public static IReadOnlyList<LineState> InitialStates(HardwareConfig config, ulong linePa) => InitialStates(config, config.InitialDataAt(linePa));
+
+    /// <summary>The states a line whose last data at boot was <paramref name="writer"/>'s may start in.</summary>
+    public static IReadOnlyList<LineState> InitialStates(HardwareConfig config, byte writer)
     {
-        var data = LineBytes.Uniform(config.LineSize, config.InitialDataAt(linePa));
+        var data = LineBytes.Uniform(config.LineSize, writer);
         var behind = LineBytes.Uniform(config.LineSize, config.InitialRamBehind);
         var invalid = LineState.Fresh(data);
         return config.Initial switch
@@ -133,7 +136,7 @@ public static class LineSemantics
     }
 
     private static LineState Observe(LineState s, in LineAccess a, LineBytes source) =>
-        a.Op.Var < 0 ? s : s.WithObservation(new Observation(a.Op.Var, a.VarOffset, LineBytes.From(source.Span[a.Start..a.End])));
+        a.Op.Var < 0 ? s : s.WithObservation(new Observation(a.Op.Var, a.Start, LineBytes.From(source.Span[a.Start..a.End])));
 
     /// <summary>Bytes [Start, End) of the line with the access's store applied: its writer's, or the copied bytes.</summary>
     private static LineBytes Stored(LineBytes data, in LineAccess a) =>

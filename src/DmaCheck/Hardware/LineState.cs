@@ -3,10 +3,17 @@ using System.Collections.Immutable;
 namespace DmaCheck.Hardware;
 
 /// <summary>
-/// Bytes that an agent read from one line into an observation variable: <see cref="Values"/> are the bytes of
-/// the variable starting at <see cref="VarOffset"/>.
+/// Bytes that an agent read from one line into an observation variable: <see cref="Values"/> are bytes
+/// [<see cref="LineOffset"/>, LineOffset + Values.Length) of the line. The offset is the line's own, not the
+/// variable's: every variable is read once per run, from one physical range, so the variable offset follows from
+/// the line's address and that range, and lines that saw the same bytes at the same place hold equal states however
+/// far into the variable they lie. That is what lets a uniform buffer share one line set (docs/internals-line-sets.md).
 /// </summary>
-public sealed record Observation(int Var, int VarOffset, LineBytes Values);
+public sealed record Observation(int Var, int LineOffset, LineBytes Values)
+{
+    /// <summary>The offset in the variable of <see cref="Values"/>[0], for a line at <paramref name="linePa"/> of a variable read from <paramref name="varPa"/>.</summary>
+    public int VarOffset(ulong linePa, ulong varPa) => checked((int)(linePa + (ulong)LineOffset - varPa));
+}
 
 /// <summary>
 /// Everything the model knows about one physical cache line: its cache state and cached bytes, the bytes in
@@ -35,7 +42,7 @@ public sealed class LineState : IEquatable<LineState>
         foreach (var o in observations)
         {
             h.Add(o.Var);
-            h.Add(o.VarOffset);
+            h.Add(o.LineOffset);
             h.Add(o.Values);
         }
 
@@ -49,7 +56,7 @@ public sealed class LineState : IEquatable<LineState>
 
     public LineBytes Ram { get; }
 
-    /// <summary>Observations, ordered by variable then offset.</summary>
+    /// <summary>Observations, ordered by variable then line offset.</summary>
     public ImmutableArray<Observation> Observations { get; }
 
     public static LineState Fresh(LineBytes ram) => new(CacheState.Invalid, null, ram, []);
@@ -60,10 +67,10 @@ public sealed class LineState : IEquatable<LineState>
 
     public LineState WithObservation(Observation observation)
     {
-        var list = Observations.RemoveAll(o => o.Var == observation.Var && o.VarOffset == observation.VarOffset);
+        var list = Observations.RemoveAll(o => o.Var == observation.Var && o.LineOffset == observation.LineOffset);
         var index = 0;
         while (index < list.Length && (list[index].Var < observation.Var ||
-               (list[index].Var == observation.Var && list[index].VarOffset < observation.VarOffset)))
+               (list[index].Var == observation.Var && list[index].LineOffset < observation.LineOffset)))
         {
             index++;
         }
@@ -93,7 +100,7 @@ public sealed class LineState : IEquatable<LineState>
         {
             var a = Observations[i];
             var b = other.Observations[i];
-            if (a.Var != b.Var || a.VarOffset != b.VarOffset || !a.Values.Equals(b.Values))
+            if (a.Var != b.Var || a.LineOffset != b.LineOffset || !a.Values.Equals(b.Values))
             {
                 return false;
             }

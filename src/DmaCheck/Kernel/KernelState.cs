@@ -41,6 +41,12 @@ public sealed record KernelState(
 
         var k = new KernelState(layout, config, hardware, PageAllocatorState.Boot(layout), mmu,
             layout.VmallocStart, ImmutableDictionary<ulong, Alias>.Empty, layout.UserBase, ImmutableSortedDictionary<ulong, UserMapping>.Empty, layout.PkmapBase);
+        if (config.CmaBytes > 0)
+        {
+            // arm64 bootmem_init: dma_contiguous_reserve(arm64_dma_phys_limit), before mem_init's swiotlb_init.
+            k = Cma.Reserve(k, config.CmaBytes, Math.Min(layout.RamEnd, 1UL << 32));
+        }
+
         if (config.SwiotlbMode(layout) != SwiotlbBoot.Off)
         {
             k = k.ReserveSwiotlb();
@@ -76,6 +82,11 @@ public sealed record KernelState(
         {
             var top = Math.Min(bank.End, limit) >> PlatformLayout.PageShift;
             var bottom = Math.Max(bank.Base >> PlatformLayout.PageShift, Allocator.NextPfn);
+            if (Allocator.Cma is { } cma && cma.BasePfn < top && cma.EndPfn > bottom && (top < cma.EndPfn || top - cma.EndPfn < pages))
+            {
+                top = cma.BasePfn; // memblock top-down: the free range above the CMA area is too small, take the one below
+            }
+
             if (top > bottom && top - bottom >= pages)
             {
                 var block = new PageBlock(top - pages, 0, SwiotlbOwner, Data: Config.SwiotlbResidue) { Count = pages };
@@ -186,20 +197,7 @@ public sealed record KernelState(
     {
         if (!Allocator.Allocated.TryGetValue(pfn, out var block) || (expectedOwner is not null && block.Owner != expectedOwner) || block.Tenant)
         {
-            var owner = OwnerOf(pfn);
-            var (kind, what) = owner.Kind switch
-            {
-                OwnerKind.Free => (FindingKinds.DoubleFree, $"frees pfn 0x{pfn:x}, which is already free"),
-                OwnerKind.NoRam => (FindingKinds.FreeForeignPage, $"frees pfn 0x{pfn:x}, where there is no DRAM: the struct page does not exist"),
-                _ => (FindingKinds.FreeForeignPage, $"frees pfn 0x{pfn:x}, owned by {owner.Describe()}"),
-            };
-            if (findings is null)
-            {
-                throw new KernelBugException(function, what);
-            }
-
-            throw new FatalFindingException(new Finding(kind, function, pfn, owner, Severity.Corruption,
-                $"{function} {what}: the page allocator would hand it out again while its owner still uses it", Fatal: true));
+            throw BadFree(pfn, function, findings);
         }
 
         if (block.Order != order)
@@ -224,6 +222,35 @@ public sealed record KernelState(
         };
         return this with { Allocator = alloc };
     }
+
+    /// <summary>
+    /// A free of <paramref name="pfn"/> that does not release a block its caller owns (already free, another owner's, no
+    /// DRAM): a fatal finding when <paramref name="findings"/> is given (the allocator's state is corrupt from here on),
+    /// a kernel bug otherwise. Returned for the caller to throw.
+    /// </summary>
+    internal Exception BadFree(ulong pfn, string function, List<Finding>? findings)
+    {
+        var owner = OwnerOf(pfn);
+        var (kind, what) = owner.Kind switch
+        {
+            OwnerKind.Free => (FindingKinds.DoubleFree, $"frees pfn 0x{pfn:x}, which is already free"),
+            OwnerKind.NoRam => (FindingKinds.FreeForeignPage, $"frees pfn 0x{pfn:x}, where there is no DRAM: the struct page does not exist"),
+            _ => (FindingKinds.FreeForeignPage, $"frees pfn 0x{pfn:x}, owned by {owner.Describe()}"),
+        };
+        return findings is null
+            ? new KernelBugException(function, what)
+            : new FatalFindingException(new Finding(kind, function, pfn, owner, Severity.Corruption,
+                $"{function} {what}: the page allocator would hand it out again while its owner still uses it", Fatal: true));
+    }
+
+    /// <summary>
+    /// dma_free_contiguous(dev, page, size) (kernel/dma/contiguous.c, v5.10..v6.4): frames of the default CMA area
+    /// go back by cma_release, anything else by __free_pages(page, get_order(size)).
+    /// </summary>
+    public KernelState DmaFreeContiguous(ulong pfn, ulong size, string? expectedOwner, string function, List<HwOp> ops, List<Finding>? findings) =>
+        Allocator.Cma is { } area && area.Contains(pfn)
+            ? Cma.Release(this, pfn, PlatformLayout.PageAlign(size) >> PlatformLayout.PageShift, expectedOwner, function, ops, findings)
+            : FreePages(pfn, PlatformLayout.GetOrder(PlatformLayout.PageAlign(size)), expectedOwner, function, ops, findings);
 
     /// <summary>vmap(pages, count, flags, prot) of physically contiguous frames (dma-direct passes VM_DMA_COHERENT): a new alias in the vmalloc area, followed by a guard page.</summary>
     public KernelState Vmap(ulong pfn, ulong pages, MemoryType type, string name, string origin, List<HwOp> ops, out ulong va)

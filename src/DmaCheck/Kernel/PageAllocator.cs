@@ -60,8 +60,11 @@ public sealed record PageAllocatorState(
     ImmutableList<PageBlock> FreeBlocks,
     ImmutableSortedDictionary<ulong, PageBlock> Allocated)
 {
-    /// <summary>Blocks memblock reserved at boot above the frontiers (the swiotlb pool), in ascending order; never handed out.</summary>
+    /// <summary>Blocks memblock reserved at boot above the frontiers (the swiotlb pool, the CMA area), in ascending order; never handed out.</summary>
     public ImmutableList<PageBlock> Reserved { get; init; } = [];
+
+    /// <summary>The default CMA area, when the command line asked for one (<c>cma=</c>); its live allocations are in <see cref="Allocated"/>.</summary>
+    public CmaArea? Cma { get; init; }
 
     public static PageAllocatorState Boot(PlatformLayout layout) =>
         new(layout.FirstFreePfn, layout.HasHighmem ? layout.LowmemLimit >> PlatformLayout.PageShift : 0, [], ImmutableSortedDictionary<ulong, PageBlock>.Empty);
@@ -98,7 +101,7 @@ public sealed record PageAllocatorState(
             return new PageOwner(OwnerKind.KernelImage, "the kernel image");
         }
 
-        var freed = FreeBlocks.LastOrDefault(b => b.Contains(pfn));
+        var freed = Cma is { } cma && cma.Contains(pfn) ? cma.Released.LastOrDefault(b => b.Contains(pfn)) : FreeBlocks.LastOrDefault(b => b.Contains(pfn));
         return new PageOwner(OwnerKind.Free, freed?.Owner ?? string.Empty);
     }
 

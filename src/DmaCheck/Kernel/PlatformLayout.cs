@@ -191,6 +191,35 @@ public sealed record PlatformLayout(
         UserBase: 0x0000_0010_0000_0000,
         UserEnd: 0x0000_7fff_0000_0000);
 
+    /// <summary>
+    /// The same board with <paramref name="bytes"/> of DRAM in its one bank (the <c>dram</c> setting), for arm64 layouts
+    /// of one bank, whose linear map simply grows; null, with the reason, for any other layout (their banks, holes and
+    /// lowmem limits are the board's own).
+    /// </summary>
+    public PlatformLayout? WithDram(ulong bytes, out string? why)
+    {
+        why = null;
+        if (Arch != Arch.Arm64 || Banks.Length != 1)
+        {
+            why = $"dram can be set on arm64 layouts with one DRAM bank only; layout {Name} is {Arch} with {Banks.Length} bank(s)";
+            return null;
+        }
+
+        var bank = Banks[0] with { Size = bytes };
+        if (bank.Base + (16UL << 20) >= bank.End)
+        {
+            why = $"dram {bytes >> 20}M leaves no memory above the kernel image in layout {Name}";
+            return null;
+        }
+
+        return this with
+        {
+            Banks = [bank],
+            LowmemLimit = bank.End,
+            Description = Description + $"; the board's DRAM set to {bytes >> 20} MiB (PA 0x{bank.Base:x}..0x{bank.End:x})",
+        };
+    }
+
     public static IReadOnlyList<PlatformLayout> All { get; } = [Arm64Va48, Arm64Va48V5, Arm64Rpi4, Arm32Rpi4, Arm32Imx6, X86_64Pc];
 
     private static PlatformLayout Arm64(string name, string description, ImmutableArray<MemoryBank> banks, ulong vmallocStart, ulong dmaOffset, ulong dmaLimit,

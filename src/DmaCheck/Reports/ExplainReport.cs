@@ -183,7 +183,11 @@ public static class ExplainReport
         var final = w.Final!;
         var seen = final.Observations.Where(o => vars.Contains(o.Var)).ToList();
         var expected = string.Join(" and ", e.Atoms.Select(a => writers.Name(a.Writer)).Distinct());
-        var observed = string.Join("; ", seen.Select(o => $"{scenario.ObservedVars[o.Var]}[{o.VarOffset}..{o.VarOffset + o.Values.Length}) = {o.Values.Describe(writers)}"));
+        var observed = string.Join("; ", seen.Select(o =>
+        {
+            var at = o.VarOffset(w.LinePa!.Value, w.End!.Observed[o.Var].Pa);
+            return $"{scenario.ObservedVars[o.Var]}[{at}..{at + o.Values.Length}) = {o.Values.Describe(writers)}";
+        }));
         var readIndex = -1;
         for (var i = w.Items.Count - 1; i >= 0; i--)
         {
@@ -202,8 +206,8 @@ public static class ExplainReport
         var read = (OpItem)w.Items[readIndex];
         var readOp = (MemoryOp)read.Op;
         var before = read.Before!;
-        var access = readOp.Lines(scenario.Hardware.LineSize).First(l => l.LinePa == w.LinePa).Access;
-        var seenBytes = read.After!.Observations.First(o => o.Var == readOp.Op.Var && o.VarOffset == access.VarOffset).Values;
+        var access = readOp.AccessAt(w.LinePa!.Value, scenario.Hardware.LineSize)!.Value;
+        var seenBytes = read.After!.Observations.First(o => o.Var == readOp.Op.Var && o.LineOffset == access.Start).Values;
         var cachedBytes = before.Cached is { } c ? LineBytes.From(c.Span[access.Start..access.End]) : null;
         var ramBytes = LineBytes.From(before.Ram.Span[access.Start..access.End]);
         var throughCache = readOp.Op.Master is MasterKind.Cpu or MasterKind.Firmware && readOp.Op.Type.IsCacheable();

@@ -142,53 +142,33 @@ public static class Lexer
         return tokens;
     }
 
-    private static ulong ParseNumber(SourceText source, string word, SourceSpan span)
+    private static ulong ParseNumber(SourceText source, string word, SourceSpan span) =>
+        TryParseNumber(word, out var value)
+            ? value
+            : throw new ScenarioException(source, span, $"'{word}' is not a number (decimal, 0x hex, or with a K, M or G suffix, below 2^64)");
+
+    /// <summary>A number as the language writes it: decimal, 0x hex, <c>_</c> separators, and a K, M or G suffix; false when it is none or is 2^64 or more.</summary>
+    public static bool TryParseNumber(string word, out ulong value)
     {
         var digits = word.Replace("_", string.Empty, StringComparison.Ordinal);
-        bool ok;
-        ulong value;
         if (digits.StartsWith("0x", StringComparison.OrdinalIgnoreCase))
         {
-            ok = ulong.TryParse(digits.AsSpan(2), NumberStyles.AllowHexSpecifier, CultureInfo.InvariantCulture, out value) && digits.Length > 2;
+            return ulong.TryParse(digits.AsSpan(2), NumberStyles.AllowHexSpecifier, CultureInfo.InvariantCulture, out value) && digits.Length > 2;
         }
-        else
+
+        var shift = digits.Length == 0 ? 0 : digits[^1] switch { 'K' => 10, 'M' => 20, 'G' => 30, _ => 0 };
+        if (shift > 0)
         {
-            ulong multiplier = 1;
-            if (digits.EndsWith('K'))
-            {
-                multiplier = 1UL << 10;
-                digits = digits[..^1];
-            }
-            else if (digits.EndsWith('M'))
-            {
-                multiplier = 1UL << 20;
-                digits = digits[..^1];
-            }
-            else if (digits.EndsWith('G'))
-            {
-                multiplier = 1UL << 30;
-                digits = digits[..^1];
-            }
-
-            ok = ulong.TryParse(digits, NumberStyles.None, CultureInfo.InvariantCulture, out value);
-            if (ok)
-            {
-                try
-                {
-                    value = checked(value * multiplier);
-                }
-                catch (OverflowException)
-                {
-                    ok = false;
-                }
-            }
+            digits = digits[..^1];
         }
 
-        if (!ok)
+        if (!ulong.TryParse(digits, NumberStyles.None, CultureInfo.InvariantCulture, out value) || (shift > 0 && value >> (64 - shift) != 0))
         {
-            throw new ScenarioException(source, span, $"'{word}' is not a number (decimal, 0x hex, or with a K, M or G suffix, below 2^64)");
+            value = 0;
+            return false;
         }
 
-        return value;
+        value <<= shift;
+        return true;
     }
 }

@@ -8,7 +8,7 @@ namespace DmaCheck.Scenarios;
 public sealed record RunSettings(KernelProfile Profile, KernelConfig Kernel, HardwareConfig Hardware)
 {
     /// <summary>The keys <c>set</c> accepts besides the switches.</summary>
-    public static IReadOnlyList<string> ConfigKeys { get; } = ["init_on_alloc", "init_on_free", "cache_init", "hw.ivac_as_civac", "dma_api_debug", "swiotlb", "swiotlb.slots", "swiotlb.residue", "dma_api_debug.unbind_at_end", "dma_api_debug.assert_idle"];
+    public static IReadOnlyList<string> ConfigKeys { get; } = ["init_on_alloc", "init_on_free", "cache_init", "hw.ivac_as_civac", "dma_api_debug", "swiotlb", "swiotlb.slots", "swiotlb.residue", "dma_api_debug.unbind_at_end", "dma_api_debug.assert_idle", "cma", "dram"];
 
     public static IEnumerable<string> AllKeys => ConfigKeys.Concat(Switches.All.Select(s => s.Key));
 
@@ -66,6 +66,28 @@ public sealed record RunSettings(KernelProfile Profile, KernelConfig Kernel, Har
                 }
 
                 return this with { Kernel = Kernel with { SwiotlbResidue = value } };
+            case "cma":
+                if (!Lexer.TryParseNumber(value, out var cma) || cma % PlatformLayout.PageSize != 0)
+                {
+                    error = $"cma is the size of the default CMA area (the cma= boot option), a whole number of 4 KiB pages such as 256M, or 0 for none; not '{value}'";
+                    return null;
+                }
+
+                return this with { Kernel = Kernel with { CmaBytes = cma } };
+            case "dram":
+                if (!Lexer.TryParseNumber(value, out var dram) || dram % CmaArea.MinAlignmentBytes != 0 || dram < 64UL << 20 || dram > 64UL << 30)
+                {
+                    error = $"dram is the board's DRAM size, a multiple of 2 MiB from 64M to 64G, not '{value}'";
+                    return null;
+                }
+
+                if (Profile.Layout.WithDram(dram, out var why) is not { } layout)
+                {
+                    error = why;
+                    return null;
+                }
+
+                return this with { Profile = Profile with { Layout = layout } };
             case "cache_init":
                 InitialCache? initial = value switch
                 {
