@@ -45,4 +45,26 @@ public class ControlKeyTests
         var m = new StreamingMapping("d", 0xbc00_0000, 0x8100_0000, 256, DmaDirection.DMA_FROM_DEVICE, "dma_map_single", 0xbc00_0000, [(0UL, 256UL)]);
         Assert.NotEqual(Ctrl(s with { Mappings = [m] }).Key, Ctrl(s with { Mappings = [m.Filled(0, 128)] }).Key);
     }
+
+    [Fact]
+    public void WhoLastUsedAFreeCmaFrameIsPartOfTheKey()
+    {
+        var layout = PlatformLayout.Arm64Va48.WithDram(4UL << 30, out _)!;
+        var k = KernelState.Boot(layout, new KernelConfig(CmaBytes: 16UL << 20), HardwareConfig.Default);
+        var a = Cma.Release(Cma.Alloc(k, 4, 2, "a", [], out var pa)!, pa, 4, null, "t", [], null);
+        var b = Cma.Release(Cma.Alloc(k, 4, 2, "b", [], out var pb)!, pb, 4, null, "t", [], null);
+        var s = DmaState.Boot(k);
+        Assert.NotEqual(Ctrl(s with { Kernel = a }).Key, Ctrl(s with { Kernel = b }).Key);
+    }
+
+    [Fact]
+    public void WhoLastUsedAFreedBlockIsPartOfTheKey()
+    {
+        var k = Boot().Kernel;
+        var a = k.AllocPages(Gfp.GFP_KERNEL, 0, "a", [], out var pa).FreePages(pa, 0, []);
+        var b = k.AllocPages(Gfp.GFP_KERNEL, 0, "b", [], out var pb).FreePages(pb, 0, []);
+        Assert.Equal(pa, pb);
+        var s = Boot();
+        Assert.NotEqual(Ctrl(s with { Kernel = a }).Key, Ctrl(s with { Kernel = b }).Key);
+    }
 }

@@ -202,7 +202,12 @@ public sealed class ControlState : IEquatable<ControlState>
 
         foreach (var b in k2.Allocator.FreeBlocks)
         {
-            sb.Append('f').Append(b.Pfn).Append('/').Append(b.Order);
+            sb.Append('f').Append(b.Pfn).Append('/').Append(b.Order).Append(b.Owner); // the owner: findings name a free frame's last user
+        }
+
+        foreach (var b in k2.Allocator.Cma?.Released ?? [])
+        {
+            sb.Append('r').Append(b.Pfn).Append('/').Append(b.Pages).Append(b.Owner); // who last used a free CMA frame, for findings
         }
 
         foreach (var b in k2.Allocator.Allocated.Values)
