@@ -73,7 +73,7 @@ public class ExplorerRatioBenchmarks
 {
     private ScenarioModel model = null!;
 
-    [Params(1, 2, 4, 8)]
+    [Params(1, 2, 4, 6)]
     public int Lines { get; set; } = 1;
 
     [GlobalSetup]

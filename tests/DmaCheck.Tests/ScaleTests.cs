@@ -1,6 +1,7 @@
 using DmaCheck.Exploration;
 using DmaCheck.Hardware;
 using DmaCheck.Scenarios;
+using FsCheck.Xunit;
 
 namespace DmaCheck.Tests;
 
@@ -126,5 +127,35 @@ public class ScaleTests
         var witness = WitnessBuilder.Build(model, model.Scenario.Expectations[0], failure);
         Assert.Equal(0, witness.Events);
         Assert.Equal(first, witness.LinePa);
+    }
+
+    /// <summary>The visited set is a set: it agrees with a HashSet on any sequence of adds, zero and duplicates included.</summary>
+    [Property(MaxTest = 200)]
+    public bool TheFingerprintSetAgreesWithAHashSet(ulong[] lows, byte[] highs)
+    {
+        var set = new FingerprintSet(capacity: 1);
+        var reference = new HashSet<UInt128>();
+        for (var i = 0; i < lows.Length; i++)
+        {
+            // Small values collide in the low bits and force long probe runs and several doublings.
+            var f = new UInt128(highs.Length == 0 ? 0UL : highs[i % highs.Length], lows[i] % 64);
+            if (set.Add(f) != reference.Add(f) || set.Count != reference.Count)
+            {
+                return false;
+            }
+        }
+
+        return reference.All(set.Contains) && !set.Contains(new UInt128(1000, 1000));
+    }
+
+    /// <summary>Issue 5's memory target, as an exact account of what the search keeps per state (not a timing).</summary>
+    [Fact]
+    public void AStoredStateTakesAtMost48Bytes()
+    {
+        var text = File.ReadAllText(Path.Combine(TestPaths.Root, "bench", "scenarios", "interleave-4x10.dmc"));
+        var result = new LineSetExplorer().Explore(new ScenarioModel(Binder.Load("i.dmc", text)), new ExplorationLimits(MaxStates: 30_000));
+        Assert.True(result.Stats.States >= 30_000);
+        var perState = (double)result.Stats.StoredBytes / result.Stats.States;
+        Assert.InRange(perState, 20, 48);
     }
 }

@@ -75,4 +75,14 @@ public class ScenarioErrorTests
         Assert.Contains("U+00E9", e.Message, StringComparison.Ordinal);
         Assert.Equal((2, 17), (e.Span.Line, e.Span.Column));
     }
+
+    [Fact]
+    public void The255thAgentIsAnErrorAtItsKeyword()
+    {
+        var text = Header + string.Concat(Enumerable.Range(0, 255).Select(i => $"cpu a{i} {{ signal x }}\n"));
+        var e = Fail(text);
+        Assert.Equal((4 + 254, 1), (e.Span.Line, e.Span.Column));
+        Assert.Contains("too many agents: at most 254", e.Message, StringComparison.Ordinal);
+        Binder.Load("t.dmc", Header + string.Concat(Enumerable.Range(0, 254).Select(i => $"cpu a{i} {{ signal x }}\n")));
+    }
 }

@@ -11,7 +11,10 @@ namespace DmaCheck.Exploration;
 internal sealed class PathStore(ScenarioModel model)
 {
     private readonly List<int> parents = [-1];
-    private readonly List<int> agents = [-1];
+    private readonly List<byte> agents = [byte.MaxValue];
+
+    /// <summary>The bytes the two lists hold (their capacity), for the memory-per-state figure; the few resolved copies are not counted.</summary>
+    public long Bytes => (long)parents.Capacity * sizeof(int) + agents.Capacity;
     private readonly Dictionary<int, IReadOnlyList<HwOp>> resolved = [];
 
     /// <summary>Records a state reached from <paramref name="parent"/> by <paramref name="agent"/>'s step; a step that copied keeps its resolved operations, which say which run it is.</summary>
@@ -20,7 +23,7 @@ internal sealed class PathStore(ScenarioModel model)
         lock (parents)
         {
             parents.Add(parent);
-            agents.Add(agent);
+            agents.Add(checked((byte)agent)); // ScenarioModel refuses more agents than a byte numbers
             var id = parents.Count - 1;
             if (resolvedOps is not null)
             {
@@ -220,7 +223,8 @@ public sealed partial class LineSetExplorer
         paths = new PathStore(model);
         var noLines = LineMap.Empty;
         var root = new SearchNode(model.Initial, noLines, null, 0, SearchNode.Fingerprinted(model.Initial, noLines), paths) { Id = 0 };
-        var visited = new HashSet<UInt128> { root.Fingerprint };
+        var visited = new FingerprintSet();
+        visited.Add(root.Fingerprint);
         var level = new List<SearchNode> { root };
         long finals = 0, transitions = 0, blocked = 0;
         string? inconclusive = null;
@@ -314,7 +318,7 @@ public sealed partial class LineSetExplorer
         }
 
         return new ExplorationResult(scenario, Name, accumulators.Select(a => a.Verdict(inconclusive is not null)).ToList(),
-            new ExplorationStats(visited.Count, finals, transitions, watch.Elapsed, blocked), inconclusive, findings.Results());
+            new ExplorationStats(visited.Count, finals, transitions, watch.Elapsed, blocked) { StoredBytes = visited.Bytes + paths.Bytes }, inconclusive, findings.Results());
     }
 
     /// <summary>

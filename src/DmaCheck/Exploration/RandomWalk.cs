@@ -13,7 +13,7 @@ public sealed partial class LineSetExplorer
         var findings = new FindingCollector();
         paths = new PathStore(model);
         var random = new Random(sampling.Seed);
-        var seen = new HashSet<UInt128>();
+        var seen = new FingerprintSet();
         long states = 0, finals = 0, transitions = 0, blocked = 0;
         string? inconclusive = null;
         var noLines = LineMap.Empty;

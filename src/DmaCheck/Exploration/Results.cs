@@ -79,7 +79,14 @@ public sealed record ExpectationVerdict(Expectation Expectation, Verdict Verdict
 
 /// <summary>How much a search did.</summary>
 /// <param name="Blocked">Final states in which some agent had not finished: it waits for an event or a value that never comes.</param>
-public sealed record ExplorationStats(long States, long FinalStates, long Transitions, TimeSpan Elapsed, long Blocked = 0);
+public sealed record ExplorationStats(long States, long FinalStates, long Transitions, TimeSpan Elapsed, long Blocked = 0)
+{
+    /// <summary>
+    /// What the line-set explorer keeps per stored state when the search ends: its visited set and path store, in bytes
+    /// (their allocated capacity). The frontier's full states are not in it: they live one level at a time. 0 when not measured.
+    /// </summary>
+    public long StoredBytes { get; init; }
+}
 
 /// <summary>The result of exploring a scenario: a verdict per expectation, or why there is none.</summary>
 /// <param name="Inconclusive">Why the verdicts are inconclusive (a limit was hit, or something is not modelled), or null.</param>

@@ -34,6 +34,9 @@ public sealed class Binder
     }
 
     /// <summary>Parses and binds a scenario file's text. Throws <see cref="ScenarioException"/> on any error.</summary>
+    /// <summary>The most cpu, dma and user programs a scenario may have.</summary>
+    public const int MaxAgents = 254;
+
     public static Scenario Load(string path, string text) => Load(path, text, SettingOverrides.None);
 
     /// <summary>
@@ -126,6 +129,12 @@ public sealed class Binder
         if (agents.Count == 0)
         {
             throw Error(new SourceSpan(1, 1, 1), "the scenario has no cpu or dma program: nothing would run");
+        }
+
+        if (agents.Count > MaxAgents)
+        {
+            var extra = syntax.Agents.Where(a => a.Kind != AgentKind.Firmware).ElementAt(MaxAgents);
+            throw Error(extra.Keyword, $"too many agents: at most {MaxAgents} cpu, dma and user programs (the explorer numbers them in a byte)");
         }
 
         var expectations = syntax.Expectations.Select(BindExpectation).ToList();
