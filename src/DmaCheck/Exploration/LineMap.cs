@@ -171,8 +171,20 @@ public sealed class LineMap
         }
 
         /// <summary>Sets the one line [<paramref name="linePa"/>, <paramref name="linePa"/> + <paramref name="lineSize"/>).</summary>
-        public void SetLine(ulong linePa, int lineSize, LineSet set) =>
-            Replace(linePa, linePa + (ulong)lineSize, [new LineRange(linePa, linePa + (ulong)lineSize, set)]);
+        public void SetLine(ulong linePa, int lineSize, LineSet set)
+        {
+            var end = linePa + (ulong)lineSize;
+            var i = FirstEndingAfter(runs, linePa);
+            if (i < runs.Count && runs[i].Start == linePa && runs[i].End == end
+                && (i == 0 || runs[i - 1].End != linePa || !ReferenceEquals(runs[i - 1].Set, set))
+                && (i + 1 == runs.Count || runs[i + 1].Start != end || !ReferenceEquals(runs[i + 1].Set, set)))
+            {
+                runs[i] = runs[i] with { Set = set }; // a run of this one line, and no neighbour to merge with: in place
+                return;
+            }
+
+            Replace(linePa, end, [new LineRange(linePa, end, set)]);
+        }
 
         public LineMap ToImmutable() => new([.. runs]);
     }

@@ -582,6 +582,16 @@ public sealed partial class LineSetExplorer
         var size = (ulong)config.LineSize;
         var first = mem.Pa & ~(size - 1);
         var last = (mem.Pa + mem.Length - 1) & ~(size - 1);
+        if (first == last)
+        {
+            // One line, the common case of small buffers: no pieces to cut.
+            LimitChecks.Tick(ref tick, limits, watch, states);
+            var fillable = mmu.IsFillable(first);
+            var set = builder.TryGetValue(first, out var known) ? known : InitialSet(config, first, fillable);
+            builder.SetLine(first, config.LineSize, Applied(set, mem.AccessAt(first, config.LineSize)!.Value with { VarOffset = 0 }, config, fillable));
+            return;
+        }
+
         Span<(ulong Start, ulong End)> spans = [(first, first + size), (first + size, last), (last, last + size)];
         var count = last == first ? 1 : 3;
         var pieces = new List<(ulong Start, ulong End, LineSet? Set)>();
@@ -640,67 +650,66 @@ public sealed partial class LineSetExplorer
     /// <summary>Splits lines [start, end) where <see cref="Mmu.IsFillable(ulong)"/> may change: at the lines where a cacheable alias begins or ends.</summary>
     private static List<(ulong Start, ulong End, bool Fillable)> FillableRuns(Mmu mmu, ulong start, ulong end, ulong lineSize)
     {
-        var cuts = new SortedSet<ulong> { start, end };
+        List<ulong>? cuts = null;
         foreach (var alias in mmu.Aliases)
         {
             if (alias.Type.IsCacheable())
             {
-                foreach (var edge in (ReadOnlySpan<ulong>)[alias.Pa, alias.Pa + alias.Size])
-                {
-                    var line = (edge + lineSize - 1) & ~(lineSize - 1); // the first line whose address the alias no longer (or now) covers
-                    if (line > start && line < end)
-                    {
-                        cuts.Add(line);
-                    }
-                }
+                AddCut(ref cuts, (alias.Pa + lineSize - 1) & ~(lineSize - 1), start, end); // the first line the alias covers
+                AddCut(ref cuts, (alias.Pa + alias.Size + lineSize - 1) & ~(lineSize - 1), start, end); // the first it no longer does
             }
         }
 
-        var runs = new List<(ulong, ulong, bool)>(cuts.Count - 1);
-        var at = start;
-        foreach (var cut in cuts)
-        {
-            if (cut > at)
-            {
-                var fillable = mmu.IsFillable(at);
-                if (runs.Count > 0 && runs[^1].Item3 == fillable)
-                {
-                    runs[^1] = (runs[^1].Item1, cut, fillable);
-                }
-                else
-                {
-                    runs.Add((at, cut, fillable));
-                }
-
-                at = cut;
-            }
-        }
-
-        return runs;
+        return Runs(cuts, start, end, at => mmu.IsFillable(at));
     }
 
     /// <summary>Splits lines [start, end) by the data they held at boot (<see cref="HardwareConfig.InitialDataAt"/>).</summary>
     private static List<(ulong Start, ulong End, byte Data)> InitialDataRuns(HardwareConfig config, ulong start, ulong end)
     {
-        var cuts = new SortedSet<ulong> { start, end };
+        List<ulong>? cuts = null;
         foreach (var r in config.Regions ?? [])
         {
-            foreach (var edge in (ReadOnlySpan<ulong>)[r.Pa, r.Pa + r.Size])
-            {
-                if (edge > start && edge < end)
-                {
-                    cuts.Add(edge);
-                }
-            }
+            AddCut(ref cuts, r.Pa, start, end);
+            AddCut(ref cuts, r.Pa + r.Size, start, end);
         }
 
-        var runs = new List<(ulong, ulong, byte)>(cuts.Count - 1);
+        return Runs(cuts, start, end, config.InitialDataAt);
+    }
+
+    private static void AddCut(ref List<ulong>? cuts, ulong at, ulong start, ulong end)
+    {
+        if (at > start && at < end)
+        {
+            (cuts ??= []).Add(at);
+        }
+    }
+
+    /// <summary>[start, end) cut at <paramref name="cuts"/> (unsorted, maybe repeated), each piece with <paramref name="value"/> of its first line, equal neighbours joined.</summary>
+    private static List<(ulong Start, ulong End, T Value)> Runs<T>(List<ulong>? cuts, ulong start, ulong end, Func<ulong, T> value)
+    {
+        if (cuts is null)
+        {
+            return [(start, end, value(start))]; // the common case: nothing changes inside the range
+        }
+
+        cuts.Add(end);
+        cuts.Sort();
+        var runs = new List<(ulong, ulong, T)>(cuts.Count);
         var at = start;
         foreach (var cut in cuts)
         {
             if (cut > at)
             {
-                runs.Add((at, cut, config.InitialDataAt(at)));
+                var v = value(at);
+                if (runs.Count > 0 && EqualityComparer<T>.Default.Equals(runs[^1].Item3, v))
+                {
+                    runs[^1] = (runs[^1].Item1, cut, v);
+                }
+                else
+                {
+                    runs.Add((at, cut, v));
+                }
+
                 at = cut;
             }
         }

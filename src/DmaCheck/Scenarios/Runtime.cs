@@ -114,30 +114,19 @@ public sealed class ControlState : IEquatable<ControlState>
     private static readonly System.Runtime.CompilerServices.ConditionalWeakTable<DmaState, string> DmaKeys = [];
     private static readonly System.Runtime.CompilerServices.ConditionalWeakTable<DebugState, string> DebugKeys = [];
 
+    /// <summary>Sub-keys of each agent and of the variables, cached per immutable object: a step changes one agent, and most steps no variable.</summary>
+    private static readonly System.Runtime.CompilerServices.ConditionalWeakTable<AgentState, string> AgentKeys = [];
+    private static readonly System.Runtime.CompilerServices.ConditionalWeakTable<ImmutableSortedDictionary<string, Value>, string> VarKeys = [];
+
     private string BuildKey()
     {
         var sb = new StringBuilder(256);
         foreach (var a in Agents)
         {
-            sb.Append('A').Append(a.Stopped);
-            foreach (var f in a.Frames)
-            {
-                sb.Append('/').Append(f.Program).Append(':').Append(f.Pc);
-                foreach (var (k, v) in f.Locals.OrderBy(p => p.Key, StringComparer.Ordinal))
-                {
-                    sb.Append(',').Append(k).Append('=');
-                    AppendValue(sb, v);
-                }
-            }
+            sb.Append(AgentKeys.GetValue(a, AgentKey));
         }
 
-        sb.Append("|V");
-        foreach (var (k, v) in Vars)
-        {
-            sb.Append(k).Append('=');
-            AppendValue(sb, v);
-            sb.Append(';');
-        }
+        sb.Append("|V").Append(VarKeys.GetValue(Vars, VarsKey));
 
         sb.Append("|S").AppendJoin(',', Signals).Append("|O");
         foreach (var (k, v) in Observed)
@@ -147,6 +136,36 @@ public sealed class ControlState : IEquatable<ControlState>
 
         sb.Append(DmaKeys.GetValue(Dma, DmaKey));
         sb.Append("|G").Append(DebugKeys.GetValue(Debug, d => d.Key));
+        return sb.ToString();
+    }
+
+    private static string AgentKey(AgentState a)
+    {
+        var sb = new StringBuilder(64);
+        sb.Append('A').Append(a.Stopped);
+        foreach (var f in a.Frames)
+        {
+            sb.Append('/').Append(f.Program).Append(':').Append(f.Pc);
+            foreach (var (k, v) in f.Locals.OrderBy(p => p.Key, StringComparer.Ordinal))
+            {
+                sb.Append(',').Append(k).Append('=');
+                AppendValue(sb, v);
+            }
+        }
+
+        return sb.ToString();
+    }
+
+    private static string VarsKey(ImmutableSortedDictionary<string, Value> vars)
+    {
+        var sb = new StringBuilder(64);
+        foreach (var (k, v) in vars)
+        {
+            sb.Append(k).Append('=');
+            AppendValue(sb, v);
+            sb.Append(';');
+        }
+
         return sb.ToString();
     }
 
