@@ -24,17 +24,13 @@ public sealed class LineMap
     public int RunCount => runs.Length;
 
     /// <summary>The set of the touched line at <paramref name="linePa"/>.</summary>
-    public bool TryGetValue(ulong linePa, out LineSet set)
+    public bool TryGetValue(ulong linePa, out LineSet set) => TryGet(runs, linePa, out set);
+
+    private static bool TryGet(IReadOnlyList<LineRange> runs, ulong linePa, out LineSet set)
     {
         var i = Find(runs, linePa);
-        if (i >= 0)
-        {
-            set = runs[i].Set;
-            return true;
-        }
-
-        set = null!;
-        return false;
+        set = i >= 0 ? runs[i].Set : null!;
+        return i >= 0;
     }
 
     public LineSet this[ulong linePa] =>
@@ -87,18 +83,7 @@ public sealed class LineMap
 
         internal Builder(LineRange[] runs) => this.runs = [.. runs];
 
-        public bool TryGetValue(ulong linePa, out LineSet set)
-        {
-            var i = Find(runs, linePa);
-            if (i >= 0)
-            {
-                set = runs[i].Set;
-                return true;
-            }
-
-            set = null!;
-            return false;
-        }
+        public bool TryGetValue(ulong linePa, out LineSet set) => TryGet(runs, linePa, out set);
 
         /// <summary>
         /// Splits [<paramref name="start"/>, <paramref name="end"/>) at the edges of the runs in it: each piece with its
