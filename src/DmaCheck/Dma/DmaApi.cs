@@ -598,8 +598,9 @@ public static class DmaApi
     /// dma_map_page_attrs() → dma_direct_map_page() (v5.10..v6.4) on arm64: with swiotlb=force every mapping bounces;
     /// otherwise dma_addr = phys_to_dma(phys), and an address the device cannot reach (dma_capable() false) bounces
     /// through swiotlb when there is a pool, or fails ("DMA addr ... overflow", DMA_MAPPING_ERROR) when there is none.
-    /// A non-coherent device then gets arch_sync_dma_for_device unless DMA_ATTR_SKIP_CPU_SYNC. Xen's map_page and
-    /// arm32's maintenance are not modelled and say so.
+    /// A non-coherent device then gets arch_sync_dma_for_device unless DMA_ATTR_SKIP_CPU_SYNC.
+    /// In a Xen dom0 the map goes to xen_swiotlb_map_page instead (drivers/xen/swiotlb-xen.c, v5.10..v6.x; see
+    /// <see cref="XenVia"/>): the same decisions for the dom0's own, 1:1-mapped pages, without v6.5's kmalloc bounce.
     /// </summary>
     public static DmaState DmaMapPage(DmaEnvironment env, DmaState s, DmaDevice dev, ulong pfn, ulong offset, ulong size, DmaDirection dir, DmaAttrs attrs, string function, List<HwOp> ops, List<Finding> findings, out ulong handle)
     {
@@ -607,8 +608,14 @@ public static class DmaApi
         CheckStreamingModelled(env, function);
         var phys = PlatformLayout.PfnToPhys(pfn) + offset;
         var dma = env.Layout.PhysToDma(phys);
-        if (s.Swiotlb is { ForceBounce: true } || !DmaCapable(env, dev, dma, size) || DmaKmallocNeedsBounce(s.Kernel, dev, size, dir))
+        var xen = env.Profile.XenDom0;
+        if (s.Swiotlb is { ForceBounce: true } || !DmaCapable(env, dev, dma, size) || (!xen && DmaKmallocNeedsBounce(s.Kernel, dev, size, dir)))
         {
+            if (xen && s.Swiotlb is null)
+            {
+                throw new NotModelledException($"{function} → xen_swiotlb_map_page must bounce {size} bytes at PA 0x{phys:x} for {dev.Name}, but the scenario has no swiotlb pool: a Xen dom0 always sets up swiotlb-xen's (xen_mm_init → xen_swiotlb_init), which this model reserves only with `set swiotlb = on`");
+            }
+
             if (s.Swiotlb is not { } pool)
             {
                 // dma_direct_map_page: no pool to bounce through.
@@ -624,11 +631,24 @@ public static class DmaApi
         handle = dma;
         if (!dev.Coherent && (attrs & DmaAttrs.DMA_ATTR_SKIP_CPU_SYNC) == 0)
         {
-            ArchSyncDmaForDevice(env, s.Kernel, phys, size, dir, function, ops);
+            ArchSyncDmaForDevice(env, s.Kernel, phys, size, dir, XenVia(env, function, "xen_swiotlb_map_page"), ops);
         }
 
         return s with { Mappings = s.Mappings.Add(new StreamingMapping(dev.Name, handle, phys, size, dir, function)) };
     }
+
+    /// <summary>
+    /// The caller's name for the maintenance a streaming call does, with the swiotlb-xen function in between in a Xen
+    /// dom0. xen_swiotlb_dma_ops (drivers/xen/swiotlb-xen.c, v5.10..v6.x) make the same decisions as dma-direct for the
+    /// dom0's own pages, which Xen on arm maps 1:1: a page is bounced when !dma_capable or swiotlb=force
+    /// (range_straddles_page_boundary and xen_arch_need_swiotlb are false for a local, contiguous page), and its cache
+    /// maintenance is arch_sync_dma_for_* because pfn_valid(dma_to_phys(handle)) holds (foreign pages, synced by the
+    /// GNTTABOP_cache_flush hypercall, do not occur here). Unmap does arch_sync_dma_for_cpu and then
+    /// swiotlb_tbl_unmap_single, whose copy back equals dma-direct's sync then release; the translation is
+    /// phys_to_dma, as since the v5.9 fix-rpi4 series (the only earlier profile, v5.8 on arm64, has no DMA offset).
+    /// </summary>
+    private static string XenVia(DmaEnvironment env, string function, string xenFunction) =>
+        env.Profile.XenDom0 ? $"{function} → {xenFunction}" : function;
 
     /// <summary>
     /// dma_kmalloc_needs_bounce(dev, size, dir) (include/linux/dma-map-ops.h, v6.5): with
@@ -695,7 +715,7 @@ public static class DmaApi
         var mapping = new StreamingMapping(dev.Name, env.Layout.PhysToDma(tlb), phys, size, dir, function, tlb, [(0UL, size)]);
         if (bounce)
         {
-            SwiotlbBounce.Bounce(next, allocated, tlb, size, DmaDirection.DMA_TO_DEVICE, $"{function}: swiotlb_tbl_map_single [{Switches.SwiotlbMapBounce.Key}={env.SwiotlbMapBounce}]", ops, findings);
+            SwiotlbBounce.Bounce(next, allocated, tlb, size, DmaDirection.DMA_TO_DEVICE, $"{XenVia(env, function, "xen_swiotlb_map_page")}: swiotlb_tbl_map_single [{Switches.SwiotlbMapBounce.Key}={env.SwiotlbMapBounce}]", ops, findings);
             mapping = mapping.Filled(0, size);
         }
 
@@ -711,7 +731,7 @@ public static class DmaApi
         handle = mapping.Handle;
         if (!dev.Coherent && !skip)
         {
-            ArchSyncDmaForDevice(env, next.Kernel, tlb, size, dir, function, ops);
+            ArchSyncDmaForDevice(env, next.Kernel, tlb, size, dir, XenVia(env, function, "xen_swiotlb_map_page"), ops);
         }
 
         return next with { Mappings = next.Mappings.Add(mapping) };
@@ -722,11 +742,6 @@ public static class DmaApi
         if (env.Profile.ArmDmaOps)
         {
             throw new NotModelledException($"{function} under arm_dma_ops on {env.Layout.Name}: the board's outer cache (PL310 L2C, outer_inv_range/outer_clean_range and its ordering against the inner cache) is not modelled");
-        }
-
-        if (env.Profile.XenDom0)
-        {
-            throw new NotModelledException($"{function} in a Xen dom0 goes through xen_swiotlb_map_page/xen_dma_sync_*, which this version does not model (issue 4)");
         }
     }
 
@@ -772,7 +787,7 @@ public static class DmaApi
         CheckDirection(dir, function);
         if ((attrs & DmaAttrs.DMA_ATTR_SKIP_CPU_SYNC) == 0)
         {
-            SyncForCpu(env, s, dev, handle, size, dir, function, ops, findings);
+            SyncForCpu(env, s, dev, handle, size, dir, function, ops, findings, "xen_swiotlb_unmap_page");
         }
 
         var record = s.Mappings.FirstOrDefault(m => m.Device == dev.Name && m.Handle == handle);
@@ -791,19 +806,23 @@ public static class DmaApi
     /// (on the bounce slots when bouncing), then, for a bounce address, swiotlb_sync_single_for_cpu: DMA_FROM_DEVICE and
     /// DMA_BIDIRECTIONAL copy the slots back into the buffer.
     /// </summary>
-    public static void SyncForCpu(DmaEnvironment env, DmaState s, DmaDevice dev, ulong handle, ulong size, DmaDirection dir, string function, List<HwOp> ops, List<Finding> findings)
+    /// <param name="xenFunction">In a Xen dom0, the swiotlb-xen function that does this (unmap's is xen_swiotlb_unmap_page, whose copy back is swiotlb_tbl_unmap_single's).</param>
+    public static void SyncForCpu(DmaEnvironment env, DmaState s, DmaDevice dev, ulong handle, ulong size, DmaDirection dir, string function, List<HwOp> ops, List<Finding> findings,
+        string xenFunction = "xen_swiotlb_sync_single_for_cpu")
     {
         CheckDirection(dir, function);
         CheckStreamingModelled(env, function);
         var paddr = env.Layout.DmaToPhys(handle);
+        var caller = XenVia(env, function, xenFunction);
         if (!dev.Coherent)
         {
-            ArchSyncDmaForCpu(env, s.Kernel, paddr, size, dir, function, ops);
+            ArchSyncDmaForCpu(env, s.Kernel, paddr, size, dir, caller, ops);
         }
 
         if (s.Swiotlb is { } pool && pool.Contains(paddr) && dir is DmaDirection.DMA_FROM_DEVICE or DmaDirection.DMA_BIDIRECTIONAL)
         {
-            if (SwiotlbBounce.Bounce(s, pool, paddr, size, DmaDirection.DMA_FROM_DEVICE, $"{function}: swiotlb_sync_single_for_cpu", ops, findings) is { } copied)
+            var copy = env.Profile.XenDom0 && xenFunction == "xen_swiotlb_unmap_page" ? "swiotlb_tbl_unmap_single" : "swiotlb_sync_single_for_cpu";
+            if (SwiotlbBounce.Bounce(s, pool, paddr, size, DmaDirection.DMA_FROM_DEVICE, $"{caller}: {copy}", ops, findings) is { } copied)
             {
                 StaleBytes(s, copied.Orig, copied.Size, function, findings);
             }
@@ -825,13 +844,13 @@ public static class DmaApi
             (env.SwiotlbSyncForDeviceAlwaysBounces || dir is DmaDirection.DMA_TO_DEVICE or DmaDirection.DMA_BIDIRECTIONAL))
         {
             SwiotlbBounce.Bounce(s, pool, paddr, size, DmaDirection.DMA_TO_DEVICE,
-                $"{function}: swiotlb_sync_single_for_device [{Switches.SwiotlbSyncForDeviceBounce.Key}={(env.SwiotlbSyncForDeviceAlwaysBounces ? "always" : "by_direction")}]", ops, findings);
+                $"{XenVia(env, function, "xen_swiotlb_sync_single_for_device")}: swiotlb_sync_single_for_device [{Switches.SwiotlbSyncForDeviceBounce.Key}={(env.SwiotlbSyncForDeviceAlwaysBounces ? "always" : "by_direction")}]", ops, findings);
             next = Filled(s, paddr, size);
         }
 
         if (!dev.Coherent)
         {
-            ArchSyncDmaForDevice(env, s.Kernel, paddr, size, dir, function, ops);
+            ArchSyncDmaForDevice(env, s.Kernel, paddr, size, dir, XenVia(env, function, "xen_swiotlb_sync_single_for_device"), ops);
         }
 
         return next;
