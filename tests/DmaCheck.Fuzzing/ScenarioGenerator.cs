@@ -87,7 +87,7 @@ public static class ScenarioGenerator
 
     /// <summary>What the generator must know of a profile to stay inside what the engine models (docs/scenario-language.md, Limits).</summary>
     /// <param name="Arm64">The arm64.* switches exist (setting them on 32-bit arm is a bind error).</param>
-    /// <param name="Streaming">dma_map_* and the syncs are modelled: arm64 with dma-direct; not 32-bit arm, not a Xen dom0.</param>
+    /// <param name="Streaming">dma_map_* and the syncs are modelled and reach no highmem: arm64 (dma-direct, or swiotlb-xen in a Xen dom0) and x86_64; not 32-bit arm.</param>
     /// <param name="NoKernelMapping">DMA_ATTR_NO_KERNEL_MAPPING is modelled: dma-direct; not xen-swiotlb, not arm_dma_ops.</param>
     /// <param name="DmaOffset">The bus adds an offset to physical addresses: firmware must be handed sg_phys, never a DMA handle.</param>
     /// <param name="DmaEngine">
@@ -102,7 +102,7 @@ public static class ScenarioGenerator
     private static readonly ProfileFacts[] AllProfiles = Profiles.All.Select(p => new ProfileFacts(
         p.Name,
         Arm64: p.Arch == Arch.Arm64,
-        Streaming: p.Arch is Arch.Arm64 or Arch.X86_64 && !p.XenDom0 && !p.ArmDmaOps,
+        Streaming: p.Arch is Arch.Arm64 or Arch.X86_64 && !p.ArmDmaOps,
         NoKernelMapping: !p.XenDom0 && !p.ArmDmaOps,
         DmaOffset: p.Layout.DmaOffset != 0,
         DmaEngine: true,

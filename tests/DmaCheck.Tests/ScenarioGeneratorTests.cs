@@ -77,7 +77,7 @@ public sealed class ScenarioGeneratorTests
     [Fact]
     public void FullScenariosUseTheSeed2Constructs()
     {
-        const int n = 200;
+        const int n = 300;
         var scenarios = ScenarioGenerator.Full().Sample(n, new Rnd(20260101UL), Size).Select(g => LoadOrExplain(g.Text)).ToList();
         static IEnumerable<Statement> Statements(Scenario s) => s.Programs.SelectMany(p => p.Body);
         static bool FreedWhileMapped(Scenario s) =>
