@@ -288,6 +288,12 @@ public class OuterCacheTests
             var again = ReplayFile.Parse(saved).Replay(new ScenarioModel(outcome.Scenario!), out var reproduces);
             Assert.True(reproduces, saved);
             Assert.Equal(2, again.Events);
+
+            // The waveform carries the outer level as two more signals: Dirty(payload) in L2 after the inner eviction.
+            var vcd = Reports.VcdReport.Render(witness, outcome.Scenario!, "test");
+            Assert.Contains("$var wire 2 o outer_cache $end", vcd, StringComparison.Ordinal);
+            Assert.Contains("b10 o\n", vcd, StringComparison.Ordinal);
+            Assert.Contains($"b{Convert.ToString(outcome.Scenario!.Writers.TryGet("payload", out var payload) ? payload : 0, 2)} l\n", vcd, StringComparison.Ordinal);
         }
         finally
         {
