@@ -49,7 +49,8 @@ public sealed record GeneratedScenario(string Text, int Agents, int Reads, int E
 /// "not modelled" stop, by construction: no double free, no access past a buffer or its mapping, no use of a freed
 /// non-cacheable remap, no dereference of a DMA_ATTR_NO_KERNEL_MAPPING cookie, no streaming DMA where it is not
 /// modelled (32-bit arm, Xen), no NO_KERNEL_MAPPING where it is not (Xen, arm_dma_ops), no DMA handle passed to
-/// firmware as a physical address where the bus adds an offset, no DMA_NONE, no __GFP_COMP. Events are ordered so
+/// firmware as a physical address where the bus adds an offset, no DMA_NONE, no __GFP_COMP, no coherent device on a
+/// board with an outer cache. Events are ordered so
 /// that no program waits for something that cannot come: the owner thread <c>t0</c> assigns every buffer, handle,
 /// user mapping and sg table and signals <c>go</c> before it waits for any <c>done_*</c> event of the other programs.
 /// A user mapping may outlive its buffer (dma_free_coherent while mapped): that is a finding, not an error.
@@ -76,7 +77,7 @@ public static class ScenarioGenerator
     /// <summary>Random scenario texts under <paramref name="options"/>.</summary>
     public static Gen<GeneratedScenario> Scenario(ScenarioGeneratorOptions options) =>
         from settings in SettingsGen(options)
-        from devices in DevicesGen()
+        from devices in DevicesGen(settings.Profile)
         from tenants in TenantsGen(options)
         from buffers in BuffersGen(options, settings, devices)
         from agents in AgentsGen(options, settings.Profile, buffers)
@@ -96,7 +97,8 @@ public static class ScenarioGenerator
     /// </param>
     /// <param name="Xen">A Xen dom0: dma_mmap_* and dma_get_sgtable_* go through dma_common_*, which find the page from the CPU address.</param>
     /// <param name="VaddrToPage">The profile's dma_common_vaddr_to_page (a <c>set</c> line may override it).</param>
-    private sealed record ProfileFacts(string Name, bool Arm64, bool Streaming, bool NoKernelMapping, bool DmaOffset, bool DmaEngine, bool Xen, string VaddrToPage, bool AlwaysCoherent = false);
+    /// <param name="OuterCache">The board has an outer (PL310) cache, behind which a coherent DMA master is not modelled: its devices are all non-coherent.</param>
+    private sealed record ProfileFacts(string Name, bool Arm64, bool Streaming, bool NoKernelMapping, bool DmaOffset, bool DmaEngine, bool Xen, string VaddrToPage, bool AlwaysCoherent = false, bool OuterCache = false);
 
     /// <summary>Every profile the engine has, in its order.</summary>
     private static readonly ProfileFacts[] AllProfiles = Profiles.All.Select(p => new ProfileFacts(
@@ -108,7 +110,8 @@ public static class ScenarioGenerator
         DmaEngine: true,
         Xen: p.XenDom0,
         VaddrToPage: p.Value(Switches.CommonVaddrToPage),
-        AlwaysCoherent: p.Arch == Arch.X86_64)).ToArray();
+        AlwaysCoherent: p.Arch == Arch.X86_64,
+        OuterCache: p.Layout.OuterCache)).ToArray();
 
     /// <summary>The profiles of the first generator (before seed 2): the brute-force-feasible scenarios keep to them.</summary>
     private static readonly string[] FirstProfiles = ["linux-6.3-arm64", "linux-6.4-arm64"];
@@ -242,9 +245,9 @@ public static class ScenarioGenerator
         return new Settings(profile, present, FreeClears: freeClears, ZeroFlagClears: !freeClears, VaddrToPage: vaddrToPage ?? profile.VaddrToPage);
     }
 
-    private static Gen<IReadOnlyList<Device>> DevicesGen() =>
+    private static Gen<IReadOnlyList<Device>> DevicesGen(ProfileFacts profile) =>
         from count in Gen.Frequency((3, Gen.Constant(1)), (1, Gen.Constant(2)))
-        from coherent in Gen.Elements(true, false).ArrayOf(count)
+        from coherent in (profile.OuterCache ? Gen.Constant(false) : Gen.Elements(true, false)).ArrayOf(count)
         from aligned in Gen.Frequency((3, Gen.Constant(false)), (1, Gen.Constant(true))).ArrayOf(count)
         select (IReadOnlyList<Device>)coherent.Select((c, i) => new Device($"d{i}", c, aligned[i] ? "0xfff" : null)).ToList();
 

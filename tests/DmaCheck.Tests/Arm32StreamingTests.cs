@@ -35,14 +35,4 @@ public class Arm32StreamingTests
         DmaApi.DmaUnmap(Env, s, new DmaDevice("d", false), handle, size, dir, DmaAttrs.None, "dma_unmap_single", ops, []);
         Assert.Equal(onUnmap, Show(ops, basePa));
     }
-
-    [Fact]
-    public void ArmDmaOpsStreamingSaysTheOuterCacheIsNotModelled()
-    {
-        var env = new DmaEnvironment(Profiles.Linux513ArmImx6);
-        var s = DmaState.Boot(KernelState.Boot(PlatformLayout.Arm32Imx6, new KernelConfig(), HardwareConfig.Default));
-        var k = s.Kernel.AllocPages(Gfp.GFP_KERNEL, 0, "t", [], out var pfn);
-        var e = Assert.Throws<NotModelledException>(() => DmaApi.DmaMapSingle(env, s with { Kernel = k }, new DmaDevice("d", false), k.Layout.LinearAddress(pfn), 64, DmaDirection.DMA_TO_DEVICE, DmaAttrs.None, "dma_map_single", [], [], out _));
-        Assert.Contains("outer cache", e.Message);
-    }
 }

@@ -78,6 +78,32 @@ public static class Seed2VariantArbitraries
     }
 }
 
+/// <summary>
+/// Random variants of the 32-bit arm streaming scenarios on the i.MX6 layout, whose PL310 outer cache is on: the
+/// buffer's size (whole lines, or a partial last line for the edge rules of both levels) and the initial cache.
+/// </summary>
+public static class OuterCacheVariantArbitraries
+{
+    private static readonly string[] Seeds = Directory.GetFiles(Path.Combine(TestPaths.Scenarios, "streaming"), "arm32-imx6-*.dmc")
+        .Order(StringComparer.Ordinal).Select(File.ReadAllText).ToArray();
+
+    public static Arbitrary<GeneratedScenario> Scenarios() =>
+        (from seed in Gen.Elements(Seeds)
+         from bytes in Gen.Elements(32, 64, 100, 128, 160)
+         from cache in Gen.Elements("cold", "arbitrary")
+         select Variant(seed, bytes, cache)).ToArbitrary();
+
+    private static GeneratedScenario Variant(string seed, int bytes, string cache)
+    {
+        var n = bytes.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        var lines = seed.Split('\n')
+            .Where(l => !l.StartsWith("# expect", StringComparison.Ordinal) && !l.StartsWith("set ", StringComparison.Ordinal))
+            .Select(l => l.StartsWith("profile ", StringComparison.Ordinal) ? $"{l}\nset cache_init = {cache}"
+                : System.Text.RegularExpressions.Regex.Replace(l, @"\b(64|128)\b", n));
+        return new GeneratedScenario(string.Join('\n', lines), 2, 1, 1, bytes);
+    }
+}
+
 /// <summary>The full generator: dma_alloc_coherent, page clearing and frees. Feasible for the brute force because it keeps only observed lines.</summary>
 public static class FullScenarioArbitraries
 {
@@ -111,6 +137,10 @@ public sealed class ExplorerAgreementProperties
     /// </summary>
     [Property(MaxTest = 120, Arbitrary = [typeof(SeedVariantArbitraries)])]
     public Property LineSetAndBruteForceAgreeOnSeedVariants(GeneratedScenario generated) => Agree(generated);
+
+    /// <summary>The i.MX6 streaming cases with the PL310 outer cache on: both levels, both explorers, every size and initial cache.</summary>
+    [Property(MaxTest = 60, Arbitrary = [typeof(OuterCacheVariantArbitraries)])]
+    public Property LineSetAndBruteForceAgreeWithTheOuterCache(GeneratedScenario generated) => Agree(generated);
 
     /// <summary>The seed-2 cases: Xen and dma-direct, arm64 and arm32, tenants, user mappings, sg tables, pools; verdicts and findings.</summary>
     [Property(MaxTest = 120, Arbitrary = [typeof(Seed2VariantArbitraries)])]

@@ -270,6 +270,7 @@ public static class DmaApi
             var lm = layout.LinearAddress(pfn);
             k.CpuStore(lm, size, WriterTable.Zero, "__dma_clear_buffer: memset(ptr, 0, size) through the linear map", ops);
             Arm32Cache.DmacFlushRange(k, lm, lm + size, "__dma_clear_buffer", ops);
+            Arm32Cache.OuterFlushRange(k, PlatformLayout.PfnToPhys(pfn), PlatformLayout.PfnToPhys(pfn) + size, "__dma_clear_buffer", ops);
             k = k.Vmap(pfn, size / PlatformLayout.PageSize, MemoryType.NormalNonCacheable, $"dma_alloc_coherent({dev.Name}) NC remap",
                 "__alloc_remap_buffer: dma_common_contiguous_remap with pgprot_dmacoherent (bufferable: Normal-NC)", ops, out cpuAddr);
             handle = layout.PhysToDma(PlatformLayout.PfnToPhys(pfn));
@@ -307,6 +308,7 @@ public static class DmaApi
         var lm = env.Layout.LinearAddress(pfn);
         k.CpuStore(lm, poolSize, WriterTable.Zero, "atomic_pool_init (at boot): __dma_clear_buffer memset through the linear map", ops);
         Arm32Cache.DmacFlushRange(k, lm, lm + poolSize, "atomic_pool_init (at boot): __dma_clear_buffer", ops);
+        Arm32Cache.OuterFlushRange(k, PlatformLayout.PfnToPhys(pfn), PlatformLayout.PfnToPhys(pfn) + poolSize, "atomic_pool_init (at boot): __dma_clear_buffer", ops);
         k = k.Vmap(pfn, poolSize / PlatformLayout.PageSize, MemoryType.NormalNonCacheable, "atomic DMA pool", "atomic_pool_init (at boot): dma_common_contiguous_remap", ops, out var va);
         return s with { Kernel = k, Pool = new AtomicPool(va, pfn, poolSize, ImmutableSortedDictionary<ulong, ulong>.Empty) };
     }
@@ -605,7 +607,7 @@ public static class DmaApi
     public static DmaState DmaMapPage(DmaEnvironment env, DmaState s, DmaDevice dev, ulong pfn, ulong offset, ulong size, DmaDirection dir, DmaAttrs attrs, string function, List<HwOp> ops, List<Finding> findings, out ulong handle)
     {
         CheckDirection(dir, function);
-        CheckStreamingModelled(env, function);
+        CheckStreamingModelled(env, s, function);
         var phys = PlatformLayout.PfnToPhys(pfn) + offset;
         var dma = env.Layout.PhysToDma(phys);
         var xen = env.Profile.XenDom0;
@@ -737,11 +739,17 @@ public static class DmaApi
         return next with { Mappings = next.Mappings.Add(mapping) };
     }
 
-    private static void CheckStreamingModelled(DmaEnvironment env, string function)
+    /// <summary>
+    /// Streaming calls under arm_dma_ops (arm_dma_map_page, arm_dma_unmap_page, arm_dma_sync_single_for_*, v5.13) take the
+    /// same steps as dma-direct here: the page's bus address, no dma_capable check (every page of the bundled arm_dma_ops
+    /// board is below its 32-bit masks) and __dma_page_cpu_to_dev / __dma_page_dev_to_cpu for a non-coherent device.
+    /// Without LPAE there is no swiotlb (and dmabounce is not modelled), so a pool there is refused.
+    /// </summary>
+    private static void CheckStreamingModelled(DmaEnvironment env, DmaState s, string function)
     {
-        if (env.Profile.ArmDmaOps)
+        if (env.Profile.ArmDmaOps && s.Swiotlb is not null)
         {
-            throw new NotModelledException($"{function} under arm_dma_ops on {env.Layout.Name}: the board's outer cache (PL310 L2C, outer_inv_range/outer_clean_range and its ordering against the inner cache) is not modelled");
+            throw new NotModelledException($"{function} under arm_dma_ops on {env.Layout.Name} with a swiotlb pool: arm_dma_ops never bounces (dmabounce is not modelled)");
         }
     }
 
@@ -811,7 +819,7 @@ public static class DmaApi
         string xenFunction = "xen_swiotlb_sync_single_for_cpu")
     {
         CheckDirection(dir, function);
-        CheckStreamingModelled(env, function);
+        CheckStreamingModelled(env, s, function);
         var paddr = env.Layout.DmaToPhys(handle);
         var caller = XenVia(env, function, xenFunction);
         if (!dev.Coherent)
@@ -837,7 +845,7 @@ public static class DmaApi
     public static DmaState SyncForDevice(DmaEnvironment env, DmaState s, DmaDevice dev, ulong handle, ulong size, DmaDirection dir, string function, List<HwOp> ops, List<Finding> findings)
     {
         CheckDirection(dir, function);
-        CheckStreamingModelled(env, function);
+        CheckStreamingModelled(env, s, function);
         var paddr = env.Layout.DmaToPhys(handle);
         var next = s;
         if (s.Swiotlb is { } pool && pool.Contains(paddr) &&

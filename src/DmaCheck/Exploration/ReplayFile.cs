@@ -13,7 +13,7 @@ public sealed class ReplayException(string message) : Exception(message);
 /// A witness as a versioned text file (design §5): a header naming the tool version, the scenario's path and
 /// SHA-256, the profile, the expectation and the witness line, then one choice per line: <c>step AGENT</c> runs
 /// that agent's next statement; inside a step, <c>access</c> marks the next operation that touches the witness
-/// line and <c>event fill|evict|write-back</c> a spontaneous move on it, in order. Replay is one more way to
+/// line and <c>event fill|evict|write-back|outer-fill|outer-evict</c> a spontaneous move on it, in order. Replay is one more way to
 /// drive the same model: it re-executes the choices and rebuilds the witness.
 /// </summary>
 public sealed record ReplayFile(
@@ -119,6 +119,8 @@ public sealed record ReplayFile(
     {
         SpontaneousMove.Fill => "fill",
         SpontaneousMove.Evict => "evict",
+        SpontaneousMove.OuterFill => "outer-fill",
+        SpontaneousMove.OuterEvict => "outer-evict",
         _ => "write-back",
     };
 
@@ -183,7 +185,9 @@ public sealed record ReplayFile(
                 "event fill" => new ReplayChoice(SpontaneousMove.Fill),
                 "event evict" => new ReplayChoice(SpontaneousMove.Evict),
                 "event write-back" => new ReplayChoice(SpontaneousMove.WriteBack),
-                _ => throw new ReplayException($"line {n + 1}: unknown choice '{l}' (step AGENT, access, event fill|evict|write-back)"),
+                "event outer-fill" => new ReplayChoice(SpontaneousMove.OuterFill),
+                "event outer-evict" => new ReplayChoice(SpontaneousMove.OuterEvict),
+                _ => throw new ReplayException($"line {n + 1}: unknown choice '{l}' (step AGENT, access, event fill|evict|write-back|outer-fill|outer-evict)"),
             });
         }
 

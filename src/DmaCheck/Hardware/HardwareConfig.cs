@@ -17,8 +17,13 @@ public enum InitialCache : byte
 /// <param name="InitialData">The last data written to every line before the scenario starts.</param>
 /// <param name="InitialRamBehind">What RAM holds while that last data may still sit Dirty in the cache (with <see cref="InitialCache.Arbitrary"/>).</param>
 /// <param name="Regions">Physical ranges whose last data is another writer's (another tenant's memory), overriding <see cref="InitialData"/>.</param>
+/// <param name="OuterCache">
+/// An outer (L2) cache level sits between the inner cache and RAM, maintained by physical address through its own
+/// controller rather than by the inner level's operations: an Arm PL310 / L2C-310 (docs/semantics.md, "Outer cache").
+/// Lines are <see cref="LineSize"/> bytes at both levels.
+/// </param>
 public sealed record HardwareConfig(int LineSize = 64, bool IvacActsAsCivac = false, InitialCache Initial = InitialCache.Cold,
-    byte InitialData = WriterTable.Old, byte InitialRamBehind = WriterTable.Old, IReadOnlyList<InitialRegion>? Regions = null)
+    byte InitialData = WriterTable.Old, byte InitialRamBehind = WriterTable.Old, IReadOnlyList<InitialRegion>? Regions = null, bool OuterCache = false)
 {
     public static HardwareConfig Default { get; } = new();
 

@@ -23,6 +23,15 @@ public enum LineOpKind : byte
     /// the line's state is split into runs, one per value (docs/internals-line-sets.md).
     /// </summary>
     CopyRead,
+
+    /// <summary>Outer (L2) cache clean of the line by physical address (PL310 Clean Line by PA): a Dirty outer line is written to RAM and stays valid. The inner level is untouched.</summary>
+    OuterClean,
+
+    /// <summary>Outer (L2) cache clean and invalidate by physical address (PL310 Clean and Invalidate Line by PA). The inner level is untouched.</summary>
+    OuterCleanInvalidate,
+
+    /// <summary>Outer (L2) cache invalidate by physical address (PL310 Invalidate Line by PA): a Dirty outer line is discarded. The inner level is untouched.</summary>
+    OuterInvalidate,
 }
 
 /// <summary>
@@ -38,6 +47,9 @@ public sealed record LineOp(LineOpKind Kind, MasterKind Master, MemoryType Type,
 
     public static LineOp Maintenance(LineOpKind kind) => new(kind, MasterKind.Cpu, MemoryType.NormalWriteBack);
 
+    /// <summary>Whether this is an outer-cache maintenance operation (by physical address, the inner level untouched).</summary>
+    public bool IsOuterMaintenance => Kind is LineOpKind.OuterClean or LineOpKind.OuterCleanInvalidate or LineOpKind.OuterInvalidate;
+
     /// <summary>The load half of a copy, resolved to the bytes it read.</summary>
     public static LineOp CopyRead(MasterKind master, MemoryType type, LineBytes data) => new(LineOpKind.CopyRead, master, type, Data: data);
 
@@ -50,6 +62,9 @@ public sealed record LineOp(LineOpKind Kind, MasterKind Master, MemoryType Type,
         LineOpKind.Clean => "DC CVAC",
         LineOpKind.CleanInvalidate => "DC CIVAC",
         LineOpKind.Invalidate => "DC IVAC",
+        LineOpKind.OuterClean => "L2C clean line",
+        LineOpKind.OuterCleanInvalidate => "L2C clean+invalidate line",
+        LineOpKind.OuterInvalidate => "L2C invalidate line",
         LineOpKind.Read => $"{MasterName} {Type.Describe()} read",
         LineOpKind.CopyRead => $"{MasterName} {Type.Describe()} memcpy read",
         LineOpKind.Write when Data is not null => $"{MasterName} {Type.Describe()} memcpy write",

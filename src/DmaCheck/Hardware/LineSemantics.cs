@@ -11,6 +11,15 @@ public enum SpontaneousMove : byte
 
     /// <summary>A Dirty line is written back and stays Clean.</summary>
     WriteBack,
+
+    /// <summary>
+    /// An Invalid outer (L2) line becomes Clean(RAM) while a live cacheable alias maps it: the PL310 prefetch engine, or
+    /// a linefill through L2 whose inner copy is gone. Only on a board with an outer cache.
+    /// </summary>
+    OuterFill,
+
+    /// <summary>An outer (L2) line is dropped; a Dirty one is written to RAM first. Only on a board with an outer cache.</summary>
+    OuterEvict,
 }
 
 /// <summary>
@@ -31,6 +40,11 @@ public static class LineSemantics
     {
         var data = LineBytes.Uniform(config.LineSize, writer);
         var behind = LineBytes.Uniform(config.LineSize, config.InitialRamBehind);
+        if (config.OuterCache)
+        {
+            return OuterInitialStates(config, data, behind);
+        }
+
         var invalid = LineState.Fresh(data);
         return config.Initial switch
         {
@@ -38,6 +52,34 @@ public static class LineSemantics
             InitialCache.Arbitrary => [invalid, invalid.WithCache(CacheState.Clean, data), new LineState(CacheState.Dirty, data, behind, [])],
             _ => throw new ArgumentOutOfRangeException(nameof(config)),
         };
+    }
+
+    /// <summary>
+    /// With an outer level: cold is Invalid at both levels; arbitrary is every placement of the last data that a
+    /// history of writes, cleans and evictions can leave: in neither level, in either or both, Clean or Dirty, with
+    /// what was there before it wherever it has not yet been written.
+    /// </summary>
+    private static IReadOnlyList<LineState> OuterInitialStates(HardwareConfig config, LineBytes data, LineBytes behind)
+    {
+        var invalid = LineState.Fresh(data, hasOuter: true);
+        if (config.Initial == InitialCache.Cold)
+        {
+            return [invalid];
+        }
+
+        var stale = LineState.Fresh(behind, hasOuter: true);
+        return
+        [
+            invalid,
+            invalid.WithCache(CacheState.Clean, data),
+            stale.WithCache(CacheState.Dirty, data),
+            invalid.WithOuter(CacheState.Clean, data),
+            stale.WithOuter(CacheState.Dirty, data),
+            invalid.WithOuter(CacheState.Clean, data).WithCache(CacheState.Clean, data),
+            stale.WithOuter(CacheState.Dirty, data).WithCache(CacheState.Clean, data),
+            stale.WithOuter(CacheState.Clean, behind).WithCache(CacheState.Dirty, data),
+            stale.WithOuter(CacheState.Dirty, data).WithCache(CacheState.Dirty, data),
+        ];
     }
 
     /// <summary>
@@ -55,6 +97,9 @@ public static class LineSemantics
             LineOpKind.Read => Read(s, access),
             LineOpKind.CopyRead => CopyRead(s, access),
             LineOpKind.Write => new(Write(s, access)),
+            LineOpKind.OuterClean => new(RequireOuter(s).Outer == CacheState.Dirty ? OuterWriteBack(s) : s),
+            LineOpKind.OuterCleanInvalidate => new(OuterDrop(RequireOuter(s).Outer == CacheState.Dirty ? OuterWriteBack(s) : s)),
+            LineOpKind.OuterInvalidate => new(OuterDrop(RequireOuter(s))),
             _ => throw new ArgumentOutOfRangeException(nameof(access)),
         };
     }
@@ -118,9 +163,11 @@ public static class LineSemantics
         switch (op.Master)
         {
             case MasterKind.Cpu or MasterKind.Firmware when op.Type.IsCacheable():
-                // A cacheable load hits a valid line, or allocates one from RAM first.
-                var after = s.Cache == CacheState.Invalid ? s.WithCache(CacheState.Clean, s.Ram) : s;
+                // A cacheable load hits a valid line, or allocates one from the level below first.
+                var after = s.Cache == CacheState.Invalid ? Fill(s) : s;
                 return (after, after.Cached!, null);
+            case MasterKind.CoherentDevice when s.HasOuter:
+                throw new NotModelledException("a coherent DMA master on a board with an outer cache (snooping through the SCU or ACP into both levels) is not modelled");
             case MasterKind.CoherentDevice when s.Cache == CacheState.Dirty:
                 // A snooping read returns dirty data from the cache.
                 return (s, s.Cached!, null);
@@ -149,11 +196,13 @@ public static class LineSemantics
         {
             case MasterKind.Cpu or MasterKind.Firmware when op.Type.IsCacheable():
                 {
-                    // Write-allocate: an Invalid line is filled from RAM, the bytes merged, and the line left Dirty.
-                    var data = s.Cache == CacheState.Invalid ? s.Ram : s.Cached!;
-                    return s.WithCache(CacheState.Dirty, Stored(data, a));
+                    // Write-allocate: an Invalid line is filled from the level below, the bytes merged, and the line left Dirty.
+                    var filled = s.Cache == CacheState.Invalid ? Fill(s) : s;
+                    return filled.WithCache(CacheState.Dirty, Stored(filled.Cached!, a));
                 }
 
+            case MasterKind.CoherentDevice when s.HasOuter:
+                throw new NotModelledException("a coherent DMA master on a board with an outer cache (snooping through the SCU or ACP into both levels) is not modelled");
             case MasterKind.CoherentDevice:
                 {
                     // The interconnect writes back a dirty copy first so other bytes of the line survive, then the
@@ -169,11 +218,45 @@ public static class LineSemantics
         }
     }
 
-    private static LineState WriteBack(LineState s) => new(CacheState.Clean, s.Cached, s.Cached!, s.Observations);
+    /// <summary>
+    /// The inner level writes a Dirty line back and keeps it Clean: to RAM, or on a board with an outer cache into the
+    /// outer level, which takes it Dirty whether or not it held the line (write-allocate; the inner level's data
+    /// reaches RAM only when the outer line is cleaned or evicted).
+    /// </summary>
+    private static LineState WriteBack(LineState s) =>
+        s.HasOuter
+            ? new(CacheState.Clean, s.Cached, s.Ram, s.Observations, true, CacheState.Dirty, s.Cached)
+            : new(CacheState.Clean, s.Cached, s.Cached!, s.Observations);
 
     private static LineState Drop(LineState s) => s.Cache == CacheState.Invalid ? s : s.WithCache(CacheState.Invalid, null);
 
-    /// <summary>The spontaneous moves enabled in state <paramref name="s"/>; a fill needs a live cacheable alias.</summary>
+    /// <summary>
+    /// An inner linefill: Clean with the bytes of the level below. On a board with an outer cache an outer miss
+    /// allocates the line there too, Clean(RAM) (read-allocate).
+    /// </summary>
+    private static LineState Fill(LineState s)
+    {
+        if (!s.HasOuter)
+        {
+            return s.WithCache(CacheState.Clean, s.Ram);
+        }
+
+        var outer = s.Outer == CacheState.Invalid ? s.WithOuter(CacheState.Clean, s.Ram) : s;
+        return outer.WithCache(CacheState.Clean, outer.OuterCached);
+    }
+
+    private static LineState RequireOuter(LineState s) =>
+        s.HasOuter ? s : throw new InvalidOperationException("outer-cache maintenance on a board without an outer cache");
+
+    private static LineState OuterWriteBack(LineState s) => s.WithRam(s.OuterCached!).WithOuter(CacheState.Clean, s.OuterCached);
+
+    private static LineState OuterDrop(LineState s) => s.Outer == CacheState.Invalid ? s : s.WithOuter(CacheState.Invalid, null);
+
+    /// <summary>
+    /// The spontaneous moves enabled in state <paramref name="s"/>; a fill needs a live cacheable alias. On a board with
+    /// an outer cache the outer level also fills (prefetch) and evicts on its own, independently of the inner level
+    /// (the PL310 is neither inclusive nor, as configured here, exclusive).
+    /// </summary>
     public static void Moves(LineState s, bool fillable, List<(SpontaneousMove Move, LineState Next)> into)
     {
         switch (s.Cache)
@@ -181,7 +264,7 @@ public static class LineSemantics
             case CacheState.Invalid:
                 if (fillable)
                 {
-                    into.Add((SpontaneousMove.Fill, s.WithCache(CacheState.Clean, s.Ram)));
+                    into.Add((SpontaneousMove.Fill, Fill(s)));
                 }
 
                 break;
@@ -193,6 +276,28 @@ public static class LineSemantics
                 into.Add((SpontaneousMove.WriteBack, WriteBack(s)));
                 break;
         }
+
+        if (!s.HasOuter)
+        {
+            return;
+        }
+
+        switch (s.Outer)
+        {
+            case CacheState.Invalid:
+                if (fillable)
+                {
+                    into.Add((SpontaneousMove.OuterFill, s.WithOuter(CacheState.Clean, s.Ram)));
+                }
+
+                break;
+            case CacheState.Clean:
+                into.Add((SpontaneousMove.OuterEvict, OuterDrop(s)));
+                break;
+            case CacheState.Dirty:
+                into.Add((SpontaneousMove.OuterEvict, OuterDrop(OuterWriteBack(s))));
+                break;
+        }
     }
 
     public static string Describe(SpontaneousMove move) => move switch
@@ -200,6 +305,8 @@ public static class LineSemantics
         SpontaneousMove.Fill => "speculative fill through a cacheable alias",
         SpontaneousMove.Evict => "eviction",
         SpontaneousMove.WriteBack => "write-back",
+        SpontaneousMove.OuterFill => "outer-cache (L2) linefill or prefetch",
+        SpontaneousMove.OuterEvict => "outer-cache (L2) eviction",
         _ => move.ToString(),
     };
 }

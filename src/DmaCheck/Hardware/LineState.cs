@@ -17,24 +17,38 @@ public sealed record Observation(int Var, int LineOffset, LineBytes Values)
 
 /// <summary>
 /// Everything the model knows about one physical cache line: its cache state and cached bytes, the bytes in
-/// RAM behind it, and the observations agents made of it. Immutable and compared by value; the explorers keep
-/// sets of these.
+/// RAM behind it, and the observations agents made of it. On a board with an outer cache
+/// (<see cref="HardwareConfig.OuterCache"/>, <see cref="HasOuter"/>) also the outer (L2) level's state and bytes,
+/// between the inner level and RAM. Immutable and compared by value; the explorers keep sets of these.
 /// </summary>
 public sealed class LineState : IEquatable<LineState>
 {
     private readonly int hash;
 
     public LineState(CacheState cache, LineBytes? cached, LineBytes ram, ImmutableArray<Observation> observations)
+        : this(cache, cached, ram, observations, false, CacheState.Invalid, null)
+    {
+    }
+
+    public LineState(CacheState cache, LineBytes? cached, LineBytes ram, ImmutableArray<Observation> observations, bool hasOuter, CacheState outer, LineBytes? outerCached)
     {
         if ((cache == CacheState.Invalid) != (cached is null))
         {
             throw new ArgumentException("an Invalid line holds no data, a valid line does");
         }
 
+        if ((outer == CacheState.Invalid) != (outerCached is null) || (!hasOuter && outer != CacheState.Invalid))
+        {
+            throw new ArgumentException("an Invalid (or absent) outer line holds no data, a valid one does");
+        }
+
         Cache = cache;
         Cached = cached;
         Ram = ram;
         Observations = observations;
+        HasOuter = hasOuter;
+        Outer = outer;
+        OuterCached = outerCached;
         var h = new HashCode();
         h.Add(cache);
         h.Add(cached);
@@ -44,6 +58,13 @@ public sealed class LineState : IEquatable<LineState>
             h.Add(o.Var);
             h.Add(o.LineOffset);
             h.Add(o.Values);
+        }
+
+        if (hasOuter)
+        {
+            // Only with an outer level, so a state of a board without one hashes as it always did.
+            h.Add(outer);
+            h.Add(outerCached);
         }
 
         hash = h.ToHashCode();
@@ -59,11 +80,30 @@ public sealed class LineState : IEquatable<LineState>
     /// <summary>Observations, ordered by variable then line offset.</summary>
     public ImmutableArray<Observation> Observations { get; }
 
+    /// <summary>Whether the board has an outer (L2) cache level between the inner level and RAM.</summary>
+    public bool HasOuter { get; }
+
+    /// <summary>The outer level's state of the line; always Invalid without an outer level.</summary>
+    public CacheState Outer { get; }
+
+    /// <summary>The outer level's bytes; null when it is Invalid (or absent).</summary>
+    public LineBytes? OuterCached { get; }
+
+    /// <summary>What the inner level sees below it: the outer line when valid, else RAM.</summary>
+    public LineBytes Below => OuterCached ?? Ram;
+
     public static LineState Fresh(LineBytes ram) => new(CacheState.Invalid, null, ram, []);
 
-    public LineState WithCache(CacheState cache, LineBytes? cached) => new(cache, cached, Ram, Observations);
+    /// <summary>An Invalid line, at both levels, of a board with (<paramref name="hasOuter"/>) or without an outer level.</summary>
+    public static LineState Fresh(LineBytes ram, bool hasOuter) => new(CacheState.Invalid, null, ram, [], hasOuter, CacheState.Invalid, null);
 
-    public LineState WithRam(LineBytes ram) => new(Cache, Cached, ram, Observations);
+    public LineState WithCache(CacheState cache, LineBytes? cached) => new(cache, cached, Ram, Observations, HasOuter, Outer, OuterCached);
+
+    public LineState WithRam(LineBytes ram) => new(Cache, Cached, ram, Observations, HasOuter, Outer, OuterCached);
+
+    /// <summary>The line with its outer level's state set; only on a board with one.</summary>
+    public LineState WithOuter(CacheState outer, LineBytes? outerCached) =>
+        HasOuter ? new(Cache, Cached, Ram, Observations, true, outer, outerCached) : throw new InvalidOperationException("the line has no outer cache level");
 
     public LineState WithObservation(Observation observation)
     {
@@ -75,7 +115,7 @@ public sealed class LineState : IEquatable<LineState>
             index++;
         }
 
-        return new LineState(Cache, Cached, Ram, list.Insert(index, observation));
+        return new LineState(Cache, Cached, Ram, list.Insert(index, observation), HasOuter, Outer, OuterCached);
     }
 
     public bool Equals(LineState? other)
@@ -91,6 +131,7 @@ public sealed class LineState : IEquatable<LineState>
         }
 
         if (hash != other.hash || Cache != other.Cache || !Equals(Cached, other.Cached) || !Ram.Equals(other.Ram) ||
+            HasOuter != other.HasOuter || Outer != other.Outer || !Equals(OuterCached, other.OuterCached) ||
             Observations.Length != other.Observations.Length)
         {
             return false;
@@ -113,7 +154,7 @@ public sealed class LineState : IEquatable<LineState>
 
     public override int GetHashCode() => hash;
 
-    /// <summary>For example <c>Clean(zero), RAM payload</c>.</summary>
+    /// <summary>For example <c>Clean(zero), RAM payload</c>, or with an outer level <c>Clean(zero), L2 Dirty(zero), RAM payload</c>.</summary>
     public string Describe(WriterTable writers)
     {
         var cache = Cache switch
@@ -121,6 +162,7 @@ public sealed class LineState : IEquatable<LineState>
             CacheState.Invalid => "Invalid",
             _ => $"{Cache}({Cached!.Describe(writers)})",
         };
-        return $"{cache}, RAM {Ram.Describe(writers)}";
+        var outer = !HasOuter ? string.Empty : Outer == CacheState.Invalid ? ", L2 Invalid" : $", L2 {Outer}({OuterCached!.Describe(writers)})";
+        return $"{cache}{outer}, RAM {Ram.Describe(writers)}";
     }
 }

@@ -65,6 +65,12 @@ public sealed record PlatformLayout(
     public const int PageShift = 12;
     public const ulong PageSize = 1UL << PageShift;
 
+    /// <summary>
+    /// The board has an outer (L2) cache controller that the kernel maintains through outer_cache (arm32's PL310 /
+    /// L2C-310); it sets <see cref="Hardware.HardwareConfig.OuterCache"/> for scenarios on this layout.
+    /// </summary>
+    public bool OuterCache { get; init; }
+
     /// <summary>arm64 PAGE_OFFSET for VA_BITS=48 since v5.4 (14c127c957c1 flipped the kernel VA space): -(1 &lt;&lt; 48).</summary>
     public const ulong Arm64PageOffsetVa48 = 0xffff_0000_0000_0000;
 
@@ -153,14 +159,17 @@ public sealed record PlatformLayout(
     /// <summary>
     /// An i.MX6Quad-like board under a 32-bit arm kernel without LPAE (imx_v6_v7_defconfig), booted with cma=0: 1 GiB of
     /// DRAM at PA 0x10000000, PAGE_OFFSET 0xc0000000, PHYS_OFFSET 0x10000000, so lowmem is PA 0x10000000..0x40000000
-    /// and the top 256 MiB is highmem. Devices get arm_dma_ops / arm_coherent_dma_ops, not dma-direct.
+    /// and the top 256 MiB is highmem. Devices get arm_dma_ops / arm_coherent_dma_ops, not dma-direct. The Cortex-A9 cluster
+    /// sits above an Arm L2C-310 (PL310) outer cache (imx6qdl.dtsi: "arm,pl310-cache"), which l2x0_of_init installs as
+    /// outer_cache at boot; the DMA masters reach DDR around it (no ACP).
     /// </summary>
     public static PlatformLayout Arm32Imx6 { get; } = Arm32(
         "arm32-imx6q-1g",
-        "i.MX6Quad-like board under 32-bit arm without LPAE, VMSPLIT_3G, booted with cma=0: 1 GiB at PA 0x10000000, lowmem up to PA 0x40000000 at VA 0xc0000000, highmem above, vmalloc 0xf0800000..0xff800000; no DMA offset",
+        "i.MX6Quad-like board under 32-bit arm without LPAE, VMSPLIT_3G, booted with cma=0: 1 GiB at PA 0x10000000, lowmem up to PA 0x40000000 at VA 0xc0000000, highmem above, vmalloc 0xf0800000..0xff800000; no DMA offset; an L2C-310 (PL310) outer cache that the DMA masters bypass",
         [new MemoryBank(0x1000_0000, 1UL << 30)],
         dmaOffset: 0,
-        dmaLimit: 0xffff_ffff);
+        dmaLimit: 0xffff_ffff,
+        outerCache: true);
 
     /// <summary>x86_64 direct map base with 4-level paging and no KASLR (page_offset_base).</summary>
     public const ulong X86PageOffset = 0xffff_8880_0000_0000;
@@ -243,7 +252,7 @@ public sealed record PlatformLayout(
             UserEnd: 0x0000_ff00_0000_0000);
     }
 
-    private static PlatformLayout Arm32(string name, string description, ImmutableArray<MemoryBank> banks, ulong dmaOffset, ulong dmaLimit)
+    private static PlatformLayout Arm32(string name, string description, ImmutableArray<MemoryBank> banks, ulong dmaOffset, ulong dmaLimit, bool outerCache = false)
     {
         var physOffset = banks[0].Base;
         var vmallocMin = Arm32VmallocEnd - (240UL << 20) - Arm32VmallocOffset; // arch/arm/mm/mmu.c: vmalloc_min
@@ -263,7 +272,10 @@ public sealed record PlatformLayout(
             FirstFreePfn: (physOffset + (16UL << 20)) >> PageShift,
             UserBase: 0x1000_0000,
             UserEnd: Arm32PageOffset3G - (16UL << 20), // TASK_SIZE = PAGE_OFFSET - 16 MiB (the module area)
-            PkmapBase: Arm32PageOffset3G - (2UL << 20));
+            PkmapBase: Arm32PageOffset3G - (2UL << 20))
+        {
+            OuterCache = outerCache,
+        };
     }
 
     public ulong RamBase => Banks[0].Base;

@@ -252,6 +252,19 @@ public static class ExplainReport
                 sb.Append(CultureInfo.InvariantCulture, $"It was last written at: {Describe(w.Items[dirtied])}.");
             }
         }
+        else if (before.Outer == CacheState.Dirty && !throughCache && !LineBytes.From(before.OuterCached!.Span[access.Start..access.End]).Equals(ramBytes))
+        {
+            sb.Append(CultureInfo.InvariantCulture, $"It read RAM ({before.Ram.Describe(writers)}) while newer data sat Dirty({before.OuterCached!.Describe(writers)}) in the outer (L2) cache: an inner clean or eviction put it there, and nothing cleaned the outer cache to RAM before the read. ");
+        }
+        else if (throughCache && before.Cache == CacheState.Invalid && before.Outer != CacheState.Invalid)
+        {
+            sb.Append(CultureInfo.InvariantCulture, $"It missed in the inner cache and was filled from the outer (L2) line {before.Outer}({before.OuterCached!.Describe(writers)}); RAM held {before.Ram.Describe(writers)}. ");
+            var outerValid = LastIndex(w, readIndex, (b, a) => b.Outer == CacheState.Invalid && a.Outer != CacheState.Invalid);
+            if (outerValid >= 0)
+            {
+                sb.Append(CultureInfo.InvariantCulture, $"The outer line became valid at: {Describe(w.Items[outerValid])}.");
+            }
+        }
         else
         {
             var ramSide = throughCache && before.Cache == CacheState.Invalid ? "It missed in the cache and filled from RAM" : "It read RAM";
@@ -357,6 +370,15 @@ public static class ExplainReport
         return sb.ToString();
     }
 
-    private static string Cache(LineState? s, WriterTable writers) =>
-        s is null ? "?" : s.Cache == CacheState.Invalid ? "Invalid" : $"{s.Cache}({s.Cached!.Describe(writers)})";
+    /// <summary>The inner cache state, and on a board with an outer cache the outer one after it ("Clean(old), L2 Invalid").</summary>
+    private static string Cache(LineState? s, WriterTable writers)
+    {
+        if (s is null)
+        {
+            return "?";
+        }
+
+        var inner = s.Cache == CacheState.Invalid ? "Invalid" : $"{s.Cache}({s.Cached!.Describe(writers)})";
+        return !s.HasOuter ? inner : s.Outer == CacheState.Invalid ? $"{inner}, L2 Invalid" : $"{inner}, L2 {s.Outer}({s.OuterCached!.Describe(writers)})";
+    }
 }

@@ -9,8 +9,9 @@ namespace DmaCheck.Reports;
 /// <summary>
 /// <c>--vcd OUT</c>: the witness as a Value Change Dump (IEEE 1364) for waveform viewers. Signals: the witness
 /// line's cache state (0 Invalid, 1 Clean, 2 Dirty), the writer of its cached data and of its RAM contents
-/// (writer ids, listed in a comment; 255 = mixed), the count of spontaneous events so far, and per agent the
-/// source line of the statement it is executing (0 when idle). One time unit per trace entry.
+/// (writer ids, listed in a comment; 255 = mixed), on a board with an outer cache the outer (L2) level's state and
+/// writer too, the count of spontaneous events so far, and per agent the source line of the statement it is executing
+/// (0 when idle). One time unit per trace entry.
 /// </summary>
 public static class VcdReport
 {
@@ -37,6 +38,13 @@ public static class VcdReport
         sb.Append("$var wire 2 c cache $end\n");
         sb.Append("$var wire 8 d cached_writer $end\n");
         sb.Append("$var wire 8 r ram_writer $end\n");
+        var outer = scenario.Hardware.OuterCache;
+        if (outer)
+        {
+            sb.Append("$var wire 2 o outer_cache $end\n");
+            sb.Append("$var wire 8 l outer_writer $end\n");
+        }
+
         sb.Append("$upscope $end\n");
         sb.Append("$var wire 16 e spontaneous_events $end\n");
         sb.Append("$scope module agents $end\n");
@@ -57,7 +65,7 @@ public static class VcdReport
         var events = 0;
         var time = 0;
         sb.Append("#0\n$dumpvars\n");
-        DumpLine(sb, state);
+        DumpLine(sb, state, outer);
         sb.Append(CultureInfo.InvariantCulture, $"b{Convert.ToString(0, 2)} e\n");
         for (var i = 0; i < agents.Count; i++)
         {
@@ -84,11 +92,11 @@ public static class VcdReport
 
                     break;
                 case OpItem { After: { } after }:
-                    DumpLine(sb, after);
+                    DumpLine(sb, after, outer);
                     break;
                 case MoveItem m:
                     events++;
-                    DumpLine(sb, m.After);
+                    DumpLine(sb, m.After, outer);
                     sb.Append(CultureInfo.InvariantCulture, $"b{Convert.ToString(events, 2)} e\n");
                     break;
             }
@@ -98,18 +106,24 @@ public static class VcdReport
         return sb.ToString();
     }
 
-    private static void DumpLine(StringBuilder sb, LineState? s)
+    private static void DumpLine(StringBuilder sb, LineState? s, bool outer)
     {
-        var cache = s?.Cache switch
-        {
-            CacheState.Clean => 1,
-            CacheState.Dirty => 2,
-            _ => 0,
-        };
-        sb.Append(CultureInfo.InvariantCulture, $"b{Convert.ToString(cache, 2)} c\n");
+        sb.Append(CultureInfo.InvariantCulture, $"b{Convert.ToString(Code(s?.Cache), 2)} c\n");
         sb.Append(CultureInfo.InvariantCulture, $"b{Convert.ToString(Writer(s?.Cached), 2)} d\n");
         sb.Append(CultureInfo.InvariantCulture, $"b{Convert.ToString(Writer(s?.Ram), 2)} r\n");
+        if (outer)
+        {
+            sb.Append(CultureInfo.InvariantCulture, $"b{Convert.ToString(Code(s?.Outer), 2)} o\n");
+            sb.Append(CultureInfo.InvariantCulture, $"b{Convert.ToString(Writer(s?.OuterCached), 2)} l\n");
+        }
     }
+
+    private static int Code(CacheState? state) => state switch
+    {
+        CacheState.Clean => 1,
+        CacheState.Dirty => 2,
+        _ => 0,
+    };
 
     private static int Writer(LineBytes? bytes) =>
         bytes is null ? 0 : bytes.IsUniform(0, bytes.Length, bytes[0]) ? bytes[0] : Mixed;

@@ -67,7 +67,7 @@ public sealed class Binder
             ?? throw (overrides.Profile is null
                 ? Error(syntax.Profile, $"unknown profile '{syntax.Profile.Text}' (known: {Known(Profiles.All.Select(p => p.Name))})")
                 : new ArgumentException($"unknown profile '{profileName}' (known: {Known(Profiles.All.Select(p => p.Name))})"));
-        var settings = new RunSettings(profile, new KernelConfig(), HardwareConfig.Default);
+        var settings = new RunSettings(profile, new KernelConfig(), HardwareConfig.Default with { OuterCache = profile.Layout.OuterCache });
         var seenKeys = new Dictionary<string, Token>(StringComparer.Ordinal);
         foreach (var set in syntax.Settings)
         {
