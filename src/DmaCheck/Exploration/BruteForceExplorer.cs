@@ -64,7 +64,7 @@ public sealed class BruteForceExplorer
             }
         }
 
-        long finals = 0, transitions = 0, blocked = 0;
+        long finals = 0, transitions = 0, blocked = 0, hung = 0;
         string? inconclusive = null;
         var moves = new List<(SpontaneousMove, LineState)>();
         var done = new HashSet<State>(StateComparer.Instance);
@@ -156,19 +156,41 @@ public sealed class BruteForceExplorer
             }
 
             var any = false;
+            var moving = false;
             foreach (var agent in model.Enabled(state.Ctrl))
             {
                 any = true;
                 var step = model.Step(state.Ctrl, agent);
+                if (step.Ops.OfType<PollOp>().FirstOrDefault() is { } poll)
+                {
+                    // The poll's read, now, on the concrete lines: the agent moves on when every byte is the writer's.
+                    if (step.Ops.Count != 1 || step.Missed is null)
+                    {
+                        throw new InvalidOperationException("a poll step makes one read");
+                    }
+
+                    foreach (var (lines, hit) in Poll(poll, state.Lines, index, config))
+                    {
+                        Push(new State(hit ? step.Next : step.Missed.Next, null, -1, null, 0, state.Mmu, lines), cost);
+                    }
+
+                    moving |= poll.Bounded || CanHit(poll, state.Lines, index, state.Mmu, config);
+                    continue;
+                }
+
+                moving = true;
                 Push(step.Ops.Count == 0
                     ? new State(step.Next, null, -1, null, 0, state.Mmu, state.Lines)
                     : new State(step.Next, state.Ctrl, agent, step.Ops, 0, state.Mmu, state.Lines), cost);
             }
 
-            if (!any)
+            if (!any || !moving)
             {
+                // No agent can step, or only polls without max whose value no spontaneous move can bring (they read on,
+                // but nothing changes until another agent writes, and none can): a final state, hung if a poll is left.
                 finals++;
                 blocked += model.IsFinished(state.Ctrl) ? 0 : 1;
+                hung += model.IsHung(state.Ctrl) ? 1 : 0;
                 foreach (var acc in accumulators)
                 {
                     var holds = Holds(acc.Expectation, state.Ctrl, universe, state.Lines);
@@ -178,7 +200,71 @@ public sealed class BruteForceExplorer
         }
 
         return new ExplorationResult(model.Scenario, Name, accumulators.Select(a => a.Verdict(inconclusive is not null)).ToList(),
-            new ExplorationStats(dist.Count, finals, transitions, watch.Elapsed, blocked), inconclusive, findings.Results());
+            new ExplorationStats(dist.Count, finals, transitions, watch.Elapsed, blocked) { Hung = hung }, inconclusive, findings.Results());
+    }
+
+    /// <summary>
+    /// A poll's read on concrete lines: every combination of what each line's load may return (two values for a snoop
+    /// of a stale Clean line), with the lines after the load and whether every byte was the writer's.
+    /// </summary>
+    private static List<(ImmutableArray<LineState> Lines, bool Hit)> Poll(PollOp poll, ImmutableArray<LineState> lines, Dictionary<ulong, int> index, HardwareConfig config)
+    {
+        var results = new List<(ImmutableArray<LineState>, bool)> { (lines, true) };
+        var values = new List<LineBytes>(2);
+        foreach (var (pa, access) in poll.Load.Lines(config.LineSize))
+        {
+            var i = index.TryGetValue(pa, out var at) ? at : throw new InvalidOperationException($"the polled line 0x{pa:x} is not tracked");
+            var next = new List<(ImmutableArray<LineState>, bool)>();
+            foreach (var (current, hit) in results)
+            {
+                values.Clear();
+                LineSemantics.Loads(current[i], access, values);
+                var after = LineSemantics.Apply(current[i], access, config).First!;
+                foreach (var all in values.Select(v => v.Span.IndexOfAnyExcept(poll.Writer) < 0).Distinct())
+                {
+                    next.Add((current.SetItem(i, after), hit && all));
+                }
+            }
+
+            results = next;
+        }
+
+        return results;
+    }
+
+    /// <summary>Whether spontaneous moves alone can bring every polled line to a state whose load returns only the writer's bytes (lines move independently).</summary>
+    private static bool CanHit(PollOp poll, ImmutableArray<LineState> lines, Dictionary<ulong, int> index, Mmu mmu, HardwareConfig config)
+    {
+        var values = new List<LineBytes>(2);
+        var moves = new List<(SpontaneousMove, LineState)>();
+        foreach (var (pa, access) in poll.Load.Lines(config.LineSize))
+        {
+            var seen = new HashSet<LineState> { lines[index[pa]] };
+            var work = new Queue<LineState>(seen);
+            var reachable = false;
+            while (!reachable && work.TryDequeue(out var s))
+            {
+                values.Clear();
+                LineSemantics.Loads(s, access, values);
+                reachable = values.Any(v => v.Span.IndexOfAnyExcept(poll.Writer) < 0);
+                moves.Clear();
+                LineSemantics.Moves(s, mmu.IsFillable(pa), moves);
+                foreach (var (_, next) in moves)
+                {
+                    if (seen.Add(next))
+                    {
+                        work.Enqueue(next);
+                    }
+                }
+            }
+
+            if (!reachable)
+            {
+                return false;
+            }
+        }
+
+        return true;
     }
 
     /// <summary>
@@ -327,10 +413,27 @@ public sealed class BruteForceExplorer
                     }
                 }
 
-                copies.UnionWith(step.Ops.OfType<CopyOp>());
-                if (seen.Add(step.Next))
+                // A polled line decides where the agent goes: it is tracked whatever reads it feeds.
+                foreach (var poll in step.Ops.OfType<PollOp>())
                 {
-                    work.Push(step.Next);
+                    foreach (var (pa, _) in poll.Load.Lines(model.Hardware.LineSize))
+                    {
+                        lines.Add(pa);
+                    }
+                }
+
+                copies.UnionWith(step.Ops.OfType<CopyOp>());
+                foreach (var next in step.Missed is { } missed ? [step.Next, missed.Next] : new[] { step.Next })
+                {
+                    if (seen.Add(next))
+                    {
+                        work.Push(next);
+                    }
+                }
+
+                if (step.Missed is { } miss)
+                {
+                    findings.Add(miss);
                 }
             }
         }
