@@ -44,7 +44,7 @@ public sealed class BruteForceExplorer
         var watch = Stopwatch.StartNew();
         var config = model.Hardware;
         var findings = new FindingCollector();
-        var universe = TouchedLines(model, findings);
+        var universe = TouchedLines(model);
         var index = universe.Select((pa, i) => (pa, i)).ToDictionary(p => p.pa, p => p.i);
         var accumulators = model.Scenario.Expectations.Select(e => new VerdictAccumulator(e)).ToList();
         var dist = new Dictionary<State, int>(StateComparer.Instance);
@@ -171,7 +171,9 @@ public sealed class BruteForceExplorer
 
                     foreach (var (lines, hit) in Poll(poll, state.Lines, index, config))
                     {
-                        Push(new State(hit ? step.Next : step.Missed.Next, null, -1, null, 0, state.Mmu, lines), cost);
+                        var taken = hit ? step : step.Missed;
+                        findings.Add(taken);
+                        Push(new State(taken.Next, null, -1, null, 0, state.Mmu, lines), cost);
                     }
 
                     moving |= poll.Bounded || CanHit(poll, state.Lines, index, state.Mmu, config);
@@ -179,6 +181,7 @@ public sealed class BruteForceExplorer
                 }
 
                 moving = true;
+                findings.Add(step);
                 Push(step.Ops.Count == 0
                     ? new State(step.Next, null, -1, null, 0, state.Mmu, state.Lines)
                     : new State(step.Next, state.Ctrl, agent, step.Ops, 0, state.Mmu, state.Lines), cost);
@@ -388,10 +391,12 @@ public sealed class BruteForceExplorer
     /// The lines an expectation can observe: those read, on any interleaving, into a variable some expectation
     /// names, and the source lines of any copy into a line already included (to a fixed point). No other hardware
     /// rule couples two lines (every operation is applied line by line), so the other lines cannot change a verdict
-    /// and are left out; without this, one page-sized allocation would make 64 lines and 3^64 states. The control
-    /// flow does not depend on data, so a search of control states alone finds them.
+    /// and are left out; without this, one page-sized allocation would make 64 lines and 3^64 states. Polled lines are
+    /// included too: what they hold decides where the agent goes. Only polls make control flow depend on data, and
+    /// this search of control states follows both outcomes of each, so it finds every line a run touches (and perhaps
+    /// some no run does, which costs states, not answers). Findings are collected by the search proper.
     /// </summary>
-    private static List<ulong> TouchedLines(ScenarioModel model, FindingCollector findings)
+    private static List<ulong> TouchedLines(ScenarioModel model)
     {
         var observedVars = model.Scenario.Expectations.SelectMany(e => e.Atoms).Select(a => a.Var).ToHashSet();
         var lines = new SortedSet<ulong>();
@@ -403,8 +408,18 @@ public sealed class BruteForceExplorer
         {
             foreach (var agent in model.Enabled(s))
             {
-                var step = model.Step(s, agent);
-                findings.Add(step);
+                StepResult step;
+                try
+                {
+                    step = model.Step(s, agent);
+                }
+                catch (RunException)
+                {
+                    // Past a poll, this search follows both outcomes whatever the lines hold, so it may reach a state
+                    // no run reaches; the search proper meets every error of a state a run does reach.
+                    continue;
+                }
+
                 foreach (var op in step.Ops.OfType<MemoryOp>().Where(m => m.Op.Kind == LineOpKind.Read && observedVars.Contains(m.Op.Var)))
                 {
                     foreach (var (pa, _) in op.Lines(model.Hardware.LineSize))
@@ -431,10 +446,7 @@ public sealed class BruteForceExplorer
                     }
                 }
 
-                if (step.Missed is { } miss)
-                {
-                    findings.Add(miss);
-                }
+
             }
         }
 

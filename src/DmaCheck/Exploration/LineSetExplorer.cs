@@ -457,9 +457,10 @@ public sealed partial class LineSetExplorer
             var checks = ExpectationChecks.For(acc.Expectation, node.Ctrl, model.Hardware.LineSize);
             if (checks is null)
             {
-                if (acc.Record(false, 0))
+                // A variable never read: the run fails as it is, with the events its copies and polls needed.
+                if (acc.Record(false, node.BaseCost))
                 {
-                    Failures[acc.Expectation.Name] = new FailurePoint(node, null, 0);
+                    Failures[acc.Expectation.Name] = new FailurePoint(node, null, node.BaseCost);
                 }
 
                 continue;

@@ -54,7 +54,13 @@ public static class WitnessBuilder
             var hungAt = model.Hung(ctrl).Where(h => !ctrl.Agents[h.Agent].Hung).Select(h => h.Why);
             var why = string.Join("; ", stopped.Concat(blocked).Concat(hungAt));
             var missing = $"'{ExpectationChecks.MissingVariable(expectation, ctrl, model.Scenario)}' was never read on this run" + (why.Length > 0 ? $" ({why})" : string.Empty);
-            return new Witness(expectation, 0, null, items, null, missing) { End = ctrl, Hung = [.. model.Hung(ctrl).Select(h => h.Why)] };
+            var upstreamOnly = Upstream(model, path, null);
+            return new Witness(expectation, upstreamOnly.Sum(u => u.Events), null, items, null, missing)
+            {
+                End = ctrl,
+                Upstream = upstreamOnly,
+                Hung = [.. model.Hung(ctrl).Select(h => h.Why)],
+            };
         }
 
         var config = model.Hardware;
@@ -86,7 +92,22 @@ public static class WitnessBuilder
 
         trace.AddRange(eventsBefore[main.Accesses.Count].Select(e => (TraceItem)new MoveItem(e.Item1, e.Item2, e.Item3)));
 
-        // The sources of copies and the polled lines: each had to hold the bytes its resolved load saw, which may have needed events.
+        var upstream = Upstream(model, path, linePa);
+        return new Witness(expectation, cost + upstream.Sum(u => u.Events), linePa, trace, end.Item2, null)
+        {
+            End = failure.Node.Ctrl,
+            Upstream = upstream,
+            Hung = [.. model.Hung(failure.Node.Ctrl).Select(h => h.Why)],
+        };
+    }
+
+    /// <summary>
+    /// The sources of copies and the polled lines other than <paramref name="linePa"/>: each had to hold the bytes its
+    /// resolved load saw, which may have needed events (those with none are left out).
+    /// </summary>
+    private static List<UpstreamLine> Upstream(ScenarioModel model, IReadOnlyList<StepResult> path, ulong? linePa)
+    {
+        var config = model.Hardware;
         var upstream = new List<UpstreamLine>();
         var sources = path.SelectMany(p => p.Ops).OfType<MemoryOp>().Where(m => m.Op.Kind is LineOpKind.CopyRead or LineOpKind.Poll)
             .SelectMany(m => m.Lines(config.LineSize)).Select(l => l.LinePa).Where(pa => pa != linePa).Distinct().Order();
@@ -111,12 +132,7 @@ public static class WitnessBuilder
             upstream.Add(new UpstreamLine(pa, events, items));
         }
 
-        return new Witness(expectation, cost + upstream.Sum(u => u.Events), linePa, trace, end.Item2, null)
-        {
-            End = failure.Node.Ctrl,
-            Upstream = upstream,
-            Hung = [.. model.Hung(failure.Node.Ctrl).Select(h => h.Why)],
-        };
+        return upstream;
     }
 
     /// <summary>One line's accesses along a run, and the cheapest ways through them (Dijkstra over (layer, state)).</summary>
