@@ -183,7 +183,7 @@ public sealed class PollTests
         var witness = WitnessBuilder.Build(outcome.Model!, verdict.Expectation, outcome.Explorer!.Failures[verdict.Expectation.Name]);
         var line = Assert.Single(witness.Hung);
         Assert.Contains("engine hung at 'poll dma(h)[64..72] == ready' (line 12)", line, StringComparison.Ordinal);
-        Assert.Contains("hung: engine hung at", ExplainReport.Render(outcome, witness, verdict, Style.Plain), StringComparison.Ordinal);
+        Assert.Contains("** engine hung at", ExplainReport.Render(outcome, witness, verdict, Style.Plain), StringComparison.Ordinal);
         Assert.Contains("cannot be saved", Assert.Throws<ReplayException>(() => ReplayFile.From(witness, outcome.Scenario!, "test")).Message, StringComparison.Ordinal);
     }
 

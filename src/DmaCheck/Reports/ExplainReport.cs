@@ -136,7 +136,7 @@ public static class ExplainReport
 
         foreach (var hung in witness.Hung)
         {
-            sb.AppendLine(style.Bad($"     hung: {hung}"));
+            sb.AppendLine(style.Bad($"     ** {hung}"));
         }
 
         sb.AppendLine();
