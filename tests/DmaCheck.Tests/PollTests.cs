@@ -137,6 +137,34 @@ public sealed class PollTests
     }
 
     /// <summary>
+    /// Some states of the polled line can still come to show the flag (it is dirty in the cache: an eviction writes it
+    /// back) and some never can (it was written back, then another device overwrote RAM, and a Clean line is dropped
+    /// without a write-back): the miss is split, and the runs in the second kind end hung, at the one event the
+    /// write-back cost. Without that split the poll would always look able to succeed, and the verdict be Always.
+    /// </summary>
+    [Fact]
+    public void AMissThatCanNoLongerBecomeAHitEndsHung() => Expect("""
+        profile linux-6.4-arm64
+        set dma_api_debug = off
+        device nic { coherent = false }
+        cpu driver {
+          desc = kmalloc(64, GFP_KERNEL)
+          h = dma_map_single(nic, desc, 64, DMA_BIDIRECTIONAL)
+          write desc[0..8] = ready
+          signal written
+        }
+        dma other by nic {
+          wait written
+          write dma(h)[0..8] = junk
+        }
+        dma engine by nic {
+          poll dma(h)[0..8] == ready
+          read dma(h)[8..16] -> seen
+        }
+        expect engine_goes_on: seen == old
+        """, Verdict.Sometimes, 1, hung: true);
+
+    /// <summary>
     /// The device polls, with max N, for a flag the CPU writes at any time: it times out when it misses N times first.
     /// One hung final whatever N (the CPU writes after the device gave up), and one state more per retry.
     /// </summary>
