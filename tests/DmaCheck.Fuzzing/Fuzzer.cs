@@ -204,9 +204,10 @@ public sealed partial class Fuzzer(IReadOnlyList<string> seeds, string? failureD
                     findings.Add(new Finding("witness", "witness", $"the witness of {v.Expectation.Name} has {w.Events} events, the verdict says {v.MinEventsToFail}"));
                 }
 
-                if (ReplayFile.HasCopies(w))
+                if (ReplayFile.HasCopies(w) || ReplayFile.HasPolls(w))
                 {
-                    // Replay files of format 1 cannot carry what a copy read; saving refuses (ReplayTests checks that).
+                    // Replay files of format 1 cannot carry what a copy read or which reads of a poll missed; saving
+                    // refuses (ReplayTests and PollTests check that).
                     continue;
                 }
 

@@ -411,6 +411,9 @@ public static class ScenarioGenerator
 
     private sealed record WriteStmt(string Address, int Lo, int Hi, int Buffer, int Base, string Writer) : AccessStmt(Address, Lo, Hi, Buffer, Base);
 
+    /// <summary><c>poll ADDR[lo..hi] == WRITER [, max N]</c>: a writer nobody writes is rendered as <c>old</c> (what RAM held).</summary>
+    private sealed record PollStmt(string Address, int Lo, int Hi, int Buffer, int Base, string Writer, int? Max) : AccessStmt(Address, Lo, Hi, Buffer, Base);
+
     /// <summary>A read's variable, its length and where it starts in which buffer; statement <c>Seq</c> of program <c>Program</c>.</summary>
     private sealed record ReadInfo(string Var, int Length, int Buffer, int Start, string Program, int Seq);
 
@@ -451,6 +454,9 @@ public static class ScenarioGenerator
                 case WriteStmt w:
                     writes.Add(new WriteInfo(w.Writer, w.Buffer, w.Base + w.Lo, w.Base + w.Hi, prefix, lines.Count));
                     lines.Add($"write {w.Address}[{w.Lo}..{w.Hi}] = {w.Writer}");
+                    break;
+                case PollStmt p:
+                    lines.Add($"poll {p.Address}[{p.Lo}..{p.Hi}] == {p.Writer}{(p.Max is { } max ? $", max {max}" : string.Empty)}");
                     break;
                 case Line l:
                     lines.Add(l.Text);
@@ -494,6 +500,23 @@ public static class ScenarioGenerator
         select write
             ? new WriteStmt(address(region.Address), range.Lo, range.Hi, region.Buffer, region.Base, writer)
             : (Stmt)new ReadStmt(address(region.Address), range.Lo, range.Hi, region.Buffer, region.Base);
+
+    /// <summary>
+    /// A poll of a few bytes of a region for one of the writers, zero or old, without max or with max 1 or 2: it may
+    /// hang (the value never arrives) or time out. One access in six, so most scenarios still have none.
+    /// </summary>
+    private static Gen<Stmt> PollGen(IReadOnlyList<Region> regions, Func<string, string> address) =>
+        from region in Gen.Elements(regions.ToArray())
+        from lo in Gen.Choose(0, region.Length - 1)
+        from length in Gen.Elements(1, 4, 8, 16)
+        from writer in Gen.Elements(WriterNames.Append("zero").Append("old").ToArray())
+        from max in Gen.Elements<int?>(null, null, 1, 2)
+        let hi = Math.Min(region.Length, lo + length)
+        select (Stmt)new PollStmt(address(region.Address), lo, hi, region.Buffer, region.Base, writer, max);
+
+    /// <summary>An access, or (one in six) a poll.</summary>
+    private static Gen<Stmt> AccessOrPollGen(IReadOnlyList<Region> regions, Func<string, string> address, int writeWeight = 1) =>
+        Gen.Frequency((5, AccessGen(regions, address, writeWeight)), (1, PollGen(regions, address)));
 
     private static Gen<Stmt> ReadGen(IReadOnlyList<Region> regions) =>
         from region in Gen.Elements(regions.ToArray())
@@ -600,7 +623,7 @@ public static class ScenarioGenerator
     private static Gen<Program> SecondCpuGen(IReadOnlyList<BufferPlan> buffers, IReadOnlyList<Region> regions, Roles roles, int count)
     {
         var mapped = buffers.Where(b => b.Map is not null).ToList();
-        var choices = new List<(int, Gen<Stmt>)> { (4, AccessGen(regions, a => a)) };
+        var choices = new List<(int, Gen<Stmt>)> { (4, AccessOrPollGen(regions, a => a)) };
         if (mapped.Count > 0)
         {
             choices.Add((1, Gen.Elements(mapped.ToArray()).SelectMany(SyncGen)));
@@ -624,14 +647,14 @@ public static class ScenarioGenerator
 
     private static Gen<Program> EngineGen(IReadOnlyList<Region> regions, Roles roles, int count) =>
         from device in Gen.Elements(regions.Select(r => r.Device!).ToArray())
-        from body in AccessGen(regions, a => $"dma({a})", writeWeight: 2).ListOf(count)
+        from body in AccessOrPollGen(regions, a => $"dma({a})", writeWeight: 2).ListOf(count)
         from withWait in roles.EngineWaitsGo ? InsertAnywhere(body.ToList(), new Line("wait go")) : Gen.Constant(body.ToList())
         select Assemble($"dma eng by {device.Name}", roles.EngineDone ? withWait.Append(new Line("signal done_eng")) : withWait, "e");
 
     private static Gen<(Program Program, string Declaration)> FirmwareGen(Region target) =>
         from access in Gen.Elements("cacheable", "non-cacheable")
         from count in Gen.Choose(1, 2)
-        from body in AccessGen([target with { Address = "a" }], a => $"phys({a})").ListOf(count)
+        from body in AccessOrPollGen([target with { Address = "a" }], a => $"phys({a})").ListOf(count)
         select (Assemble("firmware fw on smc(a)", body, "f"), $"firmware fw {{ access = {access} }}");
 
     /// <summary>What the owner thread has done so far while its middle part is generated.</summary>
@@ -910,12 +933,13 @@ public static class ScenarioGenerator
             sb.Append(fw).Append('\n');
         }
 
+        var written = agents.Writes.Select(w => w.Writer).Append("zero").Append("old").ToHashSet(StringComparer.Ordinal);
         foreach (var p in agents.Programs)
         {
             sb.Append('\n').Append(p.Header).Append(" {\n");
             foreach (var line in p.Body)
             {
-                sb.Append("  ").Append(line).Append('\n');
+                sb.Append("  ").Append(PollOfAWrittenValue(line, written)).Append('\n');
             }
 
             sb.Append("}\n");
@@ -929,5 +953,18 @@ public static class ScenarioGenerator
         }
 
         return new GeneratedScenario(sb.ToString(), agents.Programs.Count, agents.Reads.Count, expectations.Count, buffers.Sum(b => b.Size));
+    }
+
+    /// <summary>A poll line for a writer no statement writes polls for <c>old</c> instead (the binder refuses a writer nobody writes).</summary>
+    private static string PollOfAWrittenValue(string line, HashSet<string> written)
+    {
+        if (!line.StartsWith("poll ", StringComparison.Ordinal))
+        {
+            return line;
+        }
+
+        var at = line.IndexOf("== ", StringComparison.Ordinal) + 3;
+        var end = line.IndexOf(',', at) is var comma and >= 0 ? comma : line.Length;
+        return written.Contains(line[at..end]) ? line : line[..at] + "old" + line[end..];
     }
 }

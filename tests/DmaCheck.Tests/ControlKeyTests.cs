@@ -67,4 +67,15 @@ public class ControlKeyTests
         var s = Boot();
         Assert.NotEqual(Ctrl(s with { Kernel = a }).Key, Ctrl(s with { Kernel = b }).Key);
     }
+
+    /// <summary>A poll with max N counts its misses in the frame: states that differ only in that count must not merge.</summary>
+    [Fact]
+    public void APollsRetryCountIsPartOfTheKey()
+    {
+        var s = Boot();
+        ControlState With(int retries) => new(s, [new AgentState(ImmutableStack.Create(new Frame(0, 0, ImmutableDictionary<string, Value>.Empty, retries)), null)],
+            ImmutableSortedDictionary<string, Value>.Empty, ImmutableSortedSet<string>.Empty, ImmutableSortedDictionary<int, ObservedRange>.Empty);
+        Assert.NotEqual(With(0).Key, With(1).Key);
+        Assert.NotEqual(With(1).Key, With(2).Key);
+    }
 }

@@ -177,7 +177,9 @@ public sealed class ExplorerAgreementProperties
             .Label(Report(generated.Text, lineSet, brute, disagreements))
             .When(brute.Inconclusive is null)
             .Classify(lineSet.Verdicts.Any(v => v.Verdict == Verdict.Sometimes), "some expectation Sometimes")
-            .Classify(lineSet.Verdicts.Any(v => v.MinEventsToFail > 0), "some expectation needs events to fail");
+            .Classify(lineSet.Verdicts.Any(v => v.MinEventsToFail > 0), "some expectation needs events to fail")
+            .Classify(generated.Text.Contains("\n  poll ", StringComparison.Ordinal), "polls")
+            .Classify(lineSet.Stats.Hung > 0, "some run hung at a poll");
     }
 
     /// <summary>Every way the two results differ, in words; empty when they agree.</summary>

@@ -173,7 +173,8 @@ public sealed class ReductionProperties
             .Label($"--- unreduced ---\n{plain.Text}{plainStats}\n--- reduced ---\n{reduced.Text}{reducedStats}\nlocal misses {reduced.Misses}\n--- scenario ---\n{generated.Text}")
             .Classify(reducedStats is not null && plainStats is not null && reducedStats.States < plainStats.States, "fewer states")
             .Classify(reducedStats is not null && plainStats is not null && reducedStats.Transitions < plainStats.Transitions, "fewer transitions")
-            .Classify(reduced.Abandoned, "reduction abandoned (a state at two depths)");
+            .Classify(reduced.Abandoned, "reduction abandoned (a state at two depths)")
+            .Classify(generated.Text.Contains("\n  poll ", StringComparison.Ordinal), "polls");
     }
 
     private sealed record Outcome(string Text, long Misses, bool Abandoned);

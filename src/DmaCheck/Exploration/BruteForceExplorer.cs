@@ -44,7 +44,7 @@ public sealed class BruteForceExplorer
         var watch = Stopwatch.StartNew();
         var config = model.Hardware;
         var findings = new FindingCollector();
-        var universe = TouchedLines(model, findings);
+        var universe = TouchedLines(model);
         var index = universe.Select((pa, i) => (pa, i)).ToDictionary(p => p.pa, p => p.i);
         var accumulators = model.Scenario.Expectations.Select(e => new VerdictAccumulator(e)).ToList();
         var dist = new Dictionary<State, int>(StateComparer.Instance);
@@ -64,7 +64,7 @@ public sealed class BruteForceExplorer
             }
         }
 
-        long finals = 0, transitions = 0, blocked = 0;
+        long finals = 0, transitions = 0, blocked = 0, hung = 0;
         string? inconclusive = null;
         var moves = new List<(SpontaneousMove, LineState)>();
         var done = new HashSet<State>(StateComparer.Instance);
@@ -156,19 +156,44 @@ public sealed class BruteForceExplorer
             }
 
             var any = false;
+            var moving = false;
             foreach (var agent in model.Enabled(state.Ctrl))
             {
                 any = true;
                 var step = model.Step(state.Ctrl, agent);
+                if (step.Ops.OfType<PollOp>().FirstOrDefault() is { } poll)
+                {
+                    // The poll's read, now, on the concrete lines: the agent moves on when every byte is the writer's.
+                    if (step.Ops.Count != 1 || step.Missed is null)
+                    {
+                        throw new InvalidOperationException("a poll step makes one read");
+                    }
+
+                    foreach (var (lines, hit) in Poll(poll, state.Lines, index, config))
+                    {
+                        var taken = hit ? step : step.Missed;
+                        findings.Add(taken);
+                        Push(new State(taken.Next, null, -1, null, 0, state.Mmu, lines), cost);
+                    }
+
+                    moving |= poll.Bounded || CanHit(poll, state.Lines, index, state.Mmu, config);
+                    continue;
+                }
+
+                moving = true;
+                findings.Add(step);
                 Push(step.Ops.Count == 0
                     ? new State(step.Next, null, -1, null, 0, state.Mmu, state.Lines)
                     : new State(step.Next, state.Ctrl, agent, step.Ops, 0, state.Mmu, state.Lines), cost);
             }
 
-            if (!any)
+            if (!any || !moving)
             {
+                // No agent can step, or only polls without max whose value no spontaneous move can bring (they read on,
+                // but nothing changes until another agent writes, and none can): a final state, hung if a poll is left.
                 finals++;
                 blocked += model.IsFinished(state.Ctrl) ? 0 : 1;
+                hung += model.IsHung(state.Ctrl) ? 1 : 0;
                 foreach (var acc in accumulators)
                 {
                     var holds = Holds(acc.Expectation, state.Ctrl, universe, state.Lines);
@@ -178,7 +203,71 @@ public sealed class BruteForceExplorer
         }
 
         return new ExplorationResult(model.Scenario, Name, accumulators.Select(a => a.Verdict(inconclusive is not null)).ToList(),
-            new ExplorationStats(dist.Count, finals, transitions, watch.Elapsed, blocked), inconclusive, findings.Results());
+            new ExplorationStats(dist.Count, finals, transitions, watch.Elapsed, blocked) { Hung = hung }, inconclusive, findings.Results());
+    }
+
+    /// <summary>
+    /// A poll's read on concrete lines: every combination of what each line's load may return (two values for a snoop
+    /// of a stale Clean line), with the lines after the load and whether every byte was the writer's.
+    /// </summary>
+    private static List<(ImmutableArray<LineState> Lines, bool Hit)> Poll(PollOp poll, ImmutableArray<LineState> lines, Dictionary<ulong, int> index, HardwareConfig config)
+    {
+        var results = new List<(ImmutableArray<LineState>, bool)> { (lines, true) };
+        var values = new List<LineBytes>(2);
+        foreach (var (pa, access) in poll.Load.Lines(config.LineSize))
+        {
+            var i = index.TryGetValue(pa, out var at) ? at : throw new InvalidOperationException($"the polled line 0x{pa:x} is not tracked");
+            var next = new List<(ImmutableArray<LineState>, bool)>();
+            foreach (var (current, hit) in results)
+            {
+                values.Clear();
+                LineSemantics.Loads(current[i], access, values);
+                var after = LineSemantics.Apply(current[i], access, config).First!;
+                foreach (var all in values.Select(v => v.Span.IndexOfAnyExcept(poll.Writer) < 0).Distinct())
+                {
+                    next.Add((current.SetItem(i, after), hit && all));
+                }
+            }
+
+            results = next;
+        }
+
+        return results;
+    }
+
+    /// <summary>Whether spontaneous moves alone can bring every polled line to a state whose load returns only the writer's bytes (lines move independently).</summary>
+    private static bool CanHit(PollOp poll, ImmutableArray<LineState> lines, Dictionary<ulong, int> index, Mmu mmu, HardwareConfig config)
+    {
+        var values = new List<LineBytes>(2);
+        var moves = new List<(SpontaneousMove, LineState)>();
+        foreach (var (pa, access) in poll.Load.Lines(config.LineSize))
+        {
+            var seen = new HashSet<LineState> { lines[index[pa]] };
+            var work = new Queue<LineState>(seen);
+            var reachable = false;
+            while (!reachable && work.TryDequeue(out var s))
+            {
+                values.Clear();
+                LineSemantics.Loads(s, access, values);
+                reachable = values.Any(v => v.Span.IndexOfAnyExcept(poll.Writer) < 0);
+                moves.Clear();
+                LineSemantics.Moves(s, mmu.IsFillable(pa), moves);
+                foreach (var (_, next) in moves)
+                {
+                    if (seen.Add(next))
+                    {
+                        work.Enqueue(next);
+                    }
+                }
+            }
+
+            if (!reachable)
+            {
+                return false;
+            }
+        }
+
+        return true;
     }
 
     /// <summary>
@@ -302,10 +391,12 @@ public sealed class BruteForceExplorer
     /// The lines an expectation can observe: those read, on any interleaving, into a variable some expectation
     /// names, and the source lines of any copy into a line already included (to a fixed point). No other hardware
     /// rule couples two lines (every operation is applied line by line), so the other lines cannot change a verdict
-    /// and are left out; without this, one page-sized allocation would make 64 lines and 3^64 states. The control
-    /// flow does not depend on data, so a search of control states alone finds them.
+    /// and are left out; without this, one page-sized allocation would make 64 lines and 3^64 states. Polled lines are
+    /// included too: what they hold decides where the agent goes. Only polls make control flow depend on data, and
+    /// this search of control states follows both outcomes of each, so it finds every line a run touches (and perhaps
+    /// some no run does, which costs states, not answers). Findings are collected by the search proper.
     /// </summary>
-    private static List<ulong> TouchedLines(ScenarioModel model, FindingCollector findings)
+    private static List<ulong> TouchedLines(ScenarioModel model)
     {
         var observedVars = model.Scenario.Expectations.SelectMany(e => e.Atoms).Select(a => a.Var).ToHashSet();
         var lines = new SortedSet<ulong>();
@@ -317,8 +408,18 @@ public sealed class BruteForceExplorer
         {
             foreach (var agent in model.Enabled(s))
             {
-                var step = model.Step(s, agent);
-                findings.Add(step);
+                StepResult step;
+                try
+                {
+                    step = model.Step(s, agent);
+                }
+                catch (RunException)
+                {
+                    // Past a poll, this search follows both outcomes whatever the lines hold, so it may reach a state
+                    // no run reaches; the search proper meets every error of a state a run does reach.
+                    continue;
+                }
+
                 foreach (var op in step.Ops.OfType<MemoryOp>().Where(m => m.Op.Kind == LineOpKind.Read && observedVars.Contains(m.Op.Var)))
                 {
                     foreach (var (pa, _) in op.Lines(model.Hardware.LineSize))
@@ -327,11 +428,25 @@ public sealed class BruteForceExplorer
                     }
                 }
 
-                copies.UnionWith(step.Ops.OfType<CopyOp>());
-                if (seen.Add(step.Next))
+                // A polled line decides where the agent goes: it is tracked whatever reads it feeds.
+                foreach (var poll in step.Ops.OfType<PollOp>())
                 {
-                    work.Push(step.Next);
+                    foreach (var (pa, _) in poll.Load.Lines(model.Hardware.LineSize))
+                    {
+                        lines.Add(pa);
+                    }
                 }
+
+                copies.UnionWith(step.Ops.OfType<CopyOp>());
+                foreach (var next in step.Missed is { } missed ? [step.Next, missed.Next] : new[] { step.Next })
+                {
+                    if (seen.Add(next))
+                    {
+                        work.Push(next);
+                    }
+                }
+
+
             }
         }
 

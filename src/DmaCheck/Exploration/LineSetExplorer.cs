@@ -49,7 +49,12 @@ internal sealed class PathStore(ScenarioModel model)
         foreach (var n in chain)
         {
             var step = model.Step(ctrl, agents[n]);
-            steps.Add(resolved.TryGetValue(n, out var ops) ? step with { Ops = ops } : step);
+            if (resolved.TryGetValue(n, out var ops))
+            {
+                step = step.Resolved(ops); // a copy's values, or a poll's branch (a miss stays at the poll)
+            }
+
+            steps.Add(step);
             ctrl = step.Next;
         }
 
@@ -226,7 +231,7 @@ public sealed partial class LineSetExplorer
         var visited = new FingerprintSet();
         visited.Add(root.Fingerprint);
         var level = new List<SearchNode> { root };
-        long finals = 0, transitions = 0, blocked = 0;
+        long finals = 0, transitions = 0, blocked = 0, hung = 0;
         string? inconclusive = null;
         var findings = new FindingCollector();
         var memoryChecks = 0L;
@@ -306,10 +311,18 @@ public sealed partial class LineSetExplorer
                     findings.Add(child.Step!, () => id >= 0 ? paths.Path(id) : [.. paths.Path(node.Id), child.Step!]);
                 }
 
+                foreach (var loop in expansion.Loops ?? [])
+                {
+                    // A poll that missed and changed nothing: no new state, but its read happened (and may report).
+                    transitions++;
+                    findings.Add(loop.Step!, () => [.. paths.Path(node.Id), loop.Step!]);
+                }
+
                 if (expansion.Final)
                 {
                     finals++;
                     blocked += model.IsFinished(node.Ctrl) ? 0 : 1;
+                    hung += model.IsHung(node.Ctrl) ? 1 : 0;
                     Evaluate(model, node, accumulators);
                 }
             }
@@ -318,14 +331,15 @@ public sealed partial class LineSetExplorer
         }
 
         return new ExplorationResult(scenario, Name, accumulators.Select(a => a.Verdict(inconclusive is not null)).ToList(),
-            new ExplorationStats(visited.Count, finals, transitions, watch.Elapsed, blocked) { StoredBytes = visited.Bytes + paths.Bytes }, inconclusive, findings.Results());
+            new ExplorationStats(visited.Count, finals, transitions, watch.Elapsed, blocked) { StoredBytes = visited.Bytes + paths.Bytes, Hung = hung }, inconclusive, findings.Results());
     }
 
     /// <summary>
     /// The children of one node, one per enabled agent (or fewer, reduced), or the exception its expansion threw.
-    /// <paramref name="Final"/>: no agent can step, so the node is a final state.
+    /// <paramref name="Final"/>: no agent can step, so the node is a final state. <paramref name="Loops"/>: steps that led
+    /// back to the node itself (a poll that missed and changed nothing), kept for their findings.
     /// </summary>
-    private readonly record struct Expansion(List<SearchNode>? Children, Exception? Error, bool Final = false);
+    private readonly record struct Expansion(List<SearchNode>? Children, Exception? Error, bool Final = false, List<SearchNode>? Loops = null);
 
     private Expansion Expand(ScenarioModel model, SearchNode node, ExplorationLimits limits, Stopwatch watch, long states, Reducer? reducer)
     {
@@ -337,16 +351,18 @@ public sealed partial class LineSetExplorer
             }
 
             var children = new List<SearchNode>();
+            List<SearchNode>? loops = null;
             foreach (var agent in model.Enabled(node.Ctrl))
             {
                 var step = model.Step(node.Ctrl, agent);
                 foreach (var outcome in ApplyOps(model, node.Ctrl.Mmu, node.Lines, step.Ops, limits, watch, states))
                 {
-                    children.Add(Child(node, step, outcome));
+                    AddChild(children, ref loops, node, Child(node, step, outcome));
                 }
             }
 
-            return new Expansion(children, null, children.Count == 0);
+            // Only polls can step without changing the state; a node whose every step does is final (hung).
+            return new Expansion(children, null, children.Count == 0, loops);
         }
         catch (Exception e) // rethrown at the merge, in the order one thread would have met it
         {
@@ -368,22 +384,27 @@ public sealed partial class LineSetExplorer
             return new Expansion([], null, true);
         }
 
+        List<SearchNode>? loops = null;
         if (LocalSteps && reducer.LocalAgent(node.Ctrl, enabled) is { } local)
         {
-            if (ExpandAgents(model, node, [local.Agent], limits, watch, states, reducer, local.Label) is { } alone)
+            if (ExpandAgents(model, node, [local.Agent], limits, watch, states, reducer, ref loops, local.Label) is { } alone)
             {
-                return new Expansion(alone, null);
+                return new Expansion(alone, null, false, loops);
             }
 
             Interlocked.Increment(ref localMisses);
+            loops = null;
         }
 
-        return new Expansion(ExpandAgents(model, node, enabled, limits, watch, states, reducer)!, null);
+        var children = ExpandAgents(model, node, enabled, limits, watch, states, reducer, ref loops)!;
+
+        // Final when every step led back here (polls that can never see their value), unless a step was skipped asleep.
+        return new Expansion(children, null, children.Count == 0 && !enabled.Any(node.Sleep.Contains), loops);
     }
 
     /// <summary>The children by the steps of <paramref name="agents"/> not asleep; null when a step's label is not <paramref name="expected"/>.</summary>
     private List<SearchNode>? ExpandAgents(ScenarioModel model, SearchNode node, List<int> agents, ExplorationLimits limits, Stopwatch watch, long states,
-        Reducer reducer, StepLabel? expected = null)
+        Reducer reducer, ref List<SearchNode>? loops, StepLabel? expected = null)
     {
         var children = new List<SearchNode>();
         var taken = new List<(int Agent, StepLabel Label)>();
@@ -407,7 +428,7 @@ public sealed partial class LineSetExplorer
             {
                 var child = Child(node, step, outcome);
                 child.Sleep = sleep;
-                children.Add(child);
+                AddChild(children, ref loops, node, child);
             }
 
             taken.Add((agent, label));
@@ -419,7 +440,12 @@ public sealed partial class LineSetExplorer
     private SearchNode Child(SearchNode node, StepResult step, Outcome outcome)
     {
         var cost = node.BaseCost + outcome.Cost;
-        return new SearchNode(step.Next, outcome.Lines, outcome.Resolved is { } ops ? step with { Ops = ops } : step, node.Depth + 1,
+        if (outcome.Resolved is { } ops)
+        {
+            step = step.Resolved(ops); // a copy's values, or a poll's branch (a miss stays at the poll)
+        }
+
+        return new SearchNode(step.Next, outcome.Lines, step, node.Depth + 1,
             SearchNode.Fingerprinted(step.Next, outcome.Lines, cost), paths, cost)
         { Resolved = outcome.Resolved };
     }
@@ -431,9 +457,10 @@ public sealed partial class LineSetExplorer
             var checks = ExpectationChecks.For(acc.Expectation, node.Ctrl, model.Hardware.LineSize);
             if (checks is null)
             {
-                if (acc.Record(false, 0))
+                // A variable never read: the run fails as it is, with the events its copies and polls needed.
+                if (acc.Record(false, node.BaseCost))
                 {
-                    Failures[acc.Expectation.Name] = new FailurePoint(node, null, 0);
+                    Failures[acc.Expectation.Name] = new FailurePoint(node, null, node.BaseCost);
                 }
 
                 continue;
@@ -507,7 +534,7 @@ public sealed partial class LineSetExplorer
         var copies = false;
         foreach (var op in ops)
         {
-            copies |= op is CopyOp;
+            copies |= op is CopyOp or PollOp;
         }
 
         ApplyFrom(model, mmu, lines, ops, 0, 0, copies ? [] : null, into, limits, watch, states, ref tick);
@@ -551,6 +578,9 @@ public sealed partial class LineSetExplorer
                         ApplyFrom(model, mmu, branch.ToImmutable(), ops, i + 1, cost + extra, [.. resolved!, .. halves], into, limits, watch, states, ref tick);
                     }
 
+                    return;
+                case PollOp poll:
+                    ApplyPoll(model, mmu, builder.ToImmutable(), ops, i, poll, cost, resolved!, into, limits, watch, states, ref tick);
                     return;
             }
 

@@ -34,6 +34,11 @@ public sealed record ReplayFile(
     /// <summary>The choices of a witness.</summary>
     public static ReplayFile From(Witness w, Scenario scenario, string toolVersion)
     {
+        if (HasPolls(w))
+        {
+            throw new ReplayException("this run polls memory (a poll statement), and replay files of format 1 do not record which of a poll's reads missed: the witness cannot be saved (dmacheck explain shows it in full)");
+        }
+
         if (HasCopies(w))
         {
             throw new ReplayException("this run copies memory (a swiotlb bounce), and replay files of format 1 do not record the bytes a copy read: the witness cannot be saved (dmacheck explain shows it in full)");
@@ -87,6 +92,9 @@ public sealed record ReplayFile(
         var initial = first is null ? 0 : Enumerable.Range(0, initialStates.Count).First(i => initialStates[i].Equals(first));
         return new ReplayFile(toolVersion, scenario.File, Sha256(scenario.Source.Text), scenario.Profile.Name, w.Expectation.Name, w.LinePa, initial, steps);
     }
+
+    /// <summary>Whether the witness's run polled (a step whose control flow depended on what it read).</summary>
+    public static bool HasPolls(Witness w) => w.Items.OfType<StepItem>().Any(s => s.Step.Statement is PollStmt);
 
     /// <summary>Whether the witness's run made a copy (resolved into a load of known bytes and a store of them).</summary>
     public static bool HasCopies(Witness w) => w.Items.OfType<StepItem>().SelectMany(s => s.Step.Ops)

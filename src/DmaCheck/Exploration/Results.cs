@@ -86,6 +86,9 @@ public sealed record ExplorationStats(long States, long FinalStates, long Transi
     /// (their allocated capacity). The frontier's full states are not in it: they live one level at a time. 0 when not measured.
     /// </summary>
     public long StoredBytes { get; init; }
+
+    /// <summary>Final states in which some agent hung at a poll: it gave up after <c>max N</c> misses, or its value can never arrive.</summary>
+    public long Hung { get; init; }
 }
 
 /// <summary>The result of exploring a scenario: a verdict per expectation, or why there is none.</summary>

@@ -29,6 +29,9 @@ public sealed record Witness(Expectation Expectation, int Events, ulong? LinePa,
     /// witness line had to hold what was copied. <see cref="Events"/> counts these too.
     /// </summary>
     public IReadOnlyList<UpstreamLine> Upstream { get; init; } = [];
+
+    /// <summary>The agents that hung at a poll on this run, each with the poll (a timeout, or a value that can never arrive).</summary>
+    public IReadOnlyList<string> Hung { get; init; } = [];
 }
 
 /// <summary>A copy's source line on a witness run: its operations and events up to the last copy that read it.</summary>
@@ -46,11 +49,18 @@ public static class WitnessBuilder
             var ctrl = failure.Node.Ctrl;
             var stopped = ctrl.Agents.Select((a, i) => (a, i)).Where(p => p.a.Stopped is not null)
                 .Select(p => $"{model.Scenario.Programs[model.Scenario.Agents[p.i]].Name} stopped: {p.a.Stopped}");
-            var blocked = ctrl.Agents.Select((a, i) => (a, i)).Where(p => !p.a.Done)
+            var blocked = ctrl.Agents.Select((a, i) => (a, i)).Where(p => !p.a.Done && model.Current(ctrl, p.i).Statement is not PollStmt)
                 .Select(p => $"{model.Scenario.Programs[model.Scenario.Agents[p.i]].Name} is blocked at '{model.Current(ctrl, p.i).Statement.Text}'");
-            var why = string.Join("; ", stopped.Concat(blocked));
+            var hungAt = model.Hung(ctrl).Where(h => !ctrl.Agents[h.Agent].Hung).Select(h => h.Why);
+            var why = string.Join("; ", stopped.Concat(blocked).Concat(hungAt));
             var missing = $"'{ExpectationChecks.MissingVariable(expectation, ctrl, model.Scenario)}' was never read on this run" + (why.Length > 0 ? $" ({why})" : string.Empty);
-            return new Witness(expectation, 0, null, items, null, missing) { End = ctrl };
+            var upstreamOnly = Upstream(model, path, null);
+            return new Witness(expectation, upstreamOnly.Sum(u => u.Events), null, items, null, missing)
+            {
+                End = ctrl,
+                Upstream = upstreamOnly,
+                Hung = [.. model.Hung(ctrl).Select(h => h.Why)],
+            };
         }
 
         var config = model.Hardware;
@@ -82,14 +92,29 @@ public static class WitnessBuilder
 
         trace.AddRange(eventsBefore[main.Accesses.Count].Select(e => (TraceItem)new MoveItem(e.Item1, e.Item2, e.Item3)));
 
-        // The sources of copies: each had to hold the bytes its resolved load saw, which may have needed events.
+        var upstream = Upstream(model, path, linePa);
+        return new Witness(expectation, cost + upstream.Sum(u => u.Events), linePa, trace, end.Item2, null)
+        {
+            End = failure.Node.Ctrl,
+            Upstream = upstream,
+            Hung = [.. model.Hung(failure.Node.Ctrl).Select(h => h.Why)],
+        };
+    }
+
+    /// <summary>
+    /// The sources of copies and the polled lines other than <paramref name="linePa"/>: each had to hold the bytes its
+    /// resolved load saw, which may have needed events (those with none are left out).
+    /// </summary>
+    private static List<UpstreamLine> Upstream(ScenarioModel model, IReadOnlyList<StepResult> path, ulong? linePa)
+    {
+        var config = model.Hardware;
         var upstream = new List<UpstreamLine>();
-        var sources = path.SelectMany(p => p.Ops).OfType<MemoryOp>().Where(m => m.Op.Kind == LineOpKind.CopyRead)
+        var sources = path.SelectMany(p => p.Ops).OfType<MemoryOp>().Where(m => m.Op.Kind is LineOpKind.CopyRead or LineOpKind.Poll)
             .SelectMany(m => m.Lines(config.LineSize)).Select(l => l.LinePa).Where(pa => pa != linePa).Distinct().Order();
         foreach (var pa in sources)
         {
             var run = LineRun.Of(model, path, pa);
-            var layers = run.Accesses.FindLastIndex(a => a.Access.Op.Kind == LineOpKind.CopyRead) + 1;
+            var layers = run.Accesses.FindLastIndex(a => a.Access.Op.Kind is LineOpKind.CopyRead or LineOpKind.Poll) + 1;
             var (goal, events) = run.Cheapest(layers, _ => true) ?? throw new InvalidOperationException("a resolved copy that replay cannot reproduce");
             if (events == 0)
             {
@@ -107,7 +132,7 @@ public static class WitnessBuilder
             upstream.Add(new UpstreamLine(pa, events, items));
         }
 
-        return new Witness(expectation, cost + upstream.Sum(u => u.Events), linePa, trace, end.Item2, null) { End = failure.Node.Ctrl, Upstream = upstream };
+        return upstream;
     }
 
     /// <summary>One line's accesses along a run, and the cheapest ways through them (Dijkstra over (layer, state)).</summary>

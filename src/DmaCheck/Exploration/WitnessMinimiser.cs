@@ -38,7 +38,7 @@ public static class WitnessMinimiser
             switch (w.Items[i])
             {
                 case StepItem s:
-                    ownAccess = s.Step.Statement is AccessStmt;
+                    ownAccess = s.Step.Statement is AccessStmt or PollStmt;
                     break;
                 case OpItem { Before: not null }:
                     entries.Add(i);

@@ -70,3 +70,67 @@ public sealed record CopyOp(string Origin, MasterKind Master, ulong SrcPa, Memor
     /// <summary>The store half with no value fixed: the lines it touches.</summary>
     public MemoryOp Store => new(Origin, DstPa, Length, new LineOp(LineOpKind.Write, Master, DstType), null);
 }
+
+/// <summary>
+/// A poll's load (<c>poll ADDR[lo..hi] == WRITER</c>) of [Pa, Pa+Length) by <see cref="Master"/> with <see cref="Type"/>
+/// attributes: whether the agent moves on depends on what it reads, so an explorer splits the run into the branches
+/// of <see cref="Branches"/>, each a set of per-line filters (<see cref="LineOpKind.Poll"/>) whose joint outcomes are
+/// a product, as lines are independent. <see cref="Bounded"/>: the poll has <c>max N</c>, so a miss needs no telling
+/// whether it can still come to see the value.
+/// </summary>
+public sealed record PollOp(string Origin, ulong Pa, ulong Length, MasterKind Master, MemoryType Type, byte Writer, bool Bounded, Alias? Via) : HwOp(Origin)
+{
+    /// <summary>The load with no outcome fixed: the lines it touches.</summary>
+    public MemoryOp Load => new(Origin, Pa, Length, LineOp.Poll(Master, Type, Writer, PollClasses.Any), Via);
+
+    /// <summary>
+    /// The branches, each a list of line filters over the whole range and whether the poll saw the value: a hit (every
+    /// line all the writer's); then, for each line k, the misses decided at line k (the lines before it hit). With
+    /// <see cref="Bounded"/> false, a miss is further split into hopeful (every line can still come to hit) and hopeless
+    /// (some line cannot), so that a run whose poll can never succeed ends in states where it is stuck. The branches
+    /// partition the joint outcomes of the load.
+    /// </summary>
+    public IReadOnlyList<(bool Hit, IReadOnlyList<MemoryOp> Filters)> Branches(int lineSize)
+    {
+        var lines = Load.Lines(lineSize).ToList();
+        var result = new List<(bool, IReadOnlyList<MemoryOp>)> { (true, Segments(lines, _ => PollClasses.Hit)) };
+        for (var k = 0; k < lines.Count; k++)
+        {
+            var at = k;
+            if (Bounded)
+            {
+                result.Add((false, Segments(lines, i => i < at ? PollClasses.Hit : i == at ? PollClasses.Miss : PollClasses.Any)));
+                continue;
+            }
+
+            result.Add((false, Segments(lines, i => i < at ? PollClasses.Hit : i == at ? PollClasses.Hopeful : PollClasses.Hit | PollClasses.Hopeful)));
+            result.Add((false, Segments(lines, i => i < at ? PollClasses.Hit | PollClasses.Hopeful : i == at ? PollClasses.Hopeless : PollClasses.Any)));
+        }
+
+        return result;
+    }
+
+    /// <summary>Whether a step's resolved operations are a poll's miss (some filter leaves out the hit).</summary>
+    public static bool IsMiss(IReadOnlyList<HwOp> resolved) =>
+        resolved.Any(op => op is MemoryOp { Op.Kind: LineOpKind.Poll } m && (m.Op.Classes & PollClasses.Hit) == 0);
+
+    private List<MemoryOp> Segments(List<(ulong LinePa, LineAccess Access)> lines, Func<int, PollClasses> classes)
+    {
+        var ops = new List<MemoryOp>();
+        var start = Pa;
+        for (var i = 0; i < lines.Count; i++)
+        {
+            var c = classes(i);
+            if (i + 1 < lines.Count && classes(i + 1) == c)
+            {
+                continue;
+            }
+
+            var end = lines[i].LinePa + (ulong)lines[i].Access.End;
+            ops.Add(new MemoryOp(Origin, start, end - start, LineOp.Poll(Master, Type, Writer, c), Via));
+            start = end;
+        }
+
+        return ops;
+    }
+}

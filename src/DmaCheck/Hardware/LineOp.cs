@@ -32,6 +32,36 @@ public enum LineOpKind : byte
 
     /// <summary>Outer (L2) cache invalidate by physical address (PL310 Invalidate Line by PA): a Dirty outer line is discarded. The inner level is untouched.</summary>
     OuterInvalidate,
+
+    /// <summary>
+    /// A poll's load (<c>poll ADDR[lo..hi] == WRITER</c>), resolved to what it saw: the line moves as for a load, and
+    /// a state is kept only when the bytes it may return fall in one of <see cref="LineOp.Classes"/> (all
+    /// <see cref="LineOp.Writer"/>'s; or not, and the line can or cannot still come to show them). Like a resolved
+    /// copy load, it is how a run is split on a value that decides control flow (docs/internals-line-sets.md).
+    /// </summary>
+    Poll,
+}
+
+/// <summary>What a poll's load of one line may see (<see cref="LineOpKind.Poll"/>), as flags.</summary>
+[Flags]
+public enum PollClasses : byte
+{
+    None = 0,
+
+    /// <summary>Every byte read was written by the writer polled for.</summary>
+    Hit = 1,
+
+    /// <summary>Some byte was not, but spontaneous moves alone can bring the line to a state where a load sees them all.</summary>
+    Hopeful = 2,
+
+    /// <summary>Some byte was not, and no spontaneous move can change that: only another agent's access can.</summary>
+    Hopeless = 4,
+
+    /// <summary>Any miss.</summary>
+    Miss = Hopeful | Hopeless,
+
+    /// <summary>Whatever the load sees (a line after the one that decided a miss).</summary>
+    Any = Hit | Hopeful | Hopeless,
 }
 
 /// <summary>
@@ -39,8 +69,11 @@ public enum LineOpKind : byte
 /// variable they fill; writes name the writer whose bytes they store, or carry the bytes themselves in
 /// <see cref="Data"/> (the store half of a copy), indexed like a read's variable by <see cref="LineAccess.VarOffset"/>.
 /// </summary>
-public sealed record LineOp(LineOpKind Kind, MasterKind Master, MemoryType Type, byte Writer = 0, int Var = -1, LineBytes? Data = null)
+public sealed record LineOp(LineOpKind Kind, MasterKind Master, MemoryType Type, byte Writer = 0, int Var = -1, LineBytes? Data = null, PollClasses Classes = PollClasses.None)
 {
+    /// <summary>A poll's load for <paramref name="writer"/>'s bytes that keeps the states whose load falls in <paramref name="classes"/>.</summary>
+    public static LineOp Poll(MasterKind master, MemoryType type, byte writer, PollClasses classes) => new(LineOpKind.Poll, master, type, writer, Classes: classes);
+
     public static LineOp Read(MasterKind master, MemoryType type, int var) => new(LineOpKind.Read, master, type, 0, var);
 
     public static LineOp Write(MasterKind master, MemoryType type, byte writer) => new(LineOpKind.Write, master, type, writer);
@@ -67,6 +100,7 @@ public sealed record LineOp(LineOpKind Kind, MasterKind Master, MemoryType Type,
         LineOpKind.OuterInvalidate => "L2C invalidate line",
         LineOpKind.Read => $"{MasterName} {Type.Describe()} read",
         LineOpKind.CopyRead => $"{MasterName} {Type.Describe()} memcpy read",
+        LineOpKind.Poll => $"{MasterName} {Type.Describe()} poll read ({Classes switch { PollClasses.Hit => "sees the value", PollClasses.Any => "any value", PollClasses.Hopeless => "misses, for good", PollClasses.Hopeful => "misses", PollClasses.Miss => "misses", _ => "sees the value or misses" }})",
         LineOpKind.Write when Data is not null => $"{MasterName} {Type.Describe()} memcpy write",
         LineOpKind.Write => $"{MasterName} {Type.Describe()} write",
         _ => Kind.ToString(),

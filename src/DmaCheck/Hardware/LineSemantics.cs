@@ -96,6 +96,7 @@ public static class LineSemantics
             LineOpKind.Invalidate => new(config.IvacActsAsCivac && s.Cache == CacheState.Dirty ? Drop(WriteBack(s)) : Drop(s)),
             LineOpKind.Read => Read(s, access),
             LineOpKind.CopyRead => CopyRead(s, access),
+            LineOpKind.Poll => (PollClassesOf(s, access) & op.Classes) != 0 ? new(Sources(s, op).After) : Outcomes.None,
             LineOpKind.Write => new(Write(s, access)),
             LineOpKind.OuterClean => new(RequireOuter(s).Outer == CacheState.Dirty ? OuterWriteBack(s) : s),
             LineOpKind.OuterCleanInvalidate => new(OuterDrop(RequireOuter(s).Outer == CacheState.Dirty ? OuterWriteBack(s) : s)),
@@ -137,6 +138,78 @@ public static class LineSemantics
         {
             into.Add(LineBytes.From(other.Span[access.Start..access.End]));
         }
+    }
+
+    /// <summary>
+    /// What a poll's load (<paramref name="access"/>, for <see cref="LineOp.Writer"/>'s bytes) may see from state
+    /// <paramref name="s"/>: a hit when the bytes it may return are all the writer's, a miss otherwise (both, for a
+    /// snoop of a stale Clean line whose copies differ). A miss is hopeful when some state the spontaneous moves reach
+    /// from <paramref name="s"/> would give a hit, hopeless otherwise. Fills are left out of that search: a fill copies
+    /// RAM into an Invalid line, and every load of an Invalid line already returns RAM, so no fill changes what any
+    /// master reads (and so the classes do not depend on whether the line may be filled).
+    /// </summary>
+    public static PollClasses PollClassesOf(LineState s, in LineAccess access)
+    {
+        var classes = PollClasses.None;
+        if (Sees(s, access, hit: true))
+        {
+            classes |= PollClasses.Hit;
+        }
+
+        if (Sees(s, access, hit: false))
+        {
+            classes |= CanComeToHit(s, access) ? PollClasses.Hopeful : PollClasses.Hopeless;
+        }
+
+        return classes;
+    }
+
+    /// <summary>Whether a load from <paramref name="s"/> may return bytes that are all the writer's (<paramref name="hit"/>) or not.</summary>
+    private static bool Sees(LineState s, in LineAccess a, bool hit)
+    {
+        var (_, source, other) = Sources(s, a.Op);
+        return AllWriter(source, a) == hit || (other is not null && AllWriter(other, a) == hit);
+    }
+
+    private static bool AllWriter(LineBytes bytes, in LineAccess a)
+    {
+        foreach (var b in bytes.Span[a.Start..a.End])
+        {
+            if (b != a.Op.Writer)
+            {
+                return false;
+            }
+        }
+
+        return true;
+    }
+
+    /// <summary>Whether evictions and write-backs (fills change no load) can take <paramref name="s"/> to a state whose load may hit.</summary>
+    private static bool CanComeToHit(LineState s, in LineAccess a)
+    {
+        var seen = new HashSet<LineState> { s };
+        var work = new Stack<LineState>();
+        work.Push(s);
+        var moves = new List<(SpontaneousMove, LineState)>(2);
+        while (work.TryPop(out var t))
+        {
+            if (Sees(t, a, hit: true))
+            {
+                return true;
+            }
+
+            moves.Clear();
+            Moves(t, fillable: false, moves);
+            foreach (var (_, next) in moves)
+            {
+                if (seen.Add(next))
+                {
+                    work.Push(next);
+                }
+            }
+        }
+
+        return false;
     }
 
     private static Outcomes CopyRead(LineState s, in LineAccess a)

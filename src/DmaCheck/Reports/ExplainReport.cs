@@ -115,7 +115,10 @@ public static class ExplainReport
 
         foreach (var up in witness.Upstream)
         {
-            sb.AppendLine(CultureInfo.InvariantCulture, $"       and on line PA 0x{up.LinePa:x}, which a copy read, {up.Events} spontaneous event(s) before it copied:");
+            var polled = up.Items.OfType<OpItem>().Any(o => o.Op is MemoryOp { Op.Kind: LineOpKind.Poll });
+            var what = polled ? "a poll read" : "a copy read";
+            var until = polled ? "before its last read" : "before it copied";
+            sb.AppendLine(CultureInfo.InvariantCulture, $"       and on line PA 0x{up.LinePa:x}, which {what}, {up.Events} spontaneous event(s) {until}:");
             foreach (var item in up.Items)
             {
                 switch (item)
@@ -129,6 +132,11 @@ public static class ExplainReport
                         break;
                 }
             }
+        }
+
+        foreach (var hung in witness.Hung)
+        {
+            sb.AppendLine(style.Bad($"     ** {hung}"));
         }
 
         sb.AppendLine();

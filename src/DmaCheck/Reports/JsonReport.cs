@@ -47,6 +47,11 @@ public static class JsonReport
                     w.WriteNumber("blockedFinalStates", blocked);
                 }
 
+                if (o.Result is { Stats.Hung: > 0 and var hung })
+                {
+                    w.WriteNumber("hungFinalStates", hung);
+                }
+
                 if (o.Scenario?.Notes is { Count: > 0 } notes)
                 {
                     w.WriteStartArray("notes");

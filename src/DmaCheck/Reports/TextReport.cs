@@ -109,6 +109,11 @@ public static class TextReport
                 sb.AppendLine(style.Warn($"{o.File}: warning: on {blocked} final state(s) some agent never finished: it waits for an event or a value nobody provides"));
             }
 
+            if (o.Result is { Stats.Hung: > 0 and var hung })
+            {
+                sb.AppendLine(style.Warn($"{o.File}: warning: on {hung} final state(s) an agent hung at a poll: it gave up after max N misses, or the value it polls for can never arrive"));
+            }
+
             foreach (var note in o.Scenario?.Notes ?? [])
             {
                 sb.AppendLine(style.Dim($"{o.File}: note: {note}"));
@@ -123,11 +128,17 @@ public static class TextReport
         var findings = outcomes.Sum(o => o.Result?.Findings.Count ?? 0);
         var findingsOff = outcomes.Sum(o => o.Result?.FindingRows.Count(r => r.Found is null || r.Declared is null) ?? 0);
         var inconclusiveScenarios = outcomes.Count(o => o.Inconclusive);
+        var hungFinals = outcomes.Sum(o => o.Result?.Stats.Hung ?? 0);
         sb.AppendLine();
         sb.Append(CultureInfo.InvariantCulture, $"{outcomes.Count} scenario(s), {expectations} expectation(s): {asDeclared} as declared, {differ} differ, {inconclusive} inconclusive, {errors} error(s)");
         if (findings > 0 || findingsOff > 0)
         {
             sb.Append(CultureInfo.InvariantCulture, $"; {findings} finding(s), {findingsOff} not as declared");
+        }
+
+        if (hungFinals > 0)
+        {
+            sb.Append(CultureInfo.InvariantCulture, $"; {hungFinals} hung final state(s)");
         }
 
         if (inconclusiveScenarios > 0)

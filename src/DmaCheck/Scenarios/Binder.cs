@@ -468,6 +468,40 @@ public sealed class Binder
                     return new AccessStmt(r.Span, r.Text, false, r.Address.Space, Expr(r.Address.Expr, locals), lo, hi, 0, observed.Count - 1);
                 }
 
+            case PollSyntax poll:
+                {
+                    CheckSpace(agent, poll.Address);
+                    var (lo, hi) = Range(poll.Range);
+                    if (hi - lo > MaxPollBytes)
+                    {
+                        throw Error(poll.Range.High, $"a poll reads a flag or a descriptor: at most {MaxPollBytes} bytes");
+                    }
+
+                    var writer = poll.Writer.Text;
+                    if (!writers.TryGet(writer, out var id))
+                    {
+                        if (!syntax.Agents.SelectMany(a => a.Body).OfType<WriteSyntax>().Any(w => w.Writer.Text == writer))
+                        {
+                            throw Error(poll.Writer, $"no statement writes '{writer}' (writers: {Known(Enumerable.Range(0, writers.Count).Select(i => writers.Name((byte)i)).Concat(syntax.Agents.SelectMany(a => a.Body).OfType<WriteSyntax>().Select(w => w.Writer.Text)).Distinct())})");
+                        }
+
+                        id = writers.Intern(writer);
+                    }
+
+                    int? max = null;
+                    if (poll.Max is { } m)
+                    {
+                        if (m.Number is 0 or > MaxPollRetries)
+                        {
+                            throw Error(m, $"max {m.Number}: a poll gives up after 1 to {MaxPollRetries} reads that miss");
+                        }
+
+                        max = (int)m.Number;
+                    }
+
+                    return new PollStmt(poll.Span, poll.Text, poll.Address.Space, Expr(poll.Address.Expr, locals), lo, hi, id, max);
+                }
+
             case SmcSyntax smc:
                 {
                     if (agent.Kind != AgentKind.Cpu)
@@ -504,6 +538,12 @@ public sealed class Binder
                 throw new InvalidOperationException(stmt.GetType().Name);
         }
     }
+
+    /// <summary>The most bytes one poll reads.</summary>
+    public const int MaxPollBytes = 4096;
+
+    /// <summary>The largest <c>max N</c> of a poll: each retry is a distinct state.</summary>
+    public const int MaxPollRetries = 1000;
 
     private void CheckSpace(AgentSyntax agent, AddressSyntax address)
     {

@@ -309,7 +309,7 @@ public sealed partial class Parser
         var first = Peek;
         if (first.Kind != TokenKind.Identifier)
         {
-            throw Error(first, $"expected a statement (a kernel call, write, read, smc, signal or wait), found {first}");
+            throw Error(first, $"expected a statement (a kernel call, write, read, poll, smc, signal or wait), found {first}");
         }
 
         switch (first.Text)
@@ -332,6 +332,29 @@ public sealed partial class Parser
                     ExpectSymbol("->", "after the range: read ADDR[lo..hi] -> VAR");
                     var var = ExpectIdentifier("the variable that receives the bytes");
                     return new ReadSyntax(SpanFrom(first), TextFrom(first), address, range, var);
+                }
+
+            case "poll":
+                {
+                    Next();
+                    var address = ParseAddress();
+                    var range = ParseRange();
+                    ExpectSymbol("==", "after the range: poll ADDR[lo..hi] == WRITER [, max N]");
+                    var writer = ExpectIdentifier("the writer whose bytes the poll waits for");
+                    Token? max = null;
+                    if (IsSymbol(","))
+                    {
+                        Next();
+                        if (!IsWord("max"))
+                        {
+                            throw Error(Peek, $"expected 'max' after ',': poll ADDR[lo..hi] == WRITER, max N; found {Peek}");
+                        }
+
+                        Next();
+                        max = ExpectNumber("the most reads before the poll gives up, as in max 3");
+                    }
+
+                    return new PollSyntax(SpanFrom(first), TextFrom(first), address, range, writer, max);
                 }
 
             case "smc":

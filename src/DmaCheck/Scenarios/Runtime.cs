@@ -61,10 +61,12 @@ public sealed record NumberValue(ulong N, bool KernelVirtual = false) : Value
 public sealed record ObservedRange(ulong Pa, ulong Length);
 
 /// <summary>An activation of a program: which program, the next statement, and its parameters.</summary>
-public sealed record Frame(int Program, int Pc, ImmutableDictionary<string, Value> Locals);
+/// <param name="Retries">Reads the poll at <paramref name="Pc"/> has missed so far, when it has <c>max N</c> (else 0).</param>
+public sealed record Frame(int Program, int Pc, ImmutableDictionary<string, Value> Locals, int Retries = 0);
 
 /// <summary>One agent: a stack of frames (a CPU thread in firmware has two) and whether it stopped early.</summary>
-public sealed record AgentState(ImmutableStack<Frame> Frames, string? Stopped)
+/// <param name="Hung">It stopped because a poll with <c>max N</c> missed N times (a device timeout).</param>
+public sealed record AgentState(ImmutableStack<Frame> Frames, string? Stopped, bool Hung = false)
 {
     public bool Done => Frames.IsEmpty;
 }
@@ -143,9 +145,19 @@ public sealed class ControlState : IEquatable<ControlState>
     {
         var sb = new StringBuilder(64);
         sb.Append('A').Append(a.Stopped);
+        if (a.Hung)
+        {
+            sb.Append("!h");
+        }
+
         foreach (var f in a.Frames)
         {
             sb.Append('/').Append(f.Program).Append(':').Append(f.Pc);
+            if (f.Retries != 0)
+            {
+                sb.Append('r').Append(f.Retries); // a poll's misses so far: states that differ in it must not merge
+            }
+
             foreach (var (k, v) in f.Locals.OrderBy(p => p.Key, StringComparer.Ordinal))
             {
                 sb.Append(',').Append(k).Append('=');
@@ -298,7 +310,19 @@ public sealed class ControlState : IEquatable<ControlState>
 }
 
 /// <summary>What one agent step did: the statement, the hardware operations it caused in program order, and any findings.</summary>
-public sealed record StepResult(ControlState Next, int Agent, AgentProgram Program, Statement Statement, IReadOnlyList<HwOp> Ops, IReadOnlyList<Finding> Findings);
+/// <remarks>
+/// A poll's step describes its hit: <see cref="Next"/> is past the poll. <see cref="Missed"/> is the same step when the
+/// read misses (the agent stays at the poll, counts the miss or gives up); an explorer picks one by what the read saw.
+/// </remarks>
+public sealed record StepResult(ControlState Next, int Agent, AgentProgram Program, Statement Statement, IReadOnlyList<HwOp> Ops, IReadOnlyList<Finding> Findings)
+{
+    /// <summary>For a poll that made its read: the step as it is when the read misses.</summary>
+    public StepResult? Missed { get; init; }
+
+    /// <summary>The step with its operations resolved (copies to their values, a poll to a branch): a poll's miss is its <see cref="Missed"/> step.</summary>
+    public StepResult Resolved(IReadOnlyList<HwOp> ops) =>
+        (Missed is { } missed && PollOp.IsMiss(ops) ? missed : this) with { Ops = ops, Missed = null };
+}
 
 public enum RunErrorKind
 {
@@ -403,6 +427,7 @@ public sealed class ScenarioModel
         SyncStmt y => [y.Handle, y.Size],
         MappingErrorStmt e => [e.Handle],
         AccessStmt a => [a.Address],
+        PollStmt p => [p.Address],
         SmcStmt c => c.Args,
         _ => [],
     };
@@ -431,7 +456,7 @@ public sealed class ScenarioModel
                 (next, stopped, pushed) = (s, $"{e.Finding.Kind}: {e.Finding.Message}", null);
             }
 
-            var frames = s.Agents[agent].Frames.Pop().Push(frame with { Pc = frame.Pc + 1 });
+            var frames = s.Agents[agent].Frames.Pop().Push(frame with { Pc = frame.Pc + 1, Retries = 0 });
             if (pushed is not null)
             {
                 frames = frames.Push(pushed);
@@ -439,13 +464,22 @@ public sealed class ScenarioModel
 
             var state = Normalise(new AgentState(stopped is null ? frames : [], stopped));
             var after = next.With(agents: next.Agents.SetItem(agent, state));
-            if (Debugging && Scenario.KernelConfig.DebugUnbindAtEnd && IsFinished(after))
+            var accessFindings = stmt is PollStmt ? findings.ToList() : null;
+            Unbind(after, findings);
+            var result = new StepResult(after, agent, program, stmt, ops, findings);
+            if (stmt is PollStmt poll && ops.OfType<PollOp>().Any())
             {
-                // The scenario ends and the driver is unbound: dma_debug_device_change (BUS_NOTIFY_UNBOUND_DRIVER).
-                DmaDebug.Unbind(after.Debug, after.Dma, findings);
+                // The read misses: the agent stays at the poll, one miss more, or gives up after max N.
+                var retries = frame.Retries + 1;
+                var missState = poll.Max is { } max && retries >= max
+                    ? new AgentState([], $"hung: '{poll.Text}' (line {poll.Span.Line}) missed {max} time(s) and gave up (a device timeout)", Hung: true)
+                    : new AgentState(s.Agents[agent].Frames.Pop().Push(frame with { Retries = poll.Max is null ? 0 : retries }), null);
+                var missAfter = next.With(agents: next.Agents.SetItem(agent, missState));
+                Unbind(missAfter, accessFindings!);
+                result = result with { Missed = new StepResult(missAfter, agent, program, stmt, ops, accessFindings!) };
             }
 
-            return new StepResult(after, agent, program, stmt, ops, findings);
+            return result;
         }
         catch (ScenarioException e)
         {
@@ -464,6 +498,39 @@ public sealed class ScenarioModel
             throw new RunException(RunErrorKind.NotModelled, Scenario, stmt, e.Message, e);
         }
     }
+
+    /// <summary>The scenario ends and the driver is unbound: dma_debug_device_change (BUS_NOTIFY_UNBOUND_DRIVER).</summary>
+    private void Unbind(ControlState after, List<Finding> findings)
+    {
+        if (Debugging && Scenario.KernelConfig.DebugUnbindAtEnd && IsFinished(after))
+        {
+            DmaDebug.Unbind(after.Debug, after.Dma, findings);
+        }
+    }
+
+    /// <summary>
+    /// The agents hung in <paramref name="s"/>, a final state: those whose poll gave up after <c>max N</c>, and those
+    /// still at a poll (in a final state, a poll left can never see its value), each with what it hung at.
+    /// </summary>
+    public IEnumerable<(int Agent, string Why)> Hung(ControlState s)
+    {
+        for (var i = 0; i < s.Agents.Length; i++)
+        {
+            var a = s.Agents[i];
+            var name = Scenario.Programs[Scenario.Agents[i]].Name;
+            if (a.Hung)
+            {
+                yield return (i, $"{name} {a.Stopped}");
+            }
+            else if (!a.Done && Current(s, i).Statement is PollStmt p)
+            {
+                yield return (i, $"{name} hung at '{p.Text}' (line {p.Span.Line}): the value can never arrive on this run");
+            }
+        }
+    }
+
+    /// <summary>Whether some agent hung in the final state <paramref name="s"/>.</summary>
+    public bool IsHung(ControlState s) => Hung(s).Any();
 
     /// <summary>Pops finished frames, so an agent whose last statement ran is Done.</summary>
     private AgentState Normalise(AgentState a)
@@ -699,6 +766,8 @@ public sealed class ScenarioModel
 
             case AccessStmt a:
                 return (Access(s, frame, program, a, ops, findings), null, null);
+            case PollStmt p:
+                return (Access(s, frame, program, p.AsRead, ops, findings, p), null, null);
             case SmcStmt c:
                 {
                     var fw = Scenario.Programs[c.Firmware];
@@ -784,7 +853,7 @@ public sealed class ScenarioModel
         }
     }
 
-    private ControlState Access(ControlState s, Frame frame, AgentProgram program, AccessStmt a, List<HwOp> ops, List<Finding> findings)
+    private ControlState Access(ControlState s, Frame frame, AgentProgram program, AccessStmt a, List<HwOp> ops, List<Finding> findings, PollStmt? poll = null)
     {
         // An access through a variable that knows its size (a buffer, a pointer, a page, a handle) must stay inside it.
         var value = a.Address.Var is null ? null : Lookup(s, frame, a.Address);
@@ -897,6 +966,13 @@ public sealed class ScenarioModel
         if (!a.IsWrite && s.Observed.ContainsKey(a.Var))
         {
             throw Bad(a, $"'{Scenario.ObservedVars[a.Var]}' is read a second time on this run ({program.Name} runs this read again): each read needs its own variable");
+        }
+
+        if (poll is not null)
+        {
+            // What the agent does next depends on the bytes read: the explorer splits the run (PollOp.Branches).
+            ops.Add(new PollOp(origin, pa, length, program.Master, type, poll.Writer, poll.Max is not null, via));
+            return s;
         }
 
         var op = a.IsWrite ? LineOp.Write(program.Master, type, a.Writer) : LineOp.Read(program.Master, type, a.Var);

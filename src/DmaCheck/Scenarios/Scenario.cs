@@ -85,6 +85,13 @@ public sealed record MappingErrorStmt(SourceSpan Span, string Text, DmaDevice De
 
 public sealed record AccessStmt(SourceSpan Span, string Text, bool IsWrite, AddressSpace Space, ValueExpr Address, ulong Low, ulong High, byte Writer, int Var) : Statement(Span, Text);
 
+/// <summary><c>poll ADDR[lo..hi] == WRITER [, max N]</c>: read until every byte is <see cref="Writer"/>'s; with <see cref="Max"/>, give up (hung) after that many misses.</summary>
+public sealed record PollStmt(SourceSpan Span, string Text, AddressSpace Space, ValueExpr Address, ulong Low, ulong High, byte Writer, int? Max) : Statement(Span, Text)
+{
+    /// <summary>The read a poll makes, for the checks an access shares.</summary>
+    public AccessStmt AsRead => new(Span, Text, false, Space, Address, Low, High, 0, -1);
+}
+
 public sealed record SmcStmt(SourceSpan Span, string Text, int Firmware, IReadOnlyList<ValueExpr> Args) : Statement(Span, Text);
 
 public sealed record EventStmt(SourceSpan Span, string Text, bool IsWait, string Event) : Statement(Span, Text);

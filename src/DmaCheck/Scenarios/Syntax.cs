@@ -76,6 +76,9 @@ public sealed record WriteSyntax(SourceSpan Span, string Text, AddressSyntax Add
 /// <summary><c>read ADDR[lo..hi] -> VAR</c>.</summary>
 public sealed record ReadSyntax(SourceSpan Span, string Text, AddressSyntax Address, RangeSyntax Range, Token Var) : StmtSyntax(Span, Text);
 
+/// <summary><c>poll ADDR[lo..hi] == WRITER [, max N]</c>.</summary>
+public sealed record PollSyntax(SourceSpan Span, string Text, AddressSyntax Address, RangeSyntax Range, Token Writer, Token? Max) : StmtSyntax(Span, Text);
+
 /// <summary><c>smc FIRMWARE(ARGS)</c>: a synchronous call into firmware.</summary>
 public sealed record SmcSyntax(SourceSpan Span, string Text, Token Firmware, IReadOnlyList<ExprSyntax> Args) : StmtSyntax(Span, Text);
 
