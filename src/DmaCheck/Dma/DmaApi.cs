@@ -670,6 +670,11 @@ public static class DmaApi
     /// </summary>
     private static DmaState SwiotlbMap(DmaEnvironment env, DmaState s, SwiotlbPool pool, DmaDevice dev, ulong phys, ulong size, DmaDirection dir, DmaAttrs attrs, string function, List<HwOp> ops, List<Finding> findings, out ulong handle)
     {
+        if (dev.SegBoundaryMask != ulong.MaxValue)
+        {
+            throw new NotModelledException($"{function}: {dev.Name} sets seg_boundary_mask 0x{dev.SegBoundaryMask:x}, which swiotlb's slot search honours (dma_get_seg_boundary); that part of the search is not modelled");
+        }
+
         var owner = $"{function}({dev.Name}) of PA 0x{phys:x}";
         if (pool.Allocate(dev, phys, size, owner, out var slots) is not { } allocated)
         {
@@ -882,6 +887,111 @@ public static class DmaApi
                     return;
                 }
             }
+        }
+    }
+
+    /// <summary>
+    /// dma_map_sg_attrs(dev, sg, nents, dir, attrs) / dma_map_sgtable → __dma_map_sg_attrs → dma_direct_map_sg
+    /// (kernel/dma/direct.c, v5.10..v6.5): entry by entry, sg-&gt;dma_address = dma_direct_map_page(dev, sg_page(sg),
+    /// sg-&gt;offset, sg-&gt;length, dir, attrs) (so each entry bounces and gets arch_sync_dma_for_device on its own;
+    /// dma-direct merges nothing) and sg_dma_len(sg) = sg-&gt;length. When an entry fails, the entries already mapped
+    /// are unmapped with DMA_ATTR_SKIP_CPU_SYNC and the call fails (-EIO since v5.16, 0 from dma_map_sg before);
+    /// the result is the number of entries mapped (nents) or 0.
+    /// </summary>
+    public static DmaState DmaMapSg(DmaEnvironment env, DmaState s, DmaDevice dev, SgTable table, int nents, DmaDirection dir, DmaAttrs attrs, string function, List<HwOp> ops, List<Finding> findings, out int mapped)
+    {
+        CheckDirection(dir, function);
+        CheckSgList(table, nents, function);
+        var k = s.Kernel;
+        for (var i = 0; i < nents; i++)
+        {
+            var e = k.SgTables[table.Id].Entries[i];
+            if (e.Pfn is not { } pfn)
+            {
+                throw new KernelBugException(function, $"entry {i} of the table has no page (no sg_set_buf or sg_set_page): sg_page() is NULL and dma_direct_map_page dereferences it");
+            }
+
+            s = DmaMapPage(env, s with { Kernel = k }, dev, pfn, e.Offset, e.Length, dir, attrs, function, ops, findings, out var handle);
+            if (handle == DmaMappingError)
+            {
+                // out_unmap: dma_direct_unmap_sg(dev, sgl, i, dir, attrs | DMA_ATTR_SKIP_CPU_SYNC).
+                s = UnmapSgEntries(env, s, dev, s.Kernel.SgTables[table.Id], i, dir, attrs | DmaAttrs.DMA_ATTR_SKIP_CPU_SYNC, function, ops, findings);
+                mapped = 0;
+                return s;
+            }
+
+            k = Scatterlist.SetDma(s.Kernel, s.Kernel.SgTables[table.Id], i, handle, e.Length, function, ops);
+        }
+
+        mapped = nents;
+        return s with { Kernel = k };
+    }
+
+    /// <summary>
+    /// dma_unmap_sg_attrs → dma_direct_unmap_sg (v5.10..v6.5): dma_direct_unmap_page(dev, sg-&gt;dma_address,
+    /// sg_dma_len(sg), dir, attrs) for each of the first nents entries (each syncs for the CPU unless
+    /// DMA_ATTR_SKIP_CPU_SYNC, and releases its bounce slots).
+    /// </summary>
+    public static DmaState DmaUnmapSg(DmaEnvironment env, DmaState s, DmaDevice dev, SgTable table, int nents, DmaDirection dir, DmaAttrs attrs, string function, List<HwOp> ops, List<Finding> findings)
+    {
+        CheckDirection(dir, function);
+        CheckSgList(table, nents, function);
+        return UnmapSgEntries(env, s, dev, table, nents, dir, attrs, function, ops, findings);
+    }
+
+    private static DmaState UnmapSgEntries(DmaEnvironment env, DmaState s, DmaDevice dev, SgTable table, int nents, DmaDirection dir, DmaAttrs attrs, string function, List<HwOp> ops, List<Finding> findings)
+    {
+        for (var i = 0; i < nents; i++)
+        {
+            var e = table.Entries[i];
+            s = DmaUnmap(env, s, dev, e.DmaAddress, e.DmaLength, dir, attrs, function, ops, findings);
+        }
+
+        return s;
+    }
+
+    /// <summary>
+    /// dma_sync_sg_for_cpu → dma_direct_sync_sg_for_cpu (v5.10..v6.5): for each entry, arch_sync_dma_for_cpu on
+    /// dma_to_phys(sg_dma_address(sg)) for sg-&gt;length bytes (a non-coherent device), then the swiotlb copy back; and
+    /// arch_sync_dma_for_cpu_all once (nothing on arm64 and arm).
+    /// </summary>
+    public static void SyncSgForCpu(DmaEnvironment env, DmaState s, DmaDevice dev, SgTable table, int nents, DmaDirection dir, string function, List<HwOp> ops, List<Finding> findings)
+    {
+        CheckSgList(table, nents, function);
+        for (var i = 0; i < nents; i++)
+        {
+            var e = table.Entries[i];
+            SyncForCpu(env, s, dev, e.DmaAddress, e.Length, dir, function, ops, findings);
+        }
+    }
+
+    /// <summary>
+    /// dma_sync_sg_for_device → dma_direct_sync_sg_for_device (v5.10..v6.5): for each entry, the swiotlb copy into
+    /// the slots first, then arch_sync_dma_for_device on sg-&gt;length bytes (a non-coherent device).
+    /// </summary>
+    public static DmaState SyncSgForDevice(DmaEnvironment env, DmaState s, DmaDevice dev, SgTable table, int nents, DmaDirection dir, string function, List<HwOp> ops, List<Finding> findings)
+    {
+        CheckSgList(table, nents, function);
+        for (var i = 0; i < nents; i++)
+        {
+            var e = table.Entries[i];
+            s = SyncForDevice(env, s, dev, e.DmaAddress, e.Length, dir, function, ops, findings);
+        }
+
+        return s;
+    }
+
+    /// <summary>for_each_sg(sgl, sg, nents, i) walks sg_next: past the table's end marker it returns NULL, which the loop then dereferences.</summary>
+    private static void CheckSgList(SgTable table, int nents, string function)
+    {
+        if (table.Freed)
+        {
+            throw new KernelBugException(function, "the sg table was freed by sg_free_table: its scatterlist is freed memory (use after free)");
+        }
+
+        if (nents > table.OrigNents)
+        {
+            throw new KernelBugException(function, $"nents {nents} runs past the table's {table.OrigNents} entries: sg_next() returns NULL at the end marker and for_each_sg dereferences it");
         }
     }
 

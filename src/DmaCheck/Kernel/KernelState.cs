@@ -66,6 +66,9 @@ public sealed record KernelState(
     /// <summary>The kmalloc caches.</summary>
     public SlabState Slab { get; init; } = SlabState.Empty;
 
+    /// <summary>The sg tables sg_alloc_table made, by id (freed ones included).</summary>
+    public ImmutableList<SgTable> SgTables { get; init; } = ImmutableList<SgTable>.Empty;
+
     /// <summary>The swiotlb pool's first frame, when there is a pool.</summary>
     public ulong? SwiotlbPfn { get; init; }
 

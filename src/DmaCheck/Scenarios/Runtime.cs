@@ -32,6 +32,12 @@ public sealed record SgTableValue(ulong Pfn, ulong Length) : Value
     public override ulong? Size => Length;
 }
 
+/// <summary>A struct sg_table from sg_alloc_table, by its id in <see cref="KernelState.SgTables"/>.</summary>
+public sealed record SgListValue(int Id) : Value
+{
+    public override ulong? Size => null;
+}
+
 /// <summary>A kernel pointer from kmalloc.</summary>
 public sealed record KernelPointer(ulong Va, ulong Bytes) : Value
 {
@@ -186,6 +192,9 @@ public sealed class ControlState : IEquatable<ControlState>
             case SgTableValue t:
                 sb.Append('s').Append(t.Pfn).Append('/').Append(t.Length);
                 break;
+            case SgListValue g:
+                sb.Append('g').Append(g.Id);
+                break;
             case PageRef r:
                 sb.Append('p').Append(r.Pfn).Append('/').Append(r.Order);
                 break;
@@ -232,6 +241,16 @@ public sealed class ControlState : IEquatable<ControlState>
         foreach (var b in k2.Allocator.Allocated.Values)
         {
             sb.Append('a').Append(b.Pfn).Append('/').Append(b.Order).Append(b.Owner);
+        }
+
+        foreach (var t in k2.SgTables)
+        {
+            // Every field of every entry: the next map, sync or unmap reads them.
+            sb.Append("|L").Append(t.Id).Append(',').Append(t.Va).Append(',').Append(t.Nents).Append(t.Freed ? "f" : string.Empty);
+            foreach (var e in t.Entries)
+            {
+                sb.Append(';').Append(e.Pfn?.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? "-").Append('+').Append(e.Offset).Append('/').Append(e.Length).Append('@').Append(e.DmaAddress).Append('/').Append(e.DmaLength);
+            }
         }
 
         sb.Append("|M").Append(k2.VmallocNext);
@@ -402,6 +421,11 @@ public sealed class ScenarioModel
         MapStmt m => m.Offset is null ? [m.Address, m.Size] : [m.Address, m.Offset, m.Size],
         SyncStmt y => [y.Handle, y.Size],
         MappingErrorStmt e => [e.Handle],
+        SgAllocStmt g => [g.Nents],
+        SgSetStmt g => g.Offset is null ? [g.Table, g.Index, g.Address, g.Length] : [g.Table, g.Index, g.Address, g.Length, g.Offset],
+        SgFreeStmt g => [g.Table],
+        SgFieldStmt g => [g.Table, g.Index],
+        SgDmaStmt g => g.Nents is null ? [g.Table] : [g.Table, g.Nents],
         AccessStmt a => [a.Address],
         SmcStmt c => c.Args,
         _ => [],
@@ -521,6 +545,7 @@ public sealed class ScenarioModel
         DmaHandle => "DMA handle",
         UserPointer => "user address",
         SgTableValue => "sg table",
+        SgListValue => "sg table from sg_alloc_table",
         _ => "number",
     };
 
@@ -688,6 +713,9 @@ public sealed class ScenarioModel
                     return (s.With(dma: dma, debug: debug), null, null);
                 }
 
+            case SgAllocStmt or SgSetStmt or SgFreeStmt or SgFieldStmt or SgDmaStmt:
+                return Scatter(s, frame, stmt, ops, findings);
+
             case MappingErrorStmt e:
                 {
                     var handle = Number(s, frame, e.Handle, stmt);
@@ -734,6 +762,151 @@ public sealed class ScenarioModel
         }
 
         return (buf, size);
+    }
+
+    /// <summary>The sg table a statement names: a live table from sg_alloc_table.</summary>
+    private SgTable Table(ControlState s, Frame frame, ValueExpr e, Statement stmt, string function)
+    {
+        var v = As<SgListValue>(s, frame, e, stmt, $"{function} takes a table from sg_alloc_table");
+        return s.Dma.Kernel.SgTables[v.Id];
+    }
+
+    /// <summary>An entry index or count: below 2^31, and for an index inside the table.</summary>
+    private int Index(ControlState s, Frame frame, ValueExpr e, Statement stmt, SgTable? table, string what)
+    {
+        var n = Number(s, frame, e, stmt);
+        if (table is not null && n >= (ulong)table.OrigNents)
+        {
+            throw Bad(stmt, $"{what} {n} is past the end of the table ({table.OrigNents} entries, numbered from 0)");
+        }
+
+        return n > int.MaxValue ? throw Bad(stmt, $"{what} {n} is out of range") : (int)n;
+    }
+
+    /// <summary>The scatter-gather statements: sg tables (lib/scatterlist.c) and the dma_*_sg calls over them.</summary>
+    private (ControlState Next, string? Stopped, Frame? Pushed) Scatter(ControlState s, Frame frame, Statement stmt, List<HwOp> ops, List<Finding> findings)
+    {
+        var env = Environment;
+        var dma = s.Dma;
+        switch (stmt)
+        {
+            case SgAllocStmt a:
+                {
+                    var n = Index(s, frame, a.Nents, stmt, null, "sg_alloc_table of");
+                    if (n == 0)
+                    {
+                        throw Bad(stmt, "sg_alloc_table(0) returns -EINVAL: a table has at least one entry");
+                    }
+
+                    if (Scatterlist.SgAllocTable(dma.Kernel, n, a.Gfp, ops, out var table) is not { } k)
+                    {
+                        return (s, "sg_alloc_table returned -ENOMEM (kmalloc of the scatterlist failed): the driver gives up", null);
+                    }
+
+                    return (s.With(dma: dma with { Kernel = k }, vars: s.Vars.Add(a.Target, new SgListValue(table!.Id))), null, null);
+                }
+
+            case SgSetStmt g:
+                {
+                    var table = Table(s, frame, g.Table, stmt, g.Function);
+                    if (table.Freed)
+                    {
+                        throw new KernelBugException(g.Function, "the sg table was freed by sg_free_table (use after free)");
+                    }
+
+                    var i = Index(s, frame, g.Index, stmt, table, "entry");
+                    var length = Number(s, frame, g.Length, stmt);
+                    if (length == 0 || length > uint.MaxValue)
+                    {
+                        throw Bad(stmt, $"sg->length is an unsigned int of at least 1 byte, not {length}");
+                    }
+
+                    KernelState k;
+                    if (g.Offset is null)
+                    {
+                        k = Scatterlist.SgSetBuf(dma.Kernel, table, i, Number(s, frame, g.Address, stmt), length, ops);
+                    }
+                    else
+                    {
+                        var page = As<PageRef>(s, frame, g.Address, stmt, "sg_set_page takes a page from alloc_pages");
+                        k = Scatterlist.SgSetPage(dma.Kernel, table, i, page.Pfn, length, Number(s, frame, g.Offset, stmt), "sg_set_page", ops);
+                    }
+
+                    return (s.With(dma: dma with { Kernel = k }), null, null);
+                }
+
+            case SgFreeStmt f:
+                {
+                    var table = Table(s, frame, f.Table, stmt, "sg_free_table");
+                    if (table.Freed)
+                    {
+                        throw new KernelBugException("sg_free_table", "the sg table is freed twice: kfree of its scatterlist again (double free)");
+                    }
+
+                    return (s.With(dma: dma with { Kernel = Scatterlist.SgFreeTable(dma.Kernel, table, ops, findings) }), null, null);
+                }
+
+            case SgFieldStmt g:
+                {
+                    var table = Table(s, frame, g.Table, stmt, g.Function);
+                    var e = table.Entries[Index(s, frame, g.Index, stmt, table, "entry")];
+                    Value v = g.Function == "sg_dma_address" ? new DmaHandle(e.DmaAddress, e.DmaLength) : new NumberValue(e.DmaLength);
+                    return (s.With(vars: s.Vars.Add(g.Target, v)), null, null);
+                }
+
+            case SgDmaStmt m:
+                {
+                    var table = Table(s, frame, m.Table, stmt, m.Function);
+                    var nents = m.Nents is null ? table.OrigNents : Index(s, frame, m.Nents, stmt, null, "nents");
+                    if (nents == 0)
+                    {
+                        throw Bad(stmt, $"{m.Function} of 0 entries: there is nothing to map (the kernel WARNs and fails)");
+                    }
+
+                    var debug = s.Debug;
+                    switch (m.Kind)
+                    {
+                        case SgDmaKind.Map:
+                            {
+                                dma = DmaApi.DmaMapSg(env, dma, m.Device, table, nents, m.Direction, m.Attrs, m.Function, ops, findings, out var mapped);
+                                if (mapped == 0)
+                                {
+                                    var error = m.Nents is null ? "an error (-EIO since v5.16, -EINVAL before)" : "0";
+                                    return (s.With(dma: dma), $"{m.Function} returned {error}: the driver gives up", null);
+                                }
+
+                                var mappedTable = dma.Kernel.SgTables[table.Id];
+                                if (m.Nents is null)
+                                {
+                                    dma = dma with { Kernel = Scatterlist.SetNents(dma.Kernel, mappedTable, mapped) };
+                                }
+
+                                debug = Debugging ? DmaDebug.MapSg(debug, dma, m.Device, mappedTable, nents, mapped, m.Direction, m.Attrs, Scenario.KernelConfig.DebugSg, m.Function, stmt.Span.Line, findings) : debug;
+                                var vars = m.Target is null ? s.Vars : s.Vars.Add(m.Target, new NumberValue(m.Nents is null ? 0UL : (ulong)mapped));
+                                return (s.With(dma: dma, vars: vars, debug: debug), null, null);
+                            }
+
+                        case SgDmaKind.Unmap:
+                            // dma_unmap_sg_attrs: debug_dma_unmap_sg runs before the backend.
+                            debug = Debugging ? DmaDebug.UnmapSg(debug, dma, m.Device, table, nents, m.Direction, m.Function, findings) : debug;
+                            dma = DmaApi.DmaUnmapSg(env, dma, m.Device, table, nents, m.Direction, m.Attrs, m.Function, ops, findings);
+                            break;
+                        case SgDmaKind.ForCpu:
+                            DmaApi.SyncSgForCpu(env, dma, m.Device, table, nents, m.Direction, m.Function, ops, findings);
+                            debug = Debugging ? DmaDebug.SyncSg(debug, dma, m.Device, table, nents, m.Direction, true, m.Function, findings) : debug;
+                            break;
+                        default:
+                            dma = DmaApi.SyncSgForDevice(env, dma, m.Device, table, nents, m.Direction, m.Function, ops, findings);
+                            debug = Debugging ? DmaDebug.SyncSg(debug, dma, m.Device, table, nents, m.Direction, false, m.Function, findings) : debug;
+                            break;
+                    }
+
+                    return (s.With(dma: dma, debug: debug), null, null);
+                }
+
+            default:
+                throw new InvalidOperationException(stmt.GetType().Name);
+        }
     }
 
     /// <summary><c>sg_page(sgt)</c>, <c>sg_phys(sgt)</c>, <c>kmap_local_page(pg)</c>.</summary>
