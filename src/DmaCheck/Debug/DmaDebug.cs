@@ -10,6 +10,9 @@ public enum DebugType
     Single,
     Coherent,
     Sg,
+
+    /// <summary>dma_map_resource (dma_debug_resource; "phy" with DMA_ATTR_MMIO since the dma_map_phys rework).</summary>
+    Resource,
 }
 
 /// <summary>What CONFIG_DMA_API_DEBUG tracks per live mapping or allocation, plus who owns a streaming buffer now.</summary>
@@ -29,11 +32,12 @@ public sealed record DebugEntry(string Device, ulong Handle, ulong Size, DebugTy
     {
         DebugType.Coherent => "coherent",
         DebugType.Sg => "scather-gather",
+        DebugType.Resource => "resource",
         _ => "single",
     };
 
     /// <summary>A streaming mapping (dma_map_single/page or an sg element), which the buffer-ownership rules apply to.</summary>
-    public bool IsStreaming => Type != DebugType.Coherent;
+    public bool IsStreaming => Type is DebugType.Single or DebugType.Sg;
 
     public bool Contains(ulong pa, ulong length) => pa < Paddr + Size && Paddr < pa + length;
 
@@ -82,13 +86,14 @@ public static class DmaDebug
     public const string SyncSgCount = "dma-api-sync-sg-different-count";
     public const string SgSegmentTooLong = "dma-api-sg-segment-too-long";
     public const string SgSegmentAcrossBoundary = "dma-api-sg-segment-across-boundary";
+    public const string MapResourceRam = "dma-api-map-resource-ram";
 
     /// <summary>The kinds the debug layer reports, with the kernel's error class (reference §8.2) or "ownership".</summary>
     public static IReadOnlyList<(string Kind, string Class)> Kinds { get; } =
     [
         (InvalidFree, "E1"), (FreeNotAllocated, "E2"), (FreeSize, "E3"), (FreeWrongFunction, "E4"), (FreeCpuAddress, "E5"),
         (FreeSgCount, "E6"), (FreeDirection, "E7"), (MapErrorUnchecked, "E8"), (SyncNotAllocated, "E9"), (SyncOutside, "E10"), (SyncDirection, "E11"),
-        (SyncReadOnlyForCpu, "E12"), (SyncWriteOnlyToDevice, "E13"), (SyncSgCount, "E14"), (MapVmalloc, "E17"), (SgSegmentTooLong, "E19"),
+        (SyncReadOnlyForCpu, "E12"), (SyncWriteOnlyToDevice, "E13"), (SyncSgCount, "E14"), (MapVmalloc, "E17"), (MapResourceRam, "E18"), (SgSegmentTooLong, "E19"),
         (SgSegmentAcrossBoundary, "E20"), (CachelineOverlap, "E21"),
         (CpuTouchesDeviceOwned, "ownership"), (DeviceOutsideMapping, "ownership"), (DeviceTouchesCpuOwned, "ownership"),
         (CpuWriteSharesLine, "ownership"), (Leak, "E22"), (CpuTouchingActiveLine, "E23"),
@@ -138,7 +143,7 @@ public static class DmaDebug
         if (dir != DmaDirection.DMA_TO_DEVICE && (attrs & DmaAttrs.DMA_ATTR_SKIP_CPU_SYNC) == 0 && !(dma.Kernel.Config.KmallocBounce && dma.Swiotlb is not null))
         {
             var cln = phys >> L1CacheShift;
-            if (s.Entries.Any(e => e.IsStreaming && e.Direction != DmaDirection.DMA_TO_DEVICE && e.Paddr >> L1CacheShift == cln))
+            if (s.Entries.Any(e => e.Type != DebugType.Coherent && e.Direction != DmaDirection.DMA_TO_DEVICE && e.Paddr >> L1CacheShift == cln))
             {
                 findings.Add(Error(CachelineOverlap, dev.Name, function, phys >> PlatformLayout.PageShift, OwnerOf(dma, phys),
                     $"cacheline tracking EEXIST, overlapping mappings aren't supported [cln=0x{cln:x}]"));
@@ -248,6 +253,29 @@ public static class DmaDebug
         var candidates = s.Entries.Where(x => x.Device == dev.Name && x.Handle == e.DmaAddress).ToList();
         var entry = candidates.FirstOrDefault(x => x.Size == e.DmaLength && x.Type == DebugType.Sg && x.Direction == dir && x.SgCallEnts == nelems) ?? (candidates.Count == 1 ? candidates[0] : null);
         return entry?.SgMappedEnts ?? 0;
+    }
+
+    /// <summary>
+    /// debug_dma_map_resource (v5.10..v6.17) / debug_dma_map_phys with DMA_ATTR_MMIO (since): a "resource" entry with
+    /// MAP_ERR_NOT_CHECKED after a successful map. With <paramref name="reportRam"/> (af0c3f058662, see
+    /// <see cref="Switches.MapResourceRamCheck"/>), a physical address whose page is valid and not PageReserved is
+    /// "dma_map_resource called for RAM address" (E18).
+    /// </summary>
+    public static DebugState MapResource(DebugState s, DmaState dma, DmaDevice dev, ulong handle, ulong phys, ulong size, DmaDirection dir, bool reportRam, int line, List<Finding> findings)
+    {
+        if (DmaApi.DmaMappingErrorCheck(handle))
+        {
+            return s;
+        }
+
+        var pfn = phys >> PlatformLayout.PageShift;
+        var entry = new DebugEntry(dev.Name, handle, size, DebugType.Resource, dir, phys, 0, false, true, line, null, dev.Coherent);
+        if (reportRam && dma.Kernel.Layout.PfnValid(pfn) && !dma.Kernel.PageReserved(pfn))
+        {
+            findings.Add(Error(MapResourceRam, dev.Name, "dma_map_resource", pfn, OwnerOf(dma, phys), $"dma_map_resource called for RAM address 0x{phys:x}"));
+        }
+
+        return AddEntry(s, dma, dev, entry, "dma_map_resource", findings, DmaAttrs.None);
     }
 
     /// <summary>debug_dma_mapping_error: the first unchecked entry of (dev, addr) becomes MAP_ERR_CHECKED.</summary>

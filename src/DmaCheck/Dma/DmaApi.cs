@@ -995,6 +995,39 @@ public static class DmaApi
         }
     }
 
+    /// <summary>
+    /// dma_map_resource(dev, phys_addr, size, dir, attrs) (kernel/dma/mapping.c) → dma_direct_map_resource: the DMA
+    /// address is the physical address itself (no phys_to_dma, no cache maintenance: it is meant for MMIO), refused with
+    /// "DMA addr ... overflow" when the device cannot reach it. Before that, a RAM address is handled as
+    /// <see cref="Switches.MapResourceRamCheck"/> says: WARN_ON_ONCE(pfn_valid) and DMA_MAPPING_ERROR before
+    /// a9c38c5d267c (v5.16), nothing since (the 2026 dma-debug report is the Debug layer's).
+    /// </summary>
+    public static DmaState DmaMapResource(DmaEnvironment env, DmaState s, DmaDevice dev, ulong phys, ulong size, DmaDirection dir, string function, List<Finding> findings, out ulong handle)
+    {
+        CheckDirection(dir, function);
+        CheckStreamingModelled(env, function);
+        var pfn = phys >> PlatformLayout.PageShift;
+        if (env.Profile.Value(Switches.MapResourceRamCheck) == "warn_fail" && env.Layout.PfnValid(pfn))
+        {
+            findings.Add(new Finding(FindingKinds.MapResourceRam, function, pfn, s.OwnerOf(pfn), Severity.ContractViolation,
+                $"WARN_ON_ONCE(pfn_valid(PHYS_PFN(0x{phys:x}))) [{Switches.MapResourceRamCheck.Key}=warn_fail]: dma_map_resource does not allow RAM to be mapped and returns DMA_MAPPING_ERROR (use dma_map_single or dma_map_page for RAM)"));
+            handle = DmaMappingError;
+            return s;
+        }
+
+        // dma_direct_map_resource: dma_capable(dev, paddr, size, false), else dev_err_once "DMA addr ... overflow" + WARN.
+        if (!DmaCapable(env, dev, phys, size))
+        {
+            findings.Add(new Finding(FindingKinds.DmaAddrOverflow, function, pfn, s.OwnerOf(pfn), Severity.ContractViolation,
+                $"DMA addr 0x{phys:x16}+{size} overflow (mask {dev.DmaMask:x}, bus limit {(env.Layout.DmaLimit == ulong.MaxValue ? 0 : env.Layout.DmaLimit):x}): {dev.Name} cannot reach the resource; the map returns DMA_MAPPING_ERROR"));
+            handle = DmaMappingError;
+            return s;
+        }
+
+        handle = phys;
+        return s;
+    }
+
     /// <summary>dma_mapping_error(dev, addr): addr == DMA_MAPPING_ERROR.</summary>
     public static bool DmaMappingErrorCheck(ulong handle) => handle == DmaMappingError;
 

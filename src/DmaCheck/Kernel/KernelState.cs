@@ -145,6 +145,14 @@ public sealed record KernelState(
     /// <summary>Who owns <paramref name="pfn"/> now.</summary>
     public PageOwner OwnerOf(ulong pfn) => Allocator.OwnerOf(Layout, pfn);
 
+    /// <summary>
+    /// PageReserved(pfn_to_page(pfn)) for a valid pfn: the kernel image and boot-time memblock allocations (here the
+    /// swiotlb pool) keep PG_reserved; pages the buddy allocator manages, CMA's included, do not.
+    /// </summary>
+    public bool PageReserved(ulong pfn) =>
+        OwnerOf(pfn).Kind == OwnerKind.KernelImage
+        || (SwiotlbPfn is { } pool && pfn >= pool && Allocator.Allocated.TryGetValue(pool, out var block) && pfn - pool < block.Pages);
+
     /// <summary>MAX_ORDER as an inclusive bound (v6.4: orders 0..10, 4 MiB with 4 KiB pages; the same largest block before).</summary>
     public const int MaxOrder = 10;
 

@@ -422,6 +422,7 @@ public sealed class ScenarioModel
         SyncStmt y => [y.Handle, y.Size],
         MappingErrorStmt e => [e.Handle],
         SgAllocStmt g => [g.Nents],
+        ResourceStmt r => [r.Address, r.Size],
         SgSetStmt g => g.Offset is null ? [g.Table, g.Index, g.Address, g.Length] : [g.Table, g.Index, g.Address, g.Length, g.Offset],
         SgFreeStmt g => [g.Table],
         SgFieldStmt g => [g.Table, g.Index],
@@ -713,6 +714,35 @@ public sealed class ScenarioModel
                     return (s.With(dma: dma, debug: debug), null, null);
                 }
 
+            case ResourceStmt r:
+                {
+                    var size = Number(s, frame, r.Size, stmt);
+                    if (size == 0)
+                    {
+                        throw Bad(stmt, $"{(r.IsUnmap ? "dma_unmap_resource" : "dma_map_resource")} of 0 bytes");
+                    }
+
+                    if (r.IsUnmap)
+                    {
+                        // dma_unmap_resource: dma-direct has no unmap_resource, so only debug_dma_unmap_resource (check_unmap) runs.
+                        var handle = Number(s, frame, r.Address, stmt);
+                        var unmapped = Debugging ? DmaDebug.Unmap(s.Debug, dma, r.Device, handle, size, DebugType.Resource, r.Direction, null, "dma_unmap_resource", findings) : s.Debug;
+                        return (s.With(debug: unmapped), null, null);
+                    }
+
+                    if (IsVirtualAddress(s, frame, r.Address))
+                    {
+                        throw new KernelBugException("dma_map_resource", $"'{r.Address.Text}' is a kernel virtual address; dma_map_resource takes a physical address (phys_addr_t)");
+                    }
+
+                    var phys = Number(s, frame, r.Address, stmt);
+                    dma = DmaApi.DmaMapResource(env, dma, r.Device, phys, size, r.Direction, "dma_map_resource", findings, out var h);
+                    var debug = Debugging
+                        ? DmaDebug.MapResource(s.Debug, dma, r.Device, h, phys, size, r.Direction, env.Profile.Value(Switches.MapResourceRamCheck) == "debug_report", stmt.Span.Line, findings)
+                        : s.Debug;
+                    return (s.With(dma: dma, vars: s.Vars.Add(r.Target!, new DmaHandle(h, size)), debug: debug), null, null);
+                }
+
             case SgAllocStmt or SgSetStmt or SgFreeStmt or SgFieldStmt or SgDmaStmt:
                 return Scatter(s, frame, stmt, ops, findings);
 
@@ -919,6 +949,18 @@ public sealed class ScenarioModel
                 {
                     var sgt = As<SgTableValue>(s, frame, d.Source, d, "sg_page takes an sg table from dma_get_sgtable");
                     return s.With(vars: s.Vars.Add(d.Target, new PageRef(sgt.Pfn, PlatformLayout.GetOrder(sgt.Length))));
+                }
+
+            case "virt_to_phys":
+                {
+                    // virt_to_phys: linear-map arithmetic, meaningful only for a linear-map address.
+                    var va = Number(s, frame, d.Source, d);
+                    if (!layout.IsLinearMapAddr(va))
+                    {
+                        throw new KernelBugException("virt_to_phys", $"0x{va:x} is not a linear-map address: virt_to_phys() gives a bogus physical address (CONFIG_DEBUG_VIRTUAL warns)");
+                    }
+
+                    return s.With(vars: s.Vars.Add(d.Target, new NumberValue(layout.VirtToPhys(va))));
                 }
 
             case "sg_phys":

@@ -60,6 +60,9 @@ public sealed record GetSgtableStmt(SourceSpan Span, string Text, string Target,
 /// <summary><c>pg = sg_page(sgt)</c>, <c>pa = sg_phys(sgt)</c> or <c>va = kmap_local_page(pg)</c>: a derived value.</summary>
 public sealed record DeriveStmt(SourceSpan Span, string Text, string Target, string Function, ValueExpr Source) : Statement(Span, Text);
 
+/// <summary><c>h = dma_map_resource(dev, phys, size, dir, attrs)</c> (IsUnmap false) or <c>dma_unmap_resource(dev, h, size, dir, attrs)</c> (Address is the handle).</summary>
+public sealed record ResourceStmt(SourceSpan Span, string Text, bool IsUnmap, string? Target, DmaDevice Device, ValueExpr Address, ValueExpr Size, DmaDirection Direction, DmaAttrs Attrs) : Statement(Span, Text);
+
 /// <summary><c>sgt = sg_alloc_table(nents[, gfp])</c>.</summary>
 public sealed record SgAllocStmt(SourceSpan Span, string Text, string Target, ValueExpr Nents, Gfp Gfp) : Statement(Span, Text);
 
