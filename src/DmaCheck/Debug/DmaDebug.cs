@@ -87,13 +87,14 @@ public static class DmaDebug
     public const string SgSegmentTooLong = "dma-api-sg-segment-too-long";
     public const string SgSegmentAcrossBoundary = "dma-api-sg-segment-across-boundary";
     public const string MapResourceRam = "dma-api-map-resource-ram";
+    public const string MapStack = "dma-api-map-stack";
 
     /// <summary>The kinds the debug layer reports, with the kernel's error class (reference §8.2) or "ownership".</summary>
     public static IReadOnlyList<(string Kind, string Class)> Kinds { get; } =
     [
         (InvalidFree, "E1"), (FreeNotAllocated, "E2"), (FreeSize, "E3"), (FreeWrongFunction, "E4"), (FreeCpuAddress, "E5"),
         (FreeSgCount, "E6"), (FreeDirection, "E7"), (MapErrorUnchecked, "E8"), (SyncNotAllocated, "E9"), (SyncOutside, "E10"), (SyncDirection, "E11"),
-        (SyncReadOnlyForCpu, "E12"), (SyncWriteOnlyToDevice, "E13"), (SyncSgCount, "E14"), (MapVmalloc, "E17"), (MapResourceRam, "E18"), (SgSegmentTooLong, "E19"),
+        (SyncReadOnlyForCpu, "E12"), (SyncWriteOnlyToDevice, "E13"), (SyncSgCount, "E14"), (MapStack, "E15"), (MapVmalloc, "E17"), (MapResourceRam, "E18"), (SgSegmentTooLong, "E19"),
         (SgSegmentAcrossBoundary, "E20"), (CachelineOverlap, "E21"),
         (CpuTouchesDeviceOwned, "ownership"), (DeviceOutsideMapping, "ownership"), (DeviceTouchesCpuOwned, "ownership"),
         (CpuWriteSharesLine, "ownership"), (Leak, "E22"), (CpuTouchingActiveLine, "E23"),
@@ -161,13 +162,14 @@ public static class DmaDebug
     /// dma_get_max_seg_size (E19) or whose DMA range crosses a dma_get_seg_boundary line (E20); then add_dma_entry with
     /// its active-cacheline check (E21), so two elements that start in one cache line overlap.
     /// </summary>
-    public static DebugState MapSg(DebugState s, DmaState dma, DmaDevice dev, SgTable table, int nents, int mapped, DmaDirection dir, DmaAttrs attrs, bool segmentChecks, string function, int line, List<Finding> findings)
+    public static DebugState MapSg(DebugState s, DmaState dma, DmaDevice dev, SgTable table, int nents, int mapped, DmaDirection dir, DmaAttrs attrs, bool segmentChecks, string function, int line, List<Finding> findings, TaskStack? current = null)
     {
         for (var i = 0; i < mapped; i++)
         {
             var e = table.Entries[i];
             var paddr = e.Phys;
             var pfn = paddr >> PlatformLayout.PageShift;
+            CheckForStack(dma, dev, current, e.Pfn ?? 0, e.Offset, function, findings);
             if (segmentChecks)
             {
                 if (e.Length > dev.MaxSegSize)
@@ -276,6 +278,38 @@ public static class DmaDebug
         }
 
         return AddEntry(s, dma, dev, entry, "dma_map_resource", findings, DmaAttrs.None);
+    }
+
+    /// <summary>
+    /// check_for_stack(dev, page, offset) (kernel/dma/debug.c, v5.10..v6.5), run by debug_dma_map_page and per element
+    /// by debug_dma_map_sg against the stack of the calling thread (current): a vmalloc'd stack
+    /// (task_stack_vm_area) is compared page by page, "maps memory from stack [probable addr=stack + i * PAGE_SIZE +
+    /// offset]"; a direct-mapped one by address (object_is_on_stack of page_address + offset, lowmem pages only),
+    /// "maps memory from stack [addr=...]". Another thread's stack is not noticed, as in the kernel.
+    /// </summary>
+    public static void CheckForStack(DmaState dma, DmaDevice dev, TaskStack? current, ulong pfn, ulong offset, string function, List<Finding> findings)
+    {
+        if (current is null)
+        {
+            return;
+        }
+
+        var pa = PlatformLayout.PfnToPhys(pfn) + offset;
+        if (current.Vmapped)
+        {
+            if (current.ContainsPfn(pfn))
+            {
+                var addr = current.Va + ((pfn - current.Pfn) << PlatformLayout.PageShift) + offset;
+                findings.Add(Error(MapStack, dev.Name, function, pfn, OwnerOf(dma, pa), $"device driver maps memory from stack [probable addr=0x{addr:x}]"));
+            }
+
+            return;
+        }
+
+        if (dma.Kernel.Layout.PageAddress(pfn) is { } va && va + offset >= current.Va && va + offset < current.Va + current.Size)
+        {
+            findings.Add(Error(MapStack, dev.Name, function, pfn, OwnerOf(dma, pa), $"device driver maps memory from stack [addr=0x{va + offset:x}]"));
+        }
     }
 
     /// <summary>debug_dma_mapping_error: the first unchecked entry of (dev, addr) becomes MAP_ERR_CHECKED.</summary>

@@ -66,6 +66,9 @@ public sealed record KernelState(
     /// <summary>The kmalloc caches.</summary>
     public SlabState Slab { get; init; } = SlabState.Empty;
 
+    /// <summary>The kernel stacks of the scenario's CPU threads, by agent name, made at a thread's first stack buffer.</summary>
+    public ImmutableSortedDictionary<string, TaskStack> Stacks { get; init; } = ImmutableSortedDictionary.Create<string, TaskStack>(StringComparer.Ordinal);
+
     /// <summary>The sg tables sg_alloc_table made, by id (freed ones included).</summary>
     public ImmutableList<SgTable> SgTables { get; init; } = ImmutableList<SgTable>.Empty;
 

@@ -243,6 +243,11 @@ public sealed class ControlState : IEquatable<ControlState>
             sb.Append('a').Append(b.Pfn).Append('/').Append(b.Order).Append(b.Owner);
         }
 
+        foreach (var (name, st) in k2.Stacks)
+        {
+            sb.Append("|K").Append(name).Append(',').Append(st.Va).Append(',').Append(st.Pfn).Append(',').Append(st.Used);
+        }
+
         foreach (var t in k2.SgTables)
         {
             // Every field of every entry: the next map, sync or unmap reads them.
@@ -666,6 +671,8 @@ public sealed class ScenarioModel
                 {
                     var size = Number(s, frame, m.Size, stmt);
                     ulong handle;
+                    ulong? mappedPfn = null;
+                    var pageOffset = 0UL;
                     if (m.Offset is null)
                     {
                         var ptr = Number(s, frame, m.Address, stmt);
@@ -675,11 +682,23 @@ public sealed class ScenarioModel
                         }
 
                         dma = DmaApi.DmaMapSingle(env, dma, m.Device, ptr, size, m.Direction, m.Attrs, m.Function, ops, findings, out handle);
+                        if (dma.Kernel.Layout.IsLinearMapAddr(ptr))
+                        {
+                            (mappedPfn, pageOffset) = (dma.Kernel.Layout.VirtToPfn(ptr), ptr & (PlatformLayout.PageSize - 1));
+                        }
                     }
                     else
                     {
                         var page = As<PageRef>(s, frame, m.Address, stmt, "dma_map_page takes a page from alloc_pages");
-                        dma = DmaApi.DmaMapPage(env, dma, m.Device, page.Pfn, Number(s, frame, m.Offset, stmt), size, m.Direction, m.Attrs, m.Function, ops, findings, out handle);
+                        pageOffset = Number(s, frame, m.Offset, stmt);
+                        mappedPfn = page.Pfn;
+                        dma = DmaApi.DmaMapPage(env, dma, m.Device, page.Pfn, pageOffset, size, m.Direction, m.Attrs, m.Function, ops, findings, out handle);
+                    }
+
+                    if (Debugging && !DmaApi.DmaMappingErrorCheck(handle) && mappedPfn is { } stackPfn)
+                    {
+                        // debug_dma_map_page: check_for_stack before the entry is added.
+                        DmaDebug.CheckForStack(dma, m.Device, dma.Kernel.Stacks.GetValueOrDefault(program.Name), stackPfn, pageOffset, m.Function, findings);
                     }
 
                     // dma-debug records the buffer's physical address; the device reaches the bounce slots when bouncing.
@@ -744,7 +763,7 @@ public sealed class ScenarioModel
                 }
 
             case SgAllocStmt or SgSetStmt or SgFreeStmt or SgFieldStmt or SgDmaStmt:
-                return Scatter(s, frame, stmt, ops, findings);
+                return Scatter(s, frame, program, stmt, ops, findings);
 
             case MappingErrorStmt e:
                 {
@@ -814,7 +833,7 @@ public sealed class ScenarioModel
     }
 
     /// <summary>The scatter-gather statements: sg tables (lib/scatterlist.c) and the dma_*_sg calls over them.</summary>
-    private (ControlState Next, string? Stopped, Frame? Pushed) Scatter(ControlState s, Frame frame, Statement stmt, List<HwOp> ops, List<Finding> findings)
+    private (ControlState Next, string? Stopped, Frame? Pushed) Scatter(ControlState s, Frame frame, AgentProgram program, Statement stmt, List<HwOp> ops, List<Finding> findings)
     {
         var env = Environment;
         var dma = s.Dma;
@@ -911,7 +930,7 @@ public sealed class ScenarioModel
                                     dma = dma with { Kernel = Scatterlist.SetNents(dma.Kernel, mappedTable, mapped) };
                                 }
 
-                                debug = Debugging ? DmaDebug.MapSg(debug, dma, m.Device, mappedTable, nents, mapped, m.Direction, m.Attrs, Scenario.KernelConfig.DebugSg, m.Function, stmt.Span.Line, findings) : debug;
+                                debug = Debugging ? DmaDebug.MapSg(debug, dma, m.Device, mappedTable, nents, mapped, m.Direction, m.Attrs, Scenario.KernelConfig.DebugSg, m.Function, stmt.Span.Line, findings, dma.Kernel.Stacks.GetValueOrDefault(program.Name)) : debug;
                                 var vars = m.Target is null ? s.Vars : s.Vars.Add(m.Target, new NumberValue(m.Nents is null ? 0UL : (ulong)mapped));
                                 return (s.With(dma: dma, vars: vars, debug: debug), null, null);
                             }
@@ -950,6 +969,30 @@ public sealed class ScenarioModel
                     var sgt = As<SgTableValue>(s, frame, d.Source, d, "sg_page takes an sg table from dma_get_sgtable");
                     return s.With(vars: s.Vars.Add(d.Target, new PageRef(sgt.Pfn, PlatformLayout.GetOrder(sgt.Length))));
                 }
+
+            case "stack_buffer":
+                {
+                    var size = Number(s, frame, d.Source, d);
+                    if (size == 0)
+                    {
+                        throw Bad(d, "stack_buffer(0): a buffer of at least one byte");
+                    }
+
+                    var k = Stacks.Buffer(s.Dma.Kernel, Scenario.Programs[frame.Program].Name, size, ops, out var va);
+                    return s.With(dma: s.Dma with { Kernel = k }, vars: s.Vars.Add(d.Target, new KernelPointer(va, size)));
+                }
+
+            case "vmalloc_to_page":
+                {
+                    var va = Number(s, frame, d.Source, d);
+                    var pfn = layout.IsVmallocAddr(va) ? s.Dma.Kernel.VmallocToPfn(va) : null;
+                    return pfn is { } p
+                        ? s.With(vars: s.Vars.Add(d.Target, new PageRef(p, 0)))
+                        : throw new KernelBugException("vmalloc_to_page", $"0x{va:x} is not a mapped vmalloc address: vmalloc_to_page returns NULL, which the driver then uses");
+                }
+
+            case "offset_in_page":
+                return s.With(vars: s.Vars.Add(d.Target, new NumberValue(Number(s, frame, d.Source, d) & (PlatformLayout.PageSize - 1))));
 
             case "virt_to_phys":
                 {
