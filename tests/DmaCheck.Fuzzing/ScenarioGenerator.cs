@@ -547,7 +547,7 @@ public static class ScenarioGenerator
         return from secondCpu in cpuRegions.Count + kmapRegions.Count == 0
                    ? Gen.Constant(false)
                    : Gen.Frequency((1, Gen.Constant(true)), (kmapRegions.Count > 0 ? 1 : 2, Gen.Constant(false)))
-                   // The kmap importer is t1 when there is one, else the owner.
+               // The kmap importer is t1 when there is one, else the owner.
                let ownerRegions = secondCpu ? cpuRegions : cpuRegions.Concat(kmapRegions).ToList()
                from user in UserWanted(userRegions.Count > 0, ownerRegions.Count > 0, secondCpu)
                    // At most two programs run beside the owner (firmware runs inside an smc): every one multiplies the interleavings.
@@ -742,10 +742,11 @@ public static class ScenarioGenerator
         if (b.Map!.Sg)
         {
             // A one-entry scatterlist over the same bytes; a failed dma_map_sg stops the thread (the driver checks n).
-            return s.Add(new Line($"{b.SgList} = sg_alloc_table(1)"))
+            var listed = s.Add(new Line($"{b.SgList} = sg_alloc_table(1)"))
                 .Add(new Line($"sg_set_buf({b.SgList}, 0, {(b.Map.Offset == 0 ? b.Name : $"{b.Name} + {b.Map.Offset}")}, {b.Map.Length})"))
                 .Add(new Line($"n{b.Handle} = dma_map_sg({b.Map.Device.Name}, {b.SgList}, 1, {b.Map.Direction})"))
-                .Add(new Line($"{b.Handle} = sg_dma_address({b.SgList}, 0)")) with { Mapped = new HashSet<int>(s.Mapped) { b.Index } };
+                .Add(new Line($"{b.Handle} = sg_dma_address({b.SgList}, 0)"));
+            return listed with { Mapped = new HashSet<int>(s.Mapped) { b.Index } };
         }
 
         var next = s.Add(MapLine(b));
