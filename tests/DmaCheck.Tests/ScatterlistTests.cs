@@ -343,6 +343,13 @@ public class ScatterlistTests
         Assert.Equal(1, over.ExitCode);
         Assert.Contains("sg_next() returns NULL", over.Message, StringComparison.Ordinal);
 
+        // The same for an unmap or sync, which dma-debug walks first.
+        var unmapOver = Check("cpu a {\n  t = sg_alloc_table(1)\n  p = kmalloc(64, GFP_KERNEL)\n  sg_set_buf(t, 0, p, 64)\n  n = dma_map_sg(nic, t, 1, DMA_TO_DEVICE)\n  dma_unmap_sg(nic, t, 2, DMA_TO_DEVICE)\n}\n");
+        Assert.Equal(1, unmapOver.ExitCode);
+        Assert.Contains("sg_next() returns NULL", unmapOver.Message, StringComparison.Ordinal);
+        var freed = Check("cpu a {\n  t = sg_alloc_table(1)\n  p = kmalloc(64, GFP_KERNEL)\n  sg_set_buf(t, 0, p, 64)\n  sg_free_table(t)\n  n = dma_map_sg(nic, t, 1, DMA_TO_DEVICE)\n}\n");
+        Assert.Contains("freed by sg_free_table", freed.Message, StringComparison.Ordinal);
+
         var empty = Check("cpu a {\n  t = sg_alloc_table(2)\n  n = dma_map_sg(nic, t, 2, DMA_TO_DEVICE)\n}\n");
         Assert.Contains("has no page", empty.Message, StringComparison.Ordinal);
 

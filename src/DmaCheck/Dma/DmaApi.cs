@@ -982,7 +982,7 @@ public static class DmaApi
     }
 
     /// <summary>for_each_sg(sgl, sg, nents, i) walks sg_next: past the table's end marker it returns NULL, which the loop then dereferences.</summary>
-    private static void CheckSgList(SgTable table, int nents, string function)
+    public static void CheckSgList(SgTable table, int nents, string function)
     {
         if (table.Freed)
         {

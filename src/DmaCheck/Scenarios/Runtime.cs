@@ -898,6 +898,11 @@ public sealed class ScenarioModel
             case SgFieldStmt g:
                 {
                     var table = Table(s, frame, g.Table, stmt, g.Function);
+                    if (table.Freed)
+                    {
+                        throw new KernelBugException(g.Function, "the sg table was freed by sg_free_table: reading its entry reads freed memory (use after free)");
+                    }
+
                     var e = table.Entries[Index(s, frame, g.Index, stmt, table, "entry")];
                     Value v = g.Function == "sg_dma_address" ? new DmaHandle(e.DmaAddress, e.DmaLength) : new NumberValue(e.DmaLength);
                     return (s.With(vars: s.Vars.Add(g.Target, v)), null, null);
@@ -912,6 +917,8 @@ public sealed class ScenarioModel
                         throw Bad(stmt, $"{m.Function} of 0 entries: there is nothing to map (the kernel WARNs and fails)");
                     }
 
+                    // for_each_sg over a freed table or past its end marker: before dma-debug walks it too.
+                    DmaApi.CheckSgList(table, nents, m.Function);
                     var debug = s.Debug;
                     switch (m.Kind)
                     {
