@@ -127,7 +127,8 @@ public static class ScenarioGenerator
     /// <summary>Another owner of the machine's memory: <c>tenant NAME { pages = N, data = WRITER [, zone = Z] }</c>.</summary>
     private sealed record TenantPlan(string Name, int Pages, string Data, string? Zone);
 
-    private sealed record MapPlan(Device Device, int Offset, int Length, string Direction, bool CheckError, bool Unmap);
+    /// <param name="Sg">Mapped as a one-entry scatterlist (sg_alloc_table, sg_set_buf, dma_map_sg, sg_dma_address) and unmapped and synced with the sg calls, not with dma_map_single.</param>
+    private sealed record MapPlan(Device Device, int Offset, int Length, string Direction, bool CheckError, bool Unmap, bool Sg = false);
 
     /// <summary>The buffer is mmap'ed to user space: dma_mmap_attrs with the buffer's attributes, or dma_mmap_coherent.</summary>
     private sealed record MmapPlan(bool ViaAttrs);
@@ -158,6 +159,9 @@ public static class ScenarioGenerator
         public string UserAddress => $"m{Index}";
 
         public string SgTable => $"sgt{Index}";
+
+        /// <summary>The scatterlist of a <see cref="MapPlan.Sg"/> mapping.</summary>
+        public string SgList => $"sgl{Index}";
 
         public string Phys => $"pa{Index}";
 
@@ -361,7 +365,8 @@ public static class ScenarioGenerator
         from direction in Gen.Elements(Directions)
         from checkError in Gen.Elements(true, false)
         from unmap in Gen.Elements(true, false)
-        select new MapPlan(device, range.Lo, range.Hi - range.Lo, direction, checkError, unmap);
+        from sg in Gen.Frequency((2, Gen.Constant(false)), (1, Gen.Constant(true)))
+        select new MapPlan(device, range.Lo, range.Hi - range.Lo, direction, checkError, unmap, sg);
 
     /// <summary>
     /// A byte range [Lo, Hi) inside [0, length): one of the <paramref name="hot"/> ranges (so that accesses of
@@ -523,7 +528,12 @@ public static class ScenarioGenerator
         from range in RangeGen(region.Length, region.Hot)
         select (Stmt)new ReadStmt(region.Address, range.Lo, range.Hi, region.Buffer, region.Base);
 
-    private static Gen<Stmt> SyncGen(BufferPlan b)
+    /// <param name="byList">
+    /// Whether an sg mapping may be synced by its list (dma_sync_sg_*): only by the owner, which made the mapping. Another
+    /// thread could sync the list between sg_alloc_table and dma_map_sg, while its dma_address is still 0 (a kernel
+    /// oops on the sync of PA 0); it syncs the handle, which waits until sg_dma_address has assigned it.
+    /// </param>
+    private static Gen<Stmt> SyncGen(BufferPlan b, bool byList = true)
     {
         var map = b.Map!;
         return from forCpu in Gen.Elements(true, false)
@@ -534,7 +544,9 @@ public static class ScenarioGenerator
                let dir = sameDirection ? map.Direction : other
                let handle = partial && range.Lo > 0 ? $"{b.Handle} + {range.Lo}" : b.Handle
                let length = partial ? range.Hi - range.Lo : map.Length
-               select (Stmt)new Line($"dma_sync_single_for_{(forCpu ? "cpu" : "device")}({map.Device.Name}, {handle}, {length}, {dir})");
+               select (Stmt)new Line(map.Sg && byList && !partial
+                   ? $"dma_sync_sg_for_{(forCpu ? "cpu" : "device")}({map.Device.Name}, {b.SgList}, 1, {dir})"
+                   : $"dma_sync_single_for_{(forCpu ? "cpu" : "device")}({map.Device.Name}, {handle}, {length}, {dir})");
     }
 
 
@@ -561,7 +573,7 @@ public static class ScenarioGenerator
         return from secondCpu in cpuRegions.Count + kmapRegions.Count == 0
                    ? Gen.Constant(false)
                    : Gen.Frequency((1, Gen.Constant(true)), (kmapRegions.Count > 0 ? 1 : 2, Gen.Constant(false)))
-                   // The kmap importer is t1 when there is one, else the owner.
+               // The kmap importer is t1 when there is one, else the owner.
                let ownerRegions = secondCpu ? cpuRegions : cpuRegions.Concat(kmapRegions).ToList()
                from user in UserWanted(userRegions.Count > 0, ownerRegions.Count > 0, secondCpu)
                    // At most two programs run beside the owner (firmware runs inside an smc): every one multiplies the interleavings.
@@ -626,7 +638,7 @@ public static class ScenarioGenerator
         var choices = new List<(int, Gen<Stmt>)> { (4, AccessOrPollGen(regions, a => a)) };
         if (mapped.Count > 0)
         {
-            choices.Add((1, Gen.Elements(mapped.ToArray()).SelectMany(SyncGen)));
+            choices.Add((1, Gen.Elements(mapped.ToArray()).SelectMany(b => SyncGen(b, byList: false))));
         }
 
         var imports = buffers.Where(b => b.Sg is { Importer: Importer.Kmap }).SelectMany(KmapLines).ToList();
@@ -728,7 +740,9 @@ public static class ScenarioGenerator
             ? Gen.Constant(s)
             : Gen.Elements(open).SelectMany(b => Gen.Frequency(
                 (1, Gen.Constant(s)),
-                (2, Gen.Constant(s.Add(new Line($"dma_sync_single_for_cpu({b.Map!.Device.Name}, {b.Handle}, {b.Map.Length}, {b.Map.Direction})")))),
+                (2, Gen.Constant(s.Add(new Line(b.Map!.Sg
+                    ? $"dma_sync_sg_for_cpu({b.Map.Device.Name}, {b.SgList}, 1, {b.Map.Direction})"
+                    : $"dma_sync_single_for_cpu({b.Map.Device.Name}, {b.Handle}, {b.Map.Length}, {b.Map.Direction})")))),
                 (b.Map!.Unmap ? 2 : 1, Gen.Constant(s.Add(UnmapLine(b)) with { Unmapped = new HashSet<int>(s.Unmapped) { b.Index } }))));
         var read = handBack.SelectMany(h => ReadGen(regions).Select(r => h.Add(r)));
         return Gen.Frequency((1, Gen.Constant(s)), (2, read));
@@ -745,10 +759,22 @@ public static class ScenarioGenerator
         new Line($"{b.Handle} = dma_map_single({b.Map!.Device.Name}, {(b.Map.Offset == 0 ? b.Name : $"{b.Name} + {b.Map.Offset}")}, {b.Map.Length}, {b.Map.Direction})");
 
     private static Stmt UnmapLine(BufferPlan b) =>
-        new Line($"dma_unmap_single({b.Map!.Device.Name}, {b.Handle}, {b.Map.Length}, {b.Map.Direction})");
+        new Line(b.Map!.Sg
+            ? $"dma_unmap_sg({b.Map.Device.Name}, {b.SgList}, 1, {b.Map.Direction})"
+            : $"dma_unmap_single({b.Map.Device.Name}, {b.Handle}, {b.Map.Length}, {b.Map.Direction})");
 
     private static OwnerState DoMap(OwnerState s, BufferPlan b)
     {
+        if (b.Map!.Sg)
+        {
+            // A one-entry scatterlist over the same bytes; a failed dma_map_sg stops the thread (the driver checks n).
+            var listed = s.Add(new Line($"{b.SgList} = sg_alloc_table(1)"))
+                .Add(new Line($"sg_set_buf({b.SgList}, 0, {(b.Map.Offset == 0 ? b.Name : $"{b.Name} + {b.Map.Offset}")}, {b.Map.Length})"))
+                .Add(new Line($"n{b.Handle} = dma_map_sg({b.Map.Device.Name}, {b.SgList}, 1, {b.Map.Direction})"))
+                .Add(new Line($"{b.Handle} = sg_dma_address({b.SgList}, 0)"));
+            return listed with { Mapped = new HashSet<int>(s.Mapped) { b.Index } };
+        }
+
         var next = s.Add(MapLine(b));
         if (b.Map!.CheckError)
         {

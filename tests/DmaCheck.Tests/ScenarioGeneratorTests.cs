@@ -45,7 +45,12 @@ public sealed class ScenarioGeneratorTests
             // copy's source line to each observed line it reaches.
             var bouncing = generated.Text.Contains("set swiotlb = force", StringComparison.Ordinal);
             var objectLines = (int)(SlabState.SizeRoundup((ulong)options.MaxBufferBytes, 128) / 64);
-            Assert.True(lines <= objectLines * (bouncing ? 2 : 1), $"{lines} lines touched by:\n{generated.Text}");
+
+            // A buffer mapped through a one-entry scatterlist adds its struct scatterlist: a kmalloc object of its own
+            // (sg_init_table's memset, the entry's stores, and init_on_alloc's clearing of the whole object).
+            var sgLists = generated.Text.Split("sg_alloc_table(", StringSplitOptions.None).Length - 1;
+            var sgLines = (int)(SlabState.SizeRoundup(Scatterlist.EntrySize, 128) / 64);
+            Assert.True(lines <= (objectLines * (bouncing ? 2 : 1)) + (sgLists * sgLines), $"{lines} lines touched by:\n{generated.Text}");
         }
     }
 
@@ -77,7 +82,7 @@ public sealed class ScenarioGeneratorTests
     [Fact]
     public void FullScenariosUseTheSeed2Constructs()
     {
-        const int n = 300;
+        const int n = 200;
         var scenarios = ScenarioGenerator.Full().Sample(n, new Rnd(20260101UL), Size).Select(g => LoadOrExplain(g.Text)).ToList();
         static IEnumerable<Statement> Statements(Scenario s) => s.Programs.SelectMany(p => p.Body);
         static bool FreedWhileMapped(Scenario s) =>
@@ -99,16 +104,20 @@ public sealed class ScenarioGeneratorTests
             ("a device with min_align_mask", 0.1, s => s.Source.Text.Contains("min_align_mask", StringComparison.Ordinal)),
             ("a set dma_common_vaddr_to_page", 0.4, s => s.Source.Text.Contains("set dma_common_vaddr_to_page", StringComparison.Ordinal)),
             ("a set xen_free_coherent_page", 0.4, s => s.Source.Text.Contains("set xen_free_coherent_page", StringComparison.Ordinal)),
+            ("dma_map_sg with its unmap or sync", 0.03, s => Statements(s).OfType<SgDmaStmt>().Any(m => m.Kind == SgDmaKind.Map) && Statements(s).OfType<SgDmaStmt>().Any(m => m.Kind != SgDmaKind.Map)),
         };
         var missing = constructs.Select(c => (c.Name, c.Share, Count: scenarios.Count(c.Has)))
             .Where(c => c.Count < c.Share * n).Select(c => $"{c.Name}: {c.Count} of {n}, want {c.Share:P0}").ToList();
         missing.AddRange(Profiles.All.Where(p => scenarios.All(s => s.Profile.Name != p.Name)).Select(p => $"profile {p.Name}: never"));
 
-        // What the constructs are for: the findings of seed 2, on some of these scenarios (explored until all are seen).
+        // What the constructs are for: the findings of seed 2, on some of the first 1,000 scenarios (explored until all
+        // are seen; the rarest, bogus-struct-page, needs a Xen dom0 freeing a remapped buffer with virt_to_page, and each
+        // new construct the generator learns moves it further along the sample).
         string[] wanted = [FindingKinds.UserMappingForeignPage, FindingKinds.UserMappingOutsideRam, FindingKinds.SgForeignPage, FindingKinds.SgPageOutsideRam,
             FindingKinds.BogusStructPage, FindingKinds.UseAfterFree, FindingKinds.AccessOutsideRam];
         var kinds = new HashSet<string>(StringComparer.Ordinal);
-        foreach (var scenario in scenarios.TakeWhile(_ => !wanted.All(kinds.Contains)))
+        var longer = ScenarioGenerator.Full().Sample(1000, new Rnd(20260101UL), Size).Select(g => LoadOrExplain(g.Text));
+        foreach (var scenario in longer.TakeWhile(_ => !wanted.All(kinds.Contains)))
         {
             kinds.UnionWith(new LineSetExplorer().Explore(new ScenarioModel(scenario), ExplorationLimits.Default).Findings.Select(f => f.Finding.Kind));
         }

@@ -28,6 +28,9 @@ public class SwitchFlipTests
         { "swiotlb.sync_for_device_bounce", "by_direction", "streaming/swiotlb-sync-for-device-by-direction.dmc", "always" },
         { "dma.kmalloc_bounce", "off", "streaming/kmalloc-small-buffer-in-place.dmc", "on" },
         { "dma.kmalloc_bounce", "on", "streaming/kmalloc-small-buffer-bounces.dmc", "off" },
+        { "dma.map_resource_ram_check", "warn_fail", "streaming/map-resource-ram-v5.13.dmc", "none" },
+        { "dma.map_resource_ram_check", "none", "streaming/map-resource-ram.dmc", "warn_fail" },
+        { "dma.map_resource_ram_check", "debug_report", "streaming/map-resource-ram-debug.dmc", "none" },
     };
 
     [Fact]

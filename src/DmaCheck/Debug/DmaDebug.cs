@@ -4,11 +4,15 @@ using DmaCheck.Kernel;
 
 namespace DmaCheck.Debug;
 
-/// <summary>struct dma_debug_entry's type (kernel/dma/debug.c since v5.7: map_single and map_page both record "single").</summary>
+/// <summary>struct dma_debug_entry's type (kernel/dma/debug.c since v5.7: map_single and map_page both record "single"; dma_map_sg records one "sg" entry per mapped element).</summary>
 public enum DebugType
 {
     Single,
     Coherent,
+    Sg,
+
+    /// <summary>dma_map_resource (dma_debug_resource; "phy" with DMA_ATTR_MMIO since the dma_map_phys rework).</summary>
+    Resource,
 }
 
 /// <summary>What CONFIG_DMA_API_DEBUG tracks per live mapping or allocation, plus who owns a streaming buffer now.</summary>
@@ -17,9 +21,23 @@ public enum DebugType
 /// <param name="Line">The scenario line of the call that made the entry ("Mapped at:").</param>
 /// <param name="DevicePaddr">Where the device's accesses land: the bounce slots of a bounced mapping; null when that is <see cref="Paddr"/>.</param>
 /// <param name="DeviceCoherent">Whether the device snoops the CPU's caches (dma-coherent).</param>
-public sealed record DebugEntry(string Device, ulong Handle, ulong Size, DebugType Type, DmaDirection Direction, ulong Paddr, ulong CpuAddr, bool? MapErrorChecked, bool DeviceOwns, int Line, ulong? DevicePaddr = null, bool DeviceCoherent = false)
+/// <param name="SgCallEnts">For sg entries, sg_call_ents: the nents passed to dma_map_sg; 0 otherwise.</param>
+/// <param name="SgMappedEnts">For sg entries, sg_mapped_ents: the count dma_map_sg returned; 0 otherwise.</param>
+public sealed record DebugEntry(string Device, ulong Handle, ulong Size, DebugType Type, DmaDirection Direction, ulong Paddr, ulong CpuAddr, bool? MapErrorChecked, bool DeviceOwns, int Line, ulong? DevicePaddr = null, bool DeviceCoherent = false, int SgCallEnts = 0, int SgMappedEnts = 0)
 {
-    public string TypeName => Type == DebugType.Coherent ? "coherent" : "single";
+    public string TypeName => Name(Type);
+
+    /// <summary>type2name[] in kernel/dma/debug.c, with its spelling of the sg type.</summary>
+    public static string Name(DebugType type) => type switch
+    {
+        DebugType.Coherent => "coherent",
+        DebugType.Sg => "scather-gather",
+        DebugType.Resource => "resource",
+        _ => "single",
+    };
+
+    /// <summary>A streaming mapping (dma_map_single/page or an sg element), which the buffer-ownership rules apply to.</summary>
+    public bool IsStreaming => Type is DebugType.Single or DebugType.Sg;
 
     public bool Contains(ulong pa, ulong length) => pa < Paddr + Size && Paddr < pa + length;
 
@@ -32,7 +50,7 @@ public sealed record DebugState(ImmutableList<DebugEntry> Entries)
 {
     public static DebugState Empty { get; } = new(ImmutableList<DebugEntry>.Empty);
 
-    public string Key => string.Join(";", Entries.Select(e => $"{e.Device},{e.Handle},{e.Size},{e.Type},{e.Direction},{e.Paddr},{e.CpuAddr},{e.MapErrorChecked},{e.DeviceOwns},{e.DevicePaddr}"));
+    public string Key => string.Join(";", Entries.Select(e => $"{e.Device},{e.Handle},{e.Size},{e.Type},{e.Direction},{e.Paddr},{e.CpuAddr},{e.MapErrorChecked},{e.DeviceOwns},{e.DevicePaddr},{e.SgCallEnts},{e.SgMappedEnts}"));
 }
 
 /// <summary>
@@ -64,13 +82,20 @@ public static class DmaDebug
     public const string CpuWriteSharesLine = "cpu-write-shares-cacheline";
     public const string Leak = "dma-api-leak";
     public const string CpuTouchingActiveLine = "dma-api-cpu-touching-active-cacheline";
+    public const string FreeSgCount = "dma-api-free-sg-different-count";
+    public const string SyncSgCount = "dma-api-sync-sg-different-count";
+    public const string SgSegmentTooLong = "dma-api-sg-segment-too-long";
+    public const string SgSegmentAcrossBoundary = "dma-api-sg-segment-across-boundary";
+    public const string MapResourceRam = "dma-api-map-resource-ram";
+    public const string MapStack = "dma-api-map-stack";
 
     /// <summary>The kinds the debug layer reports, with the kernel's error class (reference §8.2) or "ownership".</summary>
     public static IReadOnlyList<(string Kind, string Class)> Kinds { get; } =
     [
         (InvalidFree, "E1"), (FreeNotAllocated, "E2"), (FreeSize, "E3"), (FreeWrongFunction, "E4"), (FreeCpuAddress, "E5"),
-        (FreeDirection, "E7"), (MapErrorUnchecked, "E8"), (SyncNotAllocated, "E9"), (SyncOutside, "E10"), (SyncDirection, "E11"),
-        (SyncReadOnlyForCpu, "E12"), (SyncWriteOnlyToDevice, "E13"), (MapVmalloc, "E17"), (CachelineOverlap, "E21"),
+        (FreeSgCount, "E6"), (FreeDirection, "E7"), (MapErrorUnchecked, "E8"), (SyncNotAllocated, "E9"), (SyncOutside, "E10"), (SyncDirection, "E11"),
+        (SyncReadOnlyForCpu, "E12"), (SyncWriteOnlyToDevice, "E13"), (SyncSgCount, "E14"), (MapStack, "E15"), (MapVmalloc, "E17"), (MapResourceRam, "E18"), (SgSegmentTooLong, "E19"),
+        (SgSegmentAcrossBoundary, "E20"), (CachelineOverlap, "E21"),
         (CpuTouchesDeviceOwned, "ownership"), (DeviceOutsideMapping, "ownership"), (DeviceTouchesCpuOwned, "ownership"),
         (CpuWriteSharesLine, "ownership"), (Leak, "E22"), (CpuTouchingActiveLine, "E23"),
     ];
@@ -105,19 +130,186 @@ public static class DmaDebug
             return s;
         }
 
+        return AddEntry(s, dma, dev, new DebugEntry(dev.Name, handle, size, DebugType.Single, dir, phys, 0, false, true, line, devicePhys, dev.Coherent), function, findings, attrs);
+    }
+
+    /// <summary>add_dma_entry: the entry, and the active-cacheline check for one that is not DMA_TO_DEVICE.</summary>
+    private static DebugState AddEntry(DebugState s, DmaState dma, DmaDevice dev, DebugEntry entry, string function, List<Finding> findings, DmaAttrs attrs)
+    {
+        var phys = entry.Paddr;
+        var dir = entry.Direction;
+
         // add_dma_entry skips the check for DMA_ATTR_SKIP_CPU_SYNC mappings, and when kmalloc bouncing is on and swiotlb
         // is active (v6.5: small buffers bounce).
         if (dir != DmaDirection.DMA_TO_DEVICE && (attrs & DmaAttrs.DMA_ATTR_SKIP_CPU_SYNC) == 0 && !(dma.Kernel.Config.KmallocBounce && dma.Swiotlb is not null))
         {
             var cln = phys >> L1CacheShift;
-            if (s.Entries.Any(e => e.Type == DebugType.Single && e.Direction != DmaDirection.DMA_TO_DEVICE && e.Paddr >> L1CacheShift == cln))
+            if (s.Entries.Any(e => e.Type != DebugType.Coherent && e.Direction != DmaDirection.DMA_TO_DEVICE && e.Paddr >> L1CacheShift == cln))
             {
                 findings.Add(Error(CachelineOverlap, dev.Name, function, phys >> PlatformLayout.PageShift, OwnerOf(dma, phys),
                     $"cacheline tracking EEXIST, overlapping mappings aren't supported [cln=0x{cln:x}]"));
             }
         }
 
-        return s with { Entries = s.Entries.Add(new DebugEntry(dev.Name, handle, size, DebugType.Single, dir, phys, 0, false, true, line, devicePhys, dev.Coherent)) };
+        return s with { Entries = s.Entries.Add(entry) };
+    }
+
+    /// <summary>
+    /// debug_dma_map_sg(dev, sg, nents, mapped_ents, dir) (kernel/dma/debug.c, v5.10..v6.5), after a successful
+    /// dma_map_sg: for each of the mapped_ents elements an "sg" entry (paddr sg_phys, dev_addr sg_dma_address, size
+    /// sg_dma_len, sg_call_ents nents, sg_mapped_ents mapped_ents; the map-error check does not apply), with
+    /// check_sg_segment when CONFIG_DMA_API_DEBUG_SG is set (<paramref name="segmentChecks"/>): an element longer than
+    /// dma_get_max_seg_size (E19) or whose DMA range crosses a dma_get_seg_boundary line (E20); then add_dma_entry with
+    /// its active-cacheline check (E21), so two elements that start in one cache line overlap.
+    /// </summary>
+    public static DebugState MapSg(DebugState s, DmaState dma, DmaDevice dev, SgTable table, int nents, int mapped, DmaDirection dir, DmaAttrs attrs, bool segmentChecks, string function, int line, List<Finding> findings, TaskStack? current = null)
+    {
+        for (var i = 0; i < mapped; i++)
+        {
+            var e = table.Entries[i];
+            var paddr = e.Phys;
+            var pfn = paddr >> PlatformLayout.PageShift;
+            CheckForStack(dma, dev, current, e.Pfn ?? 0, e.Offset, function, findings);
+            if (segmentChecks)
+            {
+                if (e.Length > dev.MaxSegSize)
+                {
+                    findings.Add(Error(SgSegmentTooLong, dev.Name, function, pfn, OwnerOf(dma, paddr),
+                        $"mapping sg segment longer than device claims to support [len={e.Length}] [max={dev.MaxSegSize}]"));
+                }
+
+                var start = e.DmaAddress;
+                var end = unchecked(start + e.DmaLength - 1);
+                if (((start ^ end) & ~dev.SegBoundaryMask) != 0)
+                {
+                    findings.Add(Error(SgSegmentAcrossBoundary, dev.Name, function, pfn, OwnerOf(dma, paddr),
+                        $"mapping sg segment across boundary [start=0x{start:x16}] [end=0x{end:x16}] [boundary=0x{dev.SegBoundaryMask:x16}]"));
+                }
+            }
+
+            var mapping = dma.Mappings.LastOrDefault(m => m.Device == dev.Name && m.Handle == e.DmaAddress);
+            var entry = new DebugEntry(dev.Name, e.DmaAddress, e.DmaLength, DebugType.Sg, dir, paddr, 0, null, true, line, mapping?.Tlb, dev.Coherent, nents, mapped);
+            s = AddEntry(s, dma, dev, entry, function, findings, attrs);
+        }
+
+        return s;
+    }
+
+    /// <summary>
+    /// debug_dma_unmap_sg(dev, sglist, nelems, dir) (before the backend): get_nr_mapped_entries from the first element's
+    /// entry, then check_unmap for each element up to that count, with a reference of type sg and sg_call_ents nelems
+    /// (E6 when it differs from the map's nents; E4 when the element was mapped by dma_map_single/page).
+    /// </summary>
+    public static DebugState UnmapSg(DebugState s, DmaState dma, DmaDevice dev, SgTable table, int nelems, DmaDirection dir, string function, List<Finding> findings)
+    {
+        var mapped = 0;
+        for (var i = 0; i < nelems; i++)
+        {
+            if (mapped != 0 && i >= mapped)
+            {
+                break;
+            }
+
+            var e = table.Entries[i];
+            if (i == 0)
+            {
+                mapped = NrMappedEntries(s, dev, e, nelems, dir);
+            }
+
+            s = Unmap(s, dma, dev, e.DmaAddress, e.DmaLength, DebugType.Sg, dir, null, function, findings, nelems);
+        }
+
+        return s;
+    }
+
+    /// <summary>
+    /// debug_dma_sync_sg_for_cpu / for_device (after the backend): get_nr_mapped_entries from the first element (0, and
+    /// so no check at all, when no entry has its address), then check_sync per element up to that count with sg_call_ents
+    /// nelems (E14 when it differs from the map's nents, unless the mapping is DMA_BIDIRECTIONAL).
+    /// </summary>
+    public static DebugState SyncSg(DebugState s, DmaState dma, DmaDevice dev, SgTable table, int nelems, DmaDirection dir, bool toCpu, string function, List<Finding> findings)
+    {
+        var mapped = 0;
+        for (var i = 0; i < nelems; i++)
+        {
+            var e = table.Entries[i];
+            if (i == 0)
+            {
+                mapped = NrMappedEntries(s, dev, e, nelems, dir);
+            }
+
+            if (i >= mapped)
+            {
+                break;
+            }
+
+            s = Sync(s, dma, dev, e.DmaAddress, e.DmaLength, dir, toCpu, function, findings, nelems);
+        }
+
+        return s;
+    }
+
+    /// <summary>get_nr_mapped_entries: sg_mapped_ents of bucket_find_exact's entry for the element (best fit; none among several imperfect ones), or 0.</summary>
+    private static int NrMappedEntries(DebugState s, DmaDevice dev, SgEntry e, int nelems, DmaDirection dir)
+    {
+        var candidates = s.Entries.Where(x => x.Device == dev.Name && x.Handle == e.DmaAddress).ToList();
+        var entry = candidates.FirstOrDefault(x => x.Size == e.DmaLength && x.Type == DebugType.Sg && x.Direction == dir && x.SgCallEnts == nelems) ?? (candidates.Count == 1 ? candidates[0] : null);
+        return entry?.SgMappedEnts ?? 0;
+    }
+
+    /// <summary>
+    /// debug_dma_map_resource (v5.10..v6.17) / debug_dma_map_phys with DMA_ATTR_MMIO (since): a "resource" entry with
+    /// MAP_ERR_NOT_CHECKED after a successful map. With <paramref name="reportRam"/> (af0c3f058662, see
+    /// <see cref="Switches.MapResourceRamCheck"/>), a physical address whose page is valid and not PageReserved is
+    /// "dma_map_resource called for RAM address" (E18).
+    /// </summary>
+    public static DebugState MapResource(DebugState s, DmaState dma, DmaDevice dev, ulong handle, ulong phys, ulong size, DmaDirection dir, bool reportRam, int line, List<Finding> findings)
+    {
+        if (DmaApi.DmaMappingErrorCheck(handle))
+        {
+            return s;
+        }
+
+        var pfn = phys >> PlatformLayout.PageShift;
+        var entry = new DebugEntry(dev.Name, handle, size, DebugType.Resource, dir, phys, 0, false, true, line, null, dev.Coherent);
+        if (reportRam && dma.Kernel.Layout.PfnValid(pfn) && !dma.Kernel.PageReserved(pfn))
+        {
+            findings.Add(Error(MapResourceRam, dev.Name, "dma_map_resource", pfn, OwnerOf(dma, phys), $"dma_map_resource called for RAM address 0x{phys:x}"));
+        }
+
+        return AddEntry(s, dma, dev, entry, "dma_map_resource", findings, DmaAttrs.None);
+    }
+
+    /// <summary>
+    /// check_for_stack(dev, page, offset) (kernel/dma/debug.c, v5.10..v6.5), run by debug_dma_map_page and per element
+    /// by debug_dma_map_sg against the stack of the calling thread (current): a vmalloc'd stack
+    /// (task_stack_vm_area) is compared page by page, "maps memory from stack [probable addr=stack + i * PAGE_SIZE +
+    /// offset]"; a direct-mapped one by address (object_is_on_stack of page_address + offset, lowmem pages only),
+    /// "maps memory from stack [addr=...]". Another thread's stack is not noticed, as in the kernel.
+    /// </summary>
+    public static void CheckForStack(DmaState dma, DmaDevice dev, TaskStack? current, ulong pfn, ulong offset, string function, List<Finding> findings)
+    {
+        if (current is null)
+        {
+            return;
+        }
+
+        var pa = PlatformLayout.PfnToPhys(pfn) + offset;
+        if (current.Vmapped)
+        {
+            if (current.ContainsPfn(pfn))
+            {
+                var addr = current.Va + ((pfn - current.Pfn) << PlatformLayout.PageShift) + offset;
+                findings.Add(Error(MapStack, dev.Name, function, pfn, OwnerOf(dma, pa), $"device driver maps memory from stack [probable addr=0x{addr:x}]"));
+            }
+
+            return;
+        }
+
+        if (dma.Kernel.Layout.PageAddress(pfn) is { } va && va + offset >= current.Va && va + offset < current.Va + current.Size)
+        {
+            findings.Add(Error(MapStack, dev.Name, function, pfn, OwnerOf(dma, pa), $"device driver maps memory from stack [addr=0x{va + offset:x}]"));
+        }
     }
 
     /// <summary>debug_dma_mapping_error: the first unchecked entry of (dev, addr) becomes MAP_ERR_CHECKED.</summary>
@@ -144,7 +336,7 @@ public static class DmaDebug
     /// exact entry for (dev, addr), best fit by size, type and direction; then the size, type, CPU address,
     /// direction and map-error checks, in the kernel's order; the entry goes away.
     /// </summary>
-    public static DebugState Unmap(DebugState s, DmaState dma, DmaDevice dev, ulong handle, ulong size, DebugType type, DmaDirection dir, ulong? cpu, string function, List<Finding> findings)
+    public static DebugState Unmap(DebugState s, DmaState dma, DmaDevice dev, ulong handle, ulong size, DebugType type, DmaDirection dir, ulong? cpu, string function, List<Finding> findings, int sgCallEnts = 0)
     {
         if (type == DebugType.Coherent && cpu is { } c && !(dma.Kernel.Layout.IsVmallocAddr(c) || dma.Kernel.Layout.IsLinearMapAddr(c)))
         {
@@ -152,7 +344,7 @@ public static class DmaDebug
         }
 
         var candidates = s.Entries.Where(e => e.Device == dev.Name && e.Handle == handle).ToList();
-        var entry = candidates.FirstOrDefault(e => e.Size == size && e.Type == type && e.Direction == dir) ?? (candidates.Count == 1 ? candidates[0] : null);
+        var entry = candidates.FirstOrDefault(e => e.Size == size && e.Type == type && e.Direction == dir && e.SgCallEnts == sgCallEnts) ?? (candidates.Count == 1 ? candidates[0] : null);
         var pa = dma.Kernel.Layout.DmaToPhys(handle);
         if (entry is null)
         {
@@ -171,7 +363,7 @@ public static class DmaDebug
                 $"device driver frees DMA memory with different size [device address=0x{handle:x16}] [map size={entry.Size} bytes] [unmap size={size} bytes]"));
         }
 
-        var refType = type == DebugType.Coherent ? "coherent" : "single";
+        var refType = DebugEntry.Name(type);
         if (type != entry.Type)
         {
             findings.Add(Error(FreeWrongFunction, dev.Name, function, pfn, owner,
@@ -181,6 +373,12 @@ public static class DmaDebug
         {
             findings.Add(Error(FreeCpuAddress, dev.Name, function, pfn, owner,
                 $"device driver frees DMA memory with different CPU address [device address=0x{handle:x16}] [size={size} bytes] [cpu alloc address=0x{CpuPhys(dma, entry.CpuAddr):x16}] [cpu free address=0x{CpuPhys(dma, freeCpu):x16}]"));
+        }
+
+        if (sgCallEnts != 0 && type == DebugType.Sg && sgCallEnts != entry.SgCallEnts)
+        {
+            findings.Add(Error(FreeSgCount, dev.Name, function, pfn, owner,
+                $"device driver frees DMA sg list with different entry count [map count={entry.SgCallEnts}] [unmap count={sgCallEnts}]"));
         }
 
         if (dir != entry.Direction)
@@ -209,9 +407,9 @@ public static class DmaDebug
     /// range inside it; for a mapping that is not DMA_BIDIRECTIONAL, the direction checks. Then the ownership moves:
     /// to the CPU after sync_for_cpu, to the device after sync_for_device.
     /// </summary>
-    public static DebugState Sync(DebugState s, DmaState dma, DmaDevice dev, ulong handle, ulong size, DmaDirection dir, bool toCpu, string function, List<Finding> findings)
+    public static DebugState Sync(DebugState s, DmaState dma, DmaDevice dev, ulong handle, ulong size, DmaDirection dir, bool toCpu, string function, List<Finding> findings, int sgCallEnts = 0)
     {
-        var entry = s.Entries.FirstOrDefault(e => e.Device == dev.Name && e.Type == DebugType.Single && handle >= e.Handle && handle - e.Handle < Math.Max(e.Size, 1));
+        var entry = s.Entries.FirstOrDefault(e => e.Device == dev.Name && e.IsStreaming && handle >= e.Handle && handle - e.Handle < Math.Max(e.Size, 1));
         var pa = dma.Kernel.Layout.DmaToPhys(handle);
         if (entry is null)
         {
@@ -248,6 +446,12 @@ public static class DmaDebug
                 findings.Add(Error(SyncWriteOnlyToDevice, dev.Name, function, pfn, owner,
                     $"device driver syncs device write-only DMA memory to device [device address=0x{handle:x16}] [size={size} bytes] [mapped with {entry.Direction}] [synced with {dir}]"));
             }
+
+            if (sgCallEnts != 0 && sgCallEnts != entry.SgCallEnts)
+            {
+                findings.Add(Error(SyncSgCount, dev.Name, function, pfn, owner,
+                    $"device driver syncs DMA sg list with different entry count [map count={entry.SgCallEnts}] [sync count={sgCallEnts}]"));
+            }
         }
 
         return s with { Entries = s.Entries.Replace(entry, entry with { DeviceOwns = !toCpu }) };
@@ -267,7 +471,7 @@ public static class DmaDebug
 
         foreach (var e in s.Entries)
         {
-            if (e.Type != DebugType.Single || !e.DeviceOwns || !e.Contains(pa, length) || (!isWrite && e.Direction == DmaDirection.DMA_TO_DEVICE))
+            if (!e.IsStreaming || !e.DeviceOwns || !e.Contains(pa, length) || (!isWrite && e.Direction == DmaDirection.DMA_TO_DEVICE))
             {
                 continue;
             }
@@ -299,7 +503,7 @@ public static class DmaDebug
         foreach (var e in s.Entries)
         {
             // A coherent device's writes and a bounced mapping's copies never race the CPU's cache lines.
-            if (e.Type != DebugType.Single || !e.DeviceOwns || e.Direction == DmaDirection.DMA_TO_DEVICE || e.Size == 0 || e.DeviceCoherent || e.DevicePaddr is not null)
+            if (!e.IsStreaming || !e.DeviceOwns || e.Direction == DmaDirection.DMA_TO_DEVICE || e.Size == 0 || e.DeviceCoherent || e.DevicePaddr is not null)
             {
                 continue;
             }
@@ -344,7 +548,7 @@ public static class DmaDebug
         foreach (var e in s.Entries)
         {
             var cln = e.Paddr >> L1CacheShift;
-            if (e.Type == DebugType.Single && e.Direction != DmaDirection.DMA_TO_DEVICE && pa >> L1CacheShift <= cln && (pa + length - 1) >> L1CacheShift >= cln)
+            if (e.IsStreaming && e.Direction != DmaDirection.DMA_TO_DEVICE && pa >> L1CacheShift <= cln && (pa + length - 1) >> L1CacheShift >= cln)
             {
                 findings.Add(Error(CpuTouchingActiveLine, e.Device, agent, pa >> PlatformLayout.PageShift, OwnerOf(dma, pa), $"cpu touching an active dma mapped cacheline [cln=0x{cln:x}]"));
                 return;
@@ -369,7 +573,7 @@ public static class DmaDebug
             return;
         }
 
-        if (mine.All(e => e.Type == DebugType.Single && !e.DeviceOwns))
+        if (mine.All(e => e.IsStreaming && !e.DeviceOwns))
         {
             var e = mine[0];
             findings.Add(new Finding(DeviceTouchesCpuOwned, agent, pa >> PlatformLayout.PageShift, OwnerOf(dma, pa), Severity.ContractViolation,

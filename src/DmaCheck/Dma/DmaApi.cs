@@ -692,6 +692,11 @@ public static class DmaApi
     /// </summary>
     private static DmaState SwiotlbMap(DmaEnvironment env, DmaState s, SwiotlbPool pool, DmaDevice dev, ulong phys, ulong size, DmaDirection dir, DmaAttrs attrs, string function, List<HwOp> ops, List<Finding> findings, out ulong handle)
     {
+        if (dev.SegBoundaryMask != ulong.MaxValue)
+        {
+            throw new NotModelledException($"{function}: {dev.Name} sets seg_boundary_mask 0x{dev.SegBoundaryMask:x}, which swiotlb's slot search honours (dma_get_seg_boundary); that part of the search is not modelled");
+        }
+
         var owner = $"{function}({dev.Name}) of PA 0x{phys:x}";
         if (pool.Allocate(dev, phys, size, owner, out var slots) is not { } allocated)
         {
@@ -910,6 +915,144 @@ public static class DmaApi
                 }
             }
         }
+    }
+
+    /// <summary>
+    /// dma_map_sg_attrs(dev, sg, nents, dir, attrs) / dma_map_sgtable → __dma_map_sg_attrs → dma_direct_map_sg
+    /// (kernel/dma/direct.c, v5.10..v6.5): entry by entry, sg-&gt;dma_address = dma_direct_map_page(dev, sg_page(sg),
+    /// sg-&gt;offset, sg-&gt;length, dir, attrs) (so each entry bounces and gets arch_sync_dma_for_device on its own;
+    /// dma-direct merges nothing) and sg_dma_len(sg) = sg-&gt;length. When an entry fails, the entries already mapped
+    /// are unmapped with DMA_ATTR_SKIP_CPU_SYNC and the call fails (-EIO since v5.16, 0 from dma_map_sg before);
+    /// the result is the number of entries mapped (nents) or 0.
+    /// </summary>
+    public static DmaState DmaMapSg(DmaEnvironment env, DmaState s, DmaDevice dev, SgTable table, int nents, DmaDirection dir, DmaAttrs attrs, string function, List<HwOp> ops, List<Finding> findings, out int mapped)
+    {
+        CheckDirection(dir, function);
+        CheckSgList(table, nents, function);
+        var k = s.Kernel;
+        for (var i = 0; i < nents; i++)
+        {
+            var e = k.SgTables[table.Id].Entries[i];
+            if (e.Pfn is not { } pfn)
+            {
+                throw new KernelBugException(function, $"entry {i} of the table has no page (no sg_set_buf or sg_set_page): sg_page() is NULL and dma_direct_map_page dereferences it");
+            }
+
+            s = DmaMapPage(env, s with { Kernel = k }, dev, pfn, e.Offset, e.Length, dir, attrs, function, ops, findings, out var handle);
+            if (handle == DmaMappingError)
+            {
+                // out_unmap: dma_direct_unmap_sg(dev, sgl, i, dir, attrs | DMA_ATTR_SKIP_CPU_SYNC).
+                s = UnmapSgEntries(env, s, dev, s.Kernel.SgTables[table.Id], i, dir, attrs | DmaAttrs.DMA_ATTR_SKIP_CPU_SYNC, function, ops, findings);
+                mapped = 0;
+                return s;
+            }
+
+            k = Scatterlist.SetDma(s.Kernel, s.Kernel.SgTables[table.Id], i, handle, e.Length, function, ops);
+        }
+
+        mapped = nents;
+        return s with { Kernel = k };
+    }
+
+    /// <summary>
+    /// dma_unmap_sg_attrs → dma_direct_unmap_sg (v5.10..v6.5): dma_direct_unmap_page(dev, sg-&gt;dma_address,
+    /// sg_dma_len(sg), dir, attrs) for each of the first nents entries (each syncs for the CPU unless
+    /// DMA_ATTR_SKIP_CPU_SYNC, and releases its bounce slots).
+    /// </summary>
+    public static DmaState DmaUnmapSg(DmaEnvironment env, DmaState s, DmaDevice dev, SgTable table, int nents, DmaDirection dir, DmaAttrs attrs, string function, List<HwOp> ops, List<Finding> findings)
+    {
+        CheckDirection(dir, function);
+        CheckSgList(table, nents, function);
+        return UnmapSgEntries(env, s, dev, table, nents, dir, attrs, function, ops, findings);
+    }
+
+    private static DmaState UnmapSgEntries(DmaEnvironment env, DmaState s, DmaDevice dev, SgTable table, int nents, DmaDirection dir, DmaAttrs attrs, string function, List<HwOp> ops, List<Finding> findings)
+    {
+        for (var i = 0; i < nents; i++)
+        {
+            var e = table.Entries[i];
+            s = DmaUnmap(env, s, dev, e.DmaAddress, e.DmaLength, dir, attrs, function, ops, findings);
+        }
+
+        return s;
+    }
+
+    /// <summary>
+    /// dma_sync_sg_for_cpu → dma_direct_sync_sg_for_cpu (v5.10..v6.5): for each entry, arch_sync_dma_for_cpu on
+    /// dma_to_phys(sg_dma_address(sg)) for sg-&gt;length bytes (a non-coherent device), then the swiotlb copy back; and
+    /// arch_sync_dma_for_cpu_all once (nothing on arm64 and arm).
+    /// </summary>
+    public static void SyncSgForCpu(DmaEnvironment env, DmaState s, DmaDevice dev, SgTable table, int nents, DmaDirection dir, string function, List<HwOp> ops, List<Finding> findings)
+    {
+        CheckSgList(table, nents, function);
+        for (var i = 0; i < nents; i++)
+        {
+            var e = table.Entries[i];
+            SyncForCpu(env, s, dev, e.DmaAddress, e.Length, dir, function, ops, findings);
+        }
+    }
+
+    /// <summary>
+    /// dma_sync_sg_for_device → dma_direct_sync_sg_for_device (v5.10..v6.5): for each entry, the swiotlb copy into
+    /// the slots first, then arch_sync_dma_for_device on sg-&gt;length bytes (a non-coherent device).
+    /// </summary>
+    public static DmaState SyncSgForDevice(DmaEnvironment env, DmaState s, DmaDevice dev, SgTable table, int nents, DmaDirection dir, string function, List<HwOp> ops, List<Finding> findings)
+    {
+        CheckSgList(table, nents, function);
+        for (var i = 0; i < nents; i++)
+        {
+            var e = table.Entries[i];
+            s = SyncForDevice(env, s, dev, e.DmaAddress, e.Length, dir, function, ops, findings);
+        }
+
+        return s;
+    }
+
+    /// <summary>for_each_sg(sgl, sg, nents, i) walks sg_next: past the table's end marker it returns NULL, which the loop then dereferences.</summary>
+    public static void CheckSgList(SgTable table, int nents, string function)
+    {
+        if (table.Freed)
+        {
+            throw new KernelBugException(function, "the sg table was freed by sg_free_table: its scatterlist is freed memory (use after free)");
+        }
+
+        if (nents > table.OrigNents)
+        {
+            throw new KernelBugException(function, $"nents {nents} runs past the table's {table.OrigNents} entries: sg_next() returns NULL at the end marker and for_each_sg dereferences it");
+        }
+    }
+
+    /// <summary>
+    /// dma_map_resource(dev, phys_addr, size, dir, attrs) (kernel/dma/mapping.c) → dma_direct_map_resource: the DMA
+    /// address is the physical address itself (no phys_to_dma, no cache maintenance: it is meant for MMIO), refused with
+    /// "DMA addr ... overflow" when the device cannot reach it. Before that, a RAM address is handled as
+    /// <see cref="Switches.MapResourceRamCheck"/> says: WARN_ON_ONCE(pfn_valid) and DMA_MAPPING_ERROR before
+    /// a9c38c5d267c (v5.16), nothing since (the 2026 dma-debug report is the Debug layer's).
+    /// </summary>
+    public static DmaState DmaMapResource(DmaEnvironment env, DmaState s, DmaDevice dev, ulong phys, ulong size, DmaDirection dir, string function, List<Finding> findings, out ulong handle)
+    {
+        CheckDirection(dir, function);
+        CheckStreamingModelled(env, s, function);
+        var pfn = phys >> PlatformLayout.PageShift;
+        if (env.Profile.Value(Switches.MapResourceRamCheck) == "warn_fail" && env.Layout.PfnValid(pfn))
+        {
+            findings.Add(new Finding(FindingKinds.MapResourceRam, function, pfn, s.OwnerOf(pfn), Severity.ContractViolation,
+                $"WARN_ON_ONCE(pfn_valid(PHYS_PFN(0x{phys:x}))) [{Switches.MapResourceRamCheck.Key}=warn_fail]: dma_map_resource does not allow RAM to be mapped and returns DMA_MAPPING_ERROR (use dma_map_single or dma_map_page for RAM)"));
+            handle = DmaMappingError;
+            return s;
+        }
+
+        // dma_direct_map_resource: dma_capable(dev, paddr, size, false), else dev_err_once "DMA addr ... overflow" + WARN.
+        if (!DmaCapable(env, dev, phys, size))
+        {
+            findings.Add(new Finding(FindingKinds.DmaAddrOverflow, function, pfn, s.OwnerOf(pfn), Severity.ContractViolation,
+                $"DMA addr 0x{phys:x16}+{size} overflow (mask {dev.DmaMask:x}, bus limit {(env.Layout.DmaLimit == ulong.MaxValue ? 0 : env.Layout.DmaLimit):x}): {dev.Name} cannot reach the resource; the map returns DMA_MAPPING_ERROR"));
+            handle = DmaMappingError;
+            return s;
+        }
+
+        handle = phys;
+        return s;
     }
 
     /// <summary>dma_mapping_error(dev, addr): addr == DMA_MAPPING_ERROR.</summary>

@@ -29,8 +29,13 @@ public enum DmaAttrs : uint
 /// <summary>A device as the DMA API sees it. <see cref="Coherent"/> is dev_is_dma_coherent(): "dma-coherent" in DT.</summary>
 /// <param name="DmaMaskBits">*dev->dma_mask as a number of address bits (dma_set_mask(dev, DMA_BIT_MASK(n))).</param>
 /// <param name="MinAlignMask">dma_set_min_align_mask(): low address bits a bounce buffer must keep (NVMe: 4 KiB - 1).</param>
-public sealed record DmaDevice(string Name, bool Coherent, int DmaMaskBits = 32, ulong MinAlignMask = 0)
+/// <param name="MaxSegSize">dma_get_max_seg_size(): dma_parms-&gt;max_segment_size, or SZ_64K when it is unset (include/linux/dma-mapping.h, v5.10..v6.5).</param>
+/// <param name="SegBoundaryMask">dma_get_seg_boundary(): dma_parms-&gt;segment_boundary_mask, or ULONG_MAX when it is unset (since v5.10; DMA_BIT_MASK(32) before).</param>
+public sealed record DmaDevice(string Name, bool Coherent, int DmaMaskBits = 32, ulong MinAlignMask = 0, ulong MaxSegSize = DmaDevice.DefaultMaxSegSize, ulong SegBoundaryMask = ulong.MaxValue)
 {
+    /// <summary>SZ_64K: what dma_get_max_seg_size returns for a device without dma_parms-&gt;max_segment_size.</summary>
+    public const ulong DefaultMaxSegSize = 65536;
+
     /// <summary>DMA_BIT_MASK(DmaMaskBits).</summary>
     public ulong DmaMask => DmaMaskBits >= 64 ? ulong.MaxValue : (1UL << DmaMaskBits) - 1;
 }

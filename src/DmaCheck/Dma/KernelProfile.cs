@@ -50,7 +50,8 @@ public static class Profiles
         PlatformLayout.Arm64Va48,
         Values((Switches.PrepCoherent, "clean_inval"), (Switches.SyncForDeviceFromDevice, "clean"),
             (Switches.CommonVaddrToPage, "vmalloc_aware"), (Switches.XenFreeCoherentPage, "vmalloc_aware"),
-            (Switches.SwiotlbMapBounce, "always"), (Switches.SwiotlbSyncForDeviceBounce, "by_direction"), (Switches.KmallocBounce, "off")));
+            (Switches.SwiotlbMapBounce, "always"), (Switches.SwiotlbSyncForDeviceBounce, "by_direction"), (Switches.KmallocBounce, "off"),
+            (Switches.MapResourceRamCheck, "none")));
 
     public static KernelProfile Linux64Arm64 { get; } = Linux63Arm64 with
     {
@@ -73,7 +74,8 @@ public static class Profiles
         PlatformLayout.Arm64Va48V5,
         Values((Switches.PrepCoherent, "clean_inval"), (Switches.SyncForDeviceFromDevice, "inval"),
             (Switches.CommonVaddrToPage, "virt_to_page"), (Switches.XenFreeCoherentPage, "virt_to_page"),
-            (Switches.SwiotlbMapBounce, "to_device_only"), (Switches.SwiotlbSyncForDeviceBounce, "by_direction"), (Switches.KmallocBounce, "off")),
+            (Switches.SwiotlbMapBounce, "to_device_only"), (Switches.SwiotlbSyncForDeviceBounce, "by_direction"), (Switches.KmallocBounce, "off"),
+            (Switches.MapResourceRamCheck, "warn_fail")),
         XenDom0: true);
 
     /// <summary>v5.13 on arm64 as a Xen dom0 on a Raspberry Pi 4: the swiotlb-xen fix is in, the dma_common one not yet.</summary>
@@ -83,7 +85,8 @@ public static class Profiles
         PlatformLayout.Arm64Rpi4,
         Values((Switches.PrepCoherent, "clean_inval"), (Switches.SyncForDeviceFromDevice, "inval"),
             (Switches.CommonVaddrToPage, "virt_to_page"), (Switches.XenFreeCoherentPage, "vmalloc_aware"),
-            (Switches.SwiotlbMapBounce, "to_device_only"), (Switches.SwiotlbSyncForDeviceBounce, "by_direction"), (Switches.KmallocBounce, "off")),
+            (Switches.SwiotlbMapBounce, "to_device_only"), (Switches.SwiotlbSyncForDeviceBounce, "by_direction"), (Switches.KmallocBounce, "off"),
+            (Switches.MapResourceRamCheck, "warn_fail")),
         XenDom0: true);
 
     public static KernelProfile Linux514Arm64Xen { get; } = Linux513Arm64Xen with
@@ -106,7 +109,7 @@ public static class Profiles
         "Linux v5.13 on 32-bit arm (LPAE, so dma-direct with arch_dma_alloc = __dma_alloc) as a Xen dom0 on a Raspberry Pi 4: dma_common_mmap/get_sgtable use virt_to_page.",
         PlatformLayout.Arm32Rpi4,
         Values((Switches.CommonVaddrToPage, "virt_to_page"), (Switches.XenFreeCoherentPage, "vmalloc_aware"),
-            (Switches.SwiotlbMapBounce, "to_device_only"), (Switches.SwiotlbSyncForDeviceBounce, "by_direction")),
+            (Switches.SwiotlbMapBounce, "to_device_only"), (Switches.SwiotlbSyncForDeviceBounce, "by_direction"), (Switches.MapResourceRamCheck, "warn_fail")),
         XenDom0: true);
 
     public static KernelProfile Linux514ArmXenRpi4 { get; } = Linux513ArmXenRpi4 with
@@ -128,7 +131,7 @@ public static class Profiles
         "Linux v5.13 on 32-bit arm without LPAE, no Xen, i.MX6Quad-like: arm_dma_ops, so __dma_alloc allocates and arm_dma_mmap/arm_dma_get_sgtable take the pfn from the handle.",
         PlatformLayout.Arm32Imx6,
         Values((Switches.CommonVaddrToPage, "virt_to_page"), (Switches.XenFreeCoherentPage, "vmalloc_aware"),
-            (Switches.SwiotlbMapBounce, "to_device_only"), (Switches.SwiotlbSyncForDeviceBounce, "by_direction")),
+            (Switches.SwiotlbMapBounce, "to_device_only"), (Switches.SwiotlbSyncForDeviceBounce, "by_direction"), (Switches.MapResourceRamCheck, "warn_fail")),
         ArmDmaOps: true);
 
     /// <summary>v6.4 on x86_64: cache-coherent DMA, no cache maintenance anywhere; swiotlb for devices that cannot reach the DRAM above 4 GiB.</summary>
@@ -137,7 +140,7 @@ public static class Profiles
         "Linux v6.4 on an x86_64 PC: DMA is cache-coherent (no arch_sync_dma_for_* or arch_dma_prep_coherent), dma-direct with swiotlb; kmalloc objects are 8-byte aligned.",
         PlatformLayout.X86_64Pc,
         Values((Switches.CommonVaddrToPage, "vmalloc_aware"), (Switches.XenFreeCoherentPage, "vmalloc_aware"),
-            (Switches.SwiotlbMapBounce, "always"), (Switches.SwiotlbSyncForDeviceBounce, "by_direction")));
+            (Switches.SwiotlbMapBounce, "always"), (Switches.SwiotlbSyncForDeviceBounce, "by_direction"), (Switches.MapResourceRamCheck, "none")));
 
     public static IReadOnlyList<KernelProfile> All { get; } =
         [Linux63Arm64, Linux64Arm64, Linux65Arm64, Linux64X86, Linux58Arm64Xen, Linux513Arm64Xen, Linux514Arm64Xen, Linux513Arm64, Linux513ArmXenRpi4, Linux514ArmXenRpi4, Linux513ArmRpi4, Linux513ArmImx6];

@@ -95,7 +95,20 @@ public static class Switches
         ],
         Kernel.Arch.Arm64);
 
-    public static IReadOnlyList<SwitchDef> All { get; } = [PrepCoherent, SyncForDeviceFromDevice, CommonVaddrToPage, XenFreeCoherentPage, SwiotlbMapBounce, SwiotlbSyncForDeviceBounce, KmallocBounce];
+    /// <summary>What dma_map_resource() (kernel/dma/mapping.c) does with a physical address that is RAM (reference §8.2 E18, rule R9).</summary>
+    public static SwitchDef MapResourceRamCheck { get; } = new(
+        "dma.map_resource_ram_check",
+        "What dma_map_resource() does when the physical address it is given is RAM, which the API reserves for MMIO (dma_map_single/page are for RAM).",
+        [
+            new SwitchValue("warn_fail", "pre-a9c38c5d267c",
+                "\"Don't allow RAM to be mapped\": WARN_ON_ONCE(pfn_valid(PHYS_PFN(phys_addr))) and DMA_MAPPING_ERROR, with or without CONFIG_DMA_API_DEBUG (v4.18..v5.15; 5.10 and 5.15 stable until the 2022 backports)."),
+            new SwitchValue("none", "a9c38c5d267c",
+                "No test: a9c38c5d267c 'dma-mapping: remove bogus test for pfn_valid from dma_map_resource' (Mike Rapoport, with 3de360c3fdb3 'arm64/mm: drop HAVE_ARCH_PFN_VALID'; v5.16-rc1; stable backports), because pfn_valid() is true for MMIO that shares a memory-map section with RAM. RAM maps like MMIO: dma_direct_map_resource returns the physical address, with no cache maintenance. (f7326196a781 'dma-mapping: export new dma_*map_phys() interface' brought the test back under CONFIG_DMA_API_DEBUG as a WARN and a failure, until af0c3f058662; that interim behaviour is not a value here.)"),
+            new SwitchValue("debug_report", "af0c3f058662",
+                "af0c3f058662 'dma-mapping: move dma_map_resource() sanity check into debug code' (2026; 6.18 stable), fixing f7326196a781: dma_map_resource no longer fails; with CONFIG_DMA_API_DEBUG, debug_dma_map_phys reports \"dma_map_resource called for RAM address\" (err_printk) when pfn_valid() and the page is not PageReserved, and records the mapping."),
+        ]);
+
+    public static IReadOnlyList<SwitchDef> All { get; } = [PrepCoherent, SyncForDeviceFromDevice, CommonVaddrToPage, XenFreeCoherentPage, SwiotlbMapBounce, SwiotlbSyncForDeviceBounce, KmallocBounce, MapResourceRamCheck];
 
     public static SwitchDef? Find(string key) => All.FirstOrDefault(s => s.Key == key);
 }

@@ -55,11 +55,13 @@ public static class FindingKinds
     public const string SwiotlbFull = "swiotlb-full";
     public const string SwiotlbAccessBeforeStart = "swiotlb-access-before-start";
     public const string DmaAddrOverflow = "dma-addr-overflow";
+    public const string MapResourceRam = "map-resource-ram";
 
     public static IReadOnlyList<string> All { get; } =
     [
         UserMappingForeignPage, UserMappingOutsideRam, SgForeignPage, SgPageOutsideRam, BogusStructPage,
         ForeignPageFlags, FreeForeignPage, DoubleFree, UseAfterFree, AccessOutsideRam, SwiotlbOverflow, SwiotlbStaleBytes, SwiotlbFull, SwiotlbAccessBeforeStart, DmaAddrOverflow,
+        MapResourceRam,
     ];
 }
 

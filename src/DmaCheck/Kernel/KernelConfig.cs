@@ -14,10 +14,11 @@ namespace DmaCheck.Kernel;
 /// <param name="KmallocBounce">CONFIG_DMA_BOUNCE_UNALIGNED_KMALLOC (arm64 v6.5+): dma-direct bounces small non-coherent mappings (dma_kmalloc_needs_bounce), and boot makes a pool for it.</param>
 /// <param name="DebugUnbindAtEnd">The driver is unbound when the scenario ends, so dma-debug reports what it leaked (E22).</param>
 /// <param name="DebugAssertIdle">debug_dma_assert_idle() as before v5.9 (E23, optional): a CPU access to the first cache line of a live mapping that is not DMA_TO_DEVICE.</param>
+/// <param name="DebugSg">CONFIG_DMA_API_DEBUG_SG: debug_dma_map_sg also runs check_sg_segment on every element (E19, E20). Off by default, as in the kernel's Kconfig.</param>
 /// <param name="CmaBytes">The cma= boot option: the size of the default CMA area that dma_alloc_contiguous serves multi-page coherent buffers from; 0 (cma=0) for none, as the bundled layouts boot.</param>
 public sealed record KernelConfig(bool InitOnAlloc = false, bool InitOnFree = false, bool DmaApiDebug = true, SwiotlbBoot? Swiotlb = null,
     int? SwiotlbSlots = null, string SwiotlbResidue = "zero", int KmallocMinalign = 128, bool KmallocBounce = false,
-    bool DebugUnbindAtEnd = false, bool DebugAssertIdle = false, ulong CmaBytes = 0)
+    bool DebugUnbindAtEnd = false, bool DebugAssertIdle = false, ulong CmaBytes = 0, bool DebugSg = false)
 {
     /// <summary>
     /// The pool's size in slots: as set, or IO_TLB_DEFAULT_SIZE, or with DMA_BOUNCE_UNALIGNED_KMALLOC 1 MiB per GiB of

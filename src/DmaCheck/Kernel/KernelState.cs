@@ -66,6 +66,12 @@ public sealed record KernelState(
     /// <summary>The kmalloc caches.</summary>
     public SlabState Slab { get; init; } = SlabState.Empty;
 
+    /// <summary>The kernel stacks of the scenario's CPU threads, by agent name, made at a thread's first stack buffer.</summary>
+    public ImmutableSortedDictionary<string, TaskStack> Stacks { get; init; } = ImmutableSortedDictionary.Create<string, TaskStack>(StringComparer.Ordinal);
+
+    /// <summary>The sg tables sg_alloc_table made, by id (freed ones included).</summary>
+    public ImmutableList<SgTable> SgTables { get; init; } = ImmutableList<SgTable>.Empty;
+
     /// <summary>The swiotlb pool's first frame, when there is a pool.</summary>
     public ulong? SwiotlbPfn { get; init; }
 
@@ -141,6 +147,14 @@ public sealed record KernelState(
 
     /// <summary>Who owns <paramref name="pfn"/> now.</summary>
     public PageOwner OwnerOf(ulong pfn) => Allocator.OwnerOf(Layout, pfn);
+
+    /// <summary>
+    /// PageReserved(pfn_to_page(pfn)) for a valid pfn: the kernel image and boot-time memblock allocations (here the
+    /// swiotlb pool) keep PG_reserved; pages the buddy allocator manages, CMA's included, do not.
+    /// </summary>
+    public bool PageReserved(ulong pfn) =>
+        OwnerOf(pfn).Kind == OwnerKind.KernelImage
+        || (SwiotlbPfn is { } pool && pfn >= pool && Allocator.Allocated.TryGetValue(pool, out var block) && pfn - pool < block.Pages);
 
     /// <summary>MAX_ORDER as an inclusive bound (v6.4: orders 0..10, 4 MiB with 4 KiB pages; the same largest block before).</summary>
     public const int MaxOrder = 10;

@@ -259,6 +259,8 @@ public sealed class Binder
             bool? coherent = null;
             var maskBits = 32;
             var minAlign = 0UL;
+            var maxSeg = DmaDevice.DefaultMaxSegSize;
+            var boundary = ulong.MaxValue;
             foreach (var p in decl.Properties)
             {
                 switch (p.Key.Text)
@@ -276,12 +278,22 @@ public sealed class Binder
                             ? p.Value.Number
                             : throw Error(p.Value, "min_align_mask is a mask of low address bits below 1 MiB, such as 0xfff (dma_set_min_align_mask)");
                         break;
+                    case "max_seg_size":
+                        maxSeg = p.Value.Kind == TokenKind.Number && p.Value.Number is > 0 and <= uint.MaxValue
+                            ? p.Value.Number
+                            : throw Error(p.Value, "max_seg_size is dma_set_max_seg_size's size in bytes, 1 to 0xffffffff (an unsigned int; the default is 65536)");
+                        break;
+                    case "seg_boundary_mask":
+                        boundary = p.Value.Kind == TokenKind.Number && ((p.Value.Number + 1) & p.Value.Number) == 0 && p.Value.Number >= PlatformLayout.PageSize - 1
+                            ? p.Value.Number
+                            : throw Error(p.Value, "seg_boundary_mask is dma_set_seg_boundary's mask of low address bits, such as 0xffff (at least a page, 0xfff; the default is ULONG_MAX)");
+                        break;
                     default:
-                        throw Error(p.Key, $"unknown device property '{p.Key.Text}' (known: coherent, dma_mask, min_align_mask)");
+                        throw Error(p.Key, $"unknown device property '{p.Key.Text}' (known: coherent, dma_mask, min_align_mask, max_seg_size, seg_boundary_mask)");
                 }
             }
 
-            devices[name] = new DmaDevice(name, coherent ?? throw Error(decl.Name, $"device '{name}' must say whether it is coherent: {{ coherent = false }} (what DT says: \"dma-coherent\" or not)"), maskBits, minAlign);
+            devices[name] = new DmaDevice(name, coherent ?? throw Error(decl.Name, $"device '{name}' must say whether it is coherent: {{ coherent = false }} (what DT says: \"dma-coherent\" or not)"), maskBits, minAlign, maxSeg, boundary);
             if (coherent == false && boundProfile?.Arch == Arch.X86_64)
             {
                 throw Error(decl.Properties.First(p => p.Key.Text == "coherent").Value,
@@ -675,7 +687,7 @@ public sealed class Binder
             case "dma_get_sgtable_attrs":
                 Arity(4);
                 return new GetSgtableStmt(call.Span, call.Text, Target(), Device(args[0]), Expr(args[1], locals), Expr(args[2], locals), Attrs(args[3]));
-            case "sg_page" or "sg_phys" or "kmap_local_page":
+            case "sg_page" or "sg_phys" or "kmap_local_page" or "virt_to_phys" or "stack_buffer" or "vmalloc_to_page" or "offset_in_page":
                 Arity(1);
                 return new DeriveStmt(call.Span, call.Text, Target(), f, Expr(args[0], locals));
             case "dma_free_coherent":
@@ -731,9 +743,78 @@ public sealed class Binder
                 Arity(2);
                 NoTarget();
                 return new MappingErrorStmt(call.Span, call.Text, Device(args[0]), Expr(args[1], locals));
+            case "dma_map_resource":
+                Arity(5);
+                return new ResourceStmt(call.Span, call.Text, false, Target(), Device(args[0]), Expr(args[1], locals), Expr(args[2], locals), Direction(args[3]), Attrs(args[4]));
+            case "dma_unmap_resource":
+                Arity(5);
+                NoTarget();
+                return new ResourceStmt(call.Span, call.Text, true, null, Device(args[0]), Expr(args[1], locals), Expr(args[2], locals), Direction(args[3]), Attrs(args[4]));
+            case "sg_alloc_table":
+                if (args.Count != 1)
+                {
+                    Arity(2);
+                }
+
+                return new SgAllocStmt(call.Span, call.Text, Target(), Expr(args[0], locals), args.Count == 2 ? Gfp(args[1]) : Kernel.Gfp.GFP_KERNEL);
+            case "sg_set_buf":
+                Arity(4);
+                NoTarget();
+                return new SgSetStmt(call.Span, call.Text, f, Expr(args[0], locals), Expr(args[1], locals), Expr(args[2], locals), Expr(args[3], locals), null);
+            case "sg_set_page":
+                Arity(5);
+                NoTarget();
+                return new SgSetStmt(call.Span, call.Text, f, Expr(args[0], locals), Expr(args[1], locals), Expr(args[2], locals), Expr(args[3], locals), Expr(args[4], locals));
+            case "sg_free_table":
+                Arity(1);
+                NoTarget();
+                return new SgFreeStmt(call.Span, call.Text, Expr(args[0], locals));
+            case "sg_dma_address" or "sg_dma_len":
+                Arity(2);
+                return new SgFieldStmt(call.Span, call.Text, Target(), f, Expr(args[0], locals), Expr(args[1], locals));
+            case "dma_map_sg":
+                Arity(4);
+                return new SgDmaStmt(call.Span, call.Text, f, SgDmaKind.Map, OptionalTarget(), Device(args[0]), Expr(args[1], locals), Expr(args[2], locals), Direction(args[3]));
+            case "dma_map_sg_attrs":
+                Arity(5);
+                return new SgDmaStmt(call.Span, call.Text, f, SgDmaKind.Map, OptionalTarget(), Device(args[0]), Expr(args[1], locals), Expr(args[2], locals), Direction(args[3]), MapAttrs(args[4]));
+            case "dma_map_sgtable":
+                Arity(4);
+                return new SgDmaStmt(call.Span, call.Text, f, SgDmaKind.Map, OptionalTarget(), Device(args[0]), Expr(args[1], locals), null, Direction(args[2]), MapAttrs(args[3]));
+            case "dma_unmap_sg" or "dma_sync_sg_for_cpu" or "dma_sync_sg_for_device":
+                Arity(4);
+                NoTarget();
+                return new SgDmaStmt(call.Span, call.Text, f, SgKind(f), null, Device(args[0]), Expr(args[1], locals), Expr(args[2], locals), Direction(args[3]));
+            case "dma_unmap_sg_attrs":
+                Arity(5);
+                NoTarget();
+                return new SgDmaStmt(call.Span, call.Text, f, SgDmaKind.Unmap, null, Device(args[0]), Expr(args[1], locals), Expr(args[2], locals), Direction(args[3]), MapAttrs(args[4]));
+            case "dma_unmap_sgtable":
+                Arity(4);
+                NoTarget();
+                return new SgDmaStmt(call.Span, call.Text, f, SgDmaKind.Unmap, null, Device(args[0]), Expr(args[1], locals), null, Direction(args[2]), MapAttrs(args[3]));
+            case "dma_sync_sgtable_for_cpu" or "dma_sync_sgtable_for_device":
+                Arity(3);
+                NoTarget();
+                return new SgDmaStmt(call.Span, call.Text, f, SgKind(f), null, Device(args[0]), Expr(args[1], locals), null, Direction(args[2]));
             default:
-                throw Error(call.Function, $"unknown or unmodelled kernel function '{f}' (known: dma_alloc_coherent, dma_alloc_attrs, dma_free_coherent, dma_free_attrs, dma_mmap_coherent, dma_mmap_attrs, dma_get_sgtable, dma_get_sgtable_attrs, sg_page, sg_phys, kmap_local_page, kmalloc, kfree, alloc_pages, __free_pages, dma_map_single, dma_map_page, dma_map_single_attrs, dma_map_page_attrs, dma_unmap_single, dma_unmap_page, dma_unmap_single_attrs, dma_unmap_page_attrs, dma_sync_single_for_cpu, dma_sync_single_for_device, dma_mapping_error)");
+                throw Error(call.Function, $"unknown or unmodelled kernel function '{f}' (known: dma_alloc_coherent, dma_alloc_attrs, dma_free_coherent, dma_free_attrs, dma_mmap_coherent, dma_mmap_attrs, dma_get_sgtable, dma_get_sgtable_attrs, sg_page, sg_phys, kmap_local_page, kmalloc, kfree, alloc_pages, __free_pages, dma_map_single, dma_map_page, dma_map_single_attrs, dma_map_page_attrs, dma_unmap_single, dma_unmap_page, dma_unmap_single_attrs, dma_unmap_page_attrs, dma_sync_single_for_cpu, dma_sync_single_for_device, dma_mapping_error, sg_alloc_table, sg_set_buf, sg_set_page, sg_free_table, sg_dma_address, sg_dma_len, dma_map_sg, dma_map_sg_attrs, dma_map_sgtable, dma_unmap_sg, dma_unmap_sg_attrs, dma_unmap_sgtable, dma_sync_sg_for_cpu, dma_sync_sg_for_device, dma_sync_sgtable_for_cpu, dma_sync_sgtable_for_device, dma_map_resource, dma_unmap_resource, virt_to_phys, stack_buffer, vmalloc_to_page, offset_in_page)");
         }
+
+        string? OptionalTarget()
+        {
+            if (call.Target is null)
+            {
+                return null;
+            }
+
+            Assign(call.Target);
+            return call.Target.Text;
+        }
+
+        static SgDmaKind SgKind(string name) => name.EndsWith("for_cpu", StringComparison.Ordinal) ? SgDmaKind.ForCpu
+            : name.EndsWith("for_device", StringComparison.Ordinal) ? SgDmaKind.ForDevice
+            : SgDmaKind.Unmap;
 
         // DMA_ATTR_OVERWRITE existed only while swiotlb.map_bounce was unless_overwrite (ddbd89deb7d3..aa6f8dcbab47).
         DmaAttrs MapAttrs(ExprSyntax e)

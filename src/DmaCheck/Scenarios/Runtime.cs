@@ -32,6 +32,12 @@ public sealed record SgTableValue(ulong Pfn, ulong Length) : Value
     public override ulong? Size => Length;
 }
 
+/// <summary>A struct sg_table from sg_alloc_table, by its id in <see cref="KernelState.SgTables"/>.</summary>
+public sealed record SgListValue(int Id) : Value
+{
+    public override ulong? Size => null;
+}
+
 /// <summary>A kernel pointer from kmalloc.</summary>
 public sealed record KernelPointer(ulong Va, ulong Bytes) : Value
 {
@@ -198,6 +204,9 @@ public sealed class ControlState : IEquatable<ControlState>
             case SgTableValue t:
                 sb.Append('s').Append(t.Pfn).Append('/').Append(t.Length);
                 break;
+            case SgListValue g:
+                sb.Append('g').Append(g.Id);
+                break;
             case PageRef r:
                 sb.Append('p').Append(r.Pfn).Append('/').Append(r.Order);
                 break;
@@ -244,6 +253,21 @@ public sealed class ControlState : IEquatable<ControlState>
         foreach (var b in k2.Allocator.Allocated.Values)
         {
             sb.Append('a').Append(b.Pfn).Append('/').Append(b.Order).Append(b.Owner);
+        }
+
+        foreach (var (name, st) in k2.Stacks)
+        {
+            sb.Append("|K").Append(name).Append(',').Append(st.Va).Append(',').Append(st.Pfn).Append(',').Append(st.Used);
+        }
+
+        foreach (var t in k2.SgTables)
+        {
+            // Every field of every entry: the next map, sync or unmap reads them.
+            sb.Append("|L").Append(t.Id).Append(',').Append(t.Va).Append(',').Append(t.Nents).Append(t.Freed ? "f" : string.Empty);
+            foreach (var e in t.Entries)
+            {
+                sb.Append(';').Append(e.Pfn?.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? "-").Append('+').Append(e.Offset).Append('/').Append(e.Length).Append('@').Append(e.DmaAddress).Append('/').Append(e.DmaLength);
+            }
         }
 
         sb.Append("|M").Append(k2.VmallocNext);
@@ -426,6 +450,12 @@ public sealed class ScenarioModel
         MapStmt m => m.Offset is null ? [m.Address, m.Size] : [m.Address, m.Offset, m.Size],
         SyncStmt y => [y.Handle, y.Size],
         MappingErrorStmt e => [e.Handle],
+        SgAllocStmt g => [g.Nents],
+        ResourceStmt r => [r.Address, r.Size],
+        SgSetStmt g => g.Offset is null ? [g.Table, g.Index, g.Address, g.Length] : [g.Table, g.Index, g.Address, g.Length, g.Offset],
+        SgFreeStmt g => [g.Table],
+        SgFieldStmt g => [g.Table, g.Index],
+        SgDmaStmt g => g.Nents is null ? [g.Table] : [g.Table, g.Nents],
         AccessStmt a => [a.Address],
         PollStmt p => [p.Address],
         SmcStmt c => c.Args,
@@ -588,6 +618,7 @@ public sealed class ScenarioModel
         DmaHandle => "DMA handle",
         UserPointer => "user address",
         SgTableValue => "sg table",
+        SgListValue => "sg table from sg_alloc_table",
         _ => "number",
     };
 
@@ -707,6 +738,8 @@ public sealed class ScenarioModel
                 {
                     var size = Number(s, frame, m.Size, stmt);
                     ulong handle;
+                    ulong? mappedPfn = null;
+                    var pageOffset = 0UL;
                     if (m.Offset is null)
                     {
                         var ptr = Number(s, frame, m.Address, stmt);
@@ -716,11 +749,23 @@ public sealed class ScenarioModel
                         }
 
                         dma = DmaApi.DmaMapSingle(env, dma, m.Device, ptr, size, m.Direction, m.Attrs, m.Function, ops, findings, out handle);
+                        if (dma.Kernel.Layout.IsLinearMapAddr(ptr))
+                        {
+                            (mappedPfn, pageOffset) = (dma.Kernel.Layout.VirtToPfn(ptr), ptr & (PlatformLayout.PageSize - 1));
+                        }
                     }
                     else
                     {
                         var page = As<PageRef>(s, frame, m.Address, stmt, "dma_map_page takes a page from alloc_pages");
-                        dma = DmaApi.DmaMapPage(env, dma, m.Device, page.Pfn, Number(s, frame, m.Offset, stmt), size, m.Direction, m.Attrs, m.Function, ops, findings, out handle);
+                        pageOffset = Number(s, frame, m.Offset, stmt);
+                        mappedPfn = page.Pfn;
+                        dma = DmaApi.DmaMapPage(env, dma, m.Device, page.Pfn, pageOffset, size, m.Direction, m.Attrs, m.Function, ops, findings, out handle);
+                    }
+
+                    if (Debugging && !DmaApi.DmaMappingErrorCheck(handle) && mappedPfn is { } stackPfn)
+                    {
+                        // debug_dma_map_page: check_for_stack before the entry is added.
+                        DmaDebug.CheckForStack(dma, m.Device, dma.Kernel.Stacks.GetValueOrDefault(program.Name), stackPfn, pageOffset, m.Function, findings);
                     }
 
                     // dma-debug records the buffer's physical address; the device reaches the bounce slots when bouncing.
@@ -754,6 +799,38 @@ public sealed class ScenarioModel
 
                     return (s.With(dma: dma, debug: debug), null, null);
                 }
+
+            case ResourceStmt r:
+                {
+                    var size = Number(s, frame, r.Size, stmt);
+                    if (size == 0)
+                    {
+                        throw Bad(stmt, $"{(r.IsUnmap ? "dma_unmap_resource" : "dma_map_resource")} of 0 bytes");
+                    }
+
+                    if (r.IsUnmap)
+                    {
+                        // dma_unmap_resource: dma-direct has no unmap_resource, so only debug_dma_unmap_resource (check_unmap) runs.
+                        var handle = Number(s, frame, r.Address, stmt);
+                        var unmapped = Debugging ? DmaDebug.Unmap(s.Debug, dma, r.Device, handle, size, DebugType.Resource, r.Direction, null, "dma_unmap_resource", findings) : s.Debug;
+                        return (s.With(debug: unmapped), null, null);
+                    }
+
+                    if (IsVirtualAddress(s, frame, r.Address))
+                    {
+                        throw new KernelBugException("dma_map_resource", $"'{r.Address.Text}' is a kernel virtual address; dma_map_resource takes a physical address (phys_addr_t)");
+                    }
+
+                    var phys = Number(s, frame, r.Address, stmt);
+                    dma = DmaApi.DmaMapResource(env, dma, r.Device, phys, size, r.Direction, "dma_map_resource", findings, out var h);
+                    var debug = Debugging
+                        ? DmaDebug.MapResource(s.Debug, dma, r.Device, h, phys, size, r.Direction, env.Profile.Value(Switches.MapResourceRamCheck) == "debug_report", stmt.Span.Line, findings)
+                        : s.Debug;
+                    return (s.With(dma: dma, vars: s.Vars.Add(r.Target!, new DmaHandle(h, size)), debug: debug), null, null);
+                }
+
+            case SgAllocStmt or SgSetStmt or SgFreeStmt or SgFieldStmt or SgDmaStmt:
+                return Scatter(s, frame, program, stmt, ops, findings);
 
             case MappingErrorStmt e:
                 {
@@ -805,6 +882,158 @@ public sealed class ScenarioModel
         return (buf, size);
     }
 
+    /// <summary>The sg table a statement names: a live table from sg_alloc_table.</summary>
+    private SgTable Table(ControlState s, Frame frame, ValueExpr e, Statement stmt, string function)
+    {
+        var v = As<SgListValue>(s, frame, e, stmt, $"{function} takes a table from sg_alloc_table");
+        return s.Dma.Kernel.SgTables[v.Id];
+    }
+
+    /// <summary>An entry index or count: below 2^31, and for an index inside the table.</summary>
+    private int Index(ControlState s, Frame frame, ValueExpr e, Statement stmt, SgTable? table, string what)
+    {
+        var n = Number(s, frame, e, stmt);
+        if (table is not null && n >= (ulong)table.OrigNents)
+        {
+            throw Bad(stmt, $"{what} {n} is past the end of the table ({table.OrigNents} entries, numbered from 0)");
+        }
+
+        return n > int.MaxValue ? throw Bad(stmt, $"{what} {n} is out of range") : (int)n;
+    }
+
+    /// <summary>The scatter-gather statements: sg tables (lib/scatterlist.c) and the dma_*_sg calls over them.</summary>
+    private (ControlState Next, string? Stopped, Frame? Pushed) Scatter(ControlState s, Frame frame, AgentProgram program, Statement stmt, List<HwOp> ops, List<Finding> findings)
+    {
+        var env = Environment;
+        var dma = s.Dma;
+        switch (stmt)
+        {
+            case SgAllocStmt a:
+                {
+                    var n = Index(s, frame, a.Nents, stmt, null, "sg_alloc_table of");
+                    if (n == 0)
+                    {
+                        throw Bad(stmt, "sg_alloc_table(0) returns -EINVAL: a table has at least one entry");
+                    }
+
+                    if (Scatterlist.SgAllocTable(dma.Kernel, n, a.Gfp, ops, out var table) is not { } k)
+                    {
+                        return (s, "sg_alloc_table returned -ENOMEM (kmalloc of the scatterlist failed): the driver gives up", null);
+                    }
+
+                    return (s.With(dma: dma with { Kernel = k }, vars: s.Vars.Add(a.Target, new SgListValue(table!.Id))), null, null);
+                }
+
+            case SgSetStmt g:
+                {
+                    var table = Table(s, frame, g.Table, stmt, g.Function);
+                    if (table.Freed)
+                    {
+                        throw new KernelBugException(g.Function, "the sg table was freed by sg_free_table (use after free)");
+                    }
+
+                    var i = Index(s, frame, g.Index, stmt, table, "entry");
+                    var length = Number(s, frame, g.Length, stmt);
+                    if (length == 0 || length > uint.MaxValue)
+                    {
+                        throw Bad(stmt, $"sg->length is an unsigned int of at least 1 byte, not {length}");
+                    }
+
+                    KernelState k;
+                    if (g.Offset is null)
+                    {
+                        k = Scatterlist.SgSetBuf(dma.Kernel, table, i, Number(s, frame, g.Address, stmt), length, ops);
+                    }
+                    else
+                    {
+                        var page = As<PageRef>(s, frame, g.Address, stmt, "sg_set_page takes a page from alloc_pages");
+                        k = Scatterlist.SgSetPage(dma.Kernel, table, i, page.Pfn, length, Number(s, frame, g.Offset, stmt), "sg_set_page", ops);
+                    }
+
+                    return (s.With(dma: dma with { Kernel = k }), null, null);
+                }
+
+            case SgFreeStmt f:
+                {
+                    var table = Table(s, frame, f.Table, stmt, "sg_free_table");
+                    if (table.Freed)
+                    {
+                        throw new KernelBugException("sg_free_table", "the sg table is freed twice: kfree of its scatterlist again (double free)");
+                    }
+
+                    return (s.With(dma: dma with { Kernel = Scatterlist.SgFreeTable(dma.Kernel, table, ops, findings) }), null, null);
+                }
+
+            case SgFieldStmt g:
+                {
+                    var table = Table(s, frame, g.Table, stmt, g.Function);
+                    if (table.Freed)
+                    {
+                        throw new KernelBugException(g.Function, "the sg table was freed by sg_free_table: reading its entry reads freed memory (use after free)");
+                    }
+
+                    var e = table.Entries[Index(s, frame, g.Index, stmt, table, "entry")];
+                    Value v = g.Function == "sg_dma_address" ? new DmaHandle(e.DmaAddress, e.DmaLength) : new NumberValue(e.DmaLength);
+                    return (s.With(vars: s.Vars.Add(g.Target, v)), null, null);
+                }
+
+            case SgDmaStmt m:
+                {
+                    var table = Table(s, frame, m.Table, stmt, m.Function);
+                    var nents = m.Nents is null ? table.OrigNents : Index(s, frame, m.Nents, stmt, null, "nents");
+                    if (nents == 0)
+                    {
+                        throw Bad(stmt, $"{m.Function} of 0 entries: there is nothing to map (the kernel WARNs and fails)");
+                    }
+
+                    // for_each_sg over a freed table or past its end marker: before dma-debug walks it too.
+                    DmaApi.CheckSgList(table, nents, m.Function);
+                    var debug = s.Debug;
+                    switch (m.Kind)
+                    {
+                        case SgDmaKind.Map:
+                            {
+                                dma = DmaApi.DmaMapSg(env, dma, m.Device, table, nents, m.Direction, m.Attrs, m.Function, ops, findings, out var mapped);
+                                if (mapped == 0)
+                                {
+                                    var error = m.Nents is null ? "an error (-EIO since v5.16, -EINVAL before)" : "0";
+                                    return (s.With(dma: dma), $"{m.Function} returned {error}: the driver gives up", null);
+                                }
+
+                                var mappedTable = dma.Kernel.SgTables[table.Id];
+                                if (m.Nents is null)
+                                {
+                                    dma = dma with { Kernel = Scatterlist.SetNents(dma.Kernel, mappedTable, mapped) };
+                                }
+
+                                debug = Debugging ? DmaDebug.MapSg(debug, dma, m.Device, mappedTable, nents, mapped, m.Direction, m.Attrs, Scenario.KernelConfig.DebugSg, m.Function, stmt.Span.Line, findings, dma.Kernel.Stacks.GetValueOrDefault(program.Name)) : debug;
+                                var vars = m.Target is null ? s.Vars : s.Vars.Add(m.Target, new NumberValue(m.Nents is null ? 0UL : (ulong)mapped));
+                                return (s.With(dma: dma, vars: vars, debug: debug), null, null);
+                            }
+
+                        case SgDmaKind.Unmap:
+                            // dma_unmap_sg_attrs: debug_dma_unmap_sg runs before the backend.
+                            debug = Debugging ? DmaDebug.UnmapSg(debug, dma, m.Device, table, nents, m.Direction, m.Function, findings) : debug;
+                            dma = DmaApi.DmaUnmapSg(env, dma, m.Device, table, nents, m.Direction, m.Attrs, m.Function, ops, findings);
+                            break;
+                        case SgDmaKind.ForCpu:
+                            DmaApi.SyncSgForCpu(env, dma, m.Device, table, nents, m.Direction, m.Function, ops, findings);
+                            debug = Debugging ? DmaDebug.SyncSg(debug, dma, m.Device, table, nents, m.Direction, true, m.Function, findings) : debug;
+                            break;
+                        default:
+                            dma = DmaApi.SyncSgForDevice(env, dma, m.Device, table, nents, m.Direction, m.Function, ops, findings);
+                            debug = Debugging ? DmaDebug.SyncSg(debug, dma, m.Device, table, nents, m.Direction, false, m.Function, findings) : debug;
+                            break;
+                    }
+
+                    return (s.With(dma: dma, debug: debug), null, null);
+                }
+
+            default:
+                throw new InvalidOperationException(stmt.GetType().Name);
+        }
+    }
+
     /// <summary><c>sg_page(sgt)</c>, <c>sg_phys(sgt)</c>, <c>kmap_local_page(pg)</c>.</summary>
     private ControlState Derive(ControlState s, Frame frame, DeriveStmt d, List<HwOp> ops)
     {
@@ -815,6 +1044,42 @@ public sealed class ScenarioModel
                 {
                     var sgt = As<SgTableValue>(s, frame, d.Source, d, "sg_page takes an sg table from dma_get_sgtable");
                     return s.With(vars: s.Vars.Add(d.Target, new PageRef(sgt.Pfn, PlatformLayout.GetOrder(sgt.Length))));
+                }
+
+            case "stack_buffer":
+                {
+                    var size = Number(s, frame, d.Source, d);
+                    if (size == 0)
+                    {
+                        throw Bad(d, "stack_buffer(0): a buffer of at least one byte");
+                    }
+
+                    var k = Stacks.Buffer(s.Dma.Kernel, Scenario.Programs[frame.Program].Name, size, ops, out var va);
+                    return s.With(dma: s.Dma with { Kernel = k }, vars: s.Vars.Add(d.Target, new KernelPointer(va, size)));
+                }
+
+            case "vmalloc_to_page":
+                {
+                    var va = Number(s, frame, d.Source, d);
+                    var pfn = layout.IsVmallocAddr(va) ? s.Dma.Kernel.VmallocToPfn(va) : null;
+                    return pfn is { } p
+                        ? s.With(vars: s.Vars.Add(d.Target, new PageRef(p, 0)))
+                        : throw new KernelBugException("vmalloc_to_page", $"0x{va:x} is not a mapped vmalloc address: vmalloc_to_page returns NULL, which the driver then uses");
+                }
+
+            case "offset_in_page":
+                return s.With(vars: s.Vars.Add(d.Target, new NumberValue(Number(s, frame, d.Source, d) & (PlatformLayout.PageSize - 1))));
+
+            case "virt_to_phys":
+                {
+                    // virt_to_phys: linear-map arithmetic, meaningful only for a linear-map address.
+                    var va = Number(s, frame, d.Source, d);
+                    if (!layout.IsLinearMapAddr(va))
+                    {
+                        throw new KernelBugException("virt_to_phys", $"0x{va:x} is not a linear-map address: virt_to_phys() gives a bogus physical address (CONFIG_DEBUG_VIRTUAL warns)");
+                    }
+
+                    return s.With(vars: s.Vars.Add(d.Target, new NumberValue(layout.VirtToPhys(va))));
                 }
 
             case "sg_phys":

@@ -60,6 +60,35 @@ public sealed record GetSgtableStmt(SourceSpan Span, string Text, string Target,
 /// <summary><c>pg = sg_page(sgt)</c>, <c>pa = sg_phys(sgt)</c> or <c>va = kmap_local_page(pg)</c>: a derived value.</summary>
 public sealed record DeriveStmt(SourceSpan Span, string Text, string Target, string Function, ValueExpr Source) : Statement(Span, Text);
 
+/// <summary><c>h = dma_map_resource(dev, phys, size, dir, attrs)</c> (IsUnmap false) or <c>dma_unmap_resource(dev, h, size, dir, attrs)</c> (Address is the handle).</summary>
+public sealed record ResourceStmt(SourceSpan Span, string Text, bool IsUnmap, string? Target, DmaDevice Device, ValueExpr Address, ValueExpr Size, DmaDirection Direction, DmaAttrs Attrs) : Statement(Span, Text);
+
+/// <summary><c>sgt = sg_alloc_table(nents[, gfp])</c>.</summary>
+public sealed record SgAllocStmt(SourceSpan Span, string Text, string Target, ValueExpr Nents, Gfp Gfp) : Statement(Span, Text);
+
+/// <summary><c>sg_set_buf(sgt, i, p, len)</c> (Offset null) or <c>sg_set_page(sgt, i, pg, len, offset)</c>.</summary>
+public sealed record SgSetStmt(SourceSpan Span, string Text, string Function, ValueExpr Table, ValueExpr Index, ValueExpr Address, ValueExpr Length, ValueExpr? Offset) : Statement(Span, Text);
+
+/// <summary><c>sg_free_table(sgt)</c>.</summary>
+public sealed record SgFreeStmt(SourceSpan Span, string Text, ValueExpr Table) : Statement(Span, Text);
+
+/// <summary><c>a = sg_dma_address(sgt, i)</c> or <c>l = sg_dma_len(sgt, i)</c>.</summary>
+public sealed record SgFieldStmt(SourceSpan Span, string Text, string Target, string Function, ValueExpr Table, ValueExpr Index) : Statement(Span, Text);
+
+/// <summary>
+/// dma_map_sg, dma_map_sg_attrs, dma_map_sgtable (Kind Map; Target optional), their unmaps (Unmap) and syncs
+/// (ForCpu, ForDevice). <see cref="Nents"/> is null for the sgtable forms, which use orig_nents.
+/// </summary>
+public sealed record SgDmaStmt(SourceSpan Span, string Text, string Function, SgDmaKind Kind, string? Target, DmaDevice Device, ValueExpr Table, ValueExpr? Nents, DmaDirection Direction, DmaAttrs Attrs = DmaAttrs.None) : Statement(Span, Text);
+
+public enum SgDmaKind
+{
+    Map,
+    Unmap,
+    ForCpu,
+    ForDevice,
+}
+
 public sealed record KmallocStmt(SourceSpan Span, string Text, string Target, ValueExpr Size, Gfp Gfp) : Statement(Span, Text);
 
 public sealed record KfreeStmt(SourceSpan Span, string Text, ValueExpr Pointer) : Statement(Span, Text);
