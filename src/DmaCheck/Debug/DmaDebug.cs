@@ -88,13 +88,14 @@ public static class DmaDebug
     public const string SgSegmentAcrossBoundary = "dma-api-sg-segment-across-boundary";
     public const string MapResourceRam = "dma-api-map-resource-ram";
     public const string MapStack = "dma-api-map-stack";
+    public const string MapKernelImage = "dma-api-map-kernel-text";
 
     /// <summary>The kinds the debug layer reports, with the kernel's error class (reference §8.2) or "ownership".</summary>
     public static IReadOnlyList<(string Kind, string Class)> Kinds { get; } =
     [
         (InvalidFree, "E1"), (FreeNotAllocated, "E2"), (FreeSize, "E3"), (FreeWrongFunction, "E4"), (FreeCpuAddress, "E5"),
         (FreeSgCount, "E6"), (FreeDirection, "E7"), (MapErrorUnchecked, "E8"), (SyncNotAllocated, "E9"), (SyncOutside, "E10"), (SyncDirection, "E11"),
-        (SyncReadOnlyForCpu, "E12"), (SyncWriteOnlyToDevice, "E13"), (SyncSgCount, "E14"), (MapStack, "E15"), (MapVmalloc, "E17"), (MapResourceRam, "E18"), (SgSegmentTooLong, "E19"),
+        (SyncReadOnlyForCpu, "E12"), (SyncWriteOnlyToDevice, "E13"), (SyncSgCount, "E14"), (MapStack, "E15"), (MapKernelImage, "E16"), (MapVmalloc, "E17"), (MapResourceRam, "E18"), (SgSegmentTooLong, "E19"),
         (SgSegmentAcrossBoundary, "E20"), (CachelineOverlap, "E21"),
         (CpuTouchesDeviceOwned, "ownership"), (DeviceOutsideMapping, "ownership"), (DeviceTouchesCpuOwned, "ownership"),
         (CpuWriteSharesLine, "ownership"), (Leak, "E22"), (CpuTouchingActiveLine, "E23"),
@@ -170,6 +171,11 @@ public static class DmaDebug
             var paddr = e.Phys;
             var pfn = paddr >> PlatformLayout.PageShift;
             CheckForStack(dma, dev, current, e.Pfn ?? 0, e.Offset, function, findings);
+            if (e.Pfn is { } entryPfn)
+            {
+                CheckForIllegalArea(dma, dev, entryPfn, e.Offset, e.Length, function, findings);
+            }
+
             if (segmentChecks)
             {
                 if (e.Length > dev.MaxSegSize)
@@ -310,6 +316,25 @@ public static class DmaDebug
         {
             findings.Add(Error(MapStack, dev.Name, function, pfn, OwnerOf(dma, pa), $"device driver maps memory from stack [addr=0x{va + offset:x}]"));
         }
+    }
+
+    /// <summary>
+    /// check_for_illegal_area(dev, addr, len) (kernel/dma/debug.c, v5.10..v6.x), run by debug_dma_map_page for a lowmem
+    /// page on page_address(page) + offset and the mapping's size, and per element by debug_dma_map_sg on sg_virt and
+    /// sg->length: memory that overlaps the kernel's _stext.._etext or __start_rodata..__end_rodata. It can only fire
+    /// where page_address() of an image page is the image's own address (32-bit arm: <see cref="PlatformLayout.KernelImageSections"/>).
+    /// </summary>
+    public static void CheckForIllegalArea(DmaState dma, DmaDevice dev, ulong pfn, ulong offset, ulong length, string function, List<Finding> findings)
+    {
+        var layout = dma.Kernel.Layout;
+        if (layout.PageAddress(pfn) is not { } va || layout.KernelImageSectionAt(va + offset, length) is not { } section)
+        {
+            return;
+        }
+
+        var pa = PlatformLayout.PfnToPhys(pfn) + offset;
+        findings.Add(Error(MapKernelImage, dev.Name, function, pfn, OwnerOf(dma, pa),
+            $"device driver maps memory from kernel text or rodata [addr=0x{va + offset:x}] [len={length}] (the buffer overlaps the image's {section})"));
     }
 
     /// <summary>debug_dma_mapping_error: the first unchecked entry of (dev, addr) becomes MAP_ERR_CHECKED.</summary>

@@ -381,6 +381,29 @@ public sealed record PlatformLayout(
     /// <summary>is_vmalloc_addr: VMALLOC_START &lt;= va &lt; VMALLOC_END.</summary>
     public bool IsVmallocAddr(ulong va) => va >= VmallocStart && va < VmallocEnd;
 
+    /// <summary>
+    /// The kernel image's .text (_stext.._etext) and .rodata (__start_rodata..__end_rodata) as kernel virtual addresses,
+    /// on 32-bit arm only, where the image is loaded at PHYS_OFFSET + TEXT_OFFSET (0x8000) and reached through the linear
+    /// map, so that page_address() of its pages gives these addresses back. The bounds are illustrative, not a build's
+    /// System.map: .text from TEXT_OFFSET to 8 MiB, .rodata from 8 MiB to 10 MiB, inside the 16 MiB below
+    /// <see cref="FirstFreePfn"/>. On arm64 and x86_64 the image is mapped outside the linear map (KIMAGE_VADDR,
+    /// __START_KERNEL_map), so a linear-map address is never in these sections; null there.
+    /// </summary>
+    public ((ulong Start, ulong End) Text, (ulong Start, ulong End) Rodata)? KernelImageSections =>
+        Arch == Arch.Arm32 ? ((PageOffset + 0x8000, PageOffset + (8UL << 20)), (PageOffset + (8UL << 20), PageOffset + (10UL << 20))) : null;
+
+    /// <summary>The kernel image section (".text" or ".rodata") that [va, va + length) overlaps, if any (check_for_illegal_area's overlap test).</summary>
+    public string? KernelImageSectionAt(ulong va, ulong length)
+    {
+        if (KernelImageSections is not { } sections || length == 0)
+        {
+            return null;
+        }
+
+        static bool Overlaps(ulong a, ulong len, (ulong Start, ulong End) r) => a < r.End && a + len > r.Start;
+        return Overlaps(va, length, sections.Text) ? ".text" : Overlaps(va, length, sections.Rodata) ? ".rodata" : null;
+    }
+
     /// <summary>Whether <paramref name="va"/> lies in the linear map of lowmem DRAM (virt_addr_valid).</summary>
     public bool IsLinearMapAddr(ulong va) =>
         va >= PageOffset && va < LinearMapEnd && VirtToPhys(va) >= PhysOffset && VirtToPhys(va) < LowmemLimit && PfnValid(VirtToPfn(va));

@@ -687,7 +687,7 @@ public sealed class Binder
             case "dma_get_sgtable_attrs":
                 Arity(4);
                 return new GetSgtableStmt(call.Span, call.Text, Target(), Device(args[0]), Expr(args[1], locals), Expr(args[2], locals), Attrs(args[3]));
-            case "sg_page" or "sg_phys" or "kmap_local_page" or "virt_to_phys" or "stack_buffer" or "vmalloc_to_page" or "offset_in_page":
+            case "sg_page" or "sg_phys" or "kmap_local_page" or "virt_to_phys" or "stack_buffer" or "static_const" or "vmalloc_to_page" or "offset_in_page":
                 Arity(1);
                 return new DeriveStmt(call.Span, call.Text, Target(), f, Expr(args[0], locals));
             case "dma_free_coherent":
@@ -798,7 +798,7 @@ public sealed class Binder
                 NoTarget();
                 return new SgDmaStmt(call.Span, call.Text, f, SgKind(f), null, Device(args[0]), Expr(args[1], locals), null, Direction(args[2]));
             default:
-                throw Error(call.Function, $"unknown or unmodelled kernel function '{f}' (known: dma_alloc_coherent, dma_alloc_attrs, dma_free_coherent, dma_free_attrs, dma_mmap_coherent, dma_mmap_attrs, dma_get_sgtable, dma_get_sgtable_attrs, sg_page, sg_phys, kmap_local_page, kmalloc, kfree, alloc_pages, __free_pages, dma_map_single, dma_map_page, dma_map_single_attrs, dma_map_page_attrs, dma_unmap_single, dma_unmap_page, dma_unmap_single_attrs, dma_unmap_page_attrs, dma_sync_single_for_cpu, dma_sync_single_for_device, dma_mapping_error, sg_alloc_table, sg_set_buf, sg_set_page, sg_free_table, sg_dma_address, sg_dma_len, dma_map_sg, dma_map_sg_attrs, dma_map_sgtable, dma_unmap_sg, dma_unmap_sg_attrs, dma_unmap_sgtable, dma_sync_sg_for_cpu, dma_sync_sg_for_device, dma_sync_sgtable_for_cpu, dma_sync_sgtable_for_device, dma_map_resource, dma_unmap_resource, virt_to_phys, stack_buffer, vmalloc_to_page, offset_in_page)");
+                throw Error(call.Function, $"unknown or unmodelled kernel function '{f}' (known: dma_alloc_coherent, dma_alloc_attrs, dma_free_coherent, dma_free_attrs, dma_mmap_coherent, dma_mmap_attrs, dma_get_sgtable, dma_get_sgtable_attrs, sg_page, sg_phys, kmap_local_page, kmalloc, kfree, alloc_pages, __free_pages, dma_map_single, dma_map_page, dma_map_single_attrs, dma_map_page_attrs, dma_unmap_single, dma_unmap_page, dma_unmap_single_attrs, dma_unmap_page_attrs, dma_sync_single_for_cpu, dma_sync_single_for_device, dma_mapping_error, sg_alloc_table, sg_set_buf, sg_set_page, sg_free_table, sg_dma_address, sg_dma_len, dma_map_sg, dma_map_sg_attrs, dma_map_sgtable, dma_unmap_sg, dma_unmap_sg_attrs, dma_unmap_sgtable, dma_sync_sg_for_cpu, dma_sync_sg_for_device, dma_sync_sgtable_for_cpu, dma_sync_sgtable_for_device, dma_map_resource, dma_unmap_resource, virt_to_phys, stack_buffer, static_const, vmalloc_to_page, offset_in_page)");
         }
 
         string? OptionalTarget()

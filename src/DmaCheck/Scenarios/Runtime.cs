@@ -764,8 +764,9 @@ public sealed class ScenarioModel
 
                     if (Debugging && !DmaApi.DmaMappingErrorCheck(handle) && mappedPfn is { } stackPfn)
                     {
-                        // debug_dma_map_page: check_for_stack before the entry is added.
+                        // debug_dma_map_page: check_for_stack, then check_for_illegal_area, before the entry is added.
                         DmaDebug.CheckForStack(dma, m.Device, dma.Kernel.Stacks.GetValueOrDefault(program.Name), stackPfn, pageOffset, m.Function, findings);
+                        DmaDebug.CheckForIllegalArea(dma, m.Device, stackPfn, pageOffset, size, m.Function, findings);
                     }
 
                     // dma-debug records the buffer's physical address; the device reaches the bounce slots when bouncing.
@@ -1058,6 +1059,31 @@ public sealed class ScenarioModel
                     return s.With(dma: s.Dma with { Kernel = k }, vars: s.Vars.Add(d.Target, new KernelPointer(va, size)));
                 }
 
+            case "static_const":
+                {
+                    // A `static const` object of the kernel image (its .rodata): it exists from boot, so its address is
+                    // fixed; each static_const statement of the scenario has its own 64 KiB slot, in file order.
+                    var size = Number(s, frame, d.Source, d);
+                    if (size == 0 || size > StaticConstSlot)
+                    {
+                        throw Bad(d, $"static_const({size}): an object of 1 to {StaticConstSlot} bytes");
+                    }
+
+                    if (layout.KernelImageSections is not { } sections)
+                    {
+                        throw new NotModelledException($"static_const on {layout.Arch}: the kernel image is mapped outside the linear map there (KIMAGE_VADDR, __START_KERNEL_map), so its objects, virt_to_page of them and their maintenance are not modelled (and check_for_illegal_area, which compares page_address() with the image's addresses, cannot fire)");
+                    }
+
+                    var slot = (ulong)StaticConstIndex(d);
+                    var va = sections.Rodata.Start + (slot * StaticConstSlot);
+                    if (va + size > sections.Rodata.End)
+                    {
+                        throw Bad(d, $"more static_const objects than the model's .rodata holds ({(sections.Rodata.End - sections.Rodata.Start) / StaticConstSlot})");
+                    }
+
+                    return s.With(vars: s.Vars.Add(d.Target, new KernelPointer(va, size)));
+                }
+
             case "vmalloc_to_page":
                 {
                     var va = Number(s, frame, d.Source, d);
@@ -1118,6 +1144,26 @@ public sealed class ScenarioModel
         }
     }
 
+    /// <summary>The room each static_const object gets in the model's .rodata.</summary>
+    private const ulong StaticConstSlot = 64 * 1024;
+
+    /// <summary>Which static_const statement of the scenario <paramref name="d"/> is, counting programs and statements in file order.</summary>
+    private int StaticConstIndex(DeriveStmt d)
+    {
+        var index = 0;
+        foreach (var stmt in Scenario.Programs.SelectMany(p => p.Body))
+        {
+            if (ReferenceEquals(stmt, d))
+            {
+                return index;
+            }
+
+            index += stmt is DeriveStmt { Function: "static_const" } ? 1 : 0;
+        }
+
+        throw new InvalidOperationException("a static_const statement outside the scenario's programs");
+    }
+
     private ControlState Access(ControlState s, Frame frame, AgentProgram program, AccessStmt a, List<HwOp> ops, List<Finding> findings, PollStmt? poll = null)
     {
         // An access through a variable that knows its size (a buffer, a pointer, a page, a handle) must stay inside it.
@@ -1170,6 +1216,11 @@ public sealed class ScenarioModel
         switch (a.Space)
         {
             case AddressSpace.Virtual:
+                if (a.IsWrite && s.Dma.Kernel.Layout.KernelImageSectionAt(start, length) is { } section)
+                {
+                    throw new KernelBugException(program.Name, $"{program.Name} stores to the kernel's {section} at 0x{start:x}: with CONFIG_STRICT_KERNEL_RWX (on by default for ARMv7) those pages are mapped read-only, and the store faults");
+                }
+
                 (pa, via) = s.Mmu.Translate(start, length);
                 type = via.Type;
                 break;
