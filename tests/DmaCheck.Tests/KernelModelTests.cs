@@ -210,9 +210,24 @@ public class KernelModelTests
     {
         var (state, _, cpu, _) = Alloc("linux-6.4-arm64", coherent: false, initOnAlloc: false);
         var ops = new List<HwOp>();
-        DmaApi.DmaMapSingle(new DmaEnvironment(Profiles.Linux64Arm64), state, new DmaDevice("dev", false), cpu, 64, DmaDirection.DMA_TO_DEVICE, DmaAttrs.None, "dma_map_single", ops, [], out var handle);
+        var findings = new List<Finding>();
+        DmaApi.DmaMapSingle(new DmaEnvironment(Profiles.Linux64Arm64), state, new DmaDevice("dev", false), cpu, 64, DmaDirection.DMA_TO_DEVICE, DmaAttrs.None, "dma_map_single", ops, findings, out var handle);
         Assert.True(DmaApi.DmaMappingErrorCheck(handle));
         Assert.Empty(ops);
+        var warn = Assert.Single(findings);
+        Assert.Equal(FindingKinds.MapSingleVmalloc, warn.Kind);
+        Assert.StartsWith("dev: rejecting DMA map of vmalloc memory", warn.Message, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("on")]
+    [InlineData("off")]
+    public void TheVmallocWarnComesBeforeDmaDebugAndWithoutIt(string debug)
+    {
+        // 4544b9f25e70: dma_map_single_attrs refuses the address before debug_dma_map_single, so E17 never fires for it.
+        var text = $"profile linux-6.4-arm64\nset dma_api_debug = {debug}\ndevice d {{ coherent = false }}\ncpu a {{\n  b = dma_alloc_coherent(d, 4096, GFP_KERNEL)\n  h = dma_map_single(d, b, 64, DMA_TO_DEVICE)\n  dma_mapping_error(d, h)\n}}\n";
+        var result = Reports.Checker.CheckText("t.dmc", text, Exploration.ExplorationLimits.Default).Result!;
+        Assert.Equal([FindingKinds.MapSingleVmalloc], result.Findings.Select(f => f.Finding.Kind).Distinct().ToArray());
     }
 
     [Fact]

@@ -576,14 +576,18 @@ public static class DmaApi
     }
 
     /// <summary>
-    /// dma_map_single_attrs(dev, ptr, size, dir, attrs): rejects vmalloc addresses ("rejecting DMA map of vmalloc
-    /// memory", DMA_MAPPING_ERROR), then dma_map_page_attrs(virt_to_page(ptr), offset_in_page(ptr)).
+    /// dma_map_single_attrs(dev, ptr, size, dir, attrs) (include/linux/dma-mapping.h, since 4544b9f25e70 in v5.5, so in
+    /// every modelled profile): a vmalloc address is refused first, with dev_WARN_ONCE "rejecting DMA map of vmalloc
+    /// memory" and DMA_MAPPING_ERROR, before debug_dma_map_single runs; then dma_map_page_attrs(virt_to_page(ptr),
+    /// offset_in_page(ptr)).
     /// </summary>
     public static DmaState DmaMapSingle(DmaEnvironment env, DmaState s, DmaDevice dev, ulong ptr, ulong size, DmaDirection dir, DmaAttrs attrs, string function, List<HwOp> ops, List<Finding> findings, out ulong handle)
     {
         var layout = s.Kernel.Layout;
         if (layout.IsVmallocAddr(ptr))
         {
+            findings.Add(new Finding(FindingKinds.MapSingleVmalloc, function, null, new PageOwner(OwnerKind.Allocation, "a vmalloc area"), Severity.ContractViolation,
+                $"{dev.Name}: rejecting DMA map of vmalloc memory (0x{ptr:x}, {size} bytes; dev_WARN_ONCE in dma_map_single_attrs, 4544b9f25e70): the map returns DMA_MAPPING_ERROR. A vmalloc buffer is mapped page by page with vmalloc_to_page and dma_map_page, or allocated with kmalloc"));
             handle = DmaMappingError;
             return s;
         }

@@ -56,12 +56,13 @@ public static class FindingKinds
     public const string SwiotlbAccessBeforeStart = "swiotlb-access-before-start";
     public const string DmaAddrOverflow = "dma-addr-overflow";
     public const string MapResourceRam = "map-resource-ram";
+    public const string MapSingleVmalloc = "map-single-vmalloc";
 
     public static IReadOnlyList<string> All { get; } =
     [
         UserMappingForeignPage, UserMappingOutsideRam, SgForeignPage, SgPageOutsideRam, BogusStructPage,
         ForeignPageFlags, FreeForeignPage, DoubleFree, UseAfterFree, AccessOutsideRam, SwiotlbOverflow, SwiotlbStaleBytes, SwiotlbFull, SwiotlbAccessBeforeStart, DmaAddrOverflow,
-        MapResourceRam,
+        MapResourceRam, MapSingleVmalloc,
     ];
 }
 

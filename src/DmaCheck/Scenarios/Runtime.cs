@@ -743,8 +743,9 @@ public sealed class ScenarioModel
                     if (m.Offset is null)
                     {
                         var ptr = Number(s, frame, m.Address, stmt);
-                        if (Debugging)
+                        if (Debugging && !dma.Kernel.Layout.IsVmallocAddr(ptr))
                         {
+                            // debug_dma_map_single, after dma_map_single_attrs has refused a vmalloc address.
                             DmaDebug.MapSingle(dma, m.Device, ptr, size, findings);
                         }
 
