@@ -27,6 +27,22 @@ public partial class HtmlTests
     }
 
     [Fact]
+    public void OnABoardWithAnOuterCacheTheTimelineHasAnL2Row()
+    {
+        ScenarioOutcome Check(string name) => Checker.CheckFile(Path.Combine(TestPaths.Scenarios, "streaming", name), ExplorationLimits.Default, name);
+        var imx6 = HtmlReport.Render([Check("arm32-imx6-to-device-skip-cpu-sync.dmc")], "test");
+        Assert.Contains(">L2</text>", imx6, StringComparison.Ordinal);
+        Assert.Contains("class=\"cell outer invalid\"", imx6, StringComparison.Ordinal); // before the store's linefill
+        Assert.Contains(": L2 Clean(old)", imx6, StringComparison.Ordinal); // the store allocated the line in L2 too
+
+        // Boards without one keep the two rows.
+        var arm64 = HtmlReport.Render([Check("cpu-reads-before-sync.dmc")], "test");
+        Assert.Contains("<svg class=\"timeline\"", arm64, StringComparison.Ordinal);
+        Assert.DoesNotContain(">L2</text>", arm64, StringComparison.Ordinal);
+        Assert.DoesNotContain("cell outer", arm64, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void ChromiumRendersTheTableAndTheTimelines()
     {
         var chromium = new[] { "/usr/bin/chromium", "/usr/bin/chromium-browser" }.FirstOrDefault(File.Exists);

@@ -79,7 +79,10 @@ public static class HtmlReport
         return sb.ToString();
     }
 
-    /// <summary>The witness as an SVG: two rows (cache, RAM) of the witness line, one column per trace entry.</summary>
+    /// <summary>
+    /// The witness as an SVG: two rows (cache, RAM) of the witness line, one column per trace entry; on a board with an
+    /// outer cache, a third row between them for the outer (L2) level.
+    /// </summary>
     private static string Timeline(Witness w, Scenario scenario)
     {
         var writers = scenario.Writers;
@@ -112,12 +115,15 @@ public static class HtmlReport
         }
 
         const int cell = 26, left = 90, top = 20, labelHeight = 250;
+        var outer = columns.Any(c => c.State is { HasOuter: true });
+        var rows = outer ? 3 : 2;
+        var ramTop = top + ((rows - 1) * cell);
         var width = left + (columns.Count * cell) + 260; // room for the slanted labels
-        var height = top + (2 * cell) + labelHeight;
+        var height = top + (rows * cell) + labelHeight;
         var sb = new StringBuilder();
         var line = w.LinePa is { } pa ? $"PA 0x{pa:x}" : "line";
         sb.Append(CultureInfo.InvariantCulture, $"<svg class=\"timeline\" xmlns=\"http://www.w3.org/2000/svg\" width=\"{width}\" height=\"{height}\" role=\"img\" aria-label=\"witness timeline of {E(line)}\">\n");
-        sb.Append(CultureInfo.InvariantCulture, $"<text x=\"4\" y=\"{top + (cell / 2) + 4}\">cache</text><text x=\"4\" y=\"{top + cell + (cell / 2) + 4}\">RAM</text>\n");
+        sb.Append(CultureInfo.InvariantCulture, $"<text x=\"4\" y=\"{top + (cell / 2) + 4}\">cache</text>{(outer ? $"<text x=\"4\" y=\"{top + cell + (cell / 2) + 4}\">L2</text>" : string.Empty)}<text x=\"4\" y=\"{ramTop + (cell / 2) + 4}\">RAM</text>\n");
         for (var i = 0; i < columns.Count; i++)
         {
             var (label, state, isEvent) = columns[i];
@@ -132,9 +138,21 @@ public static class HtmlReport
                 sb.Append(CultureInfo.InvariantCulture, $"<text x=\"{x + 8}\" y=\"{top + 17}\">{(cache == CacheState.Dirty ? "D" : "C")}</text>");
             }
 
+            if (outer)
+            {
+                var l2 = state?.Outer ?? CacheState.Invalid;
+                var l2Fill = l2 == CacheState.Invalid ? "#ffffff" : Colour(state!.OuterCached!);
+                var l2Title = state is null ? "?" : l2 == CacheState.Invalid ? "Invalid" : $"{l2}({state.OuterCached!.Describe(writers)})";
+                sb.Append(CultureInfo.InvariantCulture, $"<rect class=\"cell outer {l2.ToString().ToLowerInvariant()}\" x=\"{x}\" y=\"{top + cell}\" width=\"{cell - 2}\" height=\"{cell - 2}\" fill=\"{l2Fill}\" stroke=\"#555\"><title>{E(label)}: L2 {E(l2Title)}</title></rect>");
+                if (l2 != CacheState.Invalid)
+                {
+                    sb.Append(CultureInfo.InvariantCulture, $"<text x=\"{x + 8}\" y=\"{top + cell + 17}\">{(l2 == CacheState.Dirty ? "D" : "C")}</text>");
+                }
+            }
+
             var ramFill = state is null ? "#ffffff" : Colour(state.Ram);
-            sb.Append(CultureInfo.InvariantCulture, $"<rect class=\"cell ram\" x=\"{x}\" y=\"{top + cell}\" width=\"{cell - 2}\" height=\"{cell - 2}\" fill=\"{ramFill}\" stroke=\"#555\"><title>{E(label)}: RAM {E(state?.Ram.Describe(writers) ?? "?")}</title></rect>");
-            sb.Append(CultureInfo.InvariantCulture, $"<text transform=\"translate({x + 12},{top + (2 * cell) + 6}) rotate(60)\">{E(Shorten(label))}</text>\n");
+            sb.Append(CultureInfo.InvariantCulture, $"<rect class=\"cell ram\" x=\"{x}\" y=\"{ramTop}\" width=\"{cell - 2}\" height=\"{cell - 2}\" fill=\"{ramFill}\" stroke=\"#555\"><title>{E(label)}: RAM {E(state?.Ram.Describe(writers) ?? "?")}</title></rect>");
+            sb.Append(CultureInfo.InvariantCulture, $"<text transform=\"translate({x + 12},{ramTop + cell + 6}) rotate(60)\">{E(Shorten(label))}</text>\n");
         }
 
         sb.Append("</svg>\n<p class=\"legend\">");
