@@ -110,24 +110,18 @@ public static class DmaDebug
     private static PageOwner OwnerOf(DmaState dma, ulong pa) => dma.OwnerOf(pa >> PlatformLayout.PageShift);
 
     /// <summary>
-    /// debug_dma_map_single (kernel/dma/debug.c): "maps memory from invalid area" for an address !virt_addr_valid, and
-    /// "maps memory from vmalloc area" for a vmalloc one. It runs after dma_map_single_attrs' own vmalloc check
-    /// (4544b9f25e70, v5.5), so on every modelled kernel a vmalloc address never gets here (the Dma layer reports
-    /// the WARN, <see cref="FindingKinds.MapSingleVmalloc"/>); the vmalloc branch is kept for a caller that skips that
-    /// check.
+    /// debug_dma_map_single (kernel/dma/debug.c): "maps memory from vmalloc area" for a vmalloc address. It runs after
+    /// dma_map_single_attrs' own vmalloc check (4544b9f25e70, v5.5), so on every modelled kernel the runtime never calls
+    /// it with one (the Dma layer reports the WARN, <see cref="FindingKinds.MapSingleVmalloc"/>); the check is kept for a
+    /// caller that skips that rejection. Its "maps memory from invalid area" half is not modelled: dma_map_single of a
+    /// non-linear address stops the run first.
     /// </summary>
     public static void MapSingle(DmaState dma, DmaDevice dev, ulong ptr, ulong size, List<Finding> findings)
     {
-        var layout = dma.Kernel.Layout;
-        if (layout.IsVmallocAddr(ptr))
+        if (dma.Kernel.Layout.IsVmallocAddr(ptr))
         {
             findings.Add(Error(MapVmalloc, dev.Name, "dma_map_single", null, new PageOwner(OwnerKind.Allocation, "a vmalloc area"),
                 $"device driver maps memory from vmalloc area [addr=0x{ptr:x}] [len={size}]"));
-        }
-        else if (!layout.IsLinearMapAddr(ptr))
-        {
-            findings.Add(Error(MapVmalloc, dev.Name, "dma_map_single", null, new PageOwner(OwnerKind.NoRam, "no lowmem page"),
-                $"device driver maps memory from invalid area [addr=0x{ptr:x}] [len={size}]"));
         }
     }
 

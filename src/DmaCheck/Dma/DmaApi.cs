@@ -804,7 +804,7 @@ public static class DmaApi
         CheckDirection(dir, function);
         if ((attrs & DmaAttrs.DMA_ATTR_SKIP_CPU_SYNC) == 0)
         {
-            SyncForCpu(env, s, dev, handle, size, dir, function, ops, findings, "xen_swiotlb_unmap_page");
+            SyncForCpu(env, s, dev, handle, size, dir, function, ops, findings, forUnmap: true);
         }
 
         var record = s.Mappings.FirstOrDefault(m => m.Device == dev.Name && m.Handle == handle);
@@ -823,14 +823,14 @@ public static class DmaApi
     /// (on the bounce slots when bouncing), then, for a bounce address, swiotlb_sync_single_for_cpu: DMA_FROM_DEVICE and
     /// DMA_BIDIRECTIONAL copy the slots back into the buffer.
     /// </summary>
-    /// <param name="xenFunction">In a Xen dom0, the swiotlb-xen function that does this (unmap's is xen_swiotlb_unmap_page, whose copy back is swiotlb_tbl_unmap_single's).</param>
+    /// <param name="forUnmap">Part of an unmap: in a Xen dom0 that is xen_swiotlb_unmap_page, whose copy back is swiotlb_tbl_unmap_single's, not xen_swiotlb_sync_single_for_cpu's swiotlb_sync_single_for_cpu.</param>
     public static void SyncForCpu(DmaEnvironment env, DmaState s, DmaDevice dev, ulong handle, ulong size, DmaDirection dir, string function, List<HwOp> ops, List<Finding> findings,
-        string xenFunction = "xen_swiotlb_sync_single_for_cpu")
+        bool forUnmap = false)
     {
         CheckDirection(dir, function);
         CheckStreamingModelled(env, s, function);
         var paddr = env.Layout.DmaToPhys(handle);
-        var caller = XenVia(env, function, xenFunction);
+        var caller = XenVia(env, function, forUnmap ? "xen_swiotlb_unmap_page" : "xen_swiotlb_sync_single_for_cpu");
         if (!dev.Coherent)
         {
             ArchSyncDmaForCpu(env, s.Kernel, paddr, size, dir, caller, ops);
@@ -838,7 +838,7 @@ public static class DmaApi
 
         if (s.Swiotlb is { } pool && pool.Contains(paddr) && dir is DmaDirection.DMA_FROM_DEVICE or DmaDirection.DMA_BIDIRECTIONAL)
         {
-            var copy = env.Profile.XenDom0 && xenFunction == "xen_swiotlb_unmap_page" ? "swiotlb_tbl_unmap_single" : "swiotlb_sync_single_for_cpu";
+            var copy = env.Profile.XenDom0 && forUnmap ? "swiotlb_tbl_unmap_single" : "swiotlb_sync_single_for_cpu";
             if (SwiotlbBounce.Bounce(s, pool, paddr, size, DmaDirection.DMA_FROM_DEVICE, $"{caller}: {copy}", ops, findings) is { } copied)
             {
                 StaleBytes(s, copied.Orig, copied.Size, function, findings);

@@ -763,11 +763,11 @@ public sealed class ScenarioModel
                         dma = DmaApi.DmaMapPage(env, dma, m.Device, page.Pfn, pageOffset, size, m.Direction, m.Attrs, m.Function, ops, findings, out handle);
                     }
 
-                    if (Debugging && !DmaApi.DmaMappingErrorCheck(handle) && mappedPfn is { } stackPfn)
+                    if (Debugging && !DmaApi.DmaMappingErrorCheck(handle) && mappedPfn is { } pagePfn)
                     {
                         // debug_dma_map_page: check_for_stack, then check_for_illegal_area, before the entry is added.
-                        DmaDebug.CheckForStack(dma, m.Device, dma.Kernel.Stacks.GetValueOrDefault(program.Name), stackPfn, pageOffset, m.Function, findings);
-                        DmaDebug.CheckForIllegalArea(dma, m.Device, stackPfn, pageOffset, size, m.Function, findings);
+                        DmaDebug.CheckForStack(dma, m.Device, dma.Kernel.Stacks.GetValueOrDefault(program.Name), pagePfn, pageOffset, m.Function, findings);
+                        DmaDebug.CheckForIllegalArea(dma, m.Device, pagePfn, pageOffset, size, m.Function, findings);
                     }
 
                     // dma-debug records the buffer's physical address; the device reaches the bounce slots when bouncing.
