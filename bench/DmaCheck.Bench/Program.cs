@@ -7,7 +7,7 @@ namespace DmaCheck.Bench;
 public static class Program
 {
     /// <summary>
-    /// BenchmarkDotNet's switcher, or <c>fuzz [--valid N] [--invalid N] [--seed S] [--jobs J] [--out DIR] [--regressions DIR]</c>
+    /// BenchmarkDotNet's switcher, <c>rings</c> (rewrites bench/scenarios/rings/), or <c>fuzz [--valid N] [--invalid N] [--seed S] [--jobs J] [--out DIR] [--regressions DIR]</c>
     /// for a long fuzz run whose summary goes to docs/robustness.md. Each failing input goes to <c>--out</c> as found, and
     /// shrunk to <c>--regressions</c> (default: the repository's tests/regressions/).
     /// </summary>
@@ -18,7 +18,57 @@ public static class Program
             return Fuzz(args.Skip(1).ToArray());
         }
 
+        if (args.Length > 0 && args[0] == "rings")
+        {
+            // Regenerates bench/scenarios/rings/ (RingScenariosTests checks the committed files against the generator).
+            RingScenarios.WriteAll(Path.Combine(Repository.Root(), "bench", "scenarios", "rings"));
+            return 0;
+        }
+
+        if (args.Length > 0 && args[0] == "stats")
+        {
+            return Stats(args.Skip(1).ToArray());
+        }
+
         BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);
+        return 0;
+    }
+
+    /// <summary>
+    /// <c>stats [--no-reduction] [--threads N] [--max-states N] FILE...</c>: one search per file, in process, printing the
+    /// states, transitions, stored bytes per state, states per second and wall time (for docs/performance.md; the
+    /// BenchmarkDotNet runs give the medians).
+    /// </summary>
+    private static int Stats(string[] args)
+    {
+        var reduction = true;
+        var threads = 1;
+        long maxStates = 5_000_000;
+        var files = new List<string>();
+        for (var i = 0; i < args.Length; i++)
+        {
+            switch (args[i])
+            {
+                case "--no-reduction": reduction = false; break;
+                case "--threads": threads = int.Parse(args[++i], CultureInfo.InvariantCulture); break;
+                case "--max-states": maxStates = long.Parse(args[++i], CultureInfo.InvariantCulture); break;
+                default: files.Add(args[i]); break;
+            }
+        }
+
+        Console.WriteLine("file\tstates\ttransitions\tfinals\tbytes/state\tstates/s\tseconds\tinconclusive");
+        foreach (var file in files)
+        {
+            var model = new DmaCheck.Scenarios.ScenarioModel(DmaCheck.Scenarios.Binder.Load(file, File.ReadAllText(file)));
+            var watch = System.Diagnostics.Stopwatch.StartNew();
+            var r = new DmaCheck.Exploration.LineSetExplorer { Threads = threads }.Explore(model,
+                new DmaCheck.Exploration.ExplorationLimits(MaxStates: maxStates, Threads: threads, Reduction: reduction));
+            var s = watch.Elapsed.TotalSeconds;
+            var st = r.Stats;
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"{Path.GetFileName(file)}\t{st.States}\t{st.Transitions}\t{st.FinalStates}\t{(st.States == 0 ? 0 : (double)st.StoredBytes / st.States):0.0}\t{st.States / s:0}\t{s:0.000}\t{r.Inconclusive}"));
+        }
+
         return 0;
     }
 
