@@ -409,6 +409,18 @@ public static class Program
         }
 
         var verdicts = outcome.Result.Verdicts;
+        if (outcome.Result.KernelBugs.Count > 0 && options.Expect is null)
+        {
+            // Some runs crash the kernel: that comes first, with its shortest run.
+            stdout.Write(ExplainReport.RenderKernelBugs(outcome, style));
+            if (verdicts.All(v => v.Verdict == Verdict.Inconclusive))
+            {
+                return outcome.ExitCode;
+            }
+
+            stdout.WriteLine();
+        }
+
         if (outcome.Result.Findings.Count > 0 && options.Expect is null)
         {
             stdout.Write(ExplainReport.RenderFindings(outcome, style));

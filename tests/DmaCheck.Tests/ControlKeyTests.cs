@@ -7,7 +7,7 @@ using DmaCheck.Scenarios;
 namespace DmaCheck.Tests;
 
 /// <summary>
-/// The control state's key decides which states the explorers merge, so every piece of kernel and DMA state that can
+/// The control state's fingerprint decides which states the explorers merge, so every piece of kernel and DMA state that can
 /// change what happens next must be in it: two states that differ only there must not be merged.
 /// </summary>
 public class ControlKeyTests
@@ -26,16 +26,16 @@ public class ControlKeyTests
         k = Kmalloc.Alloc(k, 32, Gfp.GFP_KERNEL, [], out var b);
         var freedA = Kmalloc.Free(Kmalloc.Free(k, b, 32, [], []), a, 32, [], []);
         var freedB = Kmalloc.Free(Kmalloc.Free(k, a, 32, [], []), b, 32, [], []);
-        Assert.NotEqual(Ctrl(s with { Kernel = freedA }).Key, Ctrl(s with { Kernel = freedB }).Key);
+        Assert.NotEqual(Ctrl(s with { Kernel = freedA }).Fingerprint, Ctrl(s with { Kernel = freedB }).Fingerprint);
     }
 
     [Fact]
     public void SwiotlbSlotsAndTheSearchIndexArePartOfTheKey()
     {
         var s = Boot();
-        Assert.NotEqual(Ctrl(s).Key, Ctrl(s with { Swiotlb = s.Swiotlb! with { SearchIndex = 4 } }).Key);
+        Assert.NotEqual(Ctrl(s).Fingerprint, Ctrl(s with { Swiotlb = s.Swiotlb! with { SearchIndex = 4 } }).Fingerprint);
         var used = s.Swiotlb!.Allocate(new DmaDevice("d", true), 0x8100_0000, 64, "x", out _)!;
-        Assert.NotEqual(Ctrl(s with { Swiotlb = used with { SearchIndex = 0 } }).Key, Ctrl(s).Key);
+        Assert.NotEqual(Ctrl(s with { Swiotlb = used with { SearchIndex = 0 } }).Fingerprint, Ctrl(s).Fingerprint);
     }
 
     [Fact]
@@ -43,7 +43,7 @@ public class ControlKeyTests
     {
         var s = Boot();
         var m = new StreamingMapping("d", 0xbc00_0000, 0x8100_0000, 256, DmaDirection.DMA_FROM_DEVICE, "dma_map_single", 0xbc00_0000, [(0UL, 256UL)]);
-        Assert.NotEqual(Ctrl(s with { Mappings = [m] }).Key, Ctrl(s with { Mappings = [m.Filled(0, 128)] }).Key);
+        Assert.NotEqual(Ctrl(s with { Mappings = [m] }).Fingerprint, Ctrl(s with { Mappings = [m.Filled(0, 128)] }).Fingerprint);
     }
 
     [Fact]
@@ -54,7 +54,7 @@ public class ControlKeyTests
         var a = Cma.Release(Cma.Alloc(k, 4, 2, "a", [], out var pa)!, pa, 4, null, "t", [], null);
         var b = Cma.Release(Cma.Alloc(k, 4, 2, "b", [], out var pb)!, pb, 4, null, "t", [], null);
         var s = DmaState.Boot(k);
-        Assert.NotEqual(Ctrl(s with { Kernel = a }).Key, Ctrl(s with { Kernel = b }).Key);
+        Assert.NotEqual(Ctrl(s with { Kernel = a }).Fingerprint, Ctrl(s with { Kernel = b }).Fingerprint);
     }
 
     [Fact]
@@ -65,7 +65,7 @@ public class ControlKeyTests
         var b = k.AllocPages(Gfp.GFP_KERNEL, 0, "b", [], out var pb).FreePages(pb, 0, []);
         Assert.Equal(pa, pb);
         var s = Boot();
-        Assert.NotEqual(Ctrl(s with { Kernel = a }).Key, Ctrl(s with { Kernel = b }).Key);
+        Assert.NotEqual(Ctrl(s with { Kernel = a }).Fingerprint, Ctrl(s with { Kernel = b }).Fingerprint);
     }
 
     /// <summary>A poll with max N counts its misses in the frame: states that differ only in that count must not merge.</summary>
@@ -75,7 +75,7 @@ public class ControlKeyTests
         var s = Boot();
         ControlState With(int retries) => new(s, [new AgentState(ImmutableStack.Create(new Frame(0, 0, ImmutableDictionary<string, Value>.Empty, retries)), null)],
             ImmutableSortedDictionary<string, Value>.Empty, ImmutableSortedSet<string>.Empty, ImmutableSortedDictionary<int, ObservedRange>.Empty);
-        Assert.NotEqual(With(0).Key, With(1).Key);
-        Assert.NotEqual(With(1).Key, With(2).Key);
+        Assert.NotEqual(With(0).Fingerprint, With(1).Fingerprint);
+        Assert.NotEqual(With(1).Fingerprint, With(2).Fingerprint);
     }
 }

@@ -196,10 +196,10 @@ public sealed class PollTests
         var agent = s.Agents[1];
         var frame = agent.Frames.Peek();
         var retried = s.With(agents: s.Agents.SetItem(1, agent with { Frames = agent.Frames.Pop().Push(frame with { Retries = 1 }) }));
-        Assert.NotEqual(s.Key, retried.Key);
+        Assert.NotEqual(s.Fingerprint, retried.Fingerprint);
         var hung = s.With(agents: s.Agents.SetItem(1, new AgentState([], "x", Hung: true)));
         var stopped = s.With(agents: s.Agents.SetItem(1, new AgentState([], "x")));
-        Assert.NotEqual(hung.Key, stopped.Key);
+        Assert.NotEqual(hung.Fingerprint, stopped.Fingerprint);
     }
 
     /// <summary>The hung run's witness says who hung where, and explain prints it.</summary>

@@ -286,16 +286,16 @@ public class ScatterlistTests
         var (s, table, _) = Table(Boot(), 128, 256);
         var k = s.Kernel;
         var moved = Scatterlist.SetDma(k, table, 1, 0x1234, 256, "t", []);
-        Assert.NotEqual(Ctrl(s).Key, Ctrl(s with { Kernel = moved }).Key);
-        Assert.NotEqual(Ctrl(s).Key, Ctrl(s with { Kernel = Scatterlist.SetNents(k, table, 1) }).Key);
-        Assert.NotEqual(Ctrl(s).Key, Ctrl(s with { Kernel = k with { SgTables = k.SgTables.SetItem(table.Id, table with { Freed = true }) } }).Key);
-        Assert.NotEqual(Ctrl(s).Key, Ctrl(s with { Kernel = Scatterlist.SgSetPage(k, table, 0, 0x81234, 64, 0, "t", []) }).Key);
+        Assert.NotEqual(Ctrl(s).Fingerprint, Ctrl(s with { Kernel = moved }).Fingerprint);
+        Assert.NotEqual(Ctrl(s).Fingerprint, Ctrl(s with { Kernel = Scatterlist.SetNents(k, table, 1) }).Fingerprint);
+        Assert.NotEqual(Ctrl(s).Fingerprint, Ctrl(s with { Kernel = k with { SgTables = k.SgTables.SetItem(table.Id, table with { Freed = true }) } }).Fingerprint);
+        Assert.NotEqual(Ctrl(s).Fingerprint, Ctrl(s with { Kernel = Scatterlist.SgSetPage(k, table, 0, 0x81234, 64, 0, "t", []) }).Fingerprint);
 
         var (debug, dma, _, _) = DebugMapped(DmaDirection.DMA_FROM_DEVICE);
         var other = debug with { Entries = debug.Entries.SetItem(0, debug.Entries[0] with { SgCallEnts = 3 }) };
-        Assert.NotEqual(Ctrl(dma, debug).Key, Ctrl(dma, other).Key);
+        Assert.NotEqual(Ctrl(dma, debug).Fingerprint, Ctrl(dma, other).Fingerprint);
         var mappedEnts = debug with { Entries = debug.Entries.SetItem(0, debug.Entries[0] with { SgMappedEnts = 1 }) };
-        Assert.NotEqual(Ctrl(dma, debug).Key, Ctrl(dma, mappedEnts).Key);
+        Assert.NotEqual(Ctrl(dma, debug).Fingerprint, Ctrl(dma, mappedEnts).Fingerprint);
     }
 
     private const string Header = "profile linux-6.4-arm64\ndevice nic { coherent = false }\n";

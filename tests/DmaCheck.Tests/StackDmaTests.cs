@@ -60,7 +60,7 @@ public class StackDmaTests
         var one = Stacks.Buffer(k, "a", 64, [], out var first);
         var two = Stacks.Buffer(one, "a", 64, [], out var second);
         Assert.Equal(first - 64, second);
-        static string Key(KernelState k) => new ControlState(DmaState.Boot(k), [], ImmutableSortedDictionary<string, Value>.Empty, ImmutableSortedSet<string>.Empty, ImmutableSortedDictionary<int, ObservedRange>.Empty).Key;
+        static UInt128 Key(KernelState k) => new ControlState(DmaState.Boot(k), [], ImmutableSortedDictionary<string, Value>.Empty, ImmutableSortedSet<string>.Empty, ImmutableSortedDictionary<int, ObservedRange>.Empty).Fingerprint;
         Assert.NotEqual(Key(one), Key(two));
         Assert.NotEqual(Key(one), Key(Stacks.Buffer(k, "b", 64, [], out _)));
     }

@@ -65,6 +65,7 @@ public sealed class BruteForceExplorer
         }
 
         long finals = 0, transitions = 0, blocked = 0, hung = 0;
+        var crashes = new KernelBugAccumulator();
         string? inconclusive = null;
         var moves = new List<(SpontaneousMove, LineState)>();
         var done = new HashSet<State>(StateComparer.Instance);
@@ -192,6 +193,12 @@ public sealed class BruteForceExplorer
                 // No agent can step, or only polls without max whose value no spontaneous move can bring (they read on,
                 // but nothing changes until another agent writes, and none can): a final state, hung if a poll is left.
                 finals++;
+                crashes.Record(state.Ctrl, cost);
+                if (state.Ctrl.Crash is not null)
+                {
+                    continue; // a kernel crash is a verdict of its own; the expectations are judged on the other runs
+                }
+
                 blocked += model.IsFinished(state.Ctrl) ? 0 : 1;
                 hung += model.IsHung(state.Ctrl) ? 1 : 0;
                 foreach (var acc in accumulators)
@@ -202,8 +209,9 @@ public sealed class BruteForceExplorer
             }
         }
 
-        return new ExplorationResult(model.Scenario, Name, accumulators.Select(a => a.Verdict(inconclusive is not null)).ToList(),
-            new ExplorationStats(dist.Count, finals, transitions, watch.Elapsed, blocked) { Hung = hung }, inconclusive, findings.Results());
+        return new ExplorationResult(model.Scenario, Name, crashes.Expectations(accumulators, inconclusive is not null),
+            new ExplorationStats(dist.Count, finals, transitions, watch.Elapsed, blocked) { Hung = hung }, inconclusive, findings.Results())
+        { KernelBugs = crashes.Verdicts(inconclusive is not null) };
     }
 
     /// <summary>

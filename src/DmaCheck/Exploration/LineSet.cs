@@ -8,6 +8,7 @@ namespace DmaCheck.Exploration;
 /// </summary>
 public sealed class LineSet : IEquatable<LineSet>
 {
+    [NotState]
     private readonly int hash;
 
     private LineSet(KeyValuePair<LineState, int>[] entries)
@@ -126,11 +127,12 @@ public sealed class LineSet : IEquatable<LineSet>
 
     public override int GetHashCode() => hash;
 
+    [NotState]
     private ulong fingerprint;
 
     /// <summary>
-    /// A content hash that is the same on every run and build (XxHash64 of each entry's state and cost, combined
-    /// independently of order): what the explorer's state fingerprints are made of.
+    /// A content hash that is the same on every run and build (XxHash64 of each entry's state fingerprint and cost,
+    /// combined independently of order): what the explorer's state fingerprints are made of.
     /// </summary>
     public ulong Fingerprint
     {
@@ -159,28 +161,13 @@ public sealed class LineSet : IEquatable<LineSet>
         return x;
     }
 
+    /// <summary>One entry's fingerprint: its state's, derived from <see cref="LineState"/>'s fields (cache and outer-cache
+    /// levels, data, RAM, observations; <see cref="StateHasher"/>), and its cost.</summary>
     private static ulong StateFingerprint(LineState state, int cost)
     {
-        var h = new System.IO.Hashing.XxHash64();
-        Span<byte> small = stackalloc byte[12];
-        small[0] = (byte)state.Cache;
-        System.Buffers.Binary.BinaryPrimitives.WriteInt32LittleEndian(small[1..], cost);
-        h.Append(small[..5]);
-        if (state.Cached is { } cached)
-        {
-            h.Append(cached.Span);
-        }
-
-        h.Append(state.Ram.Span);
-        foreach (var o in state.Observations)
-        {
-            System.Buffers.Binary.BinaryPrimitives.WriteInt32LittleEndian(small, o.Var);
-            System.Buffers.Binary.BinaryPrimitives.WriteInt32LittleEndian(small[4..], o.LineOffset);
-            System.Buffers.Binary.BinaryPrimitives.WriteInt32LittleEndian(small[8..], o.Values.Length);
-            h.Append(small);
-            h.Append(o.Values.Span);
-        }
-
-        return h.GetCurrentHashAsUInt64();
+        Span<byte> bytes = stackalloc byte[20];
+        System.Buffers.Binary.BinaryPrimitives.WriteUInt128LittleEndian(bytes, StateHasher.Of(state));
+        System.Buffers.Binary.BinaryPrimitives.WriteInt32LittleEndian(bytes[16..], cost);
+        return System.IO.Hashing.XxHash64.HashToUInt64(bytes);
     }
 }

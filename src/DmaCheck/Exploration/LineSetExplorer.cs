@@ -98,7 +98,7 @@ public sealed class SearchNode
     public int Depth { get; }
 
     /// <summary>
-    /// XxHash128 of the control state's canonical key and of every run of touched lines (its range and its line set's fingerprint):
+    /// XxHash128 of the control state's fingerprint (derived from its types, <see cref="StateHasher"/>) and of every run of touched lines (its range and its line set's fingerprint):
     /// the same on every run and build. Two states are taken as equal when their fingerprints are (hash compaction;
     /// the chance of any collision among 10^9 states is below 10^-20).
     /// </summary>
@@ -122,8 +122,9 @@ public sealed class SearchNode
     internal static UInt128 Fingerprinted(ControlState ctrl, LineMap lines, int baseCost = 0)
     {
         var hasher = new System.IO.Hashing.XxHash128();
-        hasher.Append(System.Runtime.InteropServices.MemoryMarshal.AsBytes(ctrl.Key.AsSpan()));
         Span<byte> buffer = stackalloc byte[16];
+        System.Buffers.Binary.BinaryPrimitives.WriteUInt128LittleEndian(buffer, ctrl.Fingerprint);
+        hasher.Append(buffer);
         if (baseCost != 0)
         {
             System.Buffers.Binary.BinaryPrimitives.WriteInt32LittleEndian(buffer, baseCost);
@@ -196,6 +197,9 @@ public sealed partial class LineSetExplorer
     /// <summary>The cheapest failing run found per expectation, for witnesses.</summary>
     public Dictionary<string, FailurePoint> Failures { get; } = new(StringComparer.Ordinal);
 
+    /// <summary>The cheapest run found to each kernel crash (by <see cref="KernelBugVerdict.Name"/> and message), for witnesses.</summary>
+    public Dictionary<(string Name, string Message), FailurePoint> Crashes { get; } = [];
+
     public ExplorationResult Explore(ScenarioModel model, ExplorationLimits limits)
     {
         if (limits.Random is { } sampling)
@@ -214,6 +218,7 @@ public sealed partial class LineSetExplorer
             // the number of statements its agents ran): search again without the reduction.
             ReductionAbandoned = true;
             Failures.Clear();
+            Crashes.Clear();
         }
 
         return Search(model, limits, null)!;
@@ -234,6 +239,7 @@ public sealed partial class LineSetExplorer
         long finals = 0, transitions = 0, blocked = 0, hung = 0;
         string? inconclusive = null;
         var findings = new FindingCollector();
+        var crashes = new KernelBugAccumulator();
         var memoryChecks = 0L;
         var lastProgress = 0L;
         Dictionary<UInt128, SearchNode>? nextByFingerprint = reducer is null ? null : [];
@@ -243,6 +249,7 @@ public sealed partial class LineSetExplorer
             // duplicates and finals as a one-thread queue.
             var expansions = new Expansion[level.Count];
             var states = visited.Count;
+
             if (Threads > 1 && level.Count > 1)
             {
                 Parallel.For(0, level.Count, new ParallelOptions { MaxDegreeOfParallelism = Threads }, i => expansions[i] = Expand(model, level[i], limits, watch, states, reducer));
@@ -282,11 +289,6 @@ public sealed partial class LineSetExplorer
                     break;
                 }
 
-                if (expansion.Error is not null)
-                {
-                    System.Runtime.ExceptionServices.ExceptionDispatchInfo.Capture(expansion.Error).Throw();
-                }
-
                 foreach (var child in expansion.Children!)
                 {
                     transitions++;
@@ -321,17 +323,32 @@ public sealed partial class LineSetExplorer
                 if (expansion.Final)
                 {
                     finals++;
-                    blocked += model.IsFinished(node.Ctrl) ? 0 : 1;
-                    hung += model.IsHung(node.Ctrl) ? 1 : 0;
-                    Evaluate(model, node, accumulators);
+                    Final(model, node, accumulators, crashes, ref blocked, ref hung);
                 }
             }
 
             level = next;
         }
 
-        return new ExplorationResult(scenario, Name, accumulators.Select(a => a.Verdict(inconclusive is not null)).ToList(),
-            new ExplorationStats(visited.Count, finals, transitions, watch.Elapsed, blocked) { StoredBytes = visited.Bytes + paths.Bytes, Hung = hung }, inconclusive, findings.Results());
+        return new ExplorationResult(scenario, Name, crashes.Expectations(accumulators, inconclusive is not null),
+            new ExplorationStats(visited.Count, finals, transitions, watch.Elapsed, blocked) { StoredBytes = visited.Bytes + paths.Bytes, Hung = hung }, inconclusive, findings.Results())
+        { KernelBugs = crashes.Verdicts(inconclusive is not null) };
+    }
+
+    /// <summary>A final state: a kernel crash is recorded as one (its run is not judged by the expectations); any other is evaluated.</summary>
+    private void Final(ScenarioModel model, SearchNode node, List<VerdictAccumulator> accumulators, KernelBugAccumulator crashes, ref long blocked, ref long hung)
+    {
+        if (crashes.Record(node.Ctrl, node.BaseCost) && node.Ctrl.Crash is { } crash)
+        {
+            Crashes[(new KernelBugVerdict(crash, Verdict.Sometimes, 0, 0).Name, crash.Message)] = new FailurePoint(node, null, node.BaseCost);
+        }
+
+        if (node.Ctrl.Crash is null)
+        {
+            blocked += model.IsFinished(node.Ctrl) ? 0 : 1;
+            hung += model.IsHung(node.Ctrl) ? 1 : 0;
+            Evaluate(model, node, accumulators);
+        }
     }
 
     /// <summary>

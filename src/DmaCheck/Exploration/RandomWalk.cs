@@ -23,6 +23,7 @@ public sealed partial class LineSetExplorer
         var random = new Random(sampling.Seed);
         var seen = new FingerprintSet();
         long states = 0, finals = 0, transitions = 0, blocked = 0;
+        var crashes = new KernelBugAccumulator();
         string? inconclusive = null;
         var noLines = LineMap.Empty;
         for (var run = 0; run < sampling.Runs && inconclusive is null; run++)
@@ -39,8 +40,8 @@ public sealed partial class LineSetExplorer
                 if (enabled.Count == 0)
                 {
                     finals++;
-                    blocked += model.IsFinished(node.Ctrl) ? 0 : 1;
-                    Evaluate(model, node, accumulators);
+                    long hung = 0;
+                    Final(model, node, accumulators, crashes, ref blocked, ref hung);
                     break;
                 }
 
@@ -72,7 +73,8 @@ public sealed partial class LineSetExplorer
             }
         }
 
-        return new ExplorationResult(model.Scenario, Name + " (random)", accumulators.Select(a => a.Verdict(inconclusive is not null)).ToList(),
-            new ExplorationStats(states, finals, transitions, watch.Elapsed, blocked), inconclusive, findings.Results(), sampling);
+        return new ExplorationResult(model.Scenario, Name + " (random)", crashes.Expectations(accumulators, inconclusive is not null),
+            new ExplorationStats(states, finals, transitions, watch.Elapsed, blocked), inconclusive, findings.Results(), sampling)
+        { KernelBugs = crashes.Verdicts(inconclusive: true) };
     }
 }

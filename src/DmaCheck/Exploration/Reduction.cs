@@ -45,7 +45,7 @@ internal sealed record StepLabel(bool Plain, LineRanges Lines, int ReadVar, stri
     public static StepLabel Of(ControlState before, StepResult step, int lineSize)
     {
         var next = step.Next;
-        if (step.Statement is not (AccessStmt or EventStmt)
+        if (step.Statement is not (AccessStmt or EventStmt) || next.Crash is not null
             || !ReferenceEquals(next.Dma, before.Dma) || !ReferenceEquals(next.Debug, before.Debug) || !ReferenceEquals(next.Vars, before.Vars))
         {
             return NotPlain;
@@ -191,12 +191,12 @@ internal sealed class Reducer(ScenarioModel model)
     /// The same futures by value: equal DMA states, debug states and variables reached along different paths are
     /// different objects (the benchmark's last kmalloc makes one per path), and would each run every agent again.
     /// </summary>
-    private readonly ConcurrentDictionary<(string Env, int Agent, Frame Top, Frame? Below, int Depth), AgentFuture> byValue = new();
+    private readonly ConcurrentDictionary<(UInt128 Env, int Agent, Frame Top, Frame? Below, int Depth), AgentFuture> byValue = new();
 
     /// <summary>The last <see cref="Env"/> computed per DMA state object, with the debug state and variables it was for.</summary>
     private readonly ConditionalWeakTable<DmaState, StrongBox<EnvEntry?>> envs = [];
 
-    private sealed record EnvEntry(object Debug, object Vars, string Env);
+    private sealed record EnvEntry(object Debug, object Vars, UInt128 Env);
 
     /// <summary>The most entries <see cref="byValue"/> keeps before it starts again (it is only a cache).</summary>
     private const int MaxByValue = 1 << 16;
@@ -233,7 +233,7 @@ internal sealed class Reducer(ScenarioModel model)
 
         var all = new AgentFuture[s.Agents.Length];
         var blocking = -1; // the one agent that may do something not plain (or report a finding), if any
-        string? env = null;
+        UInt128? env = null;
         for (var i = 0; i < all.Length; i++)
         {
             all[i] = Future(s, i, ref env);
@@ -340,7 +340,7 @@ internal sealed class Reducer(ScenarioModel model)
     /// position, DMA state, debug state and variables).
     /// </summary>
     /// <param name="env">The <see cref="Env"/> of <paramref name="s"/>, computed when first needed.</param>
-    internal AgentFuture Future(ControlState s, int agent, ref string? env)
+    internal AgentFuture Future(ControlState s, int agent, ref UInt128? env)
     {
         List<(ConcurrentDictionary<FutureKey, AgentFuture> Table, FutureKey Key, StepLabel Label)>? chain = null;
         AgentFuture tail;
@@ -367,7 +367,7 @@ internal sealed class Reducer(ScenarioModel model)
             }
 
             env ??= Env(c);
-            if (byValue.TryGetValue((env, agent, key.Top, key.Below, key.Depth), out known))
+            if (byValue.TryGetValue((env.Value, agent, key.Top, key.Below, key.Depth), out known))
             {
                 table.TryAdd(key, known);
                 tail = known;
@@ -400,23 +400,23 @@ internal sealed class Reducer(ScenarioModel model)
             tail = Then(chain[k].Label, tail);
             var (table, key, _) = chain[k];
             table.TryAdd(key, tail);
-            byValue.TryAdd((env!, agent, key.Top, key.Below, key.Depth), tail);
+            byValue.TryAdd((env!.Value, agent, key.Top, key.Below, key.Depth), tail);
         }
 
         return tail;
     }
 
     /// <summary>
-    /// What a plain step's label may depend on besides the agent's own frames, by value: the canonical key of a control
+    /// What a plain step's label may depend on besides the agent's own frames, by value: the fingerprint of a control
     /// state with this DMA state, debug state and variables and nothing else (no agents, events or observations).
     /// </summary>
-    private string Env(ControlState s)
+    private UInt128 Env(ControlState s)
     {
         var box = envs.GetValue(s.Dma, _ => new StrongBox<EnvEntry?>());
         var last = Volatile.Read(ref box.Value); // one reference, so threads never see a torn entry
         if (last is null || !ReferenceEquals(last.Debug, s.Debug) || !ReferenceEquals(last.Vars, s.Vars))
         {
-            last = new EnvEntry(s.Debug, s.Vars, new ControlState(s.Dma, [], s.Vars, s.Signals.Clear(), s.Observed.Clear(), s.Debug).Key);
+            last = new EnvEntry(s.Debug, s.Vars, new ControlState(s.Dma, [], s.Vars, s.Signals.Clear(), s.Observed.Clear(), s.Debug).Fingerprint);
             Volatile.Write(ref box.Value, last);
         }
 
@@ -471,6 +471,11 @@ internal sealed class Reducer(ScenarioModel model)
         catch (Exception) // it fails (or the model cannot run it): the search meets that itself, if the step can happen
         {
             return null;
+        }
+
+        if (step.Outcome == StepOutcome.KernelBug)
+        {
+            return null; // the kernel crashes: the search meets it itself, if the step can happen
         }
 
         var label = StepLabel.Of(clean, step, lineSize);

@@ -98,6 +98,9 @@ public sealed record ExplorationStats(long States, long FinalStates, long Transi
 public sealed record ExplorationResult(Scenario Scenario, string Explorer, IReadOnlyList<ExpectationVerdict> Verdicts, ExplorationStats Stats, string? Inconclusive,
     IReadOnlyList<FoundFinding> Findings, RandomStrategy? Sampled = null)
 {
+    /// <summary>The kernel crashes some runs reach, each a verdict of its own; expectations are judged on the other runs.</summary>
+    public IReadOnlyList<KernelBugVerdict> KernelBugs { get; init; } = [];
+
     /// <summary>
     /// Declared findings matched against the findings: every finding must match a declaration and every declaration
     /// (other than "no findings") some finding. Inconclusive searches compare nothing.
@@ -166,6 +169,61 @@ internal sealed class VerdictAccumulator(Expectation expectation)
         inconclusive ? null : MinFail,
         Holding,
         Failing);
+}
+
+/// <summary>
+/// A kernel crash some runs reach, as a verdict of its own: <see cref="Verdict.Always"/> when every run crashes there,
+/// <see cref="Verdict.Sometimes"/> when some do (or when the search stopped early), with the fewest spontaneous
+/// hardware events a crashing run needs.
+/// </summary>
+/// <param name="CrashedRuns">Final states that crashed here.</param>
+public sealed record KernelBugVerdict(KernelCrash Crash, Verdict Verdict, int MinEvents, long CrashedRuns)
+{
+    /// <summary>The row's name in reports: the statement's position.</summary>
+    public string Name => $"kernel-bug@{Crash.Span.Line}:{Crash.Span.Column}";
+}
+
+/// <summary>Accumulates the crashed final states of a search, one verdict per crash site and message.</summary>
+internal sealed class KernelBugAccumulator
+{
+    private readonly Dictionary<(int Line, int Column, string Message), (KernelCrash Crash, long Runs, int Min)> crashes = [];
+    private long others;
+
+    /// <summary>Records a final state; returns true when it is a crash whose least cost it improves (a new witness).</summary>
+    public bool Record(ControlState final, int cost)
+    {
+        if (final.Crash is not { } crash)
+        {
+            others++;
+            return false;
+        }
+
+        var key = (crash.Span.Line, crash.Span.Column, crash.Message);
+        if (crashes.TryGetValue(key, out var known))
+        {
+            crashes[key] = (known.Crash, known.Runs + 1, Math.Min(known.Min, cost));
+            return cost < known.Min;
+        }
+
+        crashes[key] = (crash, 1, cost);
+        return true;
+    }
+
+    /// <summary>Whether some final state did not crash (expectations are judged on those).</summary>
+    public bool AnyOther => others > 0;
+
+    public IReadOnlyList<KernelBugVerdict> Verdicts(bool inconclusive) =>
+        [.. crashes.Values.OrderBy(c => c.Crash.Span.Line).ThenBy(c => c.Crash.Span.Column).ThenBy(c => c.Crash.Message, StringComparer.Ordinal)
+            .Select(c => new KernelBugVerdict(c.Crash, others == 0 && crashes.Count == 1 && !inconclusive ? Scenarios.Verdict.Always : Scenarios.Verdict.Sometimes, c.Min, c.Runs))];
+
+    /// <summary>
+    /// The expectations' verdicts: judged on the runs that did not crash; an expectation with no such run has no
+    /// verdict (every run crashed the kernel first).
+    /// </summary>
+    public List<ExpectationVerdict> Expectations(List<VerdictAccumulator> accumulators, bool inconclusive) =>
+        [.. accumulators.Select(a => crashes.Count > 0 && others == 0
+            ? new ExpectationVerdict(a.Expectation, Scenarios.Verdict.Inconclusive, null, 0, 0)
+            : a.Verdict(inconclusive))];
 }
 
 /// <summary>A finding, where it happened: the statement, the agent that ran it, and the shortest run reaching it (when the explorer keeps runs).</summary>

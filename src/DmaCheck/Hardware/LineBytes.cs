@@ -7,6 +7,7 @@ namespace DmaCheck.Hardware;
 public sealed class LineBytes : IEquatable<LineBytes>
 {
     private readonly byte[] bytes;
+    [NotState]
     private readonly int hash;
 
     private LineBytes(byte[] bytes)

@@ -23,6 +23,7 @@ public sealed record Observation(int Var, int LineOffset, LineBytes Values)
 /// </summary>
 public sealed class LineState : IEquatable<LineState>
 {
+    [NotState]
     private readonly int hash;
 
     public LineState(CacheState cache, LineBytes? cached, LineBytes ram, ImmutableArray<Observation> observations)

@@ -12,7 +12,7 @@ public enum OutcomeError
     /// <summary>The file is malformed or misuses the language: exit code 2.</summary>
     BadInput,
 
-    /// <summary>Some run crashes the kernel model (oops, BUG, bad free): exit code 1.</summary>
+    /// <summary>Some run crashes the kernel model (oops, BUG, bad free): exit code 1. The result, when there is one, has a verdict per crash (<see cref="ExplorationResult.KernelBugs"/>).</summary>
     KernelBug,
 }
 
@@ -85,6 +85,16 @@ public static class Checker
         try
         {
             var result = bruteForce ? new BruteForceExplorer().Explore(model, limits) : explorer.Explore(model, limits);
+            if (result.KernelBugs.Count > 0)
+            {
+                // Some run crashes the kernel: a failure (exit 1), reported with its own verdict line; the search went on.
+                var first = result.KernelBugs[0].Crash;
+                var statement = scenario.Programs.SelectMany(p => p.Body).First(st => st.Span == first.Span);
+                return new ScenarioOutcome(displayPath, scenario, result, OutcomeError.KernelBug,
+                    $"{displayPath}:{first.Span.Line}:{first.Span.Column}: error: {first.Message}\n    in: {statement.Text}", bruteForce ? null : explorer, model)
+                { At = first.Span };
+            }
+
             return new ScenarioOutcome(displayPath, scenario, result, OutcomeError.None, null, bruteForce ? null : explorer, model);
         }
         catch (RunException e)

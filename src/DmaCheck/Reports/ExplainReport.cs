@@ -61,6 +61,47 @@ public static class ExplainReport
         return sb.ToString();
     }
 
+    /// <summary>
+    /// The kernel crashes some runs reach: for each, its verdict, what the kernel would do, and the shortest run to it
+    /// with the fewest spontaneous hardware events (the search is breadth-first and cheapest-first per crash).
+    /// </summary>
+    public static string RenderKernelBugs(ScenarioOutcome outcome, Style style)
+    {
+        var sb = new StringBuilder();
+        var scenario = outcome.Scenario!;
+        sb.AppendLine(CultureInfo.InvariantCulture, $"{outcome.File}: {scenario.Title}");
+        sb.AppendLine(CultureInfo.InvariantCulture, $"profile {scenario.Profile.Name} ({scenario.Profile.DescribeSwitches()}); layout {scenario.Profile.Layout.Name}");
+        foreach (var bug in outcome.Result!.KernelBugs)
+        {
+            var statement = scenario.Programs.SelectMany(p => p.Body).First(st => st.Span == bug.Crash.Span);
+            var agent = scenario.Programs[scenario.Agents[bug.Crash.Agent]].Name;
+            sb.AppendLine();
+            var when = bug.Verdict == Verdict.Always ? "on every run" : "on some runs";
+            var events = bug.MinEvents == 1 ? "event" : "events";
+            sb.AppendLine(style.Bad($"kernel bug {when} ({bug.Name}); the fewest spontaneous hardware {events} to reach it: {bug.MinEvents}"));
+            sb.AppendLine(CultureInfo.InvariantCulture, $"  at {outcome.File}:{bug.Crash.Span.Line}:{bug.Crash.Span.Column}, {agent}: {statement.Text}");
+            sb.AppendLine(CultureInfo.InvariantCulture, $"  {bug.Crash.Message}");
+            if (outcome.Explorer?.Crashes.TryGetValue((bug.Name, bug.Crash.Message), out var point) == true)
+            {
+                sb.AppendLine("  shortest run to it:");
+                var n = 0;
+                foreach (var s in point.Node.Path())
+                {
+                    n++;
+                    sb.AppendLine(CultureInfo.InvariantCulture, $"    {n}. {s.Program.Name}: {s.Statement.Text}");
+                    foreach (var op in s.Ops)
+                    {
+                        sb.AppendLine(CultureInfo.InvariantCulture, $"         {style.Dim(DescribeOp(op))}");
+                    }
+                }
+
+                sb.AppendLine("    ** the kernel crashes here; nothing runs after it");
+            }
+        }
+
+        return sb.ToString();
+    }
+
     public static string Render(ScenarioOutcome outcome, Witness? witness, ExpectationVerdict verdict, Style style, bool replayed = false)
     {
         var sb = new StringBuilder();

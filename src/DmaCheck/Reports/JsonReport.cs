@@ -5,6 +5,8 @@ namespace DmaCheck.Reports;
 /// <summary>
 /// <c>--format json</c>: <c>{"scenarios":[{"file","name","profile","expectations":[{"name","verdict","minEventsToFail","declared","met"}]}]}</c>.
 /// A scenario without verdicts also carries <c>"error"</c>; an inconclusive one carries <c>"inconclusive"</c> with the reason.
+/// A scenario some of whose runs crash the kernel carries <c>"error": "kernel-bug"</c>, its verdicts, and
+/// <c>"kernelBugs":[{"name","line","column","verdict","minEvents","crashedFinalStates","message"}]</c>.
 /// </summary>
 public static class JsonReport
 {
@@ -91,6 +93,25 @@ public static class JsonReport
                 }
 
                 w.WriteEndArray();
+                if (o.Result?.KernelBugs is { Count: > 0 } bugs)
+                {
+                    w.WriteStartArray("kernelBugs");
+                    foreach (var bug in bugs)
+                    {
+                        w.WriteStartObject();
+                        w.WriteString("name", bug.Name);
+                        w.WriteNumber("line", bug.Crash.Span.Line);
+                        w.WriteNumber("column", bug.Crash.Span.Column);
+                        w.WriteString("verdict", bug.Verdict == Verdict.Always ? "always" : "sometimes");
+                        w.WriteNumber("minEvents", bug.MinEvents);
+                        w.WriteNumber("crashedFinalStates", bug.CrashedRuns);
+                        w.WriteString("message", bug.Crash.Message);
+                        w.WriteEndObject();
+                    }
+
+                    w.WriteEndArray();
+                }
+
                 w.WriteStartArray("findings");
                 foreach (var (found, declared) in o.Result?.FindingRows ?? [])
                 {

@@ -100,9 +100,15 @@ public static class SarifReport
             case OutcomeError.BadInput:
                 yield return ("bad-input", first!, o.At);
                 yield break;
-            case OutcomeError.KernelBug:
+            case OutcomeError.KernelBug when o.Result is null:
                 yield return ("kernel-bug", first!, o.At);
                 yield break;
+        }
+
+        foreach (var bug in o.Result?.KernelBugs ?? [])
+        {
+            // A crash some runs reach: the search went on, so the other results follow.
+            yield return ("kernel-bug", $"{bug.Name}: {bug.Verdict.ToString().ToLowerInvariant()} (fewest spontaneous hardware events: {bug.MinEvents}): {bug.Crash.Message}", bug.Crash.Span);
         }
 
         if (o.Result?.Inconclusive is { } why)

@@ -49,6 +49,13 @@ public static class TextReport
                     null => style.Warn("INCONCLUSIVE"),
                 });
             }
+
+            foreach (var bug in o.Result.KernelBugs)
+            {
+                // A kernel crash some runs reach: always a failure.
+                rows.Add([o.File, o.Scenario!.Profile.Name, bug.Name, bug.Verdict.ToString(), bug.MinEvents.ToString(CultureInfo.InvariantCulture), "(none)"]);
+                marks.Add(style.Bad("KERNEL BUG"));
+            }
         }
 
         string[] header = ["scenario", "profile", "expectation", "verdict", "min events", "declared"];

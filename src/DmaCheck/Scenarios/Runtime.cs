@@ -1,5 +1,4 @@
 using System.Collections.Immutable;
-using System.Text;
 using DmaCheck.Debug;
 using DmaCheck.Dma;
 using DmaCheck.Hardware;
@@ -83,7 +82,8 @@ public sealed record AgentState(ImmutableStack<Frame> Frames, string? Stopped, b
 /// </summary>
 public sealed class ControlState : IEquatable<ControlState>
 {
-    private string? key;
+    [NotState]
+    private System.Runtime.CompilerServices.StrongBox<UInt128>? fingerprint;
 
     public ControlState(DmaState dma, ImmutableArray<AgentState> agents, ImmutableSortedDictionary<string, Value> vars,
         ImmutableSortedSet<string> signals, ImmutableSortedDictionary<int, ObservedRange> observed, DebugState? debug = null)
@@ -111,226 +111,70 @@ public sealed class ControlState : IEquatable<ControlState>
 
     public Mmu Mmu => Dma.Kernel.Mmu;
 
+    /// <summary>
+    /// The kernel crashed on this run (a BUG, an oops, corruption it would not survive): nothing runs after it, and the
+    /// state is final. Null on a run that has not crashed.
+    /// </summary>
+    public KernelCrash? Crash { get; private init; }
+
     public ControlState With(DmaState? dma = null, ImmutableArray<AgentState>? agents = null, ImmutableSortedDictionary<string, Value>? vars = null,
         ImmutableSortedSet<string>? signals = null, ImmutableSortedDictionary<int, ObservedRange>? observed = null, DebugState? debug = null) =>
-        new(dma ?? Dma, agents ?? Agents, vars ?? Vars, signals ?? Signals, observed ?? Observed, debug ?? Debug);
+        new(dma ?? Dma, agents ?? Agents, vars ?? Vars, signals ?? Signals, observed ?? Observed, debug ?? Debug) { Crash = Crash };
 
-    /// <summary>A canonical text of the whole state; equal states have equal keys.</summary>
-    public string Key => key ??= BuildKey();
+    /// <summary>This state with the kernel crashed by <paramref name="crash"/>.</summary>
+    public ControlState Crashed(KernelCrash crash) => new(Dma, Agents, Vars, Signals, Observed, Debug) { Crash = crash };
 
-    /// <summary>Sub-keys of the DMA and debug states, cached per immutable object: most steps leave them unchanged.</summary>
-    private static readonly System.Runtime.CompilerServices.ConditionalWeakTable<DmaState, string> DmaKeys = [];
-    private static readonly System.Runtime.CompilerServices.ConditionalWeakTable<DebugState, string> DebugKeys = [];
-
-    /// <summary>Sub-keys of each agent and of the variables, cached per immutable object: a step changes one agent, and most steps no variable.</summary>
-    private static readonly System.Runtime.CompilerServices.ConditionalWeakTable<AgentState, string> AgentKeys = [];
-    private static readonly System.Runtime.CompilerServices.ConditionalWeakTable<ImmutableSortedDictionary<string, Value>, string> VarKeys = [];
-
-    private string BuildKey()
+    /// <summary>
+    /// The state's 128-bit fingerprint, derived from its types (<see cref="StateHasher"/>): every field of the DMA and
+    /// kernel state, the debug entries, the agents, variables, events and observations. Equal states have equal
+    /// fingerprints, and states with equal fingerprints are taken to be equal (hash compaction).
+    /// </summary>
+    public UInt128 Fingerprint
     {
-        var sb = new StringBuilder(256);
-        foreach (var a in Agents)
+        get
         {
-            sb.Append(AgentKeys.GetValue(a, AgentKey));
-        }
-
-        sb.Append("|V").Append(VarKeys.GetValue(Vars, VarsKey));
-
-        sb.Append("|S").AppendJoin(',', Signals).Append("|O");
-        foreach (var (k, v) in Observed)
-        {
-            sb.Append(k).Append('=').Append(v.Pa).Append('+').Append(v.Length).Append(';');
-        }
-
-        sb.Append(DmaKeys.GetValue(Dma, DmaKey));
-        sb.Append("|G").Append(DebugKeys.GetValue(Debug, d => d.Key));
-        return sb.ToString();
-    }
-
-    private static string AgentKey(AgentState a)
-    {
-        var sb = new StringBuilder(64);
-        sb.Append('A').Append(a.Stopped);
-        if (a.Hung)
-        {
-            sb.Append("!h");
-        }
-
-        foreach (var f in a.Frames)
-        {
-            sb.Append('/').Append(f.Program).Append(':').Append(f.Pc);
-            if (f.Retries != 0)
+            var box = Volatile.Read(ref fingerprint);
+            if (box is null)
             {
-                sb.Append('r').Append(f.Retries); // a poll's misses so far: states that differ in it must not merge
+                box = new System.Runtime.CompilerServices.StrongBox<UInt128>(StateHasher.Of(this));
+                Volatile.Write(ref fingerprint, box);
             }
 
-            foreach (var (k, v) in f.Locals.OrderBy(p => p.Key, StringComparer.Ordinal))
-            {
-                sb.Append(',').Append(k).Append('=');
-                AppendValue(sb, v);
-            }
-        }
-
-        return sb.ToString();
-    }
-
-    private static string VarsKey(ImmutableSortedDictionary<string, Value> vars)
-    {
-        var sb = new StringBuilder(64);
-        foreach (var (k, v) in vars)
-        {
-            sb.Append(k).Append('=');
-            AppendValue(sb, v);
-            sb.Append(';');
-        }
-
-        return sb.ToString();
-    }
-
-    /// <summary>A value's canonical text, without the slow reflection-free but allocation-heavy record ToString.</summary>
-    private static void AppendValue(StringBuilder sb, Value v)
-    {
-        switch (v)
-        {
-            case CoherentBuffer b:
-                sb.Append('c').Append(b.Cpu).Append('/').Append(b.Dma).Append('/').Append(b.Bytes).Append(b.Cookie ? "k" : string.Empty);
-                break;
-            case KernelPointer p:
-                sb.Append('k').Append(p.Va).Append('/').Append(p.Bytes);
-                break;
-            case UserPointer u:
-                sb.Append('u').Append(u.Va).Append('/').Append(u.Bytes);
-                break;
-            case SgTableValue t:
-                sb.Append('s').Append(t.Pfn).Append('/').Append(t.Length);
-                break;
-            case SgListValue g:
-                sb.Append('g').Append(g.Id);
-                break;
-            case PageRef r:
-                sb.Append('p').Append(r.Pfn).Append('/').Append(r.Order);
-                break;
-            case DmaHandle h:
-                sb.Append('h').Append(h.Dma).Append('/').Append(h.Bytes);
-                break;
-            case NumberValue n:
-                sb.Append('n').Append(n.N).Append(n.KernelVirtual ? "v" : string.Empty);
-                break;
-            default:
-                throw new InvalidOperationException(v.GetType().Name);
+            return box.Value;
         }
     }
 
-    private static string DmaKey(DmaState dma)
-    {
-        var sb = new StringBuilder(256);
-        var k2 = dma.Kernel;
-        sb.Append("|K").Append(k2.Allocator.NextPfn).Append(';').Append(k2.Allocator.NextHighPfn).Append(';').Append(k2.UserNext).Append(';').Append(k2.KmapNext).Append(';');
-        foreach (var m in k2.UserMappings.Values)
-        {
-            sb.Append('u').Append(m.Alias.Va).Append('/').Append(m.Pfn).Append('/').Append(m.Pages).Append(m.IntendedOwner);
-        }
-
-        if (dma.Pool is { } pool)
-        {
-            sb.Append("|P").Append(pool.Va);
-            foreach (var (o, n) in pool.Chunks)
-            {
-                sb.Append(',').Append(o).Append('+').Append(n);
-            }
-        }
-
-        foreach (var b in k2.Allocator.FreeBlocks)
-        {
-            sb.Append('f').Append(b.Pfn).Append('/').Append(b.Order).Append(b.Owner); // the owner: findings name a free frame's last user
-        }
-
-        foreach (var b in k2.Allocator.Cma?.Released ?? [])
-        {
-            sb.Append('r').Append(b.Pfn).Append('/').Append(b.Pages).Append(b.Owner); // who last used a free CMA frame, for findings
-        }
-
-        foreach (var b in k2.Allocator.Allocated.Values)
-        {
-            sb.Append('a').Append(b.Pfn).Append('/').Append(b.Order).Append(b.Owner);
-        }
-
-        foreach (var (name, st) in k2.Stacks)
-        {
-            sb.Append("|K").Append(name).Append(',').Append(st.Va).Append(',').Append(st.Pfn).Append(',').Append(st.Used);
-        }
-
-        foreach (var t in k2.SgTables)
-        {
-            // Every field of every entry: the next map, sync or unmap reads them.
-            sb.Append("|L").Append(t.Id).Append(',').Append(t.Va).Append(',').Append(t.Nents).Append(t.Freed ? "f" : string.Empty);
-            foreach (var e in t.Entries)
-            {
-                sb.Append(';').Append(e.Pfn?.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? "-").Append('+').Append(e.Offset).Append('/').Append(e.Length).Append('@').Append(e.DmaAddress).Append('/').Append(e.DmaLength);
-            }
-        }
-
-        sb.Append("|M").Append(k2.VmallocNext);
-        foreach (var a in k2.Mmu.Aliases)
-        {
-            sb.Append(a.Name).Append(',').Append(a.Va).Append(',').Append(a.Pa).Append(',').Append(a.Size).Append(',').Append((int)a.Type).Append(';');
-        }
-
-        sb.Append("|D");
-        foreach (var m in dma.Mappings)
-        {
-            sb.Append(m.Device).Append(',').Append(m.Handle).Append(',').Append(m.Phys).Append(',').Append(m.Size).Append(',').Append((int)m.Direction).Append(',').Append(m.Function);
-            if (m.Tlb is { } tlb)
-            {
-                sb.Append(",t").Append(tlb);
-                foreach (var (lo, hi) in m.Stale ?? [])
-                {
-                    sb.Append(',').Append(lo).Append('-').Append(hi);
-                }
-            }
-
-            sb.Append(';');
-        }
-
-        if (dma.Swiotlb is { } tlbPool)
-        {
-            sb.Append("|T").Append(tlbPool.SearchIndex);
-            foreach (var a in tlbPool.Used.Values)
-            {
-                sb.Append(',').Append(a.Index).Append('+').Append(a.Slots).Append('@').Append(a.Offset).Append('/').Append(a.OrigAddr).Append('/').Append(a.AllocSize).Append('/').Append(a.Owner);
-            }
-        }
-
-        sb.Append("|B");
-        foreach (var (size, cache) in k2.Slab.Caches)
-        {
-            sb.Append(size).Append(':').Append(cache.SlabVa).Append('+').Append(cache.Next);
-            foreach (var free in cache.Free)
-            {
-                sb.Append(',').Append(free);
-            }
-
-            sb.Append(';');
-        }
-
-        foreach (var (va, size) in k2.Slab.Live)
-        {
-            sb.Append('l').Append(va).Append('/').Append(size);
-        }
-
-        foreach (var c in dma.Coherent)
-        {
-            sb.Append(c.Device).Append(',').Append(c.CpuAddr).Append(',').Append(c.Handle).Append(',').Append(c.Size).Append(',').Append(c.Pfn).Append(',').Append(c.Order).Append(',').Append((int)c.Source).Append(';');
-        }
-
-        return sb.ToString();
-    }
-
-    public bool Equals(ControlState? other) => other is not null && (ReferenceEquals(this, other) || Key == other.Key);
+    public bool Equals(ControlState? other) => other is not null && (ReferenceEquals(this, other) || Fingerprint == other.Fingerprint);
 
     public override bool Equals(object? obj) => Equals(obj as ControlState);
 
-    public override int GetHashCode() => Key.GetHashCode(StringComparison.Ordinal);
+    public override int GetHashCode() => (int)(ulong)Fingerprint;
+}
+
+/// <summary>
+/// A kernel crash: the statement of which agent made the kernel BUG, oops or corrupt memory beyond recovery, and the
+/// kernel's complaint. A run that crashes ends there (issue 14: an oops reachable on some runs is a terminal state
+/// with a verdict of its own, not the end of the search).
+/// </summary>
+/// <param name="Agent">The agent whose statement crashed the kernel.</param>
+/// <param name="Span">Where that statement is in the scenario.</param>
+/// <param name="Message">What the kernel would do, in its own words where it has them.</param>
+public sealed record KernelCrash(int Agent, SourceSpan Span, string Message);
+
+/// <summary>How a step ended.</summary>
+public enum StepOutcome
+{
+    /// <summary>The statement ran; its agent goes on.</summary>
+    Ok,
+
+    /// <summary>The statement reported a finding (the agent may still go on).</summary>
+    Finding,
+
+    /// <summary>The agent stopped here: a fatal finding (the process faulted) or a poll that gave up.</summary>
+    Stopped,
+
+    /// <summary>The kernel crashed: the run ends here (<see cref="ControlState.Crash"/>).</summary>
+    KernelBug,
 }
 
 /// <summary>What one agent step did: the statement, the hardware operations it caused in program order, and any findings.</summary>
@@ -342,6 +186,13 @@ public sealed record StepResult(ControlState Next, int Agent, AgentProgram Progr
 {
     /// <summary>For a poll that made its read: the step as it is when the read misses.</summary>
     public StepResult? Missed { get; init; }
+
+    /// <summary>How the step ended.</summary>
+    public StepOutcome Outcome =>
+        Next.Crash is not null ? StepOutcome.KernelBug
+        : Next.Agents[Agent].Stopped is not null ? StepOutcome.Stopped
+        : Findings.Count > 0 ? StepOutcome.Finding
+        : StepOutcome.Ok;
 
     /// <summary>The step with its operations resolved (copies to their values, a poll to a branch): a poll's miss is its <see cref="Missed"/> step.</summary>
     public StepResult Resolved(IReadOnlyList<HwOp> ops) =>
@@ -406,9 +257,14 @@ public sealed class ScenarioModel
 
     public bool IsFinished(ControlState s) => s.Agents.All(a => a.Done);
 
-    /// <summary>The agents that can take a step now, in agent order.</summary>
+    /// <summary>The agents that can take a step now, in agent order (none once the kernel crashed).</summary>
     public IEnumerable<int> Enabled(ControlState s)
     {
+        if (s.Crash is not null)
+        {
+            yield break;
+        }
+
         for (var i = 0; i < s.Agents.Length; i++)
         {
             var agent = s.Agents[i];
@@ -517,16 +373,27 @@ public sealed class ScenarioModel
         }
         catch (KernelBugException e)
         {
-            throw new RunException(RunErrorKind.KernelBug, Scenario, stmt, $"the kernel would BUG or corrupt memory: {e.Message}", e);
+            return Crash(s, agent, program, stmt, ops, findings, $"the kernel would BUG or corrupt memory: {e.Message}");
         }
         catch (TranslationFaultException e)
         {
-            throw new RunException(RunErrorKind.KernelBug, Scenario, stmt, $"the kernel would oops: {e.Message}", e);
+            return Crash(s, agent, program, stmt, ops, findings, $"the kernel would oops: {e.Message}");
         }
         catch (NotModelledException e)
         {
             throw new RunException(RunErrorKind.NotModelled, Scenario, stmt, e.Message, e);
         }
+    }
+
+    /// <summary>
+    /// The step on which the kernel crashes: the agent stops with the kernel's complaint, the operations done before the
+    /// crash stand, and the state is final (<see cref="ControlState.Crash"/>): no agent runs after a kernel crash.
+    /// </summary>
+    private StepResult Crash(ControlState s, int agent, AgentProgram program, Statement stmt, List<HwOp> ops, List<Finding> findings, string message)
+    {
+        var stopped = new AgentState([], message);
+        var after = s.With(agents: s.Agents.SetItem(agent, stopped)).Crashed(new KernelCrash(agent, stmt.Span, message));
+        return new StepResult(after, agent, program, stmt, ops, findings);
     }
 
     /// <summary>The scenario ends and the driver is unbound: dma_debug_device_change (BUS_NOTIFY_UNBOUND_DRIVER).</summary>
