@@ -250,14 +250,33 @@ public sealed partial class LineSetExplorer
             var expansions = new Expansion[level.Count];
             var states = visited.Count;
 
+            // The limits are checked while a level expands, every few nodes, not only when it is merged: one level of a
+            // large search can take far longer than a limit's margin (issue 17: --timeout 120 returned after 159 s).
+            string? stopped = null;
             if (Threads > 1 && level.Count > 1)
             {
-                Parallel.For(0, level.Count, new ParallelOptions { MaxDegreeOfParallelism = Threads }, i => expansions[i] = Expand(model, level[i], limits, watch, states, reducer));
+                Parallel.For(0, level.Count, new ParallelOptions { MaxDegreeOfParallelism = Threads }, (i, loop) =>
+                {
+                    if ((i & 15) == 0 && limits.Exceeded(watch, states, (i & 1023) == 0) is { } why)
+                    {
+                        Volatile.Write(ref stopped, why);
+                        loop.Stop();
+                        return;
+                    }
+
+                    expansions[i] = Expand(model, level[i], limits, watch, states, reducer);
+                });
             }
             else
             {
                 for (var i = 0; i < level.Count; i++)
                 {
+                    if ((i & 15) == 0 && limits.Exceeded(watch, states, (i & 1023) == 0) is { } why)
+                    {
+                        stopped = why;
+                        break;
+                    }
+
                     expansions[i] = Expand(model, level[i], limits, watch, states, reducer);
                     if (expansions[i].Error is LimitReachedException)
                     {
@@ -287,6 +306,18 @@ public sealed partial class LineSetExplorer
                 {
                     inconclusive = limit.Message;
                     break;
+                }
+
+                if (expansion.Children is null && expansion.Error is null)
+                {
+                    // Not expanded: the level stopped at a limit.
+                    inconclusive = stopped ?? limits.Exceeded(watch, visited.Count) ?? "a limit was reached while a level was expanded";
+                    break;
+                }
+
+                if (expansion.Error is not null)
+                {
+                    System.Runtime.ExceptionServices.ExceptionDispatchInfo.Capture(expansion.Error).Throw();
                 }
 
                 foreach (var child in expansion.Children!)
