@@ -1,0 +1,176 @@
+using DmaCheck.Hardware;
+using DmaCheck.Kernel;
+
+namespace DmaCheck.Dma;
+
+/// <summary>
+/// The DMA API front end (kernel/dma/mapping.c, include/linux/dma-mapping.h) over dma-direct (kernel/dma/direct.c),
+/// the atomic pool (kernel/dma/pool.c), arm32's __dma_alloc (arch/arm/mm/dma-mapping.c) and xen-swiotlb
+/// (drivers/xen/swiotlb-xen.c). Pure: every call takes a state and returns a new one, appending the hardware
+/// operations it performs to <c>ops</c>. The version followed is the profile's (v5.8..v6.4); what changed in that
+/// span is a switch. docs/kernel-checks.md and docs/kernel-checks-seed2.md say what was checked against which source.
+/// </summary>
+public static partial class DmaApi
+{
+    /// <summary>DMA_MAPPING_ERROR: (dma_addr_t)~0.</summary>
+    public const ulong DmaMappingError = ulong.MaxValue;
+
+    /// <summary>The default coherent_dma_mask, DMA_BIT_MASK(32).</summary>
+    public const ulong DefaultCoherentMask = 0xffff_ffff;
+
+    /// <summary>
+    /// dma_alloc_attrs(dev, size, &amp;handle, gfp, attrs) with no per-device coherent pool and no IOMMU. Rejects
+    /// __GFP_COMP; strips __GFP_DMA, __GFP_DMA32 and __GFP_HIGHMEM; dispatches to xen_swiotlb_alloc_coherent in a
+    /// Xen dom0, else dma_direct_alloc. Returns cpu address 0 (NULL) on failure.
+    /// </summary>
+    public static DmaState DmaAllocAttrs(DmaEnvironment env, DmaState s, DmaDevice dev, ulong size, Gfp gfp, DmaAttrs attrs, List<HwOp> ops, out ulong cpuAddr, out ulong handle)
+    {
+        if ((gfp & Gfp.__GFP_COMP) != 0)
+        {
+            // WARN_ON_ONCE(flag & __GFP_COMP) and return NULL.
+            cpuAddr = 0;
+            handle = DmaMappingError;
+            return s;
+        }
+
+        gfp &= ~(Gfp.__GFP_DMA | Gfp.__GFP_DMA32 | Gfp.__GFP_HIGHMEM);
+        if (env.Profile.ArmDmaOps)
+        {
+            // arm_dma_alloc / arm_coherent_dma_alloc → __dma_alloc(..., is_coherent, attrs).
+            if ((attrs & DmaAttrs.DMA_ATTR_NO_KERNEL_MAPPING) != 0)
+            {
+                throw new NotModelledException("__dma_alloc with DMA_ATTR_NO_KERNEL_MAPPING (want_vaddr false) under arm_dma_ops is not modelled");
+            }
+
+            return ArmDmaAlloc(env, s, dev, PlatformLayout.PageAlign(size), gfp, ops, out cpuAddr, out handle);
+        }
+
+        return env.Profile.XenDom0
+            ? XenSwiotlbAllocCoherent(env, s, dev, size, gfp, attrs, ops, out cpuAddr, out handle)
+            : DmaDirectAlloc(env, s, dev, size, gfp, attrs, ops, out cpuAddr, out handle);
+    }
+
+    /// <summary>Overload without attributes, for callers of dma_alloc_coherent().</summary>
+    public static DmaState DmaAllocAttrs(DmaEnvironment env, DmaState s, DmaDevice dev, ulong size, Gfp gfp, List<HwOp> ops, out ulong cpuAddr, out ulong handle) =>
+        DmaAllocAttrs(env, s, dev, size, gfp, DmaAttrs.None, ops, out cpuAddr, out handle);
+
+    /// <summary>
+    /// dma_free_attrs(): a NULL cpu_addr is a no-op; xen_swiotlb_free_coherent in a Xen dom0, else dma_direct_free.
+    /// </summary>
+    public static DmaState DmaFreeAttrs(DmaEnvironment env, DmaState s, DmaDevice dev, ulong size, ulong cpuAddr, ulong handle, DmaAttrs attrs, List<HwOp> ops, List<Finding> findings)
+    {
+        if (cpuAddr == 0)
+        {
+            return s;
+        }
+
+        if (env.Profile.ArmDmaOps)
+        {
+            return ArmDmaFree(env, s, dev, size, cpuAddr, handle, ops, findings); // arm_dma_free → __arm_dma_free
+        }
+
+        return env.Profile.XenDom0
+            ? XenSwiotlbFreeCoherent(env, s, dev, size, cpuAddr, handle, attrs, ops, findings)
+            : DmaDirectFree(env, s, dev, size, cpuAddr, handle, attrs, ops, findings);
+    }
+
+    /// <summary>The memory type of a user mapping of a coherent buffer: dma_pgprot(dev, vma-&gt;vm_page_prot, attrs).</summary>
+    public static MemoryType DmaPgprot(DmaDevice dev, DmaAttrs attrs) =>
+        dev.Coherent ? MemoryType.NormalWriteBack : MemoryType.NormalNonCacheable; // pgprot_dmacoherent / pgprot_writecombine: Normal-NC on arm64 and arm (bufferable)
+
+    /// <summary>
+    /// dma_mmap_attrs(dev, vma, cpu_addr, dma_addr, size, attrs) for a whole-buffer vma (vm_pgoff 0): dma_direct_mmap
+    /// (the pfn from the handle) without dma_map_ops, else ops-&gt;mmap, which for xen_swiotlb_dma_ops is
+    /// dma_common_mmap (the page from cpu_addr, per <see cref="Switches.CommonVaddrToPage"/>). Either way
+    /// remap_pfn_range maps whatever pfn it is given; the findings say when that pfn is not the buffer's.
+    /// </summary>
+    public static DmaState DmaMmapAttrs(DmaEnvironment env, DmaState s, DmaDevice dev, ulong cpuAddr, ulong handle, ulong size, DmaAttrs attrs, string buffer,
+        List<HwOp> ops, List<Finding> findings, out ulong userVa)
+    {
+        var layout = env.Layout;
+        var count = PlatformLayout.PageAlign(size) >> PlatformLayout.PageShift;
+        var direct = !env.Profile.XenDom0;
+        var function = env.Profile.ArmDmaOps ? (dev.Coherent ? "arm_coherent_dma_mmap" : "arm_dma_mmap") : direct ? "dma_direct_mmap" : "dma_common_mmap";
+        var (pfn, how) = direct
+            ? (layout.DmaToPhys(handle) >> PlatformLayout.PageShift, env.Profile.ArmDmaOps ? $"dma_to_pfn(0x{handle:x})" : $"PHYS_PFN(dma_to_phys(0x{handle:x}))")
+            : CommonVaddrToPage(env, s.Kernel, cpuAddr, function);
+        var record = FindBuffer(s, handle, cpuAddr);
+        // The mapping is the buffer's only if it maps the buffer's pages; a use-after-free check makes sense only then.
+        var intended = record is not null && pfn == record.Pfn ? s.OwnerOf(record.Pfn) : null;
+        CheckExportedPages(s.Kernel, pfn, count, record, function, how, $"the user mapping of {buffer}", FindingKinds.UserMappingForeignPage, FindingKinds.UserMappingOutsideRam,
+            "user space can read and write it", "the process takes a fault when it touches the mapping (nothing answers at that physical address)", findings);
+        var k = s.Kernel.MapUser(pfn, count, DmaPgprot(dev, attrs), $"user mapping of {buffer} ({function})", intended, ops, out userVa);
+        return s with { Kernel = k };
+    }
+
+    /// <summary>
+    /// dma_get_sgtable_attrs for a coherent buffer: dma_direct_get_sgtable (the page from the handle) without
+    /// dma_map_ops, else ops-&gt;get_sgtable = dma_common_get_sgtable, which puts the page of cpu_addr (per
+    /// <see cref="Switches.CommonVaddrToPage"/>) in a one-entry table of PAGE_ALIGN(size) bytes.
+    /// </summary>
+    public static (ulong Pfn, ulong Length) DmaGetSgtableAttrs(DmaEnvironment env, DmaState s, DmaDevice dev, ulong cpuAddr, ulong handle, ulong size, string buffer, List<Finding> findings)
+    {
+        var layout = env.Layout;
+        var length = PlatformLayout.PageAlign(size);
+        var direct = !env.Profile.XenDom0;
+        var function = env.Profile.ArmDmaOps ? "arm_dma_get_sgtable" : direct ? "dma_direct_get_sgtable" : "dma_common_get_sgtable";
+        var (pfn, how) = direct
+            ? (layout.DmaToPhys(handle) >> PlatformLayout.PageShift, env.Profile.ArmDmaOps ? $"pfn_to_page(dma_to_pfn(0x{handle:x}))" : $"pfn_to_page(PHYS_PFN(dma_to_phys(0x{handle:x})))")
+            : CommonVaddrToPage(env, s.Kernel, cpuAddr, function);
+        var record = FindBuffer(s, handle, cpuAddr);
+        CheckExportedPages(s.Kernel, pfn, length >> PlatformLayout.PageShift, record, function, how, $"the sg table of {buffer}", FindingKinds.SgForeignPage, FindingKinds.SgPageOutsideRam,
+            "an importer reads and writes it", "an importer that uses its physical address (sg_phys, dma_map_sg) reaches no memory; one that touches the struct page faults (on arm64, page_address() arithmetic happens to give back the vmalloc address)", findings);
+        return (pfn, length);
+    }
+
+    /// <summary>
+    /// dma_map_single_attrs(dev, ptr, size, dir, attrs) (include/linux/dma-mapping.h, since 4544b9f25e70 in v5.5, so in
+    /// every modelled profile): a vmalloc address is refused first, with dev_WARN_ONCE "rejecting DMA map of vmalloc
+    /// memory" and DMA_MAPPING_ERROR, before debug_dma_map_single runs; then dma_map_page_attrs(virt_to_page(ptr),
+    /// offset_in_page(ptr)).
+    /// </summary>
+    public static DmaState DmaMapSingle(DmaEnvironment env, DmaState s, DmaDevice dev, ulong ptr, ulong size, DmaDirection dir, DmaAttrs attrs, string function, List<HwOp> ops, List<Finding> findings, out ulong handle)
+    {
+        var layout = s.Kernel.Layout;
+        if (layout.IsVmallocAddr(ptr))
+        {
+            findings.Add(new Finding(FindingKinds.MapSingleVmalloc, function, null, new PageOwner(OwnerKind.Allocation, "a vmalloc area"), Severity.ContractViolation,
+                $"{dev.Name}: rejecting DMA map of vmalloc memory (0x{ptr:x}, {size} bytes; dev_WARN_ONCE in dma_map_single_attrs, 4544b9f25e70): the map returns DMA_MAPPING_ERROR. A vmalloc buffer is mapped page by page with vmalloc_to_page and dma_map_page, or allocated with kmalloc"));
+            handle = DmaMappingError;
+            return s;
+        }
+
+        if (!layout.IsLinearMapAddr(ptr))
+        {
+            throw new NotModelledException($"dma_map_single on 0x{ptr:x}, which is not a linear-map address: virt_to_page would compute a bogus page");
+        }
+
+        return DmaMapPage(env, s, dev, layout.VirtToPfn(ptr), ptr & (PlatformLayout.PageSize - 1), size, dir, attrs, function, ops, findings, out handle);
+    }
+
+    /// <summary>for_each_sg(sgl, sg, nents, i) walks sg_next: past the table's end marker it returns NULL, which the loop then dereferences.</summary>
+    public static void CheckSgList(SgTable table, int nents, string function)
+    {
+        if (table.Freed)
+        {
+            throw new KernelBugException(function, "the sg table was freed by sg_free_table: its scatterlist is freed memory (use after free)");
+        }
+
+        if (nents > table.OrigNents)
+        {
+            throw new KernelBugException(function, $"nents {nents} runs past the table's {table.OrigNents} entries: sg_next() returns NULL at the end marker and for_each_sg dereferences it");
+        }
+    }
+
+    /// <summary>dma_mapping_error(dev, addr): addr == DMA_MAPPING_ERROR.</summary>
+    public static bool DmaMappingErrorCheck(ulong handle) => handle == DmaMappingError;
+
+    private static void CheckDirection(DmaDirection dir, string function)
+    {
+        // BUG_ON(!valid_dma_direction(dir)) in the map and sync entry points.
+        if (dir == DmaDirection.DMA_NONE)
+        {
+            throw new KernelBugException(function, "BUG_ON(!valid_dma_direction(dir)): DMA_NONE");
+        }
+    }
+}
