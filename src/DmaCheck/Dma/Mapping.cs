@@ -174,3 +174,158 @@ public static partial class DmaApi
         }
     }
 }
+
+/// <summary>
+/// The DMA API entry points as kernel/dma/mapping.c and include/linux/dma-mapping.h order them (v5.16..v6.4; the
+/// order of the debug calls is the same from v5.10, when the streaming calls moved out of line, to v6.x): the
+/// backend (<see cref="DmaApi"/>, which dispatches to dma-direct, arm_dma_ops or xen_swiotlb_dma_ops by profile) and
+/// the dma-debug hooks around it. debug_dma_alloc_coherent, debug_dma_map_page, debug_dma_unmap_page,
+/// debug_dma_map_sg, debug_dma_sync_* and debug_dma_map/unmap_resource run after the backend;
+/// debug_dma_free_coherent and debug_dma_unmap_sg before it; debug_dma_map_single between dma_map_single_attrs' vmalloc
+/// rejection and dma_map_page_attrs. With CONFIG_DMA_API_DEBUG off the hooks are <see cref="NoDmaDebugHooks{TDebug}"/>.
+/// </summary>
+/// <typeparam name="TDebug">The debug layer's state, which the hooks thread through.</typeparam>
+public sealed class DmaMapping<TDebug>(DmaEnvironment env, IDmaDebugHooks<TDebug> debug)
+{
+    public DmaEnvironment Environment => env;
+
+    /// <summary>dma_alloc_attrs (dma_alloc_coherent is dma_alloc_attrs with no attributes): the backend, then debug_dma_alloc_coherent.</summary>
+    public (DmaState Dma, TDebug Debug) AllocAttrs(DmaState dma, TDebug dbg, DmaDevice dev, ulong size, Gfp gfp, DmaAttrs attrs, int line, List<HwOp> ops, out ulong cpu, out ulong handle)
+    {
+        dma = DmaApi.DmaAllocAttrs(env, dma, dev, size, gfp, attrs, ops, out cpu, out handle);
+        return (dma, debug.AllocCoherent(dbg, dma, dev, cpu, handle, size, line));
+    }
+
+    /// <summary>dma_free_attrs: a NULL cpu_addr returns at once; else debug_dma_free_coherent, then the backend.</summary>
+    public (DmaState Dma, TDebug Debug) FreeAttrs(DmaState dma, TDebug dbg, DmaDevice dev, ulong size, ulong cpu, ulong handle, DmaAttrs attrs, List<HwOp> ops, List<Finding> findings)
+    {
+        if (cpu != 0)
+        {
+            dbg = debug.FreeCoherent(dbg, dma, dev, size, cpu, handle, findings);
+        }
+
+        return (DmaApi.DmaFreeAttrs(env, dma, dev, size, cpu, handle, attrs, ops, findings), dbg);
+    }
+
+    /// <summary>dma_mmap_attrs: the backend only (no debug hook).</summary>
+    public DmaState MmapAttrs(DmaState dma, DmaDevice dev, ulong cpu, ulong handle, ulong size, DmaAttrs attrs, string buffer, List<HwOp> ops, List<Finding> findings, out ulong userVa) =>
+        DmaApi.DmaMmapAttrs(env, dma, dev, cpu, handle, size, attrs, buffer, ops, findings, out userVa);
+
+    /// <summary>dma_get_sgtable_attrs: the backend only (no debug hook).</summary>
+    public (ulong Pfn, ulong Length) GetSgtableAttrs(DmaState dma, DmaDevice dev, ulong cpu, ulong handle, ulong size, string buffer, List<Finding> findings) =>
+        DmaApi.DmaGetSgtableAttrs(env, dma, dev, cpu, handle, size, buffer, findings);
+
+    /// <summary>
+    /// dma_map_single_attrs: the vmalloc rejection (in the backend), debug_dma_map_single for any other address, then
+    /// dma_map_page_attrs of virt_to_page(ptr) and offset_in_page(ptr), whose debug_dma_map_page follows the backend.
+    /// </summary>
+    public (DmaState Dma, TDebug Debug) MapSingle(DmaState dma, TDebug dbg, DmaDevice dev, ulong ptr, ulong size, DmaDirection dir, DmaAttrs attrs, string function, int line, TaskStack? current,
+        List<HwOp> ops, List<Finding> findings, out ulong handle)
+    {
+        var layout = dma.Kernel.Layout;
+        if (!layout.IsVmallocAddr(ptr))
+        {
+            debug.MapSingle(dma, dev, ptr, size, findings);
+        }
+
+        dma = DmaApi.DmaMapSingle(env, dma, dev, ptr, size, dir, attrs, function, ops, findings, out handle);
+        ulong? pfn = layout.IsLinearMapAddr(ptr) ? layout.VirtToPfn(ptr) : null;
+        var offset = layout.IsLinearMapAddr(ptr) ? ptr & (PlatformLayout.PageSize - 1) : 0;
+        return (dma, debug.MapPage(dbg, dma, dev, pfn, offset, size, dir, handle, attrs, function, line, current, findings));
+    }
+
+    /// <summary>dma_map_page_attrs: the backend, then debug_dma_map_page.</summary>
+    public (DmaState Dma, TDebug Debug) MapPage(DmaState dma, TDebug dbg, DmaDevice dev, ulong pfn, ulong offset, ulong size, DmaDirection dir, DmaAttrs attrs, string function, int line, TaskStack? current,
+        List<HwOp> ops, List<Finding> findings, out ulong handle)
+    {
+        dma = DmaApi.DmaMapPage(env, dma, dev, pfn, offset, size, dir, attrs, function, ops, findings, out handle);
+        return (dma, debug.MapPage(dbg, dma, dev, pfn, offset, size, dir, handle, attrs, function, line, current, findings));
+    }
+
+    /// <summary>dma_unmap_page_attrs (dma_unmap_single_attrs calls it): the backend, then debug_dma_unmap_page.</summary>
+    public (DmaState Dma, TDebug Debug) UnmapPage(DmaState dma, TDebug dbg, DmaDevice dev, ulong handle, ulong size, DmaDirection dir, DmaAttrs attrs, string function, List<HwOp> ops, List<Finding> findings)
+    {
+        dma = DmaApi.DmaUnmap(env, dma, dev, handle, size, dir, attrs, function, ops, findings);
+        return (dma, debug.UnmapPage(dbg, dma, dev, handle, size, dir, function, findings));
+    }
+
+    /// <summary>dma_sync_single_for_cpu: the backend, then debug_dma_sync_single_for_cpu.</summary>
+    public TDebug SyncSingleForCpu(DmaState dma, TDebug dbg, DmaDevice dev, ulong handle, ulong size, DmaDirection dir, string function, List<HwOp> ops, List<Finding> findings)
+    {
+        DmaApi.SyncForCpu(env, dma, dev, handle, size, dir, function, ops, findings);
+        return debug.SyncSingle(dbg, dma, dev, handle, size, dir, true, function, findings);
+    }
+
+    /// <summary>dma_sync_single_for_device: the backend, then debug_dma_sync_single_for_device.</summary>
+    public (DmaState Dma, TDebug Debug) SyncSingleForDevice(DmaState dma, TDebug dbg, DmaDevice dev, ulong handle, ulong size, DmaDirection dir, string function, List<HwOp> ops, List<Finding> findings)
+    {
+        dma = DmaApi.SyncForDevice(env, dma, dev, handle, size, dir, function, ops, findings);
+        return (dma, debug.SyncSingle(dbg, dma, dev, handle, size, dir, false, function, findings));
+    }
+
+    /// <summary>
+    /// dma_map_sg_attrs / dma_map_sgtable → __dma_map_sg_attrs: the backend, then debug_dma_map_sg when it mapped
+    /// entries; dma_map_sgtable then sets sgt-&gt;nents (<paramref name="sgtable"/>). <paramref name="mapped"/> is 0 on failure.
+    /// </summary>
+    public (DmaState Dma, TDebug Debug) MapSg(DmaState dma, TDebug dbg, DmaDevice dev, SgTable table, int nents, DmaDirection dir, DmaAttrs attrs, bool sgtable, string function, int line, TaskStack? current,
+        List<HwOp> ops, List<Finding> findings, out int mapped)
+    {
+        DmaApi.CheckSgList(table, nents, function);
+        dma = DmaApi.DmaMapSg(env, dma, dev, table, nents, dir, attrs, function, ops, findings, out mapped);
+        if (mapped == 0)
+        {
+            return (dma, dbg);
+        }
+
+        var mappedTable = dma.Kernel.SgTables[table.Id];
+        dbg = debug.MapSg(dbg, dma, dev, mappedTable, nents, mapped, dir, attrs, function, line, current, findings);
+        if (sgtable)
+        {
+            dma = dma with { Kernel = Scatterlist.SetNents(dma.Kernel, mappedTable, mapped) };
+        }
+
+        return (dma, dbg);
+    }
+
+    /// <summary>dma_unmap_sg_attrs / dma_unmap_sgtable: debug_dma_unmap_sg, then the backend.</summary>
+    public (DmaState Dma, TDebug Debug) UnmapSg(DmaState dma, TDebug dbg, DmaDevice dev, SgTable table, int nents, DmaDirection dir, DmaAttrs attrs, string function, List<HwOp> ops, List<Finding> findings)
+    {
+        DmaApi.CheckSgList(table, nents, function);
+        dbg = debug.UnmapSg(dbg, dma, dev, table, nents, dir, function, findings);
+        return (DmaApi.DmaUnmapSg(env, dma, dev, table, nents, dir, attrs, function, ops, findings), dbg);
+    }
+
+    /// <summary>dma_sync_sg_for_cpu / dma_sync_sgtable_for_cpu: the backend, then debug_dma_sync_sg_for_cpu.</summary>
+    public TDebug SyncSgForCpu(DmaState dma, TDebug dbg, DmaDevice dev, SgTable table, int nents, DmaDirection dir, string function, List<HwOp> ops, List<Finding> findings)
+    {
+        DmaApi.CheckSgList(table, nents, function);
+        DmaApi.SyncSgForCpu(env, dma, dev, table, nents, dir, function, ops, findings);
+        return debug.SyncSg(dbg, dma, dev, table, nents, dir, true, function, findings);
+    }
+
+    /// <summary>dma_sync_sg_for_device / dma_sync_sgtable_for_device: the backend, then debug_dma_sync_sg_for_device.</summary>
+    public (DmaState Dma, TDebug Debug) SyncSgForDevice(DmaState dma, TDebug dbg, DmaDevice dev, SgTable table, int nents, DmaDirection dir, string function, List<HwOp> ops, List<Finding> findings)
+    {
+        DmaApi.CheckSgList(table, nents, function);
+        dma = DmaApi.SyncSgForDevice(env, dma, dev, table, nents, dir, function, ops, findings);
+        return (dma, debug.SyncSg(dbg, dma, dev, table, nents, dir, false, function, findings));
+    }
+
+    /// <summary>dma_map_resource: the backend, then debug_dma_map_resource.</summary>
+    public (DmaState Dma, TDebug Debug) MapResource(DmaState dma, TDebug dbg, DmaDevice dev, ulong phys, ulong size, DmaDirection dir, int line, List<Finding> findings, out ulong handle)
+    {
+        dma = DmaApi.DmaMapResource(env, dma, dev, phys, size, dir, "dma_map_resource", findings, out handle);
+        return (dma, debug.MapResource(dbg, dma, dev, handle, phys, size, dir, line, findings));
+    }
+
+    /// <summary>dma_unmap_resource: dma-direct has no unmap_resource, so only debug_dma_unmap_resource runs.</summary>
+    public TDebug UnmapResource(DmaState dma, TDebug dbg, DmaDevice dev, ulong handle, ulong size, DmaDirection dir, List<Finding> findings) =>
+        debug.UnmapResource(dbg, dma, dev, handle, size, dir, findings);
+
+    /// <summary>dma_mapping_error: debug_dma_mapping_error, then the test against DMA_MAPPING_ERROR.</summary>
+    public bool MappingError(TDebug dbg, DmaDevice dev, ulong handle, out TDebug next)
+    {
+        next = debug.MappingError(dbg, dev, handle);
+        return DmaApi.DmaMappingErrorCheck(handle);
+    }
+}
