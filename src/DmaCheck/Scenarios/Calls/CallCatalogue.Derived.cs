@@ -33,7 +33,7 @@ public static partial class CallCatalogue
             "sg_phys" => (ParamKind.SgTable, ResultKind.Number, SgPhys, pure, CallGeneration.By("the importer of an exported sg table that hands its physical address to firmware")),
             "kmap_local_page" => (ParamKind.Page, ResultKind.KernelPointer, KmapLocalPage, Fp(P.PageAllocator | P.Variables, P.PageTables | P.Variables), CallGeneration.By("the importer of an exported sg table")),
             "virt_to_phys" => (ParamKind.KernelPointer, ResultKind.Number, VirtToPhys, pure, CallGeneration.Not("the generator hands firmware sg_phys addresses")),
-            "stack_buffer" => (ParamKind.Size, ResultKind.KernelPointer, StackBuffer, Fp(P.PageAllocator | P.Variables, P.Stacks | P.Variables), CallGeneration.Not("DMA from the stack is in bundled scenarios only")),
+            "stack_buffer" => (ParamKind.Size, ResultKind.KernelPointer, StackBuffer, Fp(P.Variables, P.Stacks | P.PageAllocator | P.PageTables | P.Variables), CallGeneration.Not("DMA from the stack is in bundled scenarios only")),
             "static_const" => (ParamKind.Size, ResultKind.KernelPointer, StaticConst, pure, CallGeneration.Not("objects in .rodata are in bundled scenarios only")),
             "vmalloc_to_page" => (ParamKind.Number, ResultKind.Page, VmallocToPage, Fp(P.PageTables | P.Variables, P.Variables), CallGeneration.Not("the generator does not use vmalloc addresses")),
             "offset_in_page" => (ParamKind.Number, ResultKind.Number, OffsetInPage, pure, CallGeneration.Not("the generator does not use vmalloc addresses")),

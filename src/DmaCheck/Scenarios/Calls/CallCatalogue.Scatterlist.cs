@@ -8,14 +8,14 @@ public static partial class CallCatalogue
 {
     // ---- sg tables (lib/scatterlist.c) and the dma_*_sg calls over them ----
 
-    private static readonly Footprint MapSgFootprint = Fp(P.PageAllocator | P.Slab | P.Stacks | P.PageTables | P.CoherentBuffers | P.AtomicPool | P.Variables,
+    private static Footprint MapSgFootprint => Fp(P.PageAllocator | P.Slab | P.Stacks | P.PageTables | P.CoherentBuffers | P.AtomicPool | P.Variables,
         P.SgTables | P.StreamingMappings | P.Swiotlb | P.DebugEntries | P.Variables);
 
-    private static readonly Footprint UnmapSgFootprint = Fp(P.SgTables | P.PageAllocator | P.CoherentBuffers | P.AtomicPool | P.Variables, P.StreamingMappings | P.Swiotlb | P.DebugEntries);
+    private static Footprint UnmapSgFootprint => Fp(P.SgTables | P.PageAllocator | P.CoherentBuffers | P.AtomicPool | P.Variables, P.StreamingMappings | P.Swiotlb | P.DebugEntries);
 
-    private static readonly Footprint SyncSgForCpuFootprint = Fp(P.SgTables | P.StreamingMappings | P.Swiotlb | P.PageAllocator | P.CoherentBuffers | P.AtomicPool | P.Variables, P.DebugEntries);
+    private static Footprint SyncSgForCpuFootprint => Fp(P.SgTables | P.StreamingMappings | P.Swiotlb | P.PageAllocator | P.CoherentBuffers | P.AtomicPool | P.Variables, P.DebugEntries);
 
-    private static readonly Footprint SyncSgForDeviceFootprint = Fp(P.SgTables | P.Swiotlb | P.PageAllocator | P.CoherentBuffers | P.AtomicPool | P.Variables, P.StreamingMappings | P.DebugEntries);
+    private static Footprint SyncSgForDeviceFootprint => Fp(P.SgTables | P.Swiotlb | P.PageAllocator | P.CoherentBuffers | P.AtomicPool | P.Variables, P.StreamingMappings | P.DebugEntries);
 
     private static IEnumerable<CallEntry> ScatterlistCalls()
     {

@@ -45,9 +45,9 @@ public static partial class CallCatalogue
     // ---- coherent buffers: kernel/dma/mapping.c dma_alloc_attrs, dma_free_attrs, dma_mmap_attrs, dma_get_sgtable_attrs ----
 
     /// <summary>The pages, the NC remap or atomic pool, the coherent-buffer record and dma-debug's entry.</summary>
-    private static readonly Footprint AllocFootprint = Fp(P.Variables, P.PageAllocator | P.PageTables | P.AtomicPool | P.CoherentBuffers | P.DebugEntries | P.Variables);
+    private static Footprint AllocFootprint => Fp(P.Variables, P.PageAllocator | P.PageTables | P.AtomicPool | P.CoherentBuffers | P.DebugEntries | P.Variables);
 
-    private static readonly Footprint FreeFootprint = Fp(P.Variables, P.PageAllocator | P.PageTables | P.AtomicPool | P.CoherentBuffers | P.DebugEntries);
+    private static Footprint FreeFootprint => Fp(P.Variables, P.PageAllocator | P.PageTables | P.AtomicPool | P.CoherentBuffers | P.DebugEntries);
 
     private static IEnumerable<CallEntry> CoherentCalls()
     {
@@ -239,14 +239,14 @@ public static partial class CallCatalogue
 
     // ---- streaming: dma_map_single/page, dma_unmap_*, dma_sync_single_*, dma_mapping_error ----
 
-    private static readonly Footprint MapFootprint = Fp(P.PageAllocator | P.Slab | P.Stacks | P.PageTables | P.CoherentBuffers | P.AtomicPool | P.Variables,
+    private static Footprint MapFootprint => Fp(P.PageAllocator | P.Slab | P.Stacks | P.PageTables | P.CoherentBuffers | P.AtomicPool | P.Variables,
         P.StreamingMappings | P.Swiotlb | P.DebugEntries | P.Variables);
 
-    private static readonly Footprint UnmapFootprint = Fp(P.PageAllocator | P.CoherentBuffers | P.AtomicPool | P.Variables, P.StreamingMappings | P.Swiotlb | P.DebugEntries);
+    private static Footprint UnmapFootprint => Fp(P.PageAllocator | P.CoherentBuffers | P.AtomicPool | P.Variables, P.StreamingMappings | P.Swiotlb | P.DebugEntries);
 
-    private static readonly Footprint SyncForCpuFootprint = Fp(P.StreamingMappings | P.Swiotlb | P.PageAllocator | P.CoherentBuffers | P.AtomicPool | P.Variables, P.DebugEntries);
+    private static Footprint SyncForCpuFootprint => Fp(P.StreamingMappings | P.Swiotlb | P.PageAllocator | P.CoherentBuffers | P.AtomicPool | P.Variables, P.DebugEntries);
 
-    private static readonly Footprint SyncForDeviceFootprint = Fp(P.Swiotlb | P.PageAllocator | P.CoherentBuffers | P.AtomicPool | P.Variables, P.StreamingMappings | P.DebugEntries);
+    private static Footprint SyncForDeviceFootprint => Fp(P.Swiotlb | P.PageAllocator | P.CoherentBuffers | P.AtomicPool | P.Variables, P.StreamingMappings | P.DebugEntries);
 
     private static IEnumerable<CallEntry> StreamingCalls()
     {
