@@ -264,6 +264,18 @@ public sealed class DmaMapping<TDebug>(DmaEnvironment env, IDmaDebugHooks<TDebug
     }
 
     /// <summary>
+    /// dma_sync_single_range_for_cpu(dev, addr, offset, size, dir) (include/linux/dma-mapping.h; checked against the
+    /// v5.16..v6.1 header, the same inline since the streaming calls moved out of line in v5.10): the single sync of
+    /// [addr + offset, addr + offset + size), with its debug hook.
+    /// </summary>
+    public TDebug SyncSingleRangeForCpu(DmaState dma, TDebug dbg, DmaDevice dev, ulong addr, ulong offset, ulong size, DmaDirection dir, string function, List<HwOp> ops, List<Finding> findings) =>
+        SyncSingleForCpu(dma, dbg, dev, unchecked(addr + offset), size, dir, function, ops, findings);
+
+    /// <summary>dma_sync_single_range_for_device(dev, addr, offset, size, dir): dma_sync_single_for_device(dev, addr + offset, size, dir), as for the CPU side.</summary>
+    public (DmaState Dma, TDebug Debug) SyncSingleRangeForDevice(DmaState dma, TDebug dbg, DmaDevice dev, ulong addr, ulong offset, ulong size, DmaDirection dir, string function, List<HwOp> ops, List<Finding> findings) =>
+        SyncSingleForDevice(dma, dbg, dev, unchecked(addr + offset), size, dir, function, ops, findings);
+
+    /// <summary>
     /// dma_map_sg_attrs / dma_map_sgtable → __dma_map_sg_attrs: the backend, then debug_dma_map_sg when it mapped
     /// entries; dma_map_sgtable then sets sgt-&gt;nents (<paramref name="sgtable"/>). <paramref name="mapped"/> is 0 on failure.
     /// </summary>
