@@ -223,7 +223,7 @@ public sealed class Binder
         var result = new List<DeclaredFinding>();
         foreach (var d in syntax.DeclaredFindings)
         {
-            var known = FindingKinds.All.Concat(Debug.DmaDebug.Kinds.Select(k => k.Kind)).ToList();
+            var known = FindingKindRegistry.All.Select(k => k.Id).ToList();
             if (d.Kind is { } kind && !known.Contains(kind.Text))
             {
                 throw Error(kind, $"unknown finding kind '{kind.Text}' (known: {Known(known)})");
