@@ -49,7 +49,7 @@ public sealed class DmaDebugHooks(DmaEnvironment env, KernelConfig config) : IDm
 
     /// <summary>debug_dma_map_resource; its RAM report exists only in kernels with <see cref="Switches.MapResourceRamCheck"/>=debug_report.</summary>
     public DebugState MapResource(DebugState s, DmaState dma, DmaDevice dev, ulong handle, ulong phys, ulong size, DmaDirection dir, int line, List<Finding> findings) =>
-        DmaDebug.MapResource(s, dma, dev, handle, phys, size, dir, env.Profile.Value(Switches.MapResourceRamCheck) == "debug_report", line, findings);
+        DmaDebug.MapResource(s, dma, dev, handle, phys, size, dir, env.MapResourceRamCheck == MapResourceRamCheckMode.DebugReport, line, findings);
 
     public DebugState UnmapResource(DebugState s, DmaState dma, DmaDevice dev, ulong handle, ulong size, DmaDirection dir, List<Finding> findings) =>
         DmaDebug.Unmap(s, dma, dev, handle, size, DebugType.Resource, dir, null, "dma_unmap_resource", findings);

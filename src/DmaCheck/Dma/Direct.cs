@@ -498,7 +498,7 @@ public static partial class DmaApi
         CheckDirection(dir, function);
         CheckStreamingModelled(env, s, function);
         var pfn = phys >> PlatformLayout.PageShift;
-        if (env.Profile.Value(Switches.MapResourceRamCheck) == "warn_fail" && env.Layout.PfnValid(pfn))
+        if (env.MapResourceRamCheck == MapResourceRamCheckMode.WarnFail && env.Layout.PfnValid(pfn))
         {
             findings.Add(new Finding(FindingKinds.MapResourceRam, function, pfn, s.OwnerOf(pfn), Severity.ContractViolation,
                 $"WARN_ON_ONCE(pfn_valid(PHYS_PFN(0x{phys:x}))) [{Switches.MapResourceRamCheck.Key}=warn_fail]: dma_map_resource does not allow RAM to be mapped and returns DMA_MAPPING_ERROR (use dma_map_single or dma_map_page for RAM)"));

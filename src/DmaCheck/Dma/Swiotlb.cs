@@ -269,15 +269,16 @@ public static partial class DmaApi
         var skip = (attrs & DmaAttrs.DMA_ATTR_SKIP_CPU_SYNC) != 0;
         var bounce = env.SwiotlbMapBounce switch
         {
-            "to_device_only" => !skip && dir is DmaDirection.DMA_TO_DEVICE or DmaDirection.DMA_BIDIRECTIONAL,
-            "unless_overwrite" => !skip && ((attrs & DmaAttrs.DMA_ATTR_OVERWRITE) == 0 || dir != DmaDirection.DMA_FROM_DEVICE),
-            _ => true,
+            SwiotlbMapBounceMode.ToDeviceOnly => !skip && dir is DmaDirection.DMA_TO_DEVICE or DmaDirection.DMA_BIDIRECTIONAL,
+            SwiotlbMapBounceMode.UnlessOverwrite => !skip && ((attrs & DmaAttrs.DMA_ATTR_OVERWRITE) == 0 || dir != DmaDirection.DMA_FROM_DEVICE),
+            SwiotlbMapBounceMode.Always => true,
+            _ => throw new InvalidOperationException($"{Switches.SwiotlbMapBounce.Key}: no behaviour for {env.SwiotlbMapBounce}"),
         };
         var next = s with { Swiotlb = allocated };
         var mapping = new StreamingMapping(dev.Name, env.Layout.PhysToDma(tlb), phys, size, dir, function, tlb, [(0UL, size)]);
         if (bounce)
         {
-            SwiotlbBounce.Bounce(next, allocated, tlb, size, DmaDirection.DMA_TO_DEVICE, $"{XenVia(env, function, "xen_swiotlb_map_page")}: swiotlb_tbl_map_single [{Switches.SwiotlbMapBounce.Key}={env.SwiotlbMapBounce}]", ops, findings);
+            SwiotlbBounce.Bounce(next, allocated, tlb, size, DmaDirection.DMA_TO_DEVICE, $"{XenVia(env, function, "xen_swiotlb_map_page")}: swiotlb_tbl_map_single [{Switches.SwiotlbMapBounce.Key}={env.Profile.Value(Switches.SwiotlbMapBounce)}]", ops, findings);
             mapping = mapping.Filled(0, size);
         }
 

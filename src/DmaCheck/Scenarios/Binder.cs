@@ -187,7 +187,7 @@ public sealed class Binder
     /// </summary>
     private static KernelConfig KmallocSettings(KernelProfile profile, HardwareConfig hardware, KernelConfig config)
     {
-        var bounce = profile.Has(Switches.KmallocBounce) && profile.Value(Switches.KmallocBounce) == "on";
+        var bounce = SwitchValues.KmallocBounce.OfOrNull(profile) == KmallocBounceMode.On;
         config = config with { KmallocBounce = bounce };
         var minalign = profile.Arch == Arch.X86_64 ? 8 // no ARCH_DMA_MINALIGN: ARCH_KMALLOC_MINALIGN = ARCH_SLAB_MINALIGN
             : profile.Arch != Arch.Arm64 ? 64
@@ -720,7 +720,7 @@ public sealed class Binder
             var e = call.Args[i];
             var attrs = binder.Attrs(e);
             var profile = binder.boundProfile!;
-            if ((attrs & DmaAttrs.DMA_ATTR_OVERWRITE) != 0 && profile.Value(Switches.SwiotlbMapBounce) != "unless_overwrite")
+            if ((attrs & DmaAttrs.DMA_ATTR_OVERWRITE) != 0 && SwitchValues.SwiotlbMapBounce.Of(profile) != SwiotlbMapBounceMode.UnlessOverwrite)
             {
                 throw binder.Error(e.Terms[0], $"DMA_ATTR_OVERWRITE exists only in kernels with {Switches.SwiotlbMapBounce.Key}=unless_overwrite (ddbd89deb7d3, v5.17-rc8, removed by aa6f8dcbab47); this profile has {Switches.SwiotlbMapBounce.Key}={profile.Value(Switches.SwiotlbMapBounce)}");
             }
