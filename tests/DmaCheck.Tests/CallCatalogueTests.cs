@@ -70,6 +70,15 @@ public sealed class CallCatalogueTests
         Assert.Empty(statementTypes.Except(covered).Select(t => t.Name));
     }
 
+    /// <summary>The language reference (docs/scenario-language.md) names every call the catalogue knows.</summary>
+    [Fact]
+    public void TheLanguageReferenceNamesEveryCall()
+    {
+        var doc = File.ReadAllText(Path.Combine(TestPaths.Root, "docs", "scenario-language.md"));
+        var missing = CallCatalogue.Calls.Select(c => c.Name).Where(n => !System.Text.RegularExpressions.Regex.IsMatch(doc, $@"\b{n}\(")).ToList();
+        Assert.True(missing.Count == 0, $"docs/scenario-language.md does not name: {string.Join(", ", missing)}");
+    }
+
     /// <summary>Each entry's binder accepts exactly the argument counts its signature lists, with the binder's arity message otherwise.</summary>
     [Fact]
     public void EachBinderAcceptsTheArityOfItsSignature()
