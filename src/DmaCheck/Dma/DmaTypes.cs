@@ -213,5 +213,24 @@ public sealed record DmaEnvironment(KernelProfile Profile)
     /// <summary>Whether dma_sync_*_for_device bounces whatever the direction (aa6f8dcbab47 only).</summary>
     public bool SwiotlbSyncForDeviceAlwaysBounces => SwiotlbSyncForDeviceBounce == SwiotlbSyncForDeviceBounceMode.Always;
 
+    /// <summary>
+    /// get_dma_ops(dev) for every device of the profile: arm_dma_ops (arm_coherent_dma_ops) on 32-bit arm without
+    /// LPAE, xen_swiotlb_dma_ops in a Xen dom0, else none (dma-direct).
+    /// </summary>
+    public DmaOpsKind Ops { get; } = Profile.ArmDmaOps ? DmaOpsKind.ArmDmaOps : Profile.XenDom0 ? DmaOpsKind.XenSwiotlb : DmaOpsKind.Direct;
+
     public PlatformLayout Layout => Profile.Layout;
+}
+
+/// <summary>Which dma_map_ops the front end dispatches to (kernel/dma/mapping.c: dma_map_direct / dma_alloc_direct, else ops->...).</summary>
+public enum DmaOpsKind
+{
+    /// <summary>No dma_map_ops: dma-direct (kernel/dma/direct.c).</summary>
+    Direct,
+
+    /// <summary>arm_dma_ops / arm_coherent_dma_ops (arch/arm/mm/dma-mapping.c).</summary>
+    ArmDmaOps,
+
+    /// <summary>xen_swiotlb_dma_ops (drivers/xen/swiotlb-xen.c).</summary>
+    XenSwiotlb,
 }

@@ -34,20 +34,21 @@ public static partial class DmaApi
         }
 
         gfp &= ~(Gfp.__GFP_DMA | Gfp.__GFP_DMA32 | Gfp.__GFP_HIGHMEM);
-        if (env.Profile.ArmDmaOps)
+        switch (env.Ops)
         {
-            // arm_dma_alloc / arm_coherent_dma_alloc → __dma_alloc(..., is_coherent, attrs).
-            if ((attrs & DmaAttrs.DMA_ATTR_NO_KERNEL_MAPPING) != 0)
-            {
-                throw new NotModelledException("__dma_alloc with DMA_ATTR_NO_KERNEL_MAPPING (want_vaddr false) under arm_dma_ops is not modelled");
-            }
+            case DmaOpsKind.ArmDmaOps:
+                // arm_dma_alloc / arm_coherent_dma_alloc → __dma_alloc(..., is_coherent, attrs).
+                if ((attrs & DmaAttrs.DMA_ATTR_NO_KERNEL_MAPPING) != 0)
+                {
+                    throw new NotModelledException("__dma_alloc with DMA_ATTR_NO_KERNEL_MAPPING (want_vaddr false) under arm_dma_ops is not modelled");
+                }
 
-            return ArmDmaAlloc(env, s, dev, PlatformLayout.PageAlign(size), gfp, ops, out cpuAddr, out handle);
+                return ArmDmaAlloc(env, s, dev, PlatformLayout.PageAlign(size), gfp, ops, out cpuAddr, out handle);
+            case DmaOpsKind.XenSwiotlb:
+                return XenSwiotlbAllocCoherent(env, s, dev, size, gfp, attrs, ops, out cpuAddr, out handle);
+            default:
+                return DmaDirectAlloc(env, s, dev, size, gfp, attrs, ops, out cpuAddr, out handle);
         }
-
-        return env.Profile.XenDom0
-            ? XenSwiotlbAllocCoherent(env, s, dev, size, gfp, attrs, ops, out cpuAddr, out handle)
-            : DmaDirectAlloc(env, s, dev, size, gfp, attrs, ops, out cpuAddr, out handle);
     }
 
     /// <summary>Overload without attributes, for callers of dma_alloc_coherent().</summary>
@@ -64,14 +65,12 @@ public static partial class DmaApi
             return s;
         }
 
-        if (env.Profile.ArmDmaOps)
+        return env.Ops switch
         {
-            return ArmDmaFree(env, s, dev, size, cpuAddr, handle, ops, findings); // arm_dma_free → __arm_dma_free
-        }
-
-        return env.Profile.XenDom0
-            ? XenSwiotlbFreeCoherent(env, s, dev, size, cpuAddr, handle, attrs, ops, findings)
-            : DmaDirectFree(env, s, dev, size, cpuAddr, handle, attrs, ops, findings);
+            DmaOpsKind.ArmDmaOps => ArmDmaFree(env, s, dev, size, cpuAddr, handle, ops, findings), // arm_dma_free → __arm_dma_free
+            DmaOpsKind.XenSwiotlb => XenSwiotlbFreeCoherent(env, s, dev, size, cpuAddr, handle, attrs, ops, findings),
+            _ => DmaDirectFree(env, s, dev, size, cpuAddr, handle, attrs, ops, findings),
+        };
     }
 
     /// <summary>The memory type of a user mapping of a coherent buffer: dma_pgprot(dev, vma-&gt;vm_page_prot, attrs).</summary>
