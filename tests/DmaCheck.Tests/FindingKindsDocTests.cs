@@ -1,4 +1,3 @@
-using DmaCheck.Debug;
 using DmaCheck.Kernel;
 
 namespace DmaCheck.Tests;
@@ -10,7 +9,7 @@ public class FindingKindsDocTests
     public void EveryKindIsDocumented()
     {
         var doc = File.ReadAllText(Path.Combine(TestPaths.Root, "docs", "findings.md"));
-        var kinds = FindingKinds.All.Concat(DmaDebug.Kinds.Select(k => k.Kind)).ToList();
+        var kinds = FindingKindRegistry.All.Select(k => k.Id).ToList();
         var missing = kinds.Where(k => !doc.Contains($"`{k}`", StringComparison.Ordinal)).ToList();
         Assert.Empty(missing);
         Assert.Equal(kinds.Count, kinds.Distinct().Count());

@@ -41,7 +41,7 @@ public class KernelCrashTests
         var point = outcome.Explorer!.Crashes[(bug.Name, bug.Crash.Message)];
         var path = point.Node.Path();
         Assert.Equal("read b[0..64] -> seen", path[^1].Statement.Text);
-        Assert.Equal(StepOutcome.KernelBug, path[^1].Outcome);
+        Assert.Equal(StepOutcomeKind.KernelBug, path[^1].Outcome);
         Assert.Contains(path, s => s.Statement.Text.StartsWith("dma_free_coherent", StringComparison.Ordinal));
     }
 

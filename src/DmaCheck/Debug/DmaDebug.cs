@@ -62,44 +62,36 @@ public sealed record DebugState(ImmutableList<DebugEntry> Entries)
 /// </summary>
 public static class DmaDebug
 {
-    public const string InvalidFree = "dma-api-free-invalid-address";
-    public const string FreeNotAllocated = "dma-api-free-not-allocated";
-    public const string FreeSize = "dma-api-free-different-size";
-    public const string FreeWrongFunction = "dma-api-free-wrong-function";
-    public const string FreeCpuAddress = "dma-api-free-different-cpu-address";
-    public const string FreeDirection = "dma-api-free-different-direction";
-    public const string MapErrorUnchecked = "dma-api-map-error-not-checked";
-    public const string SyncNotAllocated = "dma-api-sync-not-allocated";
-    public const string SyncOutside = "dma-api-sync-outside-range";
-    public const string SyncDirection = "dma-api-sync-different-direction";
-    public const string SyncReadOnlyForCpu = "dma-api-sync-read-only-for-cpu";
-    public const string SyncWriteOnlyToDevice = "dma-api-sync-write-only-to-device";
-    public const string MapVmalloc = "dma-api-map-vmalloc";
-    public const string CachelineOverlap = "dma-api-cacheline-overlap";
-    public const string CpuTouchesDeviceOwned = "cpu-access-device-owned";
-    public const string DeviceOutsideMapping = "device-access-unmapped";
-    public const string DeviceTouchesCpuOwned = "device-access-cpu-owned";
-    public const string CpuWriteSharesLine = "cpu-write-shares-cacheline";
-    public const string Leak = "dma-api-leak";
-    public const string CpuTouchingActiveLine = "dma-api-cpu-touching-active-cacheline";
-    public const string FreeSgCount = "dma-api-free-sg-different-count";
-    public const string SyncSgCount = "dma-api-sync-sg-different-count";
-    public const string SgSegmentTooLong = "dma-api-sg-segment-too-long";
-    public const string SgSegmentAcrossBoundary = "dma-api-sg-segment-across-boundary";
-    public const string MapResourceRam = "dma-api-map-resource-ram";
-    public const string MapStack = "dma-api-map-stack";
-    public const string MapKernelImage = "dma-api-map-kernel-text";
+    public const string InvalidFree = FindingKinds.DmaApiFreeInvalid;
+    public const string FreeNotAllocated = FindingKinds.DmaApiFreeNotAllocated;
+    public const string FreeSize = FindingKinds.DmaApiFreeSize;
+    public const string FreeWrongFunction = FindingKinds.DmaApiFreeWrongFunction;
+    public const string FreeCpuAddress = FindingKinds.DmaApiFreeCpuAddress;
+    public const string FreeDirection = FindingKinds.DmaApiFreeDirection;
+    public const string MapErrorUnchecked = FindingKinds.DmaApiMapErrorUnchecked;
+    public const string SyncNotAllocated = FindingKinds.DmaApiSyncNotAllocated;
+    public const string SyncOutside = FindingKinds.DmaApiSyncOutside;
+    public const string SyncDirection = FindingKinds.DmaApiSyncDirection;
+    public const string SyncReadOnlyForCpu = FindingKinds.DmaApiSyncReadOnlyForCpu;
+    public const string SyncWriteOnlyToDevice = FindingKinds.DmaApiSyncWriteOnlyToDevice;
+    public const string MapVmalloc = FindingKinds.DmaApiMapVmalloc;
+    public const string CachelineOverlap = FindingKinds.DmaApiCachelineOverlap;
+    public const string CpuTouchesDeviceOwned = FindingKinds.CpuTouchesDeviceOwned;
+    public const string DeviceOutsideMapping = FindingKinds.DeviceOutsideMapping;
+    public const string DeviceTouchesCpuOwned = FindingKinds.DeviceTouchesCpuOwned;
+    public const string CpuWriteSharesLine = FindingKinds.CpuWriteSharesLine;
+    public const string Leak = FindingKinds.DmaApiLeak;
+    public const string CpuTouchingActiveLine = FindingKinds.DmaApiCpuTouchingActiveLine;
+    public const string FreeSgCount = FindingKinds.DmaApiFreeSgCount;
+    public const string SyncSgCount = FindingKinds.DmaApiSyncSgCount;
+    public const string SgSegmentTooLong = FindingKinds.DmaApiSgSegmentTooLong;
+    public const string SgSegmentAcrossBoundary = FindingKinds.DmaApiSgSegmentAcrossBoundary;
+    public const string MapResourceRam = FindingKinds.DmaApiMapResourceRam;
+    public const string MapStack = FindingKinds.DmaApiMapStack;
+    public const string MapKernelImage = FindingKinds.DmaApiMapKernelImage;
 
-    /// <summary>The kinds the debug layer reports, with the kernel's error class (reference §8.2) or "ownership".</summary>
-    public static IReadOnlyList<(string Kind, string Class)> Kinds { get; } =
-    [
-        (InvalidFree, "E1"), (FreeNotAllocated, "E2"), (FreeSize, "E3"), (FreeWrongFunction, "E4"), (FreeCpuAddress, "E5"),
-        (FreeSgCount, "E6"), (FreeDirection, "E7"), (MapErrorUnchecked, "E8"), (SyncNotAllocated, "E9"), (SyncOutside, "E10"), (SyncDirection, "E11"),
-        (SyncReadOnlyForCpu, "E12"), (SyncWriteOnlyToDevice, "E13"), (SyncSgCount, "E14"), (MapStack, "E15"), (MapKernelImage, "E16"), (MapVmalloc, "E17"), (MapResourceRam, "E18"), (SgSegmentTooLong, "E19"),
-        (SgSegmentAcrossBoundary, "E20"), (CachelineOverlap, "E21"),
-        (CpuTouchesDeviceOwned, "ownership"), (DeviceOutsideMapping, "ownership"), (DeviceTouchesCpuOwned, "ownership"),
-        (CpuWriteSharesLine, "ownership"), (Leak, "E22"), (CpuTouchingActiveLine, "E23"),
-    ];
+    /// <summary>The kinds the debug layer reports, with the kernel's error class (reference §8.2) or "ownership": <see cref="FindingKindRegistry"/>'s debug kinds.</summary>
+    public static IReadOnlyList<(string Kind, string Class)> Kinds { get; } = FindingKindRegistry.All.Where(k => k.IsDebug).Select(k => (k.Id, k.Class)).ToList();
 
     /// <summary>L1_CACHE_SHIFT on arm64 and arm (64-byte lines): the granule of the active-cacheline tracking.</summary>
     public const int L1CacheShift = 6;

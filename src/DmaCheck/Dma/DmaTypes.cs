@@ -183,22 +183,54 @@ public sealed record DmaState(KernelState Kernel, ImmutableList<StreamingMapping
     }
 }
 
-/// <summary>The switch values of one run, resolved once from the profile and the scenario's overrides.</summary>
+/// <summary>The switch values of one run, parsed once from the profile and the scenario's overrides into their enums (<see cref="SwitchValues"/>).</summary>
 public sealed record DmaEnvironment(KernelProfile Profile)
 {
-    public bool PrepCoherentInvalidates { get; } = Profile.Has(Switches.PrepCoherent) && Profile.Value(Switches.PrepCoherent) == "clean_inval";
+    /// <summary><see cref="Switches.PrepCoherent"/>; null where the architecture has no such switch.</summary>
+    public PrepCoherentMode? PrepCoherent { get; } = SwitchValues.PrepCoherent.OfOrNull(Profile);
 
-    public bool FromDeviceMapInvalidates { get; } = Profile.Has(Switches.SyncForDeviceFromDevice) && Profile.Value(Switches.SyncForDeviceFromDevice) == "inval";
+    /// <summary><see cref="Switches.SyncForDeviceFromDevice"/>; null where the architecture has no such switch.</summary>
+    public SyncForDeviceFromDeviceMode? SyncForDeviceFromDevice { get; } = SwitchValues.SyncForDeviceFromDevice.OfOrNull(Profile);
 
-    public bool CommonVaddrToPageIsVmallocAware { get; } = Profile.Value(Switches.CommonVaddrToPage) == "vmalloc_aware";
+    public VaddrToPageMode CommonVaddrToPage { get; } = SwitchValues.CommonVaddrToPage.Of(Profile);
 
-    public bool XenFreeIsVmallocAware { get; } = Profile.Value(Switches.XenFreeCoherentPage) == "vmalloc_aware";
+    public VaddrToPageMode XenFreeCoherentPage { get; } = SwitchValues.XenFreeCoherentPage.Of(Profile);
 
-    /// <summary>The value of <see cref="Switches.SwiotlbMapBounce"/>.</summary>
-    public string SwiotlbMapBounce { get; } = Profile.Value(Switches.SwiotlbMapBounce);
+    public SwiotlbMapBounceMode SwiotlbMapBounce { get; } = SwitchValues.SwiotlbMapBounce.Of(Profile);
+
+    public SwiotlbSyncForDeviceBounceMode SwiotlbSyncForDeviceBounce { get; } = SwitchValues.SwiotlbSyncForDeviceBounce.Of(Profile);
+
+    public MapResourceRamCheckMode MapResourceRamCheck { get; } = SwitchValues.MapResourceRamCheck.Of(Profile);
+
+    public bool PrepCoherentInvalidates => PrepCoherent == PrepCoherentMode.CleanInval;
+
+    public bool FromDeviceMapInvalidates => SyncForDeviceFromDevice == SyncForDeviceFromDeviceMode.Inval;
+
+    public bool CommonVaddrToPageIsVmallocAware => CommonVaddrToPage == VaddrToPageMode.VmallocAware;
+
+    public bool XenFreeIsVmallocAware => XenFreeCoherentPage == VaddrToPageMode.VmallocAware;
 
     /// <summary>Whether dma_sync_*_for_device bounces whatever the direction (aa6f8dcbab47 only).</summary>
-    public bool SwiotlbSyncForDeviceAlwaysBounces { get; } = Profile.Value(Switches.SwiotlbSyncForDeviceBounce) == "always";
+    public bool SwiotlbSyncForDeviceAlwaysBounces => SwiotlbSyncForDeviceBounce == SwiotlbSyncForDeviceBounceMode.Always;
+
+    /// <summary>
+    /// get_dma_ops(dev) for every device of the profile: arm_dma_ops (arm_coherent_dma_ops) on 32-bit arm without
+    /// LPAE, xen_swiotlb_dma_ops in a Xen dom0, else none (dma-direct).
+    /// </summary>
+    public DmaOpsKind Ops { get; } = Profile.ArmDmaOps ? DmaOpsKind.ArmDmaOps : Profile.XenDom0 ? DmaOpsKind.XenSwiotlb : DmaOpsKind.Direct;
 
     public PlatformLayout Layout => Profile.Layout;
+}
+
+/// <summary>Which dma_map_ops the front end dispatches to (kernel/dma/mapping.c: dma_map_direct / dma_alloc_direct, else ops->...).</summary>
+public enum DmaOpsKind
+{
+    /// <summary>No dma_map_ops: dma-direct (kernel/dma/direct.c).</summary>
+    Direct,
+
+    /// <summary>arm_dma_ops / arm_coherent_dma_ops (arch/arm/mm/dma-mapping.c).</summary>
+    ArmDmaOps,
+
+    /// <summary>xen_swiotlb_dma_ops (drivers/xen/swiotlb-xen.c).</summary>
+    XenSwiotlb,
 }

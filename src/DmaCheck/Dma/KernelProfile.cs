@@ -21,7 +21,7 @@ public sealed record KernelProfile(string Name, string Description, PlatformLayo
 
     public KernelProfile With(SwitchDef def, string value)
     {
-        if (def.Find(value) is null)
+        if (!Dma.SwitchValues.IsKnown(def, value))
         {
             throw new ArgumentException($"switch {def.Key} has no value {value}");
         }
@@ -42,7 +42,7 @@ public sealed record KernelProfile(string Name, string Description, PlatformLayo
 public static class Profiles
 {
     private static ImmutableDictionary<string, string> Values(params (SwitchDef Def, string Value)[] values) =>
-        values.ToImmutableDictionary(v => v.Def.Key, v => v.Def.Find(v.Value) is null ? throw new ArgumentException(v.Value) : v.Value);
+        values.ToImmutableDictionary(v => v.Def.Key, v => SwitchValues.IsKnown(v.Def, v.Value) ? v.Value : throw new ArgumentException($"switch {v.Def.Key} has no value {v.Value}"));
 
     public static KernelProfile Linux63Arm64 { get; } = new(
         "linux-6.3-arm64",

@@ -235,3 +235,116 @@ public static class SwiotlbBounce
         return (orig, size);
     }
 }
+
+// swiotlb_map and the bounce bookkeeping of kernel/dma/swiotlb.c that the backends call.
+public static partial class DmaApi
+{
+    /// <summary>
+    /// swiotlb_map() → swiotlb_tbl_map_single() (v6.4, one area): find slots, record the original address, copy the
+    /// buffer into the slots as <see cref="Switches.SwiotlbMapBounce"/> says; the handle is phys_to_dma of the bounce
+    /// address, refused ("swiotlb addr ... overflow") when the device cannot reach it; a non-coherent device gets
+    /// arch_sync_dma_for_device on the bounce slots unless DMA_ATTR_SKIP_CPU_SYNC.
+    /// </summary>
+    private static DmaState SwiotlbMap(DmaEnvironment env, DmaState s, SwiotlbPool pool, DmaDevice dev, ulong phys, ulong size, DmaDirection dir, DmaAttrs attrs, string function, List<HwOp> ops, List<Finding> findings, out ulong handle)
+    {
+        if (dev.SegBoundaryMask != ulong.MaxValue)
+        {
+            throw new NotModelledException($"{function}: {dev.Name} sets seg_boundary_mask 0x{dev.SegBoundaryMask:x}, which swiotlb's slot search honours (dma_get_seg_boundary); that part of the search is not modelled");
+        }
+
+        var owner = $"{function}({dev.Name}) of PA 0x{phys:x}";
+        if (pool.Allocate(dev, phys, size, owner, out var slots) is not { } allocated)
+        {
+            if ((attrs & DmaAttrs.DMA_ATTR_NO_WARN) == 0)
+            {
+                findings.Add(new Finding(FindingKinds.SwiotlbFull, function, null, new PageOwner(OwnerKind.Allocation, KernelState.SwiotlbOwner), Severity.ContractViolation,
+                    $"swiotlb_tbl_map_single: swiotlb buffer is full (sz: {size} bytes), total {pool.Slots} (slots), used {pool.UsedSlots} (slots); the mapping fails with DMA_MAPPING_ERROR"));
+            }
+
+            handle = DmaMappingError;
+            return s;
+        }
+
+        var tlb = allocated.SlotAddress(slots.Index) + slots.Offset;
+        var skip = (attrs & DmaAttrs.DMA_ATTR_SKIP_CPU_SYNC) != 0;
+        var bounce = env.SwiotlbMapBounce switch
+        {
+            SwiotlbMapBounceMode.ToDeviceOnly => !skip && dir is DmaDirection.DMA_TO_DEVICE or DmaDirection.DMA_BIDIRECTIONAL,
+            SwiotlbMapBounceMode.UnlessOverwrite => !skip && ((attrs & DmaAttrs.DMA_ATTR_OVERWRITE) == 0 || dir != DmaDirection.DMA_FROM_DEVICE),
+            SwiotlbMapBounceMode.Always => true,
+            _ => throw new InvalidOperationException($"{Switches.SwiotlbMapBounce.Key}: no behaviour for {env.SwiotlbMapBounce}"),
+        };
+        var next = s with { Swiotlb = allocated };
+        var mapping = new StreamingMapping(dev.Name, env.Layout.PhysToDma(tlb), phys, size, dir, function, tlb, [(0UL, size)]);
+        if (bounce)
+        {
+            SwiotlbBounce.Bounce(next, allocated, tlb, size, DmaDirection.DMA_TO_DEVICE, $"{XenVia(env, function, "xen_swiotlb_map_page")}: swiotlb_tbl_map_single [{Switches.SwiotlbMapBounce.Key}={env.Profile.Value(Switches.SwiotlbMapBounce)}]", ops, findings);
+            mapping = mapping.Filled(0, size);
+        }
+
+        if (!DmaCapable(env, dev, mapping.Handle, size))
+        {
+            // swiotlb_map: swiotlb_tbl_unmap_single(..., DMA_ATTR_SKIP_CPU_SYNC), then the WARN.
+            findings.Add(new Finding(FindingKinds.DmaAddrOverflow, function, tlb >> PlatformLayout.PageShift, new PageOwner(OwnerKind.Allocation, KernelState.SwiotlbOwner), Severity.ContractViolation,
+                $"swiotlb addr 0x{mapping.Handle:x16}+{size} overflow (mask {dev.DmaMask:x}, bus limit {(env.Layout.DmaLimit == ulong.MaxValue ? 0 : env.Layout.DmaLimit):x}): {dev.Name} cannot reach the bounce slots either; the map returns DMA_MAPPING_ERROR"));
+            handle = DmaMappingError;
+            return s with { Swiotlb = allocated.Release(slots) };
+        }
+
+        handle = mapping.Handle;
+        if (!dev.Coherent && !skip)
+        {
+            ArchSyncDmaForDevice(env, next.Kernel, tlb, size, dir, XenVia(env, function, "xen_swiotlb_map_page"), ops);
+        }
+
+        return next with { Mappings = next.Mappings.Add(mapping) };
+    }
+
+    /// <summary>A device wrote [pa, pa+length): bounce slots it covers no longer hold stale bytes.</summary>
+    public static DmaState DeviceWrote(DmaState s, ulong pa, ulong length) => s.Swiotlb is { } pool && pool.Contains(pa) ? Filled(s, pa, length) : s;
+
+    private static DmaState Filled(DmaState s, ulong pa, ulong length)
+    {
+        var mappings = s.Mappings;
+        foreach (var m in s.Mappings)
+        {
+            if (m.Tlb is { } tlb && pa < tlb + m.Size && tlb < pa + length)
+            {
+                var lo = Math.Max(pa, tlb) - tlb;
+                var hi = Math.Min(pa + length, tlb + m.Size) - tlb;
+                mappings = mappings.Replace(m, m.Filled(lo, hi));
+            }
+        }
+
+        return s with { Mappings = mappings };
+    }
+
+    /// <summary>
+    /// A copy back from bounce slots that still hold bytes from before the mapping (not copied in at map, not written by
+    /// the device) puts the pool's previous contents (another user's bounce data) into the buffer: an information leak.
+    /// </summary>
+    private static void StaleBytes(DmaState s, ulong orig, ulong size, string function, List<Finding> findings)
+    {
+        foreach (var m in s.Mappings)
+        {
+            if (m.Tlb is not { } tlb || m.Stale is null || orig < m.Phys || orig >= m.Phys + m.Size)
+            {
+                continue;
+            }
+
+            var lo = orig - m.Phys;
+            var hi = Math.Min(m.Size, lo + size);
+            foreach (var (a, b) in m.Stale)
+            {
+                var from = Math.Max(a, lo);
+                var to = Math.Min(b, hi);
+                if (from < to)
+                {
+                    findings.Add(new Finding(FindingKinds.SwiotlbStaleBytes, function, (m.Phys + from) >> PlatformLayout.PageShift, s.OwnerOf((m.Phys + from) >> PlatformLayout.PageShift), Severity.InformationLeak,
+                        $"bytes {from}..{to} of {m.Function}'s {m.Direction} mapping are copied back from bounce slots at 0x{tlb + from:x} that neither the map nor the device wrote: the buffer receives whatever the swiotlb pool held before (another user's data)"));
+                    return;
+                }
+            }
+        }
+    }
+}

@@ -473,7 +473,7 @@ internal sealed class Reducer(ScenarioModel model)
             return null;
         }
 
-        if (step.Outcome == StepOutcome.KernelBug)
+        if (step.Outcome == StepOutcomeKind.KernelBug)
         {
             return null; // the kernel crashes: the search meets it itself, if the step can happen
         }

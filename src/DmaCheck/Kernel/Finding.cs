@@ -28,16 +28,13 @@ public enum Severity
 public sealed record Finding(string Kind, string Function, ulong? Pfn, PageOwner Owner, Severity Severity, string Message, bool Fatal = false)
 {
     /// <summary>The severity as reports spell it.</summary>
-    public string SeverityText => Severity switch
-    {
-        Severity.InformationLeak => "information-leak",
-        Severity.Corruption => "memory-corruption",
-        Severity.ContractViolation => "dma-api",
-        _ => "fault",
-    };
+    public string SeverityText => FindingKindRegistry.SeverityName(Severity);
 }
 
-/// <summary>The stable finding kinds.</summary>
+/// <summary>
+/// The stable finding kinds: one constant per kind, for the code that makes findings. What each kind means, its
+/// class and its severities are in <see cref="FindingKindRegistry"/>, the one list every reporter and the binder use.
+/// </summary>
 public static class FindingKinds
 {
     public const string UserMappingForeignPage = "user-mapping-foreign-page";
@@ -58,12 +55,125 @@ public static class FindingKinds
     public const string MapResourceRam = "map-resource-ram";
     public const string MapSingleVmalloc = "map-single-vmalloc";
 
-    public static IReadOnlyList<string> All { get; } =
+    // What CONFIG_DMA_API_DEBUG reports (kernel/dma/debug.c), and the ownership rules it cannot check (Debug/DmaDebug.cs).
+    public const string DmaApiFreeInvalid = "dma-api-free-invalid-address";
+    public const string DmaApiFreeNotAllocated = "dma-api-free-not-allocated";
+    public const string DmaApiFreeSize = "dma-api-free-different-size";
+    public const string DmaApiFreeWrongFunction = "dma-api-free-wrong-function";
+    public const string DmaApiFreeCpuAddress = "dma-api-free-different-cpu-address";
+    public const string DmaApiFreeDirection = "dma-api-free-different-direction";
+    public const string DmaApiMapErrorUnchecked = "dma-api-map-error-not-checked";
+    public const string DmaApiSyncNotAllocated = "dma-api-sync-not-allocated";
+    public const string DmaApiSyncOutside = "dma-api-sync-outside-range";
+    public const string DmaApiSyncDirection = "dma-api-sync-different-direction";
+    public const string DmaApiSyncReadOnlyForCpu = "dma-api-sync-read-only-for-cpu";
+    public const string DmaApiSyncWriteOnlyToDevice = "dma-api-sync-write-only-to-device";
+    public const string DmaApiMapVmalloc = "dma-api-map-vmalloc";
+    public const string DmaApiCachelineOverlap = "dma-api-cacheline-overlap";
+    public const string CpuTouchesDeviceOwned = "cpu-access-device-owned";
+    public const string DeviceOutsideMapping = "device-access-unmapped";
+    public const string DeviceTouchesCpuOwned = "device-access-cpu-owned";
+    public const string CpuWriteSharesLine = "cpu-write-shares-cacheline";
+    public const string DmaApiLeak = "dma-api-leak";
+    public const string DmaApiCpuTouchingActiveLine = "dma-api-cpu-touching-active-cacheline";
+    public const string DmaApiFreeSgCount = "dma-api-free-sg-different-count";
+    public const string DmaApiSyncSgCount = "dma-api-sync-sg-different-count";
+    public const string DmaApiSgSegmentTooLong = "dma-api-sg-segment-too-long";
+    public const string DmaApiSgSegmentAcrossBoundary = "dma-api-sg-segment-across-boundary";
+    public const string DmaApiMapResourceRam = "dma-api-map-resource-ram";
+    public const string DmaApiMapStack = "dma-api-map-stack";
+    public const string DmaApiMapKernelImage = "dma-api-map-kernel-text";
+
+    /// <summary>The kinds the model itself reports (not dma-debug's), in registry order.</summary>
+    public static IReadOnlyList<string> All { get; } = FindingKindRegistry.All.Where(k => k.Class == FindingKind.ModelClass).Select(k => k.Id).ToList();
+}
+
+/// <summary>One finding kind: its stable identifier, its class, the severities a finding of it can have, and what it means.</summary>
+/// <param name="Class">"model" for the model's own findings; dma-debug's error class (E1..E23, reference §8.2); or "ownership".</param>
+public sealed record FindingKind(string Id, string Class, IReadOnlyList<Severity> Severities, string Description)
+{
+    public const string ModelClass = "model";
+
+    /// <summary>Whether dma-debug (CONFIG_DMA_API_DEBUG, or dmacheck's ownership checks beside it) reports it.</summary>
+    public bool IsDebug => Class != ModelClass;
+}
+
+/// <summary>
+/// Every finding kind, in the order reports and messages list them (the model's kinds, then dma-debug's by error class):
+/// the one registry the binder (<c># expect finding KIND</c>), the reports (severity names) and docs/findings.md's test
+/// read.
+/// </summary>
+public static class FindingKindRegistry
+{
+    private static readonly Severity[] Leak = [Severity.InformationLeak];
+    private static readonly Severity[] Fault = [Severity.Fault];
+    private static readonly Severity[] Corrupt = [Severity.Corruption];
+    private static readonly Severity[] Api = [Severity.ContractViolation];
+
+    private static FindingKind Model(string id, Severity[] severities, string description) => new(id, FindingKind.ModelClass, severities, description);
+
+    private static FindingKind Debug(string id, string cls, string description) => new(id, cls, Api, description);
+
+    public static IReadOnlyList<FindingKind> All { get; } =
     [
-        UserMappingForeignPage, UserMappingOutsideRam, SgForeignPage, SgPageOutsideRam, BogusStructPage,
-        ForeignPageFlags, FreeForeignPage, DoubleFree, UseAfterFree, AccessOutsideRam, SwiotlbOverflow, SwiotlbStaleBytes, SwiotlbFull, SwiotlbAccessBeforeStart, DmaAddrOverflow,
-        MapResourceRam, MapSingleVmalloc,
+        Model(FindingKinds.UserMappingForeignPage, Leak, "an mmap of a coherent buffer maps a frame the buffer does not own into user space"),
+        Model(FindingKinds.UserMappingOutsideRam, Fault, "an mmap of a coherent buffer maps a pfn with no DRAM behind it"),
+        Model(FindingKinds.SgForeignPage, Leak, "an exported sg table holds a page the buffer does not own"),
+        Model(FindingKinds.SgPageOutsideRam, Fault, "an exported sg table holds a page with no DRAM behind it"),
+        Model(FindingKinds.BogusStructPage, Fault, "the kernel touches page->flags of a struct page that does not exist (an oops)"),
+        Model(FindingKinds.ForeignPageFlags, Corrupt, "an atomic read-modify-write of another owner's page->flags"),
+        Model(FindingKinds.FreeForeignPage, Corrupt, "a free of a frame owned by someone else, or with no DRAM"),
+        Model(FindingKinds.DoubleFree, Corrupt, "a free of a frame or object that is already free"),
+        Model(FindingKinds.UseAfterFree, [Severity.InformationLeak, Severity.Corruption], "an access reaches a page after it was freed or given to another owner"),
+        Model(FindingKinds.AccessOutsideRam, Fault, "an access to a physical address with no DRAM"),
+        Model(FindingKinds.SwiotlbOverflow, Api, "swiotlb_bounce's \"Buffer overflow detected\": a sync past the bounce allocation"),
+        Model(FindingKinds.SwiotlbStaleBytes, Leak, "a copy back from bounce slots includes bytes neither the map nor the device wrote"),
+        Model(FindingKinds.SwiotlbFull, Api, "no run of free swiotlb slots fits: the map fails"),
+        Model(FindingKinds.SwiotlbAccessBeforeStart, Api, "swiotlb_bounce's \"Access before mapping start detected\""),
+        Model(FindingKinds.DmaAddrOverflow, Api, "the device cannot reach the buffer or the bounce slots: the map fails"),
+        Model(FindingKinds.MapResourceRam, Api, "dma_map_resource of RAM refused with a WARN (before a9c38c5d267c)"),
+        Model(FindingKinds.MapSingleVmalloc, Api, "dma_map_single of a vmalloc address refused with a WARN (4544b9f25e70)"),
+        Debug(FindingKinds.DmaApiFreeInvalid, "E1", "an unmap or free of DMA_MAPPING_ERROR"),
+        Debug(FindingKinds.DmaApiFreeNotAllocated, "E2", "an unmap or free of a handle that is not mapped"),
+        Debug(FindingKinds.DmaApiFreeSize, "E3", "the unmap or free size differs from the map's"),
+        Debug(FindingKinds.DmaApiFreeWrongFunction, "E4", "a mapping unmapped or freed with the wrong function"),
+        Debug(FindingKinds.DmaApiFreeCpuAddress, "E5", "dma_free_coherent with another CPU address"),
+        Debug(FindingKinds.DmaApiFreeSgCount, "E6", "dma_unmap_sg with another nents than dma_map_sg was given"),
+        Debug(FindingKinds.DmaApiFreeDirection, "E7", "the unmap direction differs from the map's"),
+        Debug(FindingKinds.DmaApiMapErrorUnchecked, "E8", "unmapped without dma_mapping_error() being called on the handle"),
+        Debug(FindingKinds.DmaApiSyncNotAllocated, "E9", "a sync of a range no mapping contains"),
+        Debug(FindingKinds.DmaApiSyncOutside, "E10", "a sync that runs past the end of its mapping"),
+        Debug(FindingKinds.DmaApiSyncDirection, "E11", "the sync direction differs from the map's"),
+        Debug(FindingKinds.DmaApiSyncReadOnlyForCpu, "E12", "sync_for_cpu of a device read-only mapping"),
+        Debug(FindingKinds.DmaApiSyncWriteOnlyToDevice, "E13", "sync_for_device of a device write-only mapping"),
+        Debug(FindingKinds.DmaApiSyncSgCount, "E14", "dma_sync_sg_* with another nents than the map"),
+        Debug(FindingKinds.DmaApiMapStack, "E15", "a map of the calling thread's own kernel stack"),
+        Debug(FindingKinds.DmaApiMapKernelImage, "E16", "a map overlapping the kernel image's .text or .rodata"),
+        Debug(FindingKinds.DmaApiMapVmalloc, "E17", "debug_dma_map_single of a vmalloc address"),
+        Debug(FindingKinds.DmaApiMapResourceRam, "E18", "dma_map_resource of RAM, reported by dma-debug (af0c3f058662)"),
+        Debug(FindingKinds.DmaApiSgSegmentTooLong, "E19", "an sg element longer than the device's max_seg_size"),
+        Debug(FindingKinds.DmaApiSgSegmentAcrossBoundary, "E20", "an sg element crossing the device's segment boundary"),
+        Debug(FindingKinds.DmaApiCachelineOverlap, "E21", "two mappings that are not TO_DEVICE start in one cache line"),
+        Debug(FindingKinds.CpuTouchesDeviceOwned, "ownership", "the CPU touches a streaming buffer the device owns"),
+        Debug(FindingKinds.DeviceOutsideMapping, "ownership", "a DMA engine touches memory no live mapping of its device covers"),
+        Debug(FindingKinds.DeviceTouchesCpuOwned, "ownership", "a DMA engine touches a mapping the CPU owns"),
+        Debug(FindingKinds.CpuWriteSharesLine, "ownership", "the CPU writes bytes sharing a cache line with a mapping the device owns"),
+        Debug(FindingKinds.DmaApiLeak, "E22", "mappings or coherent buffers still live when the driver is unbound"),
+        Debug(FindingKinds.DmaApiCpuTouchingActiveLine, "E23", "a CPU access to the first cache line of a live mapping (debug_dma_assert_idle)"),
     ];
+
+    private static readonly Dictionary<string, FindingKind> ById = All.ToDictionary(k => k.Id, StringComparer.Ordinal);
+
+    public static FindingKind? Find(string id) => ById.GetValueOrDefault(id);
+
+    /// <summary>The severity as reports spell it.</summary>
+    public static string SeverityName(Severity severity) => severity switch
+    {
+        Severity.InformationLeak => "information-leak",
+        Severity.Corruption => "memory-corruption",
+        Severity.ContractViolation => "dma-api",
+        _ => "fault",
+    };
 }
 
 /// <summary>Thrown when a finding is fatal to the agent that caused it; the model records the finding and stops the agent.</summary>

@@ -187,7 +187,7 @@ public sealed class Binder
     /// </summary>
     private static KernelConfig KmallocSettings(KernelProfile profile, HardwareConfig hardware, KernelConfig config)
     {
-        var bounce = profile.Has(Switches.KmallocBounce) && profile.Value(Switches.KmallocBounce) == "on";
+        var bounce = SwitchValues.KmallocBounce.OfOrNull(profile) == KmallocBounceMode.On;
         config = config with { KmallocBounce = bounce };
         var minalign = profile.Arch == Arch.X86_64 ? 8 // no ARCH_DMA_MINALIGN: ARCH_KMALLOC_MINALIGN = ARCH_SLAB_MINALIGN
             : profile.Arch != Arch.Arm64 ? 64
@@ -223,7 +223,7 @@ public sealed class Binder
         var result = new List<DeclaredFinding>();
         foreach (var d in syntax.DeclaredFindings)
         {
-            var known = FindingKinds.All.Concat(Debug.DmaDebug.Kinds.Select(k => k.Kind)).ToList();
+            var known = FindingKindRegistry.All.Select(k => k.Id).ToList();
             if (d.Kind is { } kind && !known.Contains(kind.Text))
             {
                 throw Error(kind, $"unknown finding kind '{kind.Text}' (known: {Known(known)})");
@@ -629,210 +629,103 @@ public sealed class Binder
 
     private Statement BindCall(CallSyntax call, HashSet<string> locals)
     {
-        var f = call.Function.Text;
-        var args = call.Args;
+        var entry = CallCatalogue.Find(call.Function.Text)
+            ?? throw Error(call.Function, $"unknown or unmodelled kernel function '{call.Function.Text}' (known: {Known(CallCatalogue.Calls.Select(c => c.Name))})");
+        return entry.Bind(new CallBinding(this, call, locals)) with { Call = entry };
+    }
 
-        void Arity(int n)
+    /// <summary>
+    /// One call being bound, for its <see cref="CallEntry"/>: the arguments and the checks every call shares (arity,
+    /// the assignment of its result, devices, gfp flags, attributes, directions, orders), each with the binder's
+    /// message and span.
+    /// </summary>
+    public sealed class CallBinding
+    {
+        private readonly Binder binder;
+        private readonly CallSyntax call;
+        private readonly HashSet<string> locals;
+
+        internal CallBinding(Binder binder, CallSyntax call, HashSet<string> locals)
         {
-            if (args.Count != n)
+            this.binder = binder;
+            this.call = call;
+            this.locals = locals;
+        }
+
+        /// <summary>The kernel function's name as written.</summary>
+        public string Function => call.Function.Text;
+
+        public SourceSpan Span => call.Span;
+
+        public string Text => call.Text;
+
+        public int ArgCount => call.Args.Count;
+
+        public void Arity(int n)
+        {
+            if (call.Args.Count != n)
             {
-                throw Error(call.Function, $"{f} takes {n} argument(s) here, not {args.Count}");
+                throw binder.Error(call.Function, $"{Function} takes {n} argument(s) here, not {call.Args.Count}");
             }
         }
 
-        string Target()
+        /// <summary>The variable the result is assigned to; an error when there is none.</summary>
+        public string Target()
         {
             if (call.Target is null)
             {
-                throw Error(call.Function, $"{f} returns a value: assign it, as in 'x = {f}(...)'");
+                throw binder.Error(call.Function, $"{Function} returns a value: assign it, as in 'x = {Function}(...)'");
             }
 
-            Assign(call.Target);
+            binder.Assign(call.Target);
             return call.Target.Text;
         }
 
-        void NoTarget()
+        /// <summary>Checks that the result is not assigned: the call returns nothing.</summary>
+        public void NoTarget()
         {
             if (call.Target is not null)
             {
-                throw Error(call.Target, $"{f} returns nothing to assign");
+                throw binder.Error(call.Target, $"{Function} returns nothing to assign");
             }
         }
 
-        switch (f)
-        {
-            case "dma_alloc_coherent":
-                Arity(3);
-                return new AllocCoherentStmt(call.Span, call.Text, Target(), Device(args[0]), Expr(args[1], locals), Gfp(args[2]));
-            case "dma_alloc_attrs":
-                Arity(4);
-                return new AllocCoherentStmt(call.Span, call.Text, Target(), Device(args[0]), Expr(args[1], locals), Gfp(args[2]), Attrs(args[3]));
-            case "dma_free_attrs":
-                {
-                    Arity(4);
-                    NoTarget();
-                    var buf = Expr(args[2], locals);
-                    return new FreeCoherentStmt(call.Span, call.Text, Device(args[0]), Expr(args[1], locals), buf with { Field = "cpu" }, buf with { Field = "dma" }, Attrs(args[3]));
-                }
-
-            case "dma_mmap_coherent":
-                Arity(3);
-                return new MmapStmt(call.Span, call.Text, Target(), Device(args[0]), Expr(args[1], locals), Expr(args[2], locals), DmaAttrs.None);
-            case "dma_mmap_attrs":
-                Arity(4);
-                return new MmapStmt(call.Span, call.Text, Target(), Device(args[0]), Expr(args[1], locals), Expr(args[2], locals), Attrs(args[3]));
-            case "dma_get_sgtable":
-                Arity(3);
-                return new GetSgtableStmt(call.Span, call.Text, Target(), Device(args[0]), Expr(args[1], locals), Expr(args[2], locals), DmaAttrs.None);
-            case "dma_get_sgtable_attrs":
-                Arity(4);
-                return new GetSgtableStmt(call.Span, call.Text, Target(), Device(args[0]), Expr(args[1], locals), Expr(args[2], locals), Attrs(args[3]));
-            case "sg_page" or "sg_phys" or "kmap_local_page" or "virt_to_phys" or "stack_buffer" or "static_const" or "vmalloc_to_page" or "offset_in_page":
-                Arity(1);
-                return new DeriveStmt(call.Span, call.Text, Target(), f, Expr(args[0], locals));
-            case "dma_free_coherent":
-                NoTarget();
-                if (args.Count == 3)
-                {
-                    var buf = Expr(args[2], locals);
-                    return new FreeCoherentStmt(call.Span, call.Text, Device(args[0]), Expr(args[1], locals), buf with { Field = "cpu" }, buf with { Field = "dma" });
-                }
-
-                Arity(4);
-                return new FreeCoherentStmt(call.Span, call.Text, Device(args[0]), Expr(args[1], locals), Expr(args[2], locals), Expr(args[3], locals));
-            case "kmalloc":
-                Arity(2);
-                return new KmallocStmt(call.Span, call.Text, Target(), Expr(args[0], locals), Gfp(args[1]));
-            case "kfree":
-                Arity(1);
-                NoTarget();
-                return new KfreeStmt(call.Span, call.Text, Expr(args[0], locals));
-            case "alloc_pages":
-                Arity(2);
-                return new AllocPagesStmt(call.Span, call.Text, Target(), Gfp(args[0]), Order(args[1]));
-            case "__free_pages":
-                Arity(2);
-                NoTarget();
-                return new FreePagesStmt(call.Span, call.Text, Expr(args[0], locals), Order(args[1]));
-            case "dma_map_single":
-                Arity(4);
-                return new MapStmt(call.Span, call.Text, Target(), f, Device(args[0]), Expr(args[1], locals), null, Expr(args[2], locals), Direction(args[3]));
-            case "dma_map_page":
-                Arity(5);
-                return new MapStmt(call.Span, call.Text, Target(), f, Device(args[0]), Expr(args[1], locals), Expr(args[2], locals), Expr(args[3], locals), Direction(args[4]));
-            case "dma_map_single_attrs":
-                Arity(5);
-                return new MapStmt(call.Span, call.Text, Target(), f, Device(args[0]), Expr(args[1], locals), null, Expr(args[2], locals), Direction(args[3]), MapAttrs(args[4]));
-            case "dma_map_page_attrs":
-                Arity(6);
-                return new MapStmt(call.Span, call.Text, Target(), f, Device(args[0]), Expr(args[1], locals), Expr(args[2], locals), Expr(args[3], locals), Direction(args[4]), MapAttrs(args[5]));
-            case "dma_unmap_single" or "dma_unmap_page":
-                return Sync(SyncKind.Unmap);
-            case "dma_unmap_single_attrs" or "dma_unmap_page_attrs":
-                {
-                    Arity(5);
-                    NoTarget();
-                    return new SyncStmt(call.Span, call.Text, f, SyncKind.Unmap, Device(args[0]), Expr(args[1], locals), Expr(args[2], locals), Direction(args[3]), MapAttrs(args[4]));
-                }
-
-            case "dma_sync_single_for_cpu":
-                return Sync(SyncKind.ForCpu);
-            case "dma_sync_single_for_device":
-                return Sync(SyncKind.ForDevice);
-            case "dma_mapping_error":
-                Arity(2);
-                NoTarget();
-                return new MappingErrorStmt(call.Span, call.Text, Device(args[0]), Expr(args[1], locals));
-            case "dma_map_resource":
-                Arity(5);
-                return new ResourceStmt(call.Span, call.Text, false, Target(), Device(args[0]), Expr(args[1], locals), Expr(args[2], locals), Direction(args[3]), Attrs(args[4]));
-            case "dma_unmap_resource":
-                Arity(5);
-                NoTarget();
-                return new ResourceStmt(call.Span, call.Text, true, null, Device(args[0]), Expr(args[1], locals), Expr(args[2], locals), Direction(args[3]), Attrs(args[4]));
-            case "sg_alloc_table":
-                if (args.Count != 1)
-                {
-                    Arity(2);
-                }
-
-                return new SgAllocStmt(call.Span, call.Text, Target(), Expr(args[0], locals), args.Count == 2 ? Gfp(args[1]) : Kernel.Gfp.GFP_KERNEL);
-            case "sg_set_buf":
-                Arity(4);
-                NoTarget();
-                return new SgSetStmt(call.Span, call.Text, f, Expr(args[0], locals), Expr(args[1], locals), Expr(args[2], locals), Expr(args[3], locals), null);
-            case "sg_set_page":
-                Arity(5);
-                NoTarget();
-                return new SgSetStmt(call.Span, call.Text, f, Expr(args[0], locals), Expr(args[1], locals), Expr(args[2], locals), Expr(args[3], locals), Expr(args[4], locals));
-            case "sg_free_table":
-                Arity(1);
-                NoTarget();
-                return new SgFreeStmt(call.Span, call.Text, Expr(args[0], locals));
-            case "sg_dma_address" or "sg_dma_len":
-                Arity(2);
-                return new SgFieldStmt(call.Span, call.Text, Target(), f, Expr(args[0], locals), Expr(args[1], locals));
-            case "dma_map_sg":
-                Arity(4);
-                return new SgDmaStmt(call.Span, call.Text, f, SgDmaKind.Map, OptionalTarget(), Device(args[0]), Expr(args[1], locals), Expr(args[2], locals), Direction(args[3]));
-            case "dma_map_sg_attrs":
-                Arity(5);
-                return new SgDmaStmt(call.Span, call.Text, f, SgDmaKind.Map, OptionalTarget(), Device(args[0]), Expr(args[1], locals), Expr(args[2], locals), Direction(args[3]), MapAttrs(args[4]));
-            case "dma_map_sgtable":
-                Arity(4);
-                return new SgDmaStmt(call.Span, call.Text, f, SgDmaKind.Map, OptionalTarget(), Device(args[0]), Expr(args[1], locals), null, Direction(args[2]), MapAttrs(args[3]));
-            case "dma_unmap_sg" or "dma_sync_sg_for_cpu" or "dma_sync_sg_for_device":
-                Arity(4);
-                NoTarget();
-                return new SgDmaStmt(call.Span, call.Text, f, SgKind(f), null, Device(args[0]), Expr(args[1], locals), Expr(args[2], locals), Direction(args[3]));
-            case "dma_unmap_sg_attrs":
-                Arity(5);
-                NoTarget();
-                return new SgDmaStmt(call.Span, call.Text, f, SgDmaKind.Unmap, null, Device(args[0]), Expr(args[1], locals), Expr(args[2], locals), Direction(args[3]), MapAttrs(args[4]));
-            case "dma_unmap_sgtable":
-                Arity(4);
-                NoTarget();
-                return new SgDmaStmt(call.Span, call.Text, f, SgDmaKind.Unmap, null, Device(args[0]), Expr(args[1], locals), null, Direction(args[2]), MapAttrs(args[3]));
-            case "dma_sync_sgtable_for_cpu" or "dma_sync_sgtable_for_device":
-                Arity(3);
-                NoTarget();
-                return new SgDmaStmt(call.Span, call.Text, f, SgKind(f), null, Device(args[0]), Expr(args[1], locals), null, Direction(args[2]));
-            default:
-                throw Error(call.Function, $"unknown or unmodelled kernel function '{f}' (known: dma_alloc_coherent, dma_alloc_attrs, dma_free_coherent, dma_free_attrs, dma_mmap_coherent, dma_mmap_attrs, dma_get_sgtable, dma_get_sgtable_attrs, sg_page, sg_phys, kmap_local_page, kmalloc, kfree, alloc_pages, __free_pages, dma_map_single, dma_map_page, dma_map_single_attrs, dma_map_page_attrs, dma_unmap_single, dma_unmap_page, dma_unmap_single_attrs, dma_unmap_page_attrs, dma_sync_single_for_cpu, dma_sync_single_for_device, dma_mapping_error, sg_alloc_table, sg_set_buf, sg_set_page, sg_free_table, sg_dma_address, sg_dma_len, dma_map_sg, dma_map_sg_attrs, dma_map_sgtable, dma_unmap_sg, dma_unmap_sg_attrs, dma_unmap_sgtable, dma_sync_sg_for_cpu, dma_sync_sg_for_device, dma_sync_sgtable_for_cpu, dma_sync_sgtable_for_device, dma_map_resource, dma_unmap_resource, virt_to_phys, stack_buffer, static_const, vmalloc_to_page, offset_in_page)");
-        }
-
-        string? OptionalTarget()
+        /// <summary>The variable the result is assigned to, if any.</summary>
+        public string? OptionalTarget()
         {
             if (call.Target is null)
             {
                 return null;
             }
 
-            Assign(call.Target);
+            binder.Assign(call.Target);
             return call.Target.Text;
         }
 
-        static SgDmaKind SgKind(string name) => name.EndsWith("for_cpu", StringComparison.Ordinal) ? SgDmaKind.ForCpu
-            : name.EndsWith("for_device", StringComparison.Ordinal) ? SgDmaKind.ForDevice
-            : SgDmaKind.Unmap;
+        public ValueExpr Expr(int i) => binder.Expr(call.Args[i], locals);
 
-        // DMA_ATTR_OVERWRITE existed only while swiotlb.map_bounce was unless_overwrite (ddbd89deb7d3..aa6f8dcbab47).
-        DmaAttrs MapAttrs(ExprSyntax e)
+        public DmaDevice Device(int i) => binder.Device(call.Args[i]);
+
+        public Gfp Gfp(int i) => binder.Gfp(call.Args[i]);
+
+        public DmaAttrs Attrs(int i) => binder.Attrs(call.Args[i]);
+
+        public DmaDirection Direction(int i) => binder.Direction(call.Args[i]);
+
+        public int Order(int i) => binder.Order(call.Args[i]);
+
+        /// <summary>The attributes of a streaming map or unmap: DMA_ATTR_OVERWRITE existed only while swiotlb.map_bounce was unless_overwrite (ddbd89deb7d3..aa6f8dcbab47).</summary>
+        public DmaAttrs MapAttrs(int i)
         {
-            var attrs = Attrs(e);
-            if ((attrs & DmaAttrs.DMA_ATTR_OVERWRITE) != 0 && boundProfile!.Value(Switches.SwiotlbMapBounce) != "unless_overwrite")
+            var e = call.Args[i];
+            var attrs = binder.Attrs(e);
+            var profile = binder.boundProfile!;
+            if ((attrs & DmaAttrs.DMA_ATTR_OVERWRITE) != 0 && SwitchValues.SwiotlbMapBounce.Of(profile) != SwiotlbMapBounceMode.UnlessOverwrite)
             {
-                throw Error(e.Terms[0], $"DMA_ATTR_OVERWRITE exists only in kernels with {Switches.SwiotlbMapBounce.Key}=unless_overwrite (ddbd89deb7d3, v5.17-rc8, removed by aa6f8dcbab47); this profile has {Switches.SwiotlbMapBounce.Key}={boundProfile.Value(Switches.SwiotlbMapBounce)}");
+                throw binder.Error(e.Terms[0], $"DMA_ATTR_OVERWRITE exists only in kernels with {Switches.SwiotlbMapBounce.Key}=unless_overwrite (ddbd89deb7d3, v5.17-rc8, removed by aa6f8dcbab47); this profile has {Switches.SwiotlbMapBounce.Key}={profile.Value(Switches.SwiotlbMapBounce)}");
             }
 
             return attrs;
-        }
-
-        Statement Sync(SyncKind kind)
-        {
-            Arity(4);
-            NoTarget();
-            return new SyncStmt(call.Span, call.Text, f, kind, Device(args[0]), Expr(args[1], locals), Expr(args[2], locals), Direction(args[3]));
         }
     }
 

@@ -45,7 +45,11 @@ public sealed record Expectation(string Name, SourceSpan Span, string Text, IRea
 /// <summary>A value expression: a number, or a variable (optionally a field of it), plus a constant offset.</summary>
 public sealed record ValueExpr(string? Var, string? Field, ulong Constant, SourceSpan Span, string Text);
 
-public abstract record Statement(SourceSpan Span, string Text);
+public abstract record Statement(SourceSpan Span, string Text)
+{
+    /// <summary>For a kernel call, its catalogue entry (set by the binder); null for the language's own statements.</summary>
+    public CallEntry? Call { get; init; }
+}
 
 public sealed record AllocCoherentStmt(SourceSpan Span, string Text, string Target, DmaDevice Device, ValueExpr Size, Gfp Gfp, DmaAttrs Attrs = DmaAttrs.None) : Statement(Span, Text);
 

@@ -111,7 +111,7 @@ public sealed record RunSettings(KernelProfile Profile, KernelConfig Kernel, Har
                     return null;
                 }
 
-                if (def.Find(value) is null)
+                if (!SwitchValues.IsKnown(def, value))
                 {
                     error = $"switch {def.Key} has no value '{value}' (values: {string.Join(", ", def.Values.Select(v => v.Name))})";
                     return null;

@@ -1,0 +1,145 @@
+namespace DmaCheck.Dma;
+
+/// <summary><see cref="Switches.PrepCoherent"/>: what arm64's arch_dma_prep_coherent() does.</summary>
+public enum PrepCoherentMode
+{
+    /// <summary>clean_inval: dcache_clean_inval_poc.</summary>
+    CleanInval,
+
+    /// <summary>clean: dcache_clean_poc.</summary>
+    Clean,
+}
+
+/// <summary><see cref="Switches.SyncForDeviceFromDevice"/>: arm64's arch_sync_dma_for_device for DMA_FROM_DEVICE.</summary>
+public enum SyncForDeviceFromDeviceMode
+{
+    /// <summary>inval: dcache_inval_poc.</summary>
+    Inval,
+
+    /// <summary>clean: dcache_clean_poc.</summary>
+    Clean,
+}
+
+/// <summary><see cref="Switches.CommonVaddrToPage"/> and <see cref="Switches.XenFreeCoherentPage"/>: how a CPU address becomes a struct page.</summary>
+public enum VaddrToPageMode
+{
+    /// <summary>virt_to_page: linear-map arithmetic whatever the address.</summary>
+    VirtToPage,
+
+    /// <summary>vmalloc_aware: vmalloc_to_page for a vmalloc address.</summary>
+    VmallocAware,
+}
+
+/// <summary><see cref="Switches.SwiotlbMapBounce"/>: when swiotlb_tbl_map_single copies the buffer into the slots.</summary>
+public enum SwiotlbMapBounceMode
+{
+    ToDeviceOnly,
+    UnlessOverwrite,
+    Always,
+}
+
+/// <summary><see cref="Switches.SwiotlbSyncForDeviceBounce"/>: which directions swiotlb_sync_single_for_device copies.</summary>
+public enum SwiotlbSyncForDeviceBounceMode
+{
+    ByDirection,
+    Always,
+}
+
+/// <summary><see cref="Switches.KmallocBounce"/>: CONFIG_DMA_BOUNCE_UNALIGNED_KMALLOC and arm64's ARCH_KMALLOC_MINALIGN.</summary>
+public enum KmallocBounceMode
+{
+    Off,
+    On,
+}
+
+/// <summary><see cref="Switches.MapResourceRamCheck"/>: what dma_map_resource does with RAM.</summary>
+public enum MapResourceRamCheckMode
+{
+    WarnFail,
+    None,
+    DebugReport,
+}
+
+/// <summary>A switch whose values are parsed into <typeparamref name="TEnum"/>: one member per value the switch defines.</summary>
+public sealed class TypedSwitch<TEnum>(SwitchDef def, IReadOnlyDictionary<string, TEnum> values) : ITypedSwitch
+    where TEnum : struct, Enum
+{
+    public SwitchDef Def => def;
+
+    public IEnumerable<string> Names => values.Keys;
+
+    public bool IsKnown(string value) => values.ContainsKey(value);
+
+    /// <summary>The profile's value of the switch, typed. The profile must have the switch (<see cref="KernelProfile.Has"/>).</summary>
+    public TEnum Of(KernelProfile profile)
+    {
+        var name = profile.Value(def);
+        return values.TryGetValue(name, out var v) ? v : throw new ArgumentException($"switch {def.Key} has no value '{name}' (values: {string.Join(", ", values.Keys)})");
+    }
+
+    /// <summary>The profile's value, or null when the profile's architecture has no such switch.</summary>
+    public TEnum? OfOrNull(KernelProfile profile) => profile.Has(def) ? Of(profile) : null;
+}
+
+/// <summary>A typed switch, whatever its enum.</summary>
+public interface ITypedSwitch
+{
+    SwitchDef Def { get; }
+
+    IEnumerable<string> Names { get; }
+
+    bool IsKnown(string value);
+}
+
+/// <summary>
+/// Every switch with its values as an enum: what the model branches on. A value is parsed once, when a profile or a
+/// scenario's <c>set</c> is loaded (<see cref="IsKnown"/>); a value a <see cref="SwitchDef"/> lists but no enum maps is
+/// a load error, not a silent default (SwitchValuesTests checks the two lists agree).
+/// </summary>
+public static class SwitchValues
+{
+    public static TypedSwitch<PrepCoherentMode> PrepCoherent { get; } = new(Switches.PrepCoherent,
+        new Dictionary<string, PrepCoherentMode>(StringComparer.Ordinal) { ["clean_inval"] = PrepCoherentMode.CleanInval, ["clean"] = PrepCoherentMode.Clean });
+
+    public static TypedSwitch<SyncForDeviceFromDeviceMode> SyncForDeviceFromDevice { get; } = new(Switches.SyncForDeviceFromDevice,
+        new Dictionary<string, SyncForDeviceFromDeviceMode>(StringComparer.Ordinal) { ["inval"] = SyncForDeviceFromDeviceMode.Inval, ["clean"] = SyncForDeviceFromDeviceMode.Clean });
+
+    public static TypedSwitch<VaddrToPageMode> CommonVaddrToPage { get; } = new(Switches.CommonVaddrToPage, VaddrToPage);
+
+    public static TypedSwitch<VaddrToPageMode> XenFreeCoherentPage { get; } = new(Switches.XenFreeCoherentPage, VaddrToPage);
+
+    public static TypedSwitch<SwiotlbMapBounceMode> SwiotlbMapBounce { get; } = new(Switches.SwiotlbMapBounce,
+        new Dictionary<string, SwiotlbMapBounceMode>(StringComparer.Ordinal)
+        {
+            ["to_device_only"] = SwiotlbMapBounceMode.ToDeviceOnly,
+            ["unless_overwrite"] = SwiotlbMapBounceMode.UnlessOverwrite,
+            ["always"] = SwiotlbMapBounceMode.Always,
+        });
+
+    public static TypedSwitch<SwiotlbSyncForDeviceBounceMode> SwiotlbSyncForDeviceBounce { get; } = new(Switches.SwiotlbSyncForDeviceBounce,
+        new Dictionary<string, SwiotlbSyncForDeviceBounceMode>(StringComparer.Ordinal) { ["by_direction"] = SwiotlbSyncForDeviceBounceMode.ByDirection, ["always"] = SwiotlbSyncForDeviceBounceMode.Always });
+
+    public static TypedSwitch<KmallocBounceMode> KmallocBounce { get; } = new(Switches.KmallocBounce,
+        new Dictionary<string, KmallocBounceMode>(StringComparer.Ordinal) { ["off"] = KmallocBounceMode.Off, ["on"] = KmallocBounceMode.On });
+
+    public static TypedSwitch<MapResourceRamCheckMode> MapResourceRamCheck { get; } = new(Switches.MapResourceRamCheck,
+        new Dictionary<string, MapResourceRamCheckMode>(StringComparer.Ordinal)
+        {
+            ["warn_fail"] = MapResourceRamCheckMode.WarnFail,
+            ["none"] = MapResourceRamCheckMode.None,
+            ["debug_report"] = MapResourceRamCheckMode.DebugReport,
+        });
+
+    /// <summary>One typed switch per <see cref="Switches.All"/> entry, in that order.</summary>
+    public static IReadOnlyList<ITypedSwitch> All { get; } =
+        [PrepCoherent, SyncForDeviceFromDevice, CommonVaddrToPage, XenFreeCoherentPage, SwiotlbMapBounce, SwiotlbSyncForDeviceBounce, KmallocBounce, MapResourceRamCheck];
+
+    /// <summary>Whether <paramref name="value"/> parses as a value of switch <paramref name="def"/> (false for a switch with no typed form).</summary>
+    public static bool IsKnown(SwitchDef def, string value) => All.FirstOrDefault(t => t.Def == def) is { } typed && typed.IsKnown(value);
+
+    private static IReadOnlyDictionary<string, VaddrToPageMode> VaddrToPage => new Dictionary<string, VaddrToPageMode>(StringComparer.Ordinal)
+    {
+        ["virt_to_page"] = VaddrToPageMode.VirtToPage,
+        ["vmalloc_aware"] = VaddrToPageMode.VmallocAware,
+    };
+}
