@@ -84,8 +84,13 @@ public static class ExplainReport
         }
         else
         {
-            sb.AppendLine(style.Bad($"verdict: {verdict.Verdict}; it fails with {witness.Events} spontaneous hardware {eventsWord}") +
-                (witness.Events == 0 ? " (on a quiet machine, every time)" : " (a race: it needs the hardware to do this much on its own)"));
+            sb.AppendLine(style.Bad($"verdict: {verdict.Verdict}; it fails with {witness.Events} spontaneous hardware {eventsWord}") + (witness.Events, verdict.FailsOnEveryQuietRun) switch
+            {
+                (0, true) => " on every schedule (on a quiet machine, every time, whatever the order of the agents' steps)",
+                (0, _) => " on some schedules, not all: a software race (the order of the agents' steps decides it" +
+                    (scenario.Hardware.Initial == InitialCache.Arbitrary ? ", or what the cache held at the start)" : ")"),
+                _ => " (a hardware race: it needs the hardware to do this much on its own)",
+            });
         }
         if (witness.LinePa is { } pa)
         {

@@ -37,7 +37,7 @@ public static class HtmlReport
                     false => ("bad", declared is null ? "FAILS (undeclared)" : "DIFFERS"),
                     null => ("warn", "INCONCLUSIVE"),
                 };
-                sb.Append(CultureInfo.InvariantCulture, $"<tr><td>{E(o.File)}</td><td>{E(o.Scenario!.Profile.Name)}</td><td>{E(v.Expectation.Name)}</td><td>{v.Verdict}</td><td>{v.MinEventsText}</td><td>{E(declared?.ToString() ?? "(none)")}</td><td class=\"{cls}\">{text}</td></tr>\n");
+                sb.Append(CultureInfo.InvariantCulture, $"<tr><td>{E(o.File)}</td><td>{E(o.Scenario!.Profile.Name)}</td><td>{E(v.Expectation.Name)}</td><td>{v.Verdict}</td><td>{E(v.MinEventsCell)}</td><td>{E(declared?.ToString() ?? "(none)")}</td><td class=\"{cls}\">{text}</td></tr>\n");
             }
         }
 

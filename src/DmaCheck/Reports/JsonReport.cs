@@ -3,7 +3,7 @@ using DmaCheck.Scenarios;
 namespace DmaCheck.Reports;
 
 /// <summary>
-/// <c>--format json</c>: <c>{"scenarios":[{"file","name","profile","expectations":[{"name","verdict","minEventsToFail","declared","met"}]}]}</c>.
+/// <c>--format json</c>: <c>{"scenarios":[{"file","name","profile","expectations":[{"name","verdict","minEventsToFail","quietFailure","declared","met"}]}]}</c>.
 /// A scenario without verdicts also carries <c>"error"</c>; an inconclusive one carries <c>"inconclusive"</c> with the reason.
 /// </summary>
 public static class JsonReport
@@ -76,6 +76,7 @@ public static class JsonReport
                         _ => "inconclusive",
                     });
                     w.WriteNumberOrNull("minEventsToFail", v.MinEventsToFail);
+                    w.WriteString("quietFailure", v.QuietFailureName);
 
                     w.WriteString("declared", declared?.ToString());
                     if (met is { } m)

@@ -39,7 +39,7 @@ public static class TextReport
                     o.Scenario!.Profile.Name,
                     v.Expectation.Name,
                     v.Verdict.ToString(),
-                    v.MinEventsToFail is { } n ? n.ToString(CultureInfo.InvariantCulture) : "-",
+                    v.MinEventsCell,
                     declared?.ToString() ?? "(none)",
                 ]);
                 marks.Add(met switch

@@ -172,7 +172,15 @@ public sealed class Binder
                 throw Error(d.MinEvents, "an expectation that always holds never fails, so it has no min-events");
             }
 
-            declared[d.Name.Text] = new DeclaredVerdict(verdict, d.MinEvents is null ? null : (int)Math.Min(d.MinEvents.Number, int.MaxValue), d.AtLeast is not null);
+            if (d.Schedules is { } schedules && (d.AtLeast is not null || d.MinEvents!.Number != 0))
+            {
+                throw Error(schedules, $"'{schedules.Text}' says whether 0 events fail it on every schedule or on some, so it goes with 'min-events 0'");
+            }
+
+            declared[d.Name.Text] = new DeclaredVerdict(verdict, d.MinEvents is null ? null : (int)Math.Min(d.MinEvents.Number, int.MaxValue), d.AtLeast is not null)
+            {
+                EverySchedule = d.Schedules?.Text switch { "every-schedule" => true, "some-schedules" => false, _ => null },
+            };
         }
 
         return new Scenario(source, syntax.Title?.Text ?? Path.GetFileNameWithoutExtension(source.Path), profile, config, hardware,
