@@ -18,7 +18,7 @@ namespace DmaCheck.Kernel;
 /// <param name="CmaBytes">The cma= boot option: the size of the default CMA area that dma_alloc_contiguous serves multi-page coherent buffers from; 0 (cma=0) for none, as the bundled layouts boot.</param>
 public sealed record KernelConfig(bool InitOnAlloc = false, bool InitOnFree = false, bool DmaApiDebug = true, SwiotlbBoot? Swiotlb = null,
     int? SwiotlbSlots = null, string SwiotlbResidue = "zero", int KmallocMinalign = 128, bool KmallocBounce = false,
-    bool DebugUnbindAtEnd = false, bool DebugAssertIdle = false, ulong CmaBytes = 0, bool DebugSg = false)
+    bool DebugUnbindAtEnd = false, bool DebugAssertIdle = false, ulong CmaBytes = 0, bool DebugSg = false, string DebugCachelineOverlap = "skip_cpu_sync")
 {
     /// <summary>
     /// The pool's size in slots: as set, or IO_TLB_DEFAULT_SIZE, or with DMA_BOUNCE_UNALIGNED_KMALLOC 1 MiB per GiB of

@@ -196,7 +196,7 @@ public sealed class Binder
     private static KernelConfig KmallocSettings(KernelProfile profile, HardwareConfig hardware, KernelConfig config)
     {
         var bounce = profile.Has(Switches.KmallocBounce) && profile.Value(Switches.KmallocBounce) == "on";
-        config = config with { KmallocBounce = bounce };
+        config = config with { KmallocBounce = bounce, DebugCachelineOverlap = profile.Value(Switches.DebugCachelineOverlap) };
         var minalign = profile.Arch == Arch.X86_64 ? 8 // no ARCH_DMA_MINALIGN: ARCH_KMALLOC_MINALIGN = ARCH_SLAB_MINALIGN
             : profile.Arch != Arch.Arm64 ? 64
             : !bounce ? 128
@@ -824,13 +824,13 @@ public sealed class Binder
             : name.EndsWith("for_device", StringComparison.Ordinal) ? SgDmaKind.ForDevice
             : SgDmaKind.Unmap;
 
-        // DMA_ATTR_OVERWRITE existed only while swiotlb.map_bounce was unless_overwrite (ddbd89deb7d3..aa6f8dcbab47).
+        // DMA_ATTR_OVERWRITE existed only while swiotlb.map_bounce was unless_overwrite (ddbd89deb7d3..aa6f8dcbab47, and bddac7c1e02b..901c7280ca0d).
         DmaAttrs MapAttrs(ExprSyntax e)
         {
             var attrs = Attrs(e);
             if ((attrs & DmaAttrs.DMA_ATTR_OVERWRITE) != 0 && boundProfile!.Value(Switches.SwiotlbMapBounce) != "unless_overwrite")
             {
-                throw Error(e.Terms[0], $"DMA_ATTR_OVERWRITE exists only in kernels with {Switches.SwiotlbMapBounce.Key}=unless_overwrite (ddbd89deb7d3, v5.17-rc8, removed by aa6f8dcbab47); this profile has {Switches.SwiotlbMapBounce.Key}={boundProfile.Value(Switches.SwiotlbMapBounce)}");
+                throw Error(e.Terms[0], $"DMA_ATTR_OVERWRITE exists only in kernels with {Switches.SwiotlbMapBounce.Key}=unless_overwrite (ddbd89deb7d3, v5.17-rc6; removed by aa6f8dcbab47 in v5.17-rc8); this profile has {Switches.SwiotlbMapBounce.Key}={boundProfile.Value(Switches.SwiotlbMapBounce)}");
             }
 
             return attrs;

@@ -655,7 +655,7 @@ public sealed class ScenarioModel
 
                     dma = DmaApi.DmaAllocAttrs(env, dma, a.Device, size, a.Gfp, a.Attrs, ops, out var cpu, out var handle);
                     var cookie = cpu != 0 && (a.Attrs & DmaAttrs.DMA_ATTR_NO_KERNEL_MAPPING) != 0;
-                    var debug = Debugging ? DmaDebug.AllocCoherent(s.Debug, dma, a.Device, cpu, handle, size, stmt.Span.Line) : s.Debug;
+                    var debug = Debugging ? DmaDebug.AllocCoherent(s.Debug, dma, a.Device, cpu, handle, size, stmt.Span.Line, findings, a.Attrs) : s.Debug;
                     return (s.With(dma: dma, vars: s.Vars.Add(a.Target, new CoherentBuffer(cpu, handle, size, cookie)), debug: debug), null, null);
                 }
 
@@ -743,12 +743,6 @@ public sealed class ScenarioModel
                     if (m.Offset is null)
                     {
                         var ptr = Number(s, frame, m.Address, stmt);
-                        if (Debugging && !dma.Kernel.Layout.IsVmallocAddr(ptr))
-                        {
-                            // debug_dma_map_single, after dma_map_single_attrs has refused a vmalloc address.
-                            DmaDebug.MapSingle(dma, m.Device, ptr, size, findings);
-                        }
-
                         dma = DmaApi.DmaMapSingle(env, dma, m.Device, ptr, size, m.Direction, m.Attrs, m.Function, ops, findings, out handle);
                         if (dma.Kernel.Layout.IsLinearMapAddr(ptr))
                         {
