@@ -37,7 +37,7 @@ public static class Program
                                    only what the sampled runs show (--seed S, default 1; --runs N, default 1000)
           --explorer NAME          line-set (default) or brute-force (exponential; a cross-check for small scenarios)
           --vcd OUT                'explain' and 'replay': also write the witness as a VCD waveform
-          --html OUT               'check': also write a self-contained HTML report with witness timelines
+          --html OUT               'check' and 'explain': also write a self-contained HTML report with witness timelines
           --no-color               no ANSI colours (also: NO_COLOR set, or stdout not a terminal)
 
         exit codes: 0 every declared verdict met; 1 a verdict differs, an undeclared expectation can fail,
@@ -448,6 +448,12 @@ public static class Program
             ? WitnessBuilder.Build(outcome.Model, verdict.Expectation, failure)
             : null;
         stdout.Write(ExplainReport.Render(outcome, witness, verdict, style));
+        if (options.Html is { } html)
+        {
+            AtomicFile.WriteAllText(html, HtmlReport.RenderExplain(outcome, witness, verdict, Version));
+            stderr.WriteLine($"HTML report written to {html}");
+        }
+
         if (options.Vcd is { } vcd && witness is not null)
         {
             AtomicFile.WriteAllText(vcd, VcdReport.Render(witness, outcome.Scenario!, Version));

@@ -180,10 +180,10 @@ public sealed partial class Fuzzer(IReadOnlyList<string> seeds, string? failureD
             {
                 bruteForceSkipped = true;
             }
-            else if (!fast.Verdicts.Select(v => (v.Verdict, v.MinEventsToFail)).SequenceEqual(brute.Verdicts.Select(v => (v.Verdict, v.MinEventsToFail))))
+            else if (!fast.Verdicts.Select(v => (v.Verdict, v.MinEventsToFail, v.FailsOnEveryQuietRun)).SequenceEqual(brute.Verdicts.Select(v => (v.Verdict, v.MinEventsToFail, v.FailsOnEveryQuietRun))))
             {
                 findings.Add(new Finding("disagreement", "disagreement",
-                    $"line-set {string.Join(",", fast.Verdicts.Select(v => $"{v.Verdict}/{v.MinEventsText}"))} vs brute-force {string.Join(",", brute.Verdicts.Select(v => $"{v.Verdict}/{v.MinEventsText}"))}"));
+                    $"line-set {string.Join(",", fast.Verdicts.Select(v => $"{v.Verdict}/{v.MinEventsCell}"))} vs brute-force {string.Join(",", brute.Verdicts.Select(v => $"{v.Verdict}/{v.MinEventsCell}"))}"));
             }
             else if (!fast.Findings.Select(f => f.Key).Order(StringComparer.Ordinal).SequenceEqual(brute.Findings.Select(f => f.Key).Order(StringComparer.Ordinal)))
             {
@@ -279,6 +279,6 @@ public sealed partial class Fuzzer(IReadOnlyList<string> seeds, string? failureD
 
     /// <summary>Everything a search result says, but the time it took: what must not depend on the thread count.</summary>
     public static string Summary(ExplorationResult r) =>
-        string.Join(";", r.Verdicts.Select(v => $"{v.Expectation.Name}={v.Verdict}/{v.MinEventsText}/{v.HoldingRuns}/{v.FailingRuns}")) +
+        string.Join(";", r.Verdicts.Select(v => $"{v.Expectation.Name}={v.Verdict}/{v.MinEventsCell}/{v.HoldingRuns}/{v.FailingRuns}")) +
         "|" + string.Join(",", r.Findings.Select(f => f.Key)) + $"|{r.Stats.States}/{r.Stats.FinalStates}/{r.Stats.Transitions}/{r.Stats.Blocked}";
 }

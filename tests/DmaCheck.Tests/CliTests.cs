@@ -197,7 +197,7 @@ public class CliTests
         Assert.Equal(0, code);
         var rows = stdout.Split('\n').Skip(2).Where(l => l.Length > 0).Select(l => l.Split(' ', StringSplitOptions.RemoveEmptyEntries)).ToList();
         Assert.Equal(
-            ["linux-6.3-arm64 on Sometimes (1)", "linux-6.3-arm64 off Sometimes (1)", "linux-6.4-arm64 on Sometimes (0)", "linux-6.4-arm64 off Sometimes (1)"],
+            ["linux-6.3-arm64 on Sometimes (1)", "linux-6.3-arm64 off Sometimes (1)", "linux-6.4-arm64 on Sometimes (0, every schedule)", "linux-6.4-arm64 off Sometimes (1)"],
             rows.Select(r => string.Join(' ', r)).ToList());
     }
 

@@ -62,14 +62,62 @@ public class DmaDebugTests
         Assert.Equal(expected, Kinds(findings));
     }
 
+    /// <summary>
+    /// check_sync finds its entry with containing_match: a sync that runs past the end of its mapping finds none, so it
+    /// is "not allocated" (E9), like a sync of unknown memory, and E10 never fires.
+    /// </summary>
     [Fact]
-    public void SyncOutsideTheMappingAndOfUnknownMemory()
+    public void ASyncPastTheEndIsNotAllocatedLikeUnknownMemory()
     {
         var (s, findings) = Mapped(DmaDirection.DMA_FROM_DEVICE);
         DmaDebug.Sync(s, Dma(), Dev, 0x8100_0080, 256, DmaDirection.DMA_FROM_DEVICE, true, "dma_sync_single_for_cpu", findings);
         DmaDebug.Sync(s, Dma(), Dev, 0x8200_0000, 64, DmaDirection.DMA_FROM_DEVICE, true, "dma_sync_single_for_cpu", findings);
-        Assert.Equal([DmaDebug.SyncOutside, DmaDebug.SyncNotAllocated], Kinds(findings));
-        Assert.Contains("[allocation size=256 bytes] [sync offset+size=384]", findings[0].Message, StringComparison.Ordinal);
+        Assert.Equal([DmaDebug.SyncNotAllocated, DmaDebug.SyncNotAllocated], Kinds(findings));
+        Assert.EndsWith("device driver tries to sync DMA memory it has not allocated [device address=0x0000000081000080] [size=256 bytes]", findings[0].Message, StringComparison.Ordinal);
+        findings.Clear();
+        DmaDebug.Sync(s, Dma(), Dev, 0x8100_0080, 128, DmaDirection.DMA_FROM_DEVICE, true, "dma_sync_single_for_cpu", findings);
+        Assert.Empty(findings); // inside: found
+    }
+
+    /// <summary>E11 to E13 print the mapping's size (entry->size), not the sync's; E8 prints the unmap's, with no space before the bracket.</summary>
+    [Fact]
+    public void MessagesPrintTheSizesTheKernelPrints()
+    {
+        var (s, findings) = Mapped(DmaDirection.DMA_TO_DEVICE);
+        DmaDebug.Sync(s, Dma(), Dev, 0x8100_0000, 64, DmaDirection.DMA_FROM_DEVICE, true, "dma_sync_single_for_cpu", findings);
+        Assert.Contains("[device address=0x0000000081000000] [size=256 bytes] [mapped with DMA_TO_DEVICE] [synced with DMA_FROM_DEVICE]", findings[0].Message, StringComparison.Ordinal);
+        findings.Clear();
+        DmaDebug.Unmap(s, Dma(), Dev, 0x8100_0000, 128, DebugType.Single, DmaDirection.DMA_TO_DEVICE, null, "dma_unmap_single", findings);
+        Assert.EndsWith("device driver failed to check map error[device address=0x0000000081000000] [size=128 bytes] [mapped as single]", findings[^1].Message, StringComparison.Ordinal);
+    }
+
+    /// <summary>debug_dma_alloc_coherent goes through add_dma_entry: a coherent buffer is in the active-cacheline tree as DMA_BIDIRECTIONAL.</summary>
+    [Fact]
+    public void ACoherentBufferIsTrackedByTheCachelineCheck()
+    {
+        var dma = Dma();
+        var findings = new List<Finding>();
+        var cpu = dma.Kernel.Layout.PhysToVirt(0x8100_0000);
+        var s = DmaDebug.AllocCoherent(DebugState.Empty, dma, Dev, cpu, 0x8100_0000, 4096, 1, findings);
+        Assert.Empty(findings);
+        DmaDebug.Map(s, dma, Dev, 0x8100_0000, 0x8100_0000, 64, DmaDirection.DMA_FROM_DEVICE, "dma_map_single", 2, findings);
+        Assert.Equal([DmaDebug.CachelineOverlap], Kinds(findings));
+    }
+
+    /// <summary>The EEXIST report by kernel version: none before v5.14, every overlap in v5.14, not for DMA_ATTR_SKIP_CPU_SYNC since v5.15.</summary>
+    [Theory]
+    [InlineData("silent", DmaAttrs.None, false)]
+    [InlineData("report", DmaAttrs.DMA_ATTR_SKIP_CPU_SYNC, true)]
+    [InlineData("skip_cpu_sync", DmaAttrs.DMA_ATTR_SKIP_CPU_SYNC, false)]
+    [InlineData("skip_cpu_sync", DmaAttrs.None, true)]
+    [InlineData("kmalloc_bounce", DmaAttrs.None, true)] // no kmalloc bouncing here
+    public void TheCachelineReportFollowsTheKernelVersion(string value, DmaAttrs attrs, bool reported)
+    {
+        var dma = DmaState.Boot(KernelState.Boot(PlatformLayout.Arm64Va48, new KernelConfig(DebugCachelineOverlap: DmaCheck.Dma.SwitchValues.DebugCachelineOverlap.Parse(value)), HardwareConfig.Default));
+        var findings = new List<Finding>();
+        var s = DmaDebug.Map(DebugState.Empty, dma, Dev, 0x8100_0000, 0x8100_0000, 16, DmaDirection.DMA_FROM_DEVICE, "dma_map_page", 1, findings);
+        DmaDebug.Map(s, dma, Dev, 0x8100_0020, 0x8100_0020, 16, DmaDirection.DMA_FROM_DEVICE, "dma_map_page", 2, findings, attrs: attrs);
+        Assert.Equal(reported, findings.Any(f => f.Kind == DmaDebug.CachelineOverlap));
     }
 
     [Fact]

@@ -112,7 +112,8 @@ public static class FullScenarioArbitraries
 
 /// <summary>
 /// The line-set explorer against the brute-force explorer on random small scenarios: per expectation the same
-/// verdict, the same fewest events to fail, and the same answers to "can it hold" and "can it fail". (The run
+/// verdict, the same fewest events to fail, whether 0 events fail it on every schedule or on some, and the same
+/// answers to "can it hold" and "can it fail". (The run
 /// counts themselves are not compared: the line-set explorer counts final control states, the brute-force one
 /// final states with their lines.)
 /// </summary>
@@ -219,6 +220,11 @@ public sealed class ExplorerAgreementProperties
                 differences.Add($"{name}: min events to fail {a.MinEventsText} (line-set) vs {b.MinEventsText} (brute-force)");
             }
 
+            if (a.FailsOnEveryQuietRun != b.FailsOnEveryQuietRun)
+            {
+                differences.Add($"{name}: with 0 events fails on {a.QuietFailureName ?? "none"} (line-set) vs {b.QuietFailureName ?? "none"} (brute-force)");
+            }
+
             if (a.HoldingRuns > 0 != b.HoldingRuns > 0)
             {
                 differences.Add($"{name}: can hold {a.HoldingRuns > 0} (line-set) vs {b.HoldingRuns > 0} (brute-force)");
@@ -254,7 +260,7 @@ public sealed class ExplorerAgreementProperties
         var sb = new StringBuilder();
         foreach (var v in result.Verdicts)
         {
-            sb.Append($"  {v.Expectation.Name}: {v.Verdict}, min events {v.MinEventsText}, holding runs {v.HoldingRuns}, failing runs {v.FailingRuns}\n");
+            sb.Append($"  {v.Expectation.Name}: {v.Verdict}, min events {v.MinEventsCell}, holding runs {v.HoldingRuns}, failing runs {v.FailingRuns}\n");
         }
 
         sb.Append($"  states {result.Stats.States}, final states {result.Stats.FinalStates}, {result.Stats.Elapsed.TotalMilliseconds:0} ms");

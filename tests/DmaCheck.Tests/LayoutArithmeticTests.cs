@@ -96,6 +96,22 @@ public class LayoutArithmeticTests
         Assert.Equal(0x8100_0000UL, PlatformLayout.Arm64Va48.PhysToDma(0x8100_0000));
     }
 
+    /// <summary>
+    /// arm64 VMALLOC_START = MODULES_END: PAGE_END + 128 MiB of modules in v5.17..v6.4 (after b89ddf4cca43 dropped the
+    /// BPF JIT region), PAGE_END + 2 GiB in v6.5 (3e35d303ab7d); the linux-6.5-arm64 profile has the v6.5 layout.
+    /// </summary>
+    [Fact]
+    public void Arm64VmallocStartFollowsTheModuleRegion()
+    {
+        Assert.Equal(0xffff_8000_0800_0000UL, PlatformLayout.Arm64Va48.VmallocStart);
+        Assert.Equal(0xffff_8000_8000_0000UL, PlatformLayout.Arm64Va48V65.VmallocStart);
+        Assert.Equal(PlatformLayout.Arm64Va48.VmallocEnd, PlatformLayout.Arm64Va48V65.VmallocEnd);
+        Assert.Same(PlatformLayout.Arm64Va48V65, DmaCheck.Dma.Profiles.Linux65Arm64.Layout);
+        Assert.Same(PlatformLayout.Arm64Va48, DmaCheck.Dma.Profiles.Linux64Arm64.Layout);
+        Assert.False(PlatformLayout.Arm64Va48V65.IsVmallocAddr(0xffff_8000_1000_0000)); // a module address on v6.5
+        Assert.True(PlatformLayout.Arm64Va48.IsVmallocAddr(0xffff_8000_1000_0000));
+    }
+
     [Fact]
     public void Rpi4BanksLeaveTheFirmwareCarveOutOutOfRam()
     {

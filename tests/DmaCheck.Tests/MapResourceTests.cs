@@ -32,6 +32,18 @@ public class MapResourceTests
         return (handle, findings, ops, debug);
     }
 
+    /// <summary>v4.9..v5.0: "Don't allow RAM to be mapped" was BUG_ON(pfn_valid(...)); MMIO still maps.</summary>
+    [Fact]
+    public void BugOnOopsesOnRamButMapsMmio()
+    {
+        var (_, ram) = Boot();
+        var e = Assert.Throws<KernelBugException>(() => Map("bug_on", ram));
+        Assert.Contains("BUG_ON(pfn_valid", e.Message, StringComparison.Ordinal);
+        var (handle, findings, _, _) = Map("bug_on", 0x0900_0000);
+        Assert.Equal(0x0900_0000UL, handle);
+        Assert.Empty(findings);
+    }
+
     [Fact]
     public void WarnFailRefusesRamWithAWarning()
     {

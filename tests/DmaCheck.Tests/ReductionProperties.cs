@@ -190,7 +190,7 @@ public sealed class ReductionProperties
             sb.Append($"inconclusive: {r.Inconclusive}; final states {r.Stats.FinalStates}, blocked {r.Stats.Blocked}\n");
             foreach (var v in r.Verdicts)
             {
-                sb.Append($"  {v.Expectation.Name}: {v.Verdict}, min events {v.MinEventsText}, holding runs {v.HoldingRuns}, failing runs {v.FailingRuns}\n");
+                sb.Append($"  {v.Expectation.Name}: {v.Verdict}, min events {v.MinEventsCell}, holding runs {v.HoldingRuns}, failing runs {v.FailingRuns}\n");
             }
 
             foreach (var f in r.Findings)

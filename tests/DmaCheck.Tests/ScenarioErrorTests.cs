@@ -31,6 +31,8 @@ public class ScenarioErrorTests
     [InlineData(Header + "cpu a {\n  b = kmalloc(64, GFP_KERNEL)\n  read b[0..8] -> v\n}\nexpect e: v == zero\n# expect e: often\n", 9, 13, "'often' is not a verdict")]
     [InlineData(Header + "cpu a {\n  b = kmalloc(64, GFP_KERNEL)\n  read b[0..8] -> v\n}\nexpect e: v == zero\n# expect f: always\n", 9, 10, "declares a verdict for an expectation that does not exist")]
     [InlineData(Header + "cpu a {\n  b = kmalloc(64, GFP_KERNEL)\n  read b[0..8] -> v\n}\nexpect e: v == zero\n# expect e: always, min-events 1\n", 9, 32, "never fails, so it has no min-events")]
+    [InlineData(Header + "cpu a {\n  b = kmalloc(64, GFP_KERNEL)\n  read b[0..8] -> v\n}\nexpect e: v == zero\n# expect e: never, min-events 1, some-schedules\n", 9, 34, "goes with 'min-events 0'")]
+    [InlineData(Header + "cpu a {\n  b = kmalloc(64, GFP_KERNEL)\n  read b[0..8] -> v\n}\nexpect e: v == zero\n# expect e: never, min-events 0, every-time\n", 9, 34, "expected 'every-schedule' or 'some-schedules'")]
     [InlineData(Header + "cpu a {\n  smc tz(1)\n}\n", 5, 7, "firmware 'tz' has no program")]
     [InlineData(Header + "firmware tz on smc(a, b) {\n  signal s\n}\ncpu a {\n  smc tz(1)\n}\n", 8, 3, "takes 2 argument(s)")]
     [InlineData(Header + "cpu a {\n  h = dma_map_single(scm, 0x10, 64, DMA_SIDEWAYS)\n}\n", 5, 37, "expected a direction")]

@@ -74,7 +74,6 @@ public static class DmaDebug
     public const string SyncDirection = FindingKinds.DmaApiSyncDirection;
     public const string SyncReadOnlyForCpu = FindingKinds.DmaApiSyncReadOnlyForCpu;
     public const string SyncWriteOnlyToDevice = FindingKinds.DmaApiSyncWriteOnlyToDevice;
-    public const string MapVmalloc = FindingKinds.DmaApiMapVmalloc;
     public const string CachelineOverlap = FindingKinds.DmaApiCachelineOverlap;
     public const string CpuTouchesDeviceOwned = FindingKinds.CpuTouchesDeviceOwned;
     public const string DeviceOutsideMapping = FindingKinds.DeviceOutsideMapping;
@@ -102,22 +101,6 @@ public static class DmaDebug
     private static PageOwner OwnerOf(DmaState dma, ulong pa) => dma.OwnerOf(pa >> PlatformLayout.PageShift);
 
     /// <summary>
-    /// debug_dma_map_single (kernel/dma/debug.c): "maps memory from vmalloc area" for a vmalloc address. It runs after
-    /// dma_map_single_attrs' own vmalloc check (4544b9f25e70, v5.5), so on every modelled kernel the runtime never calls
-    /// it with one (the Dma layer reports the WARN, <see cref="FindingKinds.MapSingleVmalloc"/>); the check is kept for a
-    /// caller that skips that rejection. Its "maps memory from invalid area" half is not modelled: dma_map_single of a
-    /// non-linear address stops the run first.
-    /// </summary>
-    public static void MapSingle(DmaState dma, DmaDevice dev, ulong ptr, ulong size, List<Finding> findings)
-    {
-        if (dma.Kernel.Layout.IsVmallocAddr(ptr))
-        {
-            findings.Add(Error(MapVmalloc, dev.Name, "dma_map_single", null, new PageOwner(OwnerKind.Allocation, "a vmalloc area"),
-                $"device driver maps memory from vmalloc area [addr=0x{ptr:x}] [len={size}]"));
-        }
-    }
-
-    /// <summary>
     /// debug_dma_map_page / debug_dma_map_phys: after a successful map, a "single" entry with MAP_ERR_NOT_CHECKED;
     /// mappings that are not DMA_TO_DEVICE enter the active-cacheline tree by their first line, and a second mapping
     /// starting in the same line is "cacheline tracking EEXIST, overlapping mappings aren't supported".
@@ -132,18 +115,30 @@ public static class DmaDebug
         return AddEntry(s, dma, dev, new DebugEntry(dev.Name, handle, size, DebugType.Single, dir, phys, 0, false, true, line, devicePhys, dev.Coherent), function, findings, attrs);
     }
 
-    /// <summary>add_dma_entry: the entry, and the active-cacheline check for one that is not DMA_TO_DEVICE.</summary>
-    private static DebugState AddEntry(DebugState s, DmaState dma, DmaDevice dev, DebugEntry entry, string function, List<Finding> findings, DmaAttrs attrs)
+    /// <summary>
+    /// add_dma_entry (kernel/dma/debug.c): the entry, and active_cacheline_insert for one that is not DMA_TO_DEVICE
+    /// (coherent allocations too: debug_dma_alloc_coherent adds a DMA_BIDIRECTIONAL entry). An -EEXIST is reported as
+    /// <see cref="Switches.DebugCachelineOverlap"/> says: never before 2b4bbc6231d7 (v5.14); always in v5.14; not for
+    /// DMA_ATTR_SKIP_CPU_SYNC since c2bbf9d1e9ac (v5.15); nor, since 03521c892bb8 (late 2025), with
+    /// CONFIG_DMA_BOUNCE_UNALIGNED_KMALLOC and a swiotlb pool.
+    /// </summary>
+    private static DebugState AddEntry(DebugState s, DmaState dma, DmaDevice dev, DebugEntry entry, string function, List<Finding>? findings, DmaAttrs attrs)
     {
         var phys = entry.Paddr;
         var dir = entry.Direction;
-
-        // add_dma_entry skips the check for DMA_ATTR_SKIP_CPU_SYNC mappings, and when kmalloc bouncing is on and swiotlb
-        // is active (v6.5: small buffers bounce).
-        if (dir != DmaDirection.DMA_TO_DEVICE && (attrs & DmaAttrs.DMA_ATTR_SKIP_CPU_SYNC) == 0 && !(dma.Kernel.Config.KmallocBounce && dma.Swiotlb is not null))
+        var config = dma.Kernel.Config;
+        var report = config.DebugCachelineOverlap switch
+        {
+            CachelineOverlapReport.Silent => false,
+            CachelineOverlapReport.Report => true,
+            CachelineOverlapReport.SkipCpuSync => (attrs & DmaAttrs.DMA_ATTR_SKIP_CPU_SYNC) == 0,
+            CachelineOverlapReport.KmallocBounce => (attrs & DmaAttrs.DMA_ATTR_SKIP_CPU_SYNC) == 0 && !(config.KmallocBounce && dma.Swiotlb is not null),
+            _ => throw new ArgumentOutOfRangeException(nameof(dma), config.DebugCachelineOverlap, "unknown dma_debug.cacheline_overlap value"),
+        };
+        if (findings is not null && report && dir != DmaDirection.DMA_TO_DEVICE)
         {
             var cln = phys >> L1CacheShift;
-            if (s.Entries.Any(e => e.Type != DebugType.Coherent && e.Direction != DmaDirection.DMA_TO_DEVICE && e.Paddr >> L1CacheShift == cln))
+            if (s.Entries.Any(e => e.Direction != DmaDirection.DMA_TO_DEVICE && e.Paddr >> L1CacheShift == cln))
             {
                 findings.Add(Error(CachelineOverlap, dev.Name, function, phys >> PlatformLayout.PageShift, OwnerOf(dma, phys),
                     $"cacheline tracking EEXIST, overlapping mappings aren't supported [cln=0x{cln:x}]"));
@@ -342,8 +337,12 @@ public static class DmaDebug
         return e is null ? s : s with { Entries = s.Entries.Replace(e, e with { MapErrorChecked = true }) };
     }
 
-    /// <summary>debug_dma_alloc_coherent: a "coherent" entry, unless the address is neither vmalloc nor a valid linear address (a NO_KERNEL_MAPPING cookie, or NULL).</summary>
-    public static DebugState AllocCoherent(DebugState s, DmaState dma, DmaDevice dev, ulong cpu, ulong handle, ulong size, int line)
+    /// <summary>
+    /// debug_dma_alloc_coherent: a "coherent" entry, unless the address is neither vmalloc nor a valid linear address (a
+    /// NO_KERNEL_MAPPING cookie, or NULL), added by add_dma_entry, so it enters the active-cacheline tree as a
+    /// DMA_BIDIRECTIONAL mapping (E21 with a mapping that starts in its first line).
+    /// </summary>
+    public static DebugState AllocCoherent(DebugState s, DmaState dma, DmaDevice dev, ulong cpu, ulong handle, ulong size, int line, List<Finding>? findings = null, DmaAttrs attrs = DmaAttrs.None)
     {
         if (cpu == 0 || !(dma.Kernel.Layout.IsVmallocAddr(cpu) || dma.Kernel.Layout.IsLinearMapAddr(cpu)))
         {
@@ -351,7 +350,7 @@ public static class DmaDebug
         }
 
         var paddr = dma.Kernel.Layout.DmaToPhys(handle);
-        return s with { Entries = s.Entries.Add(new DebugEntry(dev.Name, handle, size, DebugType.Coherent, DmaDirection.DMA_BIDIRECTIONAL, paddr, cpu, null, false, line)) };
+        return AddEntry(s, dma, dev, new DebugEntry(dev.Name, handle, size, DebugType.Coherent, DmaDirection.DMA_BIDIRECTIONAL, paddr, cpu, null, false, line), "dma_alloc_coherent", findings, attrs);
     }
 
     /// <summary>
@@ -413,7 +412,7 @@ public static class DmaDebug
         if (entry.MapErrorChecked == false)
         {
             findings.Add(Error(MapErrorUnchecked, dev.Name, function, pfn, owner,
-                $"device driver failed to check map error [device address=0x{handle:x16}] [size={entry.Size} bytes] [mapped as {entry.TypeName}]"));
+                $"device driver failed to check map error[device address=0x{handle:x16}] [size={size} bytes] [mapped as {entry.TypeName}]"));
         }
 
         return s with { Entries = s.Entries.Remove(entry) };
@@ -426,13 +425,18 @@ public static class DmaDebug
             : dma.Kernel.Layout.VirtToPhys(cpu);
 
     /// <summary>
-    /// check_sync (debug_dma_sync_single_for_cpu/for_device, after the backend): an entry containing the range; the
-    /// range inside it; for a mapping that is not DMA_BIDIRECTIONAL, the direction checks. Then the ownership moves:
-    /// to the CPU after sync_for_cpu, to the device after sync_for_device.
+    /// check_sync (debug_dma_sync_single_for_cpu/for_device, after the backend; kernel/dma/debug.c v5.10..v6.x):
+    /// bucket_find_contain finds an entry that contains the whole synced range (containing_match), best fit by size,
+    /// type, direction and sg_call_ents, searching the hash bucket of the address and then the buckets below it; so a
+    /// sync that runs past the end of its mapping finds none and is E9, and the "outside allocated range" check (E10)
+    /// that follows can never fire. Then, for a mapping that is not DMA_BIDIRECTIONAL, the direction checks, which
+    /// print the mapping's size. Then the ownership moves: to the CPU after sync_for_cpu, to the device after
+    /// sync_for_device.
     /// </summary>
     public static DebugState Sync(DebugState s, DmaState dma, DmaDevice dev, ulong handle, ulong size, DmaDirection dir, bool toCpu, string function, List<Finding> findings, int sgCallEnts = 0)
     {
-        var entry = s.Entries.FirstOrDefault(e => e.Device == dev.Name && e.IsStreaming && handle >= e.Handle && handle - e.Handle < Math.Max(e.Size, 1));
+        var refType = sgCallEnts != 0 ? DebugType.Sg : DebugType.Single;
+        var entry = FindContaining(s, dev, handle, size, refType, dir, sgCallEnts);
         var pa = dma.Kernel.Layout.DmaToPhys(handle);
         if (entry is null)
         {
@@ -443,11 +447,11 @@ public static class DmaDebug
 
         var pfn = entry.Paddr >> PlatformLayout.PageShift;
         var owner = OwnerOf(dma, entry.Paddr);
-        var end = handle - entry.Handle + size;
-        if (end > entry.Size)
+        if (size > entry.Size)
         {
+            // Unreachable, as in the kernel: the entry contains the synced range.
             findings.Add(Error(SyncOutside, dev.Name, function, pfn, owner,
-                $"device driver syncs DMA memory outside allocated range [device address=0x{entry.Handle:x16}] [allocation size={entry.Size} bytes] [sync offset+size={end}]"));
+                $"device driver syncs DMA memory outside allocated range [device address=0x{entry.Handle:x16}] [allocation size={entry.Size} bytes] [sync offset+size={size}]"));
         }
 
         if (entry.Direction != DmaDirection.DMA_BIDIRECTIONAL)
@@ -455,19 +459,19 @@ public static class DmaDebug
             if (dir != entry.Direction)
             {
                 findings.Add(Error(SyncDirection, dev.Name, function, pfn, owner,
-                    $"device driver syncs DMA memory with different direction [device address=0x{handle:x16}] [size={size} bytes] [mapped with {entry.Direction}] [synced with {dir}]"));
+                    $"device driver syncs DMA memory with different direction [device address=0x{handle:x16}] [size={entry.Size} bytes] [mapped with {entry.Direction}] [synced with {dir}]"));
             }
 
             if (toCpu && entry.Direction != DmaDirection.DMA_FROM_DEVICE && dir != DmaDirection.DMA_TO_DEVICE)
             {
                 findings.Add(Error(SyncReadOnlyForCpu, dev.Name, function, pfn, owner,
-                    $"device driver syncs device read-only DMA memory for cpu [device address=0x{handle:x16}] [size={size} bytes] [mapped with {entry.Direction}] [synced with {dir}]"));
+                    $"device driver syncs device read-only DMA memory for cpu [device address=0x{handle:x16}] [size={entry.Size} bytes] [mapped with {entry.Direction}] [synced with {dir}]"));
             }
 
             if (!toCpu && entry.Direction != DmaDirection.DMA_TO_DEVICE && dir != DmaDirection.DMA_FROM_DEVICE)
             {
                 findings.Add(Error(SyncWriteOnlyToDevice, dev.Name, function, pfn, owner,
-                    $"device driver syncs device write-only DMA memory to device [device address=0x{handle:x16}] [size={size} bytes] [mapped with {entry.Direction}] [synced with {dir}]"));
+                    $"device driver syncs device write-only DMA memory to device [device address=0x{handle:x16}] [size={entry.Size} bytes] [mapped with {entry.Direction}] [synced with {dir}]"));
             }
 
             if (sgCallEnts != 0 && sgCallEnts != entry.SgCallEnts)
@@ -478,6 +482,41 @@ public static class DmaDebug
         }
 
         return s with { Entries = s.Entries.Replace(entry, entry with { DeviceOwns = !toCpu }) };
+    }
+
+    /// <summary>HASH_FN_SHIFT: dma-debug hashes an entry by its DMA address's 8 KiB block.</summary>
+    private const int HashFnShift = 13;
+
+    /// <summary>HASH_SIZE: how many buckets bucket_find_contain may walk down.</summary>
+    private const ulong HashSize = 16384;
+
+    /// <summary>
+    /// bucket_find_contain: from the bucket of <paramref name="handle"/> downwards, the first bucket whose
+    /// __hash_bucket_find with containing_match gives an entry: a perfect fit (size, type, direction, sg_call_ents), else
+    /// the best of the matches when there is exactly one match in that bucket; null when no bucket gives one.
+    /// </summary>
+    private static DebugEntry? FindContaining(DebugState s, DmaDevice dev, ulong handle, ulong size, DebugType type, DmaDirection dir, int sgCallEnts)
+    {
+        var buckets = s.Entries
+            .Where(e => e.Device == dev.Name && e.Handle <= handle && e.Handle + e.Size >= handle + size)
+            .GroupBy(e => e.Handle >> HashFnShift)
+            .Where(g => (handle >> HashFnShift) - g.Key < HashSize)
+            .OrderByDescending(g => g.Key);
+        foreach (var bucket in buckets)
+        {
+            var matches = bucket.ToList();
+            if (matches.FirstOrDefault(e => e.Size == size && e.Type == type && e.Direction == dir && e.SgCallEnts == sgCallEnts) is { } perfect)
+            {
+                return perfect;
+            }
+
+            if (matches.Count == 1)
+            {
+                return matches[0];
+            }
+        }
+
+        return null;
     }
 
     /// <summary>

@@ -10,14 +10,12 @@ namespace DmaCheck.Debug;
 /// <param name="config">The kernel configuration: CONFIG_DMA_API_DEBUG_SG (<see cref="KernelConfig.DebugSg"/>).</param>
 public sealed class DmaDebugHooks(DmaEnvironment env, KernelConfig config) : IDmaDebugHooks<DebugState>
 {
-    public DebugState AllocCoherent(DebugState s, DmaState dma, DmaDevice dev, ulong cpu, ulong handle, ulong size, int line) =>
-        DmaDebug.AllocCoherent(s, dma, dev, cpu, handle, size, line);
+    /// <summary>debug_dma_alloc_coherent: the coherent entry goes through add_dma_entry, so its cacheline is tracked too.</summary>
+    public DebugState AllocCoherent(DebugState s, DmaState dma, DmaDevice dev, ulong cpu, ulong handle, ulong size, int line, DmaAttrs attrs, List<Finding> findings) =>
+        DmaDebug.AllocCoherent(s, dma, dev, cpu, handle, size, line, findings, attrs);
 
     public DebugState FreeCoherent(DebugState s, DmaState dma, DmaDevice dev, ulong size, ulong cpu, ulong handle, List<Finding> findings) =>
         DmaDebug.Unmap(s, dma, dev, handle, size, DebugType.Coherent, DmaDirection.DMA_BIDIRECTIONAL, cpu, "dma_free_coherent", findings);
-
-    public void MapSingle(DmaState dma, DmaDevice dev, ulong ptr, ulong size, List<Finding> findings) =>
-        DmaDebug.MapSingle(dma, dev, ptr, size, findings);
 
     /// <summary>debug_dma_map_page: check_for_stack, then check_for_illegal_area, before the entry is added; the entry records the buffer's physical address and, when bouncing, the slots the device reaches.</summary>
     public DebugState MapPage(DebugState s, DmaState dma, DmaDevice dev, ulong? pfn, ulong offset, ulong size, DmaDirection dir, ulong handle, DmaAttrs attrs, string function, int line, TaskStack? current, List<Finding> findings)

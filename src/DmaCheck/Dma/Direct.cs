@@ -490,14 +490,20 @@ public static partial class DmaApi
     /// dma_map_resource(dev, phys_addr, size, dir, attrs) (kernel/dma/mapping.c) → dma_direct_map_resource: the DMA
     /// address is the physical address itself (no phys_to_dma, no cache maintenance: it is meant for MMIO), refused with
     /// "DMA addr ... overflow" when the device cannot reach it. Before that, a RAM address is handled as
-    /// <see cref="Switches.MapResourceRamCheck"/> says: WARN_ON_ONCE(pfn_valid) and DMA_MAPPING_ERROR before
-    /// a9c38c5d267c (v5.16), nothing since (the 2026 dma-debug report is the Debug layer's).
+    /// <see cref="Switches.MapResourceRamCheck"/> says: BUG_ON(pfn_valid) up to v5.0, WARN_ON_ONCE(pfn_valid) and
+    /// DMA_MAPPING_ERROR from v5.1 to a9c38c5d267c (v5.16), nothing since (the 2026 dma-debug report is the Debug layer's).
     /// </summary>
     public static DmaState DmaMapResource(DmaEnvironment env, DmaState s, DmaDevice dev, ulong phys, ulong size, DmaDirection dir, string function, List<Finding> findings, out ulong handle)
     {
         CheckDirection(dir, function);
         CheckStreamingModelled(env, s, function);
         var pfn = phys >> PlatformLayout.PageShift;
+        if (env.MapResourceRamCheck == MapResourceRamCheckMode.BugOn && env.Layout.PfnValid(pfn))
+        {
+            // v4.9..v5.0: "Don't allow RAM to be mapped" was a BUG_ON.
+            throw new KernelBugException(function, $"BUG_ON(pfn_valid(PHYS_PFN(0x{phys:x}))) [{Switches.MapResourceRamCheck.Key}=bug_on]: dma_map_resource does not allow RAM to be mapped, and this kernel oopses");
+        }
+
         if (env.MapResourceRamCheck == MapResourceRamCheckMode.WarnFail && env.Layout.PfnValid(pfn))
         {
             findings.Add(new Finding(FindingKinds.MapResourceRam, function, pfn, s.OwnerOf(pfn), Severity.ContractViolation,

@@ -13,13 +13,10 @@ namespace DmaCheck.Dma;
 public interface IDmaDebugHooks<TDebug>
 {
     /// <summary>debug_dma_alloc_coherent, after the backend's alloc.</summary>
-    TDebug AllocCoherent(TDebug s, DmaState dma, DmaDevice dev, ulong cpu, ulong handle, ulong size, int line);
+    TDebug AllocCoherent(TDebug s, DmaState dma, DmaDevice dev, ulong cpu, ulong handle, ulong size, int line, DmaAttrs attrs, List<Finding> findings);
 
     /// <summary>debug_dma_free_coherent, before the backend's free (only for a non-NULL cpu_addr).</summary>
     TDebug FreeCoherent(TDebug s, DmaState dma, DmaDevice dev, ulong size, ulong cpu, ulong handle, List<Finding> findings);
-
-    /// <summary>debug_dma_map_single, in dma_map_single_attrs after its vmalloc rejection and before dma_map_page_attrs.</summary>
-    void MapSingle(DmaState dma, DmaDevice dev, ulong ptr, ulong size, List<Finding> findings);
 
     /// <summary>
     /// debug_dma_map_page, after the backend's map: for a successful map of a known page, check_for_stack and
@@ -61,13 +58,9 @@ public sealed class NoDmaDebugHooks<TDebug> : IDmaDebugHooks<TDebug>
 {
     public static NoDmaDebugHooks<TDebug> Instance { get; } = new();
 
-    public TDebug AllocCoherent(TDebug s, DmaState dma, DmaDevice dev, ulong cpu, ulong handle, ulong size, int line) => s;
+    public TDebug AllocCoherent(TDebug s, DmaState dma, DmaDevice dev, ulong cpu, ulong handle, ulong size, int line, DmaAttrs attrs, List<Finding> findings) => s;
 
     public TDebug FreeCoherent(TDebug s, DmaState dma, DmaDevice dev, ulong size, ulong cpu, ulong handle, List<Finding> findings) => s;
-
-    public void MapSingle(DmaState dma, DmaDevice dev, ulong ptr, ulong size, List<Finding> findings)
-    {
-    }
 
     public TDebug MapPage(TDebug s, DmaState dma, DmaDevice dev, ulong? pfn, ulong offset, ulong size, DmaDirection dir, ulong handle, DmaAttrs attrs, string function, int line, TaskStack? current, List<Finding> findings) => s;
 

@@ -22,7 +22,7 @@ public enum DmaAttrs : uint
     DMA_ATTR_SKIP_CPU_SYNC = 1 << 5,
     DMA_ATTR_NO_WARN = 1 << 8,
 
-    /// <summary>ddbd89deb7d3 (v5.17-rc8) .. aa6f8dcbab47 (v5.18-rc1): "the device overwrites the whole FROM_DEVICE buffer", so swiotlb need not bounce it at map. Removed since.</summary>
+    /// <summary>ddbd89deb7d3 (v5.17-rc6) .. aa6f8dcbab47 (v5.17-rc8), and again from the revert bddac7c1e02b to 901c7280ca0d (v5.18 merge window): "the device overwrites the whole FROM_DEVICE buffer", so swiotlb need not bounce it at map. Removed since.</summary>
     DMA_ATTR_OVERWRITE = 1 << 10,
 }
 
@@ -210,7 +210,7 @@ public sealed record DmaEnvironment(KernelProfile Profile)
 
     public bool XenFreeIsVmallocAware => XenFreeCoherentPage == VaddrToPageMode.VmallocAware;
 
-    /// <summary>Whether dma_sync_*_for_device bounces whatever the direction (aa6f8dcbab47 only).</summary>
+    /// <summary>Whether dma_sync_*_for_device bounces whatever the direction (aa6f8dcbab47: v5.17-rc8 and v5.17, until its revert bddac7c1e02b).</summary>
     public bool SwiotlbSyncForDeviceAlwaysBounces => SwiotlbSyncForDeviceBounce == SwiotlbSyncForDeviceBounceMode.Always;
 
     /// <summary>

@@ -51,7 +51,7 @@ public static class Profiles
         Values((Switches.PrepCoherent, "clean_inval"), (Switches.SyncForDeviceFromDevice, "clean"),
             (Switches.CommonVaddrToPage, "vmalloc_aware"), (Switches.XenFreeCoherentPage, "vmalloc_aware"),
             (Switches.SwiotlbMapBounce, "always"), (Switches.SwiotlbSyncForDeviceBounce, "by_direction"), (Switches.KmallocBounce, "off"),
-            (Switches.MapResourceRamCheck, "none")));
+            (Switches.MapResourceRamCheck, "none"), (Switches.DebugCachelineOverlap, "skip_cpu_sync")));
 
     public static KernelProfile Linux64Arm64 { get; } = Linux63Arm64 with
     {
@@ -63,7 +63,8 @@ public static class Profiles
     public static KernelProfile Linux65Arm64 { get; } = Linux64Arm64 with
     {
         Name = "linux-6.5-arm64",
-        Description = "Linux v6.5 on arm64: ARCH_KMALLOC_MINALIGN 8 with a swiotlb pool for bouncing small non-coherent kmalloc buffers (c705723d415e, d166630d567b).",
+        Description = "Linux v6.5 on arm64: ARCH_KMALLOC_MINALIGN 8 with a swiotlb pool for bouncing small non-coherent kmalloc buffers (370645f41e6e, 9382bc44b5f5, 1c1a429efd4e); a 2 GiB module region, so vmalloc starts at 0xffff800080000000 (3e35d303ab7d).",
+        Layout = PlatformLayout.Arm64Va48V65,
         SwitchValues = Linux64Arm64.SwitchValues.SetItem(Switches.KmallocBounce.Key, "on"),
     };
 
@@ -75,7 +76,7 @@ public static class Profiles
         Values((Switches.PrepCoherent, "clean_inval"), (Switches.SyncForDeviceFromDevice, "inval"),
             (Switches.CommonVaddrToPage, "virt_to_page"), (Switches.XenFreeCoherentPage, "virt_to_page"),
             (Switches.SwiotlbMapBounce, "to_device_only"), (Switches.SwiotlbSyncForDeviceBounce, "by_direction"), (Switches.KmallocBounce, "off"),
-            (Switches.MapResourceRamCheck, "warn_fail")),
+            (Switches.MapResourceRamCheck, "warn_fail"), (Switches.DebugCachelineOverlap, "silent")),
         XenDom0: true);
 
     /// <summary>v5.13 on arm64 as a Xen dom0 on a Raspberry Pi 4: the swiotlb-xen fix is in, the dma_common one not yet.</summary>
@@ -86,14 +87,14 @@ public static class Profiles
         Values((Switches.PrepCoherent, "clean_inval"), (Switches.SyncForDeviceFromDevice, "inval"),
             (Switches.CommonVaddrToPage, "virt_to_page"), (Switches.XenFreeCoherentPage, "vmalloc_aware"),
             (Switches.SwiotlbMapBounce, "to_device_only"), (Switches.SwiotlbSyncForDeviceBounce, "by_direction"), (Switches.KmallocBounce, "off"),
-            (Switches.MapResourceRamCheck, "warn_fail")),
+            (Switches.MapResourceRamCheck, "warn_fail"), (Switches.DebugCachelineOverlap, "silent")),
         XenDom0: true);
 
     public static KernelProfile Linux514Arm64Xen { get; } = Linux513Arm64Xen with
     {
         Name = "linux-5.14-arm64-xen",
         Description = "Linux v5.14 on arm64 as a Xen dom0 on a Raspberry Pi 4: both fixes in (8b1e868f6607, 40ac971eab89).",
-        SwitchValues = Linux513Arm64Xen.SwitchValues.SetItem(Switches.CommonVaddrToPage.Key, "vmalloc_aware"),
+        SwitchValues = Linux513Arm64Xen.SwitchValues.SetItem(Switches.CommonVaddrToPage.Key, "vmalloc_aware").SetItem(Switches.DebugCachelineOverlap.Key, "report"),
     };
 
     /// <summary>v5.13 on arm64, native (no Xen): devices use dma-direct, whose mmap/get_sgtable work from the handle.</summary>
@@ -109,14 +110,14 @@ public static class Profiles
         "Linux v5.13 on 32-bit arm (LPAE, so dma-direct with arch_dma_alloc = __dma_alloc) as a Xen dom0 on a Raspberry Pi 4: dma_common_mmap/get_sgtable use virt_to_page.",
         PlatformLayout.Arm32Rpi4,
         Values((Switches.CommonVaddrToPage, "virt_to_page"), (Switches.XenFreeCoherentPage, "vmalloc_aware"),
-            (Switches.SwiotlbMapBounce, "to_device_only"), (Switches.SwiotlbSyncForDeviceBounce, "by_direction"), (Switches.MapResourceRamCheck, "warn_fail")),
+            (Switches.SwiotlbMapBounce, "to_device_only"), (Switches.SwiotlbSyncForDeviceBounce, "by_direction"), (Switches.MapResourceRamCheck, "warn_fail"), (Switches.DebugCachelineOverlap, "silent")),
         XenDom0: true);
 
     public static KernelProfile Linux514ArmXenRpi4 { get; } = Linux513ArmXenRpi4 with
     {
         Name = "linux-5.14-arm-xen-rpi4",
         Description = "Linux v5.14 on 32-bit arm (LPAE) as a Xen dom0 on a Raspberry Pi 4: dma_common_vaddr_to_page (40ac971eab89).",
-        SwitchValues = Linux513ArmXenRpi4.SwitchValues.SetItem(Switches.CommonVaddrToPage.Key, "vmalloc_aware"),
+        SwitchValues = Linux513ArmXenRpi4.SwitchValues.SetItem(Switches.CommonVaddrToPage.Key, "vmalloc_aware").SetItem(Switches.DebugCachelineOverlap.Key, "report"),
     };
 
     public static KernelProfile Linux513ArmRpi4 { get; } = Linux513ArmXenRpi4 with
@@ -131,7 +132,7 @@ public static class Profiles
         "Linux v5.13 on 32-bit arm without LPAE, no Xen, i.MX6Quad-like: arm_dma_ops, so __dma_alloc allocates and arm_dma_mmap/arm_dma_get_sgtable take the pfn from the handle.",
         PlatformLayout.Arm32Imx6,
         Values((Switches.CommonVaddrToPage, "virt_to_page"), (Switches.XenFreeCoherentPage, "vmalloc_aware"),
-            (Switches.SwiotlbMapBounce, "to_device_only"), (Switches.SwiotlbSyncForDeviceBounce, "by_direction"), (Switches.MapResourceRamCheck, "warn_fail")),
+            (Switches.SwiotlbMapBounce, "to_device_only"), (Switches.SwiotlbSyncForDeviceBounce, "by_direction"), (Switches.MapResourceRamCheck, "warn_fail"), (Switches.DebugCachelineOverlap, "silent")),
         ArmDmaOps: true);
 
     /// <summary>v6.4 on x86_64: cache-coherent DMA, no cache maintenance anywhere; swiotlb for devices that cannot reach the DRAM above 4 GiB.</summary>
@@ -140,7 +141,7 @@ public static class Profiles
         "Linux v6.4 on an x86_64 PC: DMA is cache-coherent (no arch_sync_dma_for_* or arch_dma_prep_coherent), dma-direct with swiotlb; kmalloc objects are 8-byte aligned.",
         PlatformLayout.X86_64Pc,
         Values((Switches.CommonVaddrToPage, "vmalloc_aware"), (Switches.XenFreeCoherentPage, "vmalloc_aware"),
-            (Switches.SwiotlbMapBounce, "always"), (Switches.SwiotlbSyncForDeviceBounce, "by_direction"), (Switches.MapResourceRamCheck, "none")));
+            (Switches.SwiotlbMapBounce, "always"), (Switches.SwiotlbSyncForDeviceBounce, "by_direction"), (Switches.MapResourceRamCheck, "none"), (Switches.DebugCachelineOverlap, "skip_cpu_sync")));
 
     public static IReadOnlyList<KernelProfile> All { get; } =
         [Linux63Arm64, Linux64Arm64, Linux65Arm64, Linux64X86, Linux58Arm64Xen, Linux513Arm64Xen, Linux514Arm64Xen, Linux513Arm64, Linux513ArmXenRpi4, Linux514ArmXenRpi4, Linux513ArmRpi4, Linux513ArmImx6];

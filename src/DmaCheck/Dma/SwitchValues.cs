@@ -1,3 +1,4 @@
+using DmaCheck.Kernel;
 namespace DmaCheck.Dma;
 
 /// <summary><see cref="Switches.PrepCoherent"/>: what arm64's arch_dma_prep_coherent() does.</summary>
@@ -55,6 +56,7 @@ public enum KmallocBounceMode
 /// <summary><see cref="Switches.MapResourceRamCheck"/>: what dma_map_resource does with RAM.</summary>
 public enum MapResourceRamCheckMode
 {
+    BugOn,
     WarnFail,
     None,
     DebugReport,
@@ -73,9 +75,12 @@ public sealed class TypedSwitch<TEnum>(SwitchDef def, IReadOnlyDictionary<string
     /// <summary>The profile's value of the switch, typed. The profile must have the switch (<see cref="KernelProfile.Has"/>).</summary>
     public TEnum Of(KernelProfile profile)
     {
-        var name = profile.Value(def);
-        return values.TryGetValue(name, out var v) ? v : throw new ArgumentException($"switch {def.Key} has no value '{name}' (values: {string.Join(", ", values.Keys)})");
+        return Parse(profile.Value(def));
     }
+
+    /// <summary>A value's typed form, by its name; an unknown name is refused.</summary>
+    public TEnum Parse(string name) =>
+        values.TryGetValue(name, out var v) ? v : throw new ArgumentException($"switch {def.Key} has no value '{name}' (values: {string.Join(", ", values.Keys)})");
 
     /// <summary>The profile's value, or null when the profile's architecture has no such switch.</summary>
     public TEnum? OfOrNull(KernelProfile profile) => profile.Has(def) ? Of(profile) : null;
@@ -125,14 +130,24 @@ public static class SwitchValues
     public static TypedSwitch<MapResourceRamCheckMode> MapResourceRamCheck { get; } = new(Switches.MapResourceRamCheck,
         new Dictionary<string, MapResourceRamCheckMode>(StringComparer.Ordinal)
         {
+            ["bug_on"] = MapResourceRamCheckMode.BugOn,
             ["warn_fail"] = MapResourceRamCheckMode.WarnFail,
             ["none"] = MapResourceRamCheckMode.None,
             ["debug_report"] = MapResourceRamCheckMode.DebugReport,
         });
 
+    public static TypedSwitch<CachelineOverlapReport> DebugCachelineOverlap { get; } = new(Switches.DebugCachelineOverlap,
+        new Dictionary<string, CachelineOverlapReport>(StringComparer.Ordinal)
+        {
+            ["silent"] = CachelineOverlapReport.Silent,
+            ["report"] = CachelineOverlapReport.Report,
+            ["skip_cpu_sync"] = CachelineOverlapReport.SkipCpuSync,
+            ["kmalloc_bounce"] = CachelineOverlapReport.KmallocBounce,
+        });
+
     /// <summary>One typed switch per <see cref="Switches.All"/> entry, in that order.</summary>
     public static IReadOnlyList<ITypedSwitch> All { get; } =
-        [PrepCoherent, SyncForDeviceFromDevice, CommonVaddrToPage, XenFreeCoherentPage, SwiotlbMapBounce, SwiotlbSyncForDeviceBounce, KmallocBounce, MapResourceRamCheck];
+        [PrepCoherent, SyncForDeviceFromDevice, CommonVaddrToPage, XenFreeCoherentPage, SwiotlbMapBounce, SwiotlbSyncForDeviceBounce, KmallocBounce, MapResourceRamCheck, DebugCachelineOverlap];
 
     /// <summary>Whether <paramref name="value"/> parses as a value of switch <paramref name="def"/> (false for a switch with no typed form).</summary>
     public static bool IsKnown(SwitchDef def, string value) => All.FirstOrDefault(t => t.Def == def) is { } typed && typed.IsKnown(value);

@@ -65,11 +65,11 @@ public static class Switches
         "When swiotlb_tbl_map_single() copies the original buffer into the bounce slots at map time.",
         [
             new SwitchValue("to_device_only", "pre-ddbd89deb7d3",
-                "Only for DMA_TO_DEVICE and DMA_BIDIRECTIONAL without DMA_ATTR_SKIP_CPU_SYNC: a DMA_FROM_DEVICE mapping keeps the slots' previous contents, and what the device does not overwrite is copied back into the buffer at unmap (the info leak of CVE-2022-0854; up to v5.17-rc7)."),
+                "Only for DMA_TO_DEVICE and DMA_BIDIRECTIONAL without DMA_ATTR_SKIP_CPU_SYNC: a DMA_FROM_DEVICE mapping keeps the slots' previous contents, and what the device does not overwrite is copied back into the buffer at unmap (the info leak of CVE-2022-0854; up to v5.17-rc5)."),
             new SwitchValue("unless_overwrite", "ddbd89deb7d3",
-                "Whatever the direction unless DMA_ATTR_SKIP_CPU_SYNC, except a DMA_FROM_DEVICE mapping with the new DMA_ATTR_OVERWRITE: ddbd89deb7d3 'swiotlb: fix info leak with DMA_FROM_DEVICE' (v5.17-rc8); the same again after bddac7c1e02b reverted aa6f8dcbab47."),
+                "Whatever the direction unless DMA_ATTR_SKIP_CPU_SYNC, except a DMA_FROM_DEVICE mapping with the new DMA_ATTR_OVERWRITE: ddbd89deb7d3 'swiotlb: fix info leak with DMA_FROM_DEVICE' (pulled for v5.17-rc6, 27 Feb 2022; until aa6f8dcbab47 in v5.17-rc8); the same again from bddac7c1e02b, which reverted aa6f8dcbab47 in the v5.18 merge window, until 901c7280ca0d two days later."),
             new SwitchValue("always", "901c7280ca0d",
-                "Always, even with DMA_ATTR_SKIP_CPU_SYNC; DMA_ATTR_OVERWRITE is gone: aa6f8dcbab47 (v5.18-rc1), reverted by bddac7c1e02b, then reinstated for the map side by 901c7280ca0d 'Reinstate some of swiotlb: rework ...' (v5.18-rc1; stable backports), and current since."),
+                "Always, even with DMA_ATTR_SKIP_CPU_SYNC; DMA_ATTR_OVERWRITE is gone: aa6f8dcbab47 (in mainline by 8 Mar 2022, so v5.17-rc8 and v5.17 shipped with it), reverted by bddac7c1e02b (26 Mar 2022, v5.18 merge window), then reinstated for the map side by 901c7280ca0d 'Reinstate some of swiotlb: rework ...' (v5.18-rc1; stable backports), and current since."),
         ]);
 
     /// <summary>Whether dma_sync_*_for_device() bounces a DMA_FROM_DEVICE mapping (reference §6.4).</summary>
@@ -78,9 +78,9 @@ public static class Switches
         "Which directions swiotlb_sync_single_for_device() copies the original buffer into the bounce slots for.",
         [
             new SwitchValue("by_direction", "901c7280ca0d",
-                "DMA_TO_DEVICE and DMA_BIDIRECTIONAL only; DMA_FROM_DEVICE copies nothing. The behaviour before aa6f8dcbab47, restored by its revert bddac7c1e02b and kept by 901c7280ca0d."),
+                "DMA_TO_DEVICE and DMA_BIDIRECTIONAL only; DMA_FROM_DEVICE copies nothing. The behaviour before aa6f8dcbab47 (up to v5.17-rc7), restored by its revert bddac7c1e02b (v5.18 merge window) and kept by 901c7280ca0d."),
             new SwitchValue("always", "aa6f8dcbab47",
-                "Every direction: aa6f8dcbab47 'swiotlb: rework fix info leak with DMA_FROM_DEVICE' (v5.18 merge window), which clobbered what the device had written since the last sync_for_cpu (the ath9k regression) and was reverted by bddac7c1e02b days later."),
+                "Every direction: aa6f8dcbab47 'swiotlb: rework fix info leak with DMA_FROM_DEVICE' (in mainline by 8 Mar 2022: v5.17-rc8, and v5.17 shipped with it), which clobbered what the device had written since the last sync_for_cpu (the ath9k regression) and was reverted by bddac7c1e02b about three weeks later (26 Mar 2022, v5.18 merge window)."),
         ]);
 
     /// <summary>Whether small kmalloc objects share cache lines, with dma-direct bouncing them for non-coherent DMA (reference §6.5.3).</summary>
@@ -88,10 +88,10 @@ public static class Switches
         "dma.kmalloc_bounce",
         "The minimum kmalloc alignment on arm64, and whether dma_direct_map_page bounces small buffers that may share a cache line (dma_kmalloc_needs_bounce).",
         [
-            new SwitchValue("off", "pre-c705723d415e",
+            new SwitchValue("off", "pre-370645f41e6e",
                 "ARCH_KMALLOC_MINALIGN = ARCH_DMA_MINALIGN (128): kmalloc objects never share a cache line, and nothing bounces for its size (up to v6.4)."),
-            new SwitchValue("on", "c705723d415e",
-                "CONFIG_DMA_BOUNCE_UNALIGNED_KMALLOC: c705723d415e (dma-mapping: Force bouncing if the size is not cacheline-aligned) with d166630d567b (arm64: Reduce ARCH_KMALLOC_MINALIGN to 8) (v6.5). Boot makes a small swiotlb pool, kmalloc objects are 8-byte aligned and may share lines, and a non-coherent mapping that is not DMA_TO_DEVICE bounces unless its size is at least 256 or rounds up (kmalloc_size_roundup) to a multiple of the cache line."),
+            new SwitchValue("on", "370645f41e6e",
+                "CONFIG_DMA_BOUNCE_UNALIGNED_KMALLOC (v6.5): 370645f41e6e 'dma-mapping: force bouncing if the kmalloc() size is not cache-line-aligned', 9382bc44b5f5 'arm64: allow kmalloc() caches aligned to the smaller cache_line_size()' and 1c1a429efd4e 'arm64: enable ARCH_WANT_KMALLOC_DMA_BOUNCE for arm64'. Boot makes a small swiotlb pool, kmalloc objects are 8-byte aligned and may share lines, and a non-coherent mapping that is not DMA_TO_DEVICE bounces unless its size is at least 256 or rounds up (kmalloc_size_roundup) to a multiple of the cache line."),
         ],
         Kernel.Arch.Arm64);
 
@@ -100,15 +100,32 @@ public static class Switches
         "dma.map_resource_ram_check",
         "What dma_map_resource() does when the physical address it is given is RAM, which the API reserves for MMIO (dma_map_single/page are for RAM).",
         [
-            new SwitchValue("warn_fail", "pre-a9c38c5d267c",
-                "\"Don't allow RAM to be mapped\": WARN_ON_ONCE(pfn_valid(PHYS_PFN(phys_addr))) and DMA_MAPPING_ERROR, with or without CONFIG_DMA_API_DEBUG (v4.18..v5.15; 5.10 and 5.15 stable until the 2022 backports)."),
+            new SwitchValue("bug_on", "v4.9",
+                "\"Don't allow RAM to be mapped\": BUG_ON(pfn_valid(PHYS_PFN(phys_addr))) in include/linux/dma-mapping.h, from dma_map_resource's introduction (v4.9) until Christoph Hellwig's 'dma-mapping: don't BUG when calling dma_map_resource on RAM' (posted January 2019, v5.1 merge window): the kernel oopses."),
+            new SwitchValue("warn_fail", "v5.1",
+                "\"Don't allow RAM to be mapped\": WARN_ON_ONCE(pfn_valid(PHYS_PFN(phys_addr))) and DMA_MAPPING_ERROR, with or without CONFIG_DMA_API_DEBUG: from 'dma-mapping: don't BUG when calling dma_map_resource on RAM' (v5.1) to v5.15; 5.10 and 5.15 stable until the 2022 backports."),
             new SwitchValue("none", "a9c38c5d267c",
                 "No test: a9c38c5d267c 'dma-mapping: remove bogus test for pfn_valid from dma_map_resource' (Mike Rapoport, with 3de360c3fdb3 'arm64/mm: drop HAVE_ARCH_PFN_VALID'; v5.16-rc1; stable backports), because pfn_valid() is true for MMIO that shares a memory-map section with RAM. RAM maps like MMIO: dma_direct_map_resource returns the physical address, with no cache maintenance. (f7326196a781 'dma-mapping: export new dma_*map_phys() interface' brought the test back under CONFIG_DMA_API_DEBUG as a WARN and a failure, until af0c3f058662; that interim behaviour is not a value here.)"),
             new SwitchValue("debug_report", "af0c3f058662",
                 "af0c3f058662 'dma-mapping: move dma_map_resource() sanity check into debug code' (2026; 6.18 stable), fixing f7326196a781: dma_map_resource no longer fails; with CONFIG_DMA_API_DEBUG, debug_dma_map_phys reports \"dma_map_resource called for RAM address\" (err_printk) when pfn_valid() and the page is not PageReserved, and records the mapping."),
         ]);
 
-    public static IReadOnlyList<SwitchDef> All { get; } = [PrepCoherent, SyncForDeviceFromDevice, CommonVaddrToPage, XenFreeCoherentPage, SwiotlbMapBounce, SwiotlbSyncForDeviceBounce, KmallocBounce, MapResourceRamCheck];
+    /// <summary>When add_dma_entry (kernel/dma/debug.c) reports a second mapping that is not DMA_TO_DEVICE starting in an active cache line (E21).</summary>
+    public static SwitchDef DebugCachelineOverlap { get; } = new(
+        "dma_debug.cacheline_overlap",
+        "Whether CONFIG_DMA_API_DEBUG's add_dma_entry reports 'cacheline tracking EEXIST, overlapping mappings aren't supported' when a mapping that is not DMA_TO_DEVICE (or a coherent allocation) starts in a cache line an earlier one already tracks.",
+        [
+            new SwitchValue("silent", "pre-2b4bbc6231d7",
+                "The overlap is only counted (active_cacheline_inc_overlap), never reported (up to v5.13)."),
+            new SwitchValue("report", "2b4bbc6231d7",
+                "2b4bbc6231d7 'dma-debug: report -EEXIST errors in add_dma_entry' (v5.14): err_printk for every overlap, DMA_ATTR_SKIP_CPU_SYNC mappings included."),
+            new SwitchValue("skip_cpu_sync", "c2bbf9d1e9ac",
+                "c2bbf9d1e9ac 'dma-debug: teach add_dma_entry() about DMA_ATTR_SKIP_CPU_SYNC' (v5.15-rc7): not for a mapping made with DMA_ATTR_SKIP_CPU_SYNC. With CONFIG_DMA_BOUNCE_UNALIGNED_KMALLOC (v6.5) small kmalloc buffers that share a line are reported too (false positives)."),
+            new SwitchValue("kmalloc_bounce", "03521c892bb8",
+                "03521c892bb8 'dma-debug: don't report false positives with DMA_BOUNCE_UNALIGNED_KMALLOC' (v6.18 fixes, late 2025; stable 6.6 and 6.12): not when CONFIG_DMA_BOUNCE_UNALIGNED_KMALLOC is set and the device has a swiotlb pool either."),
+        ]);
+
+    public static IReadOnlyList<SwitchDef> All { get; } = [PrepCoherent, SyncForDeviceFromDevice, CommonVaddrToPage, XenFreeCoherentPage, SwiotlbMapBounce, SwiotlbSyncForDeviceBounce, KmallocBounce, MapResourceRamCheck, DebugCachelineOverlap];
 
     public static SwitchDef? Find(string key) => All.FirstOrDefault(s => s.Key == key);
 }

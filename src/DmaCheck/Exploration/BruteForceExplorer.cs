@@ -204,7 +204,7 @@ public sealed class BruteForceExplorer
                 foreach (var acc in accumulators)
                 {
                     var holds = Holds(acc.Expectation, state.Ctrl, universe, state.Lines);
-                    acc.Record(holds, holds ? null : cost);
+                    acc.Record(holds, holds ? null : cost, cost == 0 ? !holds : null);
                 }
             }
         }

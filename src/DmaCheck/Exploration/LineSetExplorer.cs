@@ -506,7 +506,7 @@ public sealed partial class LineSetExplorer
             if (checks is null)
             {
                 // A variable never read: the run fails as it is, with the events its copies and polls needed.
-                if (acc.Record(false, node.BaseCost))
+                if (acc.Record(false, node.BaseCost, node.BaseCost == 0 ? true : null))
                 {
                     Failures[acc.Expectation.Name] = new FailurePoint(node, null, node.BaseCost);
                 }
@@ -515,6 +515,7 @@ public sealed partial class LineSetExplorer
             }
 
             var canHold = true;
+            var quietFails = false; // some line whose every event-free state fails: every quiet outcome fails
             int? failCost = null;
             ulong failLine = 0;
             foreach (var check in checks)
@@ -530,11 +531,13 @@ public sealed partial class LineSetExplorer
 
                     covered = run.End;
                     var lineHolds = false;
+                    var quietHolds = false;
                     foreach (var (state, cost) in run.Set.Entries)
                     {
                         if (check.Holds(state))
                         {
                             lineHolds = true;
+                            quietHolds |= cost == 0;
                         }
                         else if (failCost is null || cost < failCost)
                         {
@@ -544,6 +547,7 @@ public sealed partial class LineSetExplorer
                     }
 
                     canHold &= lineHolds;
+                    quietFails |= !quietHolds;
                 }
 
                 if (covered != check.End)
@@ -553,7 +557,7 @@ public sealed partial class LineSetExplorer
             }
 
             failCost += node.BaseCost;
-            if (acc.Record(canHold, failCost))
+            if (acc.Record(canHold, failCost, node.BaseCost == 0 ? quietFails : null))
             {
                 Failures[acc.Expectation.Name] = new FailurePoint(node, failLine, failCost!.Value);
             }

@@ -72,9 +72,31 @@ internal static class LimitChecks
 /// <param name="MinEventsToFail">The fewest spontaneous hardware events on any run where the expectation fails; null if it never fails.</param>
 /// <param name="HoldingRuns">Final control states on which the expectation can hold.</param>
 /// <param name="FailingRuns">Final control states on which it can fail.</param>
-public sealed record ExpectationVerdict(Expectation Expectation, Verdict Verdict, int? MinEventsToFail, long HoldingRuns, long FailingRuns)
+/// <param name="FailsOnEveryQuietRun">
+/// With <paramref name="MinEventsToFail"/> 0: whether it fails on every run of a quiet machine (no spontaneous
+/// hardware event), whatever the schedule of the agents' steps (true), or only on some (false: a software race, or
+/// with <c>cache_init = arbitrary</c> what the cache held at the start). Null when it never fails with 0 events.
+/// </param>
+public sealed record ExpectationVerdict(Expectation Expectation, Verdict Verdict, int? MinEventsToFail, long HoldingRuns, long FailingRuns,
+    bool? FailsOnEveryQuietRun = null)
 {
     public string MinEventsText => MinEventsToFail is { } n ? n.ToString(System.Globalization.CultureInfo.InvariantCulture) : "-";
+
+    /// <summary>The verdict table's "min events" cell: 0 says whether every schedule fails or only some.</summary>
+    public string MinEventsCell => (MinEventsToFail, FailsOnEveryQuietRun) switch
+    {
+        (0, true) => "0 (every schedule)",
+        (0, false) => "0 (some schedules)",
+        _ => MinEventsText,
+    };
+
+    /// <summary>The JSON <c>quietFailure</c> value: "every-schedule", "some-schedules", or null when 0 events never fail it.</summary>
+    public string? QuietFailureName => (MinEventsToFail, FailsOnEveryQuietRun) switch
+    {
+        (0, true) => "every-schedule",
+        (0, false) => "some-schedules",
+        _ => null,
+    };
 }
 
 /// <summary>How much a search did.</summary>
@@ -137,12 +159,24 @@ internal sealed class VerdictAccumulator(Expectation expectation)
 
     public int? MinFail { get; private set; }
 
+    /// <summary>Final states reachable with no spontaneous event on which some quiet outcome holds.</summary>
+    public long QuietHolding { get; private set; }
+
     /// <summary>Records one final state's outcome; returns true when it improves the least failing cost.</summary>
-    public bool Record(bool canHold, int? failCost)
+    /// <param name="quietAlwaysFails">
+    /// Whether every outcome of this final state that needs no spontaneous event fails (true) or some holds (false);
+    /// null when it cannot be reached without one.
+    /// </param>
+    public bool Record(bool canHold, int? failCost, bool? quietAlwaysFails)
     {
         if (canHold)
         {
             Holding++;
+        }
+
+        if (quietAlwaysFails == false)
+        {
+            QuietHolding++;
         }
 
         if (failCost is not { } c)
@@ -168,7 +202,8 @@ internal sealed class VerdictAccumulator(Expectation expectation)
             : Scenarios.Verdict.Sometimes,
         inconclusive ? null : MinFail,
         Holding,
-        Failing);
+        Failing,
+        inconclusive || MinFail != 0 ? null : QuietHolding == 0);
 }
 
 /// <summary>

@@ -68,7 +68,6 @@ public static class FindingKinds
     public const string DmaApiSyncDirection = "dma-api-sync-different-direction";
     public const string DmaApiSyncReadOnlyForCpu = "dma-api-sync-read-only-for-cpu";
     public const string DmaApiSyncWriteOnlyToDevice = "dma-api-sync-write-only-to-device";
-    public const string DmaApiMapVmalloc = "dma-api-map-vmalloc";
     public const string DmaApiCachelineOverlap = "dma-api-cacheline-overlap";
     public const string CpuTouchesDeviceOwned = "cpu-access-device-owned";
     public const string DeviceOutsideMapping = "device-access-unmapped";
@@ -149,7 +148,6 @@ public static class FindingKindRegistry
         Debug(FindingKinds.DmaApiSyncSgCount, "E14", "dma_sync_sg_* with another nents than the map"),
         Debug(FindingKinds.DmaApiMapStack, "E15", "a map of the calling thread's own kernel stack"),
         Debug(FindingKinds.DmaApiMapKernelImage, "E16", "a map overlapping the kernel image's .text or .rodata"),
-        Debug(FindingKinds.DmaApiMapVmalloc, "E17", "debug_dma_map_single of a vmalloc address"),
         Debug(FindingKinds.DmaApiMapResourceRam, "E18", "dma_map_resource of RAM, reported by dma-debug (af0c3f058662)"),
         Debug(FindingKinds.DmaApiSgSegmentTooLong, "E19", "an sg element longer than the device's max_seg_size"),
         Debug(FindingKinds.DmaApiSgSegmentAcrossBoundary, "E20", "an sg element crossing the device's segment boundary"),

@@ -3,6 +3,25 @@ using DmaCheck.Hardware;
 namespace DmaCheck.Kernel;
 
 /// <summary>
+/// The values of the switch dma_debug.cacheline_overlap (Dma/Switches.cs): when kernel/dma/debug.c's add_dma_entry
+/// reports an -EEXIST from active_cacheline_insert (E21).
+/// </summary>
+public enum CachelineOverlapReport
+{
+    /// <summary>Counted, never reported (before 2b4bbc6231d7, v5.14).</summary>
+    Silent,
+
+    /// <summary>Always reported (2b4bbc6231d7, v5.14).</summary>
+    Report,
+
+    /// <summary>Not for DMA_ATTR_SKIP_CPU_SYNC (c2bbf9d1e9ac, v5.15).</summary>
+    SkipCpuSync,
+
+    /// <summary>Nor with CONFIG_DMA_BOUNCE_UNALIGNED_KMALLOC and a swiotlb pool (03521c892bb8, late 2025).</summary>
+    KmallocBounce,
+}
+
+/// <summary>
 /// Boot-time memory initialisation switches of the page allocator (mm/page_alloc.c, v5.3+):
 /// init_on_alloc= and init_on_free= (defaults from CONFIG_INIT_ON_ALLOC_DEFAULT_ON / CONFIG_INIT_ON_FREE_DEFAULT_ON).
 /// </summary>
@@ -15,10 +34,11 @@ namespace DmaCheck.Kernel;
 /// <param name="DebugUnbindAtEnd">The driver is unbound when the scenario ends, so dma-debug reports what it leaked (E22).</param>
 /// <param name="DebugAssertIdle">debug_dma_assert_idle() as before v5.9 (E23, optional): a CPU access to the first cache line of a live mapping that is not DMA_TO_DEVICE.</param>
 /// <param name="DebugSg">CONFIG_DMA_API_DEBUG_SG: debug_dma_map_sg also runs check_sg_segment on every element (E19, E20). Off by default, as in the kernel's Kconfig.</param>
+/// <param name="DebugCachelineOverlap">When add_dma_entry reports an overlapping active cache line (E21): the switch dma_debug.cacheline_overlap, by kernel version.</param>
 /// <param name="CmaBytes">The cma= boot option: the size of the default CMA area that dma_alloc_contiguous serves multi-page coherent buffers from; 0 (cma=0) for none, as the bundled layouts boot.</param>
 public sealed record KernelConfig(bool InitOnAlloc = false, bool InitOnFree = false, bool DmaApiDebug = true, SwiotlbBoot? Swiotlb = null,
     int? SwiotlbSlots = null, string SwiotlbResidue = "zero", int KmallocMinalign = 128, bool KmallocBounce = false,
-    bool DebugUnbindAtEnd = false, bool DebugAssertIdle = false, ulong CmaBytes = 0, bool DebugSg = false)
+    bool DebugUnbindAtEnd = false, bool DebugAssertIdle = false, ulong CmaBytes = 0, bool DebugSg = false, CachelineOverlapReport DebugCachelineOverlap = CachelineOverlapReport.SkipCpuSync)
 {
     /// <summary>
     /// The pool's size in slots: as set, or IO_TLB_DEFAULT_SIZE, or with DMA_BOUNCE_UNALIGNED_KMALLOC 1 MiB per GiB of

@@ -95,13 +95,26 @@ public sealed record PlatformLayout(
     /// <summary>
     /// arm64, VA_BITS=48, 4 KiB pages, 1 GiB of DRAM at 0x80000000 (as on sc7180-class Qualcomm boards), no
     /// KASAN and no KASLR of the linear map. VMALLOC_START = MODULES_END with the 128 MiB module region of
-    /// v5.16..v6.4 (v6.5's 3e35d303ab7d grows it to 2 GiB); VMALLOC_END = VMEMMAP_START - SZ_256M.
+    /// v5.17..v6.4 (b89ddf4cca43, v5.17-rc1, removed the BPF JIT region below it; v6.5's 3e35d303ab7d grows the module
+    /// region to 2 GiB: <see cref="Arm64Va48V65"/>); VMALLOC_END = VMEMMAP_START - SZ_256M.
     /// </summary>
     public static PlatformLayout Arm64Va48 { get; } = Arm64(
         "arm64-va48-4k",
-        "arm64, VA_BITS=48, 4 KiB pages, 1 GiB of DRAM at 0x80000000, no DMA offset; vmalloc from MODULES_END (v5.16..v6.4)",
+        "arm64, VA_BITS=48, 4 KiB pages, 1 GiB of DRAM at 0x80000000, no DMA offset; vmalloc from MODULES_END (v5.17..v6.4)",
         [new MemoryBank(0x8000_0000, 1UL << 30)],
         vmallocStart: 0xffff_8000_0800_0000,
+        dmaOffset: 0,
+        dmaLimit: ulong.MaxValue);
+
+    /// <summary>
+    /// The same board under arm64 v6.5+: 3e35d303ab7d 'arm64: module: rework module VA range selection' (v6.5) makes
+    /// MODULES_VSIZE 2 GiB, so VMALLOC_START = MODULES_END = 0xffff800080000000; VMALLOC_END and VMEMMAP_START as before.
+    /// </summary>
+    public static PlatformLayout Arm64Va48V65 { get; } = Arm64(
+        "arm64-va48-4k-v6.5",
+        "arm64, VA_BITS=48, 4 KiB pages, 1 GiB of DRAM at 0x80000000, no DMA offset; vmalloc from MODULES_END above the 2 GiB module region (v6.5+)",
+        [new MemoryBank(0x8000_0000, 1UL << 30)],
+        vmallocStart: 0xffff_8000_8000_0000,
         dmaOffset: 0,
         dmaLimit: ulong.MaxValue);
 
@@ -130,7 +143,7 @@ public sealed record PlatformLayout(
     /// the legacy DMA masters see the first GiB at bus address 0xc0000000 (dma-ranges = &lt;0xc0000000 0x0 0x0
     /// 0x40000000&gt;), so phys_to_dma adds 0xc0000000 and they reach only PA &lt; 1 GiB. VMALLOC_START = MODULES_END
     /// = 0xffff800010000000: the 128 MiB BPF JIT region then the 128 MiB module region sit above PAGE_END
-    /// (the BPF JIT region is there until v5.16's b89ddf4cca43); VMEMMAP_START = -(1 &lt;&lt; (VA_BITS - VMEMMAP_SHIFT))
+    /// (the BPF JIT region is there until b89ddf4cca43, v5.17-rc1); VMEMMAP_START = -(1 &lt;&lt; (VA_BITS - VMEMMAP_SHIFT))
     /// and VMALLOC_END = VMEMMAP_START - SZ_256M (v5.11+). See docs/kernel-checks-seed2.md for what was checked.
     /// </summary>
     public static PlatformLayout Arm64Rpi4 { get; } = Arm64(
@@ -229,7 +242,7 @@ public sealed record PlatformLayout(
         };
     }
 
-    public static IReadOnlyList<PlatformLayout> All { get; } = [Arm64Va48, Arm64Va48V5, Arm64Rpi4, Arm32Rpi4, Arm32Imx6, X86_64Pc];
+    public static IReadOnlyList<PlatformLayout> All { get; } = [Arm64Va48, Arm64Va48V65, Arm64Va48V5, Arm64Rpi4, Arm32Rpi4, Arm32Imx6, X86_64Pc];
 
     private static PlatformLayout Arm64(string name, string description, ImmutableArray<MemoryBank> banks, ulong vmallocStart, ulong dmaOffset, ulong dmaLimit,
         ulong vmemmapStart = Arm64VmemmapStartVa48, ulong vmallocEnd = Arm64VmemmapStartVa48 - (256UL << 20))

@@ -29,7 +29,7 @@ public sealed record ScenarioOutcome(string File, Scenario? Scenario, Exploratio
             Scenario!.Declared.TryGetValue(v.Expectation.Name, out var declared);
             bool? met = v.Verdict == Verdict.Inconclusive ? null
                 : declared is null ? v.Verdict == Verdict.Always
-                : declared.IsMetBy(v.Verdict, v.MinEventsToFail);
+                : declared.IsMetBy(v.Verdict, v.MinEventsToFail, v.FailsOnEveryQuietRun);
             return (v, declared, met);
         });
 

@@ -125,8 +125,7 @@ public static class ExplainReport
         }
         else
         {
-            sb.AppendLine(style.Bad($"verdict: {verdict.Verdict}; it fails with {witness.Events} spontaneous hardware {eventsWord}") +
-                (witness.Events == 0 ? " (on a quiet machine, every time)" : " (a race: it needs the hardware to do this much on its own)"));
+            sb.AppendLine(style.Bad($"verdict: {verdict.Verdict}; it fails with {witness.Events} spontaneous hardware {eventsWord}") + HowItFails(witness.Events, verdict, scenario));
         }
         if (witness.LinePa is { } pa)
         {
@@ -212,6 +211,19 @@ public static class ExplainReport
         sb.Append(Timeline(witness, writers));
         return sb.ToString();
     }
+
+    /// <summary>What the fewest events mean: with 0, every schedule of a quiet machine or only some (a software race).</summary>
+    public static string HowItFails(int events, ExpectationVerdict verdict, Scenario scenario) => (events, verdict.FailsOnEveryQuietRun) switch
+    {
+        (0, true) => " on every schedule (on a quiet machine, every time, whatever the order of the agents' steps)",
+        (0, _) => " on some schedules, not all: a software race (the order of the agents' steps decides it" +
+            (scenario.Hardware.Initial == InitialCache.Arbitrary ? ", or what the cache held at the start)" : ")"),
+        _ => " (a hardware race: it needs the hardware to do this much on its own)",
+    };
+
+    /// <summary>The root-cause paragraph of a witness ("why: ..."), or what the run is missing when a variable was never read.</summary>
+    public static string WhyText(Witness witness, Expectation expectation, Scenario scenario) =>
+        witness.Missing is { } missing ? $"result: {missing}, so the expectation cannot hold." : Why(witness, expectation, scenario);
 
     private static string OnOff(bool b) => b ? "on" : "off";
 

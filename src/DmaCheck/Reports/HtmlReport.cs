@@ -8,25 +8,39 @@ using DmaCheck.Scenarios;
 namespace DmaCheck.Reports;
 
 /// <summary>
-/// <c>--html OUT</c>: one self-contained page (no scripts, no network, no external assets) with the verdict
-/// table, the errors and notes, and for every expectation that can fail an SVG timeline of its shortest witness:
-/// the witness line's cache and RAM as rows, trace steps as columns, coloured by state and by whose data.
+/// <c>--html OUT</c>: one self-contained page (no scripts, no network, no external assets) with the summary line, the
+/// verdict table, the findings, the errors, warnings and notes, and for every expectation that can fail the "why" of
+/// its shortest witness and an SVG timeline of it: the witness line's cache and RAM as rows, trace steps as columns,
+/// coloured by state and by whose data. <see cref="RenderExplain"/> is the page of <c>explain --html</c>.
 /// </summary>
 public static class HtmlReport
 {
     private static readonly string[] Palette = ["#9e9e9e", "#e0e0e0", "#4caf50", "#2196f3", "#ff9800", "#9c27b0", "#009688", "#795548", "#e91e63", "#cddc39"];
 
+    private static void Head(StringBuilder sb, string title)
+    {
+        sb.Append(CultureInfo.InvariantCulture, $"<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<title>{E(title)}</title>\n<style>\n");
+        sb.Append("body{font-family:system-ui,sans-serif;margin:2em;color:#222}table{border-collapse:collapse;margin:1em 0}");
+        sb.Append("th,td{border:1px solid #ccc;padding:.3em .6em;text-align:left;font-size:14px;vertical-align:top}th{background:#f4f4f4}");
+        sb.Append(".ok{color:#2e7d32;font-weight:bold}.bad{color:#c62828;font-weight:bold}.warn{color:#ef6c00;font-weight:bold}.note{color:#666}");
+        sb.Append("pre{background:#f8f8f8;padding:.6em;overflow-x:auto}p.why{max-width:60em}svg text{font-family:monospace;font-size:11px}.legend span{display:inline-block;margin-right:1em}");
+        sb.Append("\n</style>\n</head>\n<body>\n");
+    }
+
+    /// <summary>
+    /// The report of <c>dmacheck check --html</c>: the summary line, the verdict table, every finding (with its
+    /// message and whether it was declared), the errors, warnings and notes, and for every expectation that can fail
+    /// its verdict in words, the "why" paragraph of its shortest witness and that witness's timeline.
+    /// </summary>
     public static string Render(IReadOnlyList<ScenarioOutcome> outcomes, string toolVersion)
     {
         var sb = new StringBuilder();
-        sb.Append("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<title>dmacheck report</title>\n<style>\n");
-        sb.Append("body{font-family:system-ui,sans-serif;margin:2em;color:#222}table{border-collapse:collapse;margin:1em 0}");
-        sb.Append("th,td{border:1px solid #ccc;padding:.3em .6em;text-align:left;font-size:14px}th{background:#f4f4f4}");
-        sb.Append(".ok{color:#2e7d32;font-weight:bold}.bad{color:#c62828;font-weight:bold}.warn{color:#ef6c00;font-weight:bold}");
-        sb.Append("pre{background:#f8f8f8;padding:.6em;overflow-x:auto}svg text{font-family:monospace;font-size:11px}.legend span{display:inline-block;margin-right:1em}");
-        sb.Append("\n</style>\n</head>\n<body>\n");
+        Head(sb, "dmacheck report");
         sb.Append(CultureInfo.InvariantCulture, $"<h1>dmacheck {E(toolVersion)}</h1>\n");
-        sb.Append("<table id=\"verdicts\">\n<tr><th>scenario</th><th>profile</th><th>expectation</th><th>verdict</th><th>min events</th><th>declared</th><th>result</th></tr>\n");
+        var differs = outcomes.Any(o => o.Error != OutcomeError.None || o.Rows.Any(r => r.Met != true) || o.Result is { FindingsMet: false });
+        var inconclusive = outcomes.Any(o => o.Inconclusive || o.Rows.Any(r => r.Met is null));
+        sb.Append(CultureInfo.InvariantCulture, $"<p id=\"summary\" class=\"{(differs ? "bad" : inconclusive ? "warn" : "ok")}\">{E(TextReport.Summary(outcomes))}</p>\n");
+        sb.Append("<h2>Verdicts</h2>\n<table id=\"verdicts\">\n<tr><th>scenario</th><th>profile</th><th>expectation</th><th>verdict</th><th>min events</th><th>declared</th><th>result</th></tr>\n");
         foreach (var o in outcomes)
         {
             foreach (var (v, declared, met) in o.Rows)
@@ -37,32 +51,52 @@ public static class HtmlReport
                     false => ("bad", declared is null ? "FAILS (undeclared)" : "DIFFERS"),
                     null => ("warn", "INCONCLUSIVE"),
                 };
-                sb.Append(CultureInfo.InvariantCulture, $"<tr><td>{E(o.File)}</td><td>{E(o.Scenario!.Profile.Name)}</td><td>{E(v.Expectation.Name)}</td><td>{v.Verdict}</td><td>{v.MinEventsText}</td><td>{E(declared?.ToString() ?? "(none)")}</td><td class=\"{cls}\">{text}</td></tr>\n");
+                sb.Append(CultureInfo.InvariantCulture, $"<tr><td>{E(o.File)}</td><td>{E(o.Scenario!.Profile.Name)}</td><td>{E(v.Expectation.Name)}</td><td>{v.Verdict}</td><td>{E(v.MinEventsCell)}</td><td>{E(declared?.ToString() ?? "(none)")}</td><td class=\"{cls}\">{text}</td></tr>\n");
             }
         }
 
         sb.Append("</table>\n");
-        var messages = outcomes.Where(o => o.Message is not null || o.Result?.Inconclusive is not null || o.Scenario?.Notes.Count > 0).ToList();
-        if (messages.Count > 0)
+        var findings = outcomes.SelectMany(o => (o.Result?.FindingRows ?? []).Select(r => (o, r.Found, r.Declared))).ToList();
+        if (findings.Count > 0)
         {
-            sb.Append("<h2>Errors and notes</h2>\n<div id=\"findings\">\n");
-            foreach (var o in messages)
+            sb.Append("<h2>Findings</h2>\n<table id=\"findings\">\n<tr><th>where</th><th>severity</th><th>finding</th><th>page and owner</th><th>what happened</th><th>declared</th></tr>\n");
+            foreach (var (o, found, declared) in findings)
             {
-                if ((o.Message ?? o.Result?.Inconclusive) is { } m)
+                if (found is null)
                 {
-                    sb.Append(CultureInfo.InvariantCulture, $"<pre class=\"{(o.Error == OutcomeError.None ? "warn" : "bad")}\">{E(m)}</pre>\n");
+                    sb.Append(CultureInfo.InvariantCulture, $"<tr class=\"finding\"><td>{E(o.File)}:{declared!.Span.Line}:{declared.Span.Column}</td><td></td><td></td><td></td><td>no run produces it</td><td class=\"bad\">MISSING: {E(declared.ToString())}</td></tr>\n");
+                    continue;
                 }
 
-                foreach (var note in o.Scenario?.Notes ?? [])
-                {
-                    sb.Append(CultureInfo.InvariantCulture, $"<p>{E(o.File)}: note: {E(note)}</p>\n");
-                }
+                var f = found.Finding;
+                var at = found.Statement.Span;
+                var pfn = f.Pfn is { } p ? $"pfn 0x{p:x}; " : string.Empty;
+                var mark = declared is null ? "<td class=\"bad\">UNDECLARED</td>" : $"<td class=\"ok\">ok: {E(declared.ToString())}</td>";
+                sb.Append(CultureInfo.InvariantCulture, $"<tr class=\"finding\"><td>{E(o.File)}:{at.Line}:{at.Column}<br>{E(found.Agent)}: <code>{E(found.Statement.Text)}</code></td><td>{E(f.SeverityText)}</td><td><code>{E(f.Kind)}</code> in <code>{E(f.Function)}</code></td><td>{E(pfn)}owner: {E(f.Owner.Describe())}</td><td>{E(f.Message)}</td>{mark}</tr>\n");
+            }
+
+            sb.Append("</table>\n");
+        }
+
+        var errors = outcomes.Where(o => o.Error != OutcomeError.None).ToList();
+        var warnings = outcomes.SelectMany(TextReport.Warnings).ToList();
+        if (errors.Count > 0 || warnings.Count > 0)
+        {
+            sb.Append("<h2>Errors, warnings and notes</h2>\n<div id=\"warnings\">\n");
+            foreach (var o in errors)
+            {
+                sb.Append(CultureInfo.InvariantCulture, $"<pre class=\"bad\">{E(o.Message ?? o.File)}</pre>\n");
+            }
+
+            foreach (var (text, isNote) in warnings)
+            {
+                sb.Append(isNote ? $"<p class=\"note\">{E(text)}</p>\n" : $"<pre class=\"warn\">{E(text)}</pre>\n");
             }
 
             sb.Append("</div>\n");
         }
 
-        foreach (var o in outcomes.Where(o => o.Explorer is not null && o.Model is not null))
+        foreach (var o in outcomes.Where(o => o.Explorer is not null && o.Model is not null && o.Result!.Inconclusive is null))
         {
             foreach (var v in o.Result!.Verdicts)
             {
@@ -70,11 +104,47 @@ public static class HtmlReport
                 {
                     var w = WitnessBuilder.Build(o.Model!, v.Expectation, failure);
                     sb.Append(CultureInfo.InvariantCulture, $"<h2>{E(o.File)}: {E(v.Expectation.Name)} fails with {w.Events} spontaneous event(s)</h2>\n");
+                    sb.Append(CultureInfo.InvariantCulture, $"<p class=\"verdict\">{E(v.Expectation.Text)}: {v.Verdict}; it fails with {w.Events} spontaneous hardware event(s){E(ExplainReport.HowItFails(w.Events, v, o.Scenario!))}.</p>\n");
+                    sb.Append(CultureInfo.InvariantCulture, $"<p class=\"why\">{E(ExplainReport.WhyText(w, v.Expectation, o.Scenario!))}</p>\n");
                     sb.Append(Timeline(w, o.Scenario!));
                 }
             }
         }
 
+        sb.Append("</body>\n</html>\n");
+        return sb.ToString();
+    }
+
+    /// <summary>
+    /// <c>dmacheck explain FILE --html OUT</c>: the same narrative as the text (the findings with their shortest runs,
+    /// the verdict, the shortest failing run step by step, the "why" paragraph, the minimisation and the per-step
+    /// timeline), as one self-contained page, with the witness line's timeline as an SVG.
+    /// </summary>
+    public static string RenderExplain(ScenarioOutcome outcome, Witness? witness, ExpectationVerdict verdict, string toolVersion)
+    {
+        var sb = new StringBuilder();
+        var scenario = outcome.Scenario!;
+        Head(sb, $"dmacheck explain {outcome.File}");
+        sb.Append(CultureInfo.InvariantCulture, $"<h1>{E(outcome.File)}: {E(scenario.Title)}</h1>\n<p>dmacheck {E(toolVersion)}</p>\n");
+        if (outcome.Result!.Findings.Count > 0)
+        {
+            sb.Append(CultureInfo.InvariantCulture, $"<h2>Findings</h2>\n<pre id=\"findings\">{E(ExplainReport.RenderFindings(outcome, Style.Plain))}</pre>\n");
+        }
+
+        sb.Append(CultureInfo.InvariantCulture, $"<h2>expect {E(verdict.Expectation.Name)}</h2>\n");
+        if (witness is null)
+        {
+            sb.Append(CultureInfo.InvariantCulture, $"<p id=\"verdict\" class=\"ok\">verdict: {verdict.Verdict}: it never fails, so there is no failing run to explain.</p>\n");
+        }
+        else
+        {
+            sb.Append(CultureInfo.InvariantCulture, $"<p id=\"verdict\" class=\"bad\">verdict: {verdict.Verdict}; it fails with {witness.Events} spontaneous hardware event(s){E(ExplainReport.HowItFails(witness.Events, verdict, scenario))}</p>\n");
+            sb.Append(CultureInfo.InvariantCulture, $"<p class=\"why\">{E(ExplainReport.WhyText(witness, verdict.Expectation, scenario))}</p>\n");
+            sb.Append("<h2>Timeline of the witness line</h2>\n");
+            sb.Append(Timeline(witness, scenario));
+        }
+
+        sb.Append(CultureInfo.InvariantCulture, $"<h2>The explanation</h2>\n<pre id=\"narrative\">{E(ExplainReport.Render(outcome, witness, verdict, Style.Plain))}</pre>\n");
         sb.Append("</body>\n</html>\n");
         return sb.ToString();
     }

@@ -3,7 +3,7 @@ using DmaCheck.Scenarios;
 namespace DmaCheck.Reports;
 
 /// <summary>
-/// <c>--format json</c>: <c>{"scenarios":[{"file","name","profile","expectations":[{"name","verdict","minEventsToFail","declared","met"}]}]}</c>.
+/// <c>--format json</c>: <c>{"scenarios":[{"file","name","profile","expectations":[{"name","verdict","minEventsToFail","quietFailure","declared","met"}]}]}</c>.
 /// A scenario without verdicts also carries <c>"error"</c>; an inconclusive one carries <c>"inconclusive"</c> with the reason.
 /// A scenario some of whose runs crash the kernel carries <c>"error": "kernel-bug"</c>, its verdicts, and
 /// <c>"kernelBugs":[{"name","line","column","verdict","minEvents","crashedFinalStates","message"}]</c>.
@@ -78,6 +78,7 @@ public static class JsonReport
                         _ => "inconclusive",
                     });
                     w.WriteNumberOrNull("minEventsToFail", v.MinEventsToFail);
+                    w.WriteString("quietFailure", v.QuietFailureName);
 
                     w.WriteString("declared", declared?.ToString());
                     if (met is { } m)

@@ -42,7 +42,7 @@ public static class ProfilesReport
         sb.AppendLine("# Kernel profiles and switches");
         sb.AppendLine();
         sb.AppendLine("Generated from `src/DmaCheck/Dma/Switches.cs` and `KernelProfile.cs` by `ProfilesReport.Markdown()`;");
-        sb.AppendLine("`ProfilesDocTests` fails when this file is out of date (regenerate with `DMACHECK_UPDATE_GOLDEN=1 dotnet test`).");
+        sb.AppendLine("`ProfilesDocTests` fails when this file is out of date (regenerate with `tools/regen-docs.sh`).");
         sb.AppendLine("A scenario picks a profile with `profile NAME` and may override any switch with `set KEY = VALUE`.");
         sb.AppendLine();
         sb.AppendLine("## Profiles");

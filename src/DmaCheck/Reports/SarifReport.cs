@@ -133,7 +133,7 @@ public static class SarifReport
         foreach (var (v, declared, met) in o.Rows)
         {
             var what = v.MinEventsToFail is { } n
-                ? $"{v.Expectation.Name} is {v.Verdict.ToString().ToLowerInvariant()}: it fails with {n} spontaneous hardware event(s)"
+                ? $"{v.Expectation.Name} is {v.Verdict.ToString().ToLowerInvariant()}: it fails with {n} spontaneous hardware event(s){v.FailsOnEveryQuietRun switch { true => " on every schedule", false => " on some schedules (a software race)", null => string.Empty }}"
                 : $"{v.Expectation.Name} is {v.Verdict.ToString().ToLowerInvariant()}";
             if (met == false)
             {

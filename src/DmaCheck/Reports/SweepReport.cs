@@ -30,7 +30,9 @@ public static class SweepReport
         }
 
         var v = o.Result!.Verdicts.First(x => x.Expectation.Name == expectation);
-        return v.MinEventsToFail is { } n ? $"{v.Verdict} ({n})" : v.Verdict.ToString();
+        return v.MinEventsToFail is { } n
+            ? $"{v.Verdict} ({n}{v.FailsOnEveryQuietRun switch { true => ", every schedule", false => ", some schedules", null => string.Empty }})"
+            : v.Verdict.ToString();
     }
 
     /// <summary>Rows of profile, swept settings, then per expectation one cell (text) or a verdict and a count column (CSV).</summary>
@@ -122,6 +124,7 @@ public static class SweepReport
                     w.WriteString("name", v.Expectation.Name);
                     w.WriteString("verdict", v.Verdict.ToString().ToLowerInvariant());
                     w.WriteNumberOrNull("minEventsToFail", v.MinEventsToFail);
+                    w.WriteString("quietFailure", v.QuietFailureName);
 
                     w.WriteEndObject();
                 }

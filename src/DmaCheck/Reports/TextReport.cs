@@ -39,7 +39,7 @@ public static class TextReport
                     o.Scenario!.Profile.Name,
                     v.Expectation.Name,
                     v.Verdict.ToString(),
-                    v.MinEventsToFail is { } n ? n.ToString(CultureInfo.InvariantCulture) : "-",
+                    v.MinEventsCell,
                     declared?.ToString() ?? "(none)",
                 ]);
                 marks.Add(met switch
@@ -95,38 +95,67 @@ public static class TextReport
                 continue;
             }
 
-            if (o.Message is not null)
+            if (o.Message is not null || o.Result?.Inconclusive is not null)
             {
                 sb.AppendLine();
-                sb.AppendLine(style.Warn(o.Message));
-            }
-            else if (o.Result?.Inconclusive is { } why)
-            {
-                sb.AppendLine();
-                sb.AppendLine(style.Warn($"{o.File}: inconclusive: {why}"));
             }
 
-            if (o.Result?.Sampled is { } sampled)
+            foreach (var (warning, isNote) in Warnings(o))
             {
-                sb.AppendLine(style.Warn($"{o.File}: {sampled.Describe()}"));
-            }
-
-            if (o.Result is { Stats.Blocked: > 0 and var blocked })
-            {
-                sb.AppendLine(style.Warn($"{o.File}: warning: on {blocked} final state(s) some agent never finished: it waits for an event or a value nobody provides"));
-            }
-
-            if (o.Result is { Stats.Hung: > 0 and var hung })
-            {
-                sb.AppendLine(style.Warn($"{o.File}: warning: on {hung} final state(s) an agent hung at a poll: it gave up after max N misses, or the value it polls for can never arrive"));
-            }
-
-            foreach (var note in o.Scenario?.Notes ?? [])
-            {
-                sb.AppendLine(style.Dim($"{o.File}: note: {note}"));
+                sb.AppendLine(isNote ? style.Dim(warning) : style.Warn(warning));
             }
         }
 
+        sb.AppendLine();
+        sb.AppendLine(CultureInfo.InvariantCulture, $"{Summary(outcomes)} in {elapsed.TotalMilliseconds:0} ms");
+        return sb.ToString();
+    }
+
+    /// <summary>
+    /// What the table cannot say about a scenario that ran: why it is inconclusive or sampled, final states where an
+    /// agent never finished or hung, and the model's notes (<c>IsNote</c>), in the order the text report prints them.
+    /// </summary>
+    public static IEnumerable<(string Text, bool IsNote)> Warnings(ScenarioOutcome o)
+    {
+        if (o.Error != OutcomeError.None)
+        {
+            yield break;
+        }
+
+        if (o.Message is not null)
+        {
+            yield return (o.Message, false);
+        }
+        else if (o.Result?.Inconclusive is { } why)
+        {
+            yield return ($"{o.File}: inconclusive: {why}", false);
+        }
+
+        if (o.Result?.Sampled is { } sampled)
+        {
+            yield return ($"{o.File}: {sampled.Describe()}", false);
+        }
+
+        if (o.Result is { Stats.Blocked: > 0 and var blocked })
+        {
+            yield return ($"{o.File}: warning: on {blocked} final state(s) some agent never finished: it waits for an event or a value nobody provides", false);
+        }
+
+        if (o.Result is { Stats.Hung: > 0 and var hung })
+        {
+            yield return ($"{o.File}: warning: on {hung} final state(s) an agent hung at a poll: it gave up after max N misses, or the value it polls for can never arrive", false);
+        }
+
+        foreach (var note in o.Scenario?.Notes ?? [])
+        {
+            yield return ($"{o.File}: note: {note}", true);
+        }
+    }
+
+    /// <summary>The summary line, without the time it took: counts of scenarios, expectations, findings and what is not as declared.</summary>
+    public static string Summary(IReadOnlyList<ScenarioOutcome> outcomes)
+    {
+        var sb = new StringBuilder();
         var expectations = outcomes.Sum(o => o.Rows.Count());
         var asDeclared = outcomes.Sum(o => o.Rows.Count(r => r.Met == true));
         var differ = outcomes.Sum(o => o.Rows.Count(r => r.Met == false));
@@ -136,7 +165,6 @@ public static class TextReport
         var findingsOff = outcomes.Sum(o => o.Result?.FindingRows.Count(r => r.Found is null || r.Declared is null) ?? 0);
         var inconclusiveScenarios = outcomes.Count(o => o.Inconclusive);
         var hungFinals = outcomes.Sum(o => o.Result?.Stats.Hung ?? 0);
-        sb.AppendLine();
         sb.Append(CultureInfo.InvariantCulture, $"{outcomes.Count} scenario(s), {expectations} expectation(s): {asDeclared} as declared, {differ} differ, {inconclusive} inconclusive, {errors} error(s)");
         if (findings > 0 || findingsOff > 0)
         {
@@ -152,7 +180,7 @@ public static class TextReport
         {
             sb.Append(CultureInfo.InvariantCulture, $"; {inconclusiveScenarios} scenario(s) inconclusive");
         }
-        sb.AppendLine(CultureInfo.InvariantCulture, $" in {elapsed.TotalMilliseconds:0} ms");
+
         return sb.ToString();
     }
 
@@ -169,7 +197,7 @@ public static class TextReport
     }
 
     /// <summary>One finding (or a declared one that did not happen), with where, what, and whether it was declared.</summary>
-    private static string FindingLine(ScenarioOutcome o, Exploration.FoundFinding? found, Scenarios.DeclaredFinding? declared, Style style)
+    internal static string FindingLine(ScenarioOutcome o, Exploration.FoundFinding? found, Scenarios.DeclaredFinding? declared, Style style)
     {
         if (found is null)
         {

@@ -172,7 +172,15 @@ public sealed class Binder
                 throw Error(d.MinEvents, "an expectation that always holds never fails, so it has no min-events");
             }
 
-            declared[d.Name.Text] = new DeclaredVerdict(verdict, d.MinEvents is null ? null : (int)Math.Min(d.MinEvents.Number, int.MaxValue), d.AtLeast is not null);
+            if (d.Schedules is { } schedules && (d.AtLeast is not null || d.MinEvents!.Number != 0))
+            {
+                throw Error(schedules, $"'{schedules.Text}' says whether 0 events fail it on every schedule or on some, so it goes with 'min-events 0'");
+            }
+
+            declared[d.Name.Text] = new DeclaredVerdict(verdict, d.MinEvents is null ? null : (int)Math.Min(d.MinEvents.Number, int.MaxValue), d.AtLeast is not null)
+            {
+                EverySchedule = d.Schedules?.Text switch { "every-schedule" => true, "some-schedules" => false, _ => null },
+            };
         }
 
         return new Scenario(source, syntax.Title?.Text ?? Path.GetFileNameWithoutExtension(source.Path), profile, config, hardware,
@@ -188,7 +196,7 @@ public sealed class Binder
     private static KernelConfig KmallocSettings(KernelProfile profile, HardwareConfig hardware, KernelConfig config)
     {
         var bounce = SwitchValues.KmallocBounce.OfOrNull(profile) == KmallocBounceMode.On;
-        config = config with { KmallocBounce = bounce };
+        config = config with { KmallocBounce = bounce, DebugCachelineOverlap = SwitchValues.DebugCachelineOverlap.Of(profile) };
         var minalign = profile.Arch == Arch.X86_64 ? 8 // no ARCH_DMA_MINALIGN: ARCH_KMALLOC_MINALIGN = ARCH_SLAB_MINALIGN
             : profile.Arch != Arch.Arm64 ? 64
             : !bounce ? 128
@@ -714,7 +722,7 @@ public sealed class Binder
 
         public int Order(int i) => binder.Order(call.Args[i]);
 
-        /// <summary>The attributes of a streaming map or unmap: DMA_ATTR_OVERWRITE existed only while swiotlb.map_bounce was unless_overwrite (ddbd89deb7d3..aa6f8dcbab47).</summary>
+        /// <summary>The attributes of a streaming map or unmap: DMA_ATTR_OVERWRITE existed only while swiotlb.map_bounce was unless_overwrite (ddbd89deb7d3..aa6f8dcbab47, and bddac7c1e02b..901c7280ca0d).</summary>
         public DmaAttrs MapAttrs(int i)
         {
             var e = call.Args[i];
@@ -722,7 +730,7 @@ public sealed class Binder
             var profile = binder.boundProfile!;
             if ((attrs & DmaAttrs.DMA_ATTR_OVERWRITE) != 0 && SwitchValues.SwiotlbMapBounce.Of(profile) != SwiotlbMapBounceMode.UnlessOverwrite)
             {
-                throw binder.Error(e.Terms[0], $"DMA_ATTR_OVERWRITE exists only in kernels with {Switches.SwiotlbMapBounce.Key}=unless_overwrite (ddbd89deb7d3, v5.17-rc8, removed by aa6f8dcbab47); this profile has {Switches.SwiotlbMapBounce.Key}={profile.Value(Switches.SwiotlbMapBounce)}");
+                throw binder.Error(e.Terms[0], $"DMA_ATTR_OVERWRITE exists only in kernels with {Switches.SwiotlbMapBounce.Key}=unless_overwrite (ddbd89deb7d3, v5.17-rc6; removed by aa6f8dcbab47 in v5.17-rc8); this profile has {Switches.SwiotlbMapBounce.Key}={profile.Value(Switches.SwiotlbMapBounce)}");
             }
 
             return attrs;

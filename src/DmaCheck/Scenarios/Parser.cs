@@ -499,7 +499,6 @@ public sealed partial class Parser
         return new ExpectSyntax(name, atoms);
     }
 
-    /// <summary>Comments of the form <c># expect NAME: VERDICT[, min-events [>=]N]</c> declare expected verdicts.</summary>
     /// <summary>The <c># expect finding KIND [in FUNCTION] [owner NAME]</c> and <c># expect no findings</c> comments.</summary>
     private List<DeclaredFindingSyntax> ParseDeclaredFindings()
     {
@@ -632,11 +631,22 @@ public sealed partial class Parser
             min = ExpectNumber("the number of spontaneous events");
         }
 
+        Token? schedules = null;
+        if (min is not null && IsSymbol(","))
+        {
+            Next();
+            schedules = ExpectIdentifier("'every-schedule' or 'some-schedules'");
+            if (schedules.Text is not ("every-schedule" or "some-schedules"))
+            {
+                throw Error(schedules, $"expected 'every-schedule' or 'some-schedules', found '{schedules.Text}'");
+            }
+        }
+
         if (Peek.Kind != TokenKind.End)
         {
             throw Error(Peek, $"expected the end of the declaration, found {Peek}");
         }
 
-        return new DeclaredSyntax(name, verdict, atLeast, min);
+        return new DeclaredSyntax(name, verdict, atLeast, min, schedules);
     }
 }

@@ -15,7 +15,13 @@ public enum Verdict
 /// <summary>A verdict a scenario file declares for one expectation, with an optional bound on the minimum events to fail.</summary>
 public sealed record DeclaredVerdict(Verdict Verdict, int? MinEvents, bool AtLeast)
 {
-    public bool IsMetBy(Verdict verdict, int? minEventsToFail)
+    /// <summary>
+    /// With <c>min-events 0</c>: <c>every-schedule</c> (true) declares that a quiet machine fails it on every schedule,
+    /// <c>some-schedules</c> (false) only on some (a software race); null declares neither.
+    /// </summary>
+    public bool? EverySchedule { get; init; }
+
+    public bool IsMetBy(Verdict verdict, int? minEventsToFail, bool? failsOnEveryQuietRun = null)
     {
         if (verdict != Verdict)
         {
@@ -27,13 +33,15 @@ public sealed record DeclaredVerdict(Verdict Verdict, int? MinEvents, bool AtLea
             return true;
         }
 
-        return minEventsToFail is { } m && (AtLeast ? m >= n : m == n);
+        return minEventsToFail is { } m && (AtLeast ? m >= n : m == n) &&
+            (EverySchedule is not { } every || failsOnEveryQuietRun == every);
     }
 
     public override string ToString()
     {
         var v = Verdict.ToString().ToLowerInvariant();
-        return MinEvents is { } n ? $"{v}, min-events {(AtLeast ? ">=" : string.Empty)}{n}" : v;
+        var schedules = EverySchedule switch { true => ", every-schedule", false => ", some-schedules", null => string.Empty };
+        return MinEvents is { } n ? $"{v}, min-events {(AtLeast ? ">=" : string.Empty)}{n}{schedules}" : v;
     }
 }
 

@@ -39,8 +39,8 @@ public sealed record AtomSyntax(Token Var, RangeSyntax? Range, Token Operator, T
 
 public sealed record RangeSyntax(Token Low, Token High);
 
-/// <summary>A declared expected verdict: <c># expect NAME: VERDICT[, min-events [>=]N]</c>.</summary>
-public sealed record DeclaredSyntax(Token Name, Token Verdict, Token? AtLeast, Token? MinEvents);
+/// <summary>A declared expected verdict: <c># expect NAME: VERDICT[, min-events [>=]N[, every-schedule|some-schedules]]</c>.</summary>
+public sealed record DeclaredSyntax(Token Name, Token Verdict, Token? AtLeast, Token? MinEvents, Token? Schedules = null);
 
 /// <summary>A declared finding: <c># expect finding KIND [in FUNCTION] [owner NAME]</c>, or (Kind null) <c># expect no findings</c>.</summary>
 public sealed record DeclaredFindingSyntax(SourceSpan Span, Token? Kind, Token? Function, Token? Owner);

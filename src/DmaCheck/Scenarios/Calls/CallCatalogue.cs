@@ -131,7 +131,7 @@ public static partial class CallCatalogue
             throw c.Bad($"dma_alloc_coherent of {size} bytes: this model takes 1 byte to 1 GiB");
         }
 
-        var (dma, debug) = c.Dma.AllocAttrs(c.S.Dma, c.S.Debug, a.Device, size, a.Gfp, a.Attrs, c.Line, c.Ops, out var cpu, out var handle);
+        var (dma, debug) = c.Dma.AllocAttrs(c.S.Dma, c.S.Debug, a.Device, size, a.Gfp, a.Attrs, c.Line, c.Ops, c.Findings, out var cpu, out var handle);
         var cookie = cpu != 0 && (a.Attrs & DmaAttrs.DMA_ATTR_NO_KERNEL_MAPPING) != 0;
         return c.Assign(a.Target, new CoherentBuffer(cpu, handle, size, cookie), dma, debug);
     }
