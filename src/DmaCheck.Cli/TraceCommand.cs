@@ -143,7 +143,7 @@ public static class TraceCommand
     }
 
     /// <summary>The text from <paramref name="start"/>, at most <paramref name="max"/> characters, control and non-ASCII characters escaped; and where the caret goes.</summary>
-    internal static (string Text, int Caret) Escape(string text, int start, int max, int column)
+    public static (string Text, int Caret) Escape(string text, int start, int max, int column)
     {
         var sb = new StringBuilder();
         var caret = -1;

@@ -191,7 +191,11 @@ public sealed class TraceDebug
                 break;
             case TraceEventKind.SyncSgForCpu or TraceEventKind.SyncSgForDevice:
                 d.Syncs++;
-                for (var i = 0; i < e.DmaAddrs.Length; i++)
+
+                // debug_dma_sync_sg_for_*: the event holds all nents elements; the kernel checks the first
+                // sg_mapped_ents of them (from the first element's entry) and none when the first has no entry.
+                var mappedEnts = e.DmaAddrs.Length > 0 && FindExact(d, e.DmaAddrs[0], e.Sizes[0], DebugType.Sg, e.Direction) is { } firstEntry ? firstEntry.SgMappedEnts : 0;
+                for (var i = 0; i < Math.Min(mappedEnts, e.DmaAddrs.Length); i++)
                 {
                     Sync(d, e, e.DmaAddrs[i], e.Sizes[i], e.Kind == TraceEventKind.SyncSgForCpu, e.DmaAddrs.Length);
                 }
