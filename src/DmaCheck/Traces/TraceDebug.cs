@@ -108,7 +108,10 @@ public sealed class TraceDebug
 
     public TraceFormat Format { get; } = new();
 
-    public SortedDictionary<string, long> EventCounts { get; } = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, long> eventCounts = new(StringComparer.Ordinal);
+
+    /// <summary>The events checked, by name.</summary>
+    public SortedDictionary<string, long> EventCounts => new(eventCounts, StringComparer.Ordinal);
 
     public int PeakLive { get; private set; }
 
@@ -144,7 +147,7 @@ public sealed class TraceDebug
             return;
         }
 
-        EventCounts[e.Name] = EventCounts.GetValueOrDefault(e.Name) + 1;
+        System.Runtime.InteropServices.CollectionsMarshal.GetValueRefOrAddDefault(eventCounts, e.Name, out _)++;
         Format.See(e);
         var d = Dev(e.Device);
         switch (e.Kind)
@@ -672,7 +675,7 @@ public sealed class TraceDebug
                 $"still mapped {at}" + (others.Count > 0 ? $"; the others were mapped at lines {string.Join(", ", others)}{more}" : "")));
         }
 
-        if (Format.Pre613Alloc && (EventCounts.ContainsKey("dma_map_page")))
+        if (Format.Pre613Alloc && eventCounts.ContainsKey("dma_map_page"))
         {
             Note("alloc-pages-as-map-page", "this trace has the v6.12 format: on v6.12.0..v6.12.47, dma_alloc_pages and dma_free_pages are traced as dma_map_page and dma_unmap_page, so some 'mappings' here may be dma_alloc_pages buffers (dmacheck checks them as mappings, as dma-debug does).");
         }

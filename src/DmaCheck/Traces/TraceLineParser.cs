@@ -29,9 +29,12 @@ public enum LineKind
 /// The body is read by the format strings of include/trace/events/dma.h (v6.12..v6.19) and swiotlb.h; docs/trace.md.
 /// Device and event names are interned, so a long trace allocates one string per distinct name.
 /// </summary>
-public sealed class TraceLineParser(string file)
+public sealed class TraceLineParser
 {
+    private readonly string file;
+
     private readonly Dictionary<string, string> names = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, string>.AlternateLookup<ReadOnlySpan<char>> lookup;
 
     /// <summary>The last unknown event name (for <see cref="LineKind.OtherEvent"/>).</summary>
     public string LastOtherEvent { get; private set; } = "";
@@ -42,9 +45,15 @@ public sealed class TraceLineParser(string file)
     /// <summary>From the trace file's "# entries-in-buffer/entries-written: A/B" header, if present.</summary>
     public (long InBuffer, long Written)? Entries { get; private set; }
 
+    public TraceLineParser(string file)
+    {
+        this.file = file;
+        lookup = names.GetAlternateLookup<ReadOnlySpan<char>>();
+    }
+
+    /// <summary>Interns a name (device, event, attrs, dir): a trace repeats a handful of them a million times.</summary>
     private string Intern(ReadOnlySpan<char> s)
     {
-        var lookup = names.GetAlternateLookup<ReadOnlySpan<char>>();
         if (lookup.TryGetValue(s, out var known))
         {
             return known;
@@ -377,7 +386,7 @@ public sealed class TraceLineParser(string file)
             Kind = kind,
             Name = Intern(name),
             Line = lineNo,
-            Timestamp = Intern(stamp),
+            Timestamp = stamp.ToString(),
             Seconds = double.Parse(stamp, NumberStyles.AllowDecimalPoint, CultureInfo.InvariantCulture),
             Device = Intern(device),
             Direction = dir,
