@@ -352,4 +352,82 @@ public class TraceTests
         Assert.EndsWith("...", text, StringComparison.Ordinal);
         Assert.Equal(6, caret);
     }
+
+    /// <summary>Text produced on demand, never held whole: a trace of map/unmap pairs with 32 live mappings.</summary>
+    private sealed class GeneratedTrace(int events) : Stream
+    {
+        private byte[] current = [];
+        private int offset;
+        private int n;
+
+        public override int Read(byte[] buffer, int off, int count)
+        {
+            if (offset == current.Length)
+            {
+                if (n >= events)
+                {
+                    return 0;
+                }
+
+                // 32 maps, then an unmap of the oldest and a new map, in turn: 32 live mappings at most.
+                static ulong Pa(int j) => 0x10000000UL + (ulong)(j % 4096) * 0x1000;
+                var k = n - 32;
+                var line = n < 32 || k % 2 == 1
+                    ? $"  dd-1 [000] ..... {n}.5: dma_map_page: 0000:00:04.0 dir=FROM_DEVICE dma_addr={Pa(n < 32 ? n : 32 + k / 2):x} size=4096 phys_addr={Pa(n < 32 ? n : 32 + k / 2):x} attrs=\n"
+                    : $"  dd-1 [000] ..... {n}.5: dma_unmap_page: 0000:00:04.0 dir=FROM_DEVICE dma_addr={Pa(k / 2):x} size=4096 attrs=\n";
+                current = Encoding.ASCII.GetBytes(line);
+                offset = 0;
+                n++;
+            }
+
+            var c = Math.Min(count, current.Length - offset);
+            Array.Copy(current, offset, buffer, off, c);
+            offset += c;
+            return c;
+        }
+
+        public override bool CanRead => true;
+
+        public override bool CanSeek => false;
+
+        public override bool CanWrite => false;
+
+        public override long Length => throw new NotSupportedException();
+
+        public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
+
+        public override void Flush()
+        {
+        }
+
+        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+
+        public override void SetLength(long value) => throw new NotSupportedException();
+
+        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+    }
+
+    [Fact]
+    public void MemoryIsBoundedByLiveMappingsNotByTraceLength()
+    {
+        const int events = 400_000;
+        var debug = new TraceDebug([]);
+        var samples = new List<long>();
+        var stats = TraceReader.Read(new GeneratedTrace(events), "generated", e =>
+        {
+            debug.Add(e);
+            if (e.Line % 100_000 == 0)
+            {
+                samples.Add(GC.GetTotalMemory(forceFullCollection: true));
+            }
+        });
+        debug.Finish("at the end");
+        Assert.Equal(events, stats.Events);
+        Assert.Single(debug.Findings); // the 32 mappings live at the end: one leak report
+        Assert.True(debug.PeakLive <= 32, $"peak {debug.PeakLive} live entries");
+        Assert.Equal(4, samples.Count);
+
+        // About 40 MB of text went through; what stays is the live mappings and a bounded record of recent unmaps.
+        Assert.True(samples[^1] - samples[0] < 4 << 20, $"heap grew from {samples[0] >> 10} KiB to {samples[^1] >> 10} KiB");
+    }
 }
