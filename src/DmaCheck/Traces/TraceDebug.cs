@@ -96,6 +96,7 @@ public sealed class TraceDebug
 
     private readonly Dictionary<string, DeviceState> devices = new(StringComparer.Ordinal);
     private readonly Dictionary<ulong, int> activeCachelines = [];
+    private readonly HashSet<ulong> reportedCachelines = [];
     private readonly List<TraceFinding> findings = [];
     private readonly SortedDictionary<string, TraceNote> notes = new(StringComparer.Ordinal);
     private readonly HashSet<string> deviceFilter;
@@ -277,8 +278,11 @@ public sealed class TraceDebug
         {
             var cln = pa >> DmaDebug.L1CacheShift;
             activeCachelines.TryGetValue(cln, out var count);
-            if (count > 0 && !e.Attrs.Contains("SKIP_CPU_SYNC", StringComparison.Ordinal) && !e.Attrs.Contains("CACHELINES_OVERLAP", StringComparison.Ordinal))
+            if (count > 0 && !e.Attrs.Contains("SKIP_CPU_SYNC", StringComparison.Ordinal) && !e.Attrs.Contains("CACHELINES_OVERLAP", StringComparison.Ordinal)
+                && reportedCachelines.Add(cln))
             {
+                // Once per overlap: the line stays reported until no live mapping starts in it (the kernel prints only
+                // its first error unless dma-api/all_errors is set; one stale mapping would otherwise repeat at every map).
                 Report(DmaDebug.CachelineOverlap, e, $"cacheline tracking EEXIST, overlapping mappings aren't supported [cln=0x{cln:x}]",
                     $"PA 0x{pa:x} starts in a cache line another live mapping that is not DMA_TO_DEVICE also starts in");
             }
@@ -365,6 +369,7 @@ public sealed class TraceDebug
                 if (count <= 1)
                 {
                     activeCachelines.Remove(cln);
+                    reportedCachelines.Remove(cln);
                 }
                 else
                 {
@@ -402,8 +407,8 @@ public sealed class TraceDebug
         return best;
     }
 
-    private string? Earlier(DeviceState d, ulong handle) =>
-        d.RecentUnmaps.TryGetValue(handle, out var at) ? $"handle 0x{handle:x} was unmapped at line {at.Line} ({at.Time} s): a double unmap, or a use after unmap" : null;
+    private static string? Earlier(DeviceState d, ulong handle, string what) =>
+        d.RecentUnmaps.TryGetValue(handle, out var at) ? $"handle 0x{handle:x} was unmapped at line {at.Line} ({at.Time} s): {what}" : null;
 
     /// <summary>check_unmap (kernel/dma/debug.c) for dma_unmap_page/phys/resource and dma_free_pages.</summary>
     private void Unmap(DeviceState d, TraceEvent e, ulong handle, ulong size, DebugType type, DmaDirection? dir)
@@ -424,7 +429,7 @@ public sealed class TraceDebug
                 return;
             }
 
-            Report(DmaDebug.FreeNotAllocated, e, $"device driver tries to free DMA memory it has not allocated [device address=0x{handle:x16}] [size={size} bytes]", Earlier(d, handle));
+            Report(DmaDebug.FreeNotAllocated, e, $"device driver tries to free DMA memory it has not allocated [device address=0x{handle:x16}] [size={size} bytes]", Earlier(d, handle, "a double unmap"));
             return;
         }
 
@@ -548,7 +553,7 @@ public sealed class TraceDebug
         var entry = FindContaining(d, addr);
         if (entry is null)
         {
-            Report(DmaDebug.SyncNotAllocated, e, $"device driver tries to sync DMA memory it has not allocated [device address=0x{addr:x16}] [size={size} bytes]", Earlier(d, addr));
+            Report(DmaDebug.SyncNotAllocated, e, $"device driver tries to sync DMA memory it has not allocated [device address=0x{addr:x16}] [size={size} bytes]", Earlier(d, addr, "a sync after unmap"));
             return;
         }
 
@@ -637,7 +642,7 @@ public sealed class TraceDebug
                 return;
             }
 
-            Report(DmaDebug.FreeNotAllocated, e, $"device driver tries to free DMA memory it has not allocated [device address=0x{e.DmaAddr:x16}] [size={e.Size} bytes]", Earlier(d, e.DmaAddr));
+            Report(DmaDebug.FreeNotAllocated, e, $"device driver tries to free DMA memory it has not allocated [device address=0x{e.DmaAddr:x16}] [size={e.Size} bytes]", Earlier(d, e.DmaAddr, "a double free"));
             return;
         }
 

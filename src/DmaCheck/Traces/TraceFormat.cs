@@ -92,7 +92,7 @@ public sealed class TraceFormat
 
             if (SgCounts is { } counts)
             {
-                list.Add(counts ? "dma_map_sg with nents=/ents= (v6.19, 6.12.y backport)" : "dma_map_sg without nents= (v6.12..v6.18)");
+                list.Add(counts ? "dma_map_sg with nents=/ents= (daafcc0ef0b3: v6.19, and stable backports)" : "dma_map_sg without nents= (v6.12..v6.18)");
             }
 
             if (Swiotlb)
@@ -111,7 +111,7 @@ public sealed class TraceFormat
         {
             if (MapPhys)
             {
-                return SgCounts == true ? "v6.19 or later" : SgCounts == false ? "v6.18" : "v6.18 or later";
+                return SgCounts == true ? "v6.19 or later, or a 6.18.y with daafcc0ef0b3" : SgCounts == false ? "v6.18" : "v6.18 or later";
             }
 
             if (!MapPage && AllocDir is null && SgCounts is null && !V613Events)
@@ -121,12 +121,12 @@ public sealed class TraceFormat
 
             if (AllocDir == false)
             {
-                return SgCounts == true ? "a 6.12.y stable with the nents= backport but not the v6.13 alloc tracing" : "v6.12";
+                return SgCounts == true ? "a 6.12.y stable with daafcc0ef0b3 (nents=) but not the v6.13 alloc tracing" : "v6.12";
             }
 
             if (SgCounts == true)
             {
-                return "6.12.y (6.12.48 or later) or a v6.13..v6.17 stable with the nents= backport";
+                return "a 6.12.y stable with daafcc0ef0b3 (nents=) backported, or a v6.13..v6.17 stable with it";
             }
 
             return AllocDir == true || V613Events ? "v6.13..v6.17, or a 6.12.y stable with the v6.13 alloc tracing backport" : "v6.12..v6.17";
