@@ -116,6 +116,13 @@ public sealed class TraceDebug
 
     public int PeakLive { get; private set; }
 
+    /// <summary>Everything the checker keeps between events: live entries, sg lists, pending bounces, the recent-unmap record and the cache lines in use. Bounded by the live mappings (and the recent-unmap cap), not by the trace length.</summary>
+    public int RetainedRecords => devices.Values.Sum(d => d.Streaming.Count + d.Coherent.Count + d.SgByPhys.Count + d.RecentUnmaps.Count + d.PendingBounces.Count)
+        + activeCachelines.Count + reportedCachelines.Count;
+
+    /// <summary>The cap on the recent-unmap record per device.</summary>
+    public const int RecentUnmapCap = RecentUnmapLimit;
+
     public IReadOnlyList<TraceFinding> Findings => findings;
 
     public IEnumerable<TraceNote> Notes => notes.Values;
