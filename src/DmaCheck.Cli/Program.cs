@@ -22,6 +22,8 @@ public static class Program
           dmacheck sweep FILE [--profile A,B] [--set KEY=V1,V2]... [--format text|json|csv]
                                                a matrix of verdicts over profiles and settings
           dmacheck profiles                    list kernel profiles and their switches
+          dmacheck trace FILE [--device NAME]... [--until T] [--format text|json|sarif]
+                                               DMA-API debug of a recorded dma:* ftrace (docs/trace.md)
           dmacheck --version | --help
 
         options:
@@ -144,6 +146,11 @@ public static class Program
         {
             stdout.WriteLine($"dmacheck {Version}");
             return 0;
+        }
+
+        if (args[0] == "trace")
+        {
+            return TraceCommand.Run(args[1..], stdout, stderr);
         }
 
         var command = args[0];

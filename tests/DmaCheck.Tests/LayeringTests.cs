@@ -5,9 +5,9 @@ namespace DmaCheck.Tests;
 /// <summary>Design §2: a layer uses only the layers below it. Checked on the sources, folder by folder.</summary>
 public partial class LayeringTests
 {
-    private static readonly string[] Order = ["Hardware", "Kernel", "Dma", "Debug", "Scenarios", "Exploration", "Reports"];
+    private static readonly string[] Order = ["Hardware", "Kernel", "Dma", "Debug", "Traces", "Scenarios", "Exploration", "Reports"];
 
-    [GeneratedRegex(@"\bDmaCheck\.(Hardware|Kernel|Dma|Debug|Scenarios|Exploration|Reports|Cli)\b")]
+    [GeneratedRegex(@"\bDmaCheck\.(Hardware|Kernel|Dma|Debug|Traces|Scenarios|Exploration|Reports|Cli)\b")]
     private static partial Regex LayerReference();
 
     [Fact]
