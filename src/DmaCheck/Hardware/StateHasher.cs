@@ -223,9 +223,9 @@ public static class StateHasher
             throw new NotSupportedException($"state fingerprint: no encoding for {type}");
         }
 
-        foreach (var f in FieldsOf(type))
+        foreach (var (getter, fieldType) in GettersOf(type))
         {
-            Write(w, f.GetValue(value), f.FieldType);
+            Write(w, getter(value), fieldType);
         }
     }
 
@@ -277,6 +277,24 @@ public static class StateHasher
             .Where(f => f.GetCustomAttribute<NotStateAttribute>() is null)
             .OrderBy(f => f.MetadataToken))];
     });
+
+    private static readonly ConcurrentDictionary<Type, (Func<object, object?> Get, Type FieldType)[]> Getters = new();
+
+    /// <summary>
+    /// A reader per field of <see cref="FieldsOf"/>: a compiled expression where the runtime can compile (the JIT),
+    /// else the field's own <see cref="FieldInfo.GetValue"/> (Native AOT interprets expressions, which is slower).
+    /// </summary>
+    [UnconditionalSuppressMessage("AOT", "IL3050", Justification = "Expression compilation is used only when RuntimeFeature.IsDynamicCodeCompiled says it is.")]
+    private static (Func<object, object?> Get, Type FieldType)[] GettersOf(Type type) => Getters.GetOrAdd(type, static t =>
+        [.. FieldsOf(t).Select(f => (System.Runtime.CompilerServices.RuntimeFeature.IsDynamicCodeCompiled ? Compile(f) : f.GetValue, f.FieldType))]);
+
+    [UnconditionalSuppressMessage("AOT", "IL3050", Justification = "Called only when dynamic code is compiled.")]
+    private static Func<object, object?> Compile(FieldInfo f)
+    {
+        var o = System.Linq.Expressions.Expression.Parameter(typeof(object), "o");
+        var read = System.Linq.Expressions.Expression.Field(System.Linq.Expressions.Expression.Convert(o, f.DeclaringType!), f);
+        return System.Linq.Expressions.Expression.Lambda<Func<object, object?>>(System.Linq.Expressions.Expression.Convert(read, typeof(object)), o).Compile();
+    }
 
     private static ulong TypeId(Type type) => TypeIds.GetOrAdd(type, static t =>
         System.IO.Hashing.XxHash64.HashToUInt64(Encoding.UTF8.GetBytes(t.FullName ?? t.Name)));
