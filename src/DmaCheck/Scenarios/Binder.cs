@@ -65,7 +65,7 @@ public sealed class Binder
         var profileName = overrides.Profile ?? syntax.Profile.Text;
         var profile = Profiles.Find(profileName)
             ?? throw (overrides.Profile is null
-                ? Error(syntax.Profile, $"unknown profile '{syntax.Profile.Text}' (known: {Known(Profiles.All.Select(p => p.Name))})")
+                ? Error(syntax.Profile, $"unknown profile '{syntax.Profile.Text}' ({(Suggestions.DidYouMean(syntax.Profile.Text, Profiles.All.Select(p => p.Name)) is { } hint ? hint + " " : string.Empty)}known: {Known(Profiles.All.Select(p => p.Name))})")
                 : new ArgumentException($"unknown profile '{profileName}' (known: {Known(Profiles.All.Select(p => p.Name))})"));
         var settings = new RunSettings(profile, new KernelConfig(), HardwareConfig.Default with { OuterCache = profile.Layout.OuterCache });
         var seenKeys = new Dictionary<string, Token>(StringComparer.Ordinal);
@@ -798,7 +798,7 @@ public sealed class Binder
                 NoTarget();
                 return new SgDmaStmt(call.Span, call.Text, f, SgKind(f), null, Device(args[0]), Expr(args[1], locals), null, Direction(args[2]));
             default:
-                throw Error(call.Function, $"unknown or unmodelled kernel function '{f}' (known: dma_alloc_coherent, dma_alloc_attrs, dma_free_coherent, dma_free_attrs, dma_mmap_coherent, dma_mmap_attrs, dma_get_sgtable, dma_get_sgtable_attrs, sg_page, sg_phys, kmap_local_page, kmalloc, kfree, alloc_pages, __free_pages, dma_map_single, dma_map_page, dma_map_single_attrs, dma_map_page_attrs, dma_unmap_single, dma_unmap_page, dma_unmap_single_attrs, dma_unmap_page_attrs, dma_sync_single_for_cpu, dma_sync_single_for_device, dma_mapping_error, sg_alloc_table, sg_set_buf, sg_set_page, sg_free_table, sg_dma_address, sg_dma_len, dma_map_sg, dma_map_sg_attrs, dma_map_sgtable, dma_unmap_sg, dma_unmap_sg_attrs, dma_unmap_sgtable, dma_sync_sg_for_cpu, dma_sync_sg_for_device, dma_sync_sgtable_for_cpu, dma_sync_sgtable_for_device, dma_map_resource, dma_unmap_resource, virt_to_phys, stack_buffer, static_const, vmalloc_to_page, offset_in_page)");
+                throw Error(call.Function, KernelFunctions.Unknown(f));
         }
 
         string? OptionalTarget()
