@@ -187,6 +187,11 @@ public static class CliShared
         return full;
     }
 
+    /// <summary>Whether the path is one of the bundled scenarios (and not a file of a checkout the user is in).</summary>
+    public static bool IsBundled(string path) =>
+        BundledRoot is { } root && IsUnder(Path.GetFullPath(path), root) && Display(path).StartsWith("scenarios", StringComparison.Ordinal)
+        && !File.Exists(Display(path));
+
     private static bool IsUnder(string full, string root)
     {
         var rel = Path.GetRelativePath(Path.GetFullPath(root), full);

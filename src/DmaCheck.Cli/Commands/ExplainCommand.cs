@@ -93,8 +93,11 @@ public static class ExplainCommand
                     return 3;
                 }
 
-                // The scenario is named relative to the replay file, so the pair can move together.
-                var fromReplay = Path.GetRelativePath(Path.GetDirectoryName(Path.GetFullPath(save)) ?? ".", Path.GetFullPath(path)).Replace('\\', '/');
+                // The scenario is named relative to the replay file, so the pair can move together; a bundled scenario
+                // by its short name, which 'replay' finds among the bundled ones wherever the tool is installed.
+                var fromReplay = CliShared.IsBundled(path)
+                    ? CliShared.Display(path).Replace('\\', '/')
+                    : Path.GetRelativePath(Path.GetDirectoryName(Path.GetFullPath(save)) ?? ".", Path.GetFullPath(path)).Replace('\\', '/');
                 AtomicFile.WriteAllText(save, (replay with { ScenarioPath = fromReplay }).Write());
                 cli.Err.WriteLine($"witness saved to {save}; replay it with: dmacheck replay {save}");
             }

@@ -117,7 +117,15 @@ public static class JsonReport
                     }
 
                     w.WriteString("declared", declared?.ToString());
-                    w.WriteBoolean("met", found is not null && declared is not null);
+                    if (found is null && o.Inconclusive)
+                    {
+                        // Not reached before a limit stopped the search: neither met nor missing.
+                        w.WriteNull("met");
+                    }
+                    else
+                    {
+                        w.WriteBoolean("met", found is not null && declared is not null);
+                    }
                     w.WriteEndObject();
                 }
 
