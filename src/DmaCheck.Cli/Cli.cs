@@ -98,6 +98,24 @@ public static class CliShared
         return option;
     }
 
+    /// <summary><c>--shard K/N</c>: a deterministic slice of the run, for running it on N machines and merging.</summary>
+    public static Option<Shard?> ShardOption(string items) => new("--shard")
+    {
+        Description = $"run only slice K of N of the {items} (i mod N = K-1); 'dmacheck merge' combines the --format json outputs of all N",
+        HelpName = "K/N",
+        CustomParser = r =>
+        {
+            var text = r.Tokens.Count > 0 ? r.Tokens[^1].Value : string.Empty;
+            var shard = Shard.Parse(text);
+            if (shard is null)
+            {
+                r.AddError($"--shard takes K/N with 1 <= K <= N (such as 2/8), not '{text}'");
+            }
+
+            return shard;
+        },
+    };
+
     public static string Or(IReadOnlyList<string> words) =>
         words.Count == 1 ? words[0] : $"{string.Join(", ", words.Take(words.Count - 1))} or {words[^1]}";
 

@@ -21,6 +21,7 @@ public static class Program
         ReplayCommand.Create,
         SweepCommand.Create,
         ProfilesCommand.Create,
+        MergeCommand.Create,
         CompletionCommand.Create,
     ];
 
@@ -37,6 +38,8 @@ public static class Program
           dmacheck sweep FILE [--profile A,B] [--set KEY=V1,V2]... [--format text|json|csv] [search options]
                                                a matrix of verdicts over profiles and settings
           dmacheck profiles                    list kernel profiles and their switches
+          dmacheck check|sweep ... --format json --shard K/N > shard-K.json
+          dmacheck merge shard-*.json          the N shards' reports as the unsharded run prints it (docs/scale-out.md)
           dmacheck completion bash|zsh         print a shell completion script
           dmacheck COMMAND --help              the options of one command
           dmacheck --version | --help

@@ -18,8 +18,9 @@ public static class CheckCommand
         var explorer = LimitOptions.Choice("--explorer", "line-set (default) or brute-force (exponential; a cross-check for small scenarios, without witnesses)", "line-set", "brute-force");
         var html = new Option<string>("--html") { Description = "also write a self-contained HTML report with witness timelines", HelpName = "OUT" };
         var noColor = CliShared.NoColor();
+        var shard = CliShared.ShardOption("scenario files");
         var limits = new LimitOptions();
-        var command = new Command("check", "check scenario files (default: the bundled scenarios/)") { paths, format, explorer, html, noColor };
+        var command = new Command("check", "check scenario files (default: the bundled scenarios/)") { paths, format, explorer, html, noColor, shard };
         limits.AddTo(command);
         command.Validators.Add(r =>
         {
@@ -60,6 +61,10 @@ public static class CheckCommand
                 throw new UsageException($"no *.dmc scenario files under {string.Join(", ", roots.Select(CliShared.Display))}");
             }
 
+            var slice = parse.GetValue(shard);
+            var total = files.Count;
+            files = slice is null ? files : [.. slice.Take(files)];
+
             var formatValue = parse.GetValue(format)!;
             var style = cli.Style(parse.GetValue(noColor), formatValue == "text");
             var bruteForce = parse.GetValue(explorer) == "brute-force";
@@ -75,7 +80,7 @@ public static class CheckCommand
 
             cli.Out.Write(formatValue switch
             {
-                "json" => JsonReport.Render(outcomes),
+                "json" => JsonReport.Render(outcomes, slice, total),
                 "sarif" => SarifReport.Render(outcomes, Program.Version),
                 _ => TextReport.Render(outcomes, style, watch.Elapsed),
             });

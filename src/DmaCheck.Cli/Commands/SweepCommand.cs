@@ -41,8 +41,9 @@ public static class SweepCommand
         set.CompletionSources.Add(_ => RunSettings.AllKeys.Select(k => k + "="));
         var format = CliShared.Format("sweep", "text", "json", "csv");
         var noColor = CliShared.NoColor();
+        var shard = CliShared.ShardOption("points (profile and setting combinations)");
         var limits = new LimitOptions();
-        var command = new Command("sweep", "a matrix of verdicts over profiles and settings") { file, profile, set, format, noColor };
+        var command = new Command("sweep", "a matrix of verdicts over profiles and settings") { file, profile, set, format, noColor, shard };
         limits.AddTo(command);
         command.SetAction(parse =>
         {
@@ -78,13 +79,15 @@ public static class SweepCommand
             }
 
             var profiles = parse.GetValue(profile) is { Length: > 0 } named ? named.Cast<string?>().ToList() : [null];
-            var points = SweepReport.Combinations(profiles, sets)
+            var combinations = SweepReport.Combinations(profiles, sets);
+            var slice = parse.GetValue(shard);
+            var points = (slice is null ? combinations : slice.Take(combinations))
                 .Select(o => new SweepPoint(o, Checker.CheckText(display, text, exploration, overrides: o)))
                 .ToList();
             cli.ClearProgress();
             cli.Out.Write(formatValue switch
             {
-                "json" => SweepReport.Json(display, points),
+                "json" => SweepReport.Json(display, points, slice, combinations.Count),
                 "csv" => SweepReport.Csv(points),
                 _ => SweepReport.Text(display, points),
             });
