@@ -204,7 +204,13 @@ public static class Program
             return $"{command.Name} needs {missing.Name}: {missing.Description}";
         }
 
-        return parse.Errors[0].Message;
+        var error = parse.Errors[0];
+        if (error.SymbolResult is System.CommandLine.Parsing.OptionResult { Tokens.Count: 0 } missingValue)
+        {
+            return $"{missingValue.Option.Name} needs a value ({missingValue.Option.HelpName ?? "VALUE"})";
+        }
+
+        return error.Message;
     }
 
     /// <summary>An option the command does not take: which commands take it, or the nearest option this one has.</summary>

@@ -76,6 +76,16 @@ public class CliOptionTests
         Assert.False(File.Exists(html));
     }
 
+    [Theory]
+    [InlineData("--timeout", "--timeout needs a value (SECONDS)")]
+    [InlineData("--html", "--html needs a value (OUT)")]
+    public void AnOptionWithoutItsValueSaysSo(string option, string message)
+    {
+        var (code, _, stderr) = Run("check", Case1, option);
+        Assert.Equal(2, code);
+        Assert.Contains(message, stderr, StringComparison.Ordinal);
+    }
+
     [Fact]
     public void ProfilesTakesNoOptions()
     {
