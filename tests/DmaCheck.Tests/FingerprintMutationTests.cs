@@ -15,7 +15,10 @@ namespace DmaCheck.Tests;
 /// states reached by the bundled scenarios, and check that the fingerprint moves. A field the hasher left out, or one
 /// wrongly marked <see cref="NotStateAttribute"/>, fails here; so does a type no sample reaches (add a scenario that
 /// reaches it).
+/// The mutations are made in place on real states, whose immutable parts are shared with every other test (the empty
+/// collections, boot states): the class is a collection of its own that runs with nothing else in parallel.
 /// </summary>
+[Collection(nameof(FingerprintMutationTests))]
 public class FingerprintMutationTests
 {
     private static readonly Assembly Own = typeof(StateHasher).Assembly;
@@ -345,4 +348,10 @@ public class FingerprintMutationTests
 
         return types.Where(t => !t.IsAbstract && !t.IsValueType && !t.IsEnum).SelectMany(StateHasher.FieldsOf);
     }
+}
+
+/// <summary>The mutation tests change shared immutable objects for a moment: nothing may run beside them.</summary>
+[CollectionDefinition(nameof(FingerprintMutationTests), DisableParallelization = true)]
+public sealed class FingerprintMutationCollection
+{
 }

@@ -12,12 +12,14 @@ public static class JsonReport
 {
     public const int Version = 1;
 
-    public static string Render(IReadOnlyList<ScenarioOutcome> outcomes)
+    /// <summary>The report; a shard's (<paramref name="shard"/> of a run of <paramref name="total"/> scenarios) says which slice it is, for <c>dmacheck merge</c>.</summary>
+    public static string Render(IReadOnlyList<ScenarioOutcome> outcomes, Shard? shard = null, int total = 0)
     {
         return JsonText.Write(w =>
         {
             w.WriteStartObject();
             w.WriteNumber("version", Version);
+            shard?.Write(w, total);
             w.WriteStartArray("scenarios");
             foreach (var o in outcomes)
             {
@@ -139,7 +141,15 @@ public static class JsonReport
                     }
 
                     w.WriteString("declared", declared?.ToString());
-                    w.WriteBoolean("met", found is not null && declared is not null);
+                    if (found is null && o.Inconclusive)
+                    {
+                        // Not reached before a limit stopped the search: neither met nor missing.
+                        w.WriteNull("met");
+                    }
+                    else
+                    {
+                        w.WriteBoolean("met", found is not null && declared is not null);
+                    }
                     w.WriteEndObject();
                 }
 

@@ -93,12 +93,14 @@ public static class SweepReport
         return sb.ToString();
     }
 
-    public static string Json(string file, IReadOnlyList<SweepPoint> points)
+    /// <summary>The sweep as JSON; a shard's (<paramref name="shard"/> of <paramref name="total"/> points) says which slice it is, for <c>dmacheck merge</c>.</summary>
+    public static string Json(string file, IReadOnlyList<SweepPoint> points, Shard? shard = null, int total = 0)
     {
         return JsonText.Write(w =>
         {
             w.WriteStartObject();
             w.WriteNumber("version", JsonReport.Version);
+            shard?.Write(w, total);
             w.WriteString("file", file);
             w.WriteStartArray("points");
             foreach (var p in points)
@@ -115,6 +117,11 @@ public static class SweepReport
                 if ((p.Outcome.Message ?? p.Outcome.Result?.Inconclusive) is { } why)
                 {
                     w.WriteString(p.Outcome.Error == OutcomeError.None ? "inconclusive" : "error", why);
+                }
+
+                if (p.Outcome.Error != OutcomeError.None)
+                {
+                    w.WriteString("errorKind", p.Outcome.Error == OutcomeError.BadInput ? "bad-input" : "kernel-bug");
                 }
 
                 w.WriteStartArray("expectations");

@@ -162,13 +162,19 @@ public static class TextReport
         var inconclusive = outcomes.Sum(o => o.Rows.Count(r => r.Met is null));
         var errors = outcomes.Count(o => o.Error != OutcomeError.None);
         var findings = outcomes.Sum(o => o.Result?.Findings.Count ?? 0);
-        var findingsOff = outcomes.Sum(o => o.Result?.FindingRows.Count(r => r.Found is null || r.Declared is null) ?? 0);
+        var findingsOff = outcomes.Sum(o => o.Result?.FindingRows.Count(r => (r.Found is null && !o.Inconclusive) || r.Declared is null) ?? 0);
+        var findingsNotReached = outcomes.Where(o => o.Inconclusive).Sum(o => o.Result!.FindingRows.Count(r => r.Found is null));
         var inconclusiveScenarios = outcomes.Count(o => o.Inconclusive);
         var hungFinals = outcomes.Sum(o => o.Result?.Stats.Hung ?? 0);
         sb.Append(CultureInfo.InvariantCulture, $"{outcomes.Count} scenario(s), {expectations} expectation(s): {asDeclared} as declared, {differ} differ, {inconclusive} inconclusive, {errors} error(s)");
-        if (findings > 0 || findingsOff > 0)
+        if (findings > 0 || findingsOff > 0 || findingsNotReached > 0)
         {
             sb.Append(CultureInfo.InvariantCulture, $"; {findings} finding(s), {findingsOff} not as declared");
+        }
+
+        if (findingsNotReached > 0)
+        {
+            sb.Append(CultureInfo.InvariantCulture, $", {findingsNotReached} declared not reached (inconclusive)");
         }
 
         if (hungFinals > 0)
@@ -201,7 +207,10 @@ public static class TextReport
     {
         if (found is null)
         {
-            return $"  {o.File}:{declared!.Span.Line}:{declared.Span.Column}: {style.Bad("MISSING")}: declared '{declared}' but no run produces it\n";
+            // A search that stopped early proves nothing about what it did not reach.
+            return o.Inconclusive
+                ? $"  {o.File}:{declared!.Span.Line}:{declared.Span.Column}: {style.Warn("not reached (inconclusive)")}: declared '{declared}'; the search stopped before any run produced it\n"
+                : $"  {o.File}:{declared!.Span.Line}:{declared.Span.Column}: {style.Bad("MISSING")}: declared '{declared}' but no run produces it\n";
         }
 
         var f = found.Finding;

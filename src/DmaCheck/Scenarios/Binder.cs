@@ -65,7 +65,7 @@ public sealed class Binder
         var profileName = overrides.Profile ?? syntax.Profile.Text;
         var profile = Profiles.Find(profileName)
             ?? throw (overrides.Profile is null
-                ? Error(syntax.Profile, $"unknown profile '{syntax.Profile.Text}' (known: {Known(Profiles.All.Select(p => p.Name))})")
+                ? Error(syntax.Profile, $"unknown profile '{syntax.Profile.Text}' ({(Suggestions.DidYouMean(syntax.Profile.Text, Profiles.All.Select(p => p.Name)) is { } hint ? hint + " " : string.Empty)}known: {Known(Profiles.All.Select(p => p.Name))})")
                 : new ArgumentException($"unknown profile '{profileName}' (known: {Known(Profiles.All.Select(p => p.Name))})"));
         var settings = new RunSettings(profile, new KernelConfig(), HardwareConfig.Default with { OuterCache = profile.Layout.OuterCache });
         var seenKeys = new Dictionary<string, Token>(StringComparer.Ordinal);
@@ -638,7 +638,7 @@ public sealed class Binder
     private Statement BindCall(CallSyntax call, HashSet<string> locals)
     {
         var entry = CallCatalogue.Find(call.Function.Text)
-            ?? throw Error(call.Function, $"unknown or unmodelled kernel function '{call.Function.Text}' (known: {Known(CallCatalogue.Calls.Select(c => c.Name))})");
+            ?? throw Error(call.Function, KernelFunctions.Unknown(call.Function.Text));
         return entry.Bind(new CallBinding(this, call, locals)) with { Call = entry };
     }
 

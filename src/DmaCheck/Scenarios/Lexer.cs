@@ -127,6 +127,24 @@ public static class Lexer
                 continue;
             }
 
+            if (c == '\uFFFD' || (char.IsControl(c) && c is not ('\t' or '\r' or '\n')))
+            {
+                throw new ScenarioException(source, new SourceSpan(line, col, 1),
+                    $"{(c == '\uFFFD' ? "bytes that are not UTF-8 text" : $"control character U+{(int)c:X4}")}: a scenario is a text file (is this a binary file?)");
+            }
+
+            if (c == '-' && i + 1 < text.Length && char.IsAsciiDigit(text[i + 1]))
+            {
+                var j = i + 1;
+                while (j < text.Length && char.IsAsciiLetterOrDigit(text[j]))
+                {
+                    j++;
+                }
+
+                throw new ScenarioException(source, new SourceSpan(line, col, j - i),
+                    $"negative number '{text[i..j]}': sizes, offsets, addresses and counts are unsigned (0 or more)");
+            }
+
             var symbol = Symbols.FirstOrDefault(s => string.CompareOrdinal(text, i, s, 0, s.Length) == 0);
             if (symbol is null)
             {

@@ -107,7 +107,9 @@ public sealed record RunSettings(KernelProfile Profile, KernelConfig Kernel, Har
                 if (Switches.Find(key) is not { } def)
                 {
                     badKey = true;
-                    error = $"unknown setting '{key}' (known: {string.Join(", ", AllKeys)})";
+                    error = Suggestions.DidYouMean(key, AllKeys) is { } hint
+                        ? $"unknown setting '{key}' ({hint})"
+                        : $"unknown setting '{key}' (known: {string.Join(", ", AllKeys)})";
                     return null;
                 }
 
