@@ -79,4 +79,40 @@ public class InconclusiveFindingTests
         Assert.DoesNotContain("MISSING", stdout, StringComparison.Ordinal);
         Assert.Contains("not reached (inconclusive)", stdout, StringComparison.Ordinal);
     }
+
+    /// <summary>A declared finding none of the sampled runs reached is not reached (sampled), never MISSING.</summary>
+    [Fact]
+    public void ADeclaredFindingTheSampledRunsMissedIsNotMissing()
+    {
+        // b's store is a finding only when it falls between a's map and unmap: some interleavings have it, some not.
+        var text = "profile linux-6.4-arm64\ndevice d { coherent = false }\ncpu a {\n  p = kmalloc(256, GFP_KERNEL)\n  signal ready\n" +
+            "  h = dma_map_single(d, p, 256, DMA_FROM_DEVICE)\n  dma_mapping_error(d, h)\n  dma_unmap_single(d, h, 256, DMA_FROM_DEVICE)\n}\n" +
+            "cpu b {\n  wait ready\n  write p[0..64] = x\n}\n# expect finding cpu-access-device-owned in b\n";
+        var file = Write(text);
+        Assert.Equal(0, Run("check", file).Code);
+        var missed = 0;
+        for (var seed = 1; seed <= 10; seed++)
+        {
+            var (code, stdout) = Run("check", file, "--strategy", "random", "--seed", seed.ToString(System.Globalization.CultureInfo.InvariantCulture), "--runs", "1");
+            Assert.DoesNotContain("MISSING", stdout, StringComparison.Ordinal);
+            Assert.Equal(0, code);
+            missed += stdout.Contains("not reached (sampled)", StringComparison.Ordinal) ? 1 : 0;
+        }
+
+        Assert.InRange(missed, 1, 9); // some seeds' one run reached it, some did not
+    }
+
+    /// <summary>An undeclared finding that a limited search did find is a failure (exit 1): the run that produces it is real.</summary>
+    [Fact]
+    public void AnUndeclaredFindingFoundBeforeALimitStillFails()
+    {
+        var text = DoubleFree.Replace("# expect finding double-free in kfree\n", string.Empty, StringComparison.Ordinal) +
+            "cpu other {\n  q = kmalloc(64, GFP_KERNEL)\n  write q[0..64] = x\n  write q[0..64] = y\n  write q[0..64] = z\n}\n";
+        var file = Write(text);
+        Assert.Equal(1, Run("check", file).Code);
+        var (code, stdout) = Run("check", file, "--max-states", "12");
+        Assert.Contains("double-free", stdout, StringComparison.Ordinal);
+        Assert.Contains("inconclusive", stdout, StringComparison.Ordinal);
+        Assert.Equal(1, code);
+    }
 }

@@ -144,8 +144,18 @@ public sealed record ExplorationResult(Scenario Scenario, string Explorer, IRead
         }
     }
 
-    /// <summary>Whether the findings are exactly what the file declares (no declaration: none expected).</summary>
-    public bool FindingsMet => Inconclusive is not null || FindingRows.All(r => r.Found is not null && r.Declared is not null);
+    /// <summary>
+    /// Whether a search that did not cover every run (stopped by a limit, or sampled) may have missed a finding: then a
+    /// declared finding it did not reach is "not reached", not missing.
+    /// </summary>
+    public bool Partial => Inconclusive is not null || Sampled is not null;
+
+    /// <summary>
+    /// Whether the findings are what the file declares (no declaration: none expected). A finding that was found and
+    /// not declared is a failure whatever the search covered: the run that produces it is real. A declared finding no
+    /// run produced is a failure only when the search covered every run (<see cref="Partial"/>).
+    /// </summary>
+    public bool FindingsMet => FindingRows.All(r => r.Declared is not null && (r.Found is not null || Partial));
 }
 
 /// <summary>Accumulates outcomes of one expectation over the final states of a search.</summary>

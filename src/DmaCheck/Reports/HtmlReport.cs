@@ -64,7 +64,11 @@ public static class HtmlReport
             {
                 if (found is null)
                 {
-                    sb.Append(CultureInfo.InvariantCulture, $"<tr class=\"finding\"><td>{E(o.File)}:{declared!.Span.Line}:{declared.Span.Column}</td><td></td><td></td><td></td><td>no run produces it</td><td class=\"bad\">MISSING: {E(declared.ToString())}</td></tr>\n");
+                    // As the text report: a search that did not cover every run proves nothing about what it did not reach.
+                    var (what, missingMark) = o.Result!.Sampled is not null ? ("none of the sampled runs produced it", "warn\">not reached (sampled)")
+                        : o.Inconclusive ? ("the search stopped before any run produced it", "warn\">not reached (inconclusive)")
+                        : ("no run produces it", "bad\">MISSING");
+                    sb.Append(CultureInfo.InvariantCulture, $"<tr class=\"finding\"><td>{E(o.File)}:{declared!.Span.Line}:{declared.Span.Column}</td><td></td><td></td><td></td><td>{what}</td><td class=\"{missingMark}: {E(declared.ToString())}</td></tr>\n");
                     continue;
                 }
 

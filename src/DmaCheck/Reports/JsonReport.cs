@@ -141,9 +141,9 @@ public static class JsonReport
                     }
 
                     w.WriteString("declared", declared?.ToString());
-                    if (found is null && o.Inconclusive)
+                    if (found is null && o.Result!.Partial)
                     {
-                        // Not reached before a limit stopped the search: neither met nor missing.
+                        // Not reached before a limit stopped the search, or by the sampled runs: neither met nor missing.
                         w.WriteNull("met");
                     }
                     else

@@ -162,8 +162,8 @@ public static class TextReport
         var inconclusive = outcomes.Sum(o => o.Rows.Count(r => r.Met is null));
         var errors = outcomes.Count(o => o.Error != OutcomeError.None);
         var findings = outcomes.Sum(o => o.Result?.Findings.Count ?? 0);
-        var findingsOff = outcomes.Sum(o => o.Result?.FindingRows.Count(r => (r.Found is null && !o.Inconclusive) || r.Declared is null) ?? 0);
-        var findingsNotReached = outcomes.Where(o => o.Inconclusive).Sum(o => o.Result!.FindingRows.Count(r => r.Found is null));
+        var findingsOff = outcomes.Sum(o => o.Result?.FindingRows.Count(r => (r.Found is null && !o.Result.Partial) || r.Declared is null) ?? 0);
+        var findingsNotReached = outcomes.Where(o => o.Result?.Partial == true).Sum(o => o.Result!.FindingRows.Count(r => r.Found is null));
         var inconclusiveScenarios = outcomes.Count(o => o.Inconclusive);
         var hungFinals = outcomes.Sum(o => o.Result?.Stats.Hung ?? 0);
         sb.Append(CultureInfo.InvariantCulture, $"{outcomes.Count} scenario(s), {expectations} expectation(s): {asDeclared} as declared, {differ} differ, {inconclusive} inconclusive, {errors} error(s)");
@@ -174,7 +174,9 @@ public static class TextReport
 
         if (findingsNotReached > 0)
         {
-            sb.Append(CultureInfo.InvariantCulture, $", {findingsNotReached} declared not reached (inconclusive)");
+            var sampled = outcomes.Any(o => o.Result?.Sampled is not null && o.Result.FindingRows.Any(r => r.Found is null));
+            var limited = outcomes.Any(o => o.Inconclusive && o.Result!.FindingRows.Any(r => r.Found is null));
+            sb.Append(CultureInfo.InvariantCulture, $", {findingsNotReached} declared not reached ({(sampled && limited ? "inconclusive or sampled" : sampled ? "sampled" : "inconclusive")})");
         }
 
         if (hungFinals > 0)
@@ -208,7 +210,9 @@ public static class TextReport
         if (found is null)
         {
             // A search that stopped early proves nothing about what it did not reach.
-            return o.Inconclusive
+            return o.Result?.Sampled is not null
+                ? $"  {o.File}:{declared!.Span.Line}:{declared.Span.Column}: {style.Warn("not reached (sampled)")}: declared '{declared}'; none of the sampled runs produced it\n"
+                : o.Inconclusive
                 ? $"  {o.File}:{declared!.Span.Line}:{declared.Span.Column}: {style.Warn("not reached (inconclusive)")}: declared '{declared}'; the search stopped before any run produced it\n"
                 : $"  {o.File}:{declared!.Span.Line}:{declared.Span.Column}: {style.Bad("MISSING")}: declared '{declared}' but no run produces it\n";
         }
