@@ -9,8 +9,8 @@ using System.Text;
 namespace DmaCheck.Hardware;
 
 /// <summary>
-/// A 128-bit fingerprint of a state, derived from its types: every instance field of every object reached, in
-/// declaration order, except those marked <see cref="NotStateAttribute"/> (caches). Nothing is listed by hand, so a
+/// A 128-bit fingerprint of a state, derived from its types: every instance field of every object reached, in a
+/// fixed order, except those marked <see cref="NotStateAttribute"/> (caches). Nothing is listed by hand, so a
 /// field added to any state type is part of the fingerprint the moment it exists (docs/internals-state.md).
 /// </summary>
 /// <remarks>
@@ -181,6 +181,49 @@ public static class StateHasher
     private static void WriteBody(Writer w, object value, Type type)
     {
         w.Long(TypeId(type));
+        if (value is IDictionary dictionary && IsCollection(type))
+        {
+            // Maps by their entries, read through the non-generic interface (no reflection over the BCL's pair type).
+            var unordered = IsUnordered(type);
+            UInt128 sum = 0;
+            var n = 0;
+            var entries = dictionary.GetEnumerator();
+            while (entries.MoveNext())
+            {
+                if (unordered)
+                {
+                    var pair = Writer.Rent();
+                    try
+                    {
+                        Write(pair, entries.Key, typeof(object));
+                        Write(pair, entries.Value, typeof(object));
+                        sum += Mix(pair.Hash());
+                    }
+                    finally
+                    {
+                        Writer.Return(pair);
+                    }
+                }
+                else
+                {
+                    Write(w, entries.Key, typeof(object));
+                    Write(w, entries.Value, typeof(object));
+                }
+
+                n++;
+            }
+
+            w.Int(n);
+            if (unordered)
+            {
+                // A multiset: the sum of the entries' mixed fingerprints, whatever order they enumerate in.
+                w.Long((ulong)sum);
+                w.Long((ulong)(sum >> 64));
+            }
+
+            return;
+        }
+
         if (value is IEnumerable sequence && IsCollection(type))
         {
             if (IsUnordered(type))
@@ -208,13 +251,6 @@ public static class StateHasher
             }
 
             w.Int(n);
-            return;
-        }
-
-        if (type.IsGenericType && type.GetGenericTypeDefinition() == typeof(KeyValuePair<,>))
-        {
-            Write(w, type.GetProperty("Key")!.GetValue(value), typeof(object));
-            Write(w, type.GetProperty("Value")!.GetValue(value), typeof(object));
             return;
         }
 
@@ -262,7 +298,7 @@ public static class StateHasher
         return ((UInt128)hi << 64) | lo;
     }
 
-    /// <summary>The instance fields of <paramref name="type"/> and its base types, in declaration order, caches left out.</summary>
+    /// <summary>The instance fields of <paramref name="type"/> and its base types, base types first and each type's by name (Native AOT has no metadata tokens to order by declaration), caches left out.</summary>
     [UnconditionalSuppressMessage("Trimming", "IL2070", Justification = "State types are dmacheck's own, whose assembly the CLI roots (TrimmerRootAssembly), so their fields survive trimming.")]
     internal static FieldInfo[] FieldsOf(Type type) => Fields.GetOrAdd(type, static t =>
     {
@@ -275,7 +311,7 @@ public static class StateHasher
         chain.Reverse();
         return [.. chain.SelectMany(c => c.GetFields(BindingFlags.Instance | BindingFlags.Public | BindingFlags.NonPublic | BindingFlags.DeclaredOnly)
             .Where(f => f.GetCustomAttribute<NotStateAttribute>() is null)
-            .OrderBy(f => f.MetadataToken))];
+            .OrderBy(f => f.Name, StringComparer.Ordinal))];
     });
 
     private static readonly ConcurrentDictionary<Type, (Func<object, object?> Get, Type FieldType)[]> Getters = new();
