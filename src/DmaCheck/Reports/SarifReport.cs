@@ -61,27 +61,7 @@ public static class SarifReport
                 foreach (var (rule, message, span) in Results(o))
                 {
                     var index = Rules.Select((r, i) => (r, i)).First(p => p.r.Name == rule).i;
-                    w.WriteStartObject();
-                    w.WriteString("ruleId", Rules[index].Id);
-                    w.WriteNumber("ruleIndex", index);
-                    w.WriteString("level", Rules[index].Level);
-                    w.WriteStartObject("message");
-                    w.WriteString("text", message);
-                    w.WriteEndObject();
-                    w.WriteStartArray("locations");
-                    w.WriteStartObject();
-                    w.WriteStartObject("physicalLocation");
-                    w.WriteStartObject("artifactLocation");
-                    w.WriteString("uri", o.File.Replace('\\', '/'));
-                    w.WriteEndObject();
-                    w.WriteStartObject("region");
-                    w.WriteNumber("startLine", Math.Max(1, span?.Line ?? 1));
-                    w.WriteNumber("startColumn", Math.Max(1, span?.Column ?? 1));
-                    w.WriteEndObject();
-                    w.WriteEndObject();
-                    w.WriteEndObject();
-                    w.WriteEndArray();
-                    w.WriteEndObject();
+                    WriteResult(w, Rules[index].Id, index, Rules[index].Level, message, o.File, span?.Line ?? 1, span?.Column ?? 1);
                 }
             }
 
@@ -90,6 +70,36 @@ public static class SarifReport
             w.WriteEndArray();
             w.WriteEndObject();
         });
+    }
+
+    /// <summary>One SARIF 2.1.0 <c>result</c>: the rule, the level, the message and one physical location (a column of 0 is left out).</summary>
+    internal static void WriteResult(System.Text.Json.Utf8JsonWriter w, string ruleId, int ruleIndex, string level, string message, string file, long line, int column)
+    {
+        w.WriteStartObject();
+        w.WriteString("ruleId", ruleId);
+        w.WriteNumber("ruleIndex", ruleIndex);
+        w.WriteString("level", level);
+        w.WriteStartObject("message");
+        w.WriteString("text", message);
+        w.WriteEndObject();
+        w.WriteStartArray("locations");
+        w.WriteStartObject();
+        w.WriteStartObject("physicalLocation");
+        w.WriteStartObject("artifactLocation");
+        w.WriteString("uri", file.Replace('\\', '/'));
+        w.WriteEndObject();
+        w.WriteStartObject("region");
+        w.WriteNumber("startLine", Math.Max(1L, line));
+        if (column > 0)
+        {
+            w.WriteNumber("startColumn", Math.Max(1, column));
+        }
+
+        w.WriteEndObject();
+        w.WriteEndObject();
+        w.WriteEndObject();
+        w.WriteEndArray();
+        w.WriteEndObject();
     }
 
     private static IEnumerable<(string Rule, string Message, SourceSpan? Span)> Results(ScenarioOutcome o)

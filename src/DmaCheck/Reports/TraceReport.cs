@@ -193,26 +193,8 @@ public static class TraceReport
         w.WriteStartArray("results");
         foreach (var f in r.Findings)
         {
-            w.WriteStartObject();
-            w.WriteString("ruleId", f.Kind);
-            w.WriteNumber("ruleIndex", kinds.FindIndex(k => k.Kind == f.Kind));
-            w.WriteString("level", "error");
-            w.WriteStartObject("message");
-            w.WriteString("text", f.Detail is null ? $"{f.Timestamp} s: {f.Message}" : $"{f.Timestamp} s: {f.Message} ({f.Detail})");
-            w.WriteEndObject();
-            w.WriteStartArray("locations");
-            w.WriteStartObject();
-            w.WriteStartObject("physicalLocation");
-            w.WriteStartObject("artifactLocation");
-            w.WriteString("uri", r.File.Replace('\\', '/'));
-            w.WriteEndObject();
-            w.WriteStartObject("region");
-            w.WriteNumber("startLine", Math.Max(1, f.Line));
-            w.WriteEndObject();
-            w.WriteEndObject();
-            w.WriteEndObject();
-            w.WriteEndArray();
-            w.WriteEndObject();
+            SarifReport.WriteResult(w, f.Kind, kinds.FindIndex(k => k.Kind == f.Kind), "error",
+                f.Detail is null ? $"{f.Timestamp} s: {f.Message}" : $"{f.Timestamp} s: {f.Message} ({f.Detail})", r.File, f.Line, column: 0);
         }
 
         w.WriteEndArray();
