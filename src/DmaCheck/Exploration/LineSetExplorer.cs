@@ -371,7 +371,7 @@ public sealed partial class LineSetExplorer
     {
         if (crashes.Record(node.Ctrl, node.BaseCost) && node.Ctrl.Crash is { } crash)
         {
-            Crashes[(new KernelBugVerdict(crash, Verdict.Sometimes, 0, 0).Name, crash.Message)] = new FailurePoint(node, null, node.BaseCost);
+            Crashes[(crash.Name, crash.Message)] = new FailurePoint(node, null, node.BaseCost);
         }
 
         if (node.Ctrl.Crash is null)

@@ -225,7 +225,7 @@ internal sealed class VerdictAccumulator(Expectation expectation)
 public sealed record KernelBugVerdict(KernelCrash Crash, Verdict Verdict, int MinEvents, long CrashedRuns)
 {
     /// <summary>The row's name in reports: the statement's position.</summary>
-    public string Name => $"kernel-bug@{Crash.Span.Line}:{Crash.Span.Column}";
+    public string Name => Crash.Name;
 }
 
 /// <summary>Accumulates the crashed final states of a search, one verdict per crash site and message.</summary>

@@ -146,7 +146,7 @@ public static class StateHasher
         }
 
         var type = value.GetType();
-        if (type.IsValueType && !IsOwn(type) && !IsCollection(type) && !IsTuple(type))
+        if (type.IsValueType && ShapeOf(type) == Shape.Unsupported)
         {
             throw new NotSupportedException($"state fingerprint: no encoding for a value of type {type} (a field of {declared})");
         }
@@ -181,10 +181,12 @@ public static class StateHasher
     private static void WriteBody(Writer w, object value, Type type)
     {
         w.Long(TypeId(type));
-        if (value is IDictionary dictionary && IsCollection(type))
+        var shape = ShapeOf(type);
+        if (shape is Shape.Map or Shape.UnorderedMap)
         {
             // Maps by their entries, read through the non-generic interface (no reflection over the BCL's pair type).
-            var unordered = IsUnordered(type);
+            var dictionary = (IDictionary)value;
+            var unordered = shape == Shape.UnorderedMap;
             UInt128 sum = 0;
             var n = 0;
             var entries = dictionary.GetEnumerator();
@@ -224,9 +226,10 @@ public static class StateHasher
             return;
         }
 
-        if (value is IEnumerable sequence && IsCollection(type))
+        if (shape is Shape.Sequence or Shape.Multiset)
         {
-            if (IsUnordered(type))
+            var sequence = (IEnumerable)value;
+            if (shape == Shape.Multiset)
             {
                 // A multiset: the sum of the entries' mixed fingerprints, whatever order they enumerate in.
                 UInt128 sum = 0;
@@ -254,7 +257,7 @@ public static class StateHasher
             return;
         }
 
-        if (!IsOwn(type) && !IsTuple(type))
+        if (shape != Shape.Fields)
         {
             throw new NotSupportedException($"state fingerprint: no encoding for {type}");
         }
@@ -265,26 +268,53 @@ public static class StateHasher
         }
     }
 
-    /// <summary>Collections are encoded by their elements, never by their internal layout (an AVL tree's shape, a hash table's buckets).</summary>
-    private static bool IsCollection(Type type) =>
-        type.IsArray
-        || (type.IsGenericType && type.Namespace is "System.Collections.Immutable" or "System.Collections.Generic")
-        || (type.IsGenericType && type.GetGenericTypeDefinition() == typeof(KeyValuePair<,>));
-
-    /// <summary>Value tuples, walked by their fields like a type of dmacheck's own.</summary>
-    private static bool IsTuple(Type type) => type.IsValueType && type.IsGenericType && type.Namespace == "System" && type.Name.StartsWith("ValueTuple`", StringComparison.Ordinal);
-
-    /// <summary>Hash-based collections: their enumeration order is not part of their value.</summary>
-    private static bool IsUnordered(Type type)
+    /// <summary>How a type's values are encoded, decided once per type.</summary>
+    private enum Shape
     {
-        if (!type.IsGenericType)
+        /// <summary>Elements in order: arrays, lists, stacks, sorted collections.</summary>
+        Sequence,
+
+        /// <summary>Elements as a multiset: hash-based sets, whose order depends on hash codes and history.</summary>
+        Multiset,
+
+        /// <summary>Entries in order: sorted maps.</summary>
+        Map,
+
+        /// <summary>Entries as a multiset: hash-based maps.</summary>
+        UnorderedMap,
+
+        /// <summary>Every field: dmacheck's own types and value tuples.</summary>
+        Fields,
+
+        /// <summary>No encoding: refused with the field's name.</summary>
+        Unsupported,
+    }
+
+    private static readonly ConcurrentDictionary<Type, Shape> Shapes = new();
+
+    /// <summary>
+    /// Collections are encoded by their elements, never by their internal layout (an AVL tree's shape, a hash table's
+    /// buckets); hash-based ones, whose enumeration order is not part of their value, as multisets.
+    /// </summary>
+    private static Shape ShapeOf(Type type) => Shapes.GetOrAdd(type, static t =>
+    {
+        if (IsOwn(t) || (t.IsValueType && t.IsGenericType && t.Namespace == "System" && t.Name.StartsWith("ValueTuple`", StringComparison.Ordinal)))
         {
-            return false;
+            return Shape.Fields;
         }
 
-        var d = type.GetGenericTypeDefinition();
-        return d == typeof(ImmutableDictionary<,>) || d == typeof(ImmutableHashSet<>) || d == typeof(Dictionary<,>) || d == typeof(HashSet<>);
-    }
+        var collection = t.IsArray || (t.IsGenericType && t.Namespace is "System.Collections.Immutable" or "System.Collections.Generic");
+        if (!collection || !typeof(IEnumerable).IsAssignableFrom(t))
+        {
+            return Shape.Unsupported;
+        }
+
+        var d = t.IsGenericType ? t.GetGenericTypeDefinition() : null;
+        var unordered = d == typeof(ImmutableDictionary<,>) || d == typeof(ImmutableHashSet<>) || d == typeof(Dictionary<,>) || d == typeof(HashSet<>);
+        return typeof(IDictionary).IsAssignableFrom(t)
+            ? (unordered ? Shape.UnorderedMap : Shape.Map)
+            : (unordered ? Shape.Multiset : Shape.Sequence);
+    });
 
     private static UInt128 Mix(UInt128 x)
     {

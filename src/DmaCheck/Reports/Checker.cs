@@ -89,7 +89,7 @@ public static class Checker
             {
                 // Some run crashes the kernel: a failure (exit 1), reported with its own verdict line; the search went on.
                 var first = result.KernelBugs[0].Crash;
-                var statement = scenario.Programs.SelectMany(p => p.Body).First(st => st.Span == first.Span);
+                var statement = scenario.StatementAt(first.Span);
                 return new ScenarioOutcome(displayPath, scenario, result, OutcomeError.KernelBug,
                     $"{displayPath}:{first.Span.Line}:{first.Span.Column}: error: {first.Message}\n    in: {statement.Text}", bruteForce ? null : explorer, model)
                 { At = first.Span };

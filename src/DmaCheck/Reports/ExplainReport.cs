@@ -73,7 +73,7 @@ public static class ExplainReport
         sb.AppendLine(CultureInfo.InvariantCulture, $"profile {scenario.Profile.Name} ({scenario.Profile.DescribeSwitches()}); layout {scenario.Profile.Layout.Name}");
         foreach (var bug in outcome.Result!.KernelBugs)
         {
-            var statement = scenario.Programs.SelectMany(p => p.Body).First(st => st.Span == bug.Crash.Span);
+            var statement = scenario.StatementAt(bug.Crash.Span);
             var agent = scenario.Programs[scenario.Agents[bug.Crash.Agent]].Name;
             sb.AppendLine();
             var when = bug.Verdict == Verdict.Always ? "on every run" : "on some runs";

@@ -24,9 +24,22 @@ public static class SarifReport
         ("DMC009", "missing-finding", "The scenario declares a finding that no run produces.", "error"),
     ];
 
-    public static string Render(IReadOnlyList<ScenarioOutcome> outcomes, string toolVersion)
-    {
-        return JsonText.Write(w =>
+    public static string Render(IReadOnlyList<ScenarioOutcome> outcomes, string toolVersion) =>
+        Log(toolVersion, Rules, w =>
+        {
+            foreach (var o in outcomes)
+            {
+                foreach (var (rule, message, span) in Results(o))
+                {
+                    var index = Rules.Select((r, i) => (r, i)).First(p => p.r.Name == rule).i;
+                    WriteResult(w, Rules[index].Id, index, Rules[index].Level, message, o.File, span?.Line ?? 1, span?.Column ?? 1);
+                }
+            }
+        });
+
+    /// <summary>A SARIF 2.1.0 log of one run of dmacheck: its rules, then the results <paramref name="results"/> writes.</summary>
+    internal static string Log(string toolVersion, IEnumerable<(string Id, string Name, string Description, string Level)> rules, Action<System.Text.Json.Utf8JsonWriter> results) =>
+        JsonText.Write(w =>
         {
             w.WriteStartObject();
             w.WriteString("$schema", SchemaUri);
@@ -38,7 +51,7 @@ public static class SarifReport
             w.WriteString("name", "dmacheck");
             w.WriteString("version", toolVersion);
             w.WriteStartArray("rules");
-            foreach (var (id, name, description, level) in Rules)
+            foreach (var (id, name, description, level) in rules)
             {
                 w.WriteStartObject();
                 w.WriteString("id", id);
@@ -56,21 +69,12 @@ public static class SarifReport
             w.WriteEndObject();
             w.WriteEndObject();
             w.WriteStartArray("results");
-            foreach (var o in outcomes)
-            {
-                foreach (var (rule, message, span) in Results(o))
-                {
-                    var index = Rules.Select((r, i) => (r, i)).First(p => p.r.Name == rule).i;
-                    WriteResult(w, Rules[index].Id, index, Rules[index].Level, message, o.File, span?.Line ?? 1, span?.Column ?? 1);
-                }
-            }
-
+            results(w);
             w.WriteEndArray();
             w.WriteEndObject();
             w.WriteEndArray();
             w.WriteEndObject();
         });
-    }
 
     /// <summary>One SARIF 2.1.0 <c>result</c>: the rule, the level, the message and one physical location (a column of 0 is left out).</summary>
     internal static void WriteResult(System.Text.Json.Utf8JsonWriter w, string ruleId, int ruleIndex, string level, string message, string file, long line, int column)

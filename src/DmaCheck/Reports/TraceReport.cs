@@ -160,46 +160,18 @@ public static class TraceReport
     });
 
     /// <summary>SARIF 2.1.0: one rule per finding kind that occurs, each result at the trace file and line.</summary>
-    public static string Sarif(TraceResult r, string toolVersion) => JsonText.Write(w =>
+    public static string Sarif(TraceResult r, string toolVersion)
     {
         var kinds = r.Findings.Select(f => (f.Kind, f.Class)).Distinct().OrderBy(k => k.Kind, StringComparer.Ordinal).ToList();
-        w.WriteStartObject();
-        w.WriteString("$schema", SarifReport.SchemaUri);
-        w.WriteString("version", "2.1.0");
-        w.WriteStartArray("runs");
-        w.WriteStartObject();
-        w.WriteStartObject("tool");
-        w.WriteStartObject("driver");
-        w.WriteString("name", "dmacheck");
-        w.WriteString("version", toolVersion);
-        w.WriteStartArray("rules");
-        foreach (var (kind, cls) in kinds)
-        {
-            w.WriteStartObject();
-            w.WriteString("id", kind);
-            w.WriteString("name", kind);
-            w.WriteStartObject("shortDescription");
-            w.WriteString("text", $"DMA-API debug check {cls} (kernel/dma/debug.c), found in a recorded dma:* trace; docs/findings.md");
-            w.WriteEndObject();
-            w.WriteStartObject("defaultConfiguration");
-            w.WriteString("level", "error");
-            w.WriteEndObject();
-            w.WriteEndObject();
-        }
-
-        w.WriteEndArray();
-        w.WriteEndObject();
-        w.WriteEndObject();
-        w.WriteStartArray("results");
-        foreach (var f in r.Findings)
-        {
-            SarifReport.WriteResult(w, f.Kind, kinds.FindIndex(k => k.Kind == f.Kind), "error",
-                f.Detail is null ? $"{f.Timestamp} s: {f.Message}" : $"{f.Timestamp} s: {f.Message} ({f.Detail})", r.File, f.Line, column: 0);
-        }
-
-        w.WriteEndArray();
-        w.WriteEndObject();
-        w.WriteEndArray();
-        w.WriteEndObject();
-    });
+        return SarifReport.Log(toolVersion,
+            kinds.Select(k => (k.Kind, k.Kind, $"DMA-API debug check {k.Class} (kernel/dma/debug.c), found in a recorded dma:* trace; docs/findings.md", "error")),
+            w =>
+            {
+                foreach (var f in r.Findings)
+                {
+                    SarifReport.WriteResult(w, f.Kind, kinds.FindIndex(k => k.Kind == f.Kind), "error",
+                        f.Detail is null ? $"{f.Timestamp} s: {f.Message}" : $"{f.Timestamp} s: {f.Message} ({f.Detail})", r.File, f.Line, column: 0);
+                }
+            });
+    }
 }

@@ -159,7 +159,11 @@ public sealed class ControlState : IEquatable<ControlState>
 /// <param name="Agent">The agent whose statement crashed the kernel.</param>
 /// <param name="Span">Where that statement is in the scenario.</param>
 /// <param name="Message">What the kernel would do, in its own words where it has them.</param>
-public sealed record KernelCrash(int Agent, SourceSpan Span, string Message);
+public sealed record KernelCrash(int Agent, SourceSpan Span, string Message)
+{
+    /// <summary>The crash's verdict line in reports: the statement's position.</summary>
+    public string Name => $"kernel-bug@{Span.Line}:{Span.Column}";
+}
 
 /// <summary>How a step ended.</summary>
 public enum StepOutcomeKind

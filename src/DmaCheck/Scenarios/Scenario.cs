@@ -169,4 +169,7 @@ public sealed record Scenario(
     IReadOnlyList<DeclaredFinding> DeclaredFindings)
 {
     public string File => Source.Path;
+
+    /// <summary>The statement at <paramref name="span"/> (where a kernel crash happened, for instance).</summary>
+    public Statement StatementAt(SourceSpan span) => Programs.SelectMany(p => p.Body).First(st => st.Span == span);
 }
