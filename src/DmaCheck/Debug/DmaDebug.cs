@@ -1,5 +1,6 @@
 using System.Collections.Immutable;
 using DmaCheck.Dma;
+using DmaCheck.Hardware;
 using DmaCheck.Kernel;
 
 namespace DmaCheck.Debug;
@@ -27,6 +28,16 @@ public sealed record DebugEntry(string Device, ulong Handle, ulong Size, DebugTy
 {
     public string TypeName => Name(Type);
 
+    /// <summary>The order <see cref="DebugState.Entries"/> is kept in (<see cref="CanonicalList"/>): by handle, buffer, size, device and type.</summary>
+    public static int Order(DebugEntry a, DebugEntry b)
+    {
+        var c = a.Handle.CompareTo(b.Handle);
+        c = c != 0 ? c : a.Paddr.CompareTo(b.Paddr);
+        c = c != 0 ? c : a.Size.CompareTo(b.Size);
+        c = c != 0 ? c : string.CompareOrdinal(a.Device, b.Device);
+        return c != 0 ? c : a.Type.CompareTo(b.Type);
+    }
+
     /// <summary>type2name[] in kernel/dma/debug.c, with its spelling of the sg type.</summary>
     public static string Name(DebugType type) => type switch
     {
@@ -45,7 +56,7 @@ public sealed record DebugEntry(string Device, ulong Handle, ulong Size, DebugTy
     public ulong DeviceBase => DevicePaddr ?? Paddr;
 }
 
-/// <summary>The DMA-API debug state: the live entries, in the order they were made. Immutable.</summary>
+/// <summary>The DMA-API debug state: the live entries, in canonical order (<see cref="DebugEntry.Order"/>), whatever order they were made in. Immutable.</summary>
 public sealed record DebugState(ImmutableList<DebugEntry> Entries)
 {
     public static DebugState Empty { get; } = new(ImmutableList<DebugEntry>.Empty);
@@ -145,7 +156,7 @@ public static class DmaDebug
             }
         }
 
-        return s with { Entries = s.Entries.Add(entry) };
+        return s with { Entries = CanonicalList.Insert(s.Entries, entry, DebugEntry.Order) };
     }
 
     /// <summary>
@@ -334,7 +345,7 @@ public static class DmaDebug
     public static DebugState MappingError(DebugState s, DmaDevice dev, ulong handle)
     {
         var e = s.Entries.FirstOrDefault(x => x.Device == dev.Name && x.Handle == handle && x.MapErrorChecked == false);
-        return e is null ? s : s with { Entries = s.Entries.Replace(e, e with { MapErrorChecked = true }) };
+        return e is null ? s : s with { Entries = CanonicalList.Replace(s.Entries, e, e with { MapErrorChecked = true }, DebugEntry.Order) };
     }
 
     /// <summary>
@@ -481,7 +492,7 @@ public static class DmaDebug
             }
         }
 
-        return s with { Entries = s.Entries.Replace(entry, entry with { DeviceOwns = !toCpu }) };
+        return s with { Entries = CanonicalList.Replace(s.Entries, entry, entry with { DeviceOwns = !toCpu }, DebugEntry.Order) };
     }
 
     /// <summary>HASH_FN_SHIFT: dma-debug hashes an entry by its DMA address's 8 KiB block.</summary>

@@ -235,7 +235,7 @@ public static partial class DmaApi
             ArchSyncDmaForDevice(env, s.Kernel, phys, size, dir, XenVia(env, function, "xen_swiotlb_map_page"), ops);
         }
 
-        return s with { Mappings = s.Mappings.Add(new StreamingMapping(dev.Name, handle, phys, size, dir, function)) };
+        return s with { Mappings = CanonicalList.Insert(s.Mappings, new StreamingMapping(dev.Name, handle, phys, size, dir, function), StreamingMapping.Order) };
     }
 
     /// <summary>
