@@ -22,6 +22,14 @@ internal sealed class FootprintAnalysis
 
     private readonly IReadOnlySet<Statement> marked;
 
+    /// <summary>
+    /// What accesses, maps, syncs and unmaps read of the allocators and the coherent buffers: who owns the pages and
+    /// objects of the memory they reach, and nothing else. Their steps leave these reads out: a step that may change an
+    /// owner either reaches every line (a free, or any call the analysis does not refine) or hands out memory that is free
+    /// now (<see cref="StepAccess.Fresh"/>), and both conflict with a step through the lines it reaches.
+    /// </summary>
+    private const StateParts OwnLines = StateParts.PageAllocator | StateParts.Slab | StateParts.CoherentBuffers | StateParts.AtomicPool;
+
     /// <summary>Every statement that assigns each variable, across all programs, with its program.</summary>
     private readonly Dictionary<string, List<(Statement Stmt, int Program)>> producers = new(StringComparer.Ordinal);
 
@@ -152,6 +160,17 @@ internal sealed class FootprintAnalysis
                 return ByHandle(ctx, sem.Footprint, r.Handle, r.Offset, r.Size, reads);
             case MappingErrorStmt e:
                 return ByHandle(ctx, sem.Footprint, e.Handle, null, null, reads);
+            case KmallocStmt or AllocPagesStmt:
+                // New memory, and the allocator's own state: what it writes (a new slab page's or object's clearing)
+                // lies in memory that is free now.
+                return new StepAccess
+                {
+                    Reads = sem.Footprint.Reads & StepAccess.Shared,
+                    Writes = sem.Footprint.Writes & StepAccess.Shared,
+                    Fresh = true,
+                    VarReads = reads,
+                    VarWrites = [Assigns(stmt)!],
+                };
             default:
                 return Coarse(sem.Footprint, stmt, reads);
         }
@@ -182,14 +201,16 @@ internal sealed class FootprintAnalysis
 
     private StepAccess Access(Values ctx, AgentProgram program, AddressSpace space, ValueExpr address, ulong low, ulong high, bool isWrite, int? observed, List<string> reads)
     {
-        var parts = StateParts.PageAllocator | StateParts.CoherentBuffers | StateParts.AtomicPool | StateParts.Swiotlb
-            | (space == AddressSpace.Virtual ? StateParts.PageTables : StateParts.None);
+        var parts = StateParts.Swiotlb | (space == AddressSpace.Virtual ? StateParts.PageTables : StateParts.None);
         var device = program.Kind is not (AgentKind.Cpu or AgentKind.User);
         var range = AccessRange(ctx, space, address, low, high);
-        var lines = range?.Lines;
-        var keys = range?.Keys;
+        var fresh = range is null && space == AddressSpace.Virtual && address.Var is { } name && ctx.Producer(name) is { Stmt: KmallocStmt or AllocPagesStmt };
+        var lines = range?.Lines ?? (fresh ? LineRanges.Empty : null);
+        var keys = range?.Keys ?? (fresh ? LineRanges.Empty : null);
         return new StepAccess
         {
+            Fresh = fresh,
+            Unsettled = range?.Unsettled ?? false,
             Reads = parts,
             Lines = lines ?? LineRanges.Empty,
             AllLines = lines is null,
@@ -203,7 +224,7 @@ internal sealed class FootprintAnalysis
     }
 
     /// <summary>The physical range an access reaches, when its address is known (or bounded by the map that will assign it).</summary>
-    private (LineRanges Lines, LineRanges Keys)? AccessRange(Values ctx, AddressSpace space, ValueExpr address, ulong low, ulong high)
+    private (LineRanges Lines, LineRanges Keys, bool Unsettled)? AccessRange(Values ctx, AddressSpace space, ValueExpr address, ulong low, ulong high)
     {
         var length = high - low;
         if (ctx.Number(address) is { } at)
@@ -218,7 +239,7 @@ internal sealed class FootprintAnalysis
                     _ => ctx.S.Dma.Kernel.Layout.DmaToPhys(start),
                 };
                 _ = checked(pa + length);
-                return (Ranges(pa, length), KeyRanges((pa, length)));
+                return (Ranges(pa, length), KeyRanges((pa, length)), Unsettled(ctx.S, pa, length));
             }
             catch (Exception)
             {
@@ -230,7 +251,7 @@ internal sealed class FootprintAnalysis
         {
             // A handle a map will assign: the access stays inside the mapping (a step that would not fails as a bad
             // scenario), so within the buffer's lines, or the pool's when it may bounce.
-            return MapBound(ProducerValues(ctx.S, producer, made.Program), producer) is { } b ? (b.Lines, b.Keys) : null;
+            return MapBound(ProducerValues(ctx.S, producer, made.Program), producer) is { Fresh: false } b ? (b.Lines, b.Keys, b.Unsettled) : null;
         }
 
         return null;
@@ -249,7 +270,9 @@ internal sealed class FootprintAnalysis
         var bound = MapBound(ctx, m);
         return new StepAccess
         {
-            Reads = fp.Reads & StepAccess.Shared,
+            Fresh = bound?.Fresh ?? false,
+            Unsettled = bound?.Unsettled ?? false,
+            Reads = fp.Reads & StepAccess.Shared & ~OwnLines,
             Writes = bound is { Bounce: false } ? StateParts.None : StateParts.Swiotlb,
             Lines = bound?.Lines ?? LineRanges.Empty,
             AllLines = bound is null,
@@ -277,7 +300,12 @@ internal sealed class FootprintAnalysis
         ulong phys;
         if (m.Offset is null)
         {
-            if (ctx.Number(m.Address) is not { } ptr || !layout.IsLinearMapAddr(ptr))
+            if (ctx.Number(m.Address) is not { } ptr)
+            {
+                return FreshBound(ctx, m.Address);
+            }
+
+            if (!layout.IsLinearMapAddr(ptr))
             {
                 return null;
             }
@@ -286,6 +314,11 @@ internal sealed class FootprintAnalysis
         }
         else
         {
+            if (ctx.Lookup(m.Address) is null)
+            {
+                return FreshBound(ctx, m.Address);
+            }
+
             if (ctx.Lookup(m.Address) is not PageRef page || ctx.Number(m.Offset) is not { } offset)
             {
                 return null;
@@ -312,10 +345,40 @@ internal sealed class FootprintAnalysis
             keys = keys.Union(KeyRanges((start, length)));
         }
 
-        return new Bound(lines, keys, bounce);
+        return new Bound(lines, keys, bounce, bounce || Unsettled(ctx.S, phys, size));
     }
 
-    private sealed record Bound(LineRanges Lines, LineRanges Keys, bool Bounce);
+    /// <summary>A map of a buffer an allocation will return: memory free now, or the pool's if it may bounce; null when the buffer comes from elsewhere.</summary>
+    private static Bound? FreshBound(Values ctx, ValueExpr buffer)
+    {
+        if (buffer.Var is not { } v || ctx.Producer(v) is not { Stmt: KmallocStmt or AllocPagesStmt })
+        {
+            return null;
+        }
+
+        if (ctx.S.Dma.Swiotlb is not null)
+        {
+            return null; // it may bounce: the pool's lines too (kept simple: every line)
+        }
+
+        return new Bound(LineRanges.Empty, LineRanges.Empty, false, false) { Fresh = true };
+    }
+
+    private bool Unsettled(ControlState s, ulong pa, ulong length)
+    {
+        var mask = (ulong)granule - 1;
+        var lo = pa & ~mask;
+        var end = pa + Math.Max(length, 1);
+        var hi = end > ulong.MaxValue - mask ? ulong.MaxValue : (end + mask) & ~mask;
+        return !Kmalloc.IsSettled(s.Dma.Kernel, lo, hi - lo);
+    }
+
+    /// <summary>What a map reaches: its lines, the entry lines it adds, whether it may bounce, whether any of it may still be handed out.</summary>
+    private sealed record Bound(LineRanges Lines, LineRanges Keys, bool Bounce, bool Unsettled)
+    {
+        /// <summary>The buffer is one an allocation not yet made will return.</summary>
+        public bool Fresh { get; init; }
+    }
 
     /// <summary>An unmap, a sync or dma_mapping_error of a handle: the lines of the buffer the handle reaches, and the entries that cover them.</summary>
     private StepAccess ByHandle(Values ctx, Footprint fp, ValueExpr handleExpr, ValueExpr? offsetExpr, ValueExpr? sizeExpr, List<string> reads)
@@ -334,7 +397,9 @@ internal sealed class FootprintAnalysis
 
         return new StepAccess
         {
-            Reads = fp.Reads & StepAccess.Shared,
+            Fresh = bound?.Fresh ?? false,
+            Unsettled = bound?.Unsettled ?? false,
+            Reads = fp.Reads & StepAccess.Shared & ~OwnLines,
             Writes = bound is { Bounce: false } ? fp.Writes & StepAccess.Shared & ~StateParts.Swiotlb : fp.Writes & StepAccess.Shared,
             Lines = bound?.Lines ?? LineRanges.Empty,
             AllLines = bound is null,
@@ -360,7 +425,7 @@ internal sealed class FootprintAnalysis
             return null; // a bounce address: the copy reaches the original buffer, which only the handle table knows
         }
 
-        return new Bound(Ranges(phys, size), KeyRanges((phys, size)), false);
+        return new Bound(Ranges(phys, size), KeyRanges((phys, size)), false, Unsettled(s, phys, size));
     }
 
     private static (ulong Start, ulong Length) PoolRange(SwiotlbPool pool) => (pool.Start, (ulong)pool.Slots * SwiotlbPool.SlotSize);

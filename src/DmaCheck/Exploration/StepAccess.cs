@@ -60,6 +60,15 @@ internal sealed class StepAccess
     /// <summary>Events waited for.</summary>
     public IReadOnlyCollection<string> Waits { get; init; } = [];
 
+    /// <summary>
+    /// The step reaches memory a later allocation will hand out (kmalloc, alloc_pages, or an access or map through what
+    /// they will return): lines that are not <see cref="Unsettled"/> now cannot be among them.
+    /// </summary>
+    public bool Fresh { get; init; }
+
+    /// <summary>Some line or entry the step reaches holds bytes a later allocation may hand out (<see cref="Kernel.Kmalloc.IsSettled"/>).</summary>
+    public bool Unsettled { get; init; }
+
     /// <summary>Observed variables read into.</summary>
     public IReadOnlyCollection<int> Observed { get; init; } = [];
 
@@ -79,7 +88,7 @@ internal sealed class StepAccess
             return true;
         }
 
-        if (Touch(AllLines, Lines, o.AllLines, o.Lines))
+        if (Touch(AllLines, Lines, o.AllLines, o.Lines) || ReachesFresh(this, o) || ReachesFresh(o, this))
         {
             return true;
         }
@@ -97,6 +106,10 @@ internal sealed class StepAccess
 
         return Shares(Signals, o.Waits) || Shares(o.Signals, Waits) || Shares(Observed, o.Observed);
     }
+
+    /// <summary>Whether <paramref name="other"/> may reach memory <paramref name="fresh"/>'s allocations will hand out.</summary>
+    private static bool ReachesFresh(StepAccess fresh, StepAccess other) =>
+        fresh.Fresh && (other.Fresh || other.Unsettled || other.AllLines || other.AllTableReads || other.AllTableWrites);
 
     private static bool Touch(bool allA, LineRanges a, bool allB, LineRanges b) =>
         (allA && (allB || !b.IsEmpty)) || (allB && !a.IsEmpty) || a.Overlaps(b);
@@ -152,6 +165,8 @@ internal sealed class StepAccess
             Signals = Merge(Signals, o.Signals),
             Waits = Merge(Waits, o.Waits),
             Observed = Merge(Observed, o.Observed),
+            Fresh = Fresh || o.Fresh,
+            Unsettled = Unsettled || o.Unsettled,
         };
     }
 
