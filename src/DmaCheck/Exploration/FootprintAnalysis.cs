@@ -1,5 +1,6 @@
 using DmaCheck.Debug;
 using DmaCheck.Dma;
+using DmaCheck.Hardware;
 using DmaCheck.Kernel;
 using DmaCheck.Scenarios;
 
@@ -71,6 +72,14 @@ internal sealed class FootprintAnalysis
         return Of(s, frame, program, program.Body[frame.Pc], null);
     }
 
+    /// <summary>
+    /// Futures by value: what an agent may still run depends only on where it stands, the variables and the DMA state
+    /// (the page tables, allocators and pool its statements' lines are worked out from). Bounded: it is only a cache.
+    /// </summary>
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<(int Agent, UInt128 Position, UInt128 Vars, UInt128 Dma), StepAccess> futures = new();
+
+    private const int MaxFutures = 1 << 16;
+
     /// <summary>Everything <paramref name="agent"/> may still run from <paramref name="s"/>, in any run.</summary>
     public StepAccess Future(ControlState s, int agent)
     {
@@ -85,6 +94,22 @@ internal sealed class FootprintAnalysis
             return StepAccess.Everything;
         }
 
+        var key = (agent, StateHasher.Of(a), StateHasher.Of(s.Vars), StateHasher.Of(s.Dma));
+        if (futures.TryGetValue(key, out var known))
+        {
+            return known;
+        }
+
+        if (futures.Count >= MaxFutures)
+        {
+            futures.Clear();
+        }
+
+        return futures[key] = Compute(s, a);
+    }
+
+    private StepAccess Compute(ControlState s, AgentState a)
+    {
         var all = StepAccess.None;
         HashSet<int>? firmware = null;
         foreach (var frame in a.Frames)
