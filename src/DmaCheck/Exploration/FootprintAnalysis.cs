@@ -241,7 +241,7 @@ internal sealed class FootprintAnalysis
             AllLines = lines is null,
             TableReads = keys ?? LineRanges.Empty,
             AllTableReads = keys is null,
-            TableWrites = device && isWrite ? keys ?? LineRanges.Empty : LineRanges.Empty,
+            TableWrites = device && isWrite && keys is not null ? WholeEntries(ctx.S, keys) : LineRanges.Empty,
             AllTableWrites = device && isWrite && keys is null,
             VarReads = reads,
             Observed = observed is { } v ? [v] : [],
@@ -450,7 +450,51 @@ internal sealed class FootprintAnalysis
             return null; // a bounce address: the copy reaches the original buffer, which only the handle table knows
         }
 
-        return new Bound(Ranges(phys, size), KeyRanges((phys, size)), false, Unsettled(s, phys, size));
+        return new Bound(Ranges(phys, size), WholeEntries(s, KeyRanges((phys, size))), false, Unsettled(s, phys, size));
+    }
+
+    /// <summary>
+    /// <paramref name="keys"/> and every line of each live entry (a streaming mapping or a dma-debug entry) they reach:
+    /// a step that changes an entry it finds through some of its lines claims all of them, so that a step reading the
+    /// entry through any other of its lines conflicts with it.
+    /// </summary>
+    private LineRanges WholeEntries(ControlState s, LineRanges keys)
+    {
+        var layout = s.Dma.Kernel.Layout;
+        var all = keys;
+        void Add(ulong pa, ulong size, ref bool hit, ref LineRanges entry)
+        {
+            if (pa <= ulong.MaxValue - Math.Max(size, 1))
+            {
+                var r = KeyRanges((pa, size));
+                hit |= r.Overlaps(keys);
+                entry = entry.Union(r);
+            }
+        }
+
+        foreach (var m in s.Dma.Mappings)
+        {
+            var (hit, entry) = (false, LineRanges.Empty);
+            Add(m.Phys, m.Size, ref hit, ref entry);
+            Add(layout.DmaToPhys(m.Handle), m.Size, ref hit, ref entry);
+            if (m.Tlb is { } tlb)
+            {
+                Add(tlb, m.Size, ref hit, ref entry);
+            }
+
+            all = hit ? all.Union(entry) : all;
+        }
+
+        foreach (var e in s.Debug.Entries)
+        {
+            var (hit, entry) = (false, LineRanges.Empty);
+            Add(e.Paddr, e.Size, ref hit, ref entry);
+            Add(e.DeviceBase, e.Size, ref hit, ref entry);
+            Add(layout.DmaToPhys(e.Handle), e.Size, ref hit, ref entry);
+            all = hit ? all.Union(entry) : all;
+        }
+
+        return all;
     }
 
     private static (ulong Start, ulong Length) PoolRange(SwiotlbPool pool) => (pool.Start, (ulong)pool.Slots * SwiotlbPool.SlotSize);
