@@ -5,8 +5,8 @@ using DmaCheck.Fuzzing;
 using DmaCheck.Hardware;
 using DmaCheck.Kernel;
 using DmaCheck.Scenarios;
-using FsCheck.Fluent;
 using FsCheck;
+using FsCheck.Fluent;
 
 namespace DmaCheck.Tests;
 
