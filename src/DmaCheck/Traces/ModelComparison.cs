@@ -25,7 +25,7 @@ public sealed record ModelComparisonResult(string Profile, bool DeviceCoherent, 
 public static class ModelComparison
 {
     /// <summary>Boots the profile's kernel as a scenario would: its kmalloc bouncing switch, and __kmalloc_minalign() as the Scenarios layer's Binder sets it (8 once arm64 v6.5's swiotlb pool exists).</summary>
-    private static KernelState Kernel(KernelProfile profile, HardwareConfig hardware)
+    internal static KernelState Kernel(KernelProfile profile, HardwareConfig hardware)
     {
         var bounce = profile.Has(Switches.KmallocBounce) && profile.Value(Switches.KmallocBounce) == "on";
         var config = new KernelConfig(KmallocBounce: bounce);
