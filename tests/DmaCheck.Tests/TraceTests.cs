@@ -306,12 +306,14 @@ public class TraceTests
     }
 
     [Fact]
-    public void ProfileIsRefusedAsNotImplemented()
+    public void BadOptionsAreExitTwo()
     {
-        var (code, stdout, stderr) = Cli("trace", Real("nvme"), "--profile", "linux-6.4-arm64");
+        var (code, stdout, stderr) = Cli("trace", Real("nvme"), "--profile", "linux-6.4-arm65");
         Assert.Equal(2, code);
         Assert.Equal("", stdout);
-        Assert.Contains("not implemented yet", stderr, StringComparison.Ordinal);
+        Assert.Contains("unknown profile 'linux-6.4-arm65' (did you mean", stderr, StringComparison.Ordinal);
+        Assert.Equal(2, Cli("trace", Real("nvme"), "--profile", "linux-6.4-arm64", "--profile", "linux-6.5-arm64").Code);
+        Assert.Equal(2, Cli("trace", Real("nvme"), "--profile").Code);
         Assert.Equal(2, Cli("trace", Real("nvme"), "--bogus").Code);
         Assert.Equal(2, Cli("trace", Real("nvme"), "--format", "csv").Code);
         Assert.Equal(2, Cli("trace", Real("nvme"), "--until", "soon").Code);
