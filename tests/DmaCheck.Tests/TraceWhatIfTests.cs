@@ -239,6 +239,37 @@ public class TraceWhatIfTests
     }
 
     [Fact]
+    public void BouncesBeyondTheProfilesPoolAreSwiotlbFull()
+    {
+        // linux-6.5-arm64 boots a 512-slot pool for the kmalloc bounce (1 MiB per GiB of its 1 GiB). 514 live 24-byte
+        // FROM_DEVICE buffers each bounce into one slot: the 513th and 514th find no room; after one unmap, one fits again.
+        var pool = ReplayFile(Real("arm64-6.12.118-virtio-blk-noncoherent"), "linux-6.5-arm64").WhatIf!.PoolSlots;
+        Assert.Equal(512, pool);
+        var sb = new StringBuilder();
+        var n = 0;
+        string Line(string body) => $"          dd-131     [000] .....     {1 + (++n * 1e-6):0.000000}: {body}\n";
+        for (var i = 0; i < pool + 2; i++)
+        {
+            sb.Append(Line($"dma_map_page: dev0 dir=FROM_DEVICE dma_addr={0x5000_0000 + (i * 0x800):x} size=24 phys_addr={0x4000_0000 + (i * 0x80):x} attrs="));
+        }
+
+        sb.Append(Line("dma_unmap_page: dev0 dir=FROM_DEVICE dma_addr=50000000 size=24 attrs="));
+        sb.Append(Line("dma_map_page: dev0 dir=FROM_DEVICE dma_addr=70000000 size=24 phys_addr=48000000 attrs="));
+        var r = Replay(sb.ToString(), "linux-6.5-arm64");
+        var full = r.Findings.Where(f => f.Kind == FindingKinds.SwiotlbFull).ToList();
+        Assert.Equal([pool + 1L, pool + 2], full.Select(f => f.Line));
+        Assert.Contains("swiotlb buffer is full (sz: 24 bytes), total 512 (slots), used 512 (slots)", full[0].Message, StringComparison.Ordinal);
+        Assert.Equal("model", full[0].Class);
+        Assert.Equal(pool, r.WhatIf!.PeakSlots);
+        Assert.Equal(2, r.WhatIf.PoolFull);
+
+        // On v6.4 nothing bounces: each buffer is half a 128-byte granule instead.
+        var v64 = Replay(sb.ToString(), "linux-6.4-arm64");
+        Assert.DoesNotContain(v64.Findings, f => f.Kind == FindingKinds.SwiotlbFull);
+        Assert.Equal(pool + 3, Hazards(v64, FindingKinds.BufferSharesGranule).Count);
+    }
+
+    [Fact]
     public void TheCommandReportsInTextJsonAndSarif()
     {
         var path = Seeded("shared-granule");

@@ -48,6 +48,10 @@ public static class TraceReport
             sb.AppendLine(inv, $"what-if on {w.Profile}{(w.Coherent ? "" : ", every device non-coherent")}:");
             sb.AppendLine(inv, $"  granule: {w.Granule} byte(s): {w.GranuleSource}");
             sb.AppendLine(inv, $"  streaming buffers: {w.Maps} replayed; {w.Bounced} bounced there for their size, {w.ToDevice} TO_DEVICE (only cleaned), {w.Checked} FROM_DEVICE or BIDIRECTIONAL checked, {w.NotChecked} not checked");
+            if (w.Bounced > 0)
+            {
+                sb.AppendLine(inv, $"  swiotlb: at most {w.PeakSlots} of the pool's {w.PoolSlots} slots in use at once; {w.PoolFull} bounce(s) found no room");
+            }
             sb.AppendLine(inv, $"  hazards: {w.BufferHazards} buffer(s) sharing a granule with memory outside them, {w.PairHazards} sharing one with another live buffer of their device");
             foreach (var n in w.Notes)
             {
@@ -158,6 +162,9 @@ public static class TraceReport
             w.WriteNumber("notChecked", wi.NotChecked);
             w.WriteNumber("bufferHazards", wi.BufferHazards);
             w.WriteNumber("pairHazards", wi.PairHazards);
+            w.WriteNumber("poolSlots", wi.PoolSlots);
+            w.WriteNumber("peakSlots", wi.PeakSlots);
+            w.WriteNumber("poolFull", wi.PoolFull);
             w.WriteStartArray("notes");
             foreach (var n in wi.Notes)
             {

@@ -12,8 +12,12 @@ namespace DmaCheck.Traces;
 /// <param name="Bounced">Of those, the ones the profile bounces through swiotlb for their size (dma_kmalloc_needs_bounce): the device never touches the buffer itself.</param>
 /// <param name="Checked">FROM_DEVICE and BIDIRECTIONAL buffers not bounced, whose edges were checked.</param>
 /// <param name="NotChecked">sg elements whose lengths the trace does not give (an IOMMU merged them: ents &lt; nents).</param>
+/// <param name="PoolSlots">The profile's swiotlb pool in 2 KiB slots (0: none).</param>
+/// <param name="PeakSlots">The most slots the replayed bounces held at once.</param>
+/// <param name="PoolFull">Bounces that found no room (each a swiotlb-full finding).</param>
 public sealed record WhatIfSummary(string Profile, string Description, bool Coherent, int Granule, string GranuleSource, int LineSize,
-    long Maps, long ToDevice, long Bounced, long Checked, long NotChecked, long BufferHazards, long PairHazards, IReadOnlyList<string> Notes);
+    long Maps, long ToDevice, long Bounced, long Checked, long NotChecked, long BufferHazards, long PairHazards, IReadOnlyList<string> Notes,
+    int PoolSlots = 0, int PeakSlots = 0, long PoolFull = 0);
 
 /// <summary>
 /// Issue 18, item 3: the trace's kernel side replayed on a kernel profile whose devices are not cache-coherent. Every
@@ -24,7 +28,8 @@ public sealed record WhatIfSummary(string Profile, string Description, bool Cohe
 /// a FROM_DEVICE or BIDIRECTIONAL buffer, not bounced, whose first or last DMA granule holds memory outside it
 /// (<see cref="FindingKinds.BufferSharesGranule"/>); and two live buffers of one device, not both TO_DEVICE and neither
 /// bounced, in one granule (<see cref="FindingKinds.MappingsShareGranule"/>). Each finding says what the profile's
-/// maintenance does to the shared line and what then corrupts it.
+/// maintenance does to the shared line and what then corrupts it. A bounce is placed in the profile's own swiotlb pool
+/// (<see cref="SwiotlbPool.Allocate"/>) until its unmap; one that finds no room is the model's swiotlb-full.
 /// The DMA mask is taken to reach every address and swiotlb=force is off (the profile's boot), so only the size rule
 /// bounces; dma_map_resource (MMIO, no maintenance), coherent buffers and dma_alloc_pages (whole pages) are not
 /// streaming buffers here. Memory is bounded by the live mappings.
@@ -59,6 +64,9 @@ public sealed class WhatIfReplay
         public required string Event;
         public required ulong FirstGranule;
         public required ulong LastGranule;
+
+        /// <summary>Where the profile bounced it in its swiotlb pool; then the device never touches the buffer itself.</summary>
+        public SwiotlbAllocation? Bounce;
     }
 
     private sealed class DeviceLive
@@ -84,7 +92,9 @@ public sealed class WhatIfReplay
     private readonly Dictionary<(ulong Offset, ulong Size, DmaDirection Dir), Maintenance> maintenance = [];
     private readonly List<TraceFinding> findings = [];
     private readonly SortedSet<string> notes = new(StringComparer.Ordinal);
-    private long maps, toDevice, bounced, checkedMaps, notChecked, bufferHazards, pairHazards;
+    private SwiotlbPool? pool;
+    private int peakSlots;
+    private long maps, toDevice, bounced, checkedMaps, notChecked, bufferHazards, pairHazards, poolFull;
 
     public WhatIfReplay(KernelProfile profile, IReadOnlyCollection<string> deviceFilter)
     {
@@ -98,13 +108,14 @@ public sealed class WhatIfReplay
 
         // The maintenance is shown on a board whose cache lines are the granule: the largest the profile allows.
         kernel = ModelComparison.Kernel(profile, coherent ? hardware : hardware with { LineSize = bytes });
+        pool = DmaState.Boot(kernel).Swiotlb;
         this.deviceFilter = new HashSet<string>(deviceFilter, StringComparer.Ordinal);
     }
 
     public IReadOnlyList<TraceFinding> Findings => findings;
 
     /// <summary>Live buffers held (for the memory bound).</summary>
-    public int RetainedRecords => devices.Values.Sum(d => d.ByHandle.Count + d.SgByPhys.Count + d.ByGranule.Count) + maintenance.Count;
+    public int RetainedRecords => devices.Values.Sum(d => d.ByHandle.Count + d.SgByPhys.Count + d.ByGranule.Count) + maintenance.Count + (pool?.Used.Count ?? 0);
 
     private DeviceLive Dev(string name)
     {
@@ -231,8 +242,14 @@ public sealed class WhatIfReplay
         }
     }
 
-    private static void Forget(DeviceLive d, Live live)
+    private void Forget(DeviceLive d, Live live)
     {
+        if (live.Bounce is { } bounce)
+        {
+            pool = pool?.Release(bounce); // swiotlb_tbl_unmap_single → swiotlb_release_slots
+            return;
+        }
+
         foreach (var g in Granules(live))
         {
             if (d.ByGranule.TryGetValue(g, out var list))
@@ -248,7 +265,7 @@ public sealed class WhatIfReplay
 
     private static IEnumerable<ulong> Granules(Live live) => live.FirstGranule == live.LastGranule ? [live.FirstGranule] : [live.FirstGranule, live.LastGranule];
 
-    /// <summary>One streaming buffer mapped on the profile: its bounce decision, its edges, the live buffers beside it. Returns its live record, or null when the device never touches it there (coherent, bounced, empty).</summary>
+    /// <summary>One streaming buffer mapped on the profile: its bounce decision (and slots), its edges, the live buffers beside it. Returns its live record, or null when there is nothing to undo at its unmap (coherent, empty, or the map failed).</summary>
     private Live? Map(TraceEvent e, ulong phys, ulong size, DmaDirection dir, int element = -1)
     {
         maps++;
@@ -258,10 +275,24 @@ public sealed class WhatIfReplay
         }
 
         var device = new DmaDevice(e.Device, Coherent: false, DmaMaskBits: 64);
+        SwiotlbAllocation? bounce = null;
         if (DmaApi.MapBouncesForCacheSafety(env, kernel, device, size, dir))
         {
             bounced++;
-            return null;
+
+            // swiotlb_tbl_map_single in the profile's own pool (boot sizes it for the kmalloc bounce: 1 MiB per GiB).
+            if (pool?.Allocate(device, phys, size, $"{e.Name}({e.Device}) at line {e.Line}", out var allocation) is not { } next)
+            {
+                poolFull++;
+                findings.Add(new TraceFinding(FindingKinds.SwiotlbFull, FindingKind.ModelClass, e.Line, e.Timestamp, e.Device, element < 0 ? e.Name : $"{e.Name} element {element}",
+                    $"on {profile.Name}, the bounce of a non-coherent {e.Device}'s {Dir(dir)} buffer of {size} byte(s) finds no room: swiotlb buffer is full (sz: {size} bytes), total {pool?.Slots ?? 0} (slots), used {pool?.UsedSlots ?? 0} (slots); the map returns DMA_MAPPING_ERROR",
+                    pool is null ? "the profile has no swiotlb pool to bounce through" : $"the profile's pool is {pool.Slots} slots of 2 KiB ({(ulong)pool.Slots * SwiotlbPool.SlotSize / 1024} KiB); the trace keeps more bounced buffers live at once than fit"));
+                return null;
+            }
+
+            pool = next;
+            peakSlots = Math.Max(peakSlots, pool.UsedSlots);
+            bounce = allocation;
         }
 
         var live = new Live
@@ -274,7 +305,13 @@ public sealed class WhatIfReplay
             Event = element < 0 ? e.Name : $"{e.Name} element {element}",
             FirstGranule = phys / granule,
             LastGranule = (phys + size - 1) / granule,
+            Bounce = bounce,
         };
+        if (bounce is not null)
+        {
+            return live;
+        }
+
         if (dir == DmaDirection.DMA_TO_DEVICE)
         {
             toDevice++;
@@ -413,7 +450,7 @@ public sealed class WhatIfReplay
             ? $"DMA is cache-coherent on {profile.Name}: there is no cache maintenance, so no buffer can share a granule unsafely."
             : $"every device is taken as non-coherent (no dma-coherent in its DT); the DMA mask is taken to reach every address and swiotlb=force is off, so only the profile's size rule bounces; the maintenance shown is the model's ({KernelName()}) on cache lines as large as the granule; no scenario is generated for a hazard yet (issue 18 item 4), so 'fewest spontaneous events' is read off that maintenance, not explored.");
         return new WhatIfSummary(profile.Name, profile.Description, coherent, (int)granule, granuleSource, kernel.Hardware.LineSize,
-            maps, toDevice, bounced, checkedMaps, notChecked, bufferHazards, pairHazards, n);
+            maps, toDevice, bounced, checkedMaps, notChecked, bufferHazards, pairHazards, n, pool?.Slots ?? 0, peakSlots, poolFull);
     }
 
     private string KernelName() => profile.Arch == Arch.Arm64 ? "arch/arm64/mm/dma-mapping.c, arch/arm64/mm/cache.S" : "arch/arm/mm/dma-mapping.c, arch/arm/mm/cache-v7.S";
