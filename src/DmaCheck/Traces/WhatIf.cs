@@ -61,7 +61,12 @@ public sealed class WhatIfReplay
         public required DmaDirection Dir;
         public required long Line;
         public required string Timestamp;
-        public required string Event;
+        public required string EventName;
+
+        /// <summary>The element's index in its dma_map_sg, or -1.</summary>
+        public required int Element;
+
+        public string Event => Element < 0 ? EventName : $"{EventName} element {Element}";
         public required ulong FirstGranule;
         public required ulong LastGranule;
 
@@ -92,6 +97,11 @@ public sealed class WhatIfReplay
     private readonly Dictionary<(ulong Offset, ulong Size, DmaDirection Dir), Maintenance> maintenance = [];
     private readonly List<TraceFinding> findings = [];
     private readonly SortedSet<string> notes = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, DmaDevice> deviceRecords = new(StringComparer.Ordinal);
+
+    // Emptied lists, reused: a map and its unmap would otherwise allocate two or three lists each.
+    private readonly Stack<List<Live?>> handleLists = new();
+    private readonly Stack<List<Live>> granuleLists = new();
     private SwiotlbPool? pool;
     private int peakSlots;
     private long maps, toDevice, bounced, checkedMaps, notChecked, bufferHazards, pairHazards, poolFull;
@@ -144,7 +154,7 @@ public sealed class WhatIfReplay
                 var d = Dev(e.Device);
                 if (!d.ByHandle.TryGetValue(e.DmaAddr, out var list))
                 {
-                    list = [];
+                    list = handleLists.Count > 0 ? handleLists.Pop() : [];
                     d.ByHandle[e.DmaAddr] = list;
                 }
 
@@ -214,6 +224,7 @@ public sealed class WhatIfReplay
         if (list.Count == 0)
         {
             d.ByHandle.Remove(e.DmaAddr);
+            Recycle(handleLists, list);
         }
 
         if (live is not null)
@@ -242,6 +253,14 @@ public sealed class WhatIfReplay
         }
     }
 
+    private static void Recycle<T>(Stack<List<T>> spare, List<T> list)
+    {
+        if (spare.Count < 1024)
+        {
+            spare.Push(list);
+        }
+    }
+
     private void Forget(DeviceLive d, Live live)
     {
         if (live.Bounce is { } bounce)
@@ -258,12 +277,28 @@ public sealed class WhatIfReplay
                 if (list.Count == 0)
                 {
                     d.ByGranule.Remove(g);
+                    Recycle(granuleLists, list);
                 }
             }
         }
     }
 
-    private static IEnumerable<ulong> Granules(Live live) => live.FirstGranule == live.LastGranule ? [live.FirstGranule] : [live.FirstGranule, live.LastGranule];
+    /// <summary>A buffer's edge granules: one or two, without allocating (this runs for every map and unmap).</summary>
+    private static EdgeGranules Granules(Live live) => new(live.FirstGranule, live.LastGranule);
+
+    private readonly struct EdgeGranules(ulong first, ulong last)
+    {
+        public Enumerator GetEnumerator() => new(first, last);
+
+        public struct Enumerator(ulong first, ulong last)
+        {
+            private int index = -1;
+
+            public readonly ulong Current => index == 0 ? first : last;
+
+            public bool MoveNext() => ++index == 0 || (index == 1 && last != first);
+        }
+    }
 
     /// <summary>One streaming buffer mapped on the profile: its bounce decision (and slots), its edges, the live buffers beside it. Returns its live record, or null when there is nothing to undo at its unmap (coherent, empty, or the map failed).</summary>
     private Live? Map(TraceEvent e, ulong phys, ulong size, DmaDirection dir, int element = -1)
@@ -274,7 +309,12 @@ public sealed class WhatIfReplay
             return null;
         }
 
-        var device = new DmaDevice(e.Device, Coherent: false, DmaMaskBits: 64);
+        if (!deviceRecords.TryGetValue(e.Device, out var device))
+        {
+            device = new DmaDevice(e.Device, Coherent: false, DmaMaskBits: 64);
+            deviceRecords[e.Device] = device;
+        }
+
         SwiotlbAllocation? bounce = null;
         if (DmaApi.MapBouncesForCacheSafety(env, kernel, device, size, dir))
         {
@@ -302,7 +342,8 @@ public sealed class WhatIfReplay
             Dir = dir,
             Line = e.Line,
             Timestamp = e.Timestamp,
-            Event = element < 0 ? e.Name : $"{e.Name} element {element}",
+            EventName = e.Name,
+            Element = element,
             FirstGranule = phys / granule,
             LastGranule = (phys + size - 1) / granule,
             Bounce = bounce,
@@ -328,7 +369,7 @@ public sealed class WhatIfReplay
         {
             if (!d.ByGranule.TryGetValue(g, out var list))
             {
-                list = [];
+                list = granuleLists.Count > 0 ? granuleLists.Pop() : [];
                 d.ByGranule[g] = list;
             }
 
