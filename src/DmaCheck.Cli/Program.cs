@@ -38,7 +38,7 @@ public static class Program
           dmacheck sweep FILE [--profile A,B] [--set KEY=V1,V2]... [--format text|json|csv] [search options]
                                                a matrix of verdicts over profiles and settings
           dmacheck profiles                    list kernel profiles and their switches
-          dmacheck trace FILE [--device NAME]... [--until T] [--format text|json|sarif]
+          dmacheck trace FILE [--device NAME]... [--until T] [--profile P] [--format text|json|sarif]
                                                DMA-API debug of a recorded dma:* ftrace (docs/trace.md)
           dmacheck check|sweep ... --format json --shard K/N > shard-K.json
           dmacheck merge shard-*.json          the N shards' reports as the unsharded run prints it (docs/scale-out.md)

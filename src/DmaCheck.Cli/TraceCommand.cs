@@ -6,19 +6,20 @@ using DmaCheck.Traces;
 namespace DmaCheck.Cli;
 
 /// <summary>
-/// <c>dmacheck trace FILE [--device NAME]... [--until T] [--format text|json|sarif]</c>: offline DMA-API debug of a
-/// recorded dma:* ftrace (docs/trace.md). FILE is the text of /sys/kernel/tracing/trace, trace_pipe or
+/// <c>dmacheck trace FILE [--device NAME]... [--until T] [--profile P] [--format text|json|sarif]</c>: offline DMA-API
+/// debug of a recorded dma:* ftrace, and with --profile its what-if replay on that kernel profile (docs/trace.md). FILE is the text of /sys/kernel/tracing/trace, trace_pipe or
 /// 'trace-cmd report'; "-" reads standard input. Exit codes: 0 no findings, 1 findings, 2 bad input.
 /// </summary>
 public static class TraceCommand
 {
     public const string Usage = """
-        usage: dmacheck trace FILE [--device NAME]... [--until SECONDS] [--format text|json|sarif]
+        usage: dmacheck trace FILE [--device NAME]... [--until SECONDS] [--profile P] [--format text|json|sarif]
           FILE             the text of /sys/kernel/tracing/trace, trace_pipe or 'trace-cmd report' ("-": stdin)
           --device NAME    check only this device (repeatable), as the trace names it (e.g. 0000:00:04.0)
           --until SECONDS  stop at this timestamp; mappings still live there are reported as leaks
           --format FORMAT  text (default), json or sarif
-          --profile P      (what-if replay on a kernel profile: not implemented yet)
+          --profile P      also replay the trace on kernel profile P with every device non-coherent, and report
+                           what would be unsafe there ('dmacheck profiles' lists them)
         exit codes: 0 no findings, 1 findings, 2 bad input
         """;
 
@@ -29,6 +30,7 @@ public static class TraceCommand
         double? until = null;
         string? untilText = null;
         var format = "text";
+        DmaCheck.Dma.KernelProfile? profile = null;
         for (var i = 0; i < args.Count; i++)
         {
             var a = args[i];
@@ -67,8 +69,15 @@ public static class TraceCommand
 
                         break;
                     case "--profile":
-                        var profile = Value();
-                        throw new ArgumentException($"--profile {profile}: the what-if replay of a trace on a kernel profile (issue 18, item 3) is not implemented yet; run without --profile for the DMA-API debug check");
+                        var name = Value();
+                        if (profile is not null)
+                        {
+                            throw new ArgumentException("'trace' takes one --profile");
+                        }
+
+                        profile = DmaCheck.Dma.Profiles.Find(name)
+                            ?? throw new ArgumentException($"unknown profile '{name}'{(DmaCheck.Scenarios.Suggestions.DidYouMean(name, DmaCheck.Dma.Profiles.All.Select(p => p.Name).ToList()) is { } hint ? $" ({hint})" : "")}; 'dmacheck profiles' lists them");
+                        break;
                     case "-":
                         file = file is null ? a : throw new ArgumentException("'trace' takes one file");
                         break;
@@ -101,7 +110,7 @@ public static class TraceCommand
         try
         {
             using var input = file == "-" ? Console.OpenStandardInput() : new FileStream(file, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16, FileOptions.SequentialScan);
-            result = TraceCheck.Run(input, file, new TraceOptions(devices, until, untilText));
+            result = TraceCheck.Run(input, file, new TraceOptions(devices, until, untilText, profile));
         }
         catch (TraceInputException e)
         {

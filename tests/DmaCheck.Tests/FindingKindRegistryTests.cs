@@ -24,7 +24,7 @@ public class FindingKindRegistryTests
     public void IdentifiersAreUniqueAndClassesKnown()
     {
         Assert.Equal(FindingKindRegistry.All.Count, FindingKindRegistry.All.Select(k => k.Id).Distinct().Count());
-        Assert.All(FindingKindRegistry.All, k => Assert.Matches("^(model|ownership|E([1-9]|1[0-9]|2[0-3]))$", k.Class));
+        Assert.All(FindingKindRegistry.All, k => Assert.Matches("^(model|ownership|what-if|E([1-9]|1[0-9]|2[0-3]))$", k.Class));
         Assert.All(FindingKindRegistry.All, k => Assert.NotEmpty(k.Severities));
     }
 }

@@ -210,7 +210,7 @@ public static partial class DmaApi
         var phys = PlatformLayout.PfnToPhys(pfn) + offset;
         var dma = env.Layout.PhysToDma(phys);
         var xen = env.Profile.XenDom0;
-        if (s.Swiotlb is { ForceBounce: true } || !DmaCapable(env, dev, dma, size) || (!xen && DmaKmallocNeedsBounce(s.Kernel, dev, size, dir)))
+        if (s.Swiotlb is { ForceBounce: true } || !DmaCapable(env, dev, dma, size) || MapBouncesForCacheSafety(env, s.Kernel, dev, size, dir))
         {
             if (xen && s.Swiotlb is null)
             {
@@ -237,6 +237,14 @@ public static partial class DmaApi
 
         return s with { Mappings = CanonicalList.Insert(s.Mappings, new StreamingMapping(dev.Name, handle, phys, size, dir, function), StreamingMapping.Order) };
     }
+
+    /// <summary>
+    /// The part of dma_direct_map_page's bounce test (v6.5) that depends on the buffer alone, not on where it is: the
+    /// kmalloc bounce (<see cref="DmaKmallocNeedsBounce"/>), which xen_swiotlb_map_page does not make. The other reasons
+    /// to bounce (swiotlb=force, dma_capable) depend on the boot options and the address.
+    /// </summary>
+    public static bool MapBouncesForCacheSafety(DmaEnvironment env, KernelState k, DmaDevice dev, ulong size, DmaDirection dir) =>
+        !env.Profile.XenDom0 && DmaKmallocNeedsBounce(k, dev, size, dir);
 
     /// <summary>
     /// dma_kmalloc_needs_bounce(dev, size, dir) (include/linux/dma-map-ops.h, v6.5): with

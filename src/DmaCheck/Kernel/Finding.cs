@@ -83,18 +83,24 @@ public static class FindingKinds
     public const string DmaApiMapStack = "dma-api-map-stack";
     public const string DmaApiMapKernelImage = "dma-api-map-kernel-text";
 
+    // What a recorded trace would risk on a non-coherent kernel profile (dmacheck trace --profile, Traces/WhatIf.cs).
+    public const string BufferSharesGranule = "noncoherent-buffer-shares-granule";
+    public const string MappingsShareGranule = "noncoherent-mappings-share-granule";
+
     /// <summary>The kinds the model itself reports (not dma-debug's), in registry order.</summary>
     public static IReadOnlyList<string> All { get; } = FindingKindRegistry.All.Where(k => k.Class == FindingKind.ModelClass).Select(k => k.Id).ToList();
 }
 
 /// <summary>One finding kind: its stable identifier, its class, the severities a finding of it can have, and what it means.</summary>
-/// <param name="Class">"model" for the model's own findings; dma-debug's error class (E1..E23, reference §8.2); or "ownership".</param>
+/// <param name="Class">"model" for the model's own findings; dma-debug's error class (E1..E23, reference §8.2); "ownership"; or "what-if" for the hazards a recorded trace would meet on another kernel profile.</param>
 public sealed record FindingKind(string Id, string Class, IReadOnlyList<Severity> Severities, string Description)
 {
     public const string ModelClass = "model";
 
+    public const string WhatIfClass = "what-if";
+
     /// <summary>Whether dma-debug (CONFIG_DMA_API_DEBUG, or dmacheck's ownership checks beside it) reports it.</summary>
-    public bool IsDebug => Class != ModelClass;
+    public bool IsDebug => Class != ModelClass && Class != WhatIfClass;
 }
 
 /// <summary>
@@ -158,6 +164,8 @@ public static class FindingKindRegistry
         Debug(FindingKinds.CpuWriteSharesLine, "ownership", "the CPU writes bytes sharing a cache line with a mapping the device owns"),
         Debug(FindingKinds.DmaApiLeak, "E22", "mappings or coherent buffers still live when the driver is unbound"),
         Debug(FindingKinds.DmaApiCpuTouchingActiveLine, "E23", "a CPU access to the first cache line of a live mapping (debug_dma_assert_idle)"),
+        new(FindingKinds.BufferSharesGranule, FindingKind.WhatIfClass, Corrupt, "replayed on a non-coherent profile, a FROM_DEVICE or BIDIRECTIONAL mapping that is not bounced there has a first or last DMA granule (dma_get_cache_alignment) holding memory outside it: too small or unaligned for the profile's kmalloc rules"),
+        new(FindingKinds.MappingsShareGranule, FindingKind.WhatIfClass, Corrupt, "replayed on a non-coherent profile, two live mappings of one device, not both TO_DEVICE and neither bounced there, share a DMA granule"),
     ];
 
     private static readonly Dictionary<string, FindingKind> ById = All.ToDictionary(k => k.Id, StringComparer.Ordinal);

@@ -43,6 +43,22 @@ public static class TraceReport
             }
         }
 
+        if (r.WhatIf is { } w)
+        {
+            sb.AppendLine(inv, $"what-if on {w.Profile}{(w.Coherent ? "" : ", every device non-coherent")}:");
+            sb.AppendLine(inv, $"  granule: {w.Granule} byte(s): {w.GranuleSource}");
+            sb.AppendLine(inv, $"  streaming buffers: {w.Maps} replayed; {w.Bounced} bounced there for their size, {w.ToDevice} TO_DEVICE (only cleaned), {w.Checked} FROM_DEVICE or BIDIRECTIONAL checked, {w.NotChecked} not checked");
+            if (w.Bounced > 0)
+            {
+                sb.AppendLine(inv, $"  swiotlb: at most {w.PeakSlots} of the pool's {w.PoolSlots} slots in use at once; {w.PoolFull} bounce(s) found no room");
+            }
+            sb.AppendLine(inv, $"  hazards: {w.BufferHazards} buffer(s) sharing a granule with memory outside them, {w.PairHazards} sharing one with another live buffer of their device");
+            foreach (var n in w.Notes)
+            {
+                sb.AppendLine(inv, $"  note: {n}");
+            }
+        }
+
         if (r.Findings.Count > 0)
         {
             sb.AppendLine("findings:");
@@ -132,6 +148,37 @@ public static class TraceReport
         }
 
         w.WriteEndArray();
+        if (r.WhatIf is { } wi)
+        {
+            w.WriteStartObject("whatIf");
+            w.WriteString("profile", wi.Profile);
+            w.WriteBoolean("coherent", wi.Coherent);
+            w.WriteNumber("granule", wi.Granule);
+            w.WriteString("granuleSource", wi.GranuleSource);
+            w.WriteNumber("maps", wi.Maps);
+            w.WriteNumber("bounced", wi.Bounced);
+            w.WriteNumber("toDevice", wi.ToDevice);
+            w.WriteNumber("checked", wi.Checked);
+            w.WriteNumber("notChecked", wi.NotChecked);
+            w.WriteNumber("bufferHazards", wi.BufferHazards);
+            w.WriteNumber("pairHazards", wi.PairHazards);
+            w.WriteNumber("poolSlots", wi.PoolSlots);
+            w.WriteNumber("peakSlots", wi.PeakSlots);
+            w.WriteNumber("poolFull", wi.PoolFull);
+            w.WriteStartArray("notes");
+            foreach (var n in wi.Notes)
+            {
+                w.WriteStringValue(n);
+            }
+
+            w.WriteEndArray();
+            w.WriteEndObject();
+        }
+        else
+        {
+            w.WriteNull("whatIf");
+        }
+
         w.WriteStartArray("findings");
         foreach (var f in r.Findings)
         {
@@ -164,7 +211,9 @@ public static class TraceReport
     {
         var kinds = r.Findings.Select(f => (f.Kind, f.Class)).Distinct().OrderBy(k => k.Kind, StringComparer.Ordinal).ToList();
         return SarifReport.Log(toolVersion,
-            kinds.Select(k => (k.Kind, k.Kind, $"DMA-API debug check {k.Class} (kernel/dma/debug.c), found in a recorded dma:* trace; docs/findings.md", "error")),
+            kinds.Select(k => (k.Kind, k.Kind, k.Class == DmaCheck.Kernel.FindingKind.WhatIfClass
+                ? $"what-if hazard of a recorded dma:* trace replayed on kernel profile {r.WhatIf?.Profile}: {DmaCheck.Kernel.FindingKindRegistry.Find(k.Kind)?.Description}; docs/trace.md"
+                : $"DMA-API debug check {k.Class} (kernel/dma/debug.c), found in a recorded dma:* trace; docs/findings.md", "error")),
             w =>
             {
                 foreach (var f in r.Findings)

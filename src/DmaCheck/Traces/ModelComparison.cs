@@ -9,8 +9,15 @@ namespace DmaCheck.Traces;
 /// <param name="KernelBounced">What the kernel did: a swiotlb_bounced event for the buffer before the map, or a dma_addr other than phys_addr.</param>
 public sealed record ModelDisagreement(long Line, string Timestamp, string Device, string Event, DmaDirection? Direction, ulong Size, ulong Phys, ulong DmaAddr, bool ModelBounces, bool KernelBounced, bool ModelMapError, bool KernelMapError);
 
+/// <summary>One bounce whose slot in the model's pool is not where the real kernel's was, relative to the first bounce of the trace.</summary>
+/// <param name="KernelOffset">The real bounce address (dma_addr) less the real pool's start as the first bounce anchors it; null when the model's pool had no room (swiotlb_find_slots failed).</param>
+/// <param name="ModelOffset">The model's bounce address less its pool's start.</param>
+public sealed record SlotDisagreement(long Line, string Timestamp, string Device, ulong Size, ulong Phys, ulong DmaAddr, ulong KernelOffset, ulong? ModelOffset);
+
 /// <summary>The result of setting the model's decisions against a real trace.</summary>
-public sealed record ModelComparisonResult(string Profile, bool DeviceCoherent, int Maps, int ModelBounces, int KernelBounces, int ModelMapErrors, int KernelMapErrors, int NotCompared, IReadOnlyList<ModelDisagreement> Disagreements);
+/// <param name="SlotsCompared">Bounces both sides made whose slot was compared (all but the first, which anchors the real pool's start).</param>
+public sealed record ModelComparisonResult(string Profile, bool DeviceCoherent, int Maps, int ModelBounces, int KernelBounces, int ModelMapErrors, int KernelMapErrors, int NotCompared, IReadOnlyList<ModelDisagreement> Disagreements,
+    int SlotsCompared = 0, IReadOnlyList<SlotDisagreement>? SlotDisagreements = null);
 
 /// <summary>
 /// Issue 18, item 7: the model against the real kernel. For every dma_map_page/dma_map_phys of a trace, the Dma
@@ -21,11 +28,15 @@ public sealed record ModelComparisonResult(string Profile, bool DeviceCoherent, 
 /// the trace was recorded with). The DMA mask is taken as reaching every address (the traces' swiotlb_bounced events
 /// print dma_mask=ffffffffffffffff), so dma_capable() never bounces here. Maps with DMA_ATTR_SKIP_CPU_SYNC are not
 /// compared: a change after v6.5 (dma_kmalloc_safe) exempts them, and the model follows v6.5.
+/// The slots are compared too: every bounce both sides make is placed in the model's own pool
+/// (<see cref="SwiotlbPool.Allocate"/>, swiotlb_area_find_slots), and released at its unmap, and its address in the
+/// pool is set against the real dma_addr. The real pool's start is not in the trace, so the first bounce anchors it
+/// (it is taken to sit where the model put it); every later one must then be at the same offset.
 /// </summary>
 public static class ModelComparison
 {
     /// <summary>Boots the profile's kernel as a scenario would: its kmalloc bouncing switch, and __kmalloc_minalign() as the Scenarios layer's Binder sets it (8 once arm64 v6.5's swiotlb pool exists).</summary>
-    private static KernelState Kernel(KernelProfile profile, HardwareConfig hardware)
+    internal static KernelState Kernel(KernelProfile profile, HardwareConfig hardware)
     {
         var bounce = profile.Has(Switches.KmallocBounce) && profile.Value(Switches.KmallocBounce) == "on";
         var config = new KernelConfig(KmallocBounce: bounce);
@@ -42,6 +53,11 @@ public static class ModelComparison
         var kernel = Kernel(profile, hardware);
         var pool = kernel.Config.SwiotlbMode(profile.Layout) != SwiotlbBoot.Off;
         var pending = new Dictionary<(string, ulong), int>();
+        var swiotlb = DmaState.Boot(kernel).Swiotlb;
+        ulong? kernelPoolStart = null;
+        var liveBounces = new Dictionary<(string, ulong), Queue<SwiotlbAllocation>>();
+        var slotDisagreements = new List<SlotDisagreement>();
+        var slotsCompared = 0;
         var disagreements = new List<ModelDisagreement>();
         int maps = 0, modelBounces = 0, kernelBounces = 0, modelErrors = 0, kernelErrors = 0, notCompared = 0;
         TraceReader.Read(input, file, e =>
@@ -49,6 +65,18 @@ public static class ModelComparison
             if (e.Kind == TraceEventKind.SwiotlbBounced)
             {
                 pending[(e.Device, e.DmaAddr)] = pending.GetValueOrDefault((e.Device, e.DmaAddr)) + 1;
+                return;
+            }
+
+            if (e.Kind == TraceEventKind.Unmap && liveBounces.TryGetValue((e.Device, e.DmaAddr), out var queue) && swiotlb is not null)
+            {
+                // swiotlb_tbl_unmap_single → swiotlb_release_slots
+                swiotlb = swiotlb.Release(queue.Dequeue());
+                if (queue.Count == 0)
+                {
+                    liveBounces.Remove((e.Device, e.DmaAddr));
+                }
+
                 return;
             }
 
@@ -79,11 +107,51 @@ public static class ModelComparison
             kernelBounces += kernelBounced ? 1 : 0;
             modelErrors += modelError ? 1 : 0;
             kernelErrors += kernelError ? 1 : 0;
+            if (modelBounce && !modelError && kernelBounced && swiotlb is not null)
+            {
+                Slot(e, device, phys);
+            }
+
             if ((modelBounce && !modelError) != kernelBounced || modelError != kernelError)
             {
                 disagreements.Add(new ModelDisagreement(e.Line, e.Timestamp, e.Device, e.Name, e.Direction, e.Size, phys, e.DmaAddr, modelBounce && !modelError, kernelBounced, modelError, kernelError));
             }
         });
-        return new ModelComparisonResult(profile.Name, deviceCoherent, maps, modelBounces, kernelBounces, modelErrors, kernelErrors, notCompared, disagreements);
+        return new ModelComparisonResult(profile.Name, deviceCoherent, maps, modelBounces, kernelBounces, modelErrors, kernelErrors, notCompared, disagreements, slotsCompared, slotDisagreements);
+
+        // swiotlb_tbl_map_single → swiotlb_find_slots in the model's pool, against the kernel's bounce address.
+        void Slot(TraceEvent e, DmaDevice device, ulong phys)
+        {
+            var next = swiotlb!.Allocate(device, phys, e.Size, $"{e.Name}({e.Device}) at line {e.Line}", out var allocation);
+            if (next is null)
+            {
+                slotsCompared++;
+                slotDisagreements.Add(new SlotDisagreement(e.Line, e.Timestamp, e.Device, e.Size, phys, e.DmaAddr, e.DmaAddr - (kernelPoolStart ?? e.DmaAddr), null));
+                return;
+            }
+
+            swiotlb = next;
+            var modelOffset = swiotlb.SlotAddress(allocation.Index) + allocation.Offset - swiotlb.Start;
+            if (kernelPoolStart is not { } start)
+            {
+                kernelPoolStart = e.DmaAddr - modelOffset;
+            }
+            else
+            {
+                slotsCompared++;
+                if (e.DmaAddr - start != modelOffset)
+                {
+                    slotDisagreements.Add(new SlotDisagreement(e.Line, e.Timestamp, e.Device, e.Size, phys, e.DmaAddr, e.DmaAddr - start, modelOffset));
+                }
+            }
+
+            if (!liveBounces.TryGetValue((e.Device, e.DmaAddr), out var q))
+            {
+                q = new Queue<SwiotlbAllocation>();
+                liveBounces[(e.Device, e.DmaAddr)] = q;
+            }
+
+            q.Enqueue(allocation);
+        }
     }
 }

@@ -7,6 +7,7 @@ public static class TraceCheck
     public static TraceResult Run(Stream input, string file, TraceOptions options)
     {
         var debug = new TraceDebug(options.Devices);
+        var whatIf = options.Profile is { } profile ? new WhatIfReplay(profile, options.Devices) : null;
         string? stoppedAt = null;
         var stats = TraceReader.Read(input, file, e =>
         {
@@ -17,6 +18,7 @@ public static class TraceCheck
             }
 
             debug.Add(e);
+            whatIf?.Add(e);
         }, () => stoppedAt is not null);
         debug.Finish(stoppedAt is null ? (options.Until is null ? "at the end of the trace" : $"at --until {options.UntilText} (the trace ends before it)") : $"at --until {options.UntilText}");
         var notes = debug.Notes.ToList();
@@ -44,6 +46,7 @@ public static class TraceCheck
             }
         }
 
-        return new TraceResult(file, debug.Format, stats, debug.EventCounts, debug.Summaries(), debug.Findings.OrderBy(f => f.Line).ToList(), notes, stoppedAt, debug.PeakLive);
+        var findings = debug.Findings.Concat(whatIf?.Findings ?? []).OrderBy(f => f.Line).ToList();
+        return new TraceResult(file, debug.Format, stats, debug.EventCounts, debug.Summaries(), findings, notes, stoppedAt, debug.PeakLive, whatIf?.Finish());
     }
 }

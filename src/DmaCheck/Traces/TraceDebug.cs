@@ -17,8 +17,8 @@ public sealed record TraceNote(string Quirk, string Text);
 /// <summary>Per-device figures.</summary>
 public sealed record DeviceSummary(string Device, long Maps, long SgMaps, long Unmaps, long Syncs, long Bounced, long Translated, long Allocs, long Frees, int LiveMappings, int LiveCoherent, ulong LiveCoherentBytes);
 
-/// <summary>Options of one check: which devices (all when empty), and the time to stop at (leaks are counted there).</summary>
-public sealed record TraceOptions(IReadOnlyList<string> Devices, double? Until = null, string? UntilText = null);
+/// <summary>Options of one check: which devices (all when empty), the time to stop at (leaks are counted there), and the kernel profile to replay the trace on (<see cref="WhatIfReplay"/>), if any.</summary>
+public sealed record TraceOptions(IReadOnlyList<string> Devices, double? Until = null, string? UntilText = null, KernelProfile? Profile = null);
 
 /// <summary>The result of checking one trace.</summary>
 public sealed record TraceResult(
@@ -30,7 +30,8 @@ public sealed record TraceResult(
     IReadOnlyList<TraceFinding> Findings,
     IReadOnlyList<TraceNote> Notes,
     string? StoppedAt,
-    int PeakLiveEntries);
+    int PeakLiveEntries,
+    WhatIfSummary? WhatIf = null);
 
 /// <summary>
 /// Offline CONFIG_DMA_API_DEBUG (kernel/dma/debug.c, v6.12..v6.19): rebuilds each device's live mappings and coherent

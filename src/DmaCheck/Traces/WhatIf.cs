@@ -1,0 +1,597 @@
+using DmaCheck.Dma;
+using DmaCheck.Hardware;
+using DmaCheck.Kernel;
+
+namespace DmaCheck.Traces;
+
+/// <summary>What the what-if replay of a trace on a kernel profile saw, besides its findings.</summary>
+/// <param name="Coherent">Whether DMA is cache-coherent on the profile (x86_64): then nothing can share a granule unsafely.</param>
+/// <param name="Granule">The profile's DMA granule in bytes (<see cref="WhatIfReplay.DmaGranule"/>).</param>
+/// <param name="Maps">Streaming buffers replayed: each dma_map_page/dma_map_phys, and each element of a dma_map_sg.</param>
+/// <param name="ToDevice">Of those, TO_DEVICE ones that the profile does not bounce: only cleaned, never invalidated, so their own edges are safe.</param>
+/// <param name="Bounced">Of those, the ones the profile bounces through swiotlb for their size (dma_kmalloc_needs_bounce): the device never touches the buffer itself.</param>
+/// <param name="Checked">FROM_DEVICE and BIDIRECTIONAL buffers not bounced, whose edges were checked.</param>
+/// <param name="NotChecked">sg elements whose lengths the trace does not give (an IOMMU merged them: ents &lt; nents).</param>
+/// <param name="PoolSlots">The profile's swiotlb pool in 2 KiB slots (0: none).</param>
+/// <param name="PeakSlots">The most slots the replayed bounces held at once.</param>
+/// <param name="PoolFull">Bounces that found no room (each a swiotlb-full finding).</param>
+public sealed record WhatIfSummary(string Profile, string Description, bool Coherent, int Granule, string GranuleSource, int LineSize,
+    long Maps, long ToDevice, long Bounced, long Checked, long NotChecked, long BufferHazards, long PairHazards, IReadOnlyList<string> Notes,
+    int PoolSlots = 0, int PeakSlots = 0, long PoolFull = 0);
+
+/// <summary>
+/// Issue 18, item 3: the trace's kernel side replayed on a kernel profile whose devices are not cache-coherent. Every
+/// streaming buffer the trace maps is given to the Dma layer's own decisions for that profile: whether dma-direct
+/// bounces it for its size (<see cref="DmaApi.MapBouncesForCacheSafety"/>, v6.5's dma_kmalloc_needs_bounce), and the
+/// cache maintenance arch_sync_dma_for_device/arch_sync_dma_for_cpu make on it (<see cref="Arm64DmaHooks"/>,
+/// <see cref="Arm32DmaHooks"/>). What is unsafe there is reported:
+/// a FROM_DEVICE or BIDIRECTIONAL buffer, not bounced, whose first or last DMA granule holds memory outside it
+/// (<see cref="FindingKinds.BufferSharesGranule"/>); and two live buffers of one device, not both TO_DEVICE and neither
+/// bounced, in one granule (<see cref="FindingKinds.MappingsShareGranule"/>). Each finding says what the profile's
+/// maintenance does to the shared line and what then corrupts it. A bounce is placed in the profile's own swiotlb pool
+/// (<see cref="SwiotlbPool.Allocate"/>) until its unmap; one that finds no room is the model's swiotlb-full.
+/// The DMA mask is taken to reach every address and swiotlb=force is off (the profile's boot), so only the size rule
+/// bounces; dma_map_resource (MMIO, no maintenance), coherent buffers and dma_alloc_pages (whole pages) are not
+/// streaming buffers here. Memory is bounded by the live mappings.
+/// </summary>
+public sealed class WhatIfReplay
+{
+    /// <summary>
+    /// The DMA granule of <paramref name="profile"/>: what dma_get_cache_alignment() (include/linux/dma-mapping.h)
+    /// returns there, the alignment and size a streaming buffer needs on a non-coherent device so that no cache line
+    /// holds bytes outside it. arm64 before v6.5: ARCH_DMA_MINALIGN (128, the largest CWG the kernel supports); arm64
+    /// v6.5+ (dma.kmalloc_bounce=on): cache_line_size(), CTR_EL0.CWG (9382bc44b5f5); 32-bit arm: ARCH_DMA_MINALIGN =
+    /// L1_CACHE_BYTES (64); x86_64: no ARCH_DMA_MINALIGN, so 1. This is the one place the what-if replay takes the
+    /// granule from: issue 15 (item 1) makes the line size and the DMA alignment per platform, and then this function
+    /// should read them from the profile instead of the constants here.
+    /// </summary>
+    public static (int Bytes, string Source) DmaGranule(KernelProfile profile, HardwareConfig hardware) => profile.Arch switch
+    {
+        Arch.Arm64 when SwitchValues.KmallocBounce.OfOrNull(profile) == KmallocBounceMode.On =>
+            (hardware.LineSize, $"dma_get_cache_alignment() = cache_line_size() = {hardware.LineSize} (CTR_EL0.CWG of the board's cores; arm64 since v6.5, 9382bc44b5f5)"),
+        Arch.Arm64 => (128, "dma_get_cache_alignment() = ARCH_DMA_MINALIGN = 128 (arm64 before v6.5)"),
+        Arch.Arm32 => (64, "dma_get_cache_alignment() = ARCH_DMA_MINALIGN = L1_CACHE_BYTES = 64 (32-bit arm)"),
+        _ => (1, "dma_get_cache_alignment() = 1 (no ARCH_DMA_MINALIGN: DMA is cache-coherent)"),
+    };
+
+    private sealed class Live
+    {
+        public required ulong Phys;
+        public required ulong Size;
+        public required DmaDirection Dir;
+        public required long Line;
+        public required string Timestamp;
+        public required string EventName;
+
+        /// <summary>The element's index in its dma_map_sg, or -1.</summary>
+        public required int Element;
+
+        public string Event => Element < 0 ? EventName : $"{EventName} element {Element}";
+        public required ulong FirstGranule;
+        public required ulong LastGranule;
+
+        /// <summary>Where the profile bounced it in its swiotlb pool; then the device never touches the buffer itself.</summary>
+        public SwiotlbAllocation? Bounce;
+    }
+
+    private sealed class DeviceLive
+    {
+        /// <summary>Single mappings by the recorded dma_addr (what the unmap names), oldest first.</summary>
+        public Dictionary<ulong, List<Live?>> ByHandle { get; } = [];
+
+        /// <summary>sg lists by their first element's physical address (all dma_unmap_sg records), oldest first.</summary>
+        public Dictionary<ulong, List<List<Live>>> SgByPhys { get; } = [];
+
+        /// <summary>Live buffers by their first and last granule (a granule index: PA / granule).</summary>
+        public Dictionary<ulong, List<Live>> ByGranule { get; } = [];
+    }
+
+    private readonly KernelProfile profile;
+    private readonly DmaEnvironment env;
+    private readonly KernelState kernel;
+    private readonly ulong granule;
+    private readonly string granuleSource;
+    private readonly bool coherent;
+    private readonly HashSet<string> deviceFilter;
+    private readonly Dictionary<string, DeviceLive> devices = new(StringComparer.Ordinal);
+    private readonly Dictionary<(ulong Offset, ulong Size, DmaDirection Dir), Maintenance> maintenance = [];
+    private readonly List<TraceFinding> findings = [];
+    private readonly SortedSet<string> notes = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, DmaDevice> deviceRecords = new(StringComparer.Ordinal);
+
+    // Emptied lists, reused: a map and its unmap would otherwise allocate two or three lists each.
+    private readonly Stack<List<Live?>> handleLists = new();
+    private readonly Stack<List<Live>> granuleLists = new();
+    private SwiotlbPool? pool;
+    private int peakSlots;
+    private long maps, toDevice, bounced, checkedMaps, notChecked, bufferHazards, pairHazards, poolFull;
+
+    public WhatIfReplay(KernelProfile profile, IReadOnlyCollection<string> deviceFilter)
+    {
+        this.profile = profile;
+        env = new DmaEnvironment(profile);
+        var hardware = HardwareConfig.Default; // 64-byte lines, as the cortex-a57 the arm64 traces were recorded on (CTR_EL0.CWG)
+        var (bytes, source) = DmaGranule(profile, hardware);
+        granule = (ulong)bytes;
+        granuleSource = source;
+        coherent = profile.Arch == Arch.X86_64;
+
+        // The maintenance is shown on a board whose cache lines are the granule: the largest the profile allows.
+        kernel = ModelComparison.Kernel(profile, coherent ? hardware : hardware with { LineSize = bytes });
+        pool = DmaState.Boot(kernel).Swiotlb;
+        this.deviceFilter = new HashSet<string>(deviceFilter, StringComparer.Ordinal);
+    }
+
+    public IReadOnlyList<TraceFinding> Findings => findings;
+
+    /// <summary>Live buffers held (for the memory bound).</summary>
+    public int RetainedRecords => devices.Values.Sum(d => d.ByHandle.Count + d.SgByPhys.Count + d.ByGranule.Count) + maintenance.Count + (pool?.Used.Count ?? 0);
+
+    private DeviceLive Dev(string name)
+    {
+        if (!devices.TryGetValue(name, out var d))
+        {
+            d = new DeviceLive();
+            devices[name] = d;
+        }
+
+        return d;
+    }
+
+    /// <summary>Feeds one event, in trace order.</summary>
+    public void Add(TraceEvent e)
+    {
+        if (deviceFilter.Count > 0 && !deviceFilter.Contains(e.Device))
+        {
+            return;
+        }
+
+        switch (e.Kind)
+        {
+            case TraceEventKind.Map when e.Phys is { } phys && e.Direction is { } dir && e.DmaAddr != DmaApi.DmaMappingError:
+                // A bounced or coherent buffer is recorded as null: nothing to track, but its unmap must still find it.
+                var live = Map(e, phys, e.Size, dir);
+                var d = Dev(e.Device);
+                if (!d.ByHandle.TryGetValue(e.DmaAddr, out var list))
+                {
+                    list = handleLists.Count > 0 ? handleLists.Pop() : [];
+                    d.ByHandle[e.DmaAddr] = list;
+                }
+
+                list.Add(live);
+                break;
+            case TraceEventKind.MapSg when e.Direction is { } dir && e.PhysAddrs.Length > 0:
+                MapSg(e, dir);
+                break;
+            case TraceEventKind.Unmap:
+                UnmapSingle(e);
+                break;
+            case TraceEventKind.UnmapSg when e.PhysAddrs.Length > 0:
+                UnmapSg(e);
+                break;
+        }
+    }
+
+    private void MapSg(TraceEvent e, DmaDirection dir)
+    {
+        var count = Math.Min(e.DmaAddrs.Length, e.PhysAddrs.Length);
+        if (e.Ents != e.Nents || e.DmaAddrs.Length != e.PhysAddrs.Length)
+        {
+            // An IOMMU merged elements: sizes= holds the merged segments, and each element's own length is not traced.
+            notChecked += e.Nents;
+            notes.Add("sg-merged: a dma_map_sg whose mapped count (ents) is below nents merged elements (an IOMMU): each element's length is not in the trace, so its elements are not replayed (counted as not checked). dma-direct on the profile would map each element on its own.");
+            return;
+        }
+
+        if (e.Truncated)
+        {
+            notes.Add("sg-truncated: a dma_map_sg line is [TRUNCATED]: only its first 128 elements are replayed.");
+        }
+
+        var group = new List<Live>();
+        for (var i = 0; i < count; i++)
+        {
+            if (e.DmaAddrs[i] == DmaApi.DmaMappingError)
+            {
+                continue;
+            }
+
+            if (Map(e, e.PhysAddrs[i], e.Sizes[i], dir, i) is { } live)
+            {
+                group.Add(live);
+            }
+        }
+
+        var d = Dev(e.Device);
+        if (!d.SgByPhys.TryGetValue(e.PhysAddrs[0], out var lists))
+        {
+            lists = [];
+            d.SgByPhys[e.PhysAddrs[0]] = lists;
+        }
+
+        lists.Add(group);
+    }
+
+    private void UnmapSingle(TraceEvent e)
+    {
+        if (!devices.TryGetValue(e.Device, out var d) || !d.ByHandle.TryGetValue(e.DmaAddr, out var list))
+        {
+            return; // the offline dma-debug check reports it
+        }
+
+        var live = list[0];
+        list.RemoveAt(0);
+        if (list.Count == 0)
+        {
+            d.ByHandle.Remove(e.DmaAddr);
+            Recycle(handleLists, list);
+        }
+
+        if (live is not null)
+        {
+            Forget(d, live);
+        }
+    }
+
+    private void UnmapSg(TraceEvent e)
+    {
+        if (!devices.TryGetValue(e.Device, out var d) || !d.SgByPhys.TryGetValue(e.PhysAddrs[0], out var lists))
+        {
+            return;
+        }
+
+        var group = lists[0];
+        lists.RemoveAt(0);
+        if (lists.Count == 0)
+        {
+            d.SgByPhys.Remove(e.PhysAddrs[0]);
+        }
+
+        foreach (var live in group)
+        {
+            Forget(d, live);
+        }
+    }
+
+    private static void Recycle<T>(Stack<List<T>> spare, List<T> list)
+    {
+        if (spare.Count < 1024)
+        {
+            spare.Push(list);
+        }
+    }
+
+    private void Forget(DeviceLive d, Live live)
+    {
+        if (live.Bounce is { } bounce)
+        {
+            pool = pool?.Release(bounce); // swiotlb_tbl_unmap_single → swiotlb_release_slots
+            return;
+        }
+
+        foreach (var g in Granules(live))
+        {
+            if (d.ByGranule.TryGetValue(g, out var list))
+            {
+                list.Remove(live);
+                if (list.Count == 0)
+                {
+                    d.ByGranule.Remove(g);
+                    Recycle(granuleLists, list);
+                }
+            }
+        }
+    }
+
+    /// <summary>A buffer's edge granules: one or two, without allocating (this runs for every map and unmap).</summary>
+    private static EdgeGranules Granules(Live live) => new(live.FirstGranule, live.LastGranule);
+
+    private readonly struct EdgeGranules(ulong first, ulong last)
+    {
+        public Enumerator GetEnumerator() => new(first, last);
+
+        public struct Enumerator(ulong first, ulong last)
+        {
+            private int index = -1;
+
+            public readonly ulong Current => index == 0 ? first : last;
+
+            public bool MoveNext() => ++index == 0 || (index == 1 && last != first);
+        }
+    }
+
+    /// <summary>One streaming buffer mapped on the profile: its bounce decision (and slots), its edges, the live buffers beside it. Returns its live record, or null when there is nothing to undo at its unmap (coherent, empty, or the map failed).</summary>
+    private Live? Map(TraceEvent e, ulong phys, ulong size, DmaDirection dir, int element = -1)
+    {
+        maps++;
+        if (coherent || size == 0 || dir == DmaDirection.DMA_NONE)
+        {
+            return null;
+        }
+
+        if (!deviceRecords.TryGetValue(e.Device, out var device))
+        {
+            device = new DmaDevice(e.Device, Coherent: false, DmaMaskBits: 64);
+            deviceRecords[e.Device] = device;
+        }
+
+        SwiotlbAllocation? bounce = null;
+        if (DmaApi.MapBouncesForCacheSafety(env, kernel, device, size, dir))
+        {
+            bounced++;
+
+            // swiotlb_tbl_map_single in the profile's own pool (boot sizes it for the kmalloc bounce: 1 MiB per GiB).
+            if (pool?.Allocate(device, phys, size, $"{e.Name}({e.Device}) at line {e.Line}", out var allocation) is not { } next)
+            {
+                poolFull++;
+                findings.Add(new TraceFinding(FindingKinds.SwiotlbFull, FindingKind.ModelClass, e.Line, e.Timestamp, e.Device, element < 0 ? e.Name : $"{e.Name} element {element}",
+                    $"on {profile.Name}, the bounce of a non-coherent {e.Device}'s {Dir(dir)} buffer of {size} byte(s) finds no room: swiotlb buffer is full (sz: {size} bytes), total {pool?.Slots ?? 0} (slots), used {pool?.UsedSlots ?? 0} (slots); the map returns DMA_MAPPING_ERROR",
+                    pool is null ? "the profile has no swiotlb pool to bounce through" : $"the profile's pool is {pool.Slots} slots of 2 KiB ({(ulong)pool.Slots * SwiotlbPool.SlotSize / 1024} KiB); the trace keeps more bounced buffers live at once than fit"));
+                return null;
+            }
+
+            pool = next;
+            peakSlots = Math.Max(peakSlots, pool.UsedSlots);
+            bounce = allocation;
+        }
+
+        var live = new Live
+        {
+            Phys = phys,
+            Size = size,
+            Dir = dir,
+            Line = e.Line,
+            Timestamp = e.Timestamp,
+            EventName = e.Name,
+            Element = element,
+            FirstGranule = phys / granule,
+            LastGranule = (phys + size - 1) / granule,
+            Bounce = bounce,
+        };
+        if (bounce is not null)
+        {
+            return live;
+        }
+
+        if (dir == DmaDirection.DMA_TO_DEVICE)
+        {
+            toDevice++;
+        }
+        else
+        {
+            checkedMaps++;
+            CheckEdges(e, live);
+        }
+
+        var d = Dev(e.Device);
+        CheckNeighbours(e, d, live);
+        foreach (var g in Granules(live))
+        {
+            if (!d.ByGranule.TryGetValue(g, out var list))
+            {
+                list = granuleLists.Count > 0 ? granuleLists.Pop() : [];
+                d.ByGranule[g] = list;
+            }
+
+            list.Add(live);
+        }
+
+        return live;
+    }
+
+    private static string Where(Live b) => $"PA 0x{b.Phys:x}..0x{b.Phys + b.Size:x} ({b.Size} byte{(b.Size == 1 ? "" : "s")})";
+
+    private static string Dir(DmaDirection d) => d.ToString();
+
+    private static string Label(Live x, Live current) => ReferenceEquals(x, current) ? $"this {Dir(x.Dir)} buffer" : $"the {Dir(x.Dir)} buffer of line {x.Line}";
+
+    /// <summary>Why the profile does not bounce this buffer although its edges share granules.</summary>
+    private string WhyNotBounced(ulong size)
+    {
+        if (profile.XenDom0)
+        {
+            return "xen_swiotlb_map_page has no kmalloc bounce";
+        }
+
+        if (!kernel.Config.KmallocBounce)
+        {
+            return $"the profile does not bounce small buffers (no CONFIG_DMA_BOUNCE_UNALIGNED_KMALLOC): its kmalloc objects are aligned to {kernel.Config.KmallocMinalign} bytes (ARCH_KMALLOC_MINALIGN), so a whole kmalloc object never shares a granule, and this buffer is not one";
+        }
+
+        var roundup = SlabState.SizeRoundup(size, kernel.Config.KmallocMinalign);
+        var rule = size >= 2 * 128
+            ? $"its size is at least 2 * ARCH_DMA_MINALIGN (256)"
+            : $"kmalloc_size_roundup({size}) = {roundup} is a multiple of the {granule}-byte granule";
+        return $"dma_kmalloc_needs_bounce lets it through because {rule}: the rule looks at the size only and takes the buffer for a whole kmalloc object, which this one is not";
+    }
+
+    private void CheckEdges(TraceEvent e, Live b)
+    {
+        var head = b.Phys % granule;
+        var end = b.Phys + b.Size;
+        var tail = (granule - (end % granule)) % granule;
+        if (head == 0 && tail == 0)
+        {
+            return;
+        }
+
+        bufferHazards++;
+        var shape = b.Size < granule ? $"smaller than the {granule}-byte granule" : head != 0 ? $"not aligned to the {granule}-byte granule" : $"not a multiple of the {granule}-byte granule";
+        var edges = new List<string>();
+        if (head != 0)
+        {
+            edges.Add($"its first granule 0x{b.Phys - head:x} holds {head} byte(s) before it");
+        }
+
+        if (tail != 0 && !(head != 0 && b.FirstGranule == b.LastGranule))
+        {
+            edges.Add($"its last granule 0x{end - (end % granule):x} holds {tail} byte(s) after it");
+        }
+        else if (tail != 0)
+        {
+            edges[0] += $" and {tail} after it";
+        }
+
+        var m = MaintenanceOf(b.Phys, b.Size, b.Dir);
+        findings.Add(new TraceFinding(FindingKinds.BufferSharesGranule, FindingKind.WhatIfClass, e.Line, e.Timestamp, e.Device, b.Event,
+            $"on {profile.Name}, a non-coherent {e.Device}'s {Dir(b.Dir)} buffer {Where(b)} is {shape}: {string.Join("; ", edges)}, and {WhyNotBounced(b.Size)}",
+            m.Beside(head != 0 ? $"the {head} byte(s) before it" : $"the {tail} byte(s) after it")));
+    }
+
+    private void CheckNeighbours(TraceEvent e, DeviceLive d, Live b)
+    {
+        foreach (var g in Granules(b))
+        {
+            if (!d.ByGranule.TryGetValue(g, out var others))
+            {
+                continue;
+            }
+
+            var other = others.FirstOrDefault(o => o.Dir != DmaDirection.DMA_TO_DEVICE || b.Dir != DmaDirection.DMA_TO_DEVICE);
+            if (other is null)
+            {
+                continue;
+            }
+
+            pairHazards++;
+
+            // The victim is a buffer the device writes (not TO_DEVICE); the CPU's legitimate store goes to the other once it is unmapped.
+            var (victim, owner) = b.Dir != DmaDirection.DMA_TO_DEVICE ? (b, other) : (other, b);
+            var m = MaintenanceOf(victim.Phys, victim.Size, victim.Dir);
+            findings.Add(new TraceFinding(FindingKinds.MappingsShareGranule, FindingKind.WhatIfClass, e.Line, e.Timestamp, e.Device, b.Event,
+                $"on {profile.Name}, a non-coherent {e.Device}'s {Dir(b.Dir)} buffer {Where(b)} shares the {granule}-byte granule 0x{g * granule:x} with its live {Dir(other.Dir)} buffer {Where(other)}, mapped at line {other.Line} ({other.Timestamp} s, {other.Event})",
+                m.Pair(Label(owner, b), Label(victim, b))));
+            return;
+        }
+    }
+
+    /// <summary>The profile's maintenance on a buffer's edge granules, from the model's arch hooks: the same for any buffer at the same offset in a page with the same size and direction.</summary>
+    private Maintenance MaintenanceOf(ulong phys, ulong size, DmaDirection dir)
+    {
+        var key = (phys % PlatformLayout.PageSize, size, dir);
+        if (maintenance.TryGetValue(key, out var m))
+        {
+            return m;
+        }
+
+        m = Maintenance.Of(env, kernel, phys, size, dir);
+        if (maintenance.Count < 4096)
+        {
+            maintenance[key] = m;
+        }
+
+        return m;
+    }
+
+    /// <summary>The summary, with the notes the replay needs.</summary>
+    public WhatIfSummary Finish()
+    {
+        var n = new List<string>(notes);
+        n.Insert(0, coherent
+            ? $"DMA is cache-coherent on {profile.Name}: there is no cache maintenance, so no buffer can share a granule unsafely."
+            : $"every device is taken as non-coherent (no dma-coherent in its DT); the DMA mask is taken to reach every address and swiotlb=force is off, so only the profile's size rule bounces; the maintenance shown is the model's ({KernelName()}) on cache lines as large as the granule; no scenario is generated for a hazard yet (issue 18 item 4), so 'fewest spontaneous events' is read off that maintenance, not explored.");
+        return new WhatIfSummary(profile.Name, profile.Description, coherent, (int)granule, granuleSource, kernel.Hardware.LineSize,
+            maps, toDevice, bounced, checkedMaps, notChecked, bufferHazards, pairHazards, n, pool?.Slots ?? 0, peakSlots, poolFull);
+    }
+
+    private string KernelName() => profile.Arch == Arch.Arm64 ? "arch/arm64/mm/dma-mapping.c, arch/arm64/mm/cache.S" : "arch/arm/mm/dma-mapping.c, arch/arm/mm/cache-v7.S";
+
+    /// <summary>What map (arch_sync_dma_for_device) and unmap (arch_sync_dma_for_cpu) do to a buffer's partial edge line on the profile, as the model's arch hooks give it.</summary>
+    private sealed record Maintenance(string? AtMap, string? AtUnmap, LineOpKind? UnmapKind)
+    {
+        public static Maintenance Of(DmaEnvironment env, KernelState k, ulong phys, ulong size, DmaDirection dir)
+        {
+            // The maintenance depends on the buffer's offset in its lines and its size only, so it is computed for a copy
+            // of the buffer at the same page offset at the start of the profile's DRAM.
+            var none = new Maintenance(null, null, null);
+            var bank = k.Layout.Banks[0];
+            var pa = bank.Base + (phys % PlatformLayout.PageSize);
+            if (pa + size > Math.Min(bank.Base + bank.Size, k.Layout.LowmemLimit))
+            {
+                return none;
+            }
+
+            var map = new List<HwOp>();
+            var unmap = new List<HwOp>();
+            try
+            {
+                switch (k.Layout.Arch)
+                {
+                    case Arch.Arm64:
+                        Arm64DmaHooks.ArchSyncDmaForDevice(env, k, pa, size, dir, "dma_map_page", map);
+                        Arm64DmaHooks.ArchSyncDmaForCpu(k, pa, size, dir, "dma_unmap_page", unmap);
+                        break;
+                    case Arch.Arm32:
+                        Arm32DmaHooks.ArchSyncDmaForDevice(k, pa, size, dir, "dma_map_page", map);
+                        Arm32DmaHooks.ArchSyncDmaForCpu(k, pa, size, dir, "dma_unmap_page", unmap);
+                        break;
+                    default:
+                        return none;
+                }
+            }
+            catch (NotModelledException)
+            {
+                return none;
+            }
+
+            var line = (ulong)k.Hardware.LineSize;
+            var edge = (pa % line) != 0 ? pa & ~(line - 1) : (pa + size - 1) & ~(line - 1);
+            var (atMap, _) = On(map, edge, k.Hardware.LineSize);
+            var (atUnmap, kind) = On(unmap, edge, k.Hardware.LineSize);
+            return new Maintenance(atMap, atUnmap, kind);
+        }
+
+        /// <summary>The operations on the line at <paramref name="linePa"/>, each as "ROUTINE (what it does)", the last one's kind.</summary>
+        private static (string? Text, LineOpKind? Kind) On(List<HwOp> ops, ulong linePa, int lineSize)
+        {
+            var hits = ops.OfType<MemoryOp>().Where(o => o.AccessAt(linePa, lineSize) is not null).ToList();
+            if (hits.Count == 0)
+            {
+                return (null, null);
+            }
+
+            // An origin reads "dma_unmap_page: arch_sync_dma_for_cpu(DMA_FROM_DEVICE): dcache_inval_poc (partial last line)".
+            var parts = hits.Select(o => $"{o.Origin[(o.Origin.LastIndexOf(": ", StringComparison.Ordinal) + 2)..]}: {Verb(o.Op.Kind)}").Distinct().ToList();
+            var caller = hits[0].Origin.Split(": ")[..^1];
+            return ($"{string.Join(": ", caller)} → {string.Join(", then ", parts)}", hits[^1].Op.Kind);
+        }
+
+        private static string Verb(LineOpKind kind) => kind switch
+        {
+            LineOpKind.Clean or LineOpKind.OuterClean => "write-back",
+            LineOpKind.CleanInvalidate or LineOpKind.OuterCleanInvalidate => "write-back and invalidate",
+            LineOpKind.Invalidate or LineOpKind.OuterInvalidate => "invalidate",
+            _ => kind.ToString(),
+        };
+
+        private bool Discards => UnmapKind is LineOpKind.Invalidate or LineOpKind.OuterInvalidate;
+
+        private string Ops => (AtMap is null ? "" : $"map: {AtMap}; ") + $"unmap or sync_for_cpu: {AtUnmap}.";
+
+        /// <summary>The mechanism for memory beside a buffer: what the map and the unmap do to the shared line, and the fewest spontaneous events that corrupt it.</summary>
+        public string Beside(string bytes)
+        {
+            if (AtUnmap is null)
+            {
+                return $"the model gives no maintenance of this buffer's edge line here; a CPU store to {bytes} while the device owns the buffer still reaches RAM by an eviction (one spontaneous event) over what the device wrote";
+            }
+
+            return Discards
+                ? $"{Ops} Fewest spontaneous events: none: a CPU store to {bytes} while the device owns the buffer is discarded by that invalidate"
+                : $"{Ops} Fewest spontaneous events: none: a CPU store to {bytes} while the device owns the buffer dirties the line, which holds the buffer's old bytes, and that write-back puts them over what the device wrote";
+        }
+
+        /// <summary>The mechanism for two buffers in one granule: the CPU writes the one it owns again while the device still owns the other (<paramref name="victim"/>).</summary>
+        public string Pair(string owner, string victim)
+        {
+            if (AtUnmap is null)
+            {
+                return $"after its unmap the driver may write {owner} while the device still owns {victim}: the dirty shared line reaches RAM by an eviction (one spontaneous event) over what the device wrote";
+            }
+
+            return Discards
+                ? $"after its unmap the driver may write {owner} while the device still owns {victim}; at the unmap of {victim}, {AtUnmap}: the driver's store is discarded. Fewest spontaneous events: none"
+                : $"after its unmap the driver may write {owner} while the device still owns {victim}: the store dirties the shared line, which holds {victim}'s old bytes; at the unmap of {victim}, {AtUnmap}: the write-back puts them over what the device wrote. Fewest spontaneous events: none";
+        }
+    }
+}
