@@ -124,7 +124,8 @@ public static class DmaDebug
     /// (coherent allocations too: debug_dma_alloc_coherent adds a DMA_BIDIRECTIONAL entry). An -EEXIST is reported as
     /// <see cref="Switches.DebugCachelineOverlap"/> says: never before 2b4bbc6231d7 (v5.14); always in v5.14; not for
     /// DMA_ATTR_SKIP_CPU_SYNC since c2bbf9d1e9ac (v5.15); nor, since 03521c892bb8 (late 2025), with
-    /// CONFIG_DMA_BOUNCE_UNALIGNED_KMALLOC and a swiotlb pool.
+    /// CONFIG_DMA_BOUNCE_UNALIGNED_KMALLOC and a swiotlb pool; nor, since 3d48c9fd78dd (2026), when
+    /// dma_get_cache_alignment() is below L1_CACHE_BYTES.
     /// </summary>
     private static DebugState AddEntry(DebugState s, DmaState dma, DmaDevice dev, DebugEntry entry, string function, List<Finding>? findings, DmaAttrs attrs)
     {
@@ -137,6 +138,8 @@ public static class DmaDebug
             CachelineOverlapReport.Report => true,
             CachelineOverlapReport.SkipCpuSync => (attrs & DmaAttrs.DMA_ATTR_SKIP_CPU_SYNC) == 0,
             CachelineOverlapReport.KmallocBounce => (attrs & DmaAttrs.DMA_ATTR_SKIP_CPU_SYNC) == 0 && !(config.KmallocBounce && dma.Swiotlb is not null),
+            CachelineOverlapReport.CacheAlignment => (attrs & DmaAttrs.DMA_ATTR_SKIP_CPU_SYNC) == 0 && !(config.KmallocBounce && dma.Swiotlb is not null)
+                && config.CacheConstants.DmaGetCacheAlignment(dma.Kernel.Hardware) >= config.CacheConstants.L1CacheBytes,
             _ => throw new ArgumentOutOfRangeException(nameof(dma), config.DebugCachelineOverlap, "unknown dma_debug.cacheline_overlap value"),
         };
         if (findings is not null && report && dir != DmaDirection.DMA_TO_DEVICE)

@@ -143,6 +143,7 @@ public static class SwitchValues
             ["report"] = CachelineOverlapReport.Report,
             ["skip_cpu_sync"] = CachelineOverlapReport.SkipCpuSync,
             ["kmalloc_bounce"] = CachelineOverlapReport.KmallocBounce,
+            ["cache_alignment"] = CachelineOverlapReport.CacheAlignment,
         });
 
     public static TypedSwitch<DmaCacheAlignmentSource> DmaCacheAlignment { get; } = new(Switches.DmaCacheAlignment,

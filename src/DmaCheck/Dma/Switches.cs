@@ -123,6 +123,8 @@ public static class Switches
                 "c2bbf9d1e9ac 'dma-debug: teach add_dma_entry() about DMA_ATTR_SKIP_CPU_SYNC' (v5.15-rc7): not for a mapping made with DMA_ATTR_SKIP_CPU_SYNC. With CONFIG_DMA_BOUNCE_UNALIGNED_KMALLOC (v6.5) small kmalloc buffers that share a line are reported too (false positives)."),
             new SwitchValue("kmalloc_bounce", "03521c892bb8",
                 "03521c892bb8 'dma-debug: don't report false positives with DMA_BOUNCE_UNALIGNED_KMALLOC' (v6.18 fixes, late 2025; stable 6.6 and 6.12): not when CONFIG_DMA_BOUNCE_UNALIGNED_KMALLOC is set and the device has a swiotlb pool either."),
+            new SwitchValue("cache_alignment", "3d48c9fd78dd",
+                "3d48c9fd78dd 'dma-debug: suppress cacheline overlap warning when arch has no DMA alignment requirement' (Mikhail Gavrilov, March 2026; 6.19 stable): not when dma_get_cache_alignment() is below L1_CACHE_BYTES either, as on x86_64 (1 < 64), where kmalloc(8) objects that share a line are harmless (the USB hub false positives since v5.14)."),
         ]);
 
     /// <summary>Where arm64's dma_get_cache_alignment() comes from: the granule of kmalloc's minimum alignment, of dma_kmalloc_needs_bounce and of the line-sharing rule.</summary>

@@ -19,6 +19,9 @@ public enum CachelineOverlapReport
 
     /// <summary>Nor with CONFIG_DMA_BOUNCE_UNALIGNED_KMALLOC and a swiotlb pool (03521c892bb8, late 2025).</summary>
     KmallocBounce,
+
+    /// <summary>Nor when dma_get_cache_alignment() is below L1_CACHE_BYTES (3d48c9fd78dd, 2026).</summary>
+    CacheAlignment,
 }
 
 /// <summary>
