@@ -130,7 +130,8 @@ public class StepFootprintTests
 
         var where = $"{model.Scenario.File}:{step.Statement.Span.Line}: '{step.Statement.Text}' ({which} footprint)";
         var lineSize = model.Hardware.LineSize;
-        var granule = Math.Max(lineSize, 1 << DmaDebug.L1CacheShift);
+        var cache = s.Dma.Kernel.Config.CacheConstants;
+        var granule = Math.Max(Math.Max(lineSize, cache.L1CacheBytes), cache.SharingGranule(model.Hardware));
         var after = step.Next;
 
         // Shared parts.

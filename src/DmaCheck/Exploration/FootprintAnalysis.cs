@@ -1,4 +1,3 @@
-using DmaCheck.Debug;
 using DmaCheck.Dma;
 using DmaCheck.Hardware;
 using DmaCheck.Kernel;
@@ -18,7 +17,11 @@ internal sealed class FootprintAnalysis
     private readonly ScenarioModel model;
     private readonly int lineSize;
 
-    /// <summary>Handle-table entries are keyed by this granule: the model's line, or dma-debug's cacheline if larger.</summary>
+    /// <summary>
+    /// Handle-table entries are keyed by this granule: the largest of the model's line, dma-debug's cacheline
+    /// (L1_CACHE_BYTES) and the kernel's sharing granule (dma_get_cache_alignment, CTR_EL0.CWG), by which its checks
+    /// compare entries.
+    /// </summary>
     private readonly int granule;
 
     private readonly IReadOnlySet<Statement> marked;
@@ -44,7 +47,8 @@ internal sealed class FootprintAnalysis
         this.model = model;
         this.marked = marked;
         lineSize = model.Hardware.LineSize;
-        granule = Math.Max(lineSize, 1 << DmaDebug.L1CacheShift);
+        var cache = model.Initial.Dma.Kernel.Config.CacheConstants;
+        granule = Math.Max(Math.Max(lineSize, cache.L1CacheBytes), cache.SharingGranule(model.Hardware));
         var config = model.Scenario.KernelConfig;
         endsConflict = config.DmaApiDebug && config.DebugUnbindAtEnd;
         for (var p = 0; p < model.Scenario.Programs.Count; p++)
