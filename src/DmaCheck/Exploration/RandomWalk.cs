@@ -6,7 +6,7 @@ namespace DmaCheck.Exploration;
 /// <summary>The random strategy of the line-set explorer: sampled interleavings, each with exact hardware.</summary>
 public sealed partial class LineSetExplorer
 {
-    private ExplorationResult ExploreRandomly(ScenarioModel model, ExplorationLimits limits, RandomStrategy sampling)
+    private ExplorationResult ExploreRandomly(IScenarioModel model, ExplorationLimits limits, RandomStrategy sampling)
     {
         var watch = Stopwatch.StartNew();
         var accumulators = model.Scenario.Expectations.Select(e => new VerdictAccumulator(e)).ToList();
