@@ -204,11 +204,6 @@ public sealed partial class LineSetExplorer
     /// </summary>
     public ExplorationResult Explore(IScenarioModel model, ExplorationLimits limits)
     {
-        if (limits.Random is { } sampling)
-        {
-            return ExploreRandomly(model, limits, sampling);
-        }
-
         if (Reduction && limits.Reduction && model is ScenarioModel declared)
         {
             if (SearchReduced(declared, limits) is { } reduced)
