@@ -53,7 +53,7 @@ public static class Program
           --threads N              expand each search level with N threads (default 1; results are the same for every N)
           --no-reduction           explore every interleaving, also those that only reorder commuting steps (slower;
                                    the results are the same)
-          --strategy NAME          how to explore (the strategies of docs/strategies.md):
+          --strategy NAME          how to explore (docs/internals-strategies.md):
                                      exhaustive   every interleaving, with every cache behaviour of each; verdicts
                                                   are proofs (the default)
                                      random       sampled interleavings, for scenarios too big to exhaust; each run's
