@@ -28,13 +28,14 @@ public sealed class LimitOptions
         Description = "explore every interleaving, also those that only reorder commuting steps (slower; the results are the same)",
     };
 
-    public Option<string> Strategy { get; } = Choice("--strategy", "exhaustive (default) or random: sample interleavings, for scenarios too big to exhaust; verdicts are only what the sampled runs show",
-        "exhaustive", "random");
+    public Option<string> Strategy { get; } = Choice("--strategy",
+        $"how to explore (default {ExplorationStrategies.Default.Name}): {string.Join("; ", ExplorationStrategies.All.Select(e => $"{e.Name}: {e.Description}"))}",
+        [.. ExplorationStrategies.Names]);
 
-    public Option<int> Seed { get; } = Number("--seed", "S", "with --strategy random: the seed (default 1)", 1,
+    public Option<int> Seed { get; } = Number("--seed", "S", $"with --strategy random: the seed (default {RandomSampling.Default.Seed})", RandomSampling.Default.Seed,
         v => (int.TryParse(v, NumberStyles.None, CultureInfo.InvariantCulture, out var n), n), "--seed takes a whole number");
 
-    public Option<int> Runs { get; } = Number("--runs", "N", "with --strategy random: how many runs to sample (default 1000)", 1000,
+    public Option<int> Runs { get; } = Number("--runs", "N", $"with --strategy random: how many runs to sample (default {RandomSampling.Default.Runs})", RandomSampling.Default.Runs,
         v => (int.TryParse(v, NumberStyles.None, CultureInfo.InvariantCulture, out var n) && n > 0, n), "--runs takes a positive whole number");
 
     public void AddTo(Command command)
@@ -46,19 +47,59 @@ public sealed class LimitOptions
 
         command.Validators.Add(r =>
         {
-            var random = r.ValueOrDefault(Strategy) == "random";
-            foreach (var option in new Option[] { Seed, Runs })
+            var strategy = ExplorationStrategies.Find(r.ValueOrDefault(Strategy) ?? string.Empty) ?? ExplorationStrategies.Default;
+            if (strategy.Takes.HasFlag(StrategyTakes.Schedule))
             {
-                if (!random && r.GetResult(option) is { Implicit: false })
+                r.AddError($"--strategy {strategy.Name} follows one saved run, and '{command.Name}' has none to follow: run 'dmacheck replay FILE.replay' (saved by 'dmacheck explain FILE --save-replay OUT')");
+                return;
+            }
+
+            foreach (var (option, takes) in Tunings)
+            {
+                if (!strategy.Takes.HasFlag(takes) && r.GetResult(option) is { Implicit: false })
                 {
-                    r.AddError($"{option.Name} applies only with --strategy random");
+                    var takers = ExplorationStrategies.All.Where(e => e.Takes.HasFlag(takes)).Select(e => e.Name).ToList();
+                    r.AddError($"{option.Name} does not apply to --strategy {strategy.Name} (only --strategy {CliShared.Or(takers)} takes it)");
                 }
             }
         });
     }
 
-    /// <summary>Options the brute-force explorer has no use for: it is single-threaded, exhaustive and unreduced by design.</summary>
-    public IEnumerable<Option> NotForBruteForce => [Threads, NoReduction, Strategy];
+    /// <summary>The options that tune one kind of strategy, each with what a strategy must take for it to apply.</summary>
+    private IEnumerable<(Option Option, StrategyTakes Takes)> Tunings =>
+        [(Threads, StrategyTakes.Threads), (NoReduction, StrategyTakes.Reduction), (Seed, StrategyTakes.Sampling), (Runs, StrategyTakes.Sampling)];
+
+    /// <summary>The strategy <c>--strategy</c> names (the default when not given).</summary>
+    public StrategyEntry Chosen(ParseResult parse) => ExplorationStrategies.Get(parse.GetValue(Strategy)!);
+
+    /// <summary>
+    /// Refuses (as a parse error) a strategy that keeps no witnesses, for a command or option that shows them:
+    /// <paramref name="why"/> completes "--strategy NAME ...", given <paramref name="option"/> when that is the one refused.
+    /// </summary>
+    public void RequireWitnesses(Command command, string why, Option? option = null)
+    {
+        command.Validators.Add(r =>
+        {
+            var strategy = ExplorationStrategies.Find(r.ValueOrDefault(Strategy) ?? string.Empty) ?? ExplorationStrategies.Default;
+            if (!strategy.KeepsWitnesses && !strategy.Takes.HasFlag(StrategyTakes.Schedule) && (option is null || r.GetResult(option) is { Implicit: false }))
+            {
+                r.AddError(option is null
+                    ? $"--strategy {strategy.Name} does not apply to '{command.Name}': it keeps no witnesses, {why}"
+                    : $"{option.Name} does not apply to --strategy {strategy.Name}: it keeps no witnesses, {why}");
+            }
+        });
+    }
+
+    /// <summary>
+    /// A maker of the chosen strategy, one new instance per scenario explored, with the arguments the options give it
+    /// (<c>--seed</c> and <c>--runs</c> for a sampling one).
+    /// </summary>
+    public Func<IExplorationStrategy> ReadStrategy(ParseResult parse)
+    {
+        var entry = Chosen(parse);
+        var arguments = new StrategyArguments(Sampling: new RandomSampling(parse.GetValue(Seed), parse.GetValue(Runs)));
+        return () => entry.Create(arguments);
+    }
 
     public ExplorationLimits Read(ParseResult parse, Action<ExplorationProgress>? progress) => new(
         parse.GetValue(MaxStates),
@@ -66,7 +107,6 @@ public sealed class LimitOptions
         parse.GetValue(MaxMemory) is { } mib ? mib << 20 : null,
         parse.GetValue(Threads),
         progress,
-        parse.GetValue(Strategy) == "random" ? new RandomStrategy(parse.GetValue(Seed), parse.GetValue(Runs)) : null,
         !parse.GetValue(NoReduction));
 
     /// <summary>An option with one value, parsed by <paramref name="parse"/> (null: refused with <paramref name="error"/>).</summary>

@@ -29,7 +29,7 @@ public static class Program
         dmacheck: an executable model of the Linux DMA-mapping subsystem and the hardware under it.
 
         usage:
-          dmacheck check [PATH...] [--format text|json|sarif] [--html OUT] [--explorer line-set|brute-force] [search options]
+          dmacheck check [PATH...] [--format text|json|sarif] [--html OUT] [search options]
                                                check scenario files (default: the bundled scenarios/)
           dmacheck explain FILE [--expect NAME] [--save-replay OUT] [--vcd OUT] [search options]
                                                the shortest failing run of an expectation, in kernel terms
@@ -53,9 +53,16 @@ public static class Program
           --threads N              expand each search level with N threads (default 1; results are the same for every N)
           --no-reduction           explore every interleaving, also those that only reorder commuting steps (slower;
                                    the results are the same)
-          --strategy NAME          exhaustive (default) or random: sample interleavings, for scenarios too big to
-                                   exhaust; each run's cache behaviours are still all explored, but verdicts are
-                                   only what the sampled runs show (--seed S, default 1; --runs N, default 1000)
+          --strategy NAME          how to explore (docs/internals-strategies.md):
+                                     exhaustive   every interleaving, with every cache behaviour of each; verdicts
+                                                  are proofs (the default)
+                                     random       sampled interleavings, for scenarios too big to exhaust; each run's
+                                                  cache behaviours are still all explored, but verdicts are only what
+                                                  the sampled runs show (--seed S, default 1; --runs N, default 1000)
+                                     brute-force  every interleaving and cache move on concrete line states: a slow,
+                                                  naive cross-check for small scenarios (no --threads,
+                                                  --no-reduction or witnesses: not for explain or --html)
+                                     replay       follows one saved run: that is 'dmacheck replay FILE.replay'
           --no-color               no ANSI colours (also: NO_COLOR set, or stdout not a terminal)
 
         An option that a command does not take is an error (exit code 2).
@@ -225,13 +232,17 @@ public static class Program
     private static string UnknownOption(Command command, string token, RootCommand root)
     {
         var name = token.Split('=')[0];
+        if (name == "--explorer")
+        {
+            return "'--explorer' is gone: explorers are strategies now, picked with --strategy NAME (line-set is --strategy exhaustive, the default; brute-force is --strategy brute-force)";
+        }
+
         var others = root.Subcommands.Where(c => c != command && c.Options.Any(o => o.Name == name || o.Aliases.Contains(name))).Select(c => c.Name).ToList();
         if (others.Count > 0)
         {
             var why = (command.Name, name) switch
             {
                 ("explain", "--format") => ": explain prints text only ('dmacheck check FILE --format json' gives the verdicts and findings as JSON)",
-                ("explain" or "sweep", "--explorer") => $": {command.Name} uses the line-set explorer (the brute force keeps no witnesses)",
                 ("explain" or "sweep" or "replay", "--html") => ": 'dmacheck check FILE --html OUT' writes the HTML report",
                 ("check", "--vcd") => ": a waveform is of one witness ('dmacheck explain FILE --vcd OUT')",
                 _ => string.Empty,

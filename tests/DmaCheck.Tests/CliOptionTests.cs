@@ -33,7 +33,9 @@ public class CliOptionTests
     [InlineData("explain", "--format", "json", "'--format' does not apply to 'explain'")]
     [InlineData("sweep", "--format", "sarif", "--format for 'sweep' is text, json or csv, not 'sarif'")]
     [InlineData("check", "--format", "csv", "--format for 'check' is text, json or sarif, not 'csv'")]
-    [InlineData("explain", "--explorer", "brute-force", "'--explorer' does not apply to 'explain'")]
+    [InlineData("explain", "--strategy", "brute-force", "--strategy brute-force does not apply to 'explain': it keeps no witnesses")]
+    [InlineData("explain", "--strategy", "replay", "--strategy replay follows one saved run, and 'explain' has none to follow: run 'dmacheck replay FILE.replay'")]
+    [InlineData("sweep", "--strategy", "replay", "--strategy replay follows one saved run, and 'sweep' has none to follow")]
     [InlineData("sweep", "--save-replay", "OUT", "'--save-replay' does not apply to 'sweep'")]
     [InlineData("replay", "--max-states", "3", "'--max-states' does not apply to 'replay'")]
     public void AnOptionThatDoesNotApplyIsAnError(string command, string option, string value, string message)
@@ -52,18 +54,22 @@ public class CliOptionTests
     public void ExplainWithTheBruteForceAndHtmlIsRefused()
     {
         var html = Path.Combine(TempDir(), "x.html");
-        var (code, _, stderr) = Run("explain", Case1, "--explorer", "brute-force", "--html", html);
+        var (code, _, stderr) = Run("explain", Case1, "--strategy", "brute-force", "--html", html);
         Assert.Equal(2, code);
-        Assert.Contains("does not apply to 'explain'", stderr, StringComparison.Ordinal);
+        Assert.Contains("--strategy brute-force does not apply to 'explain'", stderr, StringComparison.Ordinal);
         Assert.False(File.Exists(html));
     }
 
     [Theory]
-    [InlineData("--explorer", "brute-force", "--html", "OUT", "--html does not apply to --explorer brute-force")]
-    [InlineData("--explorer", "brute-force", "--threads", "2", "--threads does not apply to --explorer brute-force")]
-    [InlineData("--explorer", "brute-force", "--no-reduction", null, "--no-reduction does not apply to --explorer brute-force")]
-    [InlineData("--seed", "3", null, null, "--seed applies only with --strategy random")]
-    [InlineData("--runs", "10", null, null, "--runs applies only with --strategy random")]
+    [InlineData("--strategy", "brute-force", "--html", "OUT", "--html does not apply to --strategy brute-force: it keeps no witnesses")]
+    [InlineData("--strategy", "brute-force", "--threads", "2", "--threads does not apply to --strategy brute-force (only --strategy exhaustive takes it)")]
+    [InlineData("--strategy", "brute-force", "--no-reduction", null, "--no-reduction does not apply to --strategy brute-force (only --strategy exhaustive takes it)")]
+    [InlineData("--strategy", "random", "--threads", "2", "--threads does not apply to --strategy random (only --strategy exhaustive takes it)")]
+    [InlineData("--strategy", "brute-force", "--seed", "3", "--seed does not apply to --strategy brute-force (only --strategy random takes it)")]
+    [InlineData("--seed", "3", null, null, "--seed does not apply to --strategy exhaustive (only --strategy random takes it)")]
+    [InlineData("--runs", "10", null, null, "--runs does not apply to --strategy exhaustive (only --strategy random takes it)")]
+    [InlineData("--strategy", "replay", null, null, "--strategy replay follows one saved run, and 'check' has none to follow: run 'dmacheck replay FILE.replay'")]
+    [InlineData("--explorer", "brute-force", null, null, "'--explorer' is gone: explorers are strategies now, picked with --strategy NAME")]
     public void OptionsThatConflictAreErrors(string a, string b, string? c, string? d, string message)
     {
         var html = Path.Combine(TempDir(), "x.html");
@@ -109,7 +115,8 @@ public class CliOptionTests
     [InlineData(new[] { "check", "--max-stats", "3" }, "unknown option '--max-stats' for 'check' (did you mean '--max-states'?)")]
     [InlineData(new[] { "check", "--fromat", "json" }, "(did you mean '--format'?)")]
     [InlineData(new[] { "check", "--format", "jsn" }, "not 'jsn' (did you mean 'json'?)")]
-    [InlineData(new[] { "check", "--strategy", "randon" }, "--strategy is exhaustive or random, not 'randon' (did you mean 'random'?)")]
+    [InlineData(new[] { "check", "--strategy", "randon" }, "--strategy is exhaustive, random, brute-force or replay, not 'randon' (did you mean 'random'?)")]
+    [InlineData(new[] { "explain", "CASE1", "--strategy", "brute-forse" }, "not 'brute-forse' (did you mean 'brute-force'?)")]
     [InlineData(new[] { "sweep", "CASE1", "--profile", "linux-6.4-arm" }, "unknown profile 'linux-6.4-arm' (did you mean 'linux-6.4-arm64'?")]
     [InlineData(new[] { "sweep", "CASE1", "--set", "init_on_aloc=on" }, "unknown setting 'init_on_aloc' (did you mean 'init_on_alloc'?)")]
     [InlineData(new[] { "sweep", "CASE1", "--set", "arm64.prep_coheren=clean" }, "did you mean 'arm64.prep_coherent'?")]

@@ -99,7 +99,7 @@ public class CliTests
     public void ALimitStopsALongStepInsideABigBuffer()
     {
         var text = Prefix.Replace("[0..64]", "[0..256K]", StringComparison.Ordinal).Replace("(scm, 64,", "(scm, 256K,", StringComparison.Ordinal) + "# expect ok: sometimes, min-events 0\n";
-        var (code, stdout, _) = Run("check", Write(text), "--timeout", "0.05", "--explorer", "brute-force");
+        var (code, stdout, _) = Run("check", Write(text), "--timeout", "0.05", "--strategy", "brute-force");
         Assert.Equal(3, code);
         Assert.Contains("timeout after", stdout, StringComparison.Ordinal);
     }
@@ -109,7 +109,7 @@ public class CliTests
     public void TheBruteForceRefusesABufferBeyondItsLineLimit()
     {
         var text = Prefix.Replace("[0..64]", "[0..4M]", StringComparison.Ordinal).Replace("(scm, 64,", "(scm, 4M,", StringComparison.Ordinal) + "# expect ok: sometimes, min-events 0\n";
-        var (code, stdout, _) = Run("check", Write(text), "--explorer", "brute-force");
+        var (code, stdout, _) = Run("check", Write(text), "--strategy", "brute-force");
         Assert.Equal(3, code);
         Assert.Contains("touches 65536 lines (4096 KiB), more than its limit of 4096", stdout, StringComparison.Ordinal);
     }

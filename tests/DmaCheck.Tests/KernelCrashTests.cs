@@ -49,7 +49,7 @@ public class KernelCrashTests
     public void TheBruteForceExplorerAgreesOnTheCrash()
     {
         var fast = Checker.CheckText("race.dmc", Race, ExplorationLimits.Default).Result!;
-        var brute = Checker.CheckText("race.dmc", Race, ExplorationLimits.Default, bruteForce: true).Result!;
+        var brute = Checker.CheckText("race.dmc", Race, ExplorationLimits.Default, () => new BruteForceStrategy()).Result!;
         Assert.Equal(
             fast.KernelBugs.Select(b => (b.Name, b.Verdict, b.MinEvents, b.Crash.Message)),
             brute.KernelBugs.Select(b => (b.Name, b.Verdict, b.MinEvents, b.Crash.Message)));

@@ -229,7 +229,7 @@ public sealed class PollTests
     public void TheRandomStrategyRefusesPolls()
     {
         var model = new ScenarioModel(Binder.Load("poll.dmc", CoherentRing));
-        var r = new LineSetExplorer().Explore(model, ExplorationLimits.Default with { Random = new RandomStrategy(1, 5) });
+        var r = new RandomStrategy(new RandomSampling(1, 5)).Explore(model, ExplorationLimits.Default);
         Assert.Contains("does not sample runs with a poll", r.Inconclusive, StringComparison.Ordinal);
         Assert.All(r.Verdicts, v => Assert.Equal(Verdict.Inconclusive, v.Verdict));
     }

@@ -16,7 +16,7 @@ public class RandomStrategyTests
     {
         // The seed cases have one CPU thread (the firmware runs inside its smc), so one run covers every interleaving.
         var exhaustive = Checker.CheckFile(Seed(name), ExplorationLimits.Default);
-        var sampled = Checker.CheckFile(Seed(name), ExplorationLimits.Default with { Random = new RandomStrategy(3, 1) });
+        var sampled = Checker.CheckFile(Seed(name), ExplorationLimits.Default, strategy: () => new RandomStrategy(new RandomSampling(3, 1)));
         Assert.Equal(exhaustive.Result!.Verdicts.Select(v => (v.Verdict, v.MinEventsToFail)), sampled.Result!.Verdicts.Select(v => (v.Verdict, v.MinEventsToFail)));
         Assert.Equal(exhaustive.Result.Findings.Select(f => f.Key), sampled.Result.Findings.Select(f => f.Key));
         Assert.NotNull(sampled.Result.Sampled);
@@ -27,9 +27,9 @@ public class RandomStrategyTests
     public void TheSameSeedGivesTheSameRunsAndTheReportSaysSampled()
     {
         var file = Path.Combine(TestPaths.Root, "scenarios", "streaming", "device-writes-after-unmap.dmc");
-        var limits = ExplorationLimits.Default with { Random = new RandomStrategy(42, 20) };
-        var a = Checker.CheckFile(file, limits);
-        var b = Checker.CheckFile(file, limits);
+        var limits = ExplorationLimits.Default;
+        var a = Checker.CheckFile(file, limits, strategy: () => new RandomStrategy(new RandomSampling(42, 20)));
+        var b = Checker.CheckFile(file, limits, strategy: () => new RandomStrategy(new RandomSampling(42, 20)));
         Assert.Equal(a.Result!.Stats.States, b.Result!.Stats.States);
         Assert.Equal(a.Result.Verdicts.Select(v => v.Verdict), b.Result.Verdicts.Select(v => v.Verdict));
         Assert.Contains("not a proof", TextReport.Render([a], Style.Plain, TimeSpan.Zero), StringComparison.Ordinal);
@@ -41,7 +41,7 @@ public class RandomStrategyTests
     {
         // Exhaustively there are 11^4 interleavings' worth of states; 5 runs see at most 5 * 40 of them.
         var file = Path.Combine(TestPaths.Root, "bench", "scenarios", "interleave-4x10.dmc");
-        var sampled = Checker.CheckFile(file, ExplorationLimits.Default with { Random = new RandomStrategy(1, 5) });
+        var sampled = Checker.CheckFile(file, ExplorationLimits.Default, strategy: () => new RandomStrategy(new RandomSampling(1, 5)));
         Assert.InRange(sampled.Result!.Stats.States, 1, 5 * 40);
         Assert.Equal(5, sampled.Result.Stats.FinalStates);
     }

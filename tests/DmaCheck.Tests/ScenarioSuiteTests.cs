@@ -50,7 +50,7 @@ public class ScenarioSuiteTests
         {
             var text = File.ReadAllText(file).Replace("4096", "64", StringComparison.Ordinal);
             var fast = Checker.CheckText(file, text, ExplorationLimits.Default);
-            var slow = Checker.CheckText(file, text, ExplorationLimits.Default, bruteForce: true);
+            var slow = Checker.CheckText(file, text, ExplorationLimits.Default, () => new BruteForceStrategy());
             Assert.Equal(
                 fast.Result!.Verdicts.Select(v => (v.Verdict, v.MinEventsToFail)),
                 slow.Result!.Verdicts.Select(v => (v.Verdict, v.MinEventsToFail)));

@@ -15,30 +15,13 @@ public static class CheckCommand
             Arity = ArgumentArity.ZeroOrMore,
         };
         var format = CliShared.Format("check", "text", "json", "sarif");
-        var explorer = LimitOptions.Choice("--explorer", "line-set (default) or brute-force (exponential; a cross-check for small scenarios, without witnesses)", "line-set", "brute-force");
         var html = new Option<string>("--html") { Description = "also write a self-contained HTML report with witness timelines", HelpName = "OUT" };
         var noColor = CliShared.NoColor();
         var shard = CliShared.ShardOption("scenario files");
         var limits = new LimitOptions();
-        var command = new Command("check", "check scenario files (default: the bundled scenarios/)") { paths, format, explorer, html, noColor, shard };
+        var command = new Command("check", "check scenario files (default: the bundled scenarios/)") { paths, format, html, noColor, shard };
         limits.AddTo(command);
-        command.Validators.Add(r =>
-        {
-            if (r.ValueOrDefault(explorer) != "brute-force")
-            {
-                return;
-            }
-
-            foreach (var option in limits.NotForBruteForce.Where(o => r.GetResult(o) is { Implicit: false }))
-            {
-                r.AddError($"{option.Name} does not apply to --explorer brute-force (it explores every interleaving on one thread)");
-            }
-
-            if (r.GetResult(html) is { Implicit: false })
-            {
-                r.AddError("--html does not apply to --explorer brute-force: it keeps no witnesses, so the report would have no timelines");
-            }
-        });
+        limits.RequireWitnesses(command, "so the report would have no timelines", html);
 
         command.SetAction(parse =>
         {
@@ -67,9 +50,9 @@ public static class CheckCommand
 
             var formatValue = parse.GetValue(format)!;
             var style = cli.Style(parse.GetValue(noColor), formatValue == "text");
-            var bruteForce = parse.GetValue(explorer) == "brute-force";
             var exploration = limits.Read(parse, cli.Progress);
-            var outcomes = files.Select(f => Checker.CheckFile(f, exploration, CliShared.Display(f), bruteForce)).ToList();
+            var strategy = limits.ReadStrategy(parse);
+            var outcomes = files.Select(f => Checker.CheckFile(f, exploration, CliShared.Display(f), strategy)).ToList();
             cli.ClearProgress();
             cli.Err.Write(TextReport.Errors(outcomes, style));
             if (parse.GetValue(html) is { } htmlPath)

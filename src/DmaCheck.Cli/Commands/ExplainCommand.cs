@@ -18,6 +18,7 @@ public static class ExplainCommand
         var limits = new LimitOptions();
         var command = new Command("explain", "the shortest failing run of an expectation, in kernel terms") { file, expect, saveReplay, vcd, html, noColor };
         limits.AddTo(command);
+        limits.RequireWitnesses(command, "so there would be no run to explain");
         command.SetAction(parse =>
         {
             var given = parse.GetValue(file)!;
@@ -29,7 +30,7 @@ public static class ExplainCommand
 
             var style = cli.Style(parse.GetValue(noColor));
             var display = CliShared.Display(path);
-            var outcome = Checker.CheckFile(path, limits.Read(parse, cli.Progress), display);
+            var outcome = Checker.CheckFile(path, limits.Read(parse, cli.Progress), display, limits.ReadStrategy(parse));
             cli.ClearProgress();
             if (outcome.Result is null || outcome.Explorer is null || outcome.Model is null || outcome.Result.Inconclusive is not null)
             {

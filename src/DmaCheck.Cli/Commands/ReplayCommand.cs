@@ -63,11 +63,12 @@ public static class ReplayCommand
 
             var outcome = new ScenarioOutcome(display, scenario, null, OutcomeError.None, null, null, new ScenarioModel(scenario));
 
-            Witness witness;
-            bool reproduces;
+            // Replay is one more strategy over the same model: it follows the saved run instead of searching.
+            var strategy = (ReplayStrategy)ExplorationStrategies.Get(ReplayStrategy.StrategyName).Create(new StrategyArguments(Schedule: replay));
+            ExplorationResult result;
             try
             {
-                witness = replay.Replay(outcome.Model!, out reproduces);
+                result = strategy.Explore(outcome.Model!, ExplorationLimits.Default);
             }
             catch (ReplayException e)
             {
@@ -80,14 +81,16 @@ public static class ReplayCommand
                 return e.Kind == RunErrorKind.NotModelled ? 3 : e.Kind == RunErrorKind.KernelBug ? 1 : 2;
             }
 
+            var witness = strategy.Witness!;
+            var reproduces = strategy.Reproduces;
             if (parse.GetValue(vcd) is { } vcdPath)
             {
                 AtomicFile.WriteAllText(vcdPath, VcdReport.Render(witness, scenario, Program.Version));
                 cli.Err.WriteLine($"waveform written to {vcdPath}");
             }
 
-            var verdict = new ExpectationVerdict(witness.Expectation, Verdict.Sometimes, witness.Events, 0, 1);
-            cli.Out.Write(ExplainReport.Render(outcome, witness, verdict, style, replayed: true));
+            var verdict = result.Verdicts.First(v => v.Expectation.Name == witness.Expectation.Name);
+            cli.Out.Write(ExplainReport.Render(outcome with { Result = result }, witness, verdict, style, replayed: true));
             cli.Out.WriteLine(reproduces
                 ? style.Bad($"replay: the failure of {witness.Expectation.Name} reproduces with {witness.Events} spontaneous event(s)")
                 : style.Good($"replay: {witness.Expectation.Name} holds at the end of this run: the failure does not reproduce"));

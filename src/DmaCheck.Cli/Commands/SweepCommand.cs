@@ -68,10 +68,11 @@ public static class SweepCommand
             var formatValue = parse.GetValue(format)!;
             var style = cli.Style(parse.GetValue(noColor), formatValue == "text");
             var exploration = limits.Read(parse, cli.Progress);
+            var strategy = limits.ReadStrategy(parse);
 
             // The file itself must be sound before it is swept.
             var display = CliShared.Display(path);
-            var baseline = Checker.CheckText(display, text, exploration);
+            var baseline = Checker.CheckText(display, text, exploration, strategy);
             if (baseline.Error == OutcomeError.BadInput)
             {
                 cli.Err.Write(TextReport.Errors([baseline], style));
@@ -82,7 +83,7 @@ public static class SweepCommand
             var combinations = SweepReport.Combinations(profiles, sets);
             var slice = parse.GetValue(shard);
             var points = (slice is null ? combinations : slice.Take(combinations))
-                .Select(o => new SweepPoint(o, Checker.CheckText(display, text, exploration, overrides: o)))
+                .Select(o => new SweepPoint(o, Checker.CheckText(display, text, exploration, strategy, o)))
                 .ToList();
             cli.ClearProgress();
             cli.Out.Write(formatValue switch

@@ -39,7 +39,7 @@ public sealed class BruteForceExplorer
         }
     }
 
-    public ExplorationResult Explore(ScenarioModel model, ExplorationLimits limits)
+    public ExplorationResult Explore(IScenarioModel model, ExplorationLimits limits)
     {
         var watch = Stopwatch.StartNew();
         var config = model.Hardware;
@@ -404,7 +404,7 @@ public sealed class BruteForceExplorer
     /// this search of control states follows both outcomes of each, so it finds every line a run touches (and perhaps
     /// some no run does, which costs states, not answers). Findings are collected by the search proper.
     /// </summary>
-    private static List<ulong> TouchedLines(ScenarioModel model)
+    private static List<ulong> TouchedLines(IScenarioModel model)
     {
         var observedVars = model.Scenario.Expectations.SelectMany(e => e.Atoms).Select(a => a.Var).ToHashSet();
         var lines = new SortedSet<ulong>();

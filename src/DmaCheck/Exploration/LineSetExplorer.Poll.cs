@@ -16,7 +16,7 @@ public sealed partial class LineSetExplorer
     /// One outcome per branch of the poll that some state of the lines allows, each continuing with the step's
     /// remaining operations; the poll is resolved to the branch's filters, which say which branch was taken.
     /// </summary>
-    private void ApplyPoll(ScenarioModel model, Mmu mmu, LineMap before, IReadOnlyList<HwOp> ops, int index, PollOp poll, int cost,
+    private void ApplyPoll(IScenarioModel model, Mmu mmu, LineMap before, IReadOnlyList<HwOp> ops, int index, PollOp poll, int cost,
         List<HwOp> resolved, List<Outcome> into, ExplorationLimits limits, Stopwatch watch, long states, ref int tick)
     {
         var config = model.Hardware;

@@ -8,7 +8,7 @@ namespace DmaCheck.Exploration;
 /// How every state was first reached: its parent's number and the agent that stepped. Paths are rebuilt by replaying
 /// those steps from the initial state, so the search keeps no chain of full states behind it (docs/internals-state-storage.md).
 /// </summary>
-internal sealed class PathStore(ScenarioModel model)
+internal sealed class PathStore(IScenarioModel model)
 {
     private readonly List<int> parents = [-1];
     private readonly List<byte> agents = [byte.MaxValue];
@@ -198,16 +198,15 @@ public sealed partial class LineSetExplorer
     /// <summary>The cheapest run found to each kernel crash (by <see cref="KernelBugVerdict.Name"/> and message), for witnesses.</summary>
     public Dictionary<(string Name, string Message), FailurePoint> Crashes { get; } = [];
 
-    public ExplorationResult Explore(ScenarioModel model, ExplorationLimits limits)
+    /// <summary>
+    /// Every interleaving, breadth first (the exhaustive strategy). The reduction needs the footprints a
+    /// <see cref="ScenarioModel"/> declares; another model is searched unreduced, with the same results.
+    /// </summary>
+    public ExplorationResult Explore(IScenarioModel model, ExplorationLimits limits)
     {
-        if (limits.Random is { } sampling)
+        if (Reduction && limits.Reduction && model is ScenarioModel declared)
         {
-            return ExploreRandomly(model, limits, sampling);
-        }
-
-        if (Reduction && limits.Reduction)
-        {
-            if (SearchReduced(model, limits) is { } reduced)
+            if (SearchReduced(declared, limits) is { } reduced)
             {
                 return reduced;
             }
@@ -267,7 +266,7 @@ public sealed partial class LineSetExplorer
     }
 
     /// <summary>The breadth-first search, reduced when <paramref name="reducer"/> is given; null when the reduction had to give up.</summary>
-    private ExplorationResult? Search(ScenarioModel model, ExplorationLimits limits, Reducer? reducer)
+    private ExplorationResult? Search(IScenarioModel model, ExplorationLimits limits, Reducer? reducer)
     {
         var watch = Stopwatch.StartNew();
         var scenario = model.Scenario;
@@ -409,7 +408,7 @@ public sealed partial class LineSetExplorer
     }
 
     /// <summary>A final state: a kernel crash is recorded as one (its run is not judged by the expectations); any other is evaluated.</summary>
-    private void Final(ScenarioModel model, SearchNode node, List<VerdictAccumulator> accumulators, KernelBugAccumulator crashes, ref long blocked, ref long hung)
+    private void Final(IScenarioModel model, SearchNode node, List<VerdictAccumulator> accumulators, KernelBugAccumulator crashes, ref long blocked, ref long hung)
     {
         if (crashes.Record(node.Ctrl, node.BaseCost) && node.Ctrl.Crash is { } crash)
         {
@@ -431,7 +430,7 @@ public sealed partial class LineSetExplorer
     /// </summary>
     private readonly record struct Expansion(List<SearchNode>? Children, Exception? Error, bool Final = false, List<SearchNode>? Loops = null);
 
-    private Expansion Expand(ScenarioModel model, SearchNode node, ExplorationLimits limits, Stopwatch watch, long states, Reducer? reducer)
+    private Expansion Expand(IScenarioModel model, SearchNode node, ExplorationLimits limits, Stopwatch watch, long states, Reducer? reducer)
     {
         try
         {
@@ -466,7 +465,7 @@ public sealed partial class LineSetExplorer
     /// agents in the node's sleep set. Each child sleeps on the steps of its sleep set and its earlier siblings that
     /// commute with the step that made it.
     /// </summary>
-    private Expansion ExpandReduced(ScenarioModel model, SearchNode node, ExplorationLimits limits, Stopwatch watch, long states, Reducer reducer)
+    private Expansion ExpandReduced(IScenarioModel model, SearchNode node, ExplorationLimits limits, Stopwatch watch, long states, Reducer reducer)
     {
         var enabled = model.Enabled(node.Ctrl).ToList();
         if (enabled.Count == 0)
@@ -497,7 +496,7 @@ public sealed partial class LineSetExplorer
     }
 
     /// <summary>The children by the steps of <paramref name="agents"/> not asleep.</summary>
-    private List<SearchNode> ExpandAgents(ScenarioModel model, SearchNode node, List<int> agents, ExplorationLimits limits, Stopwatch watch, long states,
+    private List<SearchNode> ExpandAgents(IScenarioModel model, SearchNode node, List<int> agents, ExplorationLimits limits, Stopwatch watch, long states,
         Reducer reducer, ref List<SearchNode>? loops)
     {
         var children = new List<SearchNode>();
@@ -539,7 +538,7 @@ public sealed partial class LineSetExplorer
         { Resolved = outcome.Resolved };
     }
 
-    private void Evaluate(ScenarioModel model, SearchNode node, List<VerdictAccumulator> accumulators)
+    private void Evaluate(IScenarioModel model, SearchNode node, List<VerdictAccumulator> accumulators)
     {
         foreach (var acc in accumulators)
         {
@@ -619,7 +618,7 @@ public sealed partial class LineSetExplorer
     /// A copy splits the run: one outcome per combination of the bytes its source lines may hold, each with the
     /// copy resolved to a load that must see those bytes and a store of them (docs/internals-line-sets.md).
     /// </summary>
-    private List<Outcome> ApplyOps(ScenarioModel model, Mmu mmu, LineMap lines, IReadOnlyList<HwOp> ops,
+    private List<Outcome> ApplyOps(IScenarioModel model, Mmu mmu, LineMap lines, IReadOnlyList<HwOp> ops,
         ExplorationLimits limits, Stopwatch watch, long states)
     {
         var into = new List<Outcome>(1);
@@ -634,7 +633,7 @@ public sealed partial class LineSetExplorer
         return into;
     }
 
-    private void ApplyFrom(ScenarioModel model, Mmu mmu, LineMap lines, IReadOnlyList<HwOp> ops, int from, int cost,
+    private void ApplyFrom(IScenarioModel model, Mmu mmu, LineMap lines, IReadOnlyList<HwOp> ops, int from, int cost,
         List<HwOp>? resolved, List<Outcome> into, ExplorationLimits limits, Stopwatch watch, long states, ref int tick)
     {
         var config = model.Hardware;

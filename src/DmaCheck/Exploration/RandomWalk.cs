@@ -3,10 +3,14 @@ using DmaCheck.Scenarios;
 
 namespace DmaCheck.Exploration;
 
-/// <summary>The random strategy of the line-set explorer: sampled interleavings, each with exact hardware.</summary>
+/// <summary>The line-set explorer's walk for <see cref="RandomStrategy"/>: sampled interleavings, each with exact hardware.</summary>
 public sealed partial class LineSetExplorer
 {
-    private ExplorationResult ExploreRandomly(ScenarioModel model, ExplorationLimits limits, RandomStrategy sampling)
+    /// <summary>
+    /// <paramref name="sampling"/>'s runs, each from the initial state to a final one, the next agent drawn at random
+    /// among the enabled ones; every cache behaviour of each run is kept, as in the exhaustive search.
+    /// </summary>
+    public ExplorationResult ExploreRandomly(IScenarioModel model, ExplorationLimits limits, RandomSampling sampling)
     {
         var watch = Stopwatch.StartNew();
         var accumulators = model.Scenario.Expectations.Select(e => new VerdictAccumulator(e)).ToList();

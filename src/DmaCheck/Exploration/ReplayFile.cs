@@ -206,7 +206,7 @@ public sealed record ReplayFile(
     /// Re-executes the choices on <paramref name="model"/> and rebuilds the witness, checking every choice is
     /// legal; <paramref name="reproduces"/> says whether the expectation fails at the end, as it did when saved.
     /// </summary>
-    public Witness Replay(ScenarioModel model, out bool reproduces)
+    public Witness Replay(IScenarioModel model, out bool reproduces)
     {
         var scenario = model.Scenario;
         if (Sha256(scenario.Source.Text) != ScenarioSha256)

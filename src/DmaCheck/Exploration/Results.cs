@@ -8,10 +8,9 @@ public readonly record struct ExplorationProgress(long States, int Depth, TimeSp
 
 /// <param name="Threads">Threads the line-set explorer expands each breadth-first level with; the results do not depend on it.</param>
 /// <param name="Progress">Called about four times a second while the line-set explorer runs (for a progress line on a terminal).</param>
-/// <param name="Random">Sample random interleavings instead of exploring them all (<c>--strategy random</c>).</param>
 /// <param name="Reduction">Let the line-set explorer skip interleavings that only reorder commuting steps (<c>--no-reduction</c> turns it off); the results do not depend on it.</param>
 public sealed record ExplorationLimits(long MaxStates = 5_000_000, TimeSpan? Timeout = null, long? MaxMemoryBytes = null, int Threads = 1,
-    Action<ExplorationProgress>? Progress = null, RandomStrategy? Random = null, bool Reduction = true)
+    Action<ExplorationProgress>? Progress = null, bool Reduction = true)
 {
     public static ExplorationLimits Default { get; } = new();
 
@@ -43,13 +42,16 @@ public sealed record ExplorationLimits(long MaxStates = 5_000_000, TimeSpan? Tim
 }
 
 /// <summary>
-/// <c>--strategy random --seed S --runs N</c>: N runs, each choosing the next agent uniformly at random from a
-/// generator seeded with S (System.Random's seeded sequence, the same on every run and platform). Each run's
-/// hardware is still explored exactly (every cache behaviour of that interleaving), but interleavings not drawn are
-/// not: the verdicts are sampled, not proven.
+/// The parameters of <see cref="RandomStrategy"/> (<c>--strategy random --seed S --runs N</c>): N runs, each choosing
+/// the next agent uniformly at random from a generator seeded with S (System.Random's seeded sequence, the same on
+/// every run and platform). Each run's hardware is still explored exactly (every cache behaviour of that
+/// interleaving), but interleavings not drawn are not: the verdicts are sampled, not proven.
 /// </summary>
-public sealed record RandomStrategy(int Seed, int Runs)
+public sealed record RandomSampling(int Seed, int Runs)
 {
+    /// <summary>The sampling without --seed and --runs.</summary>
+    public static RandomSampling Default { get; } = new(1, 1000);
+
     public string Describe() => $"sampled: {Runs} random interleaving(s), seed {Seed}; every cache behaviour of each, but not every interleaving: a verdict is what these runs show, not a proof";
 }
 
@@ -116,9 +118,9 @@ public sealed record ExplorationStats(long States, long FinalStates, long Transi
 /// <summary>The result of exploring a scenario: a verdict per expectation, or why there is none.</summary>
 /// <param name="Inconclusive">Why the verdicts are inconclusive (a limit was hit, or something is not modelled), or null.</param>
 /// <param name="Findings">What the kernel model did wrong on some run, whatever the caches did.</param>
-/// <param name="Sampled">Set when the interleavings were sampled (<see cref="RandomStrategy"/>): the verdicts are not proven.</param>
+/// <param name="Sampled">Set when the interleavings were sampled (<see cref="RandomStrategy"/>, with these parameters): the verdicts are not proven.</param>
 public sealed record ExplorationResult(Scenario Scenario, string Explorer, IReadOnlyList<ExpectationVerdict> Verdicts, ExplorationStats Stats, string? Inconclusive,
-    IReadOnlyList<FoundFinding> Findings, RandomStrategy? Sampled = null)
+    IReadOnlyList<FoundFinding> Findings, RandomSampling? Sampled = null)
 {
     /// <summary>The kernel crashes some runs reach, each a verdict of its own; expectations are judged on the other runs.</summary>
     public IReadOnlyList<KernelBugVerdict> KernelBugs { get; init; } = [];

@@ -51,7 +51,8 @@ public sealed record ScenarioOutcome(string File, Scenario? Scenario, Exploratio
 /// <summary>Loads, binds and explores scenario files, turning every failure into an outcome with a message.</summary>
 public static class Checker
 {
-    public static ScenarioOutcome CheckFile(string path, ExplorationLimits limits, string? displayPath = null, bool bruteForce = false)
+    /// <summary>Checks a scenario file; <paramref name="strategy"/> makes the strategy to explore it with (default: <see cref="ExhaustiveStrategy"/>).</summary>
+    public static ScenarioOutcome CheckFile(string path, ExplorationLimits limits, string? displayPath = null, Func<IExplorationStrategy>? strategy = null)
     {
         displayPath ??= path;
         string text;
@@ -64,11 +65,14 @@ public static class Checker
             return new ScenarioOutcome(displayPath, null, null, OutcomeError.BadInput, $"{displayPath}: error: cannot read the file: {e.Message}", null, null);
         }
 
-        return CheckText(displayPath, text, limits, bruteForce);
+        return CheckText(displayPath, text, limits, strategy);
     }
 
-    /// <summary>Checks a scenario's text; <paramref name="bruteForce"/> selects the brute-force explorer (no witnesses).</summary>
-    public static ScenarioOutcome CheckText(string displayPath, string text, ExplorationLimits limits, bool bruteForce = false, SettingOverrides? overrides = null)
+    /// <summary>
+    /// Checks a scenario's text with a new strategy from <paramref name="strategy"/> (default: <see cref="ExhaustiveStrategy"/>);
+    /// the outcome keeps its witnesses when the strategy keeps them.
+    /// </summary>
+    public static ScenarioOutcome CheckText(string displayPath, string text, ExplorationLimits limits, Func<IExplorationStrategy>? strategy = null, SettingOverrides? overrides = null)
     {
         Scenario scenario;
         try
@@ -81,21 +85,21 @@ public static class Checker
         }
 
         var model = new ScenarioModel(scenario);
-        var explorer = new LineSetExplorer { Threads = limits.Threads };
+        var chosen = strategy?.Invoke() ?? new ExhaustiveStrategy();
         try
         {
-            var result = bruteForce ? new BruteForceExplorer().Explore(model, limits) : explorer.Explore(model, limits);
+            var result = chosen.Explore(model, limits);
             if (result.KernelBugs.Count > 0)
             {
                 // Some run crashes the kernel: a failure (exit 1), reported with its own verdict line; the search went on.
                 var first = result.KernelBugs[0].Crash;
                 var statement = scenario.StatementAt(first.Span);
                 return new ScenarioOutcome(displayPath, scenario, result, OutcomeError.KernelBug,
-                    $"{displayPath}:{first.Span.Line}:{first.Span.Column}: error: {first.Message}\n    in: {statement.Text}", bruteForce ? null : explorer, model)
+                    $"{displayPath}:{first.Span.Line}:{first.Span.Column}: error: {first.Message}\n    in: {statement.Text}", chosen.Witnesses, model)
                 { At = first.Span };
             }
 
-            return new ScenarioOutcome(displayPath, scenario, result, OutcomeError.None, null, bruteForce ? null : explorer, model);
+            return new ScenarioOutcome(displayPath, scenario, result, OutcomeError.None, null, chosen.Witnesses, model);
         }
         catch (RunException e)
         {

@@ -231,9 +231,9 @@ public sealed class RunException(RunErrorKind kind, Scenario scenario, Statement
 /// <summary>
 /// The executable semantics of a bound scenario: the initial state, which agents may step, and what a step does.
 /// Agents interleave at statement boundaries; a statement whose inputs are not yet assigned, or a wait on an
-/// event not yet signalled, is not enabled.
+/// event not yet signalled, is not enabled. The strategies see it through <see cref="IScenarioModel"/>.
 /// </summary>
-public sealed class ScenarioModel
+public sealed class ScenarioModel : IScenarioModel
 {
     public ScenarioModel(Scenario scenario)
     {
