@@ -131,7 +131,7 @@ public static class Program
         }
 
         // Issue 14: the interleaving reduction against the unreduced search on driver-shaped group scenarios.
-        var grouped = new Fuzzer(seeds, output).RunGroups(groups, seed, regressions, jobs);
+        var grouped = new Fuzzer(seeds, output).RunGroups(groups, seed, regressions, jobs, Console.Error.WriteLine);
         if (groups > 0)
         {
             Console.WriteLine($"seed {seed}, {jobs} jobs: {grouped}");

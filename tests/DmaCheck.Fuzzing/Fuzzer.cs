@@ -166,8 +166,10 @@ public sealed partial class Fuzzer(IReadOnlyList<string> seeds, string? failureD
     /// it, except for its times. With <paramref name="regressionDirectory"/>, the first disagreement is shrunk and saved
     /// there as a valid input (<see cref="CheckValid"/> compares the two searches too).
     /// </summary>
-    public GroupFuzzSummary RunGroups(int count, ulong seed, string? regressionDirectory = null, int parallelism = 1)
+    /// <param name="progress">Told how many scenarios were checked and how many disagreed, every 250 scenarios.</param>
+    public GroupFuzzSummary RunGroups(int count, ulong seed, string? regressionDirectory = null, int parallelism = 1, Action<string>? progress = null)
     {
+        var done = 0;
         var watch = Stopwatch.StartNew();
         var generated = count == 0 ? [] : GroupScenarios.Sample(count, seed);
         var failures = new List<string>();
@@ -181,6 +183,11 @@ public sealed partial class Fuzzer(IReadOnlyList<string> seeds, string? failureD
             return (g, f, text, one.Elapsed);
         }))
         {
+            if (++done % 250 == 0)
+            {
+                progress?.Invoke($"{done} of {count} group scenarios checked in {watch.Elapsed.TotalSeconds:0} s, {disagreements} disagreements");
+            }
+
             slowest = elapsed > slowest ? elapsed : slowest;
             errors += agreed.StartsWith("error ", StringComparison.Ordinal) ? 1 : 0;
             skipped += agreed.StartsWith(ReductionCheck.Skipped, StringComparison.Ordinal) ? 1 : 0;

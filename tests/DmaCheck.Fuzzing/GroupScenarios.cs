@@ -55,7 +55,7 @@ public static class GroupScenarios
         Scenarios(maxDescriptors, budget).Sample(count, new Rnd(seed), 30);
 
     /// <summary>The <see cref="GroupScenario.Interleavings"/> a scenario may have: the unreduced search then takes well under a second.</summary>
-    public const long DefaultBudget = 4_000;
+    public const long DefaultBudget = 1_000;
 
     /// <summary>
     /// Random group scenarios with at most <paramref name="maxDescriptors"/> descriptors over all groups and at most
