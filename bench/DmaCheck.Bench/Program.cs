@@ -7,8 +7,9 @@ namespace DmaCheck.Bench;
 public static class Program
 {
     /// <summary>
-    /// BenchmarkDotNet's switcher, <c>rings</c> (rewrites bench/scenarios/rings/), or <c>fuzz [--valid N] [--invalid N] [--seed S] [--jobs J] [--out DIR] [--regressions DIR]</c>
-    /// for a long fuzz run whose summary goes to docs/robustness.md. Each failing input goes to <c>--out</c> as found, and
+    /// BenchmarkDotNet's switcher, <c>rings</c> (rewrites bench/scenarios/rings/), or <c>fuzz [--valid N] [--invalid N] [--groups N] [--seed S] [--jobs J] [--out DIR] [--regressions DIR]</c>
+    /// for a long fuzz run whose summary goes to docs/robustness.md (<c>--groups</c>: driver-shaped group scenarios whose
+    /// reduced and unreduced searches are compared, issue 14). Each failing input goes to <c>--out</c> as found, and
     /// shrunk to <c>--regressions</c> (default: the repository's tests/regressions/).
     /// </summary>
     public static int Main(string[] args)
@@ -35,6 +36,20 @@ public static class Program
 
             RingScenarios.WriteAll(Path.Combine(Repository.Root(), "bench", "scenarios", "rings"));
             return 0;
+        }
+
+        if (args.Length > 0 && args[0] == "reduction")
+        {
+            // reduction FILE...: the reduced and the unreduced search of each file, and how they differ (issue 14).
+            var differ = 0;
+            foreach (var file in args.Skip(1))
+            {
+                var d = Fuzzer.CheckReduction(File.ReadAllText(file), out var agreed);
+                Console.WriteLine($"== {file}: {(d is null ? "agree" : d.Invariant)}\n{d?.Detail ?? agreed}");
+                differ += d is null ? 0 : 1;
+            }
+
+            return differ == 0 ? 0 : 1;
         }
 
         if (args.Length > 0 && args[0] == "stats")
@@ -86,7 +101,7 @@ public static class Program
 
     private static int Fuzz(string[] args)
     {
-        int valid = 2_000, invalid = 20_000, jobs = Environment.ProcessorCount;
+        int valid = 2_000, invalid = 20_000, groups = 0, jobs = Environment.ProcessorCount;
         ulong seed = 1;
         string? output = null, regressions = null;
         for (var i = 0; i + 1 < args.Length; i += 2)
@@ -95,6 +110,7 @@ public static class Program
             {
                 case "--valid": valid = int.Parse(args[i + 1], CultureInfo.InvariantCulture); break;
                 case "--invalid": invalid = int.Parse(args[i + 1], CultureInfo.InvariantCulture); break;
+                case "--groups": groups = int.Parse(args[i + 1], CultureInfo.InvariantCulture); break;
                 case "--seed": seed = ulong.Parse(args[i + 1], CultureInfo.InvariantCulture); break;
                 case "--jobs": jobs = int.Parse(args[i + 1], CultureInfo.InvariantCulture); break;
                 case "--out": output = args[i + 1]; break;
@@ -126,6 +142,17 @@ public static class Program
             Console.WriteLine("--- " + f);
         }
 
-        return total.Problems == 0 ? 0 : 1;
+        // Issue 14: the interleaving reduction against the unreduced search on driver-shaped group scenarios.
+        var grouped = new Fuzzer(seeds, output).RunGroups(groups, seed, regressions, jobs, Console.Error.WriteLine);
+        if (groups > 0)
+        {
+            Console.WriteLine($"seed {seed}, {jobs} jobs: {grouped}");
+            foreach (var f in grouped.Failures.Take(20))
+            {
+                Console.WriteLine("--- " + f);
+            }
+        }
+
+        return total.Problems == 0 && grouped.Problems == 0 ? 0 : 1;
     }
 }

@@ -18,6 +18,20 @@ public sealed record FuzzSummary(long Valid, long Invalid, long Crashes, long Ha
         $"{ReplayFailures} replay failures, {LimitFailures} limit failures ({BruteForceSkipped} valid inputs too big for the brute force)";
 }
 
+/// <summary>What a run of <see cref="Fuzzer.RunGroups"/> found.</summary>
+/// <param name="Errors">Scenarios both searches stopped with the same run-time error (an access after a free, say).</param>
+/// <param name="Inconclusive">Scenarios both searches left inconclusive (a limit, or something not modelled).</param>
+/// <param name="WithFindings">Scenarios with at least one finding.</param>
+/// <param name="Skipped">Scenarios not compared because a limit (<see cref="ReductionCheck.FuzzLimits"/>) stopped a search.</param>
+public sealed record GroupFuzzSummary(long Checked, long Disagreements, long Crashes, long Errors, long Inconclusive, long WithFindings, long Skipped, TimeSpan Slowest, TimeSpan Elapsed, IReadOnlyList<string> Failures)
+{
+    public long Problems => Disagreements + Crashes;
+
+    public override string ToString() =>
+        $"{Checked} group scenarios in {Elapsed.TotalSeconds:0.#} s (slowest {Slowest.TotalSeconds:0.00} s): {Disagreements} reduced/unreduced disagreements, {Crashes} crashes; " +
+        $"{WithFindings} with findings, {Errors} stopped by a run-time error, {Inconclusive} inconclusive, {Skipped} skipped (a limit stopped a search)";
+}
+
 /// <summary>
 /// Seeded, reproducible fuzzing of the whole checker (issue 7): random valid scenarios over the language, and
 /// invalid inputs derived from them and from the bundled scenarios. Invariants: nothing throws, bad input always has
@@ -143,6 +157,93 @@ public sealed partial class Fuzzer(IReadOnlyList<string> seeds, string? failureD
         }
 
         return new FuzzSummary(generated.Length, invalid, crashes, hangs, disagreements, replays, limitFailures, skipped, watch.Elapsed, failures);
+    }
+
+    /// <summary>
+    /// Issue 14's check of the interleaving reduction over driver-shaped group scenarios (<see cref="GroupScenarios"/>):
+    /// <paramref name="count"/> of them from <paramref name="seed"/>, each searched reduced and unreduced
+    /// (<see cref="ReductionCheck"/>), on up to <paramref name="parallelism"/> threads; the summary does not depend on
+    /// it, except for its times. With <paramref name="regressionDirectory"/>, the first disagreement is shrunk and saved
+    /// there as a valid input (<see cref="CheckValid"/> compares the two searches too).
+    /// </summary>
+    /// <param name="progress">Told how many scenarios were checked and how many disagreed, every 250 scenarios.</param>
+    public GroupFuzzSummary RunGroups(int count, ulong seed, string? regressionDirectory = null, int parallelism = 1, Action<string>? progress = null)
+    {
+        var done = 0;
+        var watch = Stopwatch.StartNew();
+        var generated = count == 0 ? [] : GroupScenarios.Sample(count, seed);
+        var failures = new List<string>();
+        long disagreements = 0, errors = 0, inconclusive = 0, crashes = 0, findings = 0, skipped = 0;
+        var slowest = TimeSpan.Zero;
+        var shrunk = false;
+        foreach (var (g, finding, agreed, elapsed) in generated.AsParallel().AsOrdered().WithDegreeOfParallelism(parallelism).Select(g =>
+        {
+            var one = Stopwatch.StartNew();
+            var f = CheckReduction(g.Text, out var text);
+            return (g, f, text, one.Elapsed);
+        }))
+        {
+            if (++done % 250 == 0)
+            {
+                progress?.Invoke($"{done} of {count} group scenarios checked in {watch.Elapsed.TotalSeconds:0} s, {disagreements} disagreements");
+            }
+
+            slowest = elapsed > slowest ? elapsed : slowest;
+            errors += agreed.StartsWith("error ", StringComparison.Ordinal) ? 1 : 0;
+            skipped += agreed.StartsWith(ReductionCheck.Skipped, StringComparison.Ordinal) ? 1 : 0;
+            inconclusive += agreed.StartsWith("inconclusive: ;", StringComparison.Ordinal) || agreed.StartsWith("error ", StringComparison.Ordinal)
+                || agreed.StartsWith(ReductionCheck.Skipped, StringComparison.Ordinal) ? 0 : 1;
+            findings += agreed.Contains("  finding ", StringComparison.Ordinal) ? 1 : 0;
+            if (finding is null)
+            {
+                continue;
+            }
+
+            if (finding.Invariant == "reduction")
+            {
+                disagreements++;
+            }
+            else
+            {
+                crashes++;
+            }
+
+            failures.Add($"{finding.Invariant}: {finding.Detail}\n--- scenario ---\n{g.Text}");
+            if (failureDirectory is not null)
+            {
+                Directory.CreateDirectory(failureDirectory);
+                File.WriteAllText(Path.Combine(failureDirectory, $"{finding.Invariant}-groups-{seed}-{failures.Count}.dmc"), $"# {finding.Invariant}: {finding.Detail.Split('\n')[0]}\n{g.Text}");
+            }
+
+            if (regressionDirectory is not null && !shrunk)
+            {
+                shrunk = true;
+                var small = Shrinker.Shrink(g.Text, t => CheckReduction(t, out _) is { } f && f.SameFailure(finding), timeBudget: TimeSpan.FromMinutes(10));
+                var path = Regression.Save(regressionDirectory, InputKind.Valid, finding, small);
+                failures[^1] += $"\nshrunk from {g.Text.Length} to {small.Length} characters, saved as {path}:\n{small}";
+            }
+        }
+
+        return new GroupFuzzSummary(generated.Length, disagreements, crashes, errors, inconclusive, findings, skipped, slowest, watch.Elapsed, failures);
+    }
+
+    /// <summary>
+    /// The reduced and unreduced line-set searches of <paramref name="text"/> against each other: a "reduction" finding
+    /// when they differ, a crash when either throws; <paramref name="agreed"/> is the unreduced search's text.
+    /// </summary>
+    public static Finding? CheckReduction(string text, out string agreed)
+    {
+        agreed = string.Empty;
+        try
+        {
+            return ReductionCheck.Differences(text, out agreed, ReductionCheck.FuzzLimits) is { } d
+                ? new Finding("reduction", "reduction", d)
+                : null;
+        }
+        catch (Exception e)
+        {
+            return Crash(e);
+        }
     }
 
     private static Finding Crash(Exception e)

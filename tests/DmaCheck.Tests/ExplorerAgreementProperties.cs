@@ -157,6 +157,34 @@ public sealed class ExplorerAgreementProperties
     [Property(MaxTest = 60, Arbitrary = [typeof(Seed2VariantArbitraries)])]
     public Property OneAndTwoThreadsGiveTheSameResultOnSeed2Variants(GeneratedScenario generated) => SameWithThreads(generated);
 
+    /// <summary>
+    /// Issue 14: the reduced line-set explorer against the brute force on the smaller driver-shaped group scenarios
+    /// (<see cref="GroupScenarios.Small"/>): verdicts, fewest events, quiet failures and findings. A case the brute force
+    /// cannot finish within its cap is discarded and counted.
+    /// </summary>
+    [Property(MaxTest = GroupCases, Arbitrary = [typeof(SmallGroupScenarioArbitraries)])]
+    public Property LineSetAndBruteForceAgreeOnGroupScenarios(GroupScenario generated)
+    {
+        var scenario = Binder.Load("gen.dmc", generated.Text);
+        var lineSet = new LineSetExplorer().Explore(new ScenarioModel(scenario), ExplorationLimits.Default);
+        var brute = new BruteForceExplorer().Explore(new ScenarioModel(scenario), GroupBruteForceLimits);
+        var disagreements = Compare(lineSet, brute);
+        return (lineSet.Inconclusive is null && disagreements.Count == 0)
+            .Label(Report(generated.Text, lineSet, brute, disagreements))
+            .When(brute.Inconclusive is null)
+            .Classify(generated.Groups > 1, "several groups")
+            .Classify(lineSet.Findings.Count > 0, "findings")
+            .Classify(lineSet.Verdicts.Any(v => v.MinEventsToFail > 0), "some expectation needs events to fail")
+            .Classify(generated.Variants.Count > 0, "dependent variant")
+            .Classify(true, $"platform {generated.Platform}");
+    }
+
+    /// <summary>How many small group scenarios CI checks against the brute force.</summary>
+    private const int GroupCases = 60;
+
+    /// <summary>A tighter cap than <see cref="BruteForceLimits"/>: the brute force is far slower per state on these rings.</summary>
+    private static readonly ExplorationLimits GroupBruteForceLimits = new(MaxStates: 50_000);
+
     private static Property SameWithThreads(GeneratedScenario generated)
     {
         var scenario = Binder.Load("gen.dmc", generated.Text);
