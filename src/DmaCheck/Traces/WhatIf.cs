@@ -383,6 +383,9 @@ public sealed class WhatIfReplay
 
     private static string Dir(DmaDirection d) => d.ToString();
 
+    private static string SkipCpuSync(TraceEvent e) =>
+        e.Attrs.Contains("SKIP_CPU_SYNC", StringComparison.Ordinal) ? "(mapped with DMA_ATTR_SKIP_CPU_SYNC: the map makes no maintenance, the driver's dma_sync_* calls make the same instead) " : "";
+
     private static string Label(Live x, Live current) => ReferenceEquals(x, current) ? $"this {Dir(x.Dir)} buffer" : $"the {Dir(x.Dir)} buffer of line {x.Line}";
 
     /// <summary>Why the profile does not bounce this buffer although its edges share granules.</summary>
@@ -435,7 +438,7 @@ public sealed class WhatIfReplay
         var m = MaintenanceOf(b.Phys, b.Size, b.Dir);
         findings.Add(new TraceFinding(FindingKinds.BufferSharesGranule, FindingKind.WhatIfClass, e.Line, e.Timestamp, e.Device, b.Event,
             $"on {profile.Name}, a non-coherent {e.Device}'s {Dir(b.Dir)} buffer {Where(b)} is {shape}: {string.Join("; ", edges)}, and {WhyNotBounced(b.Size)}",
-            m.Beside(head != 0 ? $"the {head} byte(s) before it" : $"the {tail} byte(s) after it")));
+            SkipCpuSync(e) + m.Beside(head != 0 ? $"the {head} byte(s) before it" : $"the {tail} byte(s) after it")));
     }
 
     private void CheckNeighbours(TraceEvent e, DeviceLive d, Live b)
@@ -460,7 +463,7 @@ public sealed class WhatIfReplay
             var m = MaintenanceOf(victim.Phys, victim.Size, victim.Dir);
             findings.Add(new TraceFinding(FindingKinds.MappingsShareGranule, FindingKind.WhatIfClass, e.Line, e.Timestamp, e.Device, b.Event,
                 $"on {profile.Name}, a non-coherent {e.Device}'s {Dir(b.Dir)} buffer {Where(b)} shares the {granule}-byte granule 0x{g * granule:x} with its live {Dir(other.Dir)} buffer {Where(other)}, mapped at line {other.Line} ({other.Timestamp} s, {other.Event})",
-                m.Pair(Label(owner, b), Label(victim, b))));
+                SkipCpuSync(e) + m.Pair(Label(owner, b), Label(victim, b))));
             return;
         }
     }
