@@ -21,6 +21,18 @@ public static class Program
         if (args.Length > 0 && args[0] == "rings")
         {
             // Regenerates bench/scenarios/rings/ (RingScenariosTests checks the committed files against the generator).
+            // With "rings N DIR": the three scenarios of N descriptors only, into DIR (larger rings than the committed ones).
+            if (args.Length == 3 && int.TryParse(args[1], out var n))
+            {
+                Directory.CreateDirectory(args[2]);
+                foreach (var (kind, rx, tx) in new[] { ("rx", true, false), ("tx", false, true), ("rxtx", true, true) })
+                {
+                    File.WriteAllText(Path.Combine(args[2], RingScenarios.FileName(kind, n)), RingScenarios.Render(n, rx, tx));
+                }
+
+                return 0;
+            }
+
             RingScenarios.WriteAll(Path.Combine(Repository.Root(), "bench", "scenarios", "rings"));
             return 0;
         }

@@ -324,7 +324,9 @@ public sealed class PollTests
             var scenario = Binder.Load("poll.dmc", text);
             var plain = new LineSetExplorer { Reduction = false }.Explore(new ScenarioModel(scenario), ExplorationLimits.Default);
             var reduced = new LineSetExplorer().Explore(new ScenarioModel(scenario), ExplorationLimits.Default);
-            Assert.Equal(Fuzzer.Summary(plain), Fuzzer.Summary(reduced));
+            // Verdicts and findings (the summary's last field, the state and transition counts, may shrink).
+            Assert.Equal(Fuzzer.Summary(plain)[..Fuzzer.Summary(plain).LastIndexOf('|')], Fuzzer.Summary(reduced)[..Fuzzer.Summary(reduced).LastIndexOf('|')]);
+            Assert.True(reduced.Stats.States <= plain.Stats.States);
             Assert.Equal((plain.Stats.FinalStates, plain.Stats.Hung, plain.Stats.Blocked), (reduced.Stats.FinalStates, reduced.Stats.Hung, reduced.Stats.Blocked));
         }
     }

@@ -31,10 +31,34 @@ public class RingScenariosTests
     [InlineData("rxtx-1.dmc")]
     [InlineData("rx-2.dmc")]
     [InlineData("tx-2.dmc")]
+    [InlineData("rxtx-2.dmc")]
+    [InlineData("rxtx-4.dmc")]
     public void SmallRingsMeetTheirDeclaredVerdicts(string file)
     {
         var outcome = Checker.CheckFile(Path.Combine(Directory, file), ExplorationLimits.Default);
         Assert.True(outcome.AllMet, outcome.Message ?? string.Join("; ", outcome.Rows.Select(r => $"{r.Verdict.Expectation.Name}: {r.Verdict.Verdict}")));
         Assert.Empty(outcome.Result!.Findings);
+    }
+
+    /// <summary>
+    /// Issue 14's scaling law, as state counts (not timings): RX and TX touch disjoint memory, so the reduced search of
+    /// rxtx-N stores no more states than rx-N and tx-N together (the unreduced search stores 55 times as many at N = 2).
+    /// </summary>
+    [Theory]
+    [InlineData(1)]
+    [InlineData(2)]
+    [InlineData(3)]
+    [InlineData(5)]
+    public void IndependentRingsAddUp(int n)
+    {
+        long States(string kind)
+        {
+            var path = Path.Combine(Directory, RingScenarios.FileName(kind, n));
+            var scenario = DmaCheck.Scenarios.Binder.Load(path, File.ReadAllText(path));
+            return new LineSetExplorer().Explore(new DmaCheck.Scenarios.ScenarioModel(scenario), ExplorationLimits.Default).Stats.States;
+        }
+
+        var (rx, tx, both) = (States("rx"), States("tx"), States("rxtx"));
+        Assert.True(both <= rx + tx, $"rxtx-{n}: {both} states; rx-{n} {rx} + tx-{n} {tx} = {rx + tx}");
     }
 }

@@ -36,6 +36,9 @@ public class SwitchFlipTests
         { "dma_debug.cacheline_overlap", "report", "streaming/overlapping-from-device-mappings-skip-cpu-sync.dmc", "skip_cpu_sync" },
         { "dma_debug.cacheline_overlap", "skip_cpu_sync", "streaming/kmalloc-small-buffers-share-line-debug.dmc", "kmalloc_bounce" },
         { "dma_debug.cacheline_overlap", "kmalloc_bounce", "streaming/kmalloc-small-buffers-share-line-debug.dmc", "skip_cpu_sync" },
+        { "dma_debug.cacheline_overlap", "cache_alignment", "history/usb-hub-kmalloc8-overlap-x86-fixed.dmc", "kmalloc_bounce" },
+        { "arm64.dma_cache_alignment", "arch_dma_minalign", "history/iio-adxl313-cacheline-aligned.dmc", "cache_line_size" },
+        { "arm64.dma_cache_alignment", "cache_line_size", "history/iio-adxl313-cacheline-aligned-v6.5.dmc", "arch_dma_minalign" },
     };
 
     [Fact]

@@ -1,5 +1,6 @@
 using System.Collections.Immutable;
 using DmaCheck.Dma;
+using DmaCheck.Hardware;
 using DmaCheck.Kernel;
 
 namespace DmaCheck.Debug;
@@ -27,6 +28,16 @@ public sealed record DebugEntry(string Device, ulong Handle, ulong Size, DebugTy
 {
     public string TypeName => Name(Type);
 
+    /// <summary>The order <see cref="DebugState.Entries"/> is kept in (<see cref="CanonicalList"/>): by handle, buffer, size, device and type.</summary>
+    public static int Order(DebugEntry a, DebugEntry b)
+    {
+        var c = a.Handle.CompareTo(b.Handle);
+        c = c != 0 ? c : a.Paddr.CompareTo(b.Paddr);
+        c = c != 0 ? c : a.Size.CompareTo(b.Size);
+        c = c != 0 ? c : string.CompareOrdinal(a.Device, b.Device);
+        return c != 0 ? c : a.Type.CompareTo(b.Type);
+    }
+
     /// <summary>type2name[] in kernel/dma/debug.c, with its spelling of the sg type.</summary>
     public static string Name(DebugType type) => type switch
     {
@@ -45,7 +56,7 @@ public sealed record DebugEntry(string Device, ulong Handle, ulong Size, DebugTy
     public ulong DeviceBase => DevicePaddr ?? Paddr;
 }
 
-/// <summary>The DMA-API debug state: the live entries, in the order they were made. Immutable.</summary>
+/// <summary>The DMA-API debug state: the live entries, in canonical order (<see cref="DebugEntry.Order"/>), whatever order they were made in. Immutable.</summary>
 public sealed record DebugState(ImmutableList<DebugEntry> Entries)
 {
     public static DebugState Empty { get; } = new(ImmutableList<DebugEntry>.Empty);
@@ -92,8 +103,12 @@ public static class DmaDebug
     /// <summary>The kinds the debug layer reports, with the kernel's error class (reference §8.2) or "ownership": <see cref="FindingKindRegistry"/>'s debug kinds.</summary>
     public static IReadOnlyList<(string Kind, string Class)> Kinds { get; } = FindingKindRegistry.All.Where(k => k.IsDebug).Select(k => (k.Id, k.Class)).ToList();
 
-    /// <summary>L1_CACHE_SHIFT on arm64 and arm (64-byte lines): the granule of the active-cacheline tracking.</summary>
-    public const int L1CacheShift = 6;
+    /// <summary>
+    /// L1_CACHE_SHIFT of the profile's kernel (<see cref="CacheGeometry.L1CacheShift"/>): the granule of the
+    /// active-cacheline tracking (to_cacheline_number), a compile-time constant that need not be the hardware's line
+    /// (6 on 32-bit arm v7 even where a Cortex-A9 has 32-byte lines; 6 on arm64 although ARCH_DMA_MINALIGN is 128).
+    /// </summary>
+    private static int L1CacheShift(DmaState dma) => dma.Kernel.Config.CacheConstants.L1CacheShift;
 
     private static Finding Error(string kind, string device, string function, ulong? pfn, PageOwner owner, string text) =>
         new(kind, function, pfn, owner, Severity.ContractViolation, $"DMA-API: {device}: {text}");
@@ -120,7 +135,8 @@ public static class DmaDebug
     /// (coherent allocations too: debug_dma_alloc_coherent adds a DMA_BIDIRECTIONAL entry). An -EEXIST is reported as
     /// <see cref="Switches.DebugCachelineOverlap"/> says: never before 2b4bbc6231d7 (v5.14); always in v5.14; not for
     /// DMA_ATTR_SKIP_CPU_SYNC since c2bbf9d1e9ac (v5.15); nor, since 03521c892bb8 (late 2025), with
-    /// CONFIG_DMA_BOUNCE_UNALIGNED_KMALLOC and a swiotlb pool.
+    /// CONFIG_DMA_BOUNCE_UNALIGNED_KMALLOC and a swiotlb pool; nor, since 3d48c9fd78dd (2026), when
+    /// dma_get_cache_alignment() is below L1_CACHE_BYTES.
     /// </summary>
     private static DebugState AddEntry(DebugState s, DmaState dma, DmaDevice dev, DebugEntry entry, string function, List<Finding>? findings, DmaAttrs attrs)
     {
@@ -133,19 +149,22 @@ public static class DmaDebug
             CachelineOverlapReport.Report => true,
             CachelineOverlapReport.SkipCpuSync => (attrs & DmaAttrs.DMA_ATTR_SKIP_CPU_SYNC) == 0,
             CachelineOverlapReport.KmallocBounce => (attrs & DmaAttrs.DMA_ATTR_SKIP_CPU_SYNC) == 0 && !(config.KmallocBounce && dma.Swiotlb is not null),
+            CachelineOverlapReport.CacheAlignment => (attrs & DmaAttrs.DMA_ATTR_SKIP_CPU_SYNC) == 0 && !(config.KmallocBounce && dma.Swiotlb is not null)
+                && config.CacheConstants.DmaGetCacheAlignment(dma.Kernel.Hardware) >= config.CacheConstants.L1CacheBytes,
             _ => throw new ArgumentOutOfRangeException(nameof(dma), config.DebugCachelineOverlap, "unknown dma_debug.cacheline_overlap value"),
         };
         if (findings is not null && report && dir != DmaDirection.DMA_TO_DEVICE)
         {
-            var cln = phys >> L1CacheShift;
-            if (s.Entries.Any(e => e.Direction != DmaDirection.DMA_TO_DEVICE && e.Paddr >> L1CacheShift == cln))
+            var shift = L1CacheShift(dma);
+            var cln = phys >> shift;
+            if (s.Entries.Any(e => e.Direction != DmaDirection.DMA_TO_DEVICE && e.Paddr >> shift == cln))
             {
                 findings.Add(Error(CachelineOverlap, dev.Name, function, phys >> PlatformLayout.PageShift, OwnerOf(dma, phys),
                     $"cacheline tracking EEXIST, overlapping mappings aren't supported [cln=0x{cln:x}]"));
             }
         }
 
-        return s with { Entries = s.Entries.Add(entry) };
+        return s with { Entries = CanonicalList.Insert(s.Entries, entry, DebugEntry.Order) };
     }
 
     /// <summary>
@@ -334,7 +353,7 @@ public static class DmaDebug
     public static DebugState MappingError(DebugState s, DmaDevice dev, ulong handle)
     {
         var e = s.Entries.FirstOrDefault(x => x.Device == dev.Name && x.Handle == handle && x.MapErrorChecked == false);
-        return e is null ? s : s with { Entries = s.Entries.Replace(e, e with { MapErrorChecked = true }) };
+        return e is null ? s : s with { Entries = CanonicalList.Replace(s.Entries, e, e with { MapErrorChecked = true }, DebugEntry.Order) };
     }
 
     /// <summary>
@@ -481,7 +500,7 @@ public static class DmaDebug
             }
         }
 
-        return s with { Entries = s.Entries.Replace(entry, entry with { DeviceOwns = !toCpu }) };
+        return s with { Entries = CanonicalList.Replace(s.Entries, entry, entry with { DeviceOwns = !toCpu }, DebugEntry.Order) };
     }
 
     /// <summary>HASH_FN_SHIFT: dma-debug hashes an entry by its DMA address's 8 KiB block.</summary>
@@ -557,11 +576,13 @@ public static class DmaDebug
     /// DMA_BIDIRECTIONAL mapping whose first or last line also holds other bytes (an embedded buffer, or kmalloc objects
     /// that share lines). The dirty line can be written back over what the device wrote, or be discarded by the
     /// invalidate at unmap. Only the bytes outside the mapping count; a store inside it is cpu-access-device-owned. A
-    /// coherent device, or a mapping that bounces through swiotlb, has no such hazard.
+    /// coherent device, or a mapping that bounces through swiotlb, has no such hazard. The line is the granule the kernel
+    /// aligns DMA buffers to, dma_get_cache_alignment() (ARCH_DMA_MINALIGN, 128, on arm64 before v6.5; the writeback
+    /// granule since), or the hardware's writeback granule where that is larger: <see cref="CacheGeometry.SharingGranule"/>.
     /// </summary>
     private static void SharedLineWrite(DebugState s, DmaState dma, string agent, ulong pa, ulong length, List<Finding> findings)
     {
-        const ulong line = 1UL << L1CacheShift;
+        var line = (ulong)dma.Kernel.Config.CacheConstants.SharingGranule(dma.Kernel.Hardware);
         foreach (var e in s.Entries)
         {
             // A coherent device's writes and a bounced mapping's copies never race the CPU's cache lines.
@@ -607,10 +628,11 @@ public static class DmaDebug
     /// </summary>
     public static void AssertIdle(DebugState s, DmaState dma, string agent, ulong pa, ulong length, List<Finding> findings)
     {
+        var shift = L1CacheShift(dma);
         foreach (var e in s.Entries)
         {
-            var cln = e.Paddr >> L1CacheShift;
-            if (e.IsStreaming && e.Direction != DmaDirection.DMA_TO_DEVICE && pa >> L1CacheShift <= cln && (pa + length - 1) >> L1CacheShift >= cln)
+            var cln = e.Paddr >> shift;
+            if (e.IsStreaming && e.Direction != DmaDirection.DMA_TO_DEVICE && pa >> shift <= cln && (pa + length - 1) >> shift >= cln)
             {
                 findings.Add(Error(CpuTouchingActiveLine, e.Device, agent, pa >> PlatformLayout.PageShift, OwnerOf(dma, pa), $"cpu touching an active dma mapped cacheline [cln=0x{cln:x}]"));
                 return;

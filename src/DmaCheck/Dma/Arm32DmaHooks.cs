@@ -25,7 +25,7 @@ public static class Arm32DmaHooks
         var origin = $"{caller}: __dma_page_cpu_to_dev({dir}) → v7_dma_map_area";
         if (dir == DmaDirection.DMA_FROM_DEVICE)
         {
-            Arm32Cache.DmaInvRange(k, start, start + size, k.Hardware.LineSize, origin, ops);
+            Arm32Cache.DmaInvRange(k, start, start + size, k.Hardware.DminLine, origin, ops);
             Arm32Cache.OuterInvRange(k, paddr, paddr + size, $"{caller}: __dma_page_cpu_to_dev({dir})", ops);
         }
         else
@@ -45,7 +45,7 @@ public static class Arm32DmaHooks
 
         var start = LowmemVirt(k, paddr, size, caller);
         Arm32Cache.OuterInvRange(k, paddr, paddr + size, $"{caller}: __dma_page_dev_to_cpu({dir})", ops);
-        Arm32Cache.DmaInvRange(k, start, start + size, k.Hardware.LineSize, $"{caller}: __dma_page_dev_to_cpu({dir}) → v7_dma_unmap_area", ops);
+        Arm32Cache.DmaInvRange(k, start, start + size, k.Hardware.DminLine, $"{caller}: __dma_page_dev_to_cpu({dir}) → v7_dma_unmap_area", ops);
     }
 
     private static ulong LowmemVirt(KernelState k, ulong paddr, ulong size, string caller)

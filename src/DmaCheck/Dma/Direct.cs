@@ -235,7 +235,7 @@ public static partial class DmaApi
             ArchSyncDmaForDevice(env, s.Kernel, phys, size, dir, XenVia(env, function, "xen_swiotlb_map_page"), ops);
         }
 
-        return s with { Mappings = s.Mappings.Add(new StreamingMapping(dev.Name, handle, phys, size, dir, function)) };
+        return s with { Mappings = CanonicalList.Insert(s.Mappings, new StreamingMapping(dev.Name, handle, phys, size, dir, function), StreamingMapping.Order) };
     }
 
     /// <summary>
@@ -249,8 +249,9 @@ public static partial class DmaApi
     /// <summary>
     /// dma_kmalloc_needs_bounce(dev, size, dir) (include/linux/dma-map-ops.h, v6.5): with
     /// CONFIG_DMA_BOUNCE_UNALIGNED_KMALLOC, a non-coherent mapping that is not DMA_TO_DEVICE bounces unless its size is
-    /// at least 2 * ARCH_DMA_MINALIGN or kmalloc_size_roundup(size) is a multiple of dma_get_cache_alignment(). The
-    /// pointer is not looked at: a buffer embedded in a structure is the caller's business.
+    /// at least 2 * ARCH_DMA_MINALIGN or kmalloc_size_roundup(size) is a multiple of dma_get_cache_alignment()
+    /// (<see cref="CacheGeometry.DmaGetCacheAlignment"/>: the writeback granule on arm64 since v6.5). The pointer is not
+    /// looked at: a buffer embedded in a structure is the caller's business.
     /// </summary>
     public static bool DmaKmallocNeedsBounce(KernelState k, DmaDevice dev, ulong size, DmaDirection dir)
     {
@@ -259,8 +260,9 @@ public static partial class DmaApi
             return false;
         }
 
-        var cacheAlign = (ulong)k.Hardware.LineSize;
-        return !(size >= 2 * 128 || SlabState.SizeRoundup(size, k.Config.KmallocMinalign) % cacheAlign == 0);
+        var cache = k.Config.CacheConstants;
+        var cacheAlign = (ulong)cache.DmaGetCacheAlignment(k.Hardware);
+        return !(size >= 2 * (ulong)cache.ArchDmaMinalign || SlabState.SizeRoundup(size, k.Config.KmallocMinalign) % cacheAlign == 0);
     }
 
     /// <summary>

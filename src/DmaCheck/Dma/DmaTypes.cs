@@ -1,4 +1,5 @@
 using System.Collections.Immutable;
+using DmaCheck.Hardware;
 using DmaCheck.Kernel;
 
 namespace DmaCheck.Dma;
@@ -46,6 +47,15 @@ public sealed record DmaDevice(string Name, bool Coherent, int DmaMaskBits = 32,
 /// <param name="Stale">For a bounced mapping, the byte ranges [lo, hi) of the bounce slots that still hold whatever the pool held before this mapping (neither copied from the buffer nor written by the device).</param>
 public sealed record StreamingMapping(string Device, ulong Handle, ulong Phys, ulong Size, DmaDirection Direction, string Function, ulong? Tlb = null, ImmutableList<(ulong Lo, ulong Hi)>? Stale = null)
 {
+    /// <summary>The order <see cref="DmaState.Mappings"/> is kept in (<see cref="CanonicalList"/>): by handle, buffer, size and device.</summary>
+    public static int Order(StreamingMapping a, StreamingMapping b)
+    {
+        var c = a.Handle.CompareTo(b.Handle);
+        c = c != 0 ? c : a.Phys.CompareTo(b.Phys);
+        c = c != 0 ? c : a.Size.CompareTo(b.Size);
+        return c != 0 ? c : string.CompareOrdinal(a.Device, b.Device);
+    }
+
     /// <summary>Removes [lo, hi) from <see cref="Stale"/>.</summary>
     public StreamingMapping Filled(ulong lo, ulong hi)
     {

@@ -51,7 +51,8 @@ public static class Profiles
         Values((Switches.PrepCoherent, "clean_inval"), (Switches.SyncForDeviceFromDevice, "clean"),
             (Switches.CommonVaddrToPage, "vmalloc_aware"), (Switches.XenFreeCoherentPage, "vmalloc_aware"),
             (Switches.SwiotlbMapBounce, "always"), (Switches.SwiotlbSyncForDeviceBounce, "by_direction"), (Switches.KmallocBounce, "off"),
-            (Switches.MapResourceRamCheck, "none"), (Switches.DebugCachelineOverlap, "skip_cpu_sync")));
+            (Switches.MapResourceRamCheck, "none"), (Switches.DebugCachelineOverlap, "skip_cpu_sync"),
+            (Switches.DmaCacheAlignment, "arch_dma_minalign")));
 
     public static KernelProfile Linux64Arm64 { get; } = Linux63Arm64 with
     {
@@ -65,7 +66,7 @@ public static class Profiles
         Name = "linux-6.5-arm64",
         Description = "Linux v6.5 on arm64: ARCH_KMALLOC_MINALIGN 8 with a swiotlb pool for bouncing small non-coherent kmalloc buffers (370645f41e6e, 9382bc44b5f5, 1c1a429efd4e); a 2 GiB module region, so vmalloc starts at 0xffff800080000000 (3e35d303ab7d).",
         Layout = PlatformLayout.Arm64Va48V65,
-        SwitchValues = Linux64Arm64.SwitchValues.SetItem(Switches.KmallocBounce.Key, "on"),
+        SwitchValues = Linux64Arm64.SwitchValues.SetItem(Switches.KmallocBounce.Key, "on").SetItem(Switches.DmaCacheAlignment.Key, "cache_line_size"),
     };
 
     /// <summary>v5.8 on arm64 as a Xen dom0, on a board without a DMA offset: both vmalloc-address bugs present.</summary>
@@ -76,7 +77,7 @@ public static class Profiles
         Values((Switches.PrepCoherent, "clean_inval"), (Switches.SyncForDeviceFromDevice, "inval"),
             (Switches.CommonVaddrToPage, "virt_to_page"), (Switches.XenFreeCoherentPage, "virt_to_page"),
             (Switches.SwiotlbMapBounce, "to_device_only"), (Switches.SwiotlbSyncForDeviceBounce, "by_direction"), (Switches.KmallocBounce, "off"),
-            (Switches.MapResourceRamCheck, "warn_fail"), (Switches.DebugCachelineOverlap, "silent")),
+            (Switches.MapResourceRamCheck, "warn_fail"), (Switches.DebugCachelineOverlap, "silent"), (Switches.DmaCacheAlignment, "arch_dma_minalign")),
         XenDom0: true);
 
     /// <summary>v5.13 on arm64 as a Xen dom0 on a Raspberry Pi 4: the swiotlb-xen fix is in, the dma_common one not yet.</summary>
@@ -87,7 +88,7 @@ public static class Profiles
         Values((Switches.PrepCoherent, "clean_inval"), (Switches.SyncForDeviceFromDevice, "inval"),
             (Switches.CommonVaddrToPage, "virt_to_page"), (Switches.XenFreeCoherentPage, "vmalloc_aware"),
             (Switches.SwiotlbMapBounce, "to_device_only"), (Switches.SwiotlbSyncForDeviceBounce, "by_direction"), (Switches.KmallocBounce, "off"),
-            (Switches.MapResourceRamCheck, "warn_fail"), (Switches.DebugCachelineOverlap, "silent")),
+            (Switches.MapResourceRamCheck, "warn_fail"), (Switches.DebugCachelineOverlap, "silent"), (Switches.DmaCacheAlignment, "arch_dma_minalign")),
         XenDom0: true);
 
     public static KernelProfile Linux514Arm64Xen { get; } = Linux513Arm64Xen with

@@ -297,7 +297,7 @@ public static partial class DmaApi
             ArchSyncDmaForDevice(env, next.Kernel, tlb, size, dir, XenVia(env, function, "xen_swiotlb_map_page"), ops);
         }
 
-        return next with { Mappings = next.Mappings.Add(mapping) };
+        return next with { Mappings = CanonicalList.Insert(next.Mappings, mapping, StreamingMapping.Order) };
     }
 
     /// <summary>A device wrote [pa, pa+length): bounce slots it covers no longer hold stale bytes.</summary>
@@ -312,7 +312,7 @@ public static partial class DmaApi
             {
                 var lo = Math.Max(pa, tlb) - tlb;
                 var hi = Math.Min(pa + length, tlb + m.Size) - tlb;
-                mappings = mappings.Replace(m, m.Filled(lo, hi));
+                mappings = CanonicalList.Replace(mappings, m, m.Filled(lo, hi), StreamingMapping.Order);
             }
         }
 

@@ -143,11 +143,19 @@ public static class SwitchValues
             ["report"] = CachelineOverlapReport.Report,
             ["skip_cpu_sync"] = CachelineOverlapReport.SkipCpuSync,
             ["kmalloc_bounce"] = CachelineOverlapReport.KmallocBounce,
+            ["cache_alignment"] = CachelineOverlapReport.CacheAlignment,
+        });
+
+    public static TypedSwitch<DmaCacheAlignmentSource> DmaCacheAlignment { get; } = new(Switches.DmaCacheAlignment,
+        new Dictionary<string, DmaCacheAlignmentSource>(StringComparer.Ordinal)
+        {
+            ["arch_dma_minalign"] = DmaCacheAlignmentSource.ArchDmaMinalign,
+            ["cache_line_size"] = DmaCacheAlignmentSource.CacheLineSize,
         });
 
     /// <summary>One typed switch per <see cref="Switches.All"/> entry, in that order.</summary>
     public static IReadOnlyList<ITypedSwitch> All { get; } =
-        [PrepCoherent, SyncForDeviceFromDevice, CommonVaddrToPage, XenFreeCoherentPage, SwiotlbMapBounce, SwiotlbSyncForDeviceBounce, KmallocBounce, MapResourceRamCheck, DebugCachelineOverlap];
+        [PrepCoherent, SyncForDeviceFromDevice, CommonVaddrToPage, XenFreeCoherentPage, SwiotlbMapBounce, SwiotlbSyncForDeviceBounce, KmallocBounce, MapResourceRamCheck, DebugCachelineOverlap, DmaCacheAlignment];
 
     /// <summary>Whether <paramref name="value"/> parses as a value of switch <paramref name="def"/> (false for a switch with no typed form).</summary>
     public static bool IsKnown(SwitchDef def, string value) => All.FirstOrDefault(t => t.Def == def) is { } typed && typed.IsKnown(value);

@@ -123,9 +123,23 @@ public static class Switches
                 "c2bbf9d1e9ac 'dma-debug: teach add_dma_entry() about DMA_ATTR_SKIP_CPU_SYNC' (v5.15-rc7): not for a mapping made with DMA_ATTR_SKIP_CPU_SYNC. With CONFIG_DMA_BOUNCE_UNALIGNED_KMALLOC (v6.5) small kmalloc buffers that share a line are reported too (false positives)."),
             new SwitchValue("kmalloc_bounce", "03521c892bb8",
                 "03521c892bb8 'dma-debug: don't report false positives with DMA_BOUNCE_UNALIGNED_KMALLOC' (v6.18 fixes, late 2025; stable 6.6 and 6.12): not when CONFIG_DMA_BOUNCE_UNALIGNED_KMALLOC is set and the device has a swiotlb pool either."),
+            new SwitchValue("cache_alignment", "3d48c9fd78dd",
+                "3d48c9fd78dd 'dma-debug: suppress cacheline overlap warning when arch has no DMA alignment requirement' (Mikhail Gavrilov, March 2026; 6.19 stable): not when dma_get_cache_alignment() is below L1_CACHE_BYTES either, as on x86_64 (1 < 64), where kmalloc(8) objects that share a line are harmless (the USB hub false positives since v5.14)."),
         ]);
 
-    public static IReadOnlyList<SwitchDef> All { get; } = [PrepCoherent, SyncForDeviceFromDevice, CommonVaddrToPage, XenFreeCoherentPage, SwiotlbMapBounce, SwiotlbSyncForDeviceBounce, KmallocBounce, MapResourceRamCheck, DebugCachelineOverlap];
+    /// <summary>Where arm64's dma_get_cache_alignment() comes from: the granule of kmalloc's minimum alignment, of dma_kmalloc_needs_bounce and of the line-sharing rule.</summary>
+    public static SwitchDef DmaCacheAlignment { get; } = new(
+        "arm64.dma_cache_alignment",
+        "What dma_get_cache_alignment() returns on arm64: the alignment the kernel gives kmalloc objects without bouncing, that dma_kmalloc_needs_bounce tests sizes against, and that a DMA buffer must not share with data the CPU writes.",
+        [
+            new SwitchValue("arch_dma_minalign", "pre-9382bc44b5f5",
+                "ARCH_DMA_MINALIGN, 128 bytes, a constant (include/linux/dma-mapping.h), whatever the CPU's writeback granule (up to v6.4). A buffer aligned to the 64-byte L1_CACHE_BYTES (____cacheline_aligned) next to data the CPU writes breaks the rule on any arm64 kernel of this era: IIO fixed dozens of drivers for it (e.g. f68a0445ee86 'iio: accel: adxl313: Fix alignment for DMA safety', v6.0)."),
+            new SwitchValue("cache_line_size", "9382bc44b5f5",
+                "9382bc44b5f5 'arm64: allow kmalloc() caches aligned to the smaller cache_line_size()' (v6.5): dma_get_cache_alignment is cache_line_size(), the running CPU's writeback granule (4 << CTR_EL0.CWG; ARCH_DMA_MINALIGN when CWG reads 0). ARCH_DMA_MINALIGN stays 128 as the static alignment for structure members."),
+        ],
+        Kernel.Arch.Arm64);
+
+    public static IReadOnlyList<SwitchDef> All { get; } = [PrepCoherent, SyncForDeviceFromDevice, CommonVaddrToPage, XenFreeCoherentPage, SwiotlbMapBounce, SwiotlbSyncForDeviceBounce, KmallocBounce, MapResourceRamCheck, DebugCachelineOverlap, DmaCacheAlignment];
 
     public static SwitchDef? Find(string key) => All.FirstOrDefault(s => s.Key == key);
 }

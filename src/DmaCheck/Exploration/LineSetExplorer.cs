@@ -179,16 +179,14 @@ public sealed partial class LineSetExplorer
     /// <summary>With <see cref="Reduction"/>: whether sleep sets are kept (for measuring each half of the reduction).</summary>
     internal bool SleepSets { get; init; } = true;
 
-    /// <summary>With <see cref="Reduction"/>: whether a local step is taken alone (for measuring each half of the reduction).</summary>
-    internal bool LocalSteps { get; init; } = true;
+    /// <summary>With <see cref="Reduction"/>: whether a persistent set is expanded instead of every enabled agent (for measuring each half of the reduction).</summary>
+    internal bool PersistentSets { get; init; } = true;
 
     /// <summary>The last search was reduced, reached a state at two depths and ran again unreduced (for tests).</summary>
     internal bool ReductionAbandoned { get; private set; }
 
-    /// <summary>Local steps that turned out not to be plain, so the node was expanded in full instead (for tests: always 0).</summary>
-    internal long LocalMisses => localMisses;
-
-    private long localMisses;
+    /// <summary>How many reduced searches the last exploration ran: one more for each round of statements that reported a finding, crashed or failed (for tests).</summary>
+    internal int ReducedRounds { get; private set; }
 
     public const string Name = "line-set";
 
@@ -209,7 +207,7 @@ public sealed partial class LineSetExplorer
 
         if (Reduction && limits.Reduction)
         {
-            if (Search(model, limits, new Reducer(model)) is { } reduced)
+            if (SearchReduced(model, limits) is { } reduced)
             {
                 return reduced;
             }
@@ -222,6 +220,50 @@ public sealed partial class LineSetExplorer
         }
 
         return Search(model, limits, null)!;
+    }
+
+    /// <summary>
+    /// The reduced search, in rounds (docs/internals-reduction.md): a statement that reports a finding, crashes the
+    /// kernel or fails must keep its place in every run, so that the shortest run to it, its state and its error stay
+    /// those of the unreduced search. Those statements are not known before a search meets them: each round marks the
+    /// ones it met, and a round that meets a statement not yet marked is run again with it marked. A search stopped by
+    /// a limit is not run again. Null when the reduction had to give up.
+    /// </summary>
+    private ExplorationResult? SearchReduced(ScenarioModel model, ExplorationLimits limits)
+    {
+        var marked = new HashSet<Statement>(ReferenceEqualityComparer.Instance);
+        ReducedRounds = 0;
+        while (true)
+        {
+            ReducedRounds++;
+            ExplorationResult? result;
+            try
+            {
+                result = Search(model, limits, new Reducer(model, marked));
+            }
+            catch (RunException e) when (!marked.Contains(e.Statement))
+            {
+                marked.Add(e.Statement);
+                continue;
+            }
+
+            if (result is null || result.Inconclusive is not null)
+            {
+                return result;
+            }
+
+            var met = result.Findings.Select(f => f.Statement)
+                .Concat(result.KernelBugs.Select(k => model.Scenario.StatementAt(k.Crash.Span)).OfType<Statement>())
+                .Where(stmt => !marked.Contains(stmt)).ToList();
+            if (met.Count == 0)
+            {
+                return result;
+            }
+
+            marked.UnionWith(met);
+            Failures.Clear();
+            Crashes.Clear();
+        }
     }
 
     /// <summary>The breadth-first search, reduced when <paramref name="reducer"/> is given; null when the reduction had to give up.</summary>
@@ -433,26 +475,30 @@ public sealed partial class LineSetExplorer
         }
 
         List<SearchNode>? loops = null;
-        if (LocalSteps && reducer.LocalAgent(node.Ctrl, enabled) is { } local)
+        if (PersistentSets)
         {
-            if (ExpandAgents(model, node, [local.Agent], limits, watch, states, reducer, ref loops, local.Label) is { } alone)
+            foreach (var agents in reducer.Persistent(node.Ctrl, enabled))
             {
-                return new Expansion(alone, null, false, loops);
+                // A persistent set whose steps all lead back here (polls that miss) would ignore the other agents.
+                var some = ExpandAgents(model, node, agents, limits, watch, states, reducer, ref loops);
+                if (some.Count > 0)
+                {
+                    return new Expansion(some, null, false, loops);
+                }
             }
 
-            Interlocked.Increment(ref localMisses);
-            loops = null;
+            loops = null; // every agent is expanded below, those whose steps only looped included
         }
 
-        var children = ExpandAgents(model, node, enabled, limits, watch, states, reducer, ref loops)!;
+        var children = ExpandAgents(model, node, enabled, limits, watch, states, reducer, ref loops);
 
         // Final when every step led back here (polls that can never see their value), unless a step was skipped asleep.
         return new Expansion(children, null, children.Count == 0 && !enabled.Any(node.Sleep.Contains), loops);
     }
 
-    /// <summary>The children by the steps of <paramref name="agents"/> not asleep; null when a step's label is not <paramref name="expected"/>.</summary>
-    private List<SearchNode>? ExpandAgents(ScenarioModel model, SearchNode node, List<int> agents, ExplorationLimits limits, Stopwatch watch, long states,
-        Reducer reducer, ref List<SearchNode>? loops, StepLabel? expected = null)
+    /// <summary>The children by the steps of <paramref name="agents"/> not asleep.</summary>
+    private List<SearchNode> ExpandAgents(ScenarioModel model, SearchNode node, List<int> agents, ExplorationLimits limits, Stopwatch watch, long states,
+        Reducer reducer, ref List<SearchNode>? loops)
     {
         var children = new List<SearchNode>();
         var taken = new List<(int Agent, StepLabel Label)>();
@@ -465,11 +511,6 @@ public sealed partial class LineSetExplorer
 
             var step = model.Step(node.Ctrl, agent);
             var label = reducer.Label(node.Ctrl, step);
-            if (expected is not null && !label.SameAs(expected))
-            {
-                // The local step does not do what the look-ahead said it would: the analysis is wrong somewhere. Stay sound.
-                return null;
-            }
 
             var sleep = SleepSets ? node.Sleep.After(label, taken) : SleepSet.Empty;
             foreach (var outcome in ApplyOps(model, node.Ctrl.Mmu, node.Lines, step.Ops, limits, watch, states))

@@ -11,7 +11,11 @@ public enum InitialCache : byte
 }
 
 /// <summary>Platform properties of the cache hierarchy.</summary>
-/// <param name="LineSize">Bytes per cache line (CTR_EL0.DminLine); a power of two.</param>
+/// <param name="LineSize">
+/// Bytes per modelled cache line: the cache writeback granule (arm64 CTR_EL0.CWG), the most bytes that one eviction of a
+/// modified line can write back, which is the largest line of any level (<see cref="L1LineSize"/>, <see cref="OuterLineSize"/>).
+/// Every line the model tracks is this size: a store dirties, and an eviction writes back, all of it. 32, 64 or 128.
+/// </param>
 /// <param name="IvacActsAsCivac">DC IVAC is performed as DC CIVAC (EL1 with stage-2 translation enabled, Arm ARM).</param>
 /// <param name="Initial">The cache state of every line before the scenario starts.</param>
 /// <param name="InitialData">The last data written to every line before the scenario starts.</param>
@@ -22,10 +26,49 @@ public enum InitialCache : byte
 /// controller rather than by the inner level's operations: an Arm PL310 / L2C-310 (docs/semantics.md, "Outer cache").
 /// Lines are <see cref="LineSize"/> bytes at both levels.
 /// </param>
+/// <param name="L1LineSize">
+/// The inner (L1) data cache's line (0: <see cref="LineSize"/>): the stride of maintenance by VA, which the kernel reads
+/// from the cache type register (arm64 dcache_line_size: CTR_EL0.DminLine, the smallest line of any level; 32-bit arm
+/// v7 dcache_line_size: CTR.DminLine).
+/// </param>
+/// <param name="OuterLineSize">
+/// The line of a cache beyond L1 (0: none of its own, or the same as L1): the PL310's 32 bytes on the i.MX6 layout, or
+/// a system cache with 128-byte lines beyond 64-byte L1 lines on some arm64 SoCs (the case IIO's IIO_DMA_MINALIGN change,
+/// 2022, was made for).
+/// </param>
 public sealed record HardwareConfig(int LineSize = 64, bool IvacActsAsCivac = false, InitialCache Initial = InitialCache.Cold,
-    byte InitialData = WriterTable.Old, byte InitialRamBehind = WriterTable.Old, IReadOnlyList<InitialRegion>? Regions = null, bool OuterCache = false)
+    byte InitialData = WriterTable.Old, byte InitialRamBehind = WriterTable.Old, IReadOnlyList<InitialRegion>? Regions = null, bool OuterCache = false,
+    int L1LineSize = 0, int OuterLineSize = 0)
 {
     public static HardwareConfig Default { get; } = new();
+
+    /// <summary>The line sizes the model accepts, for either level.</summary>
+    public static IReadOnlyList<int> LineSizes { get; } = [32, 64, 128];
+
+    /// <summary>The L1 data cache line: <see cref="L1LineSize"/>, or <see cref="LineSize"/> when it is not set apart.</summary>
+    public int L1Line => L1LineSize == 0 ? LineSize : L1LineSize;
+
+    /// <summary>The outer cache's line: <see cref="OuterLineSize"/>, or the L1 line when it is not set apart.</summary>
+    public int OuterLine => OuterLineSize == 0 ? L1Line : OuterLineSize;
+
+    /// <summary>
+    /// CTR_EL0.DminLine (and the v7 CTR's): the smallest data cache line of any level, in bytes. The kernel's by-VA
+    /// maintenance loops (arm64 dcache_*_poc, v7_dma_*_range) step by it and test a range's edges against it.
+    /// </summary>
+    public int DminLine => Math.Min(L1Line, OuterLine);
+
+    /// <summary>
+    /// The cache writeback granule in bytes (arm64 CTR_EL0.CWG, read by cache_line_size_of_cpu()): the largest line of any
+    /// level. Equal to <see cref="LineSize"/>, the granule the model tracks.
+    /// </summary>
+    public int Cwg => LineSize;
+
+    /// <summary>
+    /// The geometry with an L1 line of <paramref name="l1"/> and an outer line of <paramref name="outer"/> (0: none of its
+    /// own): the modelled line becomes the larger of the two, the writeback granule.
+    /// </summary>
+    public HardwareConfig WithLines(int l1, int outer) =>
+        this with { L1LineSize = l1, OuterLineSize = outer, LineSize = Math.Max(l1, outer == 0 ? l1 : outer) };
 
     /// <summary>The last data written to the line at <paramref name="linePa"/> before the scenario starts.</summary>
     public byte InitialDataAt(ulong linePa)

@@ -60,7 +60,7 @@ public static class Arm32Cache
             return;
         }
 
-        var line = (ulong)k.Hardware.LineSize;
+        var line = (ulong)k.Hardware.OuterLine; // CACHE_LINE_SIZE (32) in cache-l2x0.c
         var mask = line - 1;
         var r0 = start;
         if ((r0 & mask) != 0)

@@ -21,11 +21,13 @@ public static class Arm64Cache
     /// dcache_inval_poc(start, end), following the assembly exactly: if end is not line aligned, DC CIVAC the line
     /// holding end and round end down; if start is not line aligned, DC CIVAC the line holding start and continue
     /// from the next line, otherwise DC IVAC the line at start; then DC IVAC each further line below end. Partial
-    /// edge lines are therefore written back, never discarded.
+    /// edge lines are therefore written back, never discarded. "Line" is dcache_line_size: CTR_EL0.DminLine, the smallest
+    /// line of any level (<see cref="HardwareConfig.DminLine"/>). Where a level beyond L1 has longer lines, a range aligned
+    /// to DminLine can still cover part of a longer line, and DC IVAC discards that whole line.
     /// </summary>
     public static void DcacheInvalPoc(KernelState k, ulong start, ulong end, string origin, List<HwOp> ops)
     {
-        var line = (ulong)k.Hardware.LineSize;
+        var line = (ulong)k.Hardware.DminLine;
         var mask = line - 1;
         var name = origin + ": dcache_inval_poc";
         if ((end & mask) != 0)

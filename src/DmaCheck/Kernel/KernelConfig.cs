@@ -19,6 +19,9 @@ public enum CachelineOverlapReport
 
     /// <summary>Nor with CONFIG_DMA_BOUNCE_UNALIGNED_KMALLOC and a swiotlb pool (03521c892bb8, late 2025).</summary>
     KmallocBounce,
+
+    /// <summary>Nor when dma_get_cache_alignment() is below L1_CACHE_BYTES (3d48c9fd78dd, 2026).</summary>
+    CacheAlignment,
 }
 
 /// <summary>
@@ -35,11 +38,18 @@ public enum CachelineOverlapReport
 /// <param name="DebugAssertIdle">debug_dma_assert_idle() as before v5.9 (E23, optional): a CPU access to the first cache line of a live mapping that is not DMA_TO_DEVICE.</param>
 /// <param name="DebugSg">CONFIG_DMA_API_DEBUG_SG: debug_dma_map_sg also runs check_sg_segment on every element (E19, E20). Off by default, as in the kernel's Kconfig.</param>
 /// <param name="DebugCachelineOverlap">When add_dma_entry reports an overlapping active cache line (E21): the switch dma_debug.cacheline_overlap, by kernel version.</param>
+/// <param name="Cache">The kernel's cache constants for DMA (L1_CACHE_SHIFT, ARCH_DMA_MINALIGN, dma_get_cache_alignment()), set per profile by the binder; null for the default geometry (L1_CACHE_SHIFT 6, ARCH_DMA_MINALIGN 128, dma_get_cache_alignment() the hardware's writeback granule), which a KernelConfig built by hand gets.</param>
 /// <param name="CmaBytes">The cma= boot option: the size of the default CMA area that dma_alloc_contiguous serves multi-page coherent buffers from; 0 (cma=0) for none, as the bundled layouts boot.</param>
 public sealed record KernelConfig(bool InitOnAlloc = false, bool InitOnFree = false, bool DmaApiDebug = true, SwiotlbBoot? Swiotlb = null,
     int? SwiotlbSlots = null, string SwiotlbResidue = "zero", int KmallocMinalign = 128, bool KmallocBounce = false,
-    bool DebugUnbindAtEnd = false, bool DebugAssertIdle = false, ulong CmaBytes = 0, bool DebugSg = false, CachelineOverlapReport DebugCachelineOverlap = CachelineOverlapReport.SkipCpuSync)
+    bool DebugUnbindAtEnd = false, bool DebugAssertIdle = false, ulong CmaBytes = 0, bool DebugSg = false, CachelineOverlapReport DebugCachelineOverlap = CachelineOverlapReport.SkipCpuSync,
+    CacheGeometry? Cache = null)
 {
+    /// <summary>The kernel's cache constants: <see cref="Cache"/>, or the default geometry.</summary>
+    public CacheGeometry CacheConstants => Cache ?? DefaultCache;
+
+    private static CacheGeometry DefaultCache { get; } = new();
+
     /// <summary>
     /// The pool's size in slots: as set, or IO_TLB_DEFAULT_SIZE, or with DMA_BOUNCE_UNALIGNED_KMALLOC 1 MiB per GiB of
     /// DRAM (arm64 mem_init, v6.5: swiotlb_adjust_size(min(default, DIV_ROUND_UP(memory, 1024)))), in whole segments.

@@ -71,6 +71,18 @@ public sealed record PlatformLayout(
     /// </summary>
     public bool OuterCache { get; init; }
 
+    /// <summary>
+    /// The board's L1 data cache line in bytes, the default of <c>set cache.line</c>: 64 for the Cortex-A53/A57/A72 and
+    /// x86_64 boards, 32 for the i.MX6's Cortex-A9 (Cortex-A9 TRM: 32-byte data cache lines).
+    /// </summary>
+    public int L1LineSize { get; init; } = 64;
+
+    /// <summary>
+    /// The line of the board's outer cache when it has one of its own size, the default of <c>set cache.outer_line</c>;
+    /// 0 for none. The i.MX6's PL310 has 32-byte lines (L2C-310 TRM; arch/arm/mm/cache-l2x0.c, CACHE_LINE_SIZE 32).
+    /// </summary>
+    public int OuterLineSize { get; init; }
+
     /// <summary>arm64 PAGE_OFFSET for VA_BITS=48 since v5.4 (14c127c957c1 flipped the kernel VA space): -(1 &lt;&lt; 48).</summary>
     public const ulong Arm64PageOffsetVa48 = 0xffff_0000_0000_0000;
 
@@ -174,7 +186,9 @@ public sealed record PlatformLayout(
     /// DRAM at PA 0x10000000, PAGE_OFFSET 0xc0000000, PHYS_OFFSET 0x10000000, so lowmem is PA 0x10000000..0x40000000
     /// and the top 256 MiB is highmem. Devices get arm_dma_ops / arm_coherent_dma_ops, not dma-direct. The Cortex-A9 cluster
     /// sits above an Arm L2C-310 (PL310) outer cache (imx6qdl.dtsi: "arm,pl310-cache"), which l2x0_of_init installs as
-    /// outer_cache at boot; the DMA masters reach DDR around it (no ACP).
+    /// outer_cache at boot; the DMA masters reach DDR around it (no ACP). Both levels have 32-byte lines (Cortex-A9 L1
+    /// data cache; the PL310's CACHE_LINE_SIZE in arch/arm/mm/cache-l2x0.c), while the kernel's L1_CACHE_BYTES and
+    /// ARCH_DMA_MINALIGN are 64 (CONFIG_ARM_L1_CACHE_SHIFT_6 for CPU_V7).
     /// </summary>
     public static PlatformLayout Arm32Imx6 { get; } = Arm32(
         "arm32-imx6q-1g",
@@ -182,7 +196,9 @@ public sealed record PlatformLayout(
         [new MemoryBank(0x1000_0000, 1UL << 30)],
         dmaOffset: 0,
         dmaLimit: 0xffff_ffff,
-        outerCache: true);
+        outerCache: true,
+        l1LineSize: 32,
+        outerLineSize: 32);
 
     /// <summary>x86_64 direct map base with 4-level paging and no KASLR (page_offset_base).</summary>
     public const ulong X86PageOffset = 0xffff_8880_0000_0000;
@@ -265,7 +281,7 @@ public sealed record PlatformLayout(
             UserEnd: 0x0000_ff00_0000_0000);
     }
 
-    private static PlatformLayout Arm32(string name, string description, ImmutableArray<MemoryBank> banks, ulong dmaOffset, ulong dmaLimit, bool outerCache = false)
+    private static PlatformLayout Arm32(string name, string description, ImmutableArray<MemoryBank> banks, ulong dmaOffset, ulong dmaLimit, bool outerCache = false, int l1LineSize = 64, int outerLineSize = 0)
     {
         var physOffset = banks[0].Base;
         var vmallocMin = Arm32VmallocEnd - (240UL << 20) - Arm32VmallocOffset; // arch/arm/mm/mmu.c: vmalloc_min
@@ -288,6 +304,8 @@ public sealed record PlatformLayout(
             PkmapBase: Arm32PageOffset3G - (2UL << 20))
         {
             OuterCache = outerCache,
+            L1LineSize = l1LineSize,
+            OuterLineSize = outerLineSize,
         };
     }
 

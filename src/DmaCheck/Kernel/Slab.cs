@@ -79,7 +79,7 @@ public static class Kmalloc
         {
             if (cache.SlabVa == 0 || cache.Next + objectSize > slabBytes)
             {
-                if (k.TryAllocPages(gfp & ~Gfp.__GFP_ZERO, PlatformLayout.GetOrder(slabBytes), $"kmalloc-{objectSize} slab", ops, out var pfn) is not { } grown)
+                if (k.TryAllocPages(gfp & ~Gfp.__GFP_ZERO, PlatformLayout.GetOrder(slabBytes), SlabOwner(objectSize), ops, out var pfn) is not { } grown)
                 {
                     return k;
                 }
@@ -99,6 +99,54 @@ public static class Kmalloc
         }
 
         return next;
+    }
+
+    /// <summary>The owner name of a kmalloc cache's slab pages.</summary>
+    private static string SlabOwner(ulong objectSize) => $"kmalloc-{objectSize} slab";
+
+    /// <summary>
+    /// Whether no byte of PA [pa, pa+length) can be handed out by a later allocation unless something is freed first:
+    /// each byte lies in a live kmalloc object, or in an allocated page block that is not a slab (a slab page's other
+    /// bytes are free objects or never-used space). Memory not allocated at all counts as free (reserved memory too: the
+    /// answer only has to be safe).
+    /// </summary>
+    public static bool IsSettled(KernelState k, ulong pa, ulong length)
+    {
+        var at = pa;
+        var end = pa + length;
+        while (at < end)
+        {
+            var pfn = at >> PlatformLayout.PageShift;
+            if (k.Allocator.BlockOf(pfn) is not { } block)
+            {
+                return false;
+            }
+
+            if (!block.Owner.StartsWith("kmalloc-", StringComparison.Ordinal) || !block.Owner.EndsWith(" slab", StringComparison.Ordinal))
+            {
+                at = Math.Min(end, (block.Pfn + block.Pages) << PlatformLayout.PageShift);
+                continue;
+            }
+
+            var va = k.Layout.LinearAddress(pfn) + (at & (PlatformLayout.PageSize - 1));
+            var covered = false;
+            foreach (var (objectVa, size) in k.Slab.Live)
+            {
+                if (objectVa <= va && va - objectVa < size)
+                {
+                    at = Math.Min(end, at + (objectVa + size - va));
+                    covered = true;
+                    break;
+                }
+            }
+
+            if (!covered)
+            {
+                return false;
+            }
+        }
+
+        return true;
     }
 
     /// <summary>The object size of the live kmalloc object at <paramref name="va"/>, if there is one.</summary>

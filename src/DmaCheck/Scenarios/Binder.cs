@@ -11,6 +11,12 @@ public sealed class Binder
     private readonly SourceText source;
     private readonly WriterTable writers = new();
     private readonly Dictionary<string, DmaDevice> devices = new(StringComparer.Ordinal);
+
+    /// <summary>
+    /// Per device, whether its bus accesses really snoop the CPU caches: the <c>snoops</c> property, or what DT says
+    /// (<c>coherent</c>) when it is not given. The DMA layer never sees it; only the hardware does.
+    /// </summary>
+    private readonly Dictionary<string, bool> snooping = new(StringComparer.Ordinal);
     private readonly Dictionary<string, (MemoryType Access, Token Name)> firmware = new(StringComparer.Ordinal);
     private readonly Dictionary<string, int> firmwarePrograms = new(StringComparer.Ordinal);
     private readonly Dictionary<string, Token> assigned = new(StringComparer.Ordinal);
@@ -67,7 +73,7 @@ public sealed class Binder
             ?? throw (overrides.Profile is null
                 ? Error(syntax.Profile, $"unknown profile '{syntax.Profile.Text}' ({(Suggestions.DidYouMean(syntax.Profile.Text, Profiles.All.Select(p => p.Name)) is { } hint ? hint + " " : string.Empty)}known: {Known(Profiles.All.Select(p => p.Name))})")
                 : new ArgumentException($"unknown profile '{profileName}' (known: {Known(Profiles.All.Select(p => p.Name))})"));
-        var settings = new RunSettings(profile, new KernelConfig(), HardwareConfig.Default with { OuterCache = profile.Layout.OuterCache });
+        var settings = new RunSettings(profile, new KernelConfig(), (HardwareConfig.Default with { OuterCache = profile.Layout.OuterCache }).WithLines(profile.Layout.L1LineSize, profile.Layout.OuterLineSize));
         var seenKeys = new Dictionary<string, Token>(StringComparer.Ordinal);
         foreach (var set in syntax.Settings)
         {
@@ -188,20 +194,14 @@ public sealed class Binder
     }
 
     /// <summary>
-    /// __kmalloc_minalign() and CONFIG_DMA_BOUNCE_UNALIGNED_KMALLOC for the profile. arm64 before v6.5:
-    /// ARCH_KMALLOC_MINALIGN = ARCH_DMA_MINALIGN = 128. arm64 v6.5 (dma.kmalloc_bounce=on): ARCH_KMALLOC_MINALIGN (8)
-    /// once a swiotlb pool exists, else dma_get_cache_alignment() = cache_line_size(). 32-bit arm: ARCH_DMA_MINALIGN
-    /// = L1_CACHE_BYTES (64). x86_64: no ARCH_DMA_MINALIGN, so 8.
+    /// The profile's kernel cache constants (<see cref="DmaAlignment.For"/>), CONFIG_DMA_BOUNCE_UNALIGNED_KMALLOC, the
+    /// dma-debug overlap switch, and __kmalloc_minalign() (<see cref="DmaAlignment.KmallocMinalign"/>).
     /// </summary>
     private static KernelConfig KmallocSettings(KernelProfile profile, HardwareConfig hardware, KernelConfig config)
     {
         var bounce = SwitchValues.KmallocBounce.OfOrNull(profile) == KmallocBounceMode.On;
-        config = config with { KmallocBounce = bounce, DebugCachelineOverlap = SwitchValues.DebugCachelineOverlap.Of(profile) };
-        var minalign = profile.Arch == Arch.X86_64 ? 8 // no ARCH_DMA_MINALIGN: ARCH_KMALLOC_MINALIGN = ARCH_SLAB_MINALIGN
-            : profile.Arch != Arch.Arm64 ? 64
-            : !bounce ? 128
-            : config.SwiotlbMode(profile.Layout) != SwiotlbBoot.Off ? 8 : hardware.LineSize;
-        return config with { KmallocMinalign = minalign };
+        config = config with { KmallocBounce = bounce, DebugCachelineOverlap = SwitchValues.DebugCachelineOverlap.Of(profile), Cache = DmaAlignment.For(profile) };
+        return config with { KmallocMinalign = DmaAlignment.KmallocMinalign(profile, config, hardware) };
     }
 
     /// <summary>Places the tenants as the boot kernel would, so the hardware knows which lines hold whose data.</summary>
@@ -265,6 +265,7 @@ public sealed class Binder
         else if (decl.Keyword.Text == "device")
         {
             bool? coherent = null;
+            bool? snoops = null;
             var maskBits = 32;
             var minAlign = 0UL;
             var maxSeg = DmaDevice.DefaultMaxSegSize;
@@ -275,6 +276,9 @@ public sealed class Binder
                 {
                     case "coherent":
                         coherent = OnOff(p.Value);
+                        break;
+                    case "snoops":
+                        snoops = OnOff(p.Value);
                         break;
                     case "dma_mask":
                         maskBits = p.Value.Kind == TokenKind.Number && p.Value.Number is >= 12 and <= 64
@@ -297,11 +301,12 @@ public sealed class Binder
                             : throw Error(p.Value, "seg_boundary_mask is dma_set_seg_boundary's mask of low address bits, such as 0xffff (at least a page, 0xfff; the default is ULONG_MAX)");
                         break;
                     default:
-                        throw Error(p.Key, $"unknown device property '{p.Key.Text}' (known: coherent, dma_mask, min_align_mask, max_seg_size, seg_boundary_mask)");
+                        throw Error(p.Key, $"unknown device property '{p.Key.Text}' (known: coherent, snoops, dma_mask, min_align_mask, max_seg_size, seg_boundary_mask)");
                 }
             }
 
             devices[name] = new DmaDevice(name, coherent ?? throw Error(decl.Name, $"device '{name}' must say whether it is coherent: {{ coherent = false }} (what DT says: \"dma-coherent\" or not)"), maskBits, minAlign, maxSeg, boundary);
+            snooping[name] = snoops ?? coherent.Value;
             if (coherent == false && boundProfile?.Arch == Arch.X86_64)
             {
                 throw Error(decl.Properties.First(p => p.Key.Text == "coherent").Value,
@@ -403,8 +408,10 @@ public sealed class Binder
                 return new AgentProgram(agent.Name.Text, agent.Kind, MasterKind.Cpu, MemoryType.NormalWriteBack, [], body);
             case AgentKind.Device:
                 var dev = Device(agent.Device!);
-                return new AgentProgram(agent.Name.Text, agent.Kind, dev.Coherent ? MasterKind.CoherentDevice : MasterKind.NonCoherentDevice,
-                    dev.Coherent ? MemoryType.NormalWriteBack : MemoryType.NormalNonCacheable, [], body, dev.Name);
+                // The hardware follows what the bus does (snoops), the kernel what DT says (coherent); they may disagree.
+                var snoops = snooping[dev.Name];
+                return new AgentProgram(agent.Name.Text, agent.Kind, snoops ? MasterKind.CoherentDevice : MasterKind.NonCoherentDevice,
+                    snoops ? MemoryType.NormalWriteBack : MemoryType.NormalNonCacheable, [], body, dev.Name);
             default:
                 return new AgentProgram(agent.Name.Text, agent.Kind, MasterKind.Cpu, MemoryType.NormalWriteBack, [], body);
         }

@@ -8,7 +8,7 @@ namespace DmaCheck.Scenarios;
 public sealed record RunSettings(KernelProfile Profile, KernelConfig Kernel, HardwareConfig Hardware)
 {
     /// <summary>The keys <c>set</c> accepts besides the switches.</summary>
-    public static IReadOnlyList<string> ConfigKeys { get; } = ["init_on_alloc", "init_on_free", "cache_init", "hw.ivac_as_civac", "dma_api_debug", "swiotlb", "swiotlb.slots", "swiotlb.residue", "dma_api_debug.unbind_at_end", "dma_api_debug.assert_idle", "dma_api_debug.sg", "cma", "dram"];
+    public static IReadOnlyList<string> ConfigKeys { get; } = ["init_on_alloc", "init_on_free", "cache_init", "hw.ivac_as_civac", "dma_api_debug", "swiotlb", "swiotlb.slots", "swiotlb.residue", "dma_api_debug.unbind_at_end", "dma_api_debug.assert_idle", "dma_api_debug.sg", "cma", "dram", "cache.line", "cache.outer_line"];
 
     public static IEnumerable<string> AllKeys => ConfigKeys.Concat(Switches.All.Select(s => s.Key));
 
@@ -89,6 +89,8 @@ public sealed record RunSettings(KernelProfile Profile, KernelConfig Kernel, Har
                 }
 
                 return this with { Profile = Profile with { Layout = layout } };
+            case "cache.line" or "cache.outer_line":
+                return WithLine(key, value, out error);
             case "cache_init":
                 InitialCache? initial = value switch
                 {
@@ -127,6 +129,33 @@ public sealed record RunSettings(KernelProfile Profile, KernelConfig Kernel, Har
 
                 return this with { Profile = Profile.With(def, value) };
         }
+    }
+
+    /// <summary>
+    /// <c>set cache.line = N</c> (the L1 data cache line) and <c>set cache.outer_line = N</c> (the line of a cache beyond
+    /// L1): 32, 64 or 128. The model tracks lines of the larger (the writeback granule, CTR_EL0.CWG); the kernel's by-VA
+    /// maintenance steps by the smaller (CTR_EL0.DminLine). On a layout whose outer cache is a level of its own,
+    /// maintained by physical address (the i.MX6's PL310), both levels must have the PL310's 32-byte lines.
+    /// </summary>
+    private RunSettings? WithLine(string key, string value, out string? error)
+    {
+        error = null;
+        if (!int.TryParse(value, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var bytes) || !HardwareConfig.LineSizes.Contains(bytes))
+        {
+            error = $"{key} is a cache line size in bytes: {string.Join(", ", HardwareConfig.LineSizes)}; not '{value}'";
+            return null;
+        }
+
+        var l1 = key == "cache.line" ? bytes : Hardware.L1Line;
+        var outer = key == "cache.outer_line" ? bytes : Hardware.OuterLineSize;
+        if (Hardware.OuterCache && (l1 != Profile.Layout.OuterLineSize || (outer != 0 && outer != Profile.Layout.OuterLineSize)))
+        {
+            error = $"layout {Profile.Layout.Name} has an outer cache maintained by physical address as a level of its own, whose line is {Profile.Layout.OuterLineSize} bytes (the PL310's, CACHE_LINE_SIZE in arch/arm/mm/cache-l2x0.c); "
+                + $"the model tracks both levels in one line, so {(key == "cache.line" ? "an L1 line" : "an outer line")} of {bytes} bytes there is not modelled";
+            return null;
+        }
+
+        return this with { Hardware = Hardware.WithLines(l1, outer) };
     }
 
     public static bool? OnOff(string value) => value switch

@@ -39,12 +39,8 @@ public static class ModelComparison
     internal static KernelState Kernel(KernelProfile profile, HardwareConfig hardware)
     {
         var bounce = profile.Has(Switches.KmallocBounce) && profile.Value(Switches.KmallocBounce) == "on";
-        var config = new KernelConfig(KmallocBounce: bounce);
-        var minalign = profile.Arch == Arch.X86_64 ? 8
-            : profile.Arch != Arch.Arm64 ? 64
-            : !bounce ? 128
-            : config.SwiotlbMode(profile.Layout) != SwiotlbBoot.Off ? 8 : hardware.LineSize;
-        return KernelState.Boot(profile.Layout, config with { KmallocMinalign = minalign }, hardware);
+        var config = new KernelConfig(KmallocBounce: bounce, Cache: DmaAlignment.For(profile));
+        return KernelState.Boot(profile.Layout, config with { KmallocMinalign = DmaAlignment.KmallocMinalign(profile, config, hardware) }, hardware);
     }
 
     public static ModelComparisonResult Compare(Stream input, string file, KernelProfile profile, bool deviceCoherent)

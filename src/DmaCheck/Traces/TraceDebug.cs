@@ -96,6 +96,9 @@ public sealed class TraceDebug
     private const int RecentUnmapLimit = 1 << 14;
 
     private readonly Dictionary<string, DeviceState> devices = new(StringComparer.Ordinal);
+    /// <summary>L1_CACHE_SHIFT of the kernels the traces come from (arm64: arch/arm64/include/asm/cache.h; x86_64 too).</summary>
+    private const int L1CacheShift = 6;
+
     private readonly Dictionary<ulong, int> activeCachelines = [];
     private readonly HashSet<ulong> reportedCachelines = [];
     private readonly List<TraceFinding> findings = [];
@@ -284,7 +287,7 @@ public sealed class TraceDebug
         // active_cacheline_insert: not for DMA_TO_DEVICE; EEXIST is reported unless DMA_ATTR_SKIP_CPU_SYNC.
         if (phys is { } pa && dir is { } direction && direction != DmaDirection.DMA_TO_DEVICE && type != DebugType.Resource)
         {
-            var cln = pa >> DmaDebug.L1CacheShift;
+            var cln = pa >> L1CacheShift;
             activeCachelines.TryGetValue(cln, out var count);
             if (count > 0 && !e.Attrs.Contains("SKIP_CPU_SYNC", StringComparison.Ordinal) && !e.Attrs.Contains("CACHELINES_OVERLAP", StringComparison.Ordinal)
                 && reportedCachelines.Add(cln))
@@ -371,7 +374,7 @@ public sealed class TraceDebug
         live--;
         if (entry.InCachelineTree && entry.Paddr is { } pa)
         {
-            var cln = pa >> DmaDebug.L1CacheShift;
+            var cln = pa >> L1CacheShift;
             if (activeCachelines.TryGetValue(cln, out var count))
             {
                 if (count <= 1)
