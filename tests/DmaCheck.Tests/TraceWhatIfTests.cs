@@ -198,6 +198,16 @@ public class TraceWhatIfTests
     }
 
     [Fact]
+    public void SkipCpuSyncMapsSayTheMaintenanceIsTheDrivers()
+    {
+        var text = File.ReadAllText(Seeded("unaligned-buffers")).Replace("dma_addr=40001020 size=512 phys_addr=40001020 attrs=", "dma_addr=40001020 size=512 phys_addr=40001020 attrs=SKIP_CPU_SYNC", StringComparison.Ordinal);
+        var found = Hazards(Replay(text, "linux-6.5-arm64"), FindingKinds.BufferSharesGranule);
+        Assert.Equal([13L, 14], found.Select(f => f.Line));
+        Assert.StartsWith("(mapped with DMA_ATTR_SKIP_CPU_SYNC", found[0].Detail, StringComparison.Ordinal);
+        Assert.DoesNotContain("SKIP_CPU_SYNC", found[1].Detail, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void AnUnmapEndsThePair()
     {
         // The same two buffers, the first unmapped before the second is mapped: no pair, the first's own hazard stays.

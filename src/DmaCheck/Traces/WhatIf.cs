@@ -39,20 +39,22 @@ public sealed class WhatIfReplay
     /// <summary>
     /// The DMA granule of <paramref name="profile"/>: what dma_get_cache_alignment() (include/linux/dma-mapping.h)
     /// returns there, the alignment and size a streaming buffer needs on a non-coherent device so that no cache line
-    /// holds bytes outside it. arm64 before v6.5: ARCH_DMA_MINALIGN (128, the largest CWG the kernel supports); arm64
-    /// v6.5+ (dma.kmalloc_bounce=on): cache_line_size(), CTR_EL0.CWG (9382bc44b5f5); 32-bit arm: ARCH_DMA_MINALIGN =
-    /// L1_CACHE_BYTES (64); x86_64: no ARCH_DMA_MINALIGN, so 1. This is the one place the what-if replay takes the
-    /// granule from: issue 15 (item 1) makes the line size and the DMA alignment per platform, and then this function
-    /// should read them from the profile instead of the constants here.
+    /// holds bytes outside it. It is the model's own (<see cref="DmaAlignment.For"/>,
+    /// <see cref="CacheGeometry.DmaGetCacheAlignment"/>): ARCH_DMA_MINALIGN (128 on arm64 before v6.5, L1_CACHE_BYTES = 64
+    /// on 32-bit arm), or on arm64 since v6.5 cache_line_size(), the board's writeback granule (CTR_EL0.CWG); 1 on x86_64.
+    /// This is the one place the what-if replay takes the granule from.
     /// </summary>
-    public static (int Bytes, string Source) DmaGranule(KernelProfile profile, HardwareConfig hardware) => profile.Arch switch
+    public static (int Bytes, string Source) DmaGranule(KernelProfile profile, HardwareConfig hardware)
     {
-        Arch.Arm64 when SwitchValues.KmallocBounce.OfOrNull(profile) == KmallocBounceMode.On =>
-            (hardware.LineSize, $"dma_get_cache_alignment() = cache_line_size() = {hardware.LineSize} (CTR_EL0.CWG of the board's cores; arm64 since v6.5, 9382bc44b5f5)"),
-        Arch.Arm64 => (128, "dma_get_cache_alignment() = ARCH_DMA_MINALIGN = 128 (arm64 before v6.5)"),
-        Arch.Arm32 => (64, "dma_get_cache_alignment() = ARCH_DMA_MINALIGN = L1_CACHE_BYTES = 64 (32-bit arm)"),
-        _ => (1, "dma_get_cache_alignment() = 1 (no ARCH_DMA_MINALIGN: DMA is cache-coherent)"),
-    };
+        var cache = DmaAlignment.For(profile);
+        var bytes = cache.DmaGetCacheAlignment(hardware);
+        var source = cache.DmaCacheAlignment == DmaCacheAlignmentSource.CacheLineSize
+            ? $"dma_get_cache_alignment() = cache_line_size() = {bytes} (CTR_EL0.CWG of the board's cores; arm64 since v6.5, 9382bc44b5f5)"
+            : cache.ArchDmaMinalign == 0
+                ? "dma_get_cache_alignment() = 1 (no ARCH_DMA_MINALIGN: DMA is cache-coherent)"
+                : $"dma_get_cache_alignment() = ARCH_DMA_MINALIGN = {bytes} ({(profile.Arch == Arch.Arm32 ? "L1_CACHE_BYTES on 32-bit arm" : "arm64 before v6.5")})";
+        return (bytes, source);
+    }
 
     private sealed class Live
     {
@@ -383,6 +385,9 @@ public sealed class WhatIfReplay
 
     private static string Dir(DmaDirection d) => d.ToString();
 
+    private static string SkipCpuSync(TraceEvent e) =>
+        e.Attrs.Contains("SKIP_CPU_SYNC", StringComparison.Ordinal) ? "(mapped with DMA_ATTR_SKIP_CPU_SYNC: the map makes no maintenance, the driver's dma_sync_* calls make the same instead) " : "";
+
     private static string Label(Live x, Live current) => ReferenceEquals(x, current) ? $"this {Dir(x.Dir)} buffer" : $"the {Dir(x.Dir)} buffer of line {x.Line}";
 
     /// <summary>Why the profile does not bounce this buffer although its edges share granules.</summary>
@@ -435,7 +440,7 @@ public sealed class WhatIfReplay
         var m = MaintenanceOf(b.Phys, b.Size, b.Dir);
         findings.Add(new TraceFinding(FindingKinds.BufferSharesGranule, FindingKind.WhatIfClass, e.Line, e.Timestamp, e.Device, b.Event,
             $"on {profile.Name}, a non-coherent {e.Device}'s {Dir(b.Dir)} buffer {Where(b)} is {shape}: {string.Join("; ", edges)}, and {WhyNotBounced(b.Size)}",
-            m.Beside(head != 0 ? $"the {head} byte(s) before it" : $"the {tail} byte(s) after it")));
+            SkipCpuSync(e) + m.Beside(head != 0 ? $"the {head} byte(s) before it" : $"the {tail} byte(s) after it")));
     }
 
     private void CheckNeighbours(TraceEvent e, DeviceLive d, Live b)
@@ -460,7 +465,7 @@ public sealed class WhatIfReplay
             var m = MaintenanceOf(victim.Phys, victim.Size, victim.Dir);
             findings.Add(new TraceFinding(FindingKinds.MappingsShareGranule, FindingKind.WhatIfClass, e.Line, e.Timestamp, e.Device, b.Event,
                 $"on {profile.Name}, a non-coherent {e.Device}'s {Dir(b.Dir)} buffer {Where(b)} shares the {granule}-byte granule 0x{g * granule:x} with its live {Dir(other.Dir)} buffer {Where(other)}, mapped at line {other.Line} ({other.Timestamp} s, {other.Event})",
-                m.Pair(Label(owner, b), Label(victim, b))));
+                SkipCpuSync(e) + m.Pair(Label(owner, b), Label(victim, b))));
             return;
         }
     }
