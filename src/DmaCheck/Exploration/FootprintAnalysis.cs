@@ -297,22 +297,25 @@ internal sealed class FootprintAnalysis
     private StepAccess Map(Values ctx, MapStmt m, Footprint fp, List<string> reads)
     {
         var bound = MapBound(ctx, m);
-        return new StepAccess
-        {
-            Fresh = bound?.Fresh ?? false,
-            Unsettled = bound?.Unsettled ?? false,
-            Reads = fp.Reads & StepAccess.Shared & ~OwnLines,
-            Writes = bound is { Bounce: false } ? StateParts.None : StateParts.Swiotlb,
-            Lines = bound?.Lines ?? LineRanges.Empty,
-            AllLines = bound is null,
-            TableReads = bound?.Keys ?? LineRanges.Empty,
-            TableWrites = bound?.Keys ?? LineRanges.Empty,
-            AllTableReads = bound is null,
-            AllTableWrites = bound is null,
-            VarReads = reads,
-            VarWrites = [m.Target],
-        };
+        return Bounded(bound, fp.Reads & StepAccess.Shared & ~OwnLines, bound is { Bounce: false } ? StateParts.None : StateParts.Swiotlb, reads, [m.Target]);
     }
+
+    /// <summary>A map's, unmap's or sync's footprint: the lines and entries of <paramref name="bound"/>, or every one when it is unknown.</summary>
+    private static StepAccess Bounded(Bound? bound, StateParts reads, StateParts writes, List<string> varReads, IReadOnlyCollection<string>? varWrites = null) => new()
+    {
+        Fresh = bound?.Fresh ?? false,
+        Unsettled = bound?.Unsettled ?? false,
+        Reads = reads,
+        Writes = writes,
+        Lines = bound?.Lines ?? LineRanges.Empty,
+        AllLines = bound is null,
+        TableReads = bound?.Keys ?? LineRanges.Empty,
+        TableWrites = bound?.Keys ?? LineRanges.Empty,
+        AllTableReads = bound is null,
+        AllTableWrites = bound is null,
+        VarReads = varReads,
+        VarWrites = varWrites ?? [],
+    };
 
     /// <summary>
     /// The lines a map reaches and the entry lines it adds: its buffer's (dma_map_single of a linear-map address or
@@ -424,20 +427,8 @@ internal sealed class FootprintAnalysis
             bound = MapBound(ProducerValues(ctx.S, producer, at.Program), producer);
         }
 
-        return new StepAccess
-        {
-            Fresh = bound?.Fresh ?? false,
-            Unsettled = bound?.Unsettled ?? false,
-            Reads = fp.Reads & StepAccess.Shared & ~OwnLines,
-            Writes = bound is { Bounce: false } ? fp.Writes & StepAccess.Shared & ~StateParts.Swiotlb : fp.Writes & StepAccess.Shared,
-            Lines = bound?.Lines ?? LineRanges.Empty,
-            AllLines = bound is null,
-            TableReads = bound?.Keys ?? LineRanges.Empty,
-            TableWrites = bound?.Keys ?? LineRanges.Empty,
-            AllTableReads = bound is null,
-            AllTableWrites = bound is null,
-            VarReads = reads,
-        };
+        var writes = fp.Writes & StepAccess.Shared;
+        return Bounded(bound, fp.Reads & StepAccess.Shared & ~OwnLines, bound is { Bounce: false } ? writes & ~StateParts.Swiotlb : writes, reads);
     }
 
     /// <summary>What a known handle reaches: its buffer's lines, or (a bounce address) the pool's and every live mapping's buffer.</summary>
