@@ -70,7 +70,7 @@ public sealed class ReductionProperties
     public Property ReducedAndUnreducedAgreeOnGroupScenarios(GroupScenario generated) => AgreeOnGroups(generated);
 
     /// <summary>How many group scenarios CI checks here (and <see cref="ExplorerAgreementProperties"/> against the brute force).</summary>
-    internal const int GroupCases = 100;
+    internal const int GroupCases = 50;
 
     /// <summary>
     /// A state cap for CI: a scenario whose search reaches it is discarded (FsCheck counts it), not compared, so the
