@@ -139,7 +139,61 @@ public static class Switches
         ],
         Kernel.Arch.Arm64);
 
-    public static IReadOnlyList<SwitchDef> All { get; } = [PrepCoherent, SyncForDeviceFromDevice, CommonVaddrToPage, XenFreeCoherentPage, SwiotlbMapBounce, SwiotlbSyncForDeviceBounce, KmallocBounce, MapResourceRamCheck, DebugCachelineOverlap, DmaCacheAlignment];
+    /// <summary>How swiotlb_bounce() (kernel/dma/swiotlb.c) finds the original address behind a bounce address inside a mapping, for a sync of a sub-range.</summary>
+    public static SwitchDef SwiotlbSyncOffset { get; } = new(
+        "swiotlb.sync_offset",
+        "How swiotlb finds the original bytes for a bounce address that is not the start of its mapping (dma_sync_single_range_*, or dma_sync_single_* on handle + offset): from the slot's orig_addr, with what offset, and what it checks.",
+        [
+            new SwitchValue("slot_offset", "pre-16fc3cef33a0",
+                "swiotlb_tbl_sync_single: the slot's io_tlb_orig_addr plus the bounce address's offset in its 2 KiB slot; bounce addresses are always slot-aligned at map, so every sub-range lands right; no size check (v5.4, v5.10)."),
+            new SwitchValue("slot_start", "16fc3cef33a0",
+                "16fc3cef33a0 'swiotlb: don't modify orig_addr in swiotlb_tbl_sync_single' (Christoph Hellwig, in the min_align_mask series pulled for v5.12-rc1; backported to 5.10 and 5.11 stable): the offset in the slot is dropped, so a sync of a sub-range that does not start on a slot boundary copies from or to the start of the slot's original bytes instead of the sub-range (the caam breakage, Dominique Martinet and Horia Geantă); a sync past the slot's alloc_size is truncated with \"Buffer overflow detected\"."),
+            new SwitchValue("align_offset", "5f89468e2f06",
+                "5f89468e2f06 'swiotlb: manipulate orig_addr when tlb_addr has offset' (Bumyong Lee; merged after v5.13-rc7, so v5.13; Fixes: 16fc3cef33a0): orig_addr and alloc_size move by (tlb_addr & (IO_TLB_SIZE - 1)) - swiotlb_align_offset(orig_addr), an unsigned int; a negative difference (an address in the first align-offset bytes of a slot) is not modelled."),
+            new SwitchValue("checked", "868c9ddc182b",
+                "868c9ddc182b 'swiotlb: add overflow checks to swiotlb_bounce' (Dominique Martinet; v5.15-rc1, AUTOSEL to 5.13 stable): as 5f89468e2f06, but an offset in the slot below the original's aligned offset WARNs \"Access before mapping start detected\" and an offset past alloc_size \"Buffer overflow detected\", and nothing is copied (also, wrongly, for such an address in the second or a later slot)."),
+            new SwitchValue("signed", "e8068f2d756d",
+                "e8068f2d756d 'swiotlb: fix swiotlb_bounce() to do partial sync's correctly' (Michael Kelley, dma-mapping fixes for v6.9; CVE-2024-35814): the two checks of 868c9ddc182b are gone and tlb_offset is a signed int, so a sub-range that starts in the first align-offset bytes of a later slot is found right; only the size check against alloc_size is left."),
+        ]);
+
+    /// <summary>How swiotlb's slot search (swiotlb_tbl_map_single / swiotlb_find_slots / swiotlb_area_find_slots) places a bounce buffer, and which low bits of the original address the bounce address keeps.</summary>
+    public static SwitchDef SwiotlbSlotSearch { get; } = new(
+        "swiotlb.slot_search",
+        "Where swiotlb's slot search puts a bounce buffer: whether the bounce address keeps the low bits the device's min_align_mask names (dma_set_min_align_mask, NVMe: 0xfff), and how mappings of a page or more are aligned.",
+        [
+            new SwitchValue("page_stride", "pre-1f221a0d0dbf",
+                "swiotlb_tbl_map_single before the min_align_mask series: the bounce address is the start of a slot, so every low bit of the original below 2 KiB is dropped whatever the device needs; a mapping of PAGE_SIZE or more starts on a page-aligned slot (stride 2 from an aligned index), a smaller one on any free slot (v5.4, v5.10; the field min_align_mask did not exist)."),
+            new SwitchValue("min_align_stride", "1f221a0d0dbf",
+                "1f221a0d0dbf 'swiotlb: respect min_align_mask' (Christoph Hellwig, in the series that added min_align_mask to struct device_dma_parameters and 3d2d861eb03e 'nvme-pci: set min_align_mask'; pulled for v5.12-rc1, backported to 5.10 and 5.11 stable): the bounce address keeps orig_addr & min_align_mask & (IO_TLB_SIZE - 1) as an offset in the slot, and the search only takes slots that match the original in the mask's bits above the slot; stride = (mask >> IO_TLB_SHIFT) + 1, doubled for mappings of a page or more, from an index aligned to the stride; a mismatching slot is skipped by one (v5.12..v6.2)."),
+            new SwitchValue("address_mask", "0eee5ae10256",
+                "0eee5ae10256 'swiotlb: fix slot alignment checks' (Petr Tesarik, in mainline for v6.3 with a follow-up fix; backported to 6.1.23): page alignment for a mapping of a page or more joins the mask that a slot's address is compared with against the original's, and the search starts at the area's index unaligned (v6.3..v6.8)."),
+            new SwitchValue("page_unless_min_align", "14cebf689a78",
+                "14cebf689a78 'swiotlb: Reinstate page-alignment for mappings >= PAGE_SIZE' (Will Deacon, tags/dma-mapping-6.9-2024-03-24, so v6.9-rc1; the same series also reworked the alignment of explicitly aligned allocations): the mask compared with the original is the device's min_align_mask above the slot only; a mapping of a page or more is page aligned only when the device has no min_align_mask. That last placement is not modelled (the run says so)."),
+        ]);
+
+    /// <summary>What the user mapping of a coherent buffer gets as page attributes: dma_pgprot() (kernel/dma/mapping.c) or, before it, arch_dma_mmap_pgprot().</summary>
+    public static SwitchDef DmaMmapPgprot { get; } = new(
+        "dma.mmap_pgprot",
+        "The page attributes dma_mmap_attrs gives the user mapping of a coherent buffer (vma->vm_page_prot).",
+        [
+            new SwitchValue("arch_dma_mmap_pgprot", "pre-33dcb37cef74",
+                "dma_common_mmap set vm_page_prot = arch_dma_mmap_pgprot(dev, prot, attrs) whether the device is coherent or not: on arm64 pgprot_writecombine (Normal-NC) for a non-coherent device or DMA_ATTR_WRITE_COMBINE, so a coherent device's buffer allocated and mapped with DMA_ATTR_WRITE_COMBINE (dma_alloc_wc, dma_mmap_wc) got a non-cacheable user mapping while its kernel mapping is cacheable; without ARCH_HAS_DMA_MMAP_PGPROT (x86) pgprot_noncached for every device (up to v5.3-rc3; the x86 case is not modelled)."),
+            new SwitchValue("dma_pgprot", "33dcb37cef74",
+                "33dcb37cef74 'dma-mapping: fix page attributes for dma_mmap_*' (Christoph Hellwig, tags/dma-mapping-5.3-4 pulled 10 Aug 2019, so v5.3-rc4): dma_pgprot() returns prot unchanged for a coherent device, and only a non-coherent one gets arch_dma_mmap_pgprot (pgprot_writecombine on arm64)."),
+        ]);
+
+    /// <summary>What xen_swiotlb_dma_ops.alloc/.free are on arm and arm64 (drivers/xen/swiotlb-xen.c).</summary>
+    public static SwitchDef XenArmAlloc { get; } = new(
+        "xen.arm_alloc",
+        "What a Xen dom0 on arm/arm64 uses for dma_alloc_attrs/dma_free_attrs (xen_swiotlb_dma_ops.alloc and .free).",
+        [
+            new SwitchValue("xen_swiotlb_alloc_coherent", "pre-566fb90e050d",
+                "xen_swiotlb_alloc_coherent / xen_swiotlb_free_coherent around xen_alloc_coherent_pages = dma_direct_alloc: the size rounded to a Xen page order, a second memset through the returned address, and at free TestClearPageXenRemapped on the page of vaddr (see xen_free_coherent_page) before dma_direct_free (v5.4..v5.18)."),
+            new SwitchValue("dma_direct", "566fb90e050d",
+                "566fb90e050d 'swiotlb-xen: fix DMA_ATTR_NO_KERNEL_MAPPING on arm' (Christoph Hellwig, in the dma-mapping pull for v5.19-rc1): on arm and arm64 .alloc = dma_direct_alloc and .free = dma_direct_free; xen_swiotlb_alloc_coherent is x86 only."),
+        ]);
+
+    public static IReadOnlyList<SwitchDef> All { get; } = [PrepCoherent, SyncForDeviceFromDevice, CommonVaddrToPage, XenFreeCoherentPage, SwiotlbMapBounce, SwiotlbSyncForDeviceBounce, KmallocBounce, MapResourceRamCheck, DebugCachelineOverlap, DmaCacheAlignment, SwiotlbSyncOffset, SwiotlbSlotSearch, DmaMmapPgprot, XenArmAlloc];
 
     public static SwitchDef? Find(string key) => All.FirstOrDefault(s => s.Key == key);
 }
