@@ -20,6 +20,8 @@ public static partial class DmaApi
         handle = DmaMappingError;
         if ((attrs & DmaAttrs.DMA_ATTR_NO_KERNEL_MAPPING) != 0)
         {
+            env.Profile.RequireModelled(ProfileGaps.NoKernelMapping);
+
             // dma_direct_alloc_no_mapping (inline before v5.16): pages, prep of the lowmem alias, the page as cookie, no memset.
             if (DirectAllocPages(env, s.Kernel, dev, size, gfp, $"dma_alloc_attrs({dev.Name}, NO_KERNEL_MAPPING)", ops, out var npfn) is not { } nk)
             {
@@ -45,6 +47,7 @@ public static partial class DmaApi
         var remap = layout.Arch == Arch.Arm64 && !dev.Coherent; // DMA_DIRECT_REMAP && !dev_is_dma_coherent(dev)
         if (remap && !gfp.AllowsBlocking())
         {
+            env.Profile.RequireModelled(ProfileGaps.AtomicPool);
             return DmaDirectAllocFromPool(env, s, dev, size, ops, out cpuAddr, out handle);
         }
 
@@ -371,7 +374,7 @@ public static partial class DmaApi
         if (s.Swiotlb is { } pool && pool.Contains(paddr) && dir is DmaDirection.DMA_FROM_DEVICE or DmaDirection.DMA_BIDIRECTIONAL)
         {
             var copy = env.Profile.XenDom0 && forUnmap ? "swiotlb_tbl_unmap_single" : "swiotlb_sync_single_for_cpu";
-            if (SwiotlbBounce.Bounce(s, pool, paddr, size, DmaDirection.DMA_FROM_DEVICE, $"{caller}: {copy}", ops, findings) is { } copied)
+            if (SwiotlbBounce.Bounce(s, pool, paddr, size, DmaDirection.DMA_FROM_DEVICE, $"{caller}: {copy}", ops, findings, env.SwiotlbSyncOffset) is { } copied)
             {
                 StaleBytes(s, copied.Orig, copied.Size, function, findings);
             }
@@ -393,7 +396,7 @@ public static partial class DmaApi
             (env.SwiotlbSyncForDeviceAlwaysBounces || dir is DmaDirection.DMA_TO_DEVICE or DmaDirection.DMA_BIDIRECTIONAL))
         {
             SwiotlbBounce.Bounce(s, pool, paddr, size, DmaDirection.DMA_TO_DEVICE,
-                $"{XenVia(env, function, "xen_swiotlb_sync_single_for_device")}: swiotlb_sync_single_for_device [{Switches.SwiotlbSyncForDeviceBounce.Key}={(env.SwiotlbSyncForDeviceAlwaysBounces ? "always" : "by_direction")}]", ops, findings);
+                $"{XenVia(env, function, "xen_swiotlb_sync_single_for_device")}: swiotlb_sync_single_for_device [{Switches.SwiotlbSyncForDeviceBounce.Key}={(env.SwiotlbSyncForDeviceAlwaysBounces ? "always" : "by_direction")}]", ops, findings, env.SwiotlbSyncOffset);
             next = Filled(s, paddr, size);
         }
 

@@ -44,7 +44,7 @@ public static partial class DmaApi
                 }
 
                 return ArmDmaAlloc(env, s, dev, PlatformLayout.PageAlign(size), gfp, ops, out cpuAddr, out handle);
-            case DmaOpsKind.XenSwiotlb:
+            case DmaOpsKind.XenSwiotlb when env.XenArmAlloc == XenArmAllocMode.XenSwiotlbAllocCoherent:
                 return XenSwiotlbAllocCoherent(env, s, dev, size, gfp, attrs, ops, out cpuAddr, out handle);
             default:
                 return DmaDirectAlloc(env, s, dev, size, gfp, attrs, ops, out cpuAddr, out handle);
@@ -68,9 +68,27 @@ public static partial class DmaApi
         return env.Ops switch
         {
             DmaOpsKind.ArmDmaOps => ArmDmaFree(env, s, dev, size, cpuAddr, handle, ops, findings), // arm_dma_free → __arm_dma_free
-            DmaOpsKind.XenSwiotlb => XenSwiotlbFreeCoherent(env, s, dev, size, cpuAddr, handle, attrs, ops, findings),
+            DmaOpsKind.XenSwiotlb when env.XenArmAlloc == XenArmAllocMode.XenSwiotlbAllocCoherent => XenSwiotlbFreeCoherent(env, s, dev, size, cpuAddr, handle, attrs, ops, findings),
             _ => DmaDirectFree(env, s, dev, size, cpuAddr, handle, attrs, ops, findings),
         };
+    }
+
+    /// <summary>
+    /// The memory type dma_mmap_attrs gives the user mapping, per <see cref="Switches.DmaMmapPgprot"/>: dma_pgprot()
+    /// since 33dcb37cef74 (v5.3-rc4); before it dma_common_mmap took arch_dma_mmap_pgprot() for every device, which on
+    /// arm64 (v5.0..v5.2) is pgprot_writecombine unless the device is coherent and the attributes lack
+    /// DMA_ATTR_WRITE_COMBINE. arm_dma_ops have their own mmap (__get_dma_pgprot for non-coherent devices only).
+    /// </summary>
+    public static MemoryType UserMappingPgprot(DmaEnvironment env, DmaDevice dev, DmaAttrs attrs)
+    {
+        if (env.DmaMmapPgprot == DmaMmapPgprotMode.DmaPgprot || env.Profile.ArmDmaOps || env.Layout.Arch == Arch.Arm32)
+        {
+            return DmaPgprot(dev, attrs);
+        }
+
+        return env.Layout.Arch == Arch.Arm64
+            ? (!dev.Coherent || (attrs & DmaAttrs.DMA_ATTR_WRITE_COMBINE) != 0 ? MemoryType.NormalNonCacheable : MemoryType.NormalWriteBack)
+            : throw new NotModelledException($"dma_common_mmap before 33dcb37cef74 on {env.Layout.Arch} ({Switches.DmaMmapPgprot.Key}=arch_dma_mmap_pgprot): pgprot_noncached for a coherent device's write-back page, an attribute alias whose effects are not modelled");
     }
 
     /// <summary>The memory type of a user mapping of a coherent buffer: dma_pgprot(dev, vma-&gt;vm_page_prot, attrs).</summary>
@@ -98,7 +116,7 @@ public static partial class DmaApi
         var intended = record is not null && pfn == record.Pfn ? s.OwnerOf(record.Pfn) : null;
         CheckExportedPages(s.Kernel, pfn, count, record, function, how, $"the user mapping of {buffer}", FindingKinds.UserMappingForeignPage, FindingKinds.UserMappingOutsideRam,
             "user space can read and write it", "the process takes a fault when it touches the mapping (nothing answers at that physical address)", findings);
-        var k = s.Kernel.MapUser(pfn, count, DmaPgprot(dev, attrs), $"user mapping of {buffer} ({function})", intended, ops, out userVa);
+        var k = s.Kernel.MapUser(pfn, count, UserMappingPgprot(env, dev, attrs), $"user mapping of {buffer} ({function})", intended, ops, out userVa);
         return s with { Kernel = k };
     }
 
@@ -133,6 +151,7 @@ public static partial class DmaApi
         var layout = s.Kernel.Layout;
         if (layout.IsVmallocAddr(ptr))
         {
+            env.Profile.RequireModelled(ProfileGaps.MapSingleVmalloc);
             findings.Add(new Finding(FindingKinds.MapSingleVmalloc, function, null, new PageOwner(OwnerKind.Allocation, "a vmalloc area"), Severity.ContractViolation,
                 $"{dev.Name}: rejecting DMA map of vmalloc memory (0x{ptr:x}, {size} bytes; dev_WARN_ONCE in dma_map_single_attrs, 4544b9f25e70): the map returns DMA_MAPPING_ERROR. A vmalloc buffer is mapped page by page with vmalloc_to_page and dma_map_page, or allocated with kmalloc"));
             handle = DmaMappingError;
