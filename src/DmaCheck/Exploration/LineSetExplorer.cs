@@ -227,7 +227,7 @@ public sealed partial class LineSetExplorer
 
     /// <summary>
     /// The reduced search, in rounds (docs/internals-reduction.md): a statement that reports a finding, crashes the
-    /// kernel or fails must keep its place in every run, so that the shortest run to it, its state and its error stay
+    /// kernel, reaches what is not modelled or fails must keep its place in every run, so that the shortest run to it, its state and its error stay
     /// those of the unreduced search. Those statements are not known before a search meets them: each round marks the
     /// ones it met, and a round that meets a statement not yet marked is run again with it marked. A search stopped by
     /// a limit is not run again. Null when the reduction had to give up.
@@ -250,13 +250,14 @@ public sealed partial class LineSetExplorer
                 continue;
             }
 
-            if (result is null || result.Inconclusive is not null)
+            if (result is null || (result.Inconclusive is not null && result.NotModelled is null))
             {
-                return result;
+                return result; // a limit: not run again
             }
 
             var met = result.Findings.Select(f => f.Statement)
                 .Concat(result.KernelBugs.Select(k => model.Scenario.StatementAt(k.Crash.Span)).OfType<Statement>())
+                .Concat(result.NotModelled is { } stop && model.Scenario.StatementAt(stop.Span) is { } unmodelled ? [unmodelled] : [])
                 .Where(stmt => !marked.Contains(stmt)).ToList();
             if (met.Count == 0)
             {
@@ -432,9 +433,10 @@ public sealed partial class LineSetExplorer
             return null;
         }
 
+        inconclusive ??= crashes.NotModelled?.Message; // some run reached what the model does not have
         return new ExplorationResult(scenario, Name, crashes.Expectations(accumulators, inconclusive is not null),
             new ExplorationStats(visited.Count, finals, transitions, watch.Elapsed, blocked) { StoredBytes = visited.Bytes + paths.Bytes, Hung = hung }, inconclusive, findings.Results())
-        { KernelBugs = crashes.Verdicts(inconclusive is not null) };
+        { KernelBugs = crashes.Verdicts(inconclusive is not null), NotModelled = crashes.NotModelled };
     }
 
     /// <summary>A final state: a kernel crash is recorded as one (its run is not judged by the expectations); any other is evaluated.</summary>
@@ -445,7 +447,7 @@ public sealed partial class LineSetExplorer
             Crashes[(crash.Name, crash.Message)] = new FailurePoint(node, null, node.BaseCost);
         }
 
-        if (node.Ctrl.Crash is null)
+        if (node.Ctrl.Crash is null && node.Ctrl.NotModelled is null)
         {
             blocked += model.IsFinished(node.Ctrl) ? 0 : 1;
             hung += model.IsHung(node.Ctrl) ? 1 : 0;

@@ -83,7 +83,7 @@ public sealed record AgentState(ImmutableStack<Frame> Frames, string? Stopped, b
 /// id (docs/internals-state.md).
 /// </summary>
 public sealed class SharedState(DmaState dma, DebugState debug, ImmutableSortedDictionary<string, Value> vars,
-    ImmutableSortedSet<string> signals, ImmutableSortedDictionary<int, ObservedRange> observed, KernelCrash? crash)
+    ImmutableSortedSet<string> signals, ImmutableSortedDictionary<int, ObservedRange> observed, KernelCrash? crash, NotModelledStop? notModelled = null)
 {
     public DmaState Dma { get; } = dma;
 
@@ -98,6 +98,9 @@ public sealed class SharedState(DmaState dma, DebugState debug, ImmutableSortedD
 
     /// <summary>The kernel crashed on this run; null on a run that has not crashed.</summary>
     public KernelCrash? Crash { get; } = crash;
+
+    /// <summary>This run reached behaviour the model does not have; null on a run that has not.</summary>
+    public NotModelledStop? NotModelled { get; } = notModelled;
 }
 
 /// <summary>
@@ -152,15 +155,24 @@ public sealed class ControlState : IEquatable<ControlState>
     /// </summary>
     public KernelCrash? Crash => Shared.Crash;
 
+    /// <summary>
+    /// The run reached behaviour the model does not have: nothing runs after it, the state is final, and the whole
+    /// result is inconclusive. Null on a run that has not.
+    /// </summary>
+    public NotModelledStop? NotModelled => Shared.NotModelled;
+
     public ControlState With(DmaState? dma = null, ImmutableArray<AgentState>? agents = null, ImmutableSortedDictionary<string, Value>? vars = null,
         ImmutableSortedSet<string>? signals = null, ImmutableSortedDictionary<int, ObservedRange>? observed = null, DebugState? debug = null) =>
         new(dma is null && vars is null && signals is null && observed is null && debug is null
                 ? Shared
-                : new SharedState(dma ?? Dma, debug ?? Debug, vars ?? Vars, signals ?? Signals, observed ?? Observed, Crash),
+                : new SharedState(dma ?? Dma, debug ?? Debug, vars ?? Vars, signals ?? Signals, observed ?? Observed, Crash, NotModelled),
             agents ?? Agents);
 
     /// <summary>This state with the kernel crashed by <paramref name="crash"/>.</summary>
-    public ControlState Crashed(KernelCrash crash) => new(new SharedState(Dma, Debug, Vars, Signals, Observed, crash), Agents);
+    public ControlState Crashed(KernelCrash crash) => new(new SharedState(Dma, Debug, Vars, Signals, Observed, crash, NotModelled), Agents);
+
+    /// <summary>This state stopped at behaviour the model does not have.</summary>
+    public ControlState Unmodelled(NotModelledStop stop) => new(new SharedState(Dma, Debug, Vars, Signals, Observed, Crash, stop), Agents);
 
     /// <summary>
     /// The state's 128-bit fingerprint: the sum of one <see cref="SlotHash"/> per part, the shared state's and each
@@ -224,6 +236,12 @@ public sealed record KernelCrash(int Agent, SourceSpan Span, string Message)
     public string Name => $"kernel-bug@{Span.Line}:{Span.Column}";
 }
 
+/// <summary>
+/// Where a run reached behaviour the model does not have (a <c>not modelled:</c> stop): the statement of which agent,
+/// and what is missing. The run ends there, and a result with such a run is inconclusive (issue 14, item 3).
+/// </summary>
+public sealed record NotModelledStop(int Agent, SourceSpan Span, string Message);
+
 /// <summary>How a step ended.</summary>
 public enum StepOutcomeKind
 {
@@ -238,6 +256,9 @@ public enum StepOutcomeKind
 
     /// <summary>The kernel crashed: the run ends here (<see cref="ControlState.Crash"/>).</summary>
     KernelBug,
+
+    /// <summary>The statement needs behaviour the model does not have: the run ends here, and the result is inconclusive (<see cref="ControlState.NotModelled"/>).</summary>
+    NotModelled,
 }
 
 /// <summary>What one agent step did: the statement, the hardware operations it caused in program order, and any findings.</summary>
@@ -252,7 +273,8 @@ public sealed record StepResult(ControlState Next, int Agent, AgentProgram Progr
 
     /// <summary>How the step ended.</summary>
     public StepOutcomeKind Outcome =>
-        Next.Crash is not null ? StepOutcomeKind.KernelBug
+        Next.NotModelled is not null ? StepOutcomeKind.NotModelled
+        : Next.Crash is not null ? StepOutcomeKind.KernelBug
         : Next.Agents[Agent].Stopped is not null ? StepOutcomeKind.Stopped
         : Findings.Count > 0 ? StepOutcomeKind.Finding
         : StepOutcomeKind.Ok;
@@ -270,7 +292,7 @@ public enum RunErrorKind
     /// <summary>The kernel would crash, BUG or corrupt memory: reported as a failure.</summary>
     KernelBug,
 
-    /// <summary>Behaviour this version does not model: the result is inconclusive.</summary>
+    /// <summary>Behaviour this version does not model: the result is inconclusive (a step meeting it ends its run, <see cref="StepOutcomeKind.NotModelled"/>; replay reports it as an error of this kind).</summary>
     NotModelled,
 }
 
@@ -326,10 +348,10 @@ public sealed class ScenarioModel : IScenarioModel
 
     public bool IsFinished(ControlState s) => s.Agents.All(a => a.Done);
 
-    /// <summary>The agents that can take a step now, in agent order (none once the kernel crashed).</summary>
+    /// <summary>The agents that can take a step now, in agent order (none once the kernel crashed or the run reached what is not modelled).</summary>
     public IEnumerable<int> Enabled(ControlState s)
     {
-        if (s.Crash is not null)
+        if (s.Crash is not null || s.NotModelled is not null)
         {
             yield break;
         }
@@ -428,7 +450,10 @@ public sealed class ScenarioModel : IScenarioModel
         }
         catch (NotModelledException e)
         {
-            throw new RunException(RunErrorKind.NotModelled, Scenario, stmt, e.Message, e);
+            // The model lacks what this statement needs: the run ends here, and the result will be inconclusive.
+            var stopped = new AgentState([], e.Message);
+            var after = s.With(agents: s.Agents.SetItem(agent, stopped)).Unmodelled(new NotModelledStop(agent, stmt.Span, e.Message));
+            return new StepResult(after, agent, program, stmt, ops, findings);
         }
     }
 
