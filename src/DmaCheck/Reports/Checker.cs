@@ -94,7 +94,8 @@ public static class Checker
                 // Some run needs what the model does not have: nothing can be concluded, whatever the other runs did.
                 var at = scenario.StatementAt(stop.Span);
                 return NotModelled(scenario, displayPath, $"{scenario.File}:{stop.Span.Line}:{stop.Span.Column}: inconclusive: {stop.Message}\n    in: {at.Text}", model)
-                    with { At = stop.Span };
+                    with
+                { At = stop.Span };
             }
 
             if (result.KernelBugs.Count > 0)
