@@ -72,6 +72,9 @@ public sealed record KernelState(
     /// <summary>The sg tables sg_alloc_table made, by id (freed ones included).</summary>
     public ImmutableList<SgTable> SgTables { get; init; } = ImmutableList<SgTable>.Empty;
 
+    /// <summary>Memory qcom_scm_assign_mem gave away from HLOS, by physical address (<see cref="QcomScm"/>).</summary>
+    public ImmutableSortedDictionary<ulong, ScmAssignment> ScmAssignments { get; init; } = QcomScm.None;
+
     /// <summary>The swiotlb pool's first frame, when there is a pool.</summary>
     public ulong? SwiotlbPfn { get; init; }
 

@@ -25,6 +25,9 @@ public sealed class Binder
     private readonly Dictionary<string, ulong> observedLength = new(StringComparer.Ordinal);
     private readonly HashSet<string> notes = [];
     private readonly List<TenantSpec> tenants = [];
+
+    /// <summary>The checks the binder adds for statements that imply one (<see cref="CallBinding.ImplicitCheck"/>): memory assigned away must stay untouched.</summary>
+    private readonly List<Expectation> implicitExpectations = [];
     private readonly Dictionary<string, Token> tenantAt = new(StringComparer.Ordinal);
 
     private readonly SettingOverrides overrides;
@@ -145,13 +148,22 @@ public sealed class Binder
 
         var expectations = syntax.Expectations.Select(BindExpectation).ToList();
         var names = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var e in implicitExpectations)
+        {
+            names.Add(e.Name);
+        }
+
         foreach (var e in syntax.Expectations)
         {
             if (!names.Add(e.Name.Text))
             {
-                throw Error(e.Name, $"a second expectation named '{e.Name.Text}'");
+                throw Error(e.Name, implicitExpectations.Any(i => i.Name == e.Name.Text)
+                    ? $"'{e.Name.Text}' is the name of the check the statement on line {implicitExpectations.First(i => i.Name == e.Name.Text).Span.Line} implies; choose another"
+                    : $"a second expectation named '{e.Name.Text}'");
             }
         }
+
+        expectations.AddRange(implicitExpectations);
 
         var declared = new Dictionary<string, DeclaredVerdict>(StringComparer.Ordinal);
         foreach (var d in syntax.Declared)
@@ -728,6 +740,40 @@ public sealed class Binder
         public DmaDirection Direction(int i) => binder.Direction(call.Args[i]);
 
         public int Order(int i) => binder.Order(call.Args[i]);
+
+        /// <summary>An error at <paramref name="at"/>.</summary>
+        public ScenarioException Error(Token at, string message) => binder.Error(at, message);
+
+        /// <summary>Argument <paramref name="i"/> as one bare word (a constant such as QCOM_SCM_VMID_MSS_MSA), or an error naming <paramref name="what"/>.</summary>
+        public Token Word(int i, string what)
+        {
+            var e = call.Args[i];
+            return e.Terms.Count == 1 && e.Offset is null && e.Head.Kind == TokenKind.Identifier
+                ? e.Head
+                : throw binder.Error(e.Span, $"expected {what}, not '{e.Head.Text}'");
+        }
+
+        /// <summary>
+        /// Registers the check this statement implies, as an expectation named <c>NAME.L&lt;line&gt;</c> over an observed
+        /// variable of the same name that no byte may fill with <paramref name="faultWriter"/>'s bytes: the variable the
+        /// hardware records a fault in. Returns the variable and the writer's id.
+        /// </summary>
+        public (int Var, byte Writer) ImplicitCheck(string name, string text, string faultWriter)
+        {
+            var full = $"{name}.L{call.Span.Line}";
+            if (binder.observedAt.ContainsKey(full) || binder.implicitExpectations.Any(e => e.Name == full))
+            {
+                throw binder.Error(call.Function, $"a second statement on line {call.Span.Line} that implies the check '{full}': put one per line");
+            }
+
+            binder.observedAt[full] = call.Function;
+            binder.observed.Add(full);
+            var index = binder.observed.Count - 1;
+            binder.observedLength[full] = ulong.MaxValue;
+            var writer = binder.writers.Intern(faultWriter);
+            binder.implicitExpectations.Add(new Expectation(full, call.Span, text, [new Atom(index, 0, null, WriterTable.Old)]));
+            return (index, writer);
+        }
 
         /// <summary>The attributes of a streaming map or unmap: DMA_ATTR_OVERWRITE existed only while swiotlb.map_bounce was unless_overwrite (ddbd89deb7d3..aa6f8dcbab47, and bddac7c1e02b..901c7280ca0d).</summary>
         public DmaAttrs MapAttrs(int i)

@@ -170,6 +170,14 @@ public sealed record Scenario(
 {
     public string File => Source.Path;
 
+    /// <summary>
+    /// The observed variables a run starts with: the checks statements imply (memory given to another security domain
+    /// must stay untouched) hold an empty range until their statement runs, so a run that never gets there passes them.
+    /// </summary>
+    public System.Collections.Immutable.ImmutableSortedDictionary<int, ObservedRange> InitialObserved() =>
+        System.Collections.Immutable.ImmutableSortedDictionary.CreateRange(Programs.SelectMany(p => p.Body).OfType<ScmAssignStmt>()
+            .Where(a => a.FaultVar >= 0).Select(a => KeyValuePair.Create(a.FaultVar, new ObservedRange(0, 0))));
+
     /// <summary>The statement at <paramref name="span"/> (where a kernel crash happened, for instance).</summary>
     public Statement StatementAt(SourceSpan span) => Programs.SelectMany(p => p.Body).First(st => st.Span == span);
 }
