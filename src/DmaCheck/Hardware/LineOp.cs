@@ -48,6 +48,12 @@ public enum LineOpKind : byte
     /// with -1 it is given back. The caches are not touched.
     /// </summary>
     Assign,
+
+    /// <summary>
+    /// On a line assigned away: whether a Normal non-cacheable alias still maps it (<see cref="LineOp.Writer"/> 1) or no
+    /// longer does (0), as the kernel's mappings change; a line that is not assigned is untouched. No bus access.
+    /// </summary>
+    Reach,
 }
 
 /// <summary>What a poll's load of one line may see (<see cref="LineOpKind.Poll"/>), as flags.</summary>
@@ -88,6 +94,9 @@ public sealed record LineOp(LineOpKind Kind, MasterKind Master, MemoryType Type,
 
     public static LineOp Maintenance(LineOpKind kind) => new(kind, MasterKind.Cpu, MemoryType.NormalWriteBack);
 
+    /// <summary>Whether a Normal non-cacheable alias maps the (assigned) lines now.</summary>
+    public static LineOp Reach(bool ncMapped) => new(LineOpKind.Reach, MasterKind.Cpu, MemoryType.NormalNonCacheable, ncMapped ? (byte)1 : (byte)0);
+
     /// <summary>The memory is assigned away, faults recorded in <paramref name="var"/> as <paramref name="faultWriter"/>'s bytes; or given back (<paramref name="var"/> -1).</summary>
     public static LineOp Assign(int var, byte faultWriter) => new(LineOpKind.Assign, MasterKind.Firmware, MemoryType.NormalWriteBack, faultWriter, var);
 
@@ -111,6 +120,8 @@ public sealed record LineOp(LineOpKind Kind, MasterKind Master, MemoryType Type,
         LineOpKind.OuterInvalidate => "L2C invalidate line",
         LineOpKind.Assign when Var >= 0 => "XPU: assigned away from the non-secure world",
         LineOpKind.Assign => "XPU: given back to the non-secure world",
+        LineOpKind.Reach when Writer != 0 => "a Normal-NC alias maps the assigned memory (speculative reads can reach it)",
+        LineOpKind.Reach => "no Normal-NC alias maps the assigned memory any more",
         LineOpKind.Read => $"{MasterName} {Type.Describe()} read",
         LineOpKind.CopyRead => $"{MasterName} {Type.Describe()} memcpy read",
         LineOpKind.Poll => $"{MasterName} {Type.Describe()} poll read ({Classes switch { PollClasses.Hit => "sees the value", PollClasses.Any => "any value", PollClasses.Hopeless => "misses, for good", PollClasses.Hopeful => "misses", PollClasses.Miss => "misses", _ => "sees the value or misses" }})",

@@ -20,6 +20,12 @@ public enum SpontaneousMove : byte
 
     /// <summary>An outer (L2) line is dropped; a Dirty one is written to RAM first. Only on a board with an outer cache.</summary>
     OuterEvict,
+
+    /// <summary>
+    /// A speculative read through a Normal non-cacheable alias, which allocates nothing and changes no state, so it
+    /// matters only on a line assigned to another security domain, where it is a fatal abort (<see cref="LineState.NcMapped"/>).
+    /// </summary>
+    SpeculativeRead,
 }
 
 /// <summary>
@@ -113,6 +119,7 @@ public static class LineSemantics
             LineOpKind.OuterCleanInvalidate => new(OuterDrop(RequireOuter(s).Outer == CacheState.Dirty ? OuterWriteBack(s) : s)),
             LineOpKind.OuterInvalidate => new(OuterDrop(RequireOuter(s))),
             LineOpKind.Assign => new(Assign(s, op)),
+            LineOpKind.Reach => new(s.WithNcMapped(op.Writer != 0)),
             _ => throw new ArgumentOutOfRangeException(nameof(access)),
         };
     }
@@ -372,7 +379,13 @@ public static class LineSemantics
         if (s.Assigned >= 0)
         {
             // Assigned away: a linefill is a bus read and the write-back of a dirty line a bus write, both refused with a
-            // fatal abort; a Clean line is dropped without a bus access.
+            // fatal abort; a Clean line is dropped without a bus access. A live Normal-NC alias lets the CPU read the line
+            // speculatively whatever its cache state.
+            if (s.NcMapped)
+            {
+                into.Add((SpontaneousMove.SpeculativeRead, s.Faulted()));
+            }
+
             switch (s.Cache)
             {
                 case CacheState.Invalid when fillable:
@@ -438,6 +451,7 @@ public static class LineSemantics
         SpontaneousMove.WriteBack => "write-back",
         SpontaneousMove.OuterFill => "outer-cache (L2) linefill or prefetch",
         SpontaneousMove.OuterEvict => "outer-cache (L2) eviction",
+        SpontaneousMove.SpeculativeRead => "speculative read through a Normal non-cacheable alias",
         _ => move.ToString(),
     };
 }

@@ -32,7 +32,7 @@ public sealed class LineState : IEquatable<LineState>
     }
 
     public LineState(CacheState cache, LineBytes? cached, LineBytes ram, ImmutableArray<Observation> observations, bool hasOuter, CacheState outer, LineBytes? outerCached)
-        : this(cache, cached, ram, observations, hasOuter, outer, outerCached, -1, 0, false)
+        : this(cache, cached, ram, observations, hasOuter, outer, outerCached, -1, 0, false, false)
     {
     }
 
@@ -42,8 +42,9 @@ public sealed class LineState : IEquatable<LineState>
     /// </param>
     /// <param name="faultWriter">The writer whose bytes that variable holds on a line that faulted.</param>
     /// <param name="busError">The line took a fatal access fault (<see cref="BusError"/>).</param>
+    /// <param name="ncMapped">While assigned, a Normal non-cacheable alias still maps the line (<see cref="NcMapped"/>).</param>
     public LineState(CacheState cache, LineBytes? cached, LineBytes ram, ImmutableArray<Observation> observations, bool hasOuter, CacheState outer, LineBytes? outerCached,
-        int assigned, byte faultWriter, bool busError)
+        int assigned, byte faultWriter, bool busError, bool ncMapped)
     {
         if ((cache == CacheState.Invalid) != (cached is null))
         {
@@ -65,6 +66,7 @@ public sealed class LineState : IEquatable<LineState>
         Assigned = assigned;
         FaultWriter = faultWriter;
         BusError = busError;
+        NcMapped = ncMapped;
         var h = new HashCode();
         h.Add(cache);
         h.Add(cached);
@@ -83,12 +85,13 @@ public sealed class LineState : IEquatable<LineState>
             h.Add(outerCached);
         }
 
-        if (assigned >= 0 || busError)
+        if (assigned >= 0 || busError || ncMapped)
         {
             // Only for assigned memory, so every other state hashes as it always did.
             h.Add(assigned);
             h.Add(faultWriter);
             h.Add(busError);
+            h.Add(ncMapped);
         }
 
         hash = h.ToHashCode();
@@ -130,6 +133,14 @@ public sealed class LineState : IEquatable<LineState>
     /// </summary>
     public bool BusError { get; }
 
+    /// <summary>
+    /// While the line is assigned away, whether a Normal non-cacheable alias of it is still live: the architecture lets
+    /// the CPU read Normal memory speculatively whatever its cacheability (only Device memory is never read
+    /// speculatively), so such an alias can reach the line with no instruction asking for it. The kernel keeps this up
+    /// to date on assigned lines (<see cref="LineOpKind.Reach"/>); it is false on every other line.
+    /// </summary>
+    public bool NcMapped { get; }
+
     /// <summary>What the inner level sees below it: the outer line when valid, else RAM.</summary>
     public LineBytes Below => OuterCached ?? Ram;
 
@@ -138,23 +149,26 @@ public sealed class LineState : IEquatable<LineState>
     /// <summary>An Invalid line, at both levels, of a board with (<paramref name="hasOuter"/>) or without an outer level.</summary>
     public static LineState Fresh(LineBytes ram, bool hasOuter) => new(CacheState.Invalid, null, ram, [], hasOuter, CacheState.Invalid, null);
 
-    public LineState WithCache(CacheState cache, LineBytes? cached) => new(cache, cached, Ram, Observations, HasOuter, Outer, OuterCached, Assigned, FaultWriter, BusError);
+    public LineState WithCache(CacheState cache, LineBytes? cached) => new(cache, cached, Ram, Observations, HasOuter, Outer, OuterCached, Assigned, FaultWriter, BusError, NcMapped);
 
-    public LineState WithRam(LineBytes ram) => new(Cache, Cached, ram, Observations, HasOuter, Outer, OuterCached, Assigned, FaultWriter, BusError);
+    public LineState WithRam(LineBytes ram) => new(Cache, Cached, ram, Observations, HasOuter, Outer, OuterCached, Assigned, FaultWriter, BusError, NcMapped);
 
     /// <summary>The line with its memory assigned away, faults recorded in <paramref name="var"/> as <paramref name="writer"/>'s bytes; or given back (<paramref name="var"/> -1).</summary>
-    public LineState WithAssignment(int var, byte writer) => new(Cache, Cached, Ram, Observations, HasOuter, Outer, OuterCached, var, var < 0 ? (byte)0 : writer, BusError);
+    public LineState WithAssignment(int var, byte writer) => new(Cache, Cached, Ram, Observations, HasOuter, Outer, OuterCached, var, var < 0 ? (byte)0 : writer, BusError, var >= 0 && NcMapped);
+
+    /// <summary>The line, assigned away, with a live Normal non-cacheable alias or none (<see cref="NcMapped"/>); unchanged when it is not assigned.</summary>
+    public LineState WithNcMapped(bool mapped) => Assigned < 0 || mapped == NcMapped ? this : new(Cache, Cached, Ram, Observations, HasOuter, Outer, OuterCached, Assigned, FaultWriter, BusError, mapped);
 
     /// <summary>The line after a fatal access while assigned away: the fault recorded in the assignment's variable.</summary>
     public LineState Faulted()
     {
         var recorded = WithObservation(new Observation(Assigned, 0, LineBytes.Uniform(Ram.Length, FaultWriter)));
-        return new(recorded.Cache, recorded.Cached, recorded.Ram, recorded.Observations, HasOuter, Outer, OuterCached, Assigned, FaultWriter, true);
+        return new(recorded.Cache, recorded.Cached, recorded.Ram, recorded.Observations, HasOuter, Outer, OuterCached, Assigned, FaultWriter, true, NcMapped);
     }
 
     /// <summary>The line with its outer level's state set; only on a board with one.</summary>
     public LineState WithOuter(CacheState outer, LineBytes? outerCached) =>
-        HasOuter ? new(Cache, Cached, Ram, Observations, true, outer, outerCached, Assigned, FaultWriter, BusError) : throw new InvalidOperationException("the line has no outer cache level");
+        HasOuter ? new(Cache, Cached, Ram, Observations, true, outer, outerCached, Assigned, FaultWriter, BusError, NcMapped) : throw new InvalidOperationException("the line has no outer cache level");
 
     public LineState WithObservation(Observation observation)
     {
@@ -166,7 +180,7 @@ public sealed class LineState : IEquatable<LineState>
             index++;
         }
 
-        return new LineState(Cache, Cached, Ram, list.Insert(index, observation), HasOuter, Outer, OuterCached, Assigned, FaultWriter, BusError);
+        return new LineState(Cache, Cached, Ram, list.Insert(index, observation), HasOuter, Outer, OuterCached, Assigned, FaultWriter, BusError, NcMapped);
     }
 
     public bool Equals(LineState? other)
@@ -183,7 +197,7 @@ public sealed class LineState : IEquatable<LineState>
 
         if (hash != other.hash || Cache != other.Cache || !Equals(Cached, other.Cached) || !Ram.Equals(other.Ram) ||
             HasOuter != other.HasOuter || Outer != other.Outer || !Equals(OuterCached, other.OuterCached) ||
-            Assigned != other.Assigned || FaultWriter != other.FaultWriter || BusError != other.BusError ||
+            Assigned != other.Assigned || FaultWriter != other.FaultWriter || BusError != other.BusError || NcMapped != other.NcMapped ||
             Observations.Length != other.Observations.Length)
         {
             return false;

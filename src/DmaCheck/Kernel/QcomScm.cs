@@ -72,7 +72,50 @@ public static class QcomScm
         }
 
         ops.Add(new MemoryOp(origin, pa, size, LineOp.Assign(faultVar, faultWriter), null));
-        return k with { ScmAssignments = k.ScmAssignments.Add(pa, new ScmAssignment(pa, size, vmid)) };
+        k = k with { ScmAssignments = k.ScmAssignments.Add(pa, new ScmAssignment(pa, size, vmid)) };
+        ReachOps(k, pa, size, origin, ops, coveredOnly: true);
+        return k;
+    }
+
+    /// <summary>
+    /// Tells the assigned lines among [pa, pa+size) whether a Normal non-cacheable alias maps them now
+    /// (<see cref="LineOpKind.Reach"/>): after a mapping of that range changed, or when it was assigned
+    /// (<paramref name="coveredOnly"/>: only the runs an alias covers, the others being unmapped already).
+    /// </summary>
+    public static void ReachOps(KernelState k, ulong pa, ulong size, string origin, List<HwOp> ops, bool coveredOnly = false)
+    {
+        foreach (var a in k.ScmAssignments.Values)
+        {
+            var lo = Math.Max(pa, a.Pa);
+            var hi = Math.Min(pa + size, a.Pa + a.Size);
+            if (lo >= hi)
+            {
+                continue;
+            }
+
+            var nc = k.Mmu.Aliases.Where(x => x.Type == MemoryType.NormalNonCacheable).ToList();
+            var cuts = new SortedSet<ulong> { lo, hi };
+            foreach (var x in nc)
+            {
+                foreach (var at in new[] { x.Pa, x.Pa + x.Size })
+                {
+                    if (at > lo && at < hi)
+                    {
+                        cuts.Add(at);
+                    }
+                }
+            }
+
+            var edges = cuts.ToList();
+            for (var i = 0; i + 1 < edges.Count; i++)
+            {
+                var covered = nc.Any(x => x.ContainsPa(edges[i]));
+                if (covered || !coveredOnly)
+                {
+                    ops.Add(new MemoryOp(origin, edges[i], edges[i + 1] - edges[i], LineOp.Reach(covered), null));
+                }
+            }
+        }
     }
 
     /// <summary>The assignment covering any of [pa, pa+size), if one does.</summary>

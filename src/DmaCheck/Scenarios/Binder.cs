@@ -29,6 +29,8 @@ public sealed class Binder
     /// <summary>The checks the binder adds for statements that imply one (<see cref="CallBinding.ImplicitCheck"/>): memory assigned away must stay untouched.</summary>
     private readonly List<Expectation> implicitExpectations = [];
     private readonly Dictionary<string, Token> tenantAt = new(StringComparer.Ordinal);
+    private readonly List<ReservedMemorySpec> reserved = [];
+    private readonly Dictionary<string, Token> reservedAt = new(StringComparer.Ordinal);
 
     private readonly SettingOverrides overrides;
 
@@ -103,6 +105,8 @@ public sealed class Binder
         {
             BindDeclaration(decl);
         }
+
+        config = config with { ReservedMemory = [.. reserved] };
 
         hardware = PlaceTenants(profile, config, hardware);
 
@@ -265,7 +269,7 @@ public sealed class Binder
     private void BindDeclaration(DeclSyntax decl)
     {
         var name = decl.Name.Text;
-        if (devices.ContainsKey(name) || firmware.ContainsKey(name) || tenantAt.ContainsKey(name))
+        if (devices.ContainsKey(name) || firmware.ContainsKey(name) || tenantAt.ContainsKey(name) || reservedAt.ContainsKey(name))
         {
             throw Error(decl.Name, $"'{name}' is declared twice");
         }
@@ -273,6 +277,10 @@ public sealed class Binder
         if (decl.Keyword.Text == "tenant")
         {
             BindTenant(decl);
+        }
+        else if (decl.Keyword.Text == "reserved")
+        {
+            BindReserved(decl);
         }
         else if (decl.Keyword.Text == "device")
         {
@@ -346,6 +354,33 @@ public sealed class Binder
 
             firmware[name] = (access ?? throw Error(decl.Name, $"firmware '{name}' must say how it maps memory: {{ access = cacheable }} or non-cacheable"), decl.Name);
         }
+    }
+
+    /// <summary><c>reserved NAME { size = N [, no-map = BOOL] }</c>: a DT reserved-memory node placed by size.</summary>
+    private void BindReserved(DeclSyntax decl)
+    {
+        ulong? size = null;
+        var noMap = false;
+        foreach (var p in decl.Properties)
+        {
+            switch (p.Key.Text)
+            {
+                case "size":
+                    size = p.Value.Kind == TokenKind.Number && p.Value.Number > 0 && p.Value.Number <= ReservedMemory.MaxSize && p.Value.Number % PlatformLayout.PageSize == 0
+                        ? p.Value.Number
+                        : throw Error(p.Value, $"a reserved-memory region here is a whole number of 4 KiB pages, up to {ReservedMemory.MaxSize >> 20} MiB (one block of MAX_ORDER)");
+                    break;
+                case "no-map":
+                    noMap = OnOff(p.Value);
+                    break;
+                default:
+                    throw Error(p.Key, $"unknown reserved-memory property '{p.Key.Text}' (known: size, no-map; 'reg', 'alignment' and 'reusable' are not modelled)");
+            }
+        }
+
+        reserved.Add(new ReservedMemorySpec(decl.Name.Text,
+            size ?? throw Error(decl.Name, $"reserved-memory node '{decl.Name.Text}' must give its size: {{ size = 16K, no-map = true }}"), noMap));
+        reservedAt[decl.Name.Text] = decl.Name;
     }
 
     /// <summary><c>tenant NAME { pages = N, data = WRITER [, zone = default|lowmem] }</c>.</summary>
@@ -741,6 +776,39 @@ public sealed class Binder
 
         public int Order(int i) => binder.Order(call.Args[i]);
 
+        /// <summary>Argument <paramref name="i"/>, the name of a declared reserved-memory node.</summary>
+        public string ReservedNode(int i)
+        {
+            var word = Word(i, "the name of a reserved-memory node");
+            return binder.reservedAt.ContainsKey(word.Text)
+                ? word.Text
+                : throw binder.Error(word, $"no reserved-memory node '{word.Text}' is declared (declare it: reserved {word.Text} {{ size = 16K, no-map = true }}){(binder.reservedAt.Count == 0 ? string.Empty : $"; declared: {Known(binder.reservedAt.Keys)}")}");
+        }
+
+        /// <summary>Argument <paramref name="i"/> as flags of <typeparamref name="TFlags"/> joined with '|', by their names.</summary>
+        public TFlags Flags<TFlags>(int i)
+            where TFlags : struct, Enum
+        {
+            var e = call.Args[i];
+            if (e.Offset is not null)
+            {
+                throw binder.Error(e.Offset, "flags are joined with '|', not '+'");
+            }
+
+            var value = 0L;
+            foreach (var t in e.Terms)
+            {
+                if (t.Kind != TokenKind.Identifier || !Enum.TryParse<TFlags>(t.Text, out var flag) || Convert.ToInt64(flag, System.Globalization.CultureInfo.InvariantCulture) == 0)
+                {
+                    throw binder.Error(t, $"unknown flag '{t.Text}' (known: {Known(Enum.GetNames<TFlags>().Where(n => Convert.ToInt64(Enum.Parse<TFlags>(n), System.Globalization.CultureInfo.InvariantCulture) != 0))})");
+                }
+
+                value |= Convert.ToInt64(flag, System.Globalization.CultureInfo.InvariantCulture);
+            }
+
+            return (TFlags)Enum.ToObject(typeof(TFlags), value);
+        }
+
         /// <summary>An error at <paramref name="at"/>.</summary>
         public ScenarioException Error(Token at, string message) => binder.Error(at, message);
 
@@ -771,7 +839,7 @@ public sealed class Binder
             var index = binder.observed.Count - 1;
             binder.observedLength[full] = ulong.MaxValue;
             var writer = binder.writers.Intern(faultWriter);
-            binder.implicitExpectations.Add(new Expectation(full, call.Span, text, [new Atom(index, 0, null, WriterTable.Old)]));
+            binder.implicitExpectations.Add(new Expectation(full, call.Span, text, [new Atom(index, 0, null, WriterTable.Old)]) { Implied = true });
             return (index, writer);
         }
 

@@ -48,7 +48,14 @@ public sealed record DeclaredVerdict(Verdict Verdict, int? MinEvents, bool AtLea
 /// <summary>One conjunct of an expectation: bytes [Low, High) of an observed variable were all written by <see cref="Writer"/>.</summary>
 public sealed record Atom(int Var, ulong Low, ulong? High, byte Writer);
 
-public sealed record Expectation(string Name, SourceSpan Span, string Text, IReadOnlyList<Atom> Atoms);
+public sealed record Expectation(string Name, SourceSpan Span, string Text, IReadOnlyList<Atom> Atoms)
+{
+    /// <summary>
+    /// A check a statement implies rather than one the file writes (<c>no-xpu-fault.L&lt;line&gt;</c>): its variable holds
+    /// bytes only where the hardware recorded a fault, and a byte nothing recorded passes.
+    /// </summary>
+    public bool Implied { get; init; }
+}
 
 /// <summary>A value expression: a number, or a variable (optionally a field of it), plus a constant offset.</summary>
 public sealed record ValueExpr(string? Var, string? Field, ulong Constant, SourceSpan Span, string Text);

@@ -138,8 +138,10 @@ public static partial class CallCatalogue
                     DmaDebug.AssertIdle(s.Debug, s.Dma, program.Name, pa, length, findings);
                 }
             }
-            else if (program.Kind == AgentKind.Device)
+            else if (program.Kind == AgentKind.Device && QcomScm.AssignedAt(kernel, pa, length) is null)
             {
+                // Memory qcom_scm_assign_mem gave to another VM is that VM's: the device stands for it, and the DMA API
+                // has no say there.
                 DmaDebug.DeviceAccess(s.Debug, s.Dma, program.Device!, program.Name, pa, length, a.IsWrite, findings);
             }
         }

@@ -24,6 +24,7 @@ public static partial class CallCatalogue
         .. DerivedCalls(["virt_to_phys", "stack_buffer", "static_const", "vmalloc_to_page", "offset_in_page"]),
         .. RangeSyncCalls(),
         .. SecureMemoryCalls(),
+        .. MemremapCalls(),
     ];
 
     private static readonly Dictionary<string, CallEntry> ByName = Calls.ToDictionary(c => c.Name, StringComparer.Ordinal);
