@@ -290,6 +290,7 @@ public sealed class Binder
             var minAlign = 0UL;
             var maxSeg = DmaDevice.DefaultMaxSegSize;
             var boundary = ulong.MaxValue;
+            string? region = null;
             foreach (var p in decl.Properties)
             {
                 switch (p.Key.Text)
@@ -320,12 +321,20 @@ public sealed class Binder
                             ? p.Value.Number
                             : throw Error(p.Value, "seg_boundary_mask is dma_set_seg_boundary's mask of low address bits, such as 0xffff (at least a page, 0xfff; the default is ULONG_MAX)");
                         break;
+                    case "memory-region":
+                        region = p.Value.Kind == TokenKind.Identifier && reservedAt.ContainsKey(p.Value.Text)
+                            ? p.Value.Text
+                            : throw Error(p.Value, $"memory-region names a reserved-memory node declared before the device (reserved NAME {{ size = 1M, no-map = true }}){(reservedAt.Count == 0 ? string.Empty : $"; declared: {Known(reservedAt.Keys)}")}");
+                        break;
                     default:
-                        throw Error(p.Key, $"unknown device property '{p.Key.Text}' (known: coherent, snoops, dma_mask, min_align_mask, max_seg_size, seg_boundary_mask)");
+                        throw Error(p.Key, $"unknown device property '{p.Key.Text}' (known: coherent, snoops, dma_mask, min_align_mask, max_seg_size, seg_boundary_mask, memory-region)");
                 }
             }
 
-            devices[name] = new DmaDevice(name, coherent ?? throw Error(decl.Name, $"device '{name}' must say whether it is coherent: {{ coherent = false }} (what DT says: \"dma-coherent\" or not)"), maskBits, minAlign, maxSeg, boundary);
+            devices[name] = new DmaDevice(name, coherent ?? throw Error(decl.Name, $"device '{name}' must say whether it is coherent: {{ coherent = false }} (what DT says: \"dma-coherent\" or not)"), maskBits, minAlign, maxSeg, boundary)
+            {
+                MemoryRegion = region,
+            };
             snooping[name] = snoops ?? coherent.Value;
             if (coherent == false && boundProfile?.Arch == Arch.X86_64)
             {
@@ -775,6 +784,9 @@ public sealed class Binder
         public DmaDirection Direction(int i) => binder.Direction(call.Args[i]);
 
         public int Order(int i) => binder.Order(call.Args[i]);
+
+        /// <summary>The function's name token, for errors about the call as a whole.</summary>
+        public Token FunctionToken => call.Function;
 
         /// <summary>Argument <paramref name="i"/>, the name of a declared reserved-memory node.</summary>
         public string ReservedNode(int i)

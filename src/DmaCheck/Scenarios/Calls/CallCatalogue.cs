@@ -25,6 +25,7 @@ public static partial class CallCatalogue
         .. RangeSyncCalls(),
         .. SecureMemoryCalls(),
         .. MemremapCalls(),
+        .. DevCoherentCalls(),
     ];
 
     private static readonly Dictionary<string, CallEntry> ByName = Calls.ToDictionary(c => c.Name, StringComparer.Ordinal);
