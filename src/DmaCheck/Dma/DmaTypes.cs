@@ -42,6 +42,12 @@ public sealed record DmaDevice(string Name, bool Coherent, int DmaMaskBits = 32,
 
     /// <summary>The reserved-memory node the device's DT <c>memory-region</c> phandle names (of_reserved_mem_device_init), if any.</summary>
     public string? MemoryRegion { get; init; }
+
+    /// <summary>
+    /// The VM (a Qualcomm VMID, Kernel.ScmVmids) whose master the device is, when it is not HLOS's: its accesses to memory
+    /// qcom_scm_assign_mem gave to that VM are allowed (a remote processor such as the modem's MBA).
+    /// </summary>
+    public string? Vmid { get; init; }
 }
 
 /// <summary>A live streaming mapping (what dma-debug would record).</summary>

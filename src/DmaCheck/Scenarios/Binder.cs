@@ -291,6 +291,7 @@ public sealed class Binder
             var maxSeg = DmaDevice.DefaultMaxSegSize;
             var boundary = ulong.MaxValue;
             string? region = null;
+            string? vmid = null;
             foreach (var p in decl.Properties)
             {
                 switch (p.Key.Text)
@@ -326,14 +327,20 @@ public sealed class Binder
                             ? p.Value.Text
                             : throw Error(p.Value, $"memory-region names a reserved-memory node declared before the device (reserved NAME {{ size = 1M, no-map = true }}){(reservedAt.Count == 0 ? string.Empty : $"; declared: {Known(reservedAt.Keys)}")}");
                         break;
+                    case "vmid":
+                        vmid = p.Value.Kind == TokenKind.Identifier && ScmVmids.All.ContainsKey(p.Value.Text) && p.Value.Text != ScmVmids.Hlos
+                            ? p.Value.Text
+                            : throw Error(p.Value, $"vmid names the VM a remote processor's master belongs to, other than HLOS (known: {Known(ScmVmids.All.Keys.Where(k => k != ScmVmids.Hlos))})");
+                        break;
                     default:
-                        throw Error(p.Key, $"unknown device property '{p.Key.Text}' (known: coherent, snoops, dma_mask, min_align_mask, max_seg_size, seg_boundary_mask, memory-region)");
+                        throw Error(p.Key, $"unknown device property '{p.Key.Text}' (known: coherent, snoops, dma_mask, min_align_mask, max_seg_size, seg_boundary_mask, memory-region, vmid)");
                 }
             }
 
             devices[name] = new DmaDevice(name, coherent ?? throw Error(decl.Name, $"device '{name}' must say whether it is coherent: {{ coherent = false }} (what DT says: \"dma-coherent\" or not)"), maskBits, minAlign, maxSeg, boundary)
             {
                 MemoryRegion = region,
+                Vmid = vmid,
             };
             snooping[name] = snoops ?? coherent.Value;
             if (coherent == false && boundProfile?.Arch == Arch.X86_64)
@@ -467,7 +474,7 @@ public sealed class Binder
                 // The hardware follows what the bus does (snoops), the kernel what DT says (coherent); they may disagree.
                 var snoops = snooping[dev.Name];
                 return new AgentProgram(agent.Name.Text, agent.Kind, snoops ? MasterKind.CoherentDevice : MasterKind.NonCoherentDevice,
-                    snoops ? MemoryType.NormalWriteBack : MemoryType.NormalNonCacheable, [], body, dev.Name);
+                    snoops ? MemoryType.NormalWriteBack : MemoryType.NormalNonCacheable, [], body, dev.Name) { Vmid = dev.Vmid };
             default:
                 return new AgentProgram(agent.Name.Text, agent.Kind, MasterKind.Cpu, MemoryType.NormalWriteBack, [], body);
         }
@@ -700,6 +707,17 @@ public sealed class Binder
 
     private Statement BindCall(CallSyntax call, HashSet<string> locals)
     {
+        if (CallCatalogue.Find(call.Function.Text) is null && KernelFunctions.NotModelled.TryGetValue(call.Function.Text, out var mechanism))
+        {
+            // A real kernel function whose mechanism the model lacks: a run that reaches it is inconclusive.
+            if (call.Target is not null)
+            {
+                Assign(call.Target);
+            }
+
+            return new NotModelledStmt(call.Span, call.Text, call.Function.Text, mechanism);
+        }
+
         var entry = CallCatalogue.Find(call.Function.Text)
             ?? throw Error(call.Function, KernelFunctions.Unknown(call.Function.Text));
         return entry.Bind(new CallBinding(this, call, locals)) with { Call = entry };

@@ -142,6 +142,9 @@ public sealed record PollStmt(SourceSpan Span, string Text, AddressSpace Space, 
 
 public sealed record SmcStmt(SourceSpan Span, string Text, int Firmware, IReadOnlyList<ValueExpr> Args) : Statement(Span, Text);
 
+/// <summary>A call of a real kernel function the model knows it lacks (<see cref="KernelFunctions.NotModelled"/>): reaching it stops the run as not modelled.</summary>
+public sealed record NotModelledStmt(SourceSpan Span, string Text, string Function, string Mechanism) : Statement(Span, Text);
+
 public sealed record EventStmt(SourceSpan Span, string Text, bool IsWait, string Event) : Statement(Span, Text);
 
 /// <summary>A finding a scenario file declares; null parts match anything. <see cref="Kind"/> null means "no findings".</summary>
@@ -156,7 +159,11 @@ public sealed record DeclaredFinding(SourceSpan Span, string? Kind, string? Func
 
 /// <summary>One program: a CPU thread, a device's DMA engine, or a firmware handler run by <c>smc</c>.</summary>
 /// <param name="Device">For a DMA engine, the device it belongs to.</param>
-public sealed record AgentProgram(string Name, AgentKind Kind, MasterKind Master, MemoryType Access, IReadOnlyList<string> Parameters, IReadOnlyList<Statement> Body, string? Device = null);
+public sealed record AgentProgram(string Name, AgentKind Kind, MasterKind Master, MemoryType Access, IReadOnlyList<string> Parameters, IReadOnlyList<Statement> Body, string? Device = null)
+{
+    /// <summary>For a DMA engine, the VM its device's master belongs to when it is not HLOS (<see cref="DmaDevice.Vmid"/>).</summary>
+    public string? Vmid { get; init; }
+}
 
 /// <summary>A bound, checked scenario: everything the model needs, with every name resolved.</summary>
 public sealed record Scenario(
