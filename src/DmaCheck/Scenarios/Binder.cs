@@ -474,7 +474,8 @@ public sealed class Binder
                 // The hardware follows what the bus does (snoops), the kernel what DT says (coherent); they may disagree.
                 var snoops = snooping[dev.Name];
                 return new AgentProgram(agent.Name.Text, agent.Kind, snoops ? MasterKind.CoherentDevice : MasterKind.NonCoherentDevice,
-                    snoops ? MemoryType.NormalWriteBack : MemoryType.NormalNonCacheable, [], body, dev.Name) { Vmid = dev.Vmid };
+                    snoops ? MemoryType.NormalWriteBack : MemoryType.NormalNonCacheable, [], body, dev.Name)
+                { Vmid = dev.Vmid };
             default:
                 return new AgentProgram(agent.Name.Text, agent.Kind, MasterKind.Cpu, MemoryType.NormalWriteBack, [], body);
         }
