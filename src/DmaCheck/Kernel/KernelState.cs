@@ -353,12 +353,18 @@ public sealed record KernelState(
 
         var alias = new Alias(name, va, PlatformLayout.PfnToPhys(pfn), pages * PlatformLayout.PageSize, type);
         ops?.Add(new MapOp("remap_pfn_range", alias));
-        return this with
+        var k = this with
         {
             Mmu = Mmu.Map(alias),
             UserNext = va + alias.Size + PlatformLayout.PageSize,
             UserMappings = UserMappings.Add(va, new UserMapping(alias, pfn, pages, intendedOwner)),
         };
+        if (ops is not null && type == MemoryType.NormalNonCacheable && !ScmAssignments.IsEmpty)
+        {
+            QcomScm.ReachOps(k, alias.Pa, alias.Size, "remap_pfn_range", ops);
+        }
+
+        return k;
     }
 
     /// <summary>The user mapping containing <paramref name="va"/>, if any.</summary>

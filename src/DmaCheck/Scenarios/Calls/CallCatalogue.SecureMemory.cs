@@ -64,6 +64,11 @@ public static partial class CallCatalogue
         }
 
         var s = c.S;
+        if (s.Dma.Kernel.Layout.Arch == Arch.X86_64)
+        {
+            throw c.Bad("qcom_scm_assign_mem exists on Qualcomm arm and arm64 SoCs only (CONFIG_QCOM_SCM), not under an x86_64 profile");
+        }
+
         if (!s.Dma.Kernel.Layout.IsRam(pa, size))
         {
             throw new NotModelledException($"qcom_scm_assign_mem of PA 0x{pa:x}..0x{pa + size:x}, which is not DRAM the model knows (MMIO or a firmware carve-out outside its layout)");
