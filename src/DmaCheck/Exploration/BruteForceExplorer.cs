@@ -351,10 +351,7 @@ public sealed class BruteForceExplorer
         return LineBytes.From(data);
     }
 
-    /// <summary>
-    /// Evaluates an expectation on one concrete final state, independently of the line-set explorer's per-line
-    /// checks: each observed variable is reassembled byte by byte from the lines' observations, then compared.
-    /// </summary>
+    /// <summary>Whether byte <paramref name="pa"/> lies in a line that took a fatal abort (<see cref="LineState.BusError"/>).</summary>
     private static bool FaultedAt(ulong pa, IReadOnlyList<ulong> universe, ImmutableArray<LineState> lines)
     {
         for (var l = 0; l < lines.Length; l++)
@@ -368,6 +365,10 @@ public sealed class BruteForceExplorer
         return false;
     }
 
+    /// <summary>
+    /// Evaluates an expectation on one concrete final state, independently of the line-set explorer's per-line
+    /// checks: each observed variable is reassembled byte by byte from the lines' observations, then compared.
+    /// </summary>
     private static bool Holds(Expectation e, ControlState ctrl, IReadOnlyList<ulong> universe, ImmutableArray<LineState> lines)
     {
         foreach (var atom in e.Atoms)
