@@ -213,13 +213,13 @@ public class StepFootprintTests
         var (k0, k1) = (before.Dma.Kernel, after.Dma.Kernel);
         var parts = StateParts.None;
         void Part(bool same, StateParts part) => parts |= same ? StateParts.None : part;
-        Part(Same(k0.Allocator, k1.Allocator), StateParts.PageAllocator);
+        Part(Same(k0.Allocator, k1.Allocator) && Same(k0.ScmAssignments, k1.ScmAssignments) && Same(k0.ReservedMemory, k1.ReservedMemory), StateParts.PageAllocator);
         Part(Same(k0.Slab, k1.Slab), StateParts.Slab);
         Part(Same(k0.Mmu, k1.Mmu) && k0.VmallocNext == k1.VmallocNext && Same(k0.VmapAreas, k1.VmapAreas) && k0.UserNext == k1.UserNext
             && Same(k0.UserMappings, k1.UserMappings) && k0.KmapNext == k1.KmapNext, StateParts.PageTables);
         Part(Same(k0.Stacks, k1.Stacks), StateParts.Stacks);
         Part(Same(k0.SgTables, k1.SgTables), StateParts.SgTables);
-        Part(Same(before.Dma.Coherent, after.Dma.Coherent), StateParts.CoherentBuffers);
+        Part(Same(before.Dma.Coherent, after.Dma.Coherent) && Same(before.Dma.DevPools, after.Dma.DevPools), StateParts.CoherentBuffers);
         Part(Same(before.Dma.Pool, after.Dma.Pool), StateParts.AtomicPool);
         Part(Same(before.Dma.Swiotlb, after.Dma.Swiotlb), StateParts.Swiotlb);
         return parts;

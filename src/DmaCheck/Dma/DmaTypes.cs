@@ -39,6 +39,15 @@ public sealed record DmaDevice(string Name, bool Coherent, int DmaMaskBits = 32,
 
     /// <summary>DMA_BIT_MASK(DmaMaskBits).</summary>
     public ulong DmaMask => DmaMaskBits >= 64 ? ulong.MaxValue : (1UL << DmaMaskBits) - 1;
+
+    /// <summary>The reserved-memory node the device's DT <c>memory-region</c> phandle names (of_reserved_mem_device_init), if any.</summary>
+    public string? MemoryRegion { get; init; }
+
+    /// <summary>
+    /// The VM (a Qualcomm VMID, Kernel.ScmVmids) whose master the device is, when it is not HLOS's: its accesses to memory
+    /// qcom_scm_assign_mem gave to that VM are allowed (a remote processor such as the modem's MBA).
+    /// </summary>
+    public string? Vmid { get; init; }
 }
 
 /// <summary>A live streaming mapping (what dma-debug would record).</summary>
@@ -108,6 +117,9 @@ public enum CoherentSource
 
     /// <summary>arm32 simple_allocator (coherent devices under arm_coherent_dma_ops).</summary>
     ArmSimple,
+
+    /// <summary>The device's own coherent pool (kernel/dma/coherent.c, <see cref="DevCoherent"/>).</summary>
+    DevCoherent,
 }
 
 /// <summary>A live coherent allocation.</summary>
@@ -170,6 +182,9 @@ public sealed record AtomicPool(ulong Va, ulong Pfn, ulong Size, ImmutableSorted
 public sealed record DmaState(KernelState Kernel, ImmutableList<StreamingMapping> Mappings, ImmutableList<CoherentAllocation> Coherent, AtomicPool? Pool = null, SwiotlbPool? Swiotlb = null)
 {
     public static DmaState Boot(KernelState kernel) => new(kernel, [], [], null, SwiotlbPool.Boot(kernel));
+
+    /// <summary>The per-device coherent pools (dev->dma_mem), by device name (<see cref="DevCoherent"/>).</summary>
+    public ImmutableSortedDictionary<string, DevCoherentPool> DevPools { get; init; } = ImmutableSortedDictionary.Create<string, DevCoherentPool>(StringComparer.Ordinal);
 
     /// <summary>Who owns <paramref name="pfn"/>: inside the atomic pool, the coherent buffer carved from it (or nobody); elsewhere the page allocator's owner.</summary>
     public PageOwner OwnerOf(ulong pfn)

@@ -210,6 +210,11 @@ public sealed class DmaMapping<TDebug>(DmaEnvironment env, IDmaDebugHooks<TDebug
     /// <summary>dma_alloc_attrs (dma_alloc_coherent is dma_alloc_attrs with no attributes): the backend, then debug_dma_alloc_coherent.</summary>
     public (DmaState Dma, TDebug Debug) AllocAttrs(DmaState dma, TDebug dbg, DmaDevice dev, ulong size, Gfp gfp, DmaAttrs attrs, int line, List<HwOp> ops, List<Finding> findings, out ulong cpu, out ulong handle)
     {
+        if (DevCoherent.TryAlloc(dma, dev, size, ops, out cpu, out handle) is { } pooled)
+        {
+            return (pooled, dbg); // dma_alloc_from_dev_coherent: returns at once, before the debug hook
+        }
+
         dma = DmaApi.DmaAllocAttrs(env, dma, dev, size, gfp, attrs, ops, out cpu, out handle);
         return (dma, debug.AllocCoherent(dbg, dma, dev, cpu, handle, size, line, attrs, findings));
     }
@@ -217,6 +222,11 @@ public sealed class DmaMapping<TDebug>(DmaEnvironment env, IDmaDebugHooks<TDebug
     /// <summary>dma_free_attrs: a NULL cpu_addr returns at once; else debug_dma_free_coherent, then the backend.</summary>
     public (DmaState Dma, TDebug Debug) FreeAttrs(DmaState dma, TDebug dbg, DmaDevice dev, ulong size, ulong cpu, ulong handle, DmaAttrs attrs, List<HwOp> ops, List<Finding> findings)
     {
+        if (DevCoherent.TryRelease(dma, dev, size, cpu) is { } released)
+        {
+            return (released, dbg); // dma_release_from_dev_coherent: first, before the debug hook
+        }
+
         if (cpu != 0)
         {
             dbg = debug.FreeCoherent(dbg, dma, dev, size, cpu, handle, findings);

@@ -129,6 +129,7 @@ public sealed record ReplayFile(
         SpontaneousMove.Evict => "evict",
         SpontaneousMove.OuterFill => "outer-fill",
         SpontaneousMove.OuterEvict => "outer-evict",
+        SpontaneousMove.SpeculativeRead => "speculative-read",
         _ => "write-back",
     };
 
@@ -195,7 +196,8 @@ public sealed record ReplayFile(
                 "event write-back" => new ReplayChoice(SpontaneousMove.WriteBack),
                 "event outer-fill" => new ReplayChoice(SpontaneousMove.OuterFill),
                 "event outer-evict" => new ReplayChoice(SpontaneousMove.OuterEvict),
-                _ => throw new ReplayException($"line {n + 1}: unknown choice '{l}' (step AGENT, access, event fill|evict|write-back|outer-fill|outer-evict)"),
+                "event speculative-read" => new ReplayChoice(SpontaneousMove.SpeculativeRead),
+                _ => throw new ReplayException($"line {n + 1}: unknown choice '{l}' (step AGENT, access, event fill|evict|write-back|outer-fill|outer-evict|speculative-read)"),
             });
         }
 

@@ -40,6 +40,20 @@ public enum LineOpKind : byte
     /// copy load, it is how a run is split on a value that decides control flow (docs/internals-line-sets.md).
     /// </summary>
     Poll,
+
+    /// <summary>
+    /// The line's memory changes security domain (the secure world reprograms its XPU/MPU, or a hypervisor its stage-2
+    /// tables, on <c>qcom_scm_assign_mem</c>): with <see cref="LineOp.Var"/> >= 0 it is taken from the non-secure world
+    /// that runs Linux, and any CPU bus access there faults into that variable with <see cref="LineOp.Writer"/>'s bytes;
+    /// with -1 it is given back. The caches are not touched.
+    /// </summary>
+    Assign,
+
+    /// <summary>
+    /// On a line assigned away: whether a Normal non-cacheable alias still maps it (<see cref="LineOp.Writer"/> 1) or no
+    /// longer does (0), as the kernel's mappings change; a line that is not assigned is untouched. No bus access.
+    /// </summary>
+    Reach,
 }
 
 /// <summary>What a poll's load of one line may see (<see cref="LineOpKind.Poll"/>), as flags.</summary>
@@ -80,6 +94,12 @@ public sealed record LineOp(LineOpKind Kind, MasterKind Master, MemoryType Type,
 
     public static LineOp Maintenance(LineOpKind kind) => new(kind, MasterKind.Cpu, MemoryType.NormalWriteBack);
 
+    /// <summary>Whether a Normal non-cacheable alias maps the (assigned) lines now.</summary>
+    public static LineOp Reach(bool ncMapped) => new(LineOpKind.Reach, MasterKind.Cpu, MemoryType.NormalNonCacheable, ncMapped ? (byte)1 : (byte)0);
+
+    /// <summary>The memory is assigned away, faults recorded in <paramref name="var"/> as <paramref name="faultWriter"/>'s bytes; or given back (<paramref name="var"/> -1).</summary>
+    public static LineOp Assign(int var, byte faultWriter) => new(LineOpKind.Assign, MasterKind.Firmware, MemoryType.NormalWriteBack, faultWriter, var);
+
     /// <summary>Whether this is an outer-cache maintenance operation (by physical address, the inner level untouched).</summary>
     public bool IsOuterMaintenance => Kind is LineOpKind.OuterClean or LineOpKind.OuterCleanInvalidate or LineOpKind.OuterInvalidate;
 
@@ -98,6 +118,10 @@ public sealed record LineOp(LineOpKind Kind, MasterKind Master, MemoryType Type,
         LineOpKind.OuterClean => "L2C clean line",
         LineOpKind.OuterCleanInvalidate => "L2C clean+invalidate line",
         LineOpKind.OuterInvalidate => "L2C invalidate line",
+        LineOpKind.Assign when Var >= 0 => "XPU: assigned away from the non-secure world",
+        LineOpKind.Assign => "XPU: given back to the non-secure world",
+        LineOpKind.Reach when Writer != 0 => "a Normal-NC alias maps the assigned memory (speculative reads can reach it)",
+        LineOpKind.Reach => "no Normal-NC alias maps the assigned memory any more",
         LineOpKind.Read => $"{MasterName} {Type.Describe()} read",
         LineOpKind.CopyRead => $"{MasterName} {Type.Describe()} memcpy read",
         LineOpKind.Poll => $"{MasterName} {Type.Describe()} poll read ({Classes switch { PollClasses.Hit => "sees the value", PollClasses.Any => "any value", PollClasses.Hopeless => "misses, for good", PollClasses.Hopeful => "misses", PollClasses.Miss => "misses", _ => "sees the value or misses" }})",

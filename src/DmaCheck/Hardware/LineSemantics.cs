@@ -20,6 +20,12 @@ public enum SpontaneousMove : byte
 
     /// <summary>An outer (L2) line is dropped; a Dirty one is written to RAM first. Only on a board with an outer cache.</summary>
     OuterEvict,
+
+    /// <summary>
+    /// A speculative read through a Normal non-cacheable alias, which allocates nothing and changes no state, so it
+    /// matters only on a line assigned to another security domain, where it is a fatal abort (<see cref="LineState.NcMapped"/>).
+    /// </summary>
+    SpeculativeRead,
 }
 
 /// <summary>
@@ -89,6 +95,17 @@ public static class LineSemantics
     public static Outcomes Apply(LineState s, in LineAccess access, HardwareConfig config)
     {
         var op = access.Op;
+        if (s.BusError)
+        {
+            // The board reset: nothing the run does afterwards reaches this line.
+            return new(s);
+        }
+
+        if (s.Assigned >= 0 && FaultsWhileAssigned(s, op, config))
+        {
+            return new(s.Faulted());
+        }
+
         return op.Kind switch
         {
             LineOpKind.Clean => new(s.Cache == CacheState.Dirty ? WriteBack(s) : s),
@@ -101,9 +118,31 @@ public static class LineSemantics
             LineOpKind.OuterClean => new(RequireOuter(s).Outer == CacheState.Dirty ? OuterWriteBack(s) : s),
             LineOpKind.OuterCleanInvalidate => new(OuterDrop(RequireOuter(s).Outer == CacheState.Dirty ? OuterWriteBack(s) : s)),
             LineOpKind.OuterInvalidate => new(OuterDrop(RequireOuter(s))),
+            LineOpKind.Assign => new(Assign(s, op)),
+            LineOpKind.Reach => new(s.WithNcMapped(op.Writer != 0)),
             _ => throw new ArgumentOutOfRangeException(nameof(access)),
         };
     }
+
+    /// <summary>
+    /// Whether <paramref name="op"/> makes a bus access from the non-secure CPU side to a line assigned to another
+    /// domain: every CPU load or store (whatever the attributes: the XPU checks the physical address), and cache
+    /// maintenance that writes a Dirty line back (DC CVAC, DC CIVAC, and DC IVAC where it acts as CIVAC). Firmware runs
+    /// in the secure world and devices stand for the domain the memory was given to: their accesses are allowed.
+    /// Discarding a line (IVAC) and dropping a Clean one make no bus access.
+    /// </summary>
+    private static bool FaultsWhileAssigned(LineState s, LineOp op, HardwareConfig config) => op.Kind switch
+    {
+        LineOpKind.Read or LineOpKind.Write or LineOpKind.CopyRead or LineOpKind.Poll => op.Master == MasterKind.Cpu,
+        LineOpKind.Clean or LineOpKind.CleanInvalidate => s.Cache == CacheState.Dirty,
+        LineOpKind.Invalidate => config.IvacActsAsCivac && s.Cache == CacheState.Dirty,
+        _ => false,
+    };
+
+    private static LineState Assign(LineState s, LineOp op) =>
+        s.HasOuter
+            ? throw new NotModelledException("memory assigned to another security domain on a board with an outer cache (which level the XPU sits behind)")
+            : s.WithAssignment(op.Var, op.Writer);
 
     /// <summary>
     /// The one or two states an operation may leave a line in; none for a resolved copy load
@@ -298,8 +337,8 @@ public static class LineSemantics
     /// </summary>
     private static LineState WriteBack(LineState s) =>
         s.HasOuter
-            ? new(CacheState.Clean, s.Cached, s.Ram, s.Observations, true, CacheState.Dirty, s.Cached)
-            : new(CacheState.Clean, s.Cached, s.Cached!, s.Observations);
+            ? s.WithCache(CacheState.Clean, s.Cached).WithOuter(CacheState.Dirty, s.Cached)
+            : s.WithCache(CacheState.Clean, s.Cached).WithRam(s.Cached!);
 
     private static LineState Drop(LineState s) => s.Cache == CacheState.Invalid ? s : s.WithCache(CacheState.Invalid, null);
 
@@ -332,6 +371,38 @@ public static class LineSemantics
     /// </summary>
     public static void Moves(LineState s, bool fillable, List<(SpontaneousMove Move, LineState Next)> into)
     {
+        if (s.BusError)
+        {
+            return;
+        }
+
+        if (s.Assigned >= 0)
+        {
+            // Assigned away: a linefill is a bus read and the write-back of a dirty line a bus write, both refused with a
+            // fatal abort; a Clean line is dropped without a bus access. A live Normal-NC alias lets the CPU read the line
+            // speculatively whatever its cache state.
+            if (s.NcMapped)
+            {
+                into.Add((SpontaneousMove.SpeculativeRead, s.Faulted()));
+            }
+
+            switch (s.Cache)
+            {
+                case CacheState.Invalid when fillable:
+                    into.Add((SpontaneousMove.Fill, s.Faulted()));
+                    break;
+                case CacheState.Clean:
+                    into.Add((SpontaneousMove.Evict, Drop(s)));
+                    break;
+                case CacheState.Dirty:
+                    into.Add((SpontaneousMove.Evict, s.Faulted()));
+                    into.Add((SpontaneousMove.WriteBack, s.Faulted()));
+                    break;
+            }
+
+            return;
+        }
+
         switch (s.Cache)
         {
             case CacheState.Invalid:
@@ -380,6 +451,7 @@ public static class LineSemantics
         SpontaneousMove.WriteBack => "write-back",
         SpontaneousMove.OuterFill => "outer-cache (L2) linefill or prefetch",
         SpontaneousMove.OuterEvict => "outer-cache (L2) eviction",
+        SpontaneousMove.SpeculativeRead => "speculative read through a Normal non-cacheable alias",
         _ => move.ToString(),
     };
 }

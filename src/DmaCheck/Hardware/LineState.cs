@@ -32,6 +32,19 @@ public sealed class LineState : IEquatable<LineState>
     }
 
     public LineState(CacheState cache, LineBytes? cached, LineBytes ram, ImmutableArray<Observation> observations, bool hasOuter, CacheState outer, LineBytes? outerCached)
+        : this(cache, cached, ram, observations, hasOuter, outer, outerCached, -1, 0, false, false)
+    {
+    }
+
+    /// <param name="assigned">
+    /// The observation variable that records an access fault while the line's memory is assigned to another security
+    /// domain (<see cref="Assigned"/>); -1 while the non-secure world that runs Linux owns it.
+    /// </param>
+    /// <param name="faultWriter">The writer whose bytes that variable holds on a line that faulted.</param>
+    /// <param name="busError">The line took a fatal access fault (<see cref="BusError"/>).</param>
+    /// <param name="ncMapped">While assigned, a Normal non-cacheable alias still maps the line (<see cref="NcMapped"/>).</param>
+    public LineState(CacheState cache, LineBytes? cached, LineBytes ram, ImmutableArray<Observation> observations, bool hasOuter, CacheState outer, LineBytes? outerCached,
+        int assigned, byte faultWriter, bool busError, bool ncMapped)
     {
         if ((cache == CacheState.Invalid) != (cached is null))
         {
@@ -50,6 +63,10 @@ public sealed class LineState : IEquatable<LineState>
         HasOuter = hasOuter;
         Outer = outer;
         OuterCached = outerCached;
+        Assigned = assigned;
+        FaultWriter = faultWriter;
+        BusError = busError;
+        NcMapped = ncMapped;
         var h = new HashCode();
         h.Add(cache);
         h.Add(cached);
@@ -66,6 +83,15 @@ public sealed class LineState : IEquatable<LineState>
             // Only with an outer level, so a state of a board without one hashes as it always did.
             h.Add(outer);
             h.Add(outerCached);
+        }
+
+        if (assigned >= 0 || busError || ncMapped)
+        {
+            // Only for assigned memory, so every other state hashes as it always did.
+            h.Add(assigned);
+            h.Add(faultWriter);
+            h.Add(busError);
+            h.Add(ncMapped);
         }
 
         hash = h.ToHashCode();
@@ -90,6 +116,31 @@ public sealed class LineState : IEquatable<LineState>
     /// <summary>The outer level's bytes; null when it is Invalid (or absent).</summary>
     public LineBytes? OuterCached { get; }
 
+    /// <summary>
+    /// While the line's memory is assigned to another security domain (an XPU/MPU or a hypervisor's stage-2 denies the
+    /// non-secure world that runs Linux; <c>qcom_scm_assign_mem</c>), the observation variable a fatal access records
+    /// its fault in; -1 while Linux's world owns it. Any bus access the CPU makes there is fatal, including a
+    /// speculative linefill and the write-back of a dirty line (docs/semantics.md, "Memory the CPU must never touch").
+    /// </summary>
+    public int Assigned { get; }
+
+    /// <summary>The writer a fault records, for <see cref="Assigned"/>'s variable.</summary>
+    public byte FaultWriter { get; }
+
+    /// <summary>
+    /// The CPU side made a bus access to the line while it was assigned away: the access was refused with a fatal
+    /// external abort (on Qualcomm SoCs the secure world resets the board). Nothing changes the line afterwards.
+    /// </summary>
+    public bool BusError { get; }
+
+    /// <summary>
+    /// While the line is assigned away, whether a Normal non-cacheable alias of it is still live: the architecture lets
+    /// the CPU read Normal memory speculatively whatever its cacheability (only Device memory is never read
+    /// speculatively), so such an alias can reach the line with no instruction asking for it. The kernel keeps this up
+    /// to date on assigned lines (<see cref="LineOpKind.Reach"/>); it is false on every other line.
+    /// </summary>
+    public bool NcMapped { get; }
+
     /// <summary>What the inner level sees below it: the outer line when valid, else RAM.</summary>
     public LineBytes Below => OuterCached ?? Ram;
 
@@ -98,13 +149,26 @@ public sealed class LineState : IEquatable<LineState>
     /// <summary>An Invalid line, at both levels, of a board with (<paramref name="hasOuter"/>) or without an outer level.</summary>
     public static LineState Fresh(LineBytes ram, bool hasOuter) => new(CacheState.Invalid, null, ram, [], hasOuter, CacheState.Invalid, null);
 
-    public LineState WithCache(CacheState cache, LineBytes? cached) => new(cache, cached, Ram, Observations, HasOuter, Outer, OuterCached);
+    public LineState WithCache(CacheState cache, LineBytes? cached) => new(cache, cached, Ram, Observations, HasOuter, Outer, OuterCached, Assigned, FaultWriter, BusError, NcMapped);
 
-    public LineState WithRam(LineBytes ram) => new(Cache, Cached, ram, Observations, HasOuter, Outer, OuterCached);
+    public LineState WithRam(LineBytes ram) => new(Cache, Cached, ram, Observations, HasOuter, Outer, OuterCached, Assigned, FaultWriter, BusError, NcMapped);
+
+    /// <summary>The line with its memory assigned away, faults recorded in <paramref name="var"/> as <paramref name="writer"/>'s bytes; or given back (<paramref name="var"/> -1).</summary>
+    public LineState WithAssignment(int var, byte writer) => new(Cache, Cached, Ram, Observations, HasOuter, Outer, OuterCached, var, var < 0 ? (byte)0 : writer, BusError, var >= 0 && NcMapped);
+
+    /// <summary>The line, assigned away, with a live Normal non-cacheable alias or none (<see cref="NcMapped"/>); unchanged when it is not assigned.</summary>
+    public LineState WithNcMapped(bool mapped) => Assigned < 0 || mapped == NcMapped ? this : new(Cache, Cached, Ram, Observations, HasOuter, Outer, OuterCached, Assigned, FaultWriter, BusError, mapped);
+
+    /// <summary>The line after a fatal access while assigned away: the fault recorded in the assignment's variable.</summary>
+    public LineState Faulted()
+    {
+        var recorded = WithObservation(new Observation(Assigned, 0, LineBytes.Uniform(Ram.Length, FaultWriter)));
+        return new(recorded.Cache, recorded.Cached, recorded.Ram, recorded.Observations, HasOuter, Outer, OuterCached, Assigned, FaultWriter, true, NcMapped);
+    }
 
     /// <summary>The line with its outer level's state set; only on a board with one.</summary>
     public LineState WithOuter(CacheState outer, LineBytes? outerCached) =>
-        HasOuter ? new(Cache, Cached, Ram, Observations, true, outer, outerCached) : throw new InvalidOperationException("the line has no outer cache level");
+        HasOuter ? new(Cache, Cached, Ram, Observations, true, outer, outerCached, Assigned, FaultWriter, BusError, NcMapped) : throw new InvalidOperationException("the line has no outer cache level");
 
     public LineState WithObservation(Observation observation)
     {
@@ -116,7 +180,7 @@ public sealed class LineState : IEquatable<LineState>
             index++;
         }
 
-        return new LineState(Cache, Cached, Ram, list.Insert(index, observation), HasOuter, Outer, OuterCached);
+        return new LineState(Cache, Cached, Ram, list.Insert(index, observation), HasOuter, Outer, OuterCached, Assigned, FaultWriter, BusError, NcMapped);
     }
 
     public bool Equals(LineState? other)
@@ -133,6 +197,7 @@ public sealed class LineState : IEquatable<LineState>
 
         if (hash != other.hash || Cache != other.Cache || !Equals(Cached, other.Cached) || !Ram.Equals(other.Ram) ||
             HasOuter != other.HasOuter || Outer != other.Outer || !Equals(OuterCached, other.OuterCached) ||
+            Assigned != other.Assigned || FaultWriter != other.FaultWriter || BusError != other.BusError || NcMapped != other.NcMapped ||
             Observations.Length != other.Observations.Length)
         {
             return false;
@@ -164,6 +229,7 @@ public sealed class LineState : IEquatable<LineState>
             _ => $"{Cache}({Cached!.Describe(writers)})",
         };
         var outer = !HasOuter ? string.Empty : Outer == CacheState.Invalid ? ", L2 Invalid" : $", L2 {Outer}({OuterCached!.Describe(writers)})";
-        return $"{cache}{outer}, RAM {Ram.Describe(writers)}";
+        var secure = BusError ? ", bus error (the secure world refused the access)" : Assigned >= 0 ? ", assigned to another domain" : string.Empty;
+        return $"{cache}{outer}, RAM {Ram.Describe(writers)}{secure}";
     }
 }

@@ -48,6 +48,9 @@ public sealed record KernelConfig(bool InitOnAlloc = false, bool InitOnFree = fa
     /// <summary>The kernel's cache constants: <see cref="Cache"/>, or the default geometry.</summary>
     public CacheGeometry CacheConstants => Cache ?? DefaultCache;
 
+    /// <summary>The DT reserved-memory nodes the scenario declares (<see cref="ReservedMemory"/>), in file order.</summary>
+    public System.Collections.Immutable.ImmutableArray<ReservedMemorySpec> ReservedMemory { get; init; } = [];
+
     private static CacheGeometry DefaultCache { get; } = new();
 
     /// <summary>

@@ -41,6 +41,11 @@ public sealed record KernelState(
 
         var k = new KernelState(layout, config, hardware, PageAllocatorState.Boot(layout), mmu,
             layout.VmallocStart, ImmutableDictionary<ulong, Alias>.Empty, layout.UserBase, ImmutableSortedDictionary<ulong, UserMapping>.Empty, layout.PkmapBase);
+        if (config.ReservedMemory.Length > 0)
+        {
+            // arm64_memblock_init → early_init_fdt_scan_reserved_mem, before CMA and swiotlb.
+            k = Kernel.ReservedMemory.Reserve(k, config.ReservedMemory);
+        }
         if (config.CmaBytes > 0)
         {
             // arm64 bootmem_init: dma_contiguous_reserve(arm64_dma_phys_limit), before mem_init's swiotlb_init.
@@ -71,6 +76,12 @@ public sealed record KernelState(
 
     /// <summary>The sg tables sg_alloc_table made, by id (freed ones included).</summary>
     public ImmutableList<SgTable> SgTables { get; init; } = ImmutableList<SgTable>.Empty;
+
+    /// <summary>The DT reserved-memory regions placed at boot, by node name (<see cref="Kernel.ReservedMemory"/>).</summary>
+    public ImmutableSortedDictionary<string, ReservedRegion> ReservedMemory { get; init; } = Kernel.ReservedMemory.None;
+
+    /// <summary>Memory qcom_scm_assign_mem gave away from HLOS, by physical address (<see cref="QcomScm"/>).</summary>
+    public ImmutableSortedDictionary<ulong, ScmAssignment> ScmAssignments { get; init; } = QcomScm.None;
 
     /// <summary>The swiotlb pool's first frame, when there is a pool.</summary>
     public ulong? SwiotlbPfn { get; init; }
@@ -278,12 +289,18 @@ public sealed record KernelState(
 
         var alias = new Alias(name, va, PlatformLayout.PfnToPhys(pfn), size, type);
         ops.Add(new MapOp(origin, alias));
-        return this with
+        var k = this with
         {
             Mmu = Mmu.Map(alias),
             VmallocNext = va + size + PlatformLayout.PageSize,
             VmapAreas = VmapAreas.Add(va, alias),
         };
+        if (type == MemoryType.NormalNonCacheable && !ScmAssignments.IsEmpty)
+        {
+            QcomScm.ReachOps(k, alias.Pa, alias.Size, origin, ops);
+        }
+
+        return k;
     }
 
     /// <summary>vunmap(addr): removes the mapping made by <see cref="Vmap"/>. No cache maintenance.</summary>
@@ -295,7 +312,13 @@ public sealed record KernelState(
         }
 
         ops.Add(new UnmapOp(origin, alias));
-        return this with { Mmu = Mmu.Unmap(alias), VmapAreas = VmapAreas.Remove(va) };
+        var k = this with { Mmu = Mmu.Unmap(alias), VmapAreas = VmapAreas.Remove(va) };
+        if (alias.Type == MemoryType.NormalNonCacheable && !ScmAssignments.IsEmpty)
+        {
+            QcomScm.ReachOps(k, alias.Pa, alias.Size, origin, ops);
+        }
+
+        return k;
     }
 
     /// <summary>
@@ -330,12 +353,18 @@ public sealed record KernelState(
 
         var alias = new Alias(name, va, PlatformLayout.PfnToPhys(pfn), pages * PlatformLayout.PageSize, type);
         ops?.Add(new MapOp("remap_pfn_range", alias));
-        return this with
+        var k = this with
         {
             Mmu = Mmu.Map(alias),
             UserNext = va + alias.Size + PlatformLayout.PageSize,
             UserMappings = UserMappings.Add(va, new UserMapping(alias, pfn, pages, intendedOwner)),
         };
+        if (ops is not null && type == MemoryType.NormalNonCacheable && !ScmAssignments.IsEmpty)
+        {
+            QcomScm.ReachOps(k, alias.Pa, alias.Size, "remap_pfn_range", ops);
+        }
+
+        return k;
     }
 
     /// <summary>The user mapping containing <paramref name="va"/>, if any.</summary>

@@ -240,6 +240,14 @@ public static class ExplainReport
     {
         var writers = scenario.Writers;
         var sb = new StringBuilder("why: ");
+        if (e.Implied && LastIndex(w, w.Items.Count, (b, a) => !b.BusError && a.BusError) is var faulted && faulted >= 0)
+        {
+            // An implied check: the memory protection refused a CPU-side bus access to assigned memory.
+            sb.Append(CultureInfo.InvariantCulture, $"line PA 0x{w.LinePa!.Value:x} was assigned to another security domain when the CPU side reached it, at: {Describe(w.Items[faulted])}. ");
+            sb.Append("The memory protection refuses that bus access with a fatal abort (on Qualcomm SoCs the secure world resets the board). ");
+            return sb.Append("It can happen while a cacheable or Normal non-cacheable alias maps the memory, or a dirty line of it is in the cache.").ToString();
+        }
+
         var vars = e.Atoms.Select(a => a.Var).ToHashSet();
         var final = w.Final!;
         var seen = final.Observations.Where(o => vars.Contains(o.Var)).ToList();

@@ -25,7 +25,12 @@ public sealed class Binder
     private readonly Dictionary<string, ulong> observedLength = new(StringComparer.Ordinal);
     private readonly HashSet<string> notes = [];
     private readonly List<TenantSpec> tenants = [];
+
+    /// <summary>The checks the binder adds for statements that imply one (<see cref="CallBinding.ImplicitCheck"/>): memory assigned away must stay untouched.</summary>
+    private readonly List<Expectation> implicitExpectations = [];
     private readonly Dictionary<string, Token> tenantAt = new(StringComparer.Ordinal);
+    private readonly List<ReservedMemorySpec> reserved = [];
+    private readonly Dictionary<string, Token> reservedAt = new(StringComparer.Ordinal);
 
     private readonly SettingOverrides overrides;
 
@@ -101,6 +106,8 @@ public sealed class Binder
             BindDeclaration(decl);
         }
 
+        config = config with { ReservedMemory = [.. reserved] };
+
         hardware = PlaceTenants(profile, config, hardware);
 
         // Firmware programs get indices first so smc statements can refer to them in any order.
@@ -145,13 +152,22 @@ public sealed class Binder
 
         var expectations = syntax.Expectations.Select(BindExpectation).ToList();
         var names = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var e in implicitExpectations)
+        {
+            names.Add(e.Name);
+        }
+
         foreach (var e in syntax.Expectations)
         {
             if (!names.Add(e.Name.Text))
             {
-                throw Error(e.Name, $"a second expectation named '{e.Name.Text}'");
+                throw Error(e.Name, implicitExpectations.Any(i => i.Name == e.Name.Text)
+                    ? $"'{e.Name.Text}' is the name of the check the statement on line {implicitExpectations.First(i => i.Name == e.Name.Text).Span.Line} implies; choose another"
+                    : $"a second expectation named '{e.Name.Text}'");
             }
         }
+
+        expectations.AddRange(implicitExpectations);
 
         var declared = new Dictionary<string, DeclaredVerdict>(StringComparer.Ordinal);
         foreach (var d in syntax.Declared)
@@ -253,7 +269,7 @@ public sealed class Binder
     private void BindDeclaration(DeclSyntax decl)
     {
         var name = decl.Name.Text;
-        if (devices.ContainsKey(name) || firmware.ContainsKey(name) || tenantAt.ContainsKey(name))
+        if (devices.ContainsKey(name) || firmware.ContainsKey(name) || tenantAt.ContainsKey(name) || reservedAt.ContainsKey(name))
         {
             throw Error(decl.Name, $"'{name}' is declared twice");
         }
@@ -261,6 +277,10 @@ public sealed class Binder
         if (decl.Keyword.Text == "tenant")
         {
             BindTenant(decl);
+        }
+        else if (decl.Keyword.Text == "reserved")
+        {
+            BindReserved(decl);
         }
         else if (decl.Keyword.Text == "device")
         {
@@ -270,6 +290,8 @@ public sealed class Binder
             var minAlign = 0UL;
             var maxSeg = DmaDevice.DefaultMaxSegSize;
             var boundary = ulong.MaxValue;
+            string? region = null;
+            string? vmid = null;
             foreach (var p in decl.Properties)
             {
                 switch (p.Key.Text)
@@ -300,12 +322,26 @@ public sealed class Binder
                             ? p.Value.Number
                             : throw Error(p.Value, "seg_boundary_mask is dma_set_seg_boundary's mask of low address bits, such as 0xffff (at least a page, 0xfff; the default is ULONG_MAX)");
                         break;
+                    case "memory-region":
+                        region = p.Value.Kind == TokenKind.Identifier && reservedAt.ContainsKey(p.Value.Text)
+                            ? p.Value.Text
+                            : throw Error(p.Value, $"memory-region names a reserved-memory node declared before the device (reserved NAME {{ size = 1M, no-map = true }}){(reservedAt.Count == 0 ? string.Empty : $"; declared: {Known(reservedAt.Keys)}")}");
+                        break;
+                    case "vmid":
+                        vmid = p.Value.Kind == TokenKind.Identifier && ScmVmids.All.ContainsKey(p.Value.Text) && p.Value.Text != ScmVmids.Hlos
+                            ? p.Value.Text
+                            : throw Error(p.Value, $"vmid names the VM a remote processor's master belongs to, other than HLOS (known: {Known(ScmVmids.All.Keys.Where(k => k != ScmVmids.Hlos))})");
+                        break;
                     default:
-                        throw Error(p.Key, $"unknown device property '{p.Key.Text}' (known: coherent, snoops, dma_mask, min_align_mask, max_seg_size, seg_boundary_mask)");
+                        throw Error(p.Key, $"unknown device property '{p.Key.Text}' (known: coherent, snoops, dma_mask, min_align_mask, max_seg_size, seg_boundary_mask, memory-region, vmid)");
                 }
             }
 
-            devices[name] = new DmaDevice(name, coherent ?? throw Error(decl.Name, $"device '{name}' must say whether it is coherent: {{ coherent = false }} (what DT says: \"dma-coherent\" or not)"), maskBits, minAlign, maxSeg, boundary);
+            devices[name] = new DmaDevice(name, coherent ?? throw Error(decl.Name, $"device '{name}' must say whether it is coherent: {{ coherent = false }} (what DT says: \"dma-coherent\" or not)"), maskBits, minAlign, maxSeg, boundary)
+            {
+                MemoryRegion = region,
+                Vmid = vmid,
+            };
             snooping[name] = snoops ?? coherent.Value;
             if (coherent == false && boundProfile?.Arch == Arch.X86_64)
             {
@@ -334,6 +370,33 @@ public sealed class Binder
 
             firmware[name] = (access ?? throw Error(decl.Name, $"firmware '{name}' must say how it maps memory: {{ access = cacheable }} or non-cacheable"), decl.Name);
         }
+    }
+
+    /// <summary><c>reserved NAME { size = N [, no-map = BOOL] }</c>: a DT reserved-memory node placed by size.</summary>
+    private void BindReserved(DeclSyntax decl)
+    {
+        ulong? size = null;
+        var noMap = false;
+        foreach (var p in decl.Properties)
+        {
+            switch (p.Key.Text)
+            {
+                case "size":
+                    size = p.Value.Kind == TokenKind.Number && p.Value.Number > 0 && p.Value.Number <= ReservedMemory.MaxSize && p.Value.Number % PlatformLayout.PageSize == 0
+                        ? p.Value.Number
+                        : throw Error(p.Value, $"a reserved-memory region here is a whole number of 4 KiB pages, up to {ReservedMemory.MaxSize >> 20} MiB (one block of MAX_ORDER)");
+                    break;
+                case "no-map":
+                    noMap = OnOff(p.Value);
+                    break;
+                default:
+                    throw Error(p.Key, $"unknown reserved-memory property '{p.Key.Text}' (known: size, no-map; 'reg', 'alignment' and 'reusable' are not modelled)");
+            }
+        }
+
+        reserved.Add(new ReservedMemorySpec(decl.Name.Text,
+            size ?? throw Error(decl.Name, $"reserved-memory node '{decl.Name.Text}' must give its size: {{ size = 16K, no-map = true }}"), noMap));
+        reservedAt[decl.Name.Text] = decl.Name;
     }
 
     /// <summary><c>tenant NAME { pages = N, data = WRITER [, zone = default|lowmem] }</c>.</summary>
@@ -411,7 +474,8 @@ public sealed class Binder
                 // The hardware follows what the bus does (snoops), the kernel what DT says (coherent); they may disagree.
                 var snoops = snooping[dev.Name];
                 return new AgentProgram(agent.Name.Text, agent.Kind, snoops ? MasterKind.CoherentDevice : MasterKind.NonCoherentDevice,
-                    snoops ? MemoryType.NormalWriteBack : MemoryType.NormalNonCacheable, [], body, dev.Name);
+                    snoops ? MemoryType.NormalWriteBack : MemoryType.NormalNonCacheable, [], body, dev.Name)
+                { Vmid = dev.Vmid };
             default:
                 return new AgentProgram(agent.Name.Text, agent.Kind, MasterKind.Cpu, MemoryType.NormalWriteBack, [], body);
         }
@@ -644,6 +708,17 @@ public sealed class Binder
 
     private Statement BindCall(CallSyntax call, HashSet<string> locals)
     {
+        if (CallCatalogue.Find(call.Function.Text) is null && KernelFunctions.NotModelled.TryGetValue(call.Function.Text, out var mechanism))
+        {
+            // A real kernel function whose mechanism the model lacks: a run that reaches it is inconclusive.
+            if (call.Target is not null)
+            {
+                Assign(call.Target);
+            }
+
+            return new NotModelledStmt(call.Span, call.Text, call.Function.Text, mechanism);
+        }
+
         var entry = CallCatalogue.Find(call.Function.Text)
             ?? throw Error(call.Function, KernelFunctions.Unknown(call.Function.Text));
         return entry.Bind(new CallBinding(this, call, locals)) with { Call = entry };
@@ -728,6 +803,76 @@ public sealed class Binder
         public DmaDirection Direction(int i) => binder.Direction(call.Args[i]);
 
         public int Order(int i) => binder.Order(call.Args[i]);
+
+        /// <summary>The function's name token, for errors about the call as a whole.</summary>
+        public Token FunctionToken => call.Function;
+
+        /// <summary>Argument <paramref name="i"/>, the name of a declared reserved-memory node.</summary>
+        public string ReservedNode(int i)
+        {
+            var word = Word(i, "the name of a reserved-memory node");
+            return binder.reservedAt.ContainsKey(word.Text)
+                ? word.Text
+                : throw binder.Error(word, $"no reserved-memory node '{word.Text}' is declared (declare it: reserved {word.Text} {{ size = 16K, no-map = true }}){(binder.reservedAt.Count == 0 ? string.Empty : $"; declared: {Known(binder.reservedAt.Keys)}")}");
+        }
+
+        /// <summary>Argument <paramref name="i"/> as flags of <typeparamref name="TFlags"/> joined with '|', by their names.</summary>
+        public TFlags Flags<TFlags>(int i)
+            where TFlags : struct, Enum
+        {
+            var e = call.Args[i];
+            if (e.Offset is not null)
+            {
+                throw binder.Error(e.Offset, "flags are joined with '|', not '+'");
+            }
+
+            var value = 0L;
+            foreach (var t in e.Terms)
+            {
+                if (t.Kind != TokenKind.Identifier || !Enum.TryParse<TFlags>(t.Text, out var flag) || Convert.ToInt64(flag, System.Globalization.CultureInfo.InvariantCulture) == 0)
+                {
+                    throw binder.Error(t, $"unknown flag '{t.Text}' (known: {Known(Enum.GetNames<TFlags>().Where(n => Convert.ToInt64(Enum.Parse<TFlags>(n), System.Globalization.CultureInfo.InvariantCulture) != 0))})");
+                }
+
+                value |= Convert.ToInt64(flag, System.Globalization.CultureInfo.InvariantCulture);
+            }
+
+            return (TFlags)Enum.ToObject(typeof(TFlags), value);
+        }
+
+        /// <summary>An error at <paramref name="at"/>.</summary>
+        public ScenarioException Error(Token at, string message) => binder.Error(at, message);
+
+        /// <summary>Argument <paramref name="i"/> as one bare word (a constant such as QCOM_SCM_VMID_MSS_MSA), or an error naming <paramref name="what"/>.</summary>
+        public Token Word(int i, string what)
+        {
+            var e = call.Args[i];
+            return e.Terms.Count == 1 && e.Offset is null && e.Head.Kind == TokenKind.Identifier
+                ? e.Head
+                : throw binder.Error(e.Span, $"expected {what}, not '{e.Head.Text}'");
+        }
+
+        /// <summary>
+        /// Registers the check this statement implies, as an expectation named <c>NAME.L&lt;line&gt;</c> over an observed
+        /// variable of the same name that no byte may fill with <paramref name="faultWriter"/>'s bytes: the variable the
+        /// hardware records a fault in. Returns the variable and the writer's id.
+        /// </summary>
+        public (int Var, byte Writer) ImplicitCheck(string name, string text, string faultWriter)
+        {
+            var full = $"{name}.L{call.Span.Line}";
+            if (binder.observedAt.ContainsKey(full) || binder.implicitExpectations.Any(e => e.Name == full))
+            {
+                throw binder.Error(call.Function, $"a second statement on line {call.Span.Line} that implies the check '{full}': put one per line");
+            }
+
+            binder.observedAt[full] = call.Function;
+            binder.observed.Add(full);
+            var index = binder.observed.Count - 1;
+            binder.observedLength[full] = ulong.MaxValue;
+            var writer = binder.writers.Intern(faultWriter);
+            binder.implicitExpectations.Add(new Expectation(full, call.Span, text, [new Atom(index, 0, null, WriterTable.Old)]) { Implied = true });
+            return (index, writer);
+        }
 
         /// <summary>The attributes of a streaming map or unmap: DMA_ATTR_OVERWRITE existed only while swiotlb.map_bounce was unless_overwrite (ddbd89deb7d3..aa6f8dcbab47, and bddac7c1e02b..901c7280ca0d).</summary>
         public DmaAttrs MapAttrs(int i)

@@ -104,7 +104,7 @@ public sealed partial class Parser
             var keyword = Peek;
             if (keyword.Kind != TokenKind.Identifier)
             {
-                throw Error(keyword, $"expected a declaration (scenario, profile, set, device, firmware, tenant, cpu, user, dma, expect), found {keyword}");
+                throw Error(keyword, $"expected a declaration (scenario, profile, set, device, firmware, tenant, reserved, cpu, user, dma, expect), found {keyword}");
             }
 
             switch (keyword.Text)
@@ -138,7 +138,7 @@ public sealed partial class Parser
                     ExpectSymbol("=", "after the setting name");
                     settings.Add(new SetSyntax(key, ParseValueToken("a value")));
                     break;
-                case "device" or "firmware" or "tenant" when PeekAt(2).Kind == TokenKind.Symbol && PeekAt(2).Text == "{":
+                case "device" or "firmware" or "tenant" or "reserved" when PeekAt(2).Kind == TokenKind.Symbol && PeekAt(2).Text == "{":
                     decls.Add(ParseDeclaration());
                     break;
                 case "firmware":
@@ -178,10 +178,10 @@ public sealed partial class Parser
                 case "expect":
                     expects.Add(ParseExpect());
                     break;
-                case "device" or "tenant":
+                case "device" or "tenant" or "reserved":
                     throw Error(PeekAt(2), $"expected '{{' after '{keyword.Text} {PeekAt(1).Text}', found {PeekAt(2)}");
                 default:
-                    throw Error(keyword, $"unknown declaration '{keyword.Text}' (expected scenario, profile, set, device, firmware, tenant, cpu, user, dma or expect)");
+                    throw Error(keyword, $"unknown declaration '{keyword.Text}' (expected scenario, profile, set, device, firmware, tenant, reserved, cpu, user, dma or expect)");
             }
 
             EndOfStatement();

@@ -329,7 +329,7 @@ public sealed class ScenarioModel : IScenarioModel
             .Select(a => Normalise(a))
             .ToImmutableArray();
         Initial = new ControlState(DmaState.Boot(kernel), agents, ImmutableSortedDictionary<string, Value>.Empty.WithComparers(StringComparer.Ordinal),
-            ImmutableSortedSet<string>.Empty.WithComparer(StringComparer.Ordinal), ImmutableSortedDictionary<int, ObservedRange>.Empty);
+            ImmutableSortedSet<string>.Empty.WithComparer(StringComparer.Ordinal), scenario.InitialObserved());
     }
 
     public Scenario Scenario { get; }

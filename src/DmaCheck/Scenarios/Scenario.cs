@@ -48,7 +48,14 @@ public sealed record DeclaredVerdict(Verdict Verdict, int? MinEvents, bool AtLea
 /// <summary>One conjunct of an expectation: bytes [Low, High) of an observed variable were all written by <see cref="Writer"/>.</summary>
 public sealed record Atom(int Var, ulong Low, ulong? High, byte Writer);
 
-public sealed record Expectation(string Name, SourceSpan Span, string Text, IReadOnlyList<Atom> Atoms);
+public sealed record Expectation(string Name, SourceSpan Span, string Text, IReadOnlyList<Atom> Atoms)
+{
+    /// <summary>
+    /// A check a statement implies rather than one the file writes (<c>no-xpu-fault.L&lt;line&gt;</c>): its variable holds
+    /// bytes only where the hardware recorded a fault, and a byte nothing recorded passes.
+    /// </summary>
+    public bool Implied { get; init; }
+}
 
 /// <summary>A value expression: a number, or a variable (optionally a field of it), plus a constant offset.</summary>
 public sealed record ValueExpr(string? Var, string? Field, ulong Constant, SourceSpan Span, string Text);
@@ -135,6 +142,9 @@ public sealed record PollStmt(SourceSpan Span, string Text, AddressSpace Space, 
 
 public sealed record SmcStmt(SourceSpan Span, string Text, int Firmware, IReadOnlyList<ValueExpr> Args) : Statement(Span, Text);
 
+/// <summary>A call of a real kernel function the model knows it lacks (<see cref="KernelFunctions.NotModelled"/>): reaching it stops the run as not modelled.</summary>
+public sealed record NotModelledStmt(SourceSpan Span, string Text, string Function, string Mechanism) : Statement(Span, Text);
+
 public sealed record EventStmt(SourceSpan Span, string Text, bool IsWait, string Event) : Statement(Span, Text);
 
 /// <summary>A finding a scenario file declares; null parts match anything. <see cref="Kind"/> null means "no findings".</summary>
@@ -149,7 +159,11 @@ public sealed record DeclaredFinding(SourceSpan Span, string? Kind, string? Func
 
 /// <summary>One program: a CPU thread, a device's DMA engine, or a firmware handler run by <c>smc</c>.</summary>
 /// <param name="Device">For a DMA engine, the device it belongs to.</param>
-public sealed record AgentProgram(string Name, AgentKind Kind, MasterKind Master, MemoryType Access, IReadOnlyList<string> Parameters, IReadOnlyList<Statement> Body, string? Device = null);
+public sealed record AgentProgram(string Name, AgentKind Kind, MasterKind Master, MemoryType Access, IReadOnlyList<string> Parameters, IReadOnlyList<Statement> Body, string? Device = null)
+{
+    /// <summary>For a DMA engine, the VM its device's master belongs to when it is not HLOS (<see cref="DmaDevice.Vmid"/>).</summary>
+    public string? Vmid { get; init; }
+}
 
 /// <summary>A bound, checked scenario: everything the model needs, with every name resolved.</summary>
 public sealed record Scenario(
@@ -169,6 +183,14 @@ public sealed record Scenario(
     IReadOnlyList<DeclaredFinding> DeclaredFindings)
 {
     public string File => Source.Path;
+
+    /// <summary>
+    /// The observed variables a run starts with: the checks statements imply (memory given to another security domain
+    /// must stay untouched) hold an empty range until their statement runs, so a run that never gets there passes them.
+    /// </summary>
+    public System.Collections.Immutable.ImmutableSortedDictionary<int, ObservedRange> InitialObserved() =>
+        System.Collections.Immutable.ImmutableSortedDictionary.CreateRange(Programs.SelectMany(p => p.Body).OfType<ScmAssignStmt>()
+            .Where(a => a.FaultVar >= 0).Select(a => KeyValuePair.Create(a.FaultVar, new ObservedRange(0, 0))));
 
     /// <summary>The statement at <paramref name="span"/> (where a kernel crash happened, for instance).</summary>
     public Statement StatementAt(SourceSpan span) => Programs.SelectMany(p => p.Body).First(st => st.Span == span);

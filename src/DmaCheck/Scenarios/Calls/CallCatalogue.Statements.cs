@@ -19,6 +19,8 @@ public static partial class CallCatalogue
         new StepSemantics<PollStmt>("poll", Fp(AccessReads, P.None), p => [p.Address], (c, p) => Access(c, p.AsRead, p)),
         new StepSemantics<SmcStmt>("smc", Fp(P.Variables, P.None), s => s.Args, Smc),
         new StepSemantics<EventStmt>("signal/wait", Fp(P.Signals, P.Signals), _ => [], (c, ev) => ev.IsWait ? c.S : c.S.With(signals: c.S.Signals.Add(ev.Event))),
+        new StepSemantics<NotModelledStmt>("not modelled", Footprint.Everything, _ => [],
+            (c, n) => throw new NotModelledException($"{c.Program.Name} calls {n.Function}, which needs {n.Mechanism}")),
     ];
 
     private static readonly Dictionary<Type, StepSemantics> StatementsByType = Statements.ToDictionary(s => s.StatementType);
@@ -138,9 +140,21 @@ public static partial class CallCatalogue
                     DmaDebug.AssertIdle(s.Debug, s.Dma, program.Name, pa, length, findings);
                 }
             }
-            else if (program.Kind == AgentKind.Device)
+            else if (program.Kind == AgentKind.Device && QcomScm.AssignedAt(kernel, pa, length) is null)
             {
+                // Memory qcom_scm_assign_mem gave to another VM is that VM's (the device's own, checked below), and the
+                // DMA API has no say there.
                 DmaDebug.DeviceAccess(s.Debug, s.Dma, program.Device!, program.Name, pa, length, a.IsWrite, findings);
+            }
+        }
+
+        if (program.Kind == AgentKind.Device && QcomScm.AssignedAt(kernel, pa, length) is { } assignment)
+        {
+            if (program.Vmid != assignment.Vmid)
+            {
+                throw new NotModelledException(program.Vmid is null
+                    ? $"{program.Name} ({program.Device}) {verb} PA 0x{pa:x}..0x{pa + length:x}, which qcom_scm_assign_mem gave to {assignment.Vmid}, and its device names no VM: say which VM its accesses come from ({{ vmid = {assignment.Vmid} }}); another VM's access is an XPU violation on the device's side"
+                    : $"{program.Name} ({program.Device}, {program.Vmid}) {verb} PA 0x{pa:x}..0x{pa + length:x}, which qcom_scm_assign_mem gave to {assignment.Vmid}: an access by another VM's master (an XPU violation on the device's side)");
             }
         }
 

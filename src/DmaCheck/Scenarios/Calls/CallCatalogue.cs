@@ -23,6 +23,9 @@ public static partial class CallCatalogue
         .. ResourceCalls(),
         .. DerivedCalls(["virt_to_phys", "stack_buffer", "static_const", "vmalloc_to_page", "offset_in_page"]),
         .. RangeSyncCalls(),
+        .. SecureMemoryCalls(),
+        .. MemremapCalls(),
+        .. DevCoherentCalls(),
     ];
 
     private static readonly Dictionary<string, CallEntry> ByName = Calls.ToDictionary(c => c.Name, StringComparer.Ordinal);

@@ -129,6 +129,11 @@ public sealed class StepContext(ScenarioModel model, ControlState state, Frame f
             throw new KernelBugException(statement.Text, $"'{buffer.Text}' is NULL: the allocation failed and the driver did not check");
         }
 
+        if (state.Dma.Coherent.Any(a => a.Source == CoherentSource.DevCoherent && a.CpuAddr == buf.Cpu))
+        {
+            throw new NotModelledException($"{function} of '{buffer.Text}', which comes from its device's own coherent pool (dma_mmap_from_dev_coherent, and the sg table of pool memory)");
+        }
+
         return (buf, size);
     }
 
