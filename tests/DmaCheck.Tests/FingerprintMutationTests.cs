@@ -107,13 +107,15 @@ public class FingerprintMutationTests
     }
 
     /// <summary>
-    /// Scenarios that reach state no bundled scenario keeps: a CMA area with a released block, a kernel crash, and (kept
+    /// Scenarios that reach state no bundled scenario keeps: a CMA area with a released block, a kernel crash, a stop at
+    /// what is not modelled (arm_dma_ops with a swiotlb pool would need dmabounce), and (kept
     /// here too, whatever the bundled scenarios become) reserved memory, a device's pool, a memremap area and an assignment.
     /// </summary>
     private static readonly string[] ExtraSamples =
     [
         "profile linux-6.4-arm64\nset dram = 2G\nset cma = 256M\ndevice d { coherent = false }\ncpu c {\n  b = dma_alloc_coherent(d, 8K, GFP_KERNEL)\n  dma_free_coherent(d, 8K, b, b.dma)\n}\n",
         "profile linux-6.4-arm64\ndevice d { coherent = false }\ncpu a {\n  p = kmalloc(64, GFP_KERNEL)\n  h = dma_map_single(d, p, 64, DMA_NONE)\n}\n",
+        "profile linux-5.13-arm-imx6\nset swiotlb = force\ndevice d { coherent = false }\ncpu a {\n  p = kmalloc(64, GFP_KERNEL)\n  h = dma_map_single(d, p, 64, DMA_TO_DEVICE)\n}\n",
         "profile linux-6.4-arm64\nreserved pool { size = 64K, no-map = true }\nreserved carve { size = 16K, no-map = true }\n" +
             "device d { coherent = false, memory-region = pool }\ncpu a {\n  of_reserved_mem_device_init(d)\n  b = dma_alloc_coherent(d, 8K, GFP_KERNEL)\n" +
             "  pa = of_reserved_mem_lookup(carve)\n  m = memremap(pa, 16K, MEMREMAP_WC)\n  qcom_scm_assign_mem(pa, 16K, QCOM_SCM_VMID_MSS_MSA)\n  memunmap(m)\n}\n",
