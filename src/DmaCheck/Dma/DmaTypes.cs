@@ -229,6 +229,9 @@ public sealed record DmaEnvironment(KernelProfile Profile)
     /// </summary>
     public DmaOpsKind Ops { get; } = Profile.ArmDmaOps ? DmaOpsKind.ArmDmaOps : Profile.XenDom0 ? DmaOpsKind.XenSwiotlb : DmaOpsKind.Direct;
 
+    /// <summary>get_dma_ops(dev) for <paramref name="dev"/>: the profile's (<see cref="Ops"/>).</summary>
+    public DmaOpsKind OpsFor(DmaDevice dev) => Ops;
+
     public PlatformLayout Layout => Profile.Layout;
 }
 

@@ -367,7 +367,7 @@ internal sealed class FootprintAnalysis
         var dma = ctx.S.Dma;
         var bounce = dma.Swiotlb is { } pool
             && (pool.ForceBounce || !DmaApi.DmaCapable(model.Environment, m.Device, layout.PhysToDma(phys), size)
-                || DmaApi.DmaKmallocNeedsBounce(dma.Kernel, m.Device, size, m.Direction) || model.Environment.Profile.XenDom0);
+                || DmaApi.DmaKmallocNeedsBounce(dma.Kernel, m.Device, size, m.Direction) || model.Environment.OpsFor(m.Device) == DmaOpsKind.XenSwiotlb);
         var lines = Ranges(phys, size);
         var keys = KeyRanges((phys, size));
         if (bounce)
