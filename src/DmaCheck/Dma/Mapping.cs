@@ -46,6 +46,8 @@ public static partial class DmaApi
                 return ArmDmaAlloc(env, s, dev, PlatformLayout.PageAlign(size), gfp, ops, out cpuAddr, out handle);
             case DmaOpsKind.XenSwiotlb:
                 return XenSwiotlbAllocCoherent(env, s, dev, size, gfp, attrs, ops, out cpuAddr, out handle);
+            case DmaOpsKind.Iommu:
+                throw IommuNotModelled(dev, "dma_alloc_attrs", "iommu_dma_alloc");
             default:
                 return DmaDirectAlloc(env, s, dev, size, gfp, attrs, ops, out cpuAddr, out handle);
         }
@@ -69,6 +71,7 @@ public static partial class DmaApi
         {
             DmaOpsKind.ArmDmaOps => ArmDmaFree(env, s, dev, size, cpuAddr, handle, ops, findings), // arm_dma_free → __arm_dma_free
             DmaOpsKind.XenSwiotlb => XenSwiotlbFreeCoherent(env, s, dev, size, cpuAddr, handle, attrs, ops, findings),
+            DmaOpsKind.Iommu => throw IommuNotModelled(dev, "dma_free_attrs", "iommu_dma_free"),
             _ => DmaDirectFree(env, s, dev, size, cpuAddr, handle, attrs, ops, findings),
         };
     }
@@ -89,6 +92,11 @@ public static partial class DmaApi
         var layout = env.Layout;
         var count = PlatformLayout.PageAlign(size) >> PlatformLayout.PageShift;
         var kind = env.OpsFor(dev);
+        if (kind == DmaOpsKind.Iommu)
+        {
+            throw IommuNotModelled(dev, "dma_mmap_attrs", "iommu_dma_mmap");
+        }
+
         var direct = kind != DmaOpsKind.XenSwiotlb;
         var function = kind == DmaOpsKind.ArmDmaOps ? (dev.Coherent ? "arm_coherent_dma_mmap" : "arm_dma_mmap") : direct ? "dma_direct_mmap" : "dma_common_mmap";
         var (pfn, how) = direct
@@ -113,6 +121,11 @@ public static partial class DmaApi
         var layout = env.Layout;
         var length = PlatformLayout.PageAlign(size);
         var kind = env.OpsFor(dev);
+        if (kind == DmaOpsKind.Iommu)
+        {
+            throw IommuNotModelled(dev, "dma_get_sgtable_attrs", "iommu_dma_get_sgtable");
+        }
+
         var direct = kind != DmaOpsKind.XenSwiotlb;
         var function = kind == DmaOpsKind.ArmDmaOps ? "arm_dma_get_sgtable" : direct ? "dma_direct_get_sgtable" : "dma_common_get_sgtable";
         var (pfn, how) = direct
@@ -162,6 +175,7 @@ public static partial class DmaApi
         {
             DmaOpsKind.ArmDmaOps => ArmDmaMapPage(env, s, dev, pfn, offset, size, dir, attrs, function, ops, findings, out handle),
             DmaOpsKind.XenSwiotlb => XenSwiotlbMapPage(env, s, dev, pfn, offset, size, dir, attrs, function, ops, findings, out handle),
+            DmaOpsKind.Iommu => IommuDmaMapPage(env, s, dev, pfn, offset, size, dir, attrs, function, ops, findings, out handle),
             _ => DmaDirectMapPage(env, s, dev, pfn, offset, size, dir, attrs, function, ops, findings, out handle),
         };
     }
@@ -186,6 +200,7 @@ public static partial class DmaApi
         {
             DmaOpsKind.ArmDmaOps => ArmDmaUnmapPage(env, s, dev, handle, size, dir, attrs, function, ops, findings),
             DmaOpsKind.XenSwiotlb => XenSwiotlbUnmapPage(env, s, dev, handle, size, dir, attrs, function, ops, findings),
+            DmaOpsKind.Iommu => IommuDmaUnmapPage(env, s, dev, handle, size, dir, attrs, function, ops, findings),
             _ => DmaDirectUnmapPage(env, s, dev, handle, size, dir, attrs, function, ops, findings),
         };
     }
@@ -205,6 +220,9 @@ public static partial class DmaApi
                 break;
             case DmaOpsKind.XenSwiotlb:
                 XenSwiotlbSyncSingleForCpu(env, s, dev, handle, size, dir, function, ops, findings);
+                break;
+            case DmaOpsKind.Iommu:
+                IommuDmaSyncSingleForCpu(env, s, dev, handle, size, dir, function, ops);
                 break;
             default:
                 DmaDirectSyncSingleForCpu(env, s, dev, handle, size, dir, function, ops, findings);
@@ -227,6 +245,9 @@ public static partial class DmaApi
                 return s;
             case DmaOpsKind.XenSwiotlb:
                 return XenSwiotlbSyncSingleForDevice(env, s, dev, handle, size, dir, function, ops, findings);
+            case DmaOpsKind.Iommu:
+                IommuDmaSyncSingleForDevice(env, s, dev, handle, size, dir, function, ops);
+                return s;
             default:
                 return DmaDirectSyncSingleForDevice(env, s, dev, handle, size, dir, function, ops, findings);
         }
@@ -245,6 +266,7 @@ public static partial class DmaApi
         {
             DmaOpsKind.ArmDmaOps => ArmDmaMapSg(env, s, dev, table, nents, dir, attrs, function, ops, findings, out mapped),
             DmaOpsKind.XenSwiotlb => XenSwiotlbMapSg(env, s, dev, table, nents, dir, attrs, function, ops, findings, out mapped),
+            DmaOpsKind.Iommu => throw IommuNotModelled(dev, function, "iommu_dma_map_sg"),
             _ => DmaDirectMapSg(env, s, dev, table, nents, dir, attrs, function, ops, findings, out mapped),
         };
     }
@@ -258,6 +280,7 @@ public static partial class DmaApi
         {
             DmaOpsKind.ArmDmaOps => ArmDmaUnmapSg(env, s, dev, table, nents, dir, attrs, function, ops, findings),
             DmaOpsKind.XenSwiotlb => XenSwiotlbUnmapSg(env, s, dev, table, nents, dir, attrs, function, ops, findings),
+            DmaOpsKind.Iommu => throw IommuNotModelled(dev, function, "iommu_dma_unmap_sg"),
             _ => DmaDirectUnmapSg(env, s, dev, table, nents, dir, attrs, function, ops, findings),
         };
     }
@@ -275,6 +298,8 @@ public static partial class DmaApi
             case DmaOpsKind.XenSwiotlb:
                 XenSwiotlbSyncSgForCpu(env, s, dev, table, nents, dir, function, ops, findings);
                 break;
+            case DmaOpsKind.Iommu:
+                throw IommuNotModelled(dev, function, "iommu_dma_sync_sg_for_cpu");
             default:
                 DmaDirectSyncSgForCpu(env, s, dev, table, nents, dir, function, ops, findings);
                 break;
@@ -293,6 +318,8 @@ public static partial class DmaApi
                 return s;
             case DmaOpsKind.XenSwiotlb:
                 return XenSwiotlbSyncSgForDevice(env, s, dev, table, nents, dir, function, ops, findings);
+            case DmaOpsKind.Iommu:
+                throw IommuNotModelled(dev, function, "iommu_dma_sync_sg_for_device");
             default:
                 return DmaDirectSyncSgForDevice(env, s, dev, table, nents, dir, function, ops, findings);
         }
@@ -334,6 +361,11 @@ public static partial class DmaApi
         {
             handle = DmaMappingError; // no ops->map_resource: addr keeps its initial DMA_MAPPING_ERROR
             return s;
+        }
+
+        if (kind == DmaOpsKind.Iommu)
+        {
+            throw IommuNotModelled(dev, function, "iommu_dma_map_resource");
         }
 
         return DmaDirectMapResource(env, s, dev, phys, size, function, findings, out handle);
@@ -568,9 +600,11 @@ public sealed class DmaMapping<TDebug>(DmaEnvironment env, IDmaDebugHooks<TDebug
         return (dma, debug.MapResource(dbg, dma, dev, handle, phys, size, dir, line, findings));
     }
 
-    /// <summary>dma_unmap_resource: dma-direct has no unmap_resource, so only debug_dma_unmap_resource runs.</summary>
+    /// <summary>dma_unmap_resource: dma-direct has no unmap_resource, so only debug_dma_unmap_resource runs (iommu_dma_unmap_resource, for a device behind an IOMMU, is not modelled).</summary>
     public TDebug UnmapResource(DmaState dma, TDebug dbg, DmaDevice dev, ulong handle, ulong size, DmaDirection dir, List<Finding> findings) =>
-        debug.UnmapResource(dbg, dma, dev, handle, size, dir, findings);
+        env.OpsFor(dev) == DmaOpsKind.Iommu
+            ? throw new NotModelledException($"dma_unmap_resource → iommu_dma_unmap_resource: {dev.Name} is behind an IOMMU, and that is not modelled yet (docs/iommu.md)")
+            : debug.UnmapResource(dbg, dma, dev, handle, size, dir, findings);
 
     /// <summary>dma_mapping_error: debug_dma_mapping_error, then the test against DMA_MAPPING_ERROR.</summary>
     public bool MappingError(TDebug dbg, DmaDevice dev, ulong handle, out TDebug next)

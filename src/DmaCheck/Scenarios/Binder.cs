@@ -32,6 +32,9 @@ public sealed class Binder
     /// <summary>The profile with the scenario's switch overrides, once known.</summary>
     private KernelProfile? boundProfile;
 
+    /// <summary>The kernel settings (the IOMMU's among them), once known.</summary>
+    private KernelConfig boundConfig = new();
+
     private Binder(ScenarioSyntax syntax, SettingOverrides overrides)
     {
         this.syntax = syntax;
@@ -95,6 +98,7 @@ public sealed class Binder
         (profile, var config, var hardware) = (settings.Profile, settings.Kernel, settings.Kernel.FreshPages(settings.Hardware));
         config = KmallocSettings(profile, hardware, config);
         boundProfile = profile;
+        boundConfig = config;
 
         foreach (var decl in syntax.Declarations)
         {
@@ -270,6 +274,7 @@ public sealed class Binder
             var minAlign = 0UL;
             var maxSeg = DmaDevice.DefaultMaxSegSize;
             var boundary = ulong.MaxValue;
+            string? smmu = null;
             foreach (var p in decl.Properties)
             {
                 switch (p.Key.Text)
@@ -300,12 +305,19 @@ public sealed class Binder
                             ? p.Value.Number
                             : throw Error(p.Value, "seg_boundary_mask is dma_set_seg_boundary's mask of low address bits, such as 0xffff (at least a page, 0xfff; the default is ULONG_MAX)");
                         break;
+                    case "iommus":
+                        smmu = p.Value.Kind == TokenKind.Identifier
+                            ? p.Value.Text
+                            : throw Error(p.Value, "iommus names the IOMMU the device sits behind, as DT's iommus = <&smmu ...> does: an identifier such as smmu0");
+                        break;
                     default:
-                        throw Error(p.Key, $"unknown device property '{p.Key.Text}' (known: coherent, snoops, dma_mask, min_align_mask, max_seg_size, seg_boundary_mask)");
+                        throw Error(p.Key, $"unknown device property '{p.Key.Text}' (known: coherent, snoops, dma_mask, min_align_mask, max_seg_size, seg_boundary_mask, iommus)");
                 }
             }
 
-            devices[name] = new DmaDevice(name, coherent ?? throw Error(decl.Name, $"device '{name}' must say whether it is coherent: {{ coherent = false }} (what DT says: \"dma-coherent\" or not)"), maskBits, minAlign, maxSeg, boundary);
+            var iommu = smmu is null ? null
+                : new DeviceIommu(smmu, boundConfig.IommuPassthrough ? IommuDomainType.Identity : boundConfig.IommuStrict ? IommuDomainType.Dma : IommuDomainType.DmaFq, boundConfig.IommuGranule);
+            devices[name] = new DmaDevice(name, coherent ?? throw Error(decl.Name, $"device '{name}' must say whether it is coherent: {{ coherent = false }} (what DT says: \"dma-coherent\" or not)"), maskBits, minAlign, maxSeg, boundary, iommu);
             snooping[name] = snoops ?? coherent.Value;
             if (coherent == false && boundProfile?.Arch == Arch.X86_64)
             {
@@ -411,7 +423,7 @@ public sealed class Binder
                 // The hardware follows what the bus does (snoops), the kernel what DT says (coherent); they may disagree.
                 var snoops = snooping[dev.Name];
                 return new AgentProgram(agent.Name.Text, agent.Kind, snoops ? MasterKind.CoherentDevice : MasterKind.NonCoherentDevice,
-                    snoops ? MemoryType.NormalWriteBack : MemoryType.NormalNonCacheable, [], body, dev.Name);
+                    snoops ? MemoryType.NormalWriteBack : MemoryType.NormalNonCacheable, [], body, dev.Name, dev);
             default:
                 return new AgentProgram(agent.Name.Text, agent.Kind, MasterKind.Cpu, MemoryType.NormalWriteBack, [], body);
         }

@@ -149,7 +149,9 @@ public sealed record DeclaredFinding(SourceSpan Span, string? Kind, string? Func
 
 /// <summary>One program: a CPU thread, a device's DMA engine, or a firmware handler run by <c>smc</c>.</summary>
 /// <param name="Device">For a DMA engine, the device it belongs to.</param>
-public sealed record AgentProgram(string Name, AgentKind Kind, MasterKind Master, MemoryType Access, IReadOnlyList<string> Parameters, IReadOnlyList<Statement> Body, string? Device = null);
+/// <param name="DmaDevice">For a DMA engine, its device (with the IOMMU it sits behind, which its accesses go through).</param>
+public sealed record AgentProgram(string Name, AgentKind Kind, MasterKind Master, MemoryType Access, IReadOnlyList<string> Parameters, IReadOnlyList<Statement> Body, string? Device = null,
+    DmaDevice? DmaDevice = null);
 
 /// <summary>A bound, checked scenario: everything the model needs, with every name resolved.</summary>
 public sealed record Scenario(

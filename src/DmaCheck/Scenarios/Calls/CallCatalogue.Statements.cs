@@ -104,8 +104,14 @@ public static partial class CallCatalogue
                 type = program.Access;
                 break;
             default:
-                pa = s.Dma.Kernel.Layout.DmaToPhys(start);
+                // dma_to_phys, or the SMMU's translation for a device in an IOMMU DMA domain (which may fault).
+                pa = DmaApi.DeviceAddressToPhys(c.Environment, s.Dma, program.DmaDevice, start, length, a.IsWrite, program.Name, out var iommu);
                 type = program.Access;
+                if (iommu is not null)
+                {
+                    origin = $"{origin} ({iommu})";
+                }
+
                 break;
         }
 
