@@ -1,3 +1,4 @@
+using System.Collections.Immutable;
 using DmaCheck.Hardware;
 using DmaCheck.Kernel;
 
@@ -105,17 +106,13 @@ public static partial class DmaApi
 
     /// <summary>
     /// __iommu_dma_unmap(dev, dma_addr, size) (v6.12): the granule-aligned span is unmapped with iommu_unmap_fast
-    /// (WARN_ON when less than the span was mapped); a strict domain syncs the IOTLB at once (iommu_iotlb_sync) and
+    /// (WARN_ON when less than the span was mapped). A strict domain syncs the IOTLB at once (iommu_iotlb_sync) and
     /// frees the IOVA range (iommu_dma_free_iova → free_iova_fast: into the IOVA cache of its order). A lazy domain
-    /// queues the range for the flush queue instead, which is not modelled yet.
+    /// (iotlb_gather.queued) does neither: the leaves may live on in the IOTLB and the range goes into the flush queue
+    /// (queue_iova), both until <see cref="IommuFlushQueue"/>.
     /// </summary>
     private static DmaState IommuDmaUnmap(DmaState s, IommuDomain domain, DmaDevice dev, ulong dmaAddr, ulong size, string via, List<Finding> findings)
     {
-        if (domain.Type == IommuDomainType.DmaFq)
-        {
-            throw new NotModelledException($"{via}: {dev.Name}'s domain is lazy (iommu.strict=0, IOMMU_DOMAIN_DMA_FQ): the flush queue, which invalidates the IOTLB and frees the IOVA later, is not modelled yet");
-        }
-
         var ioOff = domain.Offset(dmaAddr);
         var iova = dmaAddr - ioOff;
         var span = domain.Align(size + ioOff);
@@ -125,15 +122,52 @@ public static partial class DmaApi
             throw new NotModelledException($"{via}: the unmap's {size} bytes span {span >> domain.Iova.Shift} IOVA page(s), of another size order than the range the map allocated: free_iova_fast would cache the range under the wrong order, which is not modelled");
         }
 
-        domain = domain.UnmapFast(iova, span, out var unmapped);
+        domain = domain.UnmapFast(iova, span, out var unmapped, out var removed);
         if (unmapped != span)
         {
             findings.Add(new Finding(FindingKinds.IommuUnmapUnmapped, via, null, new PageOwner(OwnerKind.Free, string.Empty), Severity.ContractViolation,
                 $"WARN_ON(unmapped != size) in __iommu_dma_unmap: {span} bytes from IOVA 0x{iova:x} in {dev.Name}'s domain, of which only {unmapped} were mapped (the unmap's size is larger than the map's)"));
         }
 
+        if (domain.Type == IommuDomainType.DmaFq)
+        {
+            var queued = domain.Queued ?? [];
+            if (queued.Count >= IommuDomain.FlushQueueSize)
+            {
+                throw new NotModelledException($"{via}: {dev.Name}'s flush queue holds {IommuDomain.FlushQueueSize} ranges: a full queue flushes at once (fq_full), which is not modelled");
+            }
+
+            return WithDomain(s, domain with
+            {
+                StaleTlb = (domain.StaleTlb ?? ImmutableSortedDictionary<ulong, IoPte>.Empty).SetItems(removed),
+                Queued = queued.Add(new QueuedIova(iova >> domain.Iova.Shift, span >> domain.Iova.Shift)),
+            });
+        }
+
         domain = domain with { Iova = domain.Iova.FreeFast(iova >> domain.Iova.Shift, span >> domain.Iova.Shift) };
         return WithDomain(s, domain);
+    }
+
+    /// <summary>
+    /// The flush queue's work for a lazy domain (drivers/iommu/dma-iommu.c, v6.12: fq_flush_timeout, every
+    /// IOVA_FQ_TIMEOUT = 10 ms, → fq_flush_iotlb = iommu_flush_iotlb_all, then fq_ring_free → free_iova_fast of each
+    /// queued range, oldest first). Its timing against the driver's and the device's steps is the explorer's to choose
+    /// (docs/iommu.md): nothing happens when nothing is queued.
+    /// </summary>
+    public static DmaState IommuFlushQueue(DmaEnvironment env, DmaState s, DmaDevice dev)
+    {
+        if (s.IommuDomains?.GetValueOrDefault(dev.Name) is not { } domain || ((domain.Queued?.IsEmpty ?? true) && (domain.StaleTlb?.IsEmpty ?? true)))
+        {
+            return s;
+        }
+
+        var iova = domain.Iova;
+        foreach (var q in domain.Queued ?? [])
+        {
+            iova = iova.FreeFast(q.Pfn, q.Pages);
+        }
+
+        return WithDomain(s, domain with { Iova = iova, StaleTlb = null, Queued = null });
     }
 
     /// <summary>

@@ -42,6 +42,9 @@ public sealed record DeviceIommu(string Smmu, IommuDomainType Type, ulong Granul
 /// <summary>One leaf entry of the domain's page table: the granule-aligned physical address and the permissions.</summary>
 public sealed record IoPte(ulong Pa, IommuProt Prot);
 
+/// <summary>An IOVA range in a lazy domain's flush queue (struct iova_fq_entry: iova_pfn, pages).</summary>
+public sealed record QueuedIova(ulong Pfn, ulong Pages);
+
 /// <summary>
 /// A device's IOMMU DMA domain (drivers/iommu/iommu.c, dma-iommu.c, io-pgtable-arm.c, v6.12): its IOVA allocator
 /// (<see cref="IovaDomain"/>) and its page table, one leaf per IOVA page of the granule. The page table is kernel
@@ -50,8 +53,18 @@ public sealed record IoPte(ulong Pa, IommuProt Prot);
 /// returns, so the device always sees the table as it is. Immutable.
 /// </summary>
 /// <param name="PageTable">IOVA page number (IOVA / granule) → leaf.</param>
-public sealed record IommuDomain(string Device, IommuDomainType Type, IovaDomain Iova, ImmutableSortedDictionary<ulong, IoPte> PageTable)
+/// <param name="StaleTlb">
+/// A lazy domain's leaves unmapped since the last IOTLB invalidation, by IOVA page number: the IOTLB may still hold
+/// them (the SMMU may cache any valid translation it has walked or prefetched), so a device may still go through them
+/// until the flush queue invalidates. The model takes the worst case, a hit, and lets the explorer place the flush.
+/// </param>
+/// <param name="Queued">A lazy domain's IOVA ranges waiting in the flush queue (queue_iova), not yet free.</param>
+public sealed record IommuDomain(string Device, IommuDomainType Type, IovaDomain Iova, ImmutableSortedDictionary<ulong, IoPte> PageTable,
+    ImmutableSortedDictionary<ulong, IoPte>? StaleTlb = null, ImmutableList<QueuedIova>? Queued = null)
 {
+    /// <summary>IOVA_FQ_SIZE (v6.12): a flush queue ring's entries; a full ring flushes at once, which is not modelled.</summary>
+    public const int FlushQueueSize = 256;
+
     /// <summary>The SMMUv3 input address size for a stage-1 domain of a VA_BITS=48 kernel: the aperture ends at 2^48 - 1.</summary>
     public const ulong ApertureEnd = (1UL << 48) - 1;
 
@@ -95,12 +108,14 @@ public sealed record IommuDomain(string Device, IommuDomainType Type, IovaDomain
     /// stopping at the first IOVA page with no leaf (arm_lpae_unmap returns 0 there); <paramref name="unmapped"/> is
     /// the bytes unmapped.
     /// </summary>
-    public IommuDomain UnmapFast(ulong iova, ulong size, out ulong unmapped)
+    public IommuDomain UnmapFast(ulong iova, ulong size, out ulong unmapped, out ImmutableSortedDictionary<ulong, IoPte> removed)
     {
         var table = PageTable;
+        removed = ImmutableSortedDictionary<ulong, IoPte>.Empty;
         unmapped = 0;
-        while (unmapped < size && table.ContainsKey((iova + unmapped) / Granule))
+        while (unmapped < size && table.TryGetValue((iova + unmapped) / Granule, out var pte))
         {
+            removed = removed.Add((iova + unmapped) / Granule, pte);
             table = table.Remove((iova + unmapped) / Granule);
             unmapped += Granule;
         }
@@ -156,7 +171,8 @@ public static partial class DmaApi
     /// permission fault: the SMMU records the event and terminates the transaction, and the device's agent stops there.
     /// </summary>
     /// <param name="how">For an IOMMU translation, what the access went through, for the operation's label; null otherwise.</param>
-    public static ulong DeviceAddressToPhys(DmaEnvironment env, DmaState s, DmaDevice? dev, ulong dma, ulong length, bool write, string agent, out string? how)
+    /// <param name="findings">Where an access through a stale IOTLB entry (a lazy domain, before the flush queue ran) is reported.</param>
+    public static ulong DeviceAddressToPhys(DmaEnvironment env, DmaState s, DmaDevice? dev, ulong dma, ulong length, bool write, string agent, List<Finding> findings, out string? how)
     {
         how = null;
         if (dev?.Iommu is not { Type: not IommuDomainType.Identity } iommu)
@@ -170,7 +186,13 @@ public static partial class DmaApi
         for (var page = first; page < dma + Math.Max(length, 1); page += domain.Granule)
         {
             var verb = write ? "write" : "read";
-            if (!domain.PageTable.TryGetValue(page / domain.Granule, out var pte))
+            var stale = false;
+            if (!domain.PageTable.TryGetValue(page / domain.Granule, out var pte) && domain.StaleTlb?.TryGetValue(page / domain.Granule, out pte) == true)
+            {
+                stale = true;
+            }
+
+            if (pte is null)
             {
                 var cached = domain.Iova.IsCached(page >> domain.Iova.Shift) ? " (its IOVA range sits freed in the IOVA cache, waiting for the next map of its size)" : string.Empty;
                 throw new FatalFindingException(new Finding(FindingKinds.IommuTranslationFault, agent, null, new PageOwner(OwnerKind.Free, string.Empty), Severity.Fault,
@@ -187,6 +209,14 @@ public static partial class DmaApi
                     Fatal: true));
             }
 
+            if (stale)
+            {
+                var pfn = pte.Pa >> PlatformLayout.PageShift;
+                var owner = s.OwnerOf(pfn);
+                findings.Add(new Finding(FindingKinds.IommuStaleIotlb, agent, pfn, owner, write ? Severity.Corruption : Severity.InformationLeak,
+                    $"{agent} ({dev.Name}) {verb}s IOVA 0x{Math.Max(page, dma):x} after it was unmapped: {dev.Name}'s domain is lazy (iommu.strict=0), so the unmap left the IOTLB entry in place until the flush queue runs, and the {verb} reaches PA 0x{pte.Pa:x}, {(owner.Kind == OwnerKind.Free ? "which is free" : $"which now belongs to {owner.Describe()}")}"));
+            }
+
             var at = pte.Pa + (page < dma ? dma - page : 0);
             if (page == first)
             {
@@ -198,7 +228,7 @@ public static partial class DmaApi
             }
         }
 
-        how = $"IOVA 0x{dma:x} → PA 0x{pa:x} through {iommu.Smmu}";
+        how = $"IOVA 0x{dma:x} → PA 0x{pa:x} through {iommu.Smmu}{(domain.PageTable.ContainsKey(first / domain.Granule) ? string.Empty : "'s stale IOTLB entry")}";
         return pa;
     }
 }

@@ -32,6 +32,9 @@ public sealed class Binder
     /// <summary>The profile with the scenario's switch overrides, once known.</summary>
     private KernelProfile? boundProfile;
 
+    /// <summary>Where each device names its IOMMU.</summary>
+    private readonly Dictionary<string, Token> iommuAt = new(StringComparer.Ordinal);
+
     /// <summary>The kernel settings (the IOMMU's among them), once known.</summary>
     private KernelConfig boundConfig = new();
 
@@ -134,6 +137,8 @@ public sealed class Binder
         {
             programs.Add(BindAgent(agent));
         }
+
+        programs.AddRange(FlushQueuePrograms(programs, agentNames));
 
         var agents = Enumerable.Range(0, programs.Count).Where(i => programs[i].Kind != AgentKind.Firmware).ToList();
         if (agents.Count == 0)
@@ -309,6 +314,7 @@ public sealed class Binder
                         smmu = p.Value.Kind == TokenKind.Identifier
                             ? p.Value.Text
                             : throw Error(p.Value, "iommus names the IOMMU the device sits behind, as DT's iommus = <&smmu ...> does: an identifier such as smmu0");
+                        iommuAt[name] = p.Value;
                         break;
                     default:
                         throw Error(p.Key, $"unknown device property '{p.Key.Text}' (known: coherent, snoops, dma_mask, min_align_mask, max_seg_size, seg_boundary_mask, iommus)");
@@ -426,6 +432,38 @@ public sealed class Binder
                     snoops ? MemoryType.NormalWriteBack : MemoryType.NormalNonCacheable, [], body, dev.Name, dev);
             default:
                 return new AgentProgram(agent.Name.Text, agent.Kind, MasterKind.Cpu, MemoryType.NormalWriteBack, [], body);
+        }
+    }
+
+    /// <summary>
+    /// For each device in a lazy IOMMU domain (iommu.strict = off) that the scenario unmaps for, a program that runs its
+    /// flush queue (<see cref="FlushQueueStmt"/>) once per unmap: the explorer places each run anywhere, so every delay
+    /// of the flush-queue timer against the driver and the device is explored (docs/iommu.md).
+    /// </summary>
+    private IEnumerable<AgentProgram> FlushQueuePrograms(List<AgentProgram> programs, Dictionary<string, Token> agentNames)
+    {
+        foreach (var (name, dev) in devices)
+        {
+            if (dev.Iommu is not { Type: IommuDomainType.DmaFq })
+            {
+                continue;
+            }
+
+            var unmaps = programs.SelectMany(p => p.Body).Count(st => st is SyncStmt { Kind: SyncKind.Unmap } y && y.Device.Name == name);
+            if (unmaps == 0)
+            {
+                continue;
+            }
+
+            var program = $"{name}-flush-queue";
+            if (agentNames.TryGetValue(program, out var clash))
+            {
+                throw Error(clash, $"'{program}' is the name of {name}'s IOMMU flush queue (iommu.strict = off); call this program something else");
+            }
+
+            var span = iommuAt[name].Span;
+            var body = Enumerable.Range(1, unmaps).Select(i => (Statement)new FlushQueueStmt(span, $"iommu flush queue of {name} runs ({i}/{unmaps})", dev)).ToList();
+            yield return new AgentProgram(program, AgentKind.Cpu, MasterKind.Cpu, MemoryType.NormalWriteBack, [], body);
         }
     }
 

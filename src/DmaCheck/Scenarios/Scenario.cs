@@ -121,6 +121,12 @@ public enum SyncKind
 
 public sealed record SyncStmt(SourceSpan Span, string Text, string Function, SyncKind Kind, DmaDevice Device, ValueExpr Handle, ValueExpr Size, DmaDirection Direction, DmaAttrs Attrs = DmaAttrs.None) : Statement(Span, Text);
 
+/// <summary>
+/// One run of a lazy IOMMU domain's flush queue (fq_flush_timeout): not written in scenarios; the binder gives each
+/// device in a lazy domain a program of these, one per unmap of its, which the explorer interleaves anywhere.
+/// </summary>
+public sealed record FlushQueueStmt(SourceSpan Span, string Text, DmaDevice Device) : Statement(Span, Text);
+
 /// <summary><c>dma_mapping_error(dev, h)</c>: a driver that gets an error gives up (returns), so the agent stops.</summary>
 public sealed record MappingErrorStmt(SourceSpan Span, string Text, DmaDevice Device, ValueExpr Handle) : Statement(Span, Text);
 

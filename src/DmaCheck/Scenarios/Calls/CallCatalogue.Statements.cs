@@ -19,6 +19,7 @@ public static partial class CallCatalogue
         new StepSemantics<PollStmt>("poll", Fp(AccessReads, P.None), p => [p.Address], (c, p) => Access(c, p.AsRead, p)),
         new StepSemantics<SmcStmt>("smc", Fp(P.Variables, P.None), s => s.Args, Smc),
         new StepSemantics<EventStmt>("signal/wait", Fp(P.Signals, P.Signals), _ => [], (c, ev) => ev.IsWait ? c.S : c.S.With(signals: c.S.Signals.Add(ev.Event))),
+        new StepSemantics<FlushQueueStmt>("iommu flush queue", Fp(P.Iommu, P.Iommu), _ => [], (c, f) => c.S.With(dma: DmaApi.IommuFlushQueue(c.Environment, c.S.Dma, f.Device))),
     ];
 
     private static readonly Dictionary<Type, StepSemantics> StatementsByType = Statements.ToDictionary(s => s.StatementType);
@@ -105,7 +106,7 @@ public static partial class CallCatalogue
                 break;
             default:
                 // dma_to_phys, or the SMMU's translation for a device in an IOMMU DMA domain (which may fault).
-                pa = DmaApi.DeviceAddressToPhys(c.Environment, s.Dma, program.DmaDevice, start, length, a.IsWrite, program.Name, out var iommu);
+                pa = DmaApi.DeviceAddressToPhys(c.Environment, s.Dma, program.DmaDevice, start, length, a.IsWrite, program.Name, findings, out var iommu);
                 type = program.Access;
                 if (iommu is not null)
                 {
