@@ -212,6 +212,22 @@ public class IommuTests
         Assert.Same(s, DmaApi.IommuFlushQueue(env, s, lazy)); // nothing queued: nothing happens
     }
 
+    /// <summary>
+    /// An untrusted device: a mapping of whole IOVA granules is not bounced and maps as for any device; a sub-granule
+    /// one would bounce through swiotlb (dev_use_swiotlb), which stops as not modelled.
+    /// </summary>
+    [Fact]
+    public void AnUntrustedDevicesSubGranuleMappingStopsAtTheBounce()
+    {
+        var (env, s, pfn) = Boot();
+        var dev = new DmaDevice("tb", false, Iommu: new DeviceIommu("smmu0", IommuDomainType.Dma, 4096, Untrusted: true));
+        var whole = DmaApi.DmaMapPage(env, s, dev, pfn, 0, 4096, DmaDirection.DMA_FROM_DEVICE, DmaAttrs.None, "dma_map_page", [], [], out var handle);
+        Assert.Equal(0xffff_f000UL, handle);
+        Assert.Single(whole.IommuDomains!["tb"].PageTable);
+        var e = Assert.Throws<NotModelledException>(() => DmaApi.DmaMapPage(env, s, dev, pfn, 0x40, 256, DmaDirection.DMA_FROM_DEVICE, DmaAttrs.None, "dma_map_page", [], [], out _));
+        Assert.Contains("untrusted", e.Message, StringComparison.Ordinal);
+    }
+
     /// <summary>iommu.passthrough=1 gives an identity domain: dma-direct, and the handle is the physical address.</summary>
     [Fact]
     public void PassthroughIsDmaDirect()
@@ -249,6 +265,9 @@ public class IommuTests
         Assert.Equal(65536UL, Load("set iommu.granule = 64K").Programs.Single().DmaDevice!.Iommu!.Granule);
         Assert.Contains("4K, 16K or 64K", Assert.Throws<ScenarioException>(() => Load("set iommu.granule = 8K")).Message, StringComparison.Ordinal);
         Assert.Contains("an identifier", Assert.Throws<ScenarioException>(() => Load(string.Empty, "iommus = 5")).Message, StringComparison.Ordinal);
+        var untrusted = Load("set iommu.strict = off\nset iommu.passthrough = on", "iommus = smmu0, untrusted = true").Programs.Single().DmaDevice!.Iommu!;
+        Assert.Equal(new DeviceIommu("smmu0", IommuDomainType.Dma, 4096, Untrusted: true), untrusted); // always a strict DMA domain
+        Assert.Contains("needs an IOMMU", Assert.Throws<ScenarioException>(() => Load(string.Empty, "untrusted = true")).Message, StringComparison.Ordinal);
     }
 
     /// <summary>A scenario that reaches an iommu-dma call the model does not have ends inconclusive, naming it.</summary>

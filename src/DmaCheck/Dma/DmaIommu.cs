@@ -25,10 +25,10 @@ public static partial class DmaApi
 
     /// <summary>
     /// dev_use_swiotlb(dev, size, dir) (v6.5..v6.12): an untrusted device (pci_dev-&gt;untrusted), or a mapping
-    /// dma_kmalloc_needs_bounce says must bounce (v6.5, 861370f49ce4). Untrusted devices are not in the scenario
-    /// language yet, so only the second can hold.
+    /// dma_kmalloc_needs_bounce says must bounce (v6.5, 861370f49ce4).
     /// </summary>
-    private static bool DevUseSwiotlb(KernelState k, DmaDevice dev, ulong size, DmaDirection dir) => DmaKmallocNeedsBounce(k, dev, size, dir);
+    private static bool DevUseSwiotlb(KernelState k, DmaDevice dev, ulong size, DmaDirection dir) =>
+        dev.Iommu is { Untrusted: true } || DmaKmallocNeedsBounce(k, dev, size, dir);
 
     /// <summary>
     /// iommu_dma_map_page (drivers/iommu/dma-iommu.c, v6.12): a mapping dev_use_swiotlb says may bounce, and that is not
@@ -46,7 +46,8 @@ public static partial class DmaApi
         var phys = PlatformLayout.PfnToPhys(pfn) + offset;
         if (DevUseSwiotlb(s.Kernel, dev, size, dir) && domain.Offset(phys | size) != 0)
         {
-            throw new NotModelledException($"{via}: {size} bytes at PA 0x{phys:x} for non-coherent {dev.Name} would bounce through swiotlb (dev_use_swiotlb: dma_kmalloc_needs_bounce, v6.5); swiotlb under iommu-dma is not modelled yet");
+            var why = dev.Iommu is { Untrusted: true } ? "an untrusted device's mapping that does not fill whole IOVA granules" : "dma_kmalloc_needs_bounce, v6.5";
+            throw new NotModelledException($"{via}: {size} bytes at PA 0x{phys:x} for {dev.Name} would bounce through swiotlb (dev_use_swiotlb: {why}); swiotlb bouncing under iommu-dma (swiotlb_tbl_map_single with the granule's alignment, padding zeroing) is not modelled yet");
         }
 
         if (!dev.Coherent && (attrs & DmaAttrs.DMA_ATTR_SKIP_CPU_SYNC) == 0)

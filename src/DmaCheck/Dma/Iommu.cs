@@ -36,8 +36,10 @@ public enum IommuDomainType
 /// <summary>
 /// A device behind an IOMMU: DT's <c>iommus = &lt;&amp;smmu ...&gt;</c>, and the default domain the command line gives
 /// it. <paramref name="Granule"/> is the IOMMU page size iommu-dma uses (the smallest of the domain's pgsize_bitmap).
+/// <paramref name="Untrusted"/> is pci_dev-&gt;untrusted (an external-facing port: Thunderbolt, USB4): such a device
+/// always gets a strict DMA domain (iommu_get_def_domain_type), and iommu-dma bounces its sub-granule mappings.
 /// </summary>
-public sealed record DeviceIommu(string Smmu, IommuDomainType Type, ulong Granule);
+public sealed record DeviceIommu(string Smmu, IommuDomainType Type, ulong Granule, bool Untrusted = false);
 
 /// <summary>One leaf entry of the domain's page table: the granule-aligned physical address and the permissions.</summary>
 public sealed record IoPte(ulong Pa, IommuProt Prot);

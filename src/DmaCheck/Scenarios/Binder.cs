@@ -280,6 +280,7 @@ public sealed class Binder
             var maxSeg = DmaDevice.DefaultMaxSegSize;
             var boundary = ulong.MaxValue;
             string? smmu = null;
+            Token? untrusted = null;
             foreach (var p in decl.Properties)
             {
                 switch (p.Key.Text)
@@ -316,13 +317,23 @@ public sealed class Binder
                             : throw Error(p.Value, "iommus names the IOMMU the device sits behind, as DT's iommus = <&smmu ...> does: an identifier such as smmu0");
                         iommuAt[name] = p.Value;
                         break;
+                    case "untrusted":
+                        untrusted = OnOff(p.Value) ? p.Value : null;
+                        break;
                     default:
-                        throw Error(p.Key, $"unknown device property '{p.Key.Text}' (known: coherent, snoops, dma_mask, min_align_mask, max_seg_size, seg_boundary_mask, iommus)");
+                        throw Error(p.Key, $"unknown device property '{p.Key.Text}' (known: coherent, snoops, dma_mask, min_align_mask, max_seg_size, seg_boundary_mask, iommus, untrusted)");
                 }
             }
 
+            if (untrusted is not null && smmu is null)
+            {
+                throw Error(untrusted, "untrusted (pci_dev->untrusted) only changes what iommu-dma does: the device needs an IOMMU too (iommus = ...)");
+            }
+
+            // iommu_get_def_domain_type: an untrusted device always gets a strict DMA domain, whatever the command line says.
             var iommu = smmu is null ? null
-                : new DeviceIommu(smmu, boundConfig.IommuPassthrough ? IommuDomainType.Identity : boundConfig.IommuStrict ? IommuDomainType.Dma : IommuDomainType.DmaFq, boundConfig.IommuGranule);
+                : new DeviceIommu(smmu, untrusted is not null ? IommuDomainType.Dma : boundConfig.IommuPassthrough ? IommuDomainType.Identity : boundConfig.IommuStrict ? IommuDomainType.Dma : IommuDomainType.DmaFq,
+                    boundConfig.IommuGranule, untrusted is not null);
             devices[name] = new DmaDevice(name, coherent ?? throw Error(decl.Name, $"device '{name}' must say whether it is coherent: {{ coherent = false }} (what DT says: \"dma-coherent\" or not)"), maskBits, minAlign, maxSeg, boundary, iommu);
             snooping[name] = snoops ?? coherent.Value;
             if (coherent == false && boundProfile?.Arch == Arch.X86_64)
