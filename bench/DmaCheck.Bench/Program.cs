@@ -62,14 +62,16 @@ public static class Program
     }
 
     /// <summary>
-    /// <c>stats [--no-reduction] [--threads N] [--max-states N] FILE...</c>: one search per file, in process, printing the
-    /// states, transitions, stored bytes per state, states per second and wall time (for docs/performance.md; the
-    /// BenchmarkDotNet runs give the medians).
+    /// <c>stats [--no-reduction] [--threads N] [--max-states N] [--repeat N] FILE...</c>: N searches per file (default 1), in
+    /// process, printing for each the states, transitions, stored bytes per state, states per second, wall time and
+    /// garbage collections, then with N > 1 the median of the states per second (the first search includes the JIT's
+    /// warm-up; for docs/performance.md).
     /// </summary>
     private static int Stats(string[] args)
     {
         var reduction = true;
         var threads = 1;
+        var repeat = 1;
         long maxStates = 5_000_000;
         var files = new List<string>();
         for (var i = 0; i < args.Length; i++)
@@ -79,21 +81,34 @@ public static class Program
                 case "--no-reduction": reduction = false; break;
                 case "--threads": threads = int.Parse(args[++i], CultureInfo.InvariantCulture); break;
                 case "--max-states": maxStates = long.Parse(args[++i], CultureInfo.InvariantCulture); break;
+                case "--repeat": repeat = int.Parse(args[++i], CultureInfo.InvariantCulture); break;
                 default: files.Add(args[i]); break;
             }
         }
 
-        Console.WriteLine("file\tstates\ttransitions\tfinals\tbytes/state\tstates/s\tseconds\tinconclusive");
+        Console.WriteLine("file\tstates\ttransitions\tfinals\tbytes/state\tstates/s\tseconds\tgc0/1/2\tinconclusive");
         foreach (var file in files)
         {
-            var model = new DmaCheck.Scenarios.ScenarioModel(DmaCheck.Scenarios.Binder.Load(file, File.ReadAllText(file)));
-            var watch = System.Diagnostics.Stopwatch.StartNew();
-            var r = new DmaCheck.Exploration.LineSetExplorer { Threads = threads }.Explore(model,
-                new DmaCheck.Exploration.ExplorationLimits(MaxStates: maxStates, Threads: threads, Reduction: reduction));
-            var s = watch.Elapsed.TotalSeconds;
-            var st = r.Stats;
-            Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"{Path.GetFileName(file)}\t{st.States}\t{st.Transitions}\t{st.FinalStates}\t{(st.States == 0 ? 0 : (double)st.StoredBytes / st.States):0.0}\t{st.States / s:0}\t{s:0.000}\t{r.Inconclusive}"));
+            var rates = new List<double>();
+            for (var run = 0; run < repeat; run++)
+            {
+                var model = new DmaCheck.Scenarios.ScenarioModel(DmaCheck.Scenarios.Binder.Load(file, File.ReadAllText(file)));
+                var gcs = (GC.CollectionCount(0), GC.CollectionCount(1), GC.CollectionCount(2));
+                var watch = System.Diagnostics.Stopwatch.StartNew();
+                var r = new DmaCheck.Exploration.LineSetExplorer { Threads = threads }.Explore(model,
+                    new DmaCheck.Exploration.ExplorationLimits(MaxStates: maxStates, Threads: threads, Reduction: reduction));
+                var s = watch.Elapsed.TotalSeconds;
+                var st = r.Stats;
+                rates.Add(st.States / s);
+                Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                    $"{Path.GetFileName(file)}\t{st.States}\t{st.Transitions}\t{st.FinalStates}\t{(st.States == 0 ? 0 : (double)st.StoredBytes / st.States):0.0}\t{st.States / s:0}\t{s:0.000}\t{GC.CollectionCount(0) - gcs.Item1}/{GC.CollectionCount(1) - gcs.Item2}/{GC.CollectionCount(2) - gcs.Item3}\t{r.Inconclusive}"));
+            }
+
+            if (repeat > 1)
+            {
+                rates.Sort();
+                Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{Path.GetFileName(file)}\tmedian states/s over {repeat} searches: {rates[repeat / 2]:0}"));
+            }
         }
 
         return 0;

@@ -264,6 +264,8 @@ public class CliTests
         var (code, stdout, _) = Run("profiles");
         Assert.Equal(0, code);
         Assert.Contains("linux-6.4-arm64", stdout, StringComparison.Ordinal);
-        Assert.Contains("arm64.prep_coherent = clean   (7bd6680b47fa)", stdout, StringComparison.Ordinal);
+        Assert.Contains("arm64.prep_coherent = clean   (7bd6680b47fa, v6.4-rc1", stdout, StringComparison.Ordinal);
+        Assert.Contains("linux-5.4-arm64", stdout, StringComparison.Ordinal);
+        Assert.Contains("not modelled: dma_map_single of a vmalloc address before 4544b9f25e70", stdout, StringComparison.Ordinal);
     }
 }

@@ -107,12 +107,14 @@ public class FingerprintMutationTests
     }
 
     /// <summary>
-    /// Scenarios that reach state no bundled scenario keeps: a CMA area with a released block, and a kernel crash.
+    /// Scenarios that reach state no bundled scenario keeps: a CMA area with a released block, a kernel crash, and a
+    /// run that stops as not modelled (an IOMMU device's coherent allocation).
     /// </summary>
     private static readonly string[] ExtraSamples =
     [
         "profile linux-6.4-arm64\nset dram = 2G\nset cma = 256M\ndevice d { coherent = false }\ncpu c {\n  b = dma_alloc_coherent(d, 8K, GFP_KERNEL)\n  dma_free_coherent(d, 8K, b, b.dma)\n}\n",
         "profile linux-6.4-arm64\ndevice d { coherent = false }\ncpu a {\n  p = kmalloc(64, GFP_KERNEL)\n  h = dma_map_single(d, p, 64, DMA_NONE)\n}\n",
+        "profile linux-6.12-arm64\ndevice d { coherent = false, iommus = smmu0 }\ncpu a {\n  b = dma_alloc_coherent(d, 4096, GFP_KERNEL)\n}\n",
     ];
 
     /// <summary>States reached by short runs of every bundled scenario, and of <see cref="ExtraSamples"/>.</summary>

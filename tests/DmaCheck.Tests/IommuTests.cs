@@ -100,7 +100,7 @@ public class IommuTests
 
     // ---- iommu-dma's streaming calls ----
 
-    private static (DmaEnvironment Env, DmaState State, ulong Pfn) Boot(string profile = "linux-6.4-arm64")
+    private static (DmaEnvironment Env, DmaState State, ulong Pfn) Boot(string profile = "linux-6.12-arm64")
     {
         var p = Profiles.Find(profile)!;
         var s = DmaState.Boot(KernelState.Boot(p.Layout, new KernelConfig(), HardwareConfig.Default));
@@ -256,7 +256,7 @@ public class IommuTests
     public void TheScenarioLanguageDeclaresTheIommu()
     {
         static Scenario Load(string settings, string device = "iommus = smmu0") =>
-            Binder.Load("i.dmc", $"profile linux-6.4-arm64\n{settings}\ndevice nic {{ coherent = false, {device} }}\ndma e by nic {{\n  signal x\n}}\n");
+            Binder.Load("i.dmc", $"profile linux-6.12-arm64\n{settings}\ndevice nic {{ coherent = false, {device} }}\ndma e by nic {{\n  signal x\n}}\n");
 
         var strict = Load(string.Empty).Programs.Single().DmaDevice!.Iommu!;
         Assert.Equal(new DeviceIommu("smmu0", IommuDomainType.Dma, 4096), strict);

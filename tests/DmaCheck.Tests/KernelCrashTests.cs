@@ -93,4 +93,45 @@ public class KernelCrashTests
         Assert.Equal(1, Program.Run(["check", "--format", "json", file], stdout, new StringWriter(), colour: false));
         Assert.Contains("\"kernelBugs\"", stdout.ToString(), StringComparison.Ordinal);
     }
+
+    /// <summary>
+    /// A statement that needs what the model does not have ends its run as a typed outcome (issue 14, item 3), not an
+    /// exception: the search goes on over the other runs, the whole result is inconclusive, and it says where. Here
+    /// one thread maps through arm_dma_ops with a forced swiotlb pool (dmabounce is not modelled) while another
+    /// writes its own buffer.
+    /// </summary>
+    private const string Unmodelled = "profile linux-5.13-arm-imx6\nset swiotlb = force\ndevice d { coherent = false }\n" +
+        "cpu a {\n  p = kmalloc(64, GFP_KERNEL)\n  h = dma_map_single(d, p, 64, DMA_TO_DEVICE)\n}\n" +
+        "cpu c {\n  q = kmalloc(64, GFP_KERNEL)\n  write q[0..64] = x\n  read q[0..64] -> y\n}\n" +
+        "expect e: y == x\n";
+
+    [Fact]
+    public void NotModelledEndsItsRunAndMakesTheResultInconclusiveWithEveryExplorer()
+    {
+        var model = new ScenarioModel(Binder.Load("unmodelled.dmc", Unmodelled));
+        var results = new[]
+        {
+            new LineSetExplorer().Explore(model, ExplorationLimits.Default),
+            new LineSetExplorer().Explore(model, ExplorationLimits.Default with { Reduction = false }),
+            new BruteForceStrategy().Explore(model, ExplorationLimits.Default),
+        };
+        foreach (var r in results)
+        {
+            var stop = Assert.IsType<NotModelledStop>(r.NotModelled);
+            Assert.Equal((6, 3), (stop.Span.Line, stop.Span.Column));
+            Assert.Contains("dmabounce is not modelled", r.Inconclusive, StringComparison.Ordinal);
+            Assert.All(r.Verdicts, v => Assert.Equal(Verdict.Inconclusive, v.Verdict));
+            Assert.True(r.Stats.States > 3, "the search went on past the stop"); // the other thread's runs were explored
+        }
+
+        // The step's outcome is typed, and its state is final.
+        var s = model.Step(model.Initial, 0).Next;
+        var step = model.Step(s, 0);
+        Assert.Equal(StepOutcomeKind.NotModelled, step.Outcome);
+        Assert.Empty(model.Enabled(step.Next));
+
+        var outcome = Checker.CheckText("unmodelled.dmc", Unmodelled, ExplorationLimits.Default);
+        Assert.Equal(3, outcome.ExitCode);
+        Assert.StartsWith("unmodelled.dmc:6:3: inconclusive: not modelled: dma_map_single under arm_dma_ops", outcome.Message, StringComparison.Ordinal);
+    }
 }

@@ -56,6 +56,55 @@ public class ScaleTests
         Assert.NotEqual(SearchNode.Fingerprinted(ctrl, one.ToImmutable()), SearchNode.Fingerprinted(ctrl, two.ToImmutable()));
     }
 
+    /// <summary>
+    /// The hot path's one-line edit (<see cref="LineMap.WithLine"/>) gives the map a builder gives, and both keep the
+    /// map's fingerprint equal to the sum of its runs' hashes recomputed from scratch, on random edits (lines
+    /// touching, inside and between runs, over ranges replaced whole).
+    /// </summary>
+    [Property(MaxTest = 300)]
+    public bool AOneLineEditGivesTheBuildersMapAndItsFingerprint(int seed)
+    {
+        var random = new Random(seed);
+        var sets = new[] { A, B, Set(3) };
+        var map = LineMap.Empty;
+        for (var i = 0; i < 40; i++)
+        {
+            var set = sets[random.Next(sets.Length)];
+            if (random.Next(5) == 0)
+            {
+                var start = (ulong)random.Next(16) * 64;
+                var b = map.ToBuilder();
+                b.Replace(start, start + ((ulong)random.Next(1, 6) * 64), [new LineRange(start, start + 64, set)]);
+                map = b.ToImmutable();
+                continue;
+            }
+
+            var line = (ulong)random.Next(16) * 64;
+            var builder = map.ToBuilder();
+            builder.SetLine(line, 64, set);
+            var built = builder.ToImmutable();
+            map = map.WithLine(line, 64, set);
+            if (Show3(map) != Show3(built) || map.Fingerprint != built.Fingerprint || map.Fingerprint != FromScratch(map))
+            {
+                return false;
+            }
+        }
+
+        return true;
+
+        string Show3(LineMap m) => string.Join(" ", m.Runs.ToArray().Select(r => $"[{r.Start:x},{r.End:x}){Array.IndexOf(sets, r.Set)}"));
+        static UInt128 FromScratch(LineMap m)
+        {
+            UInt128 sum = 0;
+            foreach (var r in m.Runs)
+            {
+                sum += LineMap.RunHash(r);
+            }
+
+            return sum;
+        }
+    }
+
     [Fact]
     public void AnExpectationOverAGibibyteIsThreeSpansOfLines()
     {

@@ -20,6 +20,8 @@ public static partial class DmaApi
         handle = DmaMappingError;
         if ((attrs & DmaAttrs.DMA_ATTR_NO_KERNEL_MAPPING) != 0)
         {
+            env.Profile.RequireModelled(ProfileGaps.NoKernelMapping);
+
             // dma_direct_alloc_no_mapping (inline before v5.16): pages, prep of the lowmem alias, the page as cookie, no memset.
             if (DirectAllocPages(env, s.Kernel, dev, size, gfp, $"dma_alloc_attrs({dev.Name}, NO_KERNEL_MAPPING)", ops, out var npfn) is not { } nk)
             {
@@ -45,6 +47,7 @@ public static partial class DmaApi
         var remap = layout.Arch == Arch.Arm64 && !dev.Coherent; // DMA_DIRECT_REMAP && !dev_is_dma_coherent(dev)
         if (remap && !gfp.AllowsBlocking())
         {
+            env.Profile.RequireModelled(ProfileGaps.AtomicPool);
             return DmaDirectAllocFromPool(env, s, dev, size, ops, out cpuAddr, out handle);
         }
 
@@ -323,7 +326,7 @@ public static partial class DmaApi
         var tlb = env.Layout.DmaToPhys(handle);
         var next = ForgetMapping(s, dev, handle);
         return next.Swiotlb is { } pool && pool.Contains(tlb)
-            ? SwiotlbTblUnmapSingle(next, pool, tlb, size, dir, attrs | DmaAttrs.DMA_ATTR_SKIP_CPU_SYNC, function, function, ops, findings)
+            ? SwiotlbTblUnmapSingle(env, next, pool, tlb, size, dir, attrs | DmaAttrs.DMA_ATTR_SKIP_CPU_SYNC, function, function, ops, findings)
             : next;
     }
 
@@ -341,7 +344,7 @@ public static partial class DmaApi
 
         if (s.Swiotlb is { } pool && pool.Contains(paddr))
         {
-            SwiotlbSyncSingleForCpu(s, pool, paddr, size, dir, function, function, ops, findings);
+            SwiotlbSyncSingleForCpu(env, s, pool, paddr, size, dir, function, function, ops, findings);
         }
     }
 

@@ -216,6 +216,14 @@ public sealed record DmaEnvironment(KernelProfile Profile)
 
     public MapResourceRamCheckMode MapResourceRamCheck { get; } = SwitchValues.MapResourceRamCheck.Of(Profile);
 
+    public SwiotlbSyncOffsetMode SwiotlbSyncOffset { get; } = SwitchValues.SwiotlbSyncOffset.Of(Profile);
+
+    public SwiotlbSlotSearchMode SwiotlbSlotSearch { get; } = SwitchValues.SwiotlbSlotSearch.Of(Profile);
+
+    public DmaMmapPgprotMode DmaMmapPgprot { get; } = SwitchValues.DmaMmapPgprot.Of(Profile);
+
+    public XenArmAllocMode XenArmAlloc { get; } = SwitchValues.XenArmAlloc.Of(Profile);
+
     public bool PrepCoherentInvalidates => PrepCoherent == PrepCoherentMode.CleanInval;
 
     public bool FromDeviceMapInvalidates => SyncForDeviceFromDevice == SyncForDeviceFromDeviceMode.Inval;

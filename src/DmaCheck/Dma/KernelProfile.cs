@@ -8,8 +8,19 @@ namespace DmaCheck.Dma;
 /// and whether Linux runs as a Xen dom0 (every device then gets xen_swiotlb_dma_ops).
 /// </summary>
 /// <param name="ArmDmaOps">32-bit arm without LPAE: devices get arm_dma_ops (arm_coherent_dma_ops), whose alloc is __dma_alloc and whose mmap/get_sgtable take the pfn from the handle.</param>
-public sealed record KernelProfile(string Name, string Description, PlatformLayout Layout, ImmutableDictionary<string, string> SwitchValues, bool XenDom0 = false, bool ArmDmaOps = false)
+/// <param name="Gaps">Mechanisms of this kernel that differ from what the model follows and were not modelled, by <see cref="ProfileGaps"/> key, with what differs: a run that reaches one stops as not modelled.</param>
+public sealed record KernelProfile(string Name, string Description, PlatformLayout Layout, ImmutableDictionary<string, string> SwitchValues, bool XenDom0 = false, bool ArmDmaOps = false,
+    ImmutableDictionary<string, string>? Gaps = null)
 {
+    /// <summary>Stops the run as not modelled when this kernel's <paramref name="mechanism"/> is one of its <see cref="Gaps"/>.</summary>
+    public void RequireModelled(string mechanism)
+    {
+        if (Gaps is not null && Gaps.TryGetValue(mechanism, out var what))
+        {
+            throw new Hardware.NotModelledException($"{what} ({Name})");
+        }
+    }
+
     public Arch Arch => Layout.Arch;
 
     /// <summary>Whether this profile's architecture has the switch.</summary>
@@ -38,6 +49,19 @@ public sealed record KernelProfile(string Name, string Description, PlatformLayo
     public string DescribeSwitches() => string.Join(", ", Switches.All.Where(Has).Select(s => $"{s.Key}={Value(s)}"));
 }
 
+/// <summary>The mechanisms a profile can name as not modelled (<see cref="KernelProfile.Gaps"/>).</summary>
+public static class ProfileGaps
+{
+    /// <summary>dma_map_single of a vmalloc address (refused only since 4544b9f25e70, v5.5).</summary>
+    public const string MapSingleVmalloc = "dma_map_single_vmalloc";
+
+    /// <summary>dma_alloc_* without __GFP_DIRECT_RECLAIM for a non-coherent device: the atomic pool.</summary>
+    public const string AtomicPool = "atomic_pool";
+
+    /// <summary>dma_alloc_attrs with DMA_ATTR_NO_KERNEL_MAPPING.</summary>
+    public const string NoKernelMapping = "no_kernel_mapping";
+}
+
 /// <summary>The bundled profiles.</summary>
 public static class Profiles
 {
@@ -52,7 +76,8 @@ public static class Profiles
             (Switches.CommonVaddrToPage, "vmalloc_aware"), (Switches.XenFreeCoherentPage, "vmalloc_aware"),
             (Switches.SwiotlbMapBounce, "always"), (Switches.SwiotlbSyncForDeviceBounce, "by_direction"), (Switches.KmallocBounce, "off"),
             (Switches.MapResourceRamCheck, "none"), (Switches.DebugCachelineOverlap, "skip_cpu_sync"),
-            (Switches.DmaCacheAlignment, "arch_dma_minalign")));
+            (Switches.DmaCacheAlignment, "arch_dma_minalign"), (Switches.SwiotlbSyncOffset, "checked"), (Switches.SwiotlbSlotSearch, "address_mask"),
+            (Switches.DmaMmapPgprot, "dma_pgprot"), (Switches.XenArmAlloc, "dma_direct")));
 
     public static KernelProfile Linux64Arm64 { get; } = Linux63Arm64 with
     {
@@ -77,7 +102,8 @@ public static class Profiles
         Values((Switches.PrepCoherent, "clean_inval"), (Switches.SyncForDeviceFromDevice, "inval"),
             (Switches.CommonVaddrToPage, "virt_to_page"), (Switches.XenFreeCoherentPage, "virt_to_page"),
             (Switches.SwiotlbMapBounce, "to_device_only"), (Switches.SwiotlbSyncForDeviceBounce, "by_direction"), (Switches.KmallocBounce, "off"),
-            (Switches.MapResourceRamCheck, "warn_fail"), (Switches.DebugCachelineOverlap, "silent"), (Switches.DmaCacheAlignment, "arch_dma_minalign")),
+            (Switches.MapResourceRamCheck, "warn_fail"), (Switches.DebugCachelineOverlap, "silent"), (Switches.DmaCacheAlignment, "arch_dma_minalign"),
+            (Switches.SwiotlbSyncOffset, "slot_offset"), (Switches.SwiotlbSlotSearch, "page_stride"), (Switches.DmaMmapPgprot, "dma_pgprot"), (Switches.XenArmAlloc, "xen_swiotlb_alloc_coherent")),
         XenDom0: true);
 
     /// <summary>v5.13 on arm64 as a Xen dom0 on a Raspberry Pi 4: the swiotlb-xen fix is in, the dma_common one not yet.</summary>
@@ -88,7 +114,8 @@ public static class Profiles
         Values((Switches.PrepCoherent, "clean_inval"), (Switches.SyncForDeviceFromDevice, "inval"),
             (Switches.CommonVaddrToPage, "virt_to_page"), (Switches.XenFreeCoherentPage, "vmalloc_aware"),
             (Switches.SwiotlbMapBounce, "to_device_only"), (Switches.SwiotlbSyncForDeviceBounce, "by_direction"), (Switches.KmallocBounce, "off"),
-            (Switches.MapResourceRamCheck, "warn_fail"), (Switches.DebugCachelineOverlap, "silent"), (Switches.DmaCacheAlignment, "arch_dma_minalign")),
+            (Switches.MapResourceRamCheck, "warn_fail"), (Switches.DebugCachelineOverlap, "silent"), (Switches.DmaCacheAlignment, "arch_dma_minalign"),
+            (Switches.SwiotlbSyncOffset, "align_offset"), (Switches.SwiotlbSlotSearch, "min_align_stride"), (Switches.DmaMmapPgprot, "dma_pgprot"), (Switches.XenArmAlloc, "xen_swiotlb_alloc_coherent")),
         XenDom0: true);
 
     public static KernelProfile Linux514Arm64Xen { get; } = Linux513Arm64Xen with
@@ -111,7 +138,8 @@ public static class Profiles
         "Linux v5.13 on 32-bit arm (LPAE, so dma-direct with arch_dma_alloc = __dma_alloc) as a Xen dom0 on a Raspberry Pi 4: dma_common_mmap/get_sgtable use virt_to_page.",
         PlatformLayout.Arm32Rpi4,
         Values((Switches.CommonVaddrToPage, "virt_to_page"), (Switches.XenFreeCoherentPage, "vmalloc_aware"),
-            (Switches.SwiotlbMapBounce, "to_device_only"), (Switches.SwiotlbSyncForDeviceBounce, "by_direction"), (Switches.MapResourceRamCheck, "warn_fail"), (Switches.DebugCachelineOverlap, "silent")),
+            (Switches.SwiotlbMapBounce, "to_device_only"), (Switches.SwiotlbSyncForDeviceBounce, "by_direction"), (Switches.MapResourceRamCheck, "warn_fail"), (Switches.DebugCachelineOverlap, "silent"),
+            (Switches.SwiotlbSyncOffset, "align_offset"), (Switches.SwiotlbSlotSearch, "min_align_stride"), (Switches.DmaMmapPgprot, "dma_pgprot"), (Switches.XenArmAlloc, "xen_swiotlb_alloc_coherent")),
         XenDom0: true);
 
     public static KernelProfile Linux514ArmXenRpi4 { get; } = Linux513ArmXenRpi4 with
@@ -133,7 +161,8 @@ public static class Profiles
         "Linux v5.13 on 32-bit arm without LPAE, no Xen, i.MX6Quad-like: arm_dma_ops, so __dma_alloc allocates and arm_dma_mmap/arm_dma_get_sgtable take the pfn from the handle.",
         PlatformLayout.Arm32Imx6,
         Values((Switches.CommonVaddrToPage, "virt_to_page"), (Switches.XenFreeCoherentPage, "vmalloc_aware"),
-            (Switches.SwiotlbMapBounce, "to_device_only"), (Switches.SwiotlbSyncForDeviceBounce, "by_direction"), (Switches.MapResourceRamCheck, "warn_fail"), (Switches.DebugCachelineOverlap, "silent")),
+            (Switches.SwiotlbMapBounce, "to_device_only"), (Switches.SwiotlbSyncForDeviceBounce, "by_direction"), (Switches.MapResourceRamCheck, "warn_fail"), (Switches.DebugCachelineOverlap, "silent"),
+            (Switches.SwiotlbSyncOffset, "align_offset"), (Switches.SwiotlbSlotSearch, "min_align_stride"), (Switches.DmaMmapPgprot, "dma_pgprot"), (Switches.XenArmAlloc, "xen_swiotlb_alloc_coherent")),
         ArmDmaOps: true);
 
     /// <summary>v6.4 on x86_64: cache-coherent DMA, no cache maintenance anywhere; swiotlb for devices that cannot reach the DRAM above 4 GiB.</summary>
@@ -142,10 +171,122 @@ public static class Profiles
         "Linux v6.4 on an x86_64 PC: DMA is cache-coherent (no arch_sync_dma_for_* or arch_dma_prep_coherent), dma-direct with swiotlb; kmalloc objects are 8-byte aligned.",
         PlatformLayout.X86_64Pc,
         Values((Switches.CommonVaddrToPage, "vmalloc_aware"), (Switches.XenFreeCoherentPage, "vmalloc_aware"),
-            (Switches.SwiotlbMapBounce, "always"), (Switches.SwiotlbSyncForDeviceBounce, "by_direction"), (Switches.MapResourceRamCheck, "none"), (Switches.DebugCachelineOverlap, "skip_cpu_sync")));
+            (Switches.SwiotlbMapBounce, "always"), (Switches.SwiotlbSyncForDeviceBounce, "by_direction"), (Switches.MapResourceRamCheck, "none"), (Switches.DebugCachelineOverlap, "skip_cpu_sync"),
+            (Switches.SwiotlbSyncOffset, "checked"), (Switches.SwiotlbSlotSearch, "address_mask"), (Switches.DmaMmapPgprot, "dma_pgprot"), (Switches.XenArmAlloc, "dma_direct")));
+
+    /// <summary>
+    /// v5.4 (LTS) on arm64. dma_common_mmap/get_sgtable served dma-direct then (arch_dma_coherent_to_pfn, the pfn from
+    /// the handle, for a non-coherent device; virt_to_page of the linear address for a coherent one), which gives the
+    /// pages the model's dma_direct_* path gives. The atomic pool of kernel/dma/remap.c, NO_KERNEL_MAPPING and
+    /// dma_map_single of a vmalloc address (before 4544b9f25e70, v5.5) are not modelled.
+    /// </summary>
+    public static KernelProfile Linux54Arm64 { get; } = new(
+        "linux-5.4-arm64",
+        "Linux v5.4 (LTS) on arm64: FROM_DEVICE maps invalidate, prep_coherent cleans and invalidates, swiotlb bounces at slot starts and copies a FROM_DEVICE mapping in only at unmap (to_device_only), dma-debug counts overlaps silently; not modelled: v5.4's remap.c atomic pool, NO_KERNEL_MAPPING, dma_map_single of vmalloc memory.",
+        PlatformLayout.Arm64Va48V5,
+        Values((Switches.PrepCoherent, "clean_inval"), (Switches.SyncForDeviceFromDevice, "inval"),
+            (Switches.CommonVaddrToPage, "virt_to_page"), (Switches.XenFreeCoherentPage, "virt_to_page"),
+            (Switches.SwiotlbMapBounce, "to_device_only"), (Switches.SwiotlbSyncForDeviceBounce, "by_direction"), (Switches.KmallocBounce, "off"),
+            (Switches.MapResourceRamCheck, "warn_fail"), (Switches.DebugCachelineOverlap, "silent"), (Switches.DmaCacheAlignment, "arch_dma_minalign"),
+            (Switches.SwiotlbSyncOffset, "slot_offset"), (Switches.SwiotlbSlotSearch, "page_stride"), (Switches.DmaMmapPgprot, "dma_pgprot"), (Switches.XenArmAlloc, "xen_swiotlb_alloc_coherent")),
+        Gaps: ImmutableDictionary<string, string>.Empty
+            .Add(ProfileGaps.MapSingleVmalloc, "dma_map_single of a vmalloc address before 4544b9f25e70 (v5.5): no dev_WARN_ONCE, virt_to_page of the vmalloc address")
+            .Add(ProfileGaps.AtomicPool, "the single atomic pool of v5.4's kernel/dma/remap.c (dma_alloc_from_pool), before the per-zone pools of kernel/dma/pool.c (v5.8)")
+            .Add(ProfileGaps.NoKernelMapping, "DMA_ATTR_NO_KERNEL_MAPPING in v5.4's dma_direct_alloc / arch_dma_alloc"));
+
+    /// <summary>v5.10 (LTS) on arm64, at the tag (the 5.10.y stable backports of later fixes are not in it).</summary>
+    public static KernelProfile Linux510Arm64 { get; } = Linux54Arm64 with
+    {
+        Name = "linux-5.10-arm64",
+        Description = "Linux v5.10 (LTS) on arm64, at the tag: as v5.4 for DMA (FROM_DEVICE maps invalidate, swiotlb bounces at slot starts, to_device_only, silent dma-debug overlaps), with kernel/dma/pool.c, the vmalloc refusal of dma_map_single (4544b9f25e70) and a vmalloc-aware xen_swiotlb_free_coherent (8b1e868f6607).",
+        SwitchValues = Linux54Arm64.SwitchValues.SetItem(Switches.XenFreeCoherentPage.Key, "vmalloc_aware"),
+        Gaps = null,
+    };
+
+    /// <summary>v5.12 on arm64: the min_align_mask series is in, 5f89468e2f06 is not (the sub-range sync bug).</summary>
+    public static KernelProfile Linux512Arm64 { get; } = Linux510Arm64 with
+    {
+        Name = "linux-5.12-arm64",
+        Description = "Linux v5.12 on arm64: swiotlb keeps min_align_mask bits (1f221a0d0dbf) but a sync of a sub-range drops its offset in the slot (16fc3cef33a0, fixed by 5f89468e2f06 in v5.13).",
+        Layout = PlatformLayout.Arm64Va48V511,
+        SwitchValues = Linux510Arm64.SwitchValues.SetItem(Switches.SwiotlbSyncOffset.Key, "slot_start").SetItem(Switches.SwiotlbSlotSearch.Key, "min_align_stride"),
+    };
+
+    /// <summary>v5.15 (LTS) on arm64, at the tag.</summary>
+    public static KernelProfile Linux515Arm64 { get; } = Linux512Arm64 with
+    {
+        Name = "linux-5.15-arm64",
+        Description = "Linux v5.15 (LTS) on arm64, at the tag: FROM_DEVICE maps still invalidate (c50f11c6196f reached 5.15.50), swiotlb to_device_only (ddbd89deb7d3 came in v5.17), 868c9ddc182b's bounce checks, dma_common_vaddr_to_page (40ac971eab89), dma-debug reports overlaps but not for DMA_ATTR_SKIP_CPU_SYNC (c2bbf9d1e9ac), dma_map_resource still refuses RAM.",
+        SwitchValues = Linux512Arm64.SwitchValues.SetItem(Switches.SwiotlbSyncOffset.Key, "checked").SetItem(Switches.CommonVaddrToPage.Key, "vmalloc_aware")
+            .SetItem(Switches.DebugCachelineOverlap.Key, "skip_cpu_sync"),
+    };
+
+    /// <summary>v6.1 (LTS) on arm64, at the tag.</summary>
+    public static KernelProfile Linux61Arm64 { get; } = Linux515Arm64 with
+    {
+        Name = "linux-6.1-arm64",
+        Description = "Linux v6.1 (LTS) on arm64, at the tag: prep_coherent cleans and invalidates again (b7d9aae40484), FROM_DEVICE maps clean (c50f11c6196f), swiotlb bounces at map whatever the direction (901c7280ca0d) and still searches with the pre-0eee5ae10256 stride, dma_map_resource maps RAM (a9c38c5d267c), swiotlb-xen allocates with dma-direct on arm (566fb90e050d).",
+        Layout = PlatformLayout.Arm64Va48,
+        SwitchValues = Linux515Arm64.SwitchValues.SetItem(Switches.SyncForDeviceFromDevice.Key, "clean").SetItem(Switches.SwiotlbMapBounce.Key, "always")
+            .SetItem(Switches.MapResourceRamCheck.Key, "none").SetItem(Switches.XenArmAlloc.Key, "dma_direct"),
+    };
+
+    /// <summary>v6.6 (LTS) on arm64, at the tag.</summary>
+    public static KernelProfile Linux66Arm64 { get; } = Linux61Arm64 with
+    {
+        Name = "linux-6.6-arm64",
+        Description = "Linux v6.6 (LTS) on arm64, at the tag: prep_coherent only cleans (7bd6680b47fa), 8-byte kmalloc with bouncing of small non-coherent buffers and dma_get_cache_alignment = cache_line_size() (v6.5), swiotlb's 0eee5ae10256 slot search; dma-debug still reports the kmalloc-bounce false positives (03521c892bb8 reached 6.6.y later).",
+        Layout = PlatformLayout.Arm64Va48V65,
+        SwitchValues = Linux61Arm64.SwitchValues.SetItem(Switches.PrepCoherent.Key, "clean").SetItem(Switches.KmallocBounce.Key, "on")
+            .SetItem(Switches.DmaCacheAlignment.Key, "cache_line_size").SetItem(Switches.SwiotlbSlotSearch.Key, "address_mask"),
+    };
+
+    /// <summary>v6.12 (LTS) on arm64, at the tag.</summary>
+    public static KernelProfile Linux612Arm64 { get; } = Linux66Arm64 with
+    {
+        Name = "linux-6.12-arm64",
+        Description = "Linux v6.12 (LTS) on arm64, at the tag: as v6.6, with swiotlb_bounce's signed offset (e8068f2d756d) and v6.9's slot search (14cebf689a78; its page-aligned placement for a device without min_align_mask is not modelled).",
+        SwitchValues = Linux66Arm64.SwitchValues.SetItem(Switches.SwiotlbSyncOffset.Key, "signed").SetItem(Switches.SwiotlbSlotSearch.Key, "page_unless_min_align"),
+    };
+
+    public static KernelProfile Linux510Arm64Xen { get; } = Linux510Arm64 with
+    {
+        Name = "linux-5.10-arm64-xen",
+        Description = "Linux v5.10 (LTS) on arm64 as a Xen dom0 (xen_swiotlb_dma_ops): xen_swiotlb_alloc_coherent, a vmalloc-aware xen_swiotlb_free_coherent (8b1e868f6607), dma_common_mmap/get_sgtable with virt_to_page (before 40ac971eab89).",
+        XenDom0 = true,
+    };
+
+    public static KernelProfile Linux515Arm64Xen { get; } = Linux515Arm64 with
+    {
+        Name = "linux-5.15-arm64-xen",
+        Description = "Linux v5.15 (LTS) on arm64 as a Xen dom0: xen_swiotlb_alloc_coherent (until 566fb90e050d, v5.19), dma_common_vaddr_to_page (40ac971eab89).",
+        XenDom0 = true,
+    };
+
+    public static KernelProfile Linux61Arm64Xen { get; } = Linux61Arm64 with
+    {
+        Name = "linux-6.1-arm64-xen",
+        Description = "Linux v6.1 (LTS) on arm64 as a Xen dom0: dma_alloc_attrs/dma_free_attrs are dma_direct_alloc/dma_direct_free (566fb90e050d), mmap and get_sgtable dma_common_* (vmalloc-aware).",
+        XenDom0 = true,
+    };
+
+    public static KernelProfile Linux66Arm64Xen { get; } = Linux66Arm64 with
+    {
+        Name = "linux-6.6-arm64-xen",
+        Description = "Linux v6.6 (LTS) on arm64 as a Xen dom0: kmalloc objects are 8-byte aligned as natively (a swiotlb pool exists), but xen_swiotlb_map_page has no dma_kmalloc_needs_bounce, so small non-coherent buffers share cache lines unbounced.",
+        XenDom0 = true,
+    };
+
+    public static KernelProfile Linux612Arm64Xen { get; } = Linux612Arm64 with
+    {
+        Name = "linux-6.12-arm64-xen",
+        Description = "Linux v6.12 (LTS) on arm64 as a Xen dom0: as linux-6.6-arm64-xen (no kmalloc bouncing in xen_swiotlb_map_page), with v6.12's swiotlb.",
+        XenDom0 = true,
+    };
 
     public static IReadOnlyList<KernelProfile> All { get; } =
-        [Linux63Arm64, Linux64Arm64, Linux65Arm64, Linux64X86, Linux58Arm64Xen, Linux513Arm64Xen, Linux514Arm64Xen, Linux513Arm64, Linux513ArmXenRpi4, Linux514ArmXenRpi4, Linux513ArmRpi4, Linux513ArmImx6];
+        [Linux63Arm64, Linux64Arm64, Linux65Arm64, Linux64X86, Linux58Arm64Xen, Linux513Arm64Xen, Linux514Arm64Xen, Linux513Arm64, Linux513ArmXenRpi4, Linux514ArmXenRpi4, Linux513ArmRpi4, Linux513ArmImx6,
+            Linux54Arm64, Linux510Arm64, Linux512Arm64, Linux515Arm64, Linux61Arm64, Linux66Arm64, Linux612Arm64, Linux510Arm64Xen, Linux515Arm64Xen, Linux61Arm64Xen, Linux66Arm64Xen, Linux612Arm64Xen];
 
     public static KernelProfile? Find(string name) => All.FirstOrDefault(p => p.Name == name);
 }

@@ -44,7 +44,7 @@ public static partial class DmaApi
                 }
 
                 return ArmDmaAlloc(env, s, dev, PlatformLayout.PageAlign(size), gfp, ops, out cpuAddr, out handle);
-            case DmaOpsKind.XenSwiotlb:
+            case DmaOpsKind.XenSwiotlb when env.XenArmAlloc == XenArmAllocMode.XenSwiotlbAllocCoherent:
                 return XenSwiotlbAllocCoherent(env, s, dev, size, gfp, attrs, ops, out cpuAddr, out handle);
             case DmaOpsKind.Iommu:
                 throw IommuNotModelled(dev, "dma_alloc_attrs", "iommu_dma_alloc");
@@ -70,10 +70,28 @@ public static partial class DmaApi
         return env.OpsFor(dev) switch
         {
             DmaOpsKind.ArmDmaOps => ArmDmaFree(env, s, dev, size, cpuAddr, handle, ops, findings), // arm_dma_free → __arm_dma_free
-            DmaOpsKind.XenSwiotlb => XenSwiotlbFreeCoherent(env, s, dev, size, cpuAddr, handle, attrs, ops, findings),
+            DmaOpsKind.XenSwiotlb when env.XenArmAlloc == XenArmAllocMode.XenSwiotlbAllocCoherent => XenSwiotlbFreeCoherent(env, s, dev, size, cpuAddr, handle, attrs, ops, findings),
             DmaOpsKind.Iommu => throw IommuNotModelled(dev, "dma_free_attrs", "iommu_dma_free"),
             _ => DmaDirectFree(env, s, dev, size, cpuAddr, handle, attrs, ops, findings),
         };
+    }
+
+    /// <summary>
+    /// The memory type dma_mmap_attrs gives the user mapping, per <see cref="Switches.DmaMmapPgprot"/>: dma_pgprot()
+    /// since 33dcb37cef74 (v5.3-rc4); before it dma_common_mmap took arch_dma_mmap_pgprot() for every device, which on
+    /// arm64 (v5.0..v5.2) is pgprot_writecombine unless the device is coherent and the attributes lack
+    /// DMA_ATTR_WRITE_COMBINE. arm_dma_ops have their own mmap (__get_dma_pgprot for non-coherent devices only).
+    /// </summary>
+    public static MemoryType UserMappingPgprot(DmaEnvironment env, DmaDevice dev, DmaAttrs attrs)
+    {
+        if (env.DmaMmapPgprot == DmaMmapPgprotMode.DmaPgprot || env.Profile.ArmDmaOps || env.Layout.Arch == Arch.Arm32)
+        {
+            return DmaPgprot(dev, attrs);
+        }
+
+        return env.Layout.Arch == Arch.Arm64
+            ? (!dev.Coherent || (attrs & DmaAttrs.DMA_ATTR_WRITE_COMBINE) != 0 ? MemoryType.NormalNonCacheable : MemoryType.NormalWriteBack)
+            : throw new NotModelledException($"dma_common_mmap before 33dcb37cef74 on {env.Layout.Arch} ({Switches.DmaMmapPgprot.Key}=arch_dma_mmap_pgprot): pgprot_noncached for a coherent device's write-back page, an attribute alias whose effects are not modelled");
     }
 
     /// <summary>The memory type of a user mapping of a coherent buffer: dma_pgprot(dev, vma-&gt;vm_page_prot, attrs).</summary>
@@ -107,7 +125,7 @@ public static partial class DmaApi
         var intended = record is not null && pfn == record.Pfn ? s.OwnerOf(record.Pfn) : null;
         CheckExportedPages(s.Kernel, pfn, count, record, function, how, $"the user mapping of {buffer}", FindingKinds.UserMappingForeignPage, FindingKinds.UserMappingOutsideRam,
             "user space can read and write it", "the process takes a fault when it touches the mapping (nothing answers at that physical address)", findings);
-        var k = s.Kernel.MapUser(pfn, count, DmaPgprot(dev, attrs), $"user mapping of {buffer} ({function})", intended, ops, out userVa);
+        var k = s.Kernel.MapUser(pfn, count, UserMappingPgprot(env, dev, attrs), $"user mapping of {buffer} ({function})", intended, ops, out userVa);
         return s with { Kernel = k };
     }
 
@@ -148,6 +166,7 @@ public static partial class DmaApi
         var layout = s.Kernel.Layout;
         if (layout.IsVmallocAddr(ptr))
         {
+            env.Profile.RequireModelled(ProfileGaps.MapSingleVmalloc);
             findings.Add(new Finding(FindingKinds.MapSingleVmalloc, function, null, new PageOwner(OwnerKind.Allocation, "a vmalloc area"), Severity.ContractViolation,
                 $"{dev.Name}: rejecting DMA map of vmalloc memory (0x{ptr:x}, {size} bytes; dev_WARN_ONCE in dma_map_single_attrs, 4544b9f25e70): the map returns DMA_MAPPING_ERROR. A vmalloc buffer is mapped page by page with vmalloc_to_page and dma_map_page, or allocated with kmalloc"));
             handle = DmaMappingError;
@@ -330,8 +349,8 @@ public static partial class DmaApi
     /// address is handled as <see cref="Switches.MapResourceRamCheck"/> says: BUG_ON(pfn_valid) up to v5.0,
     /// WARN_ON_ONCE(pfn_valid) and DMA_MAPPING_ERROR from v5.1 to a9c38c5d267c (v5.16), nothing since (the 2026
     /// dma-debug report is the Debug layer's). Then dma_direct_map_resource without dma_map_ops or under arm_dma_ops
-    /// (whose .map_resource it is); xen_swiotlb_dma_ops of these versions have no .map_resource, so the result stays
-    /// DMA_MAPPING_ERROR, without a message.
+    /// (whose .map_resource it is). In a Xen dom0 it depends on the release (no .map_resource up to v5.15, one later),
+    /// which is not modelled.
     /// </summary>
     public static DmaState DmaMapResource(DmaEnvironment env, DmaState s, DmaDevice dev, ulong phys, ulong size, DmaDirection dir, string function, List<Finding> findings, out ulong handle)
     {
@@ -359,8 +378,10 @@ public static partial class DmaApi
 
         if (kind == DmaOpsKind.XenSwiotlb)
         {
-            handle = DmaMappingError; // no ops->map_resource: addr keeps its initial DMA_MAPPING_ERROR
-            return s;
+            // v5.8..v5.15's xen_swiotlb_dma_ops have no .map_resource, so addr keeps its initial DMA_MAPPING_ERROR; later
+            // releases give it one (dma_direct_map_resource, then xen_swiotlb_direct_map_resource), and which release
+            // did is not recorded here.
+            throw new NotModelledException($"{function} in a Xen dom0: whether xen_swiotlb_dma_ops has a .map_resource (none up to v5.15, so DMA_MAPPING_ERROR; one in later releases) is not modelled");
         }
 
         if (kind == DmaOpsKind.Iommu)

@@ -49,6 +49,7 @@ public sealed record SwiotlbPool(ulong Start, int Slots, bool ForceBounce, int S
     public static ulong AlignOffset(DmaDevice dev, ulong origAddr) => origAddr & dev.MinAlignMask & (SlotSize - 1);
 
     /// <summary>
+    /// The slot search of the profile's era (<see cref="Switches.SwiotlbSlotSearch"/>); by default, and described here,
     /// swiotlb_area_find_slots (v6.4, after 0eee5ae10256 "swiotlb: fix slot alignment checks", one area): the alignment
     /// mask is the device's min_align_mask, plus page alignment when the request (with its offset) is a page or more,
     /// without the bits inside a slot; the stride is that mask in slots. From the area's index, a slot whose address
@@ -56,25 +57,54 @@ public sealed record SwiotlbPool(ulong Start, int Slots, bool ForceBounce, int S
     /// nslots starts there within its segment, or the search moves on by the stride; every slot is checked at most
     /// once. On success the index moves past the allocation. Null when no slot fits ("swiotlb buffer is full").
     /// </summary>
-    public SwiotlbPool? Allocate(DmaDevice dev, ulong origAddr, ulong allocSize, string owner, out SwiotlbAllocation allocation)
+    public SwiotlbPool? Allocate(DmaDevice dev, ulong origAddr, ulong allocSize, string owner, out SwiotlbAllocation allocation,
+        SwiotlbSlotSearchMode search = SwiotlbSlotSearchMode.AddressMask)
     {
         allocation = null!;
-        var offset = AlignOffset(dev, origAddr);
+        var offset = search == SwiotlbSlotSearchMode.PageStride ? 0 : AlignOffset(dev, origAddr);
         var size = allocSize + offset; // swiotlb_find_slots(dev, orig_addr, alloc_size + offset, ...)
         var nslots = (int)((size + SlotSize - 1) >> SlotShift);
-        var iotlbAlignMask = dev.MinAlignMask;
-        if (size >= PlatformLayout.PageSize)
-        {
-            iotlbAlignMask |= PlatformLayout.PageSize - 1;
-        }
-
-        iotlbAlignMask &= ~(SlotSize - 1);
-        var stride = (int)(iotlbAlignMask >> SlotShift) + 1;
         if (nslots > SegmentSlots || nslots > Slots)
         {
             return null;
         }
 
+        int? found = search switch
+        {
+            SwiotlbSlotSearchMode.PageStride => StridedSearch(0, size >= PlatformLayout.PageSize ? 2 : 1, origAddr, nslots),
+            SwiotlbSlotSearchMode.MinAlignStride => MinAlignStrideSearch(dev, origAddr, size, nslots),
+            SwiotlbSlotSearchMode.PageUnlessMinAlign => PageUnlessMinAlignSearch(dev, origAddr, size, nslots),
+            _ => AddressMaskSearch(AddressMaskV64(dev, size), origAddr, nslots),
+        };
+        if (found is not { } index)
+        {
+            return null;
+        }
+
+        allocation = new SwiotlbAllocation(index, nslots, offset, origAddr, allocSize, owner);
+        return this with { Used = Used.Add(index, allocation), SearchIndex = Wrap(index + nslots) };
+    }
+
+    /// <summary>v6.3..v6.8 (0eee5ae10256): min_align_mask, plus page alignment for a request of a page or more, without the bits inside a slot.</summary>
+    private static ulong AddressMaskV64(DmaDevice dev, ulong size)
+    {
+        var mask = dev.MinAlignMask;
+        if (size >= PlatformLayout.PageSize)
+        {
+            mask |= PlatformLayout.PageSize - 1;
+        }
+
+        return mask & ~(SlotSize - 1);
+    }
+
+    /// <summary>
+    /// The search of v6.3 on (one area): from the area's index, a slot whose address differs from the original in
+    /// <paramref name="iotlbAlignMask"/> is skipped by one; otherwise it wins if a free run of nslots starts there, or
+    /// the search moves on by the stride, (mask &gt;&gt; IO_TLB_SHIFT) + 1. Every slot is checked at most once.
+    /// </summary>
+    private int? AddressMaskSearch(ulong iotlbAlignMask, ulong origAddr, int nslots)
+    {
+        var stride = (int)(iotlbAlignMask >> SlotShift) + 1;
         var index = Wrap(SearchIndex);
         for (var checkedSlots = 0; checkedSlots < Slots;)
         {
@@ -87,8 +117,68 @@ public sealed record SwiotlbPool(ulong Start, int Slots, bool ForceBounce, int S
 
             if (FreeRun(index) >= nslots)
             {
-                allocation = new SwiotlbAllocation(index, nslots, offset, origAddr, allocSize, owner);
-                return this with { Used = Used.Add(index, allocation), SearchIndex = Wrap(index + nslots) };
+                return index;
+            }
+
+            index = Wrap(index + stride);
+            checkedSlots += stride;
+        }
+
+        return null;
+    }
+
+    /// <summary>
+    /// swiotlb_find_slots of v5.12..v6.2 (1f221a0d0dbf; one area): iotlb_align_mask = min_align_mask without the bits
+    /// inside a slot, stride = (mask &gt;&gt; IO_TLB_SHIFT) + 1, doubled (PAGE_SHIFT - IO_TLB_SHIFT) for a request of a
+    /// page or more; the search starts at the index aligned up to the stride.
+    /// </summary>
+    private int? MinAlignStrideSearch(DmaDevice dev, ulong origAddr, ulong size, int nslots)
+    {
+        var mask = dev.MinAlignMask & ~(SlotSize - 1);
+        var stride = (int)(mask >> SlotShift) + 1;
+        if (size >= PlatformLayout.PageSize)
+        {
+            stride <<= PlatformLayout.PageShift - SlotShift;
+        }
+
+        return StridedSearch(mask, stride, origAddr, nslots);
+    }
+
+    /// <summary>
+    /// swiotlb_search_pool_area of v6.9 on (14cebf689a78; one area, no alloc_align_mask for a streaming map): the mask
+    /// compared with the original is min_align_mask above the slot; a device without one gets page alignment for a
+    /// request of a page or more, a placement this model does not follow (it stops as not modelled).
+    /// </summary>
+    private int? PageUnlessMinAlignSearch(DmaDevice dev, ulong origAddr, ulong size, int nslots)
+    {
+        if (dev.MinAlignMask == 0 && size >= PlatformLayout.PageSize)
+        {
+            throw new NotModelledException($"swiotlb_search_pool_area (v6.9+, {Switches.SwiotlbSlotSearch.Key}=page_unless_min_align) for a {size}-byte mapping of {dev.Name}, which has no min_align_mask: the page-aligned placement of 14cebf689a78 is not modelled");
+        }
+
+        return AddressMaskSearch(dev.MinAlignMask & ~(SlotSize - 1), origAddr, nslots);
+    }
+
+    /// <summary>
+    /// The strided search before v6.3: index = ALIGN(index, stride), wrapped; a slot that differs from the original in
+    /// <paramref name="mask"/> is skipped by one, else it wins with a free run of nslots, else the search moves by the
+    /// stride. With a zero mask and a stride of 2 for a page or more this is v5.4..v5.11's swiotlb_tbl_map_single.
+    /// </summary>
+    private int? StridedSearch(ulong mask, int stride, ulong origAddr, int nslots)
+    {
+        var index = Wrap((SearchIndex + stride - 1) / stride * stride);
+        for (var checkedSlots = 0; checkedSlots < Slots;)
+        {
+            if ((SlotAddress(index) & mask) != (origAddr & mask))
+            {
+                index = Wrap(index + 1);
+                checkedSlots++;
+                continue;
+            }
+
+            if (FreeRun(index) >= nslots)
+            {
+                return index;
             }
 
             index = Wrap(index + stride);
@@ -171,12 +261,14 @@ public static class SwiotlbBounce
 {
     /// <summary>
     /// swiotlb_bounce(dev, tlb_addr, size, dir): the original address comes from the slot's bookkeeping, adjusted by
-    /// the offset of tlb_addr in its slot (negative for later slots); a size beyond the allocation's remaining bytes
-    /// WARNs "Buffer overflow detected" and is truncated. DMA_TO_DEVICE copies orig → bounce, the others bounce → orig,
+    /// the offset of tlb_addr in its slot as <see cref="Switches.SwiotlbSyncOffset"/> says (v5.15..v6.8 by default:
+    /// 868c9ddc182b's checks); a size beyond the allocation's remaining bytes WARNs "Buffer overflow detected" and is
+    /// truncated (from v5.12). DMA_TO_DEVICE copies orig → bounce, the others bounce → orig,
     /// with memcpy through the linear map. A bounce address in no allocation copies nothing (orig_addr is INVALID).
     /// </summary>
     /// <returns>The bytes copied, as the original buffer's PA and length; null when nothing is copied.</returns>
-    public static (ulong Orig, ulong Size)? Bounce(DmaState s, SwiotlbPool pool, ulong tlbAddr, ulong size, DmaDirection dir, string caller, List<HwOp> ops, List<Finding> findings)
+    public static (ulong Orig, ulong Size)? Bounce(DmaState s, SwiotlbPool pool, ulong tlbAddr, ulong size, DmaDirection dir, string caller, List<HwOp> ops, List<Finding> findings,
+        SwiotlbSyncOffsetMode syncOffset = SwiotlbSyncOffsetMode.Checked)
     {
         if (pool.AllocationAt(tlbAddr) is not { } a || size == 0)
         {
@@ -192,23 +284,63 @@ public static class SwiotlbBounce
         var origOffset = a.Offset;
         var owner = new PageOwner(OwnerKind.Allocation, KernelState.SwiotlbOwner);
         var pfn = tlbAddr >> PlatformLayout.PageShift;
-        if (tlbOffset < origOffset)
+        var how = $"[{Switches.SwiotlbSyncOffset.Key}={SwitchValues.SwiotlbSyncOffset.Def.Values[(int)syncOffset].Name}]";
+        long delta; // what is added to the slot's orig_addr (and taken from its alloc_size)
+        switch (syncOffset)
         {
-            findings.Add(new Finding(FindingKinds.SwiotlbAccessBeforeStart, caller, pfn, owner, Severity.ContractViolation,
-                $"swiotlb_bounce: Access before mapping start detected. orig offset {origOffset}, requested offset {tlbOffset}. (bounce address 0x{tlbAddr:x} in {a.Owner}'s slot {k}; nothing is copied)"));
-            return null;
+            case SwiotlbSyncOffsetMode.SlotOffset:
+                // v5.4..v5.11 swiotlb_tbl_sync_single: orig_addr += tlb_addr & (IO_TLB_SIZE - 1), no size check.
+                if (tlbAddr + size > pool.End)
+                {
+                    throw new NotModelledException($"{caller}: a {size}-byte swiotlb copy at 0x{tlbAddr:x} that runs past the end of the pool (no size check before v5.12)");
+                }
+
+                return Copy(s, slotOrig + tlbOffset, tlbAddr, size, dir, $"{caller} {how}", ops);
+            case SwiotlbSyncOffsetMode.SlotStart:
+                // 16fc3cef33a0: the slot's orig_addr as it is, whatever tlb_addr's offset in the slot.
+                delta = 0;
+                break;
+            case SwiotlbSyncOffsetMode.AlignOffset:
+                // 5f89468e2f06: tlb_offset (an unsigned int) = (tlb_addr & (IO_TLB_SIZE - 1)) - swiotlb_align_offset(dev, orig_addr).
+                if (tlbOffset < origOffset)
+                {
+                    throw new NotModelledException($"{caller}: bounce address 0x{tlbAddr:x} lies {origOffset - tlbOffset} bytes before the aligned offset of its slot; 5f89468e2f06's unsigned tlb_offset then wraps (orig_addr moves by about 4 GiB)");
+                }
+
+                delta = (long)(tlbOffset - origOffset);
+                break;
+            case SwiotlbSyncOffsetMode.Signed:
+                // e8068f2d756d: the same difference, signed, and no check but the size one below.
+                delta = (long)tlbOffset - (long)origOffset;
+                break;
+            default:
+                // 868c9ddc182b: refuse an offset before the original's, or past alloc_size.
+                if (tlbOffset < origOffset)
+                {
+                    findings.Add(new Finding(FindingKinds.SwiotlbAccessBeforeStart, caller, pfn, owner, Severity.ContractViolation,
+                        $"swiotlb_bounce: Access before mapping start detected. orig offset {origOffset}, requested offset {tlbOffset}. (bounce address 0x{tlbAddr:x} in {a.Owner}'s slot {k}; nothing is copied)"));
+                    return null;
+                }
+
+                delta = (long)(tlbOffset - origOffset);
+                if (delta > slotAlloc)
+                {
+                    findings.Add(new Finding(FindingKinds.SwiotlbOverflow, caller, pfn, owner, Severity.ContractViolation,
+                        $"swiotlb_bounce: Buffer overflow detected. Allocation size: {slotAlloc}. Mapping size: {size}+{delta}. (bounce address 0x{tlbAddr:x} is past {a.Owner}'s bounce slots; nothing is copied)"));
+                    return null;
+                }
+
+                break;
         }
 
-        tlbOffset -= origOffset;
-        if ((long)tlbOffset > slotAlloc)
+        var orig = (ulong)((long)slotOrig + delta);
+        var remainingSigned = slotAlloc - delta;
+        if (remainingSigned <= 0)
         {
-            findings.Add(new Finding(FindingKinds.SwiotlbOverflow, caller, pfn, owner, Severity.ContractViolation,
-                $"swiotlb_bounce: Buffer overflow detected. Allocation size: {slotAlloc}. Mapping size: {size}+{tlbOffset}. (bounce address 0x{tlbAddr:x} is past {a.Owner}'s bounce slots; nothing is copied)"));
-            return null;
+            throw new NotModelledException($"{caller}: bounce address 0x{tlbAddr:x} is at or past the end of {a.Owner}'s allocation {how}; swiotlb_bounce's size arithmetic there is not modelled");
         }
 
-        var orig = slotOrig + tlbOffset;
-        var remaining = (ulong)(slotAlloc - (long)tlbOffset);
+        var remaining = (ulong)remainingSigned;
         if (size > remaining)
         {
             findings.Add(new Finding(FindingKinds.SwiotlbOverflow, caller, pfn, owner, Severity.ContractViolation,
@@ -216,6 +348,12 @@ public static class SwiotlbBounce
             size = remaining;
         }
 
+        return Copy(s, orig, tlbAddr, size, dir, $"{caller}{(syncOffset == SwiotlbSyncOffsetMode.Checked ? string.Empty : " " + how)}", ops);
+    }
+
+    /// <summary>The memcpy of swiotlb_bounce between the original buffer at <paramref name="orig"/> and the slots at <paramref name="tlbAddr"/>, through the linear map.</summary>
+    private static (ulong Orig, ulong Size)? Copy(DmaState s, ulong orig, ulong tlbAddr, ulong size, DmaDirection dir, string caller, List<HwOp> ops)
+    {
         if (size == 0)
         {
             return null;
@@ -254,7 +392,7 @@ public static partial class DmaApi
         }
 
         var owner = $"{function}({dev.Name}) of PA 0x{phys:x}";
-        if (pool.Allocate(dev, phys, size, owner, out var slots) is not { } allocated)
+        if (pool.Allocate(dev, phys, size, owner, out var slots, env.SwiotlbSlotSearch) is not { } allocated)
         {
             if ((attrs & DmaAttrs.DMA_ATTR_NO_WARN) == 0)
             {
@@ -267,6 +405,13 @@ public static partial class DmaApi
         }
 
         var tlb = allocated.SlotAddress(slots.Index) + slots.Offset;
+        if (((tlb ^ phys) & dev.MinAlignMask) != 0)
+        {
+            // The device computes addresses from the handle's low bits (NVMe PRP entries); swiotlb did not keep them.
+            findings.Add(new Finding(FindingKinds.SwiotlbMinAlignLost, function, phys >> PlatformLayout.PageShift, s.OwnerOf(phys >> PlatformLayout.PageShift), Severity.Corruption,
+                $"the bounce address 0x{tlb:x} of PA 0x{phys:x} differs from it in bits 0x{(tlb ^ phys) & dev.MinAlignMask:x} of {dev.Name}'s min_align_mask 0x{dev.MinAlignMask:x} [{Switches.SwiotlbSlotSearch.Key}={env.Profile.Value(Switches.SwiotlbSlotSearch)}]: a device that builds its addresses from those bits of the handle (NVMe PRP entries) reads and writes the wrong bytes of the bounce buffer"));
+        }
+
         var skip = (attrs & DmaAttrs.DMA_ATTR_SKIP_CPU_SYNC) != 0;
         var bounce = env.SwiotlbMapBounce switch
         {
@@ -279,7 +424,7 @@ public static partial class DmaApi
         var mapping = new StreamingMapping(dev.Name, env.Layout.PhysToDma(tlb), phys, size, dir, function, tlb, [(0UL, size)]);
         if (bounce)
         {
-            SwiotlbBounce.Bounce(next, allocated, tlb, size, DmaDirection.DMA_TO_DEVICE, $"{via}: swiotlb_tbl_map_single [{Switches.SwiotlbMapBounce.Key}={env.Profile.Value(Switches.SwiotlbMapBounce)}]", ops, findings);
+            SwiotlbBounce.Bounce(next, allocated, tlb, size, DmaDirection.DMA_TO_DEVICE, $"{via}: swiotlb_tbl_map_single [{Switches.SwiotlbMapBounce.Key}={env.Profile.Value(Switches.SwiotlbMapBounce)}]", ops, findings, env.SwiotlbSyncOffset);
             mapping = mapping.Filled(0, size);
         }
 
@@ -357,10 +502,10 @@ public static partial class DmaApi
     /// swiotlb_sync_single_for_cpu(dev, tlb_addr, size, dir) (kernel/dma/swiotlb.c, v5.13..v6.4): DMA_FROM_DEVICE and
     /// DMA_BIDIRECTIONAL copy the slots back into the buffer; a copy of bytes nobody wrote is reported.
     /// </summary>
-    private static void SwiotlbSyncSingleForCpu(DmaState s, SwiotlbPool pool, ulong tlbAddr, ulong size, DmaDirection dir, string caller, string function, List<HwOp> ops, List<Finding> findings)
+    private static void SwiotlbSyncSingleForCpu(DmaEnvironment env, DmaState s, SwiotlbPool pool, ulong tlbAddr, ulong size, DmaDirection dir, string caller, string function, List<HwOp> ops, List<Finding> findings)
     {
         if (dir is DmaDirection.DMA_FROM_DEVICE or DmaDirection.DMA_BIDIRECTIONAL &&
-            SwiotlbBounce.Bounce(s, pool, tlbAddr, size, DmaDirection.DMA_FROM_DEVICE, $"{caller}: swiotlb_sync_single_for_cpu", ops, findings) is { } copied)
+            SwiotlbBounce.Bounce(s, pool, tlbAddr, size, DmaDirection.DMA_FROM_DEVICE, $"{caller}: swiotlb_sync_single_for_cpu", ops, findings, env.SwiotlbSyncOffset) is { } copied)
         {
             StaleBytes(s, copied.Orig, copied.Size, function, findings);
         }
@@ -378,7 +523,7 @@ public static partial class DmaApi
         }
 
         SwiotlbBounce.Bounce(s, pool, tlbAddr, size, DmaDirection.DMA_TO_DEVICE,
-            $"{caller}: swiotlb_sync_single_for_device [{Switches.SwiotlbSyncForDeviceBounce.Key}={(env.SwiotlbSyncForDeviceAlwaysBounces ? "always" : "by_direction")}]", ops, findings);
+            $"{caller}: swiotlb_sync_single_for_device [{Switches.SwiotlbSyncForDeviceBounce.Key}={(env.SwiotlbSyncForDeviceAlwaysBounces ? "always" : "by_direction")}]", ops, findings, env.SwiotlbSyncOffset);
         return Filled(s, tlbAddr, size);
     }
 
@@ -387,10 +532,10 @@ public static partial class DmaApi
     /// DMA_FROM_DEVICE or DMA_BIDIRECTIONAL mapping is copied back; then the slots are released
     /// (<see cref="SwiotlbPool.Release(SwiotlbAllocation, ulong)"/>).
     /// </summary>
-    private static DmaState SwiotlbTblUnmapSingle(DmaState s, SwiotlbPool pool, ulong tlbAddr, ulong size, DmaDirection dir, DmaAttrs attrs, string caller, string function, List<HwOp> ops, List<Finding> findings)
+    private static DmaState SwiotlbTblUnmapSingle(DmaEnvironment env, DmaState s, SwiotlbPool pool, ulong tlbAddr, ulong size, DmaDirection dir, DmaAttrs attrs, string caller, string function, List<HwOp> ops, List<Finding> findings)
     {
         if ((attrs & DmaAttrs.DMA_ATTR_SKIP_CPU_SYNC) == 0 && dir is DmaDirection.DMA_FROM_DEVICE or DmaDirection.DMA_BIDIRECTIONAL &&
-            SwiotlbBounce.Bounce(s, pool, tlbAddr, size, DmaDirection.DMA_FROM_DEVICE, $"{caller}: swiotlb_tbl_unmap_single", ops, findings) is { } copied)
+            SwiotlbBounce.Bounce(s, pool, tlbAddr, size, DmaDirection.DMA_FROM_DEVICE, $"{caller}: swiotlb_tbl_unmap_single", ops, findings, env.SwiotlbSyncOffset) is { } copied)
         {
             StaleBytes(s, copied.Orig, copied.Size, function, findings);
         }

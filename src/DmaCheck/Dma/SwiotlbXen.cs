@@ -136,7 +136,7 @@ public static partial class DmaApi
 
         if (s.Swiotlb is { } pool && pool.Contains(paddr))
         {
-            s = SwiotlbTblUnmapSingle(s, pool, paddr, size, dir, attrs, via, function, ops, findings);
+            s = SwiotlbTblUnmapSingle(env, s, pool, paddr, size, dir, attrs, via, function, ops, findings);
         }
 
         return ForgetMapping(s, dev, handle);
@@ -154,7 +154,7 @@ public static partial class DmaApi
 
         if (s.Swiotlb is { } pool && pool.Contains(paddr))
         {
-            SwiotlbSyncSingleForCpu(s, pool, paddr, size, dir, via, function, ops, findings);
+            SwiotlbSyncSingleForCpu(env, s, pool, paddr, size, dir, via, function, ops, findings);
         }
     }
 

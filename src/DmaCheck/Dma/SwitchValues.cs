@@ -62,6 +62,39 @@ public enum MapResourceRamCheckMode
     DebugReport,
 }
 
+/// <summary><see cref="Switches.SwiotlbSyncOffset"/>: how swiotlb_bounce finds the original address of a sub-range.</summary>
+public enum SwiotlbSyncOffsetMode
+{
+    SlotOffset,
+    SlotStart,
+    AlignOffset,
+    Checked,
+    Signed,
+}
+
+/// <summary><see cref="Switches.SwiotlbSlotSearch"/>: swiotlb's slot search and the low bits a bounce address keeps.</summary>
+public enum SwiotlbSlotSearchMode
+{
+    PageStride,
+    MinAlignStride,
+    AddressMask,
+    PageUnlessMinAlign,
+}
+
+/// <summary><see cref="Switches.DmaMmapPgprot"/>: the user mapping's attributes.</summary>
+public enum DmaMmapPgprotMode
+{
+    ArchDmaMmapPgprot,
+    DmaPgprot,
+}
+
+/// <summary><see cref="Switches.XenArmAlloc"/>: xen_swiotlb_dma_ops.alloc/.free on arm.</summary>
+public enum XenArmAllocMode
+{
+    XenSwiotlbAllocCoherent,
+    DmaDirect,
+}
+
 /// <summary>A switch whose values are parsed into <typeparamref name="TEnum"/>: one member per value the switch defines.</summary>
 public sealed class TypedSwitch<TEnum>(SwitchDef def, IReadOnlyDictionary<string, TEnum> values) : ITypedSwitch
     where TEnum : struct, Enum
@@ -153,9 +186,34 @@ public static class SwitchValues
             ["cache_line_size"] = DmaCacheAlignmentSource.CacheLineSize,
         });
 
+    public static TypedSwitch<SwiotlbSyncOffsetMode> SwiotlbSyncOffset { get; } = new(Switches.SwiotlbSyncOffset,
+        new Dictionary<string, SwiotlbSyncOffsetMode>(StringComparer.Ordinal)
+        {
+            ["slot_offset"] = SwiotlbSyncOffsetMode.SlotOffset,
+            ["slot_start"] = SwiotlbSyncOffsetMode.SlotStart,
+            ["align_offset"] = SwiotlbSyncOffsetMode.AlignOffset,
+            ["checked"] = SwiotlbSyncOffsetMode.Checked,
+            ["signed"] = SwiotlbSyncOffsetMode.Signed,
+        });
+
+    public static TypedSwitch<SwiotlbSlotSearchMode> SwiotlbSlotSearch { get; } = new(Switches.SwiotlbSlotSearch,
+        new Dictionary<string, SwiotlbSlotSearchMode>(StringComparer.Ordinal)
+        {
+            ["page_stride"] = SwiotlbSlotSearchMode.PageStride,
+            ["min_align_stride"] = SwiotlbSlotSearchMode.MinAlignStride,
+            ["address_mask"] = SwiotlbSlotSearchMode.AddressMask,
+            ["page_unless_min_align"] = SwiotlbSlotSearchMode.PageUnlessMinAlign,
+        });
+
+    public static TypedSwitch<DmaMmapPgprotMode> DmaMmapPgprot { get; } = new(Switches.DmaMmapPgprot,
+        new Dictionary<string, DmaMmapPgprotMode>(StringComparer.Ordinal) { ["arch_dma_mmap_pgprot"] = DmaMmapPgprotMode.ArchDmaMmapPgprot, ["dma_pgprot"] = DmaMmapPgprotMode.DmaPgprot });
+
+    public static TypedSwitch<XenArmAllocMode> XenArmAlloc { get; } = new(Switches.XenArmAlloc,
+        new Dictionary<string, XenArmAllocMode>(StringComparer.Ordinal) { ["xen_swiotlb_alloc_coherent"] = XenArmAllocMode.XenSwiotlbAllocCoherent, ["dma_direct"] = XenArmAllocMode.DmaDirect });
+
     /// <summary>One typed switch per <see cref="Switches.All"/> entry, in that order.</summary>
     public static IReadOnlyList<ITypedSwitch> All { get; } =
-        [PrepCoherent, SyncForDeviceFromDevice, CommonVaddrToPage, XenFreeCoherentPage, SwiotlbMapBounce, SwiotlbSyncForDeviceBounce, KmallocBounce, MapResourceRamCheck, DebugCachelineOverlap, DmaCacheAlignment];
+        [PrepCoherent, SyncForDeviceFromDevice, CommonVaddrToPage, XenFreeCoherentPage, SwiotlbMapBounce, SwiotlbSyncForDeviceBounce, KmallocBounce, MapResourceRamCheck, DebugCachelineOverlap, DmaCacheAlignment, SwiotlbSyncOffset, SwiotlbSlotSearch, DmaMmapPgprot, XenArmAlloc];
 
     /// <summary>Whether <paramref name="value"/> parses as a value of switch <paramref name="def"/> (false for a switch with no typed form).</summary>
     public static bool IsKnown(SwitchDef def, string value) => All.FirstOrDefault(t => t.Def == def) is { } typed && typed.IsKnown(value);

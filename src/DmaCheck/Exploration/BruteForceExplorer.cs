@@ -194,7 +194,7 @@ public sealed class BruteForceExplorer
                 // but nothing changes until another agent writes, and none can): a final state, hung if a poll is left.
                 finals++;
                 crashes.Record(state.Ctrl, cost);
-                if (state.Ctrl.Crash is not null)
+                if (state.Ctrl.Crash is not null || state.Ctrl.NotModelled is not null)
                 {
                     continue; // a kernel crash is a verdict of its own; the expectations are judged on the other runs
                 }
@@ -209,9 +209,10 @@ public sealed class BruteForceExplorer
             }
         }
 
+        inconclusive ??= crashes.NotModelled?.Message; // some run reached what the model does not have
         return new ExplorationResult(model.Scenario, Name, crashes.Expectations(accumulators, inconclusive is not null),
             new ExplorationStats(dist.Count, finals, transitions, watch.Elapsed, blocked) { Hung = hung }, inconclusive, findings.Results())
-        { KernelBugs = crashes.Verdicts(inconclusive is not null) };
+        { KernelBugs = crashes.Verdicts(inconclusive is not null), NotModelled = crashes.NotModelled };
     }
 
     /// <summary>

@@ -57,9 +57,9 @@ public sealed partial class LineSetExplorer
     /// Adds a child, or, when it is the node itself (a poll without <c>max</c> that missed and changed no line), keeps
     /// it aside: it is no new state, and a node whose every step is such a loop is a final state where the poll hangs.
     /// </summary>
-    private static void AddChild(List<SearchNode> children, ref List<SearchNode>? loops, SearchNode node, SearchNode child)
+    private static void AddChild(List<Candidate> children, ref List<Candidate>? loops, SearchNode node, Candidate child)
     {
-        if (child.Fingerprint == node.Fingerprint && child.Step?.Statement is PollStmt)
+        if (child.Fingerprint == node.Fingerprint && child.Step.Statement is PollStmt)
         {
             (loops ??= []).Add(child);
             return;

@@ -17,21 +17,21 @@ internal sealed class PathStore(IScenarioModel model)
     public long Bytes => (long)parents.Capacity * sizeof(int) + agents.Capacity;
     private readonly Dictionary<int, IReadOnlyList<HwOp>> resolved = [];
 
-    /// <summary>Records a state reached from <paramref name="parent"/> by <paramref name="agent"/>'s step; a step that copied keeps its resolved operations, which say which run it is.</summary>
+    /// <summary>
+    /// Records a state reached from <paramref name="parent"/> by <paramref name="agent"/>'s step; a step that copied keeps
+    /// its resolved operations, which say which run it is. Not thread safe: only a search's merge, which is sequential, records.
+    /// </summary>
     public int Add(int parent, int agent, IReadOnlyList<HwOp>? resolvedOps = null)
     {
-        lock (parents)
+        parents.Add(parent);
+        agents.Add(checked((byte)agent)); // ScenarioModel refuses more agents than a byte numbers
+        var id = parents.Count - 1;
+        if (resolvedOps is not null)
         {
-            parents.Add(parent);
-            agents.Add(checked((byte)agent)); // ScenarioModel refuses more agents than a byte numbers
-            var id = parents.Count - 1;
-            if (resolvedOps is not null)
-            {
-                resolved[id] = resolvedOps;
-            }
-
-            return id;
+            resolved[id] = resolvedOps;
         }
+
+        return id;
     }
 
     /// <summary>The steps from the initial state to state <paramref name="id"/>, re-executed.</summary>
@@ -69,10 +69,12 @@ internal sealed class PathStore(IScenarioModel model)
 public sealed class SearchNode
 {
     private readonly PathStore? paths;
+    private readonly PackedStates? packedStates;
+    private ControlState? ctrl;
 
     internal SearchNode(ControlState ctrl, LineMap lines, StepResult? step, int depth, UInt128 fingerprint, PathStore? paths, int baseCost = 0)
     {
-        Ctrl = ctrl;
+        this.ctrl = ctrl;
         Lines = lines;
         Step = step;
         Depth = depth;
@@ -81,6 +83,17 @@ public sealed class SearchNode
         this.paths = paths;
     }
 
+    /// <summary>A node whose control state is kept packed, and built only when something asks for <see cref="Ctrl"/>.</summary>
+    internal SearchNode(PackedControl packed, PackedStates states, LineMap lines, StepResult? step, int depth, UInt128 fingerprint, PathStore? paths, int baseCost = 0)
+        : this(null!, lines, step, depth, fingerprint, paths, baseCost)
+    {
+        Packed = packed;
+        packedStates = states;
+    }
+
+    /// <summary>The control state in packed form, when the search keeps it so (the unreduced search); else the default (no agents array).</summary>
+    internal PackedControl Packed { get; }
+
     /// <summary>
     /// Spontaneous events this run needed on lines whose sets no longer show them: a copy's load was resolved to
     /// one value, and the states that give it cost that much (<see cref="LineSet.Normalised"/>). Every line's
@@ -88,7 +101,7 @@ public sealed class SearchNode
     /// </summary>
     public int BaseCost { get; }
 
-    public ControlState Ctrl { get; }
+    public ControlState Ctrl => ctrl ??= packedStates!.Materialise(Packed);
 
     public LineMap Lines { get; }
 
@@ -98,7 +111,7 @@ public sealed class SearchNode
     public int Depth { get; }
 
     /// <summary>
-    /// XxHash128 of the control state's fingerprint (derived from its types, <see cref="StateHasher"/>) and of every run of touched lines (its range and its line set's fingerprint):
+    /// XxHash128 of the control state's fingerprint (derived from its types, <see cref="StateHasher"/>), of the touched lines' (<see cref="LineMap.Fingerprint"/>) and of the base cost:
     /// the same on every run and build. Two states are taken as equal when their fingerprints are (hash compaction;
     /// the chance of any collision among 10^9 states is below 10^-20).
     /// </summary>
@@ -119,28 +132,19 @@ public sealed class SearchNode
     /// <summary>The steps from the initial state to here (replayed from the path store).</summary>
     public IReadOnlyList<StepResult> Path() => paths is null || Id < 0 ? [] : paths.Path(Id);
 
-    internal static UInt128 Fingerprinted(ControlState ctrl, LineMap lines, int baseCost = 0)
+    internal static UInt128 Fingerprinted(ControlState ctrl, LineMap lines, int baseCost = 0) => Fingerprinted(ctrl.Fingerprint, lines, baseCost);
+
+    /// <summary>The fingerprint of a node whose control state has fingerprint <paramref name="ctrl"/>: XxHash128 of it, the lines' (<see cref="LineMap.Fingerprint"/>) and the base cost.</summary>
+    internal static UInt128 Fingerprinted(UInt128 ctrl, LineMap lines, int baseCost = 0) => Fingerprinted(ctrl, lines.Fingerprint, baseCost);
+
+    /// <summary>The fingerprint of a node whose control state and lines have fingerprints <paramref name="ctrl"/> and <paramref name="lines"/>.</summary>
+    internal static UInt128 Fingerprinted(UInt128 ctrl, UInt128 lines, int baseCost)
     {
-        var hasher = new System.IO.Hashing.XxHash128();
-        Span<byte> buffer = stackalloc byte[16];
-        System.Buffers.Binary.BinaryPrimitives.WriteUInt128LittleEndian(buffer, ctrl.Fingerprint);
-        hasher.Append(buffer);
-        if (baseCost != 0)
-        {
-            System.Buffers.Binary.BinaryPrimitives.WriteInt32LittleEndian(buffer, baseCost);
-            hasher.Append(buffer[..4]);
-        }
-
-        Span<byte> run = stackalloc byte[24];
-        foreach (var r in lines.Runs)
-        {
-            System.Buffers.Binary.BinaryPrimitives.WriteUInt64LittleEndian(run, r.Start);
-            System.Buffers.Binary.BinaryPrimitives.WriteUInt64LittleEndian(run[8..], r.End);
-            System.Buffers.Binary.BinaryPrimitives.WriteUInt64LittleEndian(run[16..], r.Set.Fingerprint);
-            hasher.Append(run);
-        }
-
-        return hasher.GetCurrentHashAsUInt128();
+        Span<byte> bytes = stackalloc byte[36];
+        System.Buffers.Binary.BinaryPrimitives.WriteUInt128LittleEndian(bytes, ctrl);
+        System.Buffers.Binary.BinaryPrimitives.WriteUInt128LittleEndian(bytes[16..], lines);
+        System.Buffers.Binary.BinaryPrimitives.WriteInt32LittleEndian(bytes[32..], baseCost);
+        return System.IO.Hashing.XxHash128.HashToUInt128(bytes);
     }
 }
 
@@ -223,7 +227,7 @@ public sealed partial class LineSetExplorer
 
     /// <summary>
     /// The reduced search, in rounds (docs/internals-reduction.md): a statement that reports a finding, crashes the
-    /// kernel or fails must keep its place in every run, so that the shortest run to it, its state and its error stay
+    /// kernel, reaches what is not modelled or fails must keep its place in every run, so that the shortest run to it, its state and its error stay
     /// those of the unreduced search. Those statements are not known before a search meets them: each round marks the
     /// ones it met, and a round that meets a statement not yet marked is run again with it marked. A search stopped by
     /// a limit is not run again. Null when the reduction had to give up.
@@ -246,13 +250,14 @@ public sealed partial class LineSetExplorer
                 continue;
             }
 
-            if (result is null || result.Inconclusive is not null)
+            if (result is null || (result.Inconclusive is not null && result.NotModelled is null))
             {
-                return result;
+                return result; // a limit: not run again
             }
 
             var met = result.Findings.Select(f => f.Statement)
                 .Concat(result.KernelBugs.Select(k => model.Scenario.StatementAt(k.Crash.Span)).OfType<Statement>())
+                .Concat(result.NotModelled is { } stop && model.Scenario.StatementAt(stop.Span) is { } unmodelled ? [unmodelled] : [])
                 .Where(stmt => !marked.Contains(stmt)).ToList();
             if (met.Count == 0)
             {
@@ -273,7 +278,16 @@ public sealed partial class LineSetExplorer
         var accumulators = scenario.Expectations.Select(e => new VerdictAccumulator(e)).ToList();
         paths = new PathStore(model);
         var noLines = LineMap.Empty;
-        var root = new SearchNode(model.Initial, noLines, null, 0, SearchNode.Fingerprinted(model.Initial, noLines), paths) { Id = 0 };
+
+        // Unreduced, the control states are kept packed: a step is learnt once per agent state and shared state, and a
+        // child's fingerprint is known before it is built (docs/internals-state.md).
+        var packed = reducer is null ? new PackedStates(model) : null;
+        var hardware = model.Hardware;
+        planInitial = (pa, fillable) => InitialSet(hardware, pa, fillable);
+        planApplied = (set, access, fillable) => Applied(set, access, hardware, fillable);
+        var root = packed is null
+            ? new SearchNode(model.Initial, noLines, null, 0, SearchNode.Fingerprinted(model.Initial, noLines), paths) { Id = 0 }
+            : new SearchNode(packed.Initial, packed, noLines, null, 0, SearchNode.Fingerprinted(packed.Initial.Fingerprint, noLines), paths) { Id = 0 };
         var visited = new FingerprintSet();
         visited.Add(root.Fingerprint);
         var level = new List<SearchNode> { root };
@@ -284,18 +298,100 @@ public sealed partial class LineSetExplorer
         var memoryChecks = 0L;
         var lastProgress = 0L;
         Dictionary<UInt128, SearchNode>? nextByFingerprint = reducer is null ? null : [];
-        while (level.Count > 0 && inconclusive is null)
+        var abandoned = false;
+        List<SearchNode> next = [];
+
+        // Merges one node's expansion: the visits, duplicates and finals a one-thread queue makes, in its order.
+        // False when the search must stop (a limit, or the reduction gave up).
+        bool Merge(SearchNode node, Expansion expansion, string? stopped)
         {
-            // Expand the whole level (in parallel when asked), then merge in order: the same sequence of visits,
-            // duplicates and finals as a one-thread queue.
-            var expansions = new Expansion[level.Count];
-            var states = visited.Count;
+            if ((inconclusive = limits.Exceeded(watch, visited.Count, (++memoryChecks & 255) == 1)) is not null)
+            {
+                return false;
+            }
+
+            if (expansion.Error is LimitReachedException limit)
+            {
+                inconclusive = limit.Message;
+                return false;
+            }
+
+            if (expansion.Children is null && expansion.Error is null)
+            {
+                // Not expanded: the level stopped at a limit.
+                inconclusive = stopped ?? limits.Exceeded(watch, visited.Count) ?? "a limit was reached while a level was expanded";
+                return false;
+            }
+
+            if (expansion.Error is not null)
+            {
+                System.Runtime.ExceptionServices.ExceptionDispatchInfo.Capture(expansion.Error).Throw();
+            }
+
+            foreach (var candidate in expansion.Children!)
+            {
+                transitions++;
+                var id = -1;
+                if (visited.Add(candidate.Fingerprint))
+                {
+                    // Only a state the search has not seen is built.
+                    var child = Build(node, candidate, packed, hardware.LineSize);
+                    id = child.Id = paths.Add(node.Id, candidate.Step.Agent, candidate.Resolved);
+                    next.Add(child);
+                    nextByFingerprint?.Add(child.Fingerprint, child);
+                }
+                else if (nextByFingerprint is not null)
+                {
+                    if (!nextByFingerprint.TryGetValue(candidate.Fingerprint, out var known))
+                    {
+                        abandoned = true; // reached before, at another depth
+                        return false;
+                    }
+
+                    known.Sleep = known.Sleep.Intersect(candidate.Sleep);
+                }
+
+                // Breadth-first: the first run to reach a finding is a shortest one.
+                if (candidate.Step.Findings.Count > 0)
+                {
+                    findings.Add(candidate.Step, () => id >= 0 ? paths.Path(id) : [.. paths.Path(node.Id), candidate.Step]);
+                }
+            }
+
+            foreach (var loop in expansion.Loops ?? [])
+            {
+                // A poll that missed and changed nothing: no new state, but its read happened (and may report).
+                transitions++;
+                findings.Add(loop.Step, () => [.. paths.Path(node.Id), loop.Step]);
+            }
+
+            if (expansion.Final)
+            {
+                finals++;
+                Final(model, node, accumulators, crashes, ref blocked, ref hung);
+            }
+
+            return true;
+        }
+
+        while (level.Count > 0 && inconclusive is null && !abandoned)
+        {
+            next = [];
+            nextByFingerprint?.Clear();
+            if (limits.Progress is { } progress && watch.ElapsedMilliseconds - lastProgress >= 250)
+            {
+                lastProgress = watch.ElapsedMilliseconds;
+                progress(new ExplorationProgress(visited.Count, level[0].Depth, watch.Elapsed));
+            }
 
             // The limits are checked while a level expands, every few nodes, not only when it is merged: one level of a
             // large search can take far longer than a limit's margin (issue 17: --timeout 120 returned after 159 s).
-            string? stopped = null;
             if (Threads > 1 && level.Count > 1)
             {
+                // Expand the whole level in parallel, then merge in order.
+                var expansions = new Expansion[level.Count];
+                var states = visited.Count;
+                string? stopped = null;
                 Parallel.For(0, level.Count, new ParallelOptions { MaxDegreeOfParallelism = Threads }, (i, loop) =>
                 {
                     if ((i & 15) == 0 && limits.Exceeded(watch, states, (i & 1023) == 0) is { } why)
@@ -305,106 +401,42 @@ public sealed partial class LineSetExplorer
                         return;
                     }
 
-                    expansions[i] = Expand(model, level[i], limits, watch, states, reducer);
+                    expansions[i] = Expand(model, packed, level[i], limits, watch, states, reducer, null);
                 });
+
+                for (var i = 0; i < level.Count && Merge(level[i], expansions[i], stopped); i++)
+                {
+                }
             }
             else
             {
+                // One thread: each node is merged as soon as it is expanded, into one reused list of candidates.
+                var reuse = new List<Candidate>();
                 for (var i = 0; i < level.Count; i++)
                 {
-                    if ((i & 15) == 0 && limits.Exceeded(watch, states, (i & 1023) == 0) is { } why)
-                    {
-                        stopped = why;
-                        break;
-                    }
-
-                    expansions[i] = Expand(model, level[i], limits, watch, states, reducer);
-                    if (expansions[i].Error is LimitReachedException)
+                    var stopped = (i & 15) == 0 ? limits.Exceeded(watch, visited.Count, (i & 1023) == 0) : null;
+                    var expansion = stopped is null ? Expand(model, packed, level[i], limits, watch, visited.Count, reducer, reuse) : default;
+                    if (!Merge(level[i], expansion, stopped))
                     {
                         break;
                     }
-                }
-            }
 
-            var next = new List<SearchNode>();
-            nextByFingerprint?.Clear();
-            if (limits.Progress is { } progress && watch.ElapsedMilliseconds - lastProgress >= 250)
-            {
-                lastProgress = watch.ElapsedMilliseconds;
-                progress(new ExplorationProgress(visited.Count, level[0].Depth, watch.Elapsed));
-            }
-
-            for (var i = 0; i < level.Count && inconclusive is null; i++)
-            {
-                var node = level[i];
-                if ((inconclusive = limits.Exceeded(watch, visited.Count, (++memoryChecks & 255) == 1)) is not null)
-                {
-                    break;
-                }
-
-                var expansion = expansions[i];
-                if (expansion.Error is LimitReachedException limit)
-                {
-                    inconclusive = limit.Message;
-                    break;
-                }
-
-                if (expansion.Children is null && expansion.Error is null)
-                {
-                    // Not expanded: the level stopped at a limit.
-                    inconclusive = stopped ?? limits.Exceeded(watch, visited.Count) ?? "a limit was reached while a level was expanded";
-                    break;
-                }
-
-                if (expansion.Error is not null)
-                {
-                    System.Runtime.ExceptionServices.ExceptionDispatchInfo.Capture(expansion.Error).Throw();
-                }
-
-                foreach (var child in expansion.Children!)
-                {
-                    transitions++;
-                    var id = -1;
-                    if (visited.Add(child.Fingerprint))
-                    {
-                        id = child.Id = paths.Add(node.Id, child.Step!.Agent, child.Resolved);
-                        next.Add(child);
-                        nextByFingerprint?.Add(child.Fingerprint, child);
-                    }
-                    else if (nextByFingerprint is not null)
-                    {
-                        if (!nextByFingerprint.TryGetValue(child.Fingerprint, out var known))
-                        {
-                            return null; // reached before, at another depth
-                        }
-
-                        known.Sleep = known.Sleep.Intersect(child.Sleep);
-                    }
-
-                    // Breadth-first: the first run to reach a finding is a shortest one.
-                    findings.Add(child.Step!, () => id >= 0 ? paths.Path(id) : [.. paths.Path(node.Id), child.Step!]);
-                }
-
-                foreach (var loop in expansion.Loops ?? [])
-                {
-                    // A poll that missed and changed nothing: no new state, but its read happened (and may report).
-                    transitions++;
-                    findings.Add(loop.Step!, () => [.. paths.Path(node.Id), loop.Step!]);
-                }
-
-                if (expansion.Final)
-                {
-                    finals++;
-                    Final(model, node, accumulators, crashes, ref blocked, ref hung);
+                    reuse.Clear();
                 }
             }
 
             level = next;
         }
 
+        if (abandoned)
+        {
+            return null;
+        }
+
+        inconclusive ??= crashes.NotModelled?.Message; // some run reached what the model does not have
         return new ExplorationResult(scenario, Name, crashes.Expectations(accumulators, inconclusive is not null),
             new ExplorationStats(visited.Count, finals, transitions, watch.Elapsed, blocked) { StoredBytes = visited.Bytes + paths.Bytes, Hung = hung }, inconclusive, findings.Results())
-        { KernelBugs = crashes.Verdicts(inconclusive is not null) };
+        { KernelBugs = crashes.Verdicts(inconclusive is not null), NotModelled = crashes.NotModelled };
     }
 
     /// <summary>A final state: a kernel crash is recorded as one (its run is not judged by the expectations); any other is evaluated.</summary>
@@ -415,7 +447,7 @@ public sealed partial class LineSetExplorer
             Crashes[(crash.Name, crash.Message)] = new FailurePoint(node, null, node.BaseCost);
         }
 
-        if (node.Ctrl.Crash is null)
+        if (node.Ctrl.Crash is null && node.Ctrl.NotModelled is null)
         {
             blocked += model.IsFinished(node.Ctrl) ? 0 : 1;
             hung += model.IsHung(node.Ctrl) ? 1 : 0;
@@ -428,9 +460,28 @@ public sealed partial class LineSetExplorer
     /// <paramref name="Final"/>: no agent can step, so the node is a final state. <paramref name="Loops"/>: steps that led
     /// back to the node itself (a poll that missed and changed nothing), kept for their findings.
     /// </summary>
-    private readonly record struct Expansion(List<SearchNode>? Children, Exception? Error, bool Final = false, List<SearchNode>? Loops = null);
+    private readonly record struct Expansion(List<Candidate>? Children, Exception? Error, bool Final = false, List<Candidate>? Loops = null);
 
-    private Expansion Expand(IScenarioModel model, SearchNode node, ExplorationLimits limits, Stopwatch watch, long states, Reducer? reducer)
+    /// <summary>
+    /// A child an expansion found, not yet built: its fingerprint, the step (resolved) and its lines. The merge builds
+    /// it (<see cref="Build"/>) only when the visited set has not seen the fingerprint. Its control state is
+    /// <paramref name="Next"/> (reduced), or its parent's packed state changed by <paramref name="Packed"/> (its miss
+    /// when <paramref name="Miss"/>).
+    /// </summary>
+    private readonly record struct Candidate(UInt128 Fingerprint, StepResult Step, LineMap Lines, int Cost, IReadOnlyList<HwOp>? Resolved, SleepSet Sleep,
+        ControlState? Next, PackedStep? Packed = null, bool Miss = false)
+    {
+        /// <summary>With <see cref="EditSet"/>: the child's lines are <see cref="Lines"/> with this line set to that set.</summary>
+        public ulong EditLine { get; init; }
+
+        public LineSet? EditSet { get; init; }
+
+        /// <summary>The child's lines.</summary>
+        public LineMap ChildLines(int lineSize) => EditSet is null ? Lines : Lines.WithLine(EditLine, lineSize, EditSet);
+    }
+
+    private Expansion Expand(IScenarioModel model, PackedStates? packed, SearchNode node, ExplorationLimits limits, Stopwatch watch, long states, Reducer? reducer,
+        List<Candidate>? reuse)
     {
         try
         {
@@ -439,14 +490,44 @@ public sealed partial class LineSetExplorer
                 return ExpandReduced(model, node, limits, watch, states, reducer);
             }
 
-            var children = new List<SearchNode>();
-            List<SearchNode>? loops = null;
-            foreach (var agent in model.Enabled(node.Ctrl))
+            var children = reuse ?? [];
+            List<Candidate>? loops = null;
+            var p = node.Packed;
+            var mmu = packed!.Shared(p).Dma.Kernel.Mmu;
+            for (var agent = 0; agent < p.Agents.Length; agent++)
             {
-                var step = model.Step(node.Ctrl, agent);
-                foreach (var outcome in ApplyOps(model, node.Ctrl.Mmu, node.Lines, step.Ops, limits, watch, states))
+                if (packed.Step(p, agent, null) is not { } step)
                 {
-                    AddChild(children, ref loops, node, Child(node, step, outcome));
+                    continue; // not enabled
+                }
+
+                var plan = step.Plan ??= LinePlan.For(step.Step.Ops, mmu, model.Hardware.LineSize);
+                if (plan.IsOneLine)
+                {
+                    // One line changes: the child's fingerprint from the map's, edited; the map is built only if the child is new.
+                    var tick = 0;
+                    var (line, set) = plan.OneLine(node.Lines, planInitial!, planApplied!, ref tick, limits, watch, states);
+                    var fp = SearchNode.Fingerprinted(p.Fingerprint + step.Delta, node.Lines.FingerprintWithLine(line, model.Hardware.LineSize, set), node.BaseCost);
+                    AddChild(children, ref loops, node, new Candidate(fp, step.Step, node.Lines, node.BaseCost, null, SleepSet.Empty, null, step) { EditLine = line, EditSet = set });
+                    continue;
+                }
+
+                if (!plan.IsNone)
+                {
+                    var tick = 0;
+                    var lines = plan.Apply(node.Lines, model.Hardware.LineSize, planInitial!, planApplied!, ref tick, limits, watch, states);
+                    var fp = SearchNode.Fingerprinted(p.Fingerprint + step.Delta, lines, node.BaseCost);
+                    AddChild(children, ref loops, node, new Candidate(fp, step.Step, lines, node.BaseCost, null, SleepSet.Empty, null, step));
+                    continue;
+                }
+
+                foreach (var outcome in ApplyOps(model, mmu, node.Lines, step.Step.Ops, limits, watch, states))
+                {
+                    var resolved = outcome.Resolved is { } ops ? step.Step.Resolved(ops) : step.Step;
+                    var miss = outcome.Resolved is { } r && step.Step.Missed is not null && PollOp.IsMiss(r);
+                    var cost = node.BaseCost + outcome.Cost;
+                    var fingerprint = SearchNode.Fingerprinted(p.Fingerprint + (miss ? step.MissDelta : step.Delta), outcome.Lines, cost);
+                    AddChild(children, ref loops, node, new Candidate(fingerprint, resolved, outcome.Lines, cost, outcome.Resolved, SleepSet.Empty, null, step, miss));
                 }
             }
 
@@ -473,7 +554,7 @@ public sealed partial class LineSetExplorer
             return new Expansion([], null, true);
         }
 
-        List<SearchNode>? loops = null;
+        List<Candidate>? loops = null;
         if (PersistentSets)
         {
             foreach (var agents in reducer.Persistent(node.Ctrl, enabled))
@@ -496,10 +577,10 @@ public sealed partial class LineSetExplorer
     }
 
     /// <summary>The children by the steps of <paramref name="agents"/> not asleep.</summary>
-    private List<SearchNode> ExpandAgents(IScenarioModel model, SearchNode node, List<int> agents, ExplorationLimits limits, Stopwatch watch, long states,
-        Reducer reducer, ref List<SearchNode>? loops)
+    private List<Candidate> ExpandAgents(IScenarioModel model, SearchNode node, List<int> agents, ExplorationLimits limits, Stopwatch watch, long states,
+        Reducer reducer, ref List<Candidate>? loops)
     {
-        var children = new List<SearchNode>();
+        var children = new List<Candidate>();
         var taken = new List<(int Agent, StepLabel Label)>();
         foreach (var agent in agents)
         {
@@ -514,9 +595,10 @@ public sealed partial class LineSetExplorer
             var sleep = SleepSets ? node.Sleep.After(label, taken) : SleepSet.Empty;
             foreach (var outcome in ApplyOps(model, node.Ctrl.Mmu, node.Lines, step.Ops, limits, watch, states))
             {
-                var child = Child(node, step, outcome);
-                child.Sleep = sleep;
-                AddChild(children, ref loops, node, child);
+                var cost = node.BaseCost + outcome.Cost;
+                var resolved = outcome.Resolved is { } ops ? step.Resolved(ops) : step;
+                AddChild(children, ref loops, node,
+                    new Candidate(SearchNode.Fingerprinted(resolved.Next, outcome.Lines, cost), resolved, outcome.Lines, cost, outcome.Resolved, sleep, resolved.Next));
             }
 
             taken.Add((agent, label));
@@ -524,6 +606,14 @@ public sealed partial class LineSetExplorer
 
         return children;
     }
+
+    /// <summary>The node <paramref name="candidate"/> describes, a child of <paramref name="node"/>.</summary>
+    private SearchNode Build(SearchNode node, Candidate candidate, PackedStates? packed, int lineSize) =>
+        candidate.Packed is { } step
+            ? new SearchNode(packed!.Child(node.Packed, step, candidate.Miss), packed, candidate.ChildLines(lineSize), candidate.Step, node.Depth + 1, candidate.Fingerprint, paths, candidate.Cost)
+            { Resolved = candidate.Resolved }
+            : new SearchNode(candidate.Next!, candidate.Lines, candidate.Step, node.Depth + 1, candidate.Fingerprint, paths, candidate.Cost)
+            { Resolved = candidate.Resolved, Sleep = candidate.Sleep };
 
     private SearchNode Child(SearchNode node, StepResult step, Outcome outcome)
     {
@@ -750,6 +840,10 @@ public sealed partial class LineSetExplorer
             builder.Replace(start, end, replaced);
         }
     }
+
+    /// <summary>The callbacks a <see cref="LinePlan"/> applies with (one search's hardware).</summary>
+    private Func<ulong, bool, LineSet>? planInitial;
+    private Func<LineSet, LineAccess, bool, LineSet>? planApplied;
 
     private LineSet Applied(LineSet set, in LineAccess access, HardwareConfig config, bool fillable)
     {

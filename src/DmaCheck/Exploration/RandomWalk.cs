@@ -77,8 +77,9 @@ public sealed partial class LineSetExplorer
             }
         }
 
+        inconclusive ??= crashes.NotModelled?.Message; // some run reached what the model does not have
         return new ExplorationResult(model.Scenario, Name + " (random)", crashes.Expectations(accumulators, inconclusive is not null),
             new ExplorationStats(states, finals, transitions, watch.Elapsed, blocked), inconclusive, findings.Results(), sampling)
-        { KernelBugs = crashes.Verdicts(inconclusive: true) };
+        { KernelBugs = crashes.Verdicts(inconclusive: true), NotModelled = crashes.NotModelled };
     }
 }

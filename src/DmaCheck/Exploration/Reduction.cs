@@ -42,7 +42,7 @@ internal sealed record StepLabel(bool Plain, LineRanges Lines, int ReadVar, stri
     public static StepLabel Of(ControlState before, StepResult step, int lineSize)
     {
         var next = step.Next;
-        if (step.Statement is not (AccessStmt or EventStmt) || next.Crash is not null
+        if (step.Statement is not (AccessStmt or EventStmt) || next.Crash is not null || next.NotModelled is not null
             || !ReferenceEquals(next.Dma, before.Dma) || !ReferenceEquals(next.Debug, before.Debug) || !ReferenceEquals(next.Vars, before.Vars))
         {
             return NotPlain;

@@ -236,6 +236,12 @@ public sealed record ReplayFile(
             }
 
             var result = model.Step(ctrl, agent);
+            if (result.Next.NotModelled is { } stop)
+            {
+                // A replayed run that reaches what is not modelled cannot say whether it fails: stop there, as checking does.
+                throw new RunException(RunErrorKind.NotModelled, scenario, result.Statement, stop.Message);
+            }
+
             items.Add(new StepItem(result));
             var choices = new Queue<ReplayChoice>(step.Choices);
             foreach (var op in result.Ops)

@@ -126,6 +126,12 @@ public sealed record ExplorationResult(Scenario Scenario, string Explorer, IRead
     public IReadOnlyList<KernelBugVerdict> KernelBugs { get; init; } = [];
 
     /// <summary>
+    /// Some run reached behaviour the model does not have (the first such stop in file order); the result is then
+    /// inconclusive, and <see cref="Inconclusive"/> says what is missing.
+    /// </summary>
+    public NotModelledStop? NotModelled { get; init; }
+
+    /// <summary>
     /// Declared findings matched against the findings: every finding must match a declaration and every declaration
     /// (other than "no findings") some finding. Inconclusive searches compare nothing.
     /// </summary>
@@ -236,9 +242,26 @@ internal sealed class KernelBugAccumulator
     private readonly Dictionary<(int Line, int Column, string Message), (KernelCrash Crash, long Runs, int Min)> crashes = [];
     private long others;
 
-    /// <summary>Records a final state; returns true when it is a crash whose least cost it improves (a new witness).</summary>
+    /// <summary>The not-modelled stop some final state reached, the first in file order; null when none did.</summary>
+    public NotModelledStop? NotModelled { get; private set; }
+
+    /// <summary>
+    /// Records a final state; returns true when it is a crash whose least cost it improves (a new witness). A run that
+    /// reached what is not modelled is neither a crash nor judged.
+    /// </summary>
     public bool Record(ControlState final, int cost)
     {
+        if (final.NotModelled is { } stop)
+        {
+            if (NotModelled is not { } first || (stop.Span.Line, stop.Span.Column).CompareTo((first.Span.Line, first.Span.Column)) < 0
+                || (stop.Span == first.Span && string.CompareOrdinal(stop.Message, first.Message) < 0))
+            {
+                NotModelled = stop;
+            }
+
+            return false;
+        }
+
         if (final.Crash is not { } crash)
         {
             others++;

@@ -68,7 +68,18 @@ public sealed class Mmu : IEquatable<Mmu>
     /// Whether the hardware may speculatively fill the line at <paramref name="linePa"/>: some live cacheable
     /// alias maps it.
     /// </summary>
-    public bool IsFillable(ulong linePa) => aliases.Any(a => a.Type.IsCacheable() && a.ContainsPa(linePa));
+    public bool IsFillable(ulong linePa)
+    {
+        foreach (var a in aliases)
+        {
+            if (a.Type.IsCacheable() && a.ContainsPa(linePa))
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
 
     /// <summary>Whether every byte of [pa, pa+size) is mapped by some live cacheable alias.</summary>
     public bool IsFillable(ulong pa, ulong size)

@@ -51,6 +51,7 @@ public static class FindingKinds
     public const string SwiotlbStaleBytes = "swiotlb-stale-bytes";
     public const string SwiotlbFull = "swiotlb-full";
     public const string SwiotlbAccessBeforeStart = "swiotlb-access-before-start";
+    public const string SwiotlbMinAlignLost = "swiotlb-min-align-lost";
     public const string DmaAddrOverflow = "dma-addr-overflow";
     public const string MapResourceRam = "map-resource-ram";
     public const string MapSingleVmalloc = "map-single-vmalloc";
@@ -140,6 +141,7 @@ public static class FindingKindRegistry
         Model(FindingKinds.SwiotlbStaleBytes, Leak, "a copy back from bounce slots includes bytes neither the map nor the device wrote"),
         Model(FindingKinds.SwiotlbFull, Api, "no run of free swiotlb slots fits: the map fails"),
         Model(FindingKinds.SwiotlbAccessBeforeStart, Api, "swiotlb_bounce's \"Access before mapping start detected\""),
+        Model(FindingKinds.SwiotlbMinAlignLost, Corrupt, "a bounce address that does not keep the low bits of the original named by the device's min_align_mask (before 1f221a0d0dbf)"),
         Model(FindingKinds.DmaAddrOverflow, Api, "the device cannot reach the buffer or the bounce slots: the map fails"),
         Model(FindingKinds.MapResourceRam, Api, "dma_map_resource of RAM refused with a WARN (before a9c38c5d267c)"),
         Model(FindingKinds.MapSingleVmalloc, Api, "dma_map_single of a vmalloc address refused with a WARN (4544b9f25e70)"),

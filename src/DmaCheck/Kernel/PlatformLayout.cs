@@ -149,6 +149,19 @@ public sealed record PlatformLayout(
         vmallocEnd: 0xffff_fdff_bfff_0000);
 
     /// <summary>
+    /// The 1 GiB board of <see cref="Arm64Va48"/> under an arm64 kernel of v5.11..v5.16: VMALLOC_START = MODULES_END =
+    /// 0xffff800010000000 (the 128 MiB BPF JIT region and the 128 MiB module region above PAGE_END, until b89ddf4cca43
+    /// in v5.17-rc1), with the v5.11+ VMEMMAP_START and VMALLOC_END = VMEMMAP_START - SZ_256M.
+    /// </summary>
+    public static PlatformLayout Arm64Va48V511 { get; } = Arm64(
+        "arm64-va48-4k-v5.11",
+        "arm64, VA_BITS=48, 4 KiB pages, 1 GiB of DRAM at 0x80000000, no DMA offset; v5.11..v5.16 kernel layout (vmalloc from MODULES_END above the BPF JIT region, v5.11+ vmemmap)",
+        [new MemoryBank(0x8000_0000, 1UL << 30)],
+        vmallocStart: 0xffff_8000_1000_0000,
+        dmaOffset: 0,
+        dmaLimit: ulong.MaxValue);
+
+    /// <summary>
     /// A Raspberry Pi 4-like board under an arm64 kernel of v5.11..v5.14 (the vmemmap formulas of v5.11+), booted with
     /// cma=0 so that no CMA area exists (with one, multi-page coherent buffers come from CMA, still remapped): DRAM at PA 0 in two banks around the
     /// firmware's GPU carve-out (0x3b400000..0x40000000), up to 0xfc000000 (the 4 GiB model, peripherals above);
@@ -258,7 +271,7 @@ public sealed record PlatformLayout(
         };
     }
 
-    public static IReadOnlyList<PlatformLayout> All { get; } = [Arm64Va48, Arm64Va48V65, Arm64Va48V5, Arm64Rpi4, Arm32Rpi4, Arm32Imx6, X86_64Pc];
+    public static IReadOnlyList<PlatformLayout> All { get; } = [Arm64Va48, Arm64Va48V65, Arm64Va48V5, Arm64Va48V511, Arm64Rpi4, Arm32Rpi4, Arm32Imx6, X86_64Pc];
 
     private static PlatformLayout Arm64(string name, string description, ImmutableArray<MemoryBank> banks, ulong vmallocStart, ulong dmaOffset, ulong dmaLimit,
         ulong vmemmapStart = Arm64VmemmapStartVa48, ulong vmallocEnd = Arm64VmemmapStartVa48 - (256UL << 20))

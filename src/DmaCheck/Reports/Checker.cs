@@ -89,6 +89,14 @@ public static class Checker
         try
         {
             var result = chosen.Explore(model, limits);
+            if (result.NotModelled is { } stop)
+            {
+                // Some run needs what the model does not have: nothing can be concluded, whatever the other runs did.
+                var at = scenario.StatementAt(stop.Span);
+                return NotModelled(scenario, displayPath, $"{scenario.File}:{stop.Span.Line}:{stop.Span.Column}: inconclusive: {stop.Message}\n    in: {at.Text}", model)
+                    with { At = stop.Span };
+            }
+
             if (result.KernelBugs.Count > 0)
             {
                 // Some run crashes the kernel: a failure (exit 1), reported with its own verdict line; the search went on.

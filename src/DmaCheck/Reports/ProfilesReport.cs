@@ -14,10 +14,14 @@ public static class ProfilesReport
         {
             sb.AppendLine($"{p.Name}: {p.Description}");
             sb.AppendLine($"  layout {p.Layout.Name}: {p.Layout.Description}");
+            foreach (var (_, what) in (p.Gaps ?? []).OrderBy(g => g.Key, StringComparer.Ordinal))
+            {
+                sb.AppendLine($"  not modelled: {what}");
+            }
             foreach (var s in Switches.All.Where(p.Has))
             {
                 var value = s.Find(p.Value(s))!;
-                sb.AppendLine($"  {s.Key} = {value.Name}   ({value.Commit})");
+                sb.AppendLine($"  {s.Key} = {value.Name}   ({value.Commit}, {value.Release})");
             }
         }
 
@@ -28,7 +32,7 @@ public static class ProfilesReport
             sb.AppendLine($"  {s.Key}: {s.Description}");
             foreach (var v in s.Values)
             {
-                sb.AppendLine($"    {v.Name}: {v.Description}");
+                sb.AppendLine($"    {v.Name} ({v.Commit}, {v.Release}): {v.Description}");
             }
         }
 
@@ -44,6 +48,9 @@ public static class ProfilesReport
         sb.AppendLine("Generated from `src/DmaCheck/Dma/Switches.cs` and `KernelProfile.cs` by `ProfilesReport.Markdown()`;");
         sb.AppendLine("`ProfilesDocTests` fails when this file is out of date (regenerate with `tools/regen-docs.sh`).");
         sb.AppendLine("A scenario picks a profile with `profile NAME` and may override any switch with `set KEY = VALUE`.");
+        sb.AppendLine("A profile named for a tag (linux-5.10-arm64) models the kernel at that tag, not its later stable releases.");
+        sb.AppendLine("\"first release\" is the first tag with the commit (the equivalent of `git describe --contains`), taken from the");
+        sb.AppendLine("pull request or the kernel.org push log that carried it; \"before vX\" marks the behaviour a commit replaced.");
         sb.AppendLine();
         sb.AppendLine("## Profiles");
         sb.AppendLine();
@@ -71,6 +78,10 @@ public static class ProfilesReport
         foreach (var p in Profiles.All)
         {
             sb.AppendLine($"- `{p.Name}`: {p.Description}");
+            foreach (var (_, what) in (p.Gaps ?? []).OrderBy(g => g.Key, StringComparer.Ordinal))
+            {
+                sb.AppendLine($"  - not modelled (the run stops as inconclusive when it needs it): {what}");
+            }
         }
 
         sb.AppendLine();
@@ -92,11 +103,11 @@ public static class ProfilesReport
             sb.AppendLine();
             sb.AppendLine(s.Description + (s.Arch is { } arch ? $" ({arch} profiles only.)" : string.Empty));
             sb.AppendLine();
-            sb.AppendLine("| value | commit | behaviour |");
-            sb.AppendLine("|---|---|---|");
+            sb.AppendLine("| value | commit | first release | behaviour |");
+            sb.AppendLine("|---|---|---|---|");
             foreach (var v in s.Values)
             {
-                sb.AppendLine($"| `{v.Name}` | {v.Commit} | {v.Description.Replace("|", "\\|", StringComparison.Ordinal)} |");
+                sb.AppendLine($"| `{v.Name}` | {v.Commit} | {v.Release} | {v.Description.Replace("|", "\\|", StringComparison.Ordinal)} |");
             }
         }
 

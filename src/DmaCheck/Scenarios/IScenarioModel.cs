@@ -22,6 +22,11 @@ public interface IScenarioModel
     IEnumerable<int> Enabled(ControlState s);
 
     /// <summary>Executes the next statement of <paramref name="agent"/>, which must be enabled.</summary>
+    /// <remarks>
+    /// The contract the explorers' packed states rely on (docs/internals-state.md): whether an agent is enabled, and
+    /// what its step does, depend only on that agent's state, <paramref name="s"/>'s <see cref="ControlState.Shared"/>
+    /// state and whether every other agent has finished; and a step changes only its agent and the shared state.
+    /// </remarks>
     StepResult Step(ControlState s, int agent);
 
     /// <summary>The statement <paramref name="agent"/> runs next, and the program it is in.</summary>

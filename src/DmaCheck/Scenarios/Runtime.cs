@@ -77,37 +77,75 @@ public sealed record AgentState(ImmutableStack<Frame> Frames, string? Stopped, b
 }
 
 /// <summary>
-/// Everything but the caches and RAM: the DMA and kernel state, each agent's position, the variables, the raised
-/// events and where observations came from. Immutable, compared by a canonical key.
+/// The part of a control state that no one agent owns: the DMA and kernel state, what dma-debug tracks, the
+/// variables, the raised events, where observations came from, and whether the kernel crashed. One immutable object,
+/// so that a step which leaves all of it alone shares it, and the explorer's packed state holds it as one interned
+/// id (docs/internals-state.md).
+/// </summary>
+public sealed class SharedState(DmaState dma, DebugState debug, ImmutableSortedDictionary<string, Value> vars,
+    ImmutableSortedSet<string> signals, ImmutableSortedDictionary<int, ObservedRange> observed, KernelCrash? crash, NotModelledStop? notModelled = null)
+{
+    public DmaState Dma { get; } = dma;
+
+    /// <summary>What the DMA-API debug layer tracks.</summary>
+    public DebugState Debug { get; } = debug;
+
+    public ImmutableSortedDictionary<string, Value> Vars { get; } = vars;
+
+    public ImmutableSortedSet<string> Signals { get; } = signals;
+
+    public ImmutableSortedDictionary<int, ObservedRange> Observed { get; } = observed;
+
+    /// <summary>The kernel crashed on this run; null on a run that has not crashed.</summary>
+    public KernelCrash? Crash { get; } = crash;
+
+    /// <summary>This run reached behaviour the model does not have; null on a run that has not.</summary>
+    public NotModelledStop? NotModelled { get; } = notModelled;
+}
+
+/// <summary>
+/// Everything but the caches and RAM: the <see cref="SharedState"/> and each agent's position. Immutable. Its
+/// identity is its <see cref="Fingerprint"/>, derived from the types of its two parts.
 /// </summary>
 public sealed class ControlState : IEquatable<ControlState>
 {
+    /// <summary>The slot of the shared state in <see cref="SlotHash"/> (agents are slots 0, 1, ...).</summary>
+    public const int SharedSlot = -1;
+
     [NotState]
     private System.Runtime.CompilerServices.StrongBox<UInt128>? fingerprint;
 
     public ControlState(DmaState dma, ImmutableArray<AgentState> agents, ImmutableSortedDictionary<string, Value> vars,
         ImmutableSortedSet<string> signals, ImmutableSortedDictionary<int, ObservedRange> observed, DebugState? debug = null)
+        : this(new SharedState(dma, debug ?? DebugState.Empty, vars, signals, observed, null), agents)
     {
-        Dma = dma;
-        Debug = debug ?? DebugState.Empty;
-        Agents = agents;
-        Vars = vars;
-        Signals = signals;
-        Observed = observed;
     }
 
-    public DmaState Dma { get; }
+    public ControlState(SharedState shared, ImmutableArray<AgentState> agents)
+    {
+        Shared = shared;
+        Agents = agents;
+    }
 
-    /// <summary>What the DMA-API debug layer tracks.</summary>
-    public DebugState Debug { get; }
+    /// <summary>A state whose fingerprint its builder already knows (the explorer's packed state computes a child's before building it).</summary>
+    internal ControlState(SharedState shared, ImmutableArray<AgentState> agents, UInt128 knownFingerprint)
+        : this(shared, agents) => fingerprint = new(knownFingerprint);
+
+    /// <summary>What no one agent owns.</summary>
+    public SharedState Shared { get; }
 
     public ImmutableArray<AgentState> Agents { get; }
 
-    public ImmutableSortedDictionary<string, Value> Vars { get; }
+    public DmaState Dma => Shared.Dma;
 
-    public ImmutableSortedSet<string> Signals { get; }
+    /// <summary>What the DMA-API debug layer tracks.</summary>
+    public DebugState Debug => Shared.Debug;
 
-    public ImmutableSortedDictionary<int, ObservedRange> Observed { get; }
+    public ImmutableSortedDictionary<string, Value> Vars => Shared.Vars;
+
+    public ImmutableSortedSet<string> Signals => Shared.Signals;
+
+    public ImmutableSortedDictionary<int, ObservedRange> Observed => Shared.Observed;
 
     public Mmu Mmu => Dma.Kernel.Mmu;
 
@@ -115,19 +153,33 @@ public sealed class ControlState : IEquatable<ControlState>
     /// The kernel crashed on this run (a BUG, an oops, corruption it would not survive): nothing runs after it, and the
     /// state is final. Null on a run that has not crashed.
     /// </summary>
-    public KernelCrash? Crash { get; private init; }
+    public KernelCrash? Crash => Shared.Crash;
+
+    /// <summary>
+    /// The run reached behaviour the model does not have: nothing runs after it, the state is final, and the whole
+    /// result is inconclusive. Null on a run that has not.
+    /// </summary>
+    public NotModelledStop? NotModelled => Shared.NotModelled;
 
     public ControlState With(DmaState? dma = null, ImmutableArray<AgentState>? agents = null, ImmutableSortedDictionary<string, Value>? vars = null,
         ImmutableSortedSet<string>? signals = null, ImmutableSortedDictionary<int, ObservedRange>? observed = null, DebugState? debug = null) =>
-        new(dma ?? Dma, agents ?? Agents, vars ?? Vars, signals ?? Signals, observed ?? Observed, debug ?? Debug) { Crash = Crash };
+        new(dma is null && vars is null && signals is null && observed is null && debug is null
+                ? Shared
+                : new SharedState(dma ?? Dma, debug ?? Debug, vars ?? Vars, signals ?? Signals, observed ?? Observed, Crash, NotModelled),
+            agents ?? Agents);
 
     /// <summary>This state with the kernel crashed by <paramref name="crash"/>.</summary>
-    public ControlState Crashed(KernelCrash crash) => new(Dma, Agents, Vars, Signals, Observed, Debug) { Crash = crash };
+    public ControlState Crashed(KernelCrash crash) => new(new SharedState(Dma, Debug, Vars, Signals, Observed, crash, NotModelled), Agents);
+
+    /// <summary>This state stopped at behaviour the model does not have.</summary>
+    public ControlState Unmodelled(NotModelledStop stop) => new(new SharedState(Dma, Debug, Vars, Signals, Observed, Crash, stop), Agents);
 
     /// <summary>
-    /// The state's 128-bit fingerprint, derived from its types (<see cref="StateHasher"/>): every field of the DMA and
-    /// kernel state, the debug entries, the agents, variables, events and observations. Equal states have equal
-    /// fingerprints, and states with equal fingerprints are taken to be equal (hash compaction).
+    /// The state's 128-bit fingerprint: the sum of one <see cref="SlotHash"/> per part, the shared state's and each
+    /// agent's, each part's fingerprint derived from its types (<see cref="StateHasher"/>). A sum, so that a step that
+    /// changes one agent (and perhaps the shared state) changes one or two terms, and the explorer computes a child's
+    /// fingerprint before it builds the child (docs/internals-state.md). Equal states have equal fingerprints, and
+    /// states with equal fingerprints are taken to be equal (hash compaction).
     /// </summary>
     public UInt128 Fingerprint
     {
@@ -136,12 +188,31 @@ public sealed class ControlState : IEquatable<ControlState>
             var box = Volatile.Read(ref fingerprint);
             if (box is null)
             {
-                box = new System.Runtime.CompilerServices.StrongBox<UInt128>(StateHasher.Of(this));
+                var sum = SlotHash(SharedSlot, StateHasher.Of(Shared));
+                for (var i = 0; i < Agents.Length; i++)
+                {
+                    sum += SlotHash(i, StateHasher.Of(Agents[i]));
+                }
+
+                box = new System.Runtime.CompilerServices.StrongBox<UInt128>(sum);
                 Volatile.Write(ref fingerprint, box);
             }
 
             return box.Value;
         }
+    }
+
+    /// <summary>
+    /// The term a part with fingerprint <paramref name="partFingerprint"/> adds to a control state's fingerprint in
+    /// slot <paramref name="slot"/> (<see cref="SharedSlot"/>, or an agent's number): XxHash128 of both, so that the
+    /// same part in two slots (two agents swapping states) gives two unrelated terms.
+    /// </summary>
+    public static UInt128 SlotHash(int slot, UInt128 partFingerprint)
+    {
+        Span<byte> bytes = stackalloc byte[20];
+        System.Buffers.Binary.BinaryPrimitives.WriteInt32LittleEndian(bytes, slot);
+        System.Buffers.Binary.BinaryPrimitives.WriteUInt128LittleEndian(bytes[4..], partFingerprint);
+        return System.IO.Hashing.XxHash128.HashToUInt128(bytes);
     }
 
     public bool Equals(ControlState? other) => other is not null && (ReferenceEquals(this, other) || Fingerprint == other.Fingerprint);
@@ -165,6 +236,12 @@ public sealed record KernelCrash(int Agent, SourceSpan Span, string Message)
     public string Name => $"kernel-bug@{Span.Line}:{Span.Column}";
 }
 
+/// <summary>
+/// Where a run reached behaviour the model does not have (a <c>not modelled:</c> stop): the statement of which agent,
+/// and what is missing. The run ends there, and a result with such a run is inconclusive (issue 14, item 3).
+/// </summary>
+public sealed record NotModelledStop(int Agent, SourceSpan Span, string Message);
+
 /// <summary>How a step ended.</summary>
 public enum StepOutcomeKind
 {
@@ -179,6 +256,9 @@ public enum StepOutcomeKind
 
     /// <summary>The kernel crashed: the run ends here (<see cref="ControlState.Crash"/>).</summary>
     KernelBug,
+
+    /// <summary>The statement needs behaviour the model does not have: the run ends here, and the result is inconclusive (<see cref="ControlState.NotModelled"/>).</summary>
+    NotModelled,
 }
 
 /// <summary>What one agent step did: the statement, the hardware operations it caused in program order, and any findings.</summary>
@@ -193,7 +273,8 @@ public sealed record StepResult(ControlState Next, int Agent, AgentProgram Progr
 
     /// <summary>How the step ended.</summary>
     public StepOutcomeKind Outcome =>
-        Next.Crash is not null ? StepOutcomeKind.KernelBug
+        Next.NotModelled is not null ? StepOutcomeKind.NotModelled
+        : Next.Crash is not null ? StepOutcomeKind.KernelBug
         : Next.Agents[Agent].Stopped is not null ? StepOutcomeKind.Stopped
         : Findings.Count > 0 ? StepOutcomeKind.Finding
         : StepOutcomeKind.Ok;
@@ -211,7 +292,7 @@ public enum RunErrorKind
     /// <summary>The kernel would crash, BUG or corrupt memory: reported as a failure.</summary>
     KernelBug,
 
-    /// <summary>Behaviour this version does not model: the result is inconclusive.</summary>
+    /// <summary>Behaviour this version does not model: the result is inconclusive (a step meeting it ends its run, <see cref="StepOutcomeKind.NotModelled"/>; replay reports it as an error of this kind).</summary>
     NotModelled,
 }
 
@@ -267,10 +348,10 @@ public sealed class ScenarioModel : IScenarioModel
 
     public bool IsFinished(ControlState s) => s.Agents.All(a => a.Done);
 
-    /// <summary>The agents that can take a step now, in agent order (none once the kernel crashed).</summary>
+    /// <summary>The agents that can take a step now, in agent order (none once the kernel crashed or the run reached what is not modelled).</summary>
     public IEnumerable<int> Enabled(ControlState s)
     {
-        if (s.Crash is not null)
+        if (s.Crash is not null || s.NotModelled is not null)
         {
             yield break;
         }
@@ -369,7 +450,10 @@ public sealed class ScenarioModel : IScenarioModel
         }
         catch (NotModelledException e)
         {
-            throw new RunException(RunErrorKind.NotModelled, Scenario, stmt, e.Message, e);
+            // The model lacks what this statement needs: the run ends here, and the result will be inconclusive.
+            var stopped = new AgentState([], e.Message);
+            var after = s.With(agents: s.Agents.SetItem(agent, stopped)).Unmodelled(new NotModelledStop(agent, stmt.Span, e.Message));
+            return new StepResult(after, agent, program, stmt, ops, findings);
         }
     }
 

@@ -1,0 +1,94 @@
+using DmaCheck.Hardware;
+
+namespace DmaCheck.Exploration;
+
+/// <summary>
+/// What a learnt step (<see cref="PackedStep"/>) does to the lines, compiled once: for a step whose operations are
+/// plain memory operations on one line each (the loads and stores of small buffers), the line, the access and whether
+/// the line may be filled, for each operation in program order. Fillability is fixed: it depends on the MMU, which
+/// is part of the shared state the learnt step is keyed by. Each edit remembers the set it turned each set it met
+/// into (sets are interned, so by reference), so applying the plan to a node costs a lookup per line instead of the
+/// access's hashing and the hardware rules. Any other step has no plan (<see cref="None"/>) and goes through
+/// <c>ApplyOps</c>; both give the same lines (docs/internals-state.md).
+/// </summary>
+internal sealed class LinePlan
+{
+    /// <summary>The plan of a step the general path must apply.</summary>
+    public static LinePlan None { get; } = new([]);
+
+    private readonly Edit[] edits;
+
+    private LinePlan(Edit[] edits) => this.edits = edits;
+
+    public bool IsNone => ReferenceEquals(this, None);
+
+    /// <summary>The plan for <paramref name="ops"/> under <paramref name="mmu"/>, or <see cref="None"/>.</summary>
+    public static LinePlan For(IReadOnlyList<HwOp> ops, Mmu mmu, int lineSize)
+    {
+        var edits = new Edit[ops.Count];
+        var size = (ulong)lineSize;
+        for (var i = 0; i < ops.Count; i++)
+        {
+            if (ops[i] is not MemoryOp { Op.Data: null } mem || (mem.Pa & ~(size - 1)) != ((mem.Pa + mem.Length - 1) & ~(size - 1)))
+            {
+                return None;
+            }
+
+            var line = mem.Pa & ~(size - 1);
+            edits[i] = new Edit(line, mem.AccessAt(line, lineSize)!.Value with { VarOffset = 0 }, mmu.IsFillable(line));
+        }
+
+        return edits.Length == 0 ? None : new LinePlan(edits);
+    }
+
+    /// <summary>The plan changes one line: <see cref="OneLine"/> gives it and its new set, so the map need not be built before the child is known to be new.</summary>
+    public bool IsOneLine => edits.Length == 1;
+
+    /// <summary>For a plan of one line: the line and the set it gets in <paramref name="lines"/>.</summary>
+    public (ulong Line, LineSet Set) OneLine(LineMap lines, Func<ulong, bool, LineSet> initial, Func<LineSet, LineAccess, bool, LineSet> applied,
+        ref int tick, ExplorationLimits limits, System.Diagnostics.Stopwatch watch, long states)
+    {
+        var edit = edits[0];
+        LimitChecks.Tick(ref tick, limits, watch, states);
+        var set = lines.TryGetValue(edit.Line, out var known) ? known : initial(edit.Line, edit.Fillable);
+        return (edit.Line, edit.After(set, applied));
+    }
+
+    /// <summary>
+    /// <paramref name="lines"/> after the plan. <paramref name="initial"/> gives an untouched line's set,
+    /// <paramref name="applied"/> a set after an access (both interned).
+    /// </summary>
+    public LineMap Apply(LineMap lines, int lineSize, Func<ulong, bool, LineSet> initial, Func<LineSet, LineAccess, bool, LineSet> applied,
+        ref int tick, ExplorationLimits limits, System.Diagnostics.Stopwatch watch, long states)
+    {
+        var builder = lines.ToBuilder();
+        foreach (var edit in edits)
+        {
+            LimitChecks.Tick(ref tick, limits, watch, states);
+            var set = builder.TryGetValue(edit.Line, out var known) ? known : initial(edit.Line, edit.Fillable);
+            builder.SetLine(edit.Line, lineSize, edit.After(set, applied));
+        }
+
+        return builder.ToImmutable();
+    }
+
+    private sealed class Edit(ulong line, LineAccess access, bool fillable)
+    {
+        private readonly System.Collections.Concurrent.ConcurrentDictionary<LineSet, LineSet> after = new(ReferenceEqualityComparer.Instance);
+
+        public ulong Line { get; } = line;
+
+        public bool Fillable { get; } = fillable;
+
+        public LineSet After(LineSet set, Func<LineSet, LineAccess, bool, LineSet> applied)
+        {
+            if (!after.TryGetValue(set, out var next))
+            {
+                next = applied(set, access, Fillable);
+                after.TryAdd(set, next);
+            }
+
+            return next;
+        }
+    }
+}
