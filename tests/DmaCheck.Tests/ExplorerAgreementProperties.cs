@@ -104,6 +104,32 @@ public static class OuterCacheVariantArbitraries
     }
 }
 
+/// <summary>
+/// Random variants of the IOMMU scenarios (scenarios/iommu/): strict or lazy domain (the lazy flush-queue program
+/// and the stale IOTLB), the device's coherence (IOMMU_CACHE, no maintenance) and the initial cache.
+/// </summary>
+public static class IommuVariantArbitraries
+{
+    private static readonly string[] Seeds = Directory.GetFiles(Path.Combine(TestPaths.Scenarios, "iommu"), "*.dmc")
+        .Order(StringComparer.Ordinal).Select(File.ReadAllText).ToArray();
+
+    public static Arbitrary<GeneratedScenario> Scenarios() =>
+        (from seed in Gen.Elements(Seeds)
+         from strict in Gen.Elements("on", "off")
+         from coherent in Gen.Elements("true", "false")
+         from cache in Gen.Elements("cold", "arbitrary")
+         select Variant(seed, strict, coherent, cache)).ToArbitrary();
+
+    private static GeneratedScenario Variant(string seed, string strict, string coherent, string cache)
+    {
+        var lines = seed.Split('\n')
+            .Where(l => !l.StartsWith("# expect", StringComparison.Ordinal) && !l.StartsWith("set ", StringComparison.Ordinal))
+            .Select(l => l.StartsWith("profile ", StringComparison.Ordinal) ? $"{l}\nset cache_init = {cache}\nset iommu.strict = {strict}"
+                : l.Replace("coherent = false", $"coherent = {coherent}", StringComparison.Ordinal));
+        return new GeneratedScenario(string.Join('\n', lines), 2, 1, 1, 64);
+    }
+}
+
 /// <summary>The full generator: dma_alloc_coherent, page clearing and frees. Feasible for the brute force because it keeps only observed lines.</summary>
 public static class FullScenarioArbitraries
 {
@@ -142,6 +168,10 @@ public sealed class ExplorerAgreementProperties
     /// <summary>The i.MX6 streaming cases with the PL310 outer cache on: both levels, both explorers, every size and initial cache.</summary>
     [Property(MaxTest = 60, Arbitrary = [typeof(OuterCacheVariantArbitraries)])]
     public Property LineSetAndBruteForceAgreeWithTheOuterCache(GeneratedScenario generated) => Agree(generated);
+
+    /// <summary>The IOMMU cases (issue 16): strict and lazy domains, translation and permission faults, IOVA reuse, the stale IOTLB; verdicts and findings.</summary>
+    [Property(MaxTest = 40, Arbitrary = [typeof(IommuVariantArbitraries)])]
+    public Property LineSetAndBruteForceAgreeOnIommuVariants(GeneratedScenario generated) => Agree(generated);
 
     /// <summary>The seed-2 cases: Xen and dma-direct, arm64 and arm32, tenants, user mappings, sg tables, pools; verdicts and findings.</summary>
     [Property(MaxTest = 120, Arbitrary = [typeof(Seed2VariantArbitraries)])]

@@ -107,9 +107,10 @@ public class FingerprintMutationTests
     }
 
     /// <summary>
-    /// Scenarios that reach state no bundled scenario keeps: a CMA area with a released block, a kernel crash, a stop at
-    /// what is not modelled (arm_dma_ops with a swiotlb pool would need dmabounce), and (kept
-    /// here too, whatever the bundled scenarios become) reserved memory, a device's pool, a memremap area and an assignment.
+    /// Scenarios that reach state no bundled scenario keeps: a CMA area with a released block, a kernel crash, stops at
+    /// what is not modelled (arm_dma_ops with a swiotlb pool would need dmabounce; an IOMMU device's coherent
+    /// allocation), and (kept here too, whatever the bundled scenarios become) reserved memory, a device's pool, a
+    /// memremap area and an assignment.
     /// </summary>
     private static readonly string[] ExtraSamples =
     [
@@ -119,6 +120,7 @@ public class FingerprintMutationTests
         "profile linux-6.4-arm64\nreserved pool { size = 64K, no-map = true }\nreserved carve { size = 16K, no-map = true }\n" +
             "device d { coherent = false, memory-region = pool }\ncpu a {\n  of_reserved_mem_device_init(d)\n  b = dma_alloc_coherent(d, 8K, GFP_KERNEL)\n" +
             "  pa = of_reserved_mem_lookup(carve)\n  m = memremap(pa, 16K, MEMREMAP_WC)\n  qcom_scm_assign_mem(pa, 16K, QCOM_SCM_VMID_MSS_MSA)\n  memunmap(m)\n}\n",
+        "profile linux-6.12-arm64\ndevice d { coherent = false, iommus = smmu0 }\ncpu a {\n  b = dma_alloc_coherent(d, 4096, GFP_KERNEL)\n}\n",
     ];
 
     /// <summary>States reached by short runs of every bundled scenario, and of <see cref="ExtraSamples"/>.</summary>

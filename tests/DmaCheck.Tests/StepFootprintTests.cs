@@ -222,6 +222,7 @@ public class StepFootprintTests
         Part(Same(before.Dma.Coherent, after.Dma.Coherent) && Same(before.Dma.DevPools, after.Dma.DevPools), StateParts.CoherentBuffers);
         Part(Same(before.Dma.Pool, after.Dma.Pool), StateParts.AtomicPool);
         Part(Same(before.Dma.Swiotlb, after.Dma.Swiotlb), StateParts.Swiotlb);
+        Part(Same(before.Dma.IommuDomains, after.Dma.IommuDomains), StateParts.Iommu);
         return parts;
     }
 }

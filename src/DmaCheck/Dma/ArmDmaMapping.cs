@@ -110,4 +110,108 @@ public static partial class DmaApi
         k = k.FreePages(pfn, PlatformLayout.GetOrder(PlatformLayout.PageAlign(size)), ExpectedOwner(k, record, pfn, dev, DmaAttrs.None), "__dma_free_buffer", ops, findings);
         return Forget(s with { Kernel = k }, record);
     }
+
+    /// <summary>
+    /// The swiotlb pool under arm_dma_ops: 32-bit arm without LPAE has no swiotlb (ARM_LPAE selects it), and
+    /// arm_dma_ops never bounce (dmabounce is not modelled), so a scenario that sets one up there stops at its first
+    /// streaming call.
+    /// </summary>
+    private static void ArmCheckNoSwiotlb(DmaEnvironment env, DmaState s, string function)
+    {
+        if (s.Swiotlb is not null)
+        {
+            throw new NotModelledException($"{function} under arm_dma_ops on {env.Layout.Name} with a swiotlb pool: arm_dma_ops never bounces (dmabounce is not modelled)");
+        }
+    }
+
+    /// <summary>
+    /// arm_dma_map_page / arm_coherent_dma_map_page (arch/arm/mm/dma-mapping.c, v5.10..v5.18): unless
+    /// DMA_ATTR_SKIP_CPU_SYNC, __dma_page_cpu_to_dev for a non-coherent device (arm_coherent_dma_map_page does no
+    /// maintenance); the handle is pfn_to_dma(page_to_pfn(page)) + offset. No dma_capable test and no bounce: a mask that
+    /// does not cover the board's memory is refused earlier, by dma_set_mask (arm_dma_supported), which the model does
+    /// not run, so such a device stops the run as not modelled.
+    /// </summary>
+    private static DmaState ArmDmaMapPage(DmaEnvironment env, DmaState s, DmaDevice dev, ulong pfn, ulong offset, ulong size, DmaDirection dir, DmaAttrs attrs, string function, List<HwOp> ops, List<Finding> findings, out ulong handle)
+    {
+        ArmCheckNoSwiotlb(env, s, function);
+        var phys = PlatformLayout.PfnToPhys(pfn) + offset;
+        handle = env.Layout.PhysToDma(phys);
+        if (!DmaCapable(env, dev, handle, size))
+        {
+            throw new NotModelledException($"{function} → arm_dma_map_page: {dev.Name}'s DMA mask 0x{dev.DmaMask:x} does not reach PA 0x{phys:x}; arm_dma_ops never check it at map time, because dma_set_mask (arm_dma_supported) refuses a mask that does not cover the DMA zone, and that refusal is not modelled");
+        }
+
+        if (!dev.Coherent && (attrs & DmaAttrs.DMA_ATTR_SKIP_CPU_SYNC) == 0)
+        {
+            Arm32DmaHooks.ArchSyncDmaForDevice(s.Kernel, phys, size, dir, function, ops);
+        }
+
+        return RecordMapping(s, new StreamingMapping(dev.Name, handle, phys, size, dir, function));
+    }
+
+    /// <summary>
+    /// arm_dma_unmap_page (v5.10..v5.18): unless DMA_ATTR_SKIP_CPU_SYNC, __dma_page_dev_to_cpu on
+    /// pfn_to_page(dma_to_pfn(handle)) + (handle &amp; ~PAGE_MASK). arm_coherent_dma_ops has no .unmap_page, so
+    /// dma_unmap_page_attrs does nothing for a coherent device.
+    /// </summary>
+    private static DmaState ArmDmaUnmapPage(DmaEnvironment env, DmaState s, DmaDevice dev, ulong handle, ulong size, DmaDirection dir, DmaAttrs attrs, string function, List<HwOp> ops, List<Finding> findings)
+    {
+        ArmCheckNoSwiotlb(env, s, function);
+        if (!dev.Coherent && (attrs & DmaAttrs.DMA_ATTR_SKIP_CPU_SYNC) == 0)
+        {
+            Arm32DmaHooks.ArchSyncDmaForCpu(s.Kernel, env.Layout.DmaToPhys(handle), size, dir, function, ops);
+        }
+
+        return ForgetMapping(s, dev, handle);
+    }
+
+    /// <summary>arm_dma_sync_single_for_cpu (v5.10..v5.18): __dma_page_dev_to_cpu; arm_coherent_dma_ops has no such op.</summary>
+    private static void ArmDmaSyncSingleForCpu(DmaEnvironment env, DmaState s, DmaDevice dev, ulong handle, ulong size, DmaDirection dir, string function, List<HwOp> ops)
+    {
+        ArmCheckNoSwiotlb(env, s, function);
+        if (!dev.Coherent)
+        {
+            Arm32DmaHooks.ArchSyncDmaForCpu(s.Kernel, env.Layout.DmaToPhys(handle), size, dir, function, ops);
+        }
+    }
+
+    /// <summary>arm_dma_sync_single_for_device (v5.10..v5.18): __dma_page_cpu_to_dev; arm_coherent_dma_ops has no such op.</summary>
+    private static void ArmDmaSyncSingleForDevice(DmaEnvironment env, DmaState s, DmaDevice dev, ulong handle, ulong size, DmaDirection dir, string function, List<HwOp> ops)
+    {
+        ArmCheckNoSwiotlb(env, s, function);
+        if (!dev.Coherent)
+        {
+            Arm32DmaHooks.ArchSyncDmaForDevice(s.Kernel, env.Layout.DmaToPhys(handle), size, dir, function, ops);
+        }
+    }
+
+    /// <summary>
+    /// arm_dma_map_sg (v5.10..v5.18; arm_coherent_dma_ops' too): ops-&gt;map_page for each entry, sg_dma_len(s) =
+    /// s-&gt;length (the model writes both fields after the map). On a failed entry the ones before are unmapped with
+    /// the caller's attrs and the result is 0; arm_dma_map_page cannot fail, so that path is not reached.
+    /// </summary>
+    private static DmaState ArmDmaMapSg(DmaEnvironment env, DmaState s, DmaDevice dev, SgTable table, int nents, DmaDirection dir, DmaAttrs attrs, string function, List<HwOp> ops, List<Finding> findings, out int mapped) =>
+        MapSgEntries(env, s, dev, table, nents, dir, attrs, function, ops, findings, ArmDmaMapPage, "arm_dma_map_page", ArmDmaUnmapPage, DmaAttrs.None, out mapped);
+
+    /// <summary>arm_dma_unmap_sg (v5.10..v5.18): ops-&gt;unmap_page(dev, sg_dma_address(s), sg_dma_len(s), dir, attrs) for each entry.</summary>
+    private static DmaState ArmDmaUnmapSg(DmaEnvironment env, DmaState s, DmaDevice dev, SgTable table, int nents, DmaDirection dir, DmaAttrs attrs, string function, List<HwOp> ops, List<Finding> findings) =>
+        UnmapSgEntries(env, s, dev, table, nents, dir, attrs, function, ops, findings, ArmDmaUnmapPage);
+
+    /// <summary>arm_dma_sync_sg_for_cpu (v5.10..v5.18): ops-&gt;sync_single_for_cpu(dev, sg_dma_address(s), s-&gt;length, dir) for each entry.</summary>
+    private static void ArmDmaSyncSgForCpu(DmaEnvironment env, DmaState s, DmaDevice dev, SgTable table, int nents, DmaDirection dir, string function, List<HwOp> ops)
+    {
+        for (var i = 0; i < nents; i++)
+        {
+            ArmDmaSyncSingleForCpu(env, s, dev, table.Entries[i].DmaAddress, table.Entries[i].Length, dir, function, ops);
+        }
+    }
+
+    /// <summary>arm_dma_sync_sg_for_device (v5.10..v5.18): ops-&gt;sync_single_for_device for each entry.</summary>
+    private static void ArmDmaSyncSgForDevice(DmaEnvironment env, DmaState s, DmaDevice dev, SgTable table, int nents, DmaDirection dir, string function, List<HwOp> ops)
+    {
+        for (var i = 0; i < nents; i++)
+        {
+            ArmDmaSyncSingleForDevice(env, s, dev, table.Entries[i].DmaAddress, table.Entries[i].Length, dir, function, ops);
+        }
+    }
 }

@@ -160,7 +160,7 @@ public static partial class DmaApi
             return Forget(s with { Kernel = k }, record);
         }
 
-        if (layout.Arch == Arch.Arm32 && (!dev.Coherent || env.Profile.ArmDmaOps))
+        if (layout.Arch == Arch.Arm32 && !dev.Coherent)
         {
             return ArmDmaFree(env, s, dev, size, cpuAddr, handle, ops, findings);
         }
@@ -199,27 +199,19 @@ public static partial class DmaApi
         record is null ? s : s with { Coherent = s.Coherent.Remove(record) };
 
     /// <summary>
-    /// dma_map_page_attrs() → dma_direct_map_page() (v5.10..v6.4) on arm64: with swiotlb=force every mapping bounces;
-    /// otherwise dma_addr = phys_to_dma(phys), and an address the device cannot reach (dma_capable() false) bounces
-    /// through swiotlb when there is a pool, or fails ("DMA addr ... overflow", DMA_MAPPING_ERROR) when there is none.
-    /// A non-coherent device then gets arch_sync_dma_for_device unless DMA_ATTR_SKIP_CPU_SYNC.
-    /// In a Xen dom0 the map goes to xen_swiotlb_map_page instead (drivers/xen/swiotlb-xen.c, v5.10..v6.x; see
-    /// <see cref="XenVia"/>): the same decisions for the dom0's own, 1:1-mapped pages, without v6.5's kmalloc bounce.
+    /// dma_direct_map_page() (kernel/dma/direct.h, v5.10..v6.4): with swiotlb=force every mapping bounces; otherwise
+    /// dma_addr = phys_to_dma(phys), and an address the device cannot reach (dma_capable() false) or, from v6.5, a
+    /// small non-coherent kmalloc buffer (<see cref="DmaKmallocNeedsBounce"/>) bounces through swiotlb_map when there
+    /// is a pool, or fails ("DMA addr ... overflow", DMA_MAPPING_ERROR) when there is none. A non-coherent device then
+    /// gets arch_sync_dma_for_device unless DMA_ATTR_SKIP_CPU_SYNC. Reached from <see cref="DmaMapPage"/> when
+    /// dma_map_direct() holds (no dma_map_ops).
     /// </summary>
-    public static DmaState DmaMapPage(DmaEnvironment env, DmaState s, DmaDevice dev, ulong pfn, ulong offset, ulong size, DmaDirection dir, DmaAttrs attrs, string function, List<HwOp> ops, List<Finding> findings, out ulong handle)
+    private static DmaState DmaDirectMapPage(DmaEnvironment env, DmaState s, DmaDevice dev, ulong pfn, ulong offset, ulong size, DmaDirection dir, DmaAttrs attrs, string function, List<HwOp> ops, List<Finding> findings, out ulong handle)
     {
-        CheckDirection(dir, function);
-        CheckStreamingModelled(env, s, function);
         var phys = PlatformLayout.PfnToPhys(pfn) + offset;
         var dma = env.Layout.PhysToDma(phys);
-        var xen = env.Profile.XenDom0;
-        if (s.Swiotlb is { ForceBounce: true } || !DmaCapable(env, dev, dma, size) || MapBouncesForCacheSafety(env, s.Kernel, dev, size, dir))
+        if (s.Swiotlb is { ForceBounce: true } || !DmaCapable(env, dev, dma, size) || DmaKmallocNeedsBounce(s.Kernel, dev, size, dir))
         {
-            if (xen && s.Swiotlb is null)
-            {
-                throw new NotModelledException($"{function} → xen_swiotlb_map_page must bounce {size} bytes at PA 0x{phys:x} for {dev.Name}, but the scenario has no swiotlb pool: a Xen dom0 always sets up swiotlb-xen's (xen_mm_init → xen_swiotlb_init), which this model reserves only with `set swiotlb = on`");
-            }
-
             if (s.Swiotlb is not { } pool)
             {
                 // dma_direct_map_page: no pool to bounce through.
@@ -229,25 +221,28 @@ public static partial class DmaApi
                 return s;
             }
 
-            return SwiotlbMap(env, s, pool, dev, phys, size, dir, attrs, function, ops, findings, out handle);
+            return SwiotlbMap(env, s, pool, dev, phys, size, dir, attrs, function, function, ops, findings, out handle);
         }
 
         handle = dma;
         if (!dev.Coherent && (attrs & DmaAttrs.DMA_ATTR_SKIP_CPU_SYNC) == 0)
         {
-            ArchSyncDmaForDevice(env, s.Kernel, phys, size, dir, XenVia(env, function, "xen_swiotlb_map_page"), ops);
+            ArchSyncDmaForDevice(env, s.Kernel, phys, size, dir, function, ops);
         }
 
-        return s with { Mappings = CanonicalList.Insert(s.Mappings, new StreamingMapping(dev.Name, handle, phys, size, dir, function), StreamingMapping.Order) };
+        return RecordMapping(s, new StreamingMapping(dev.Name, handle, phys, size, dir, function));
     }
 
-    /// <summary>
-    /// The part of dma_direct_map_page's bounce test (v6.5) that depends on the buffer alone, not on where it is: the
-    /// kmalloc bounce (<see cref="DmaKmallocNeedsBounce"/>), which xen_swiotlb_map_page does not make. The other reasons
-    /// to bounce (swiotlb=force, dma_capable) depend on the boot options and the address.
-    /// </summary>
-    public static bool MapBouncesForCacheSafety(DmaEnvironment env, KernelState k, DmaDevice dev, ulong size, DmaDirection dir) =>
-        !env.Profile.XenDom0 && DmaKmallocNeedsBounce(k, dev, size, dir);
+    /// <summary>The model's own record of a live streaming mapping (what the findings and dma-debug look at), kept by handle.</summary>
+    private static DmaState RecordMapping(DmaState s, StreamingMapping mapping) =>
+        s with { Mappings = CanonicalList.Insert(s.Mappings, mapping, StreamingMapping.Order) };
+
+    /// <summary>Drops the model's record of the mapping <paramref name="handle"/> of <paramref name="dev"/>, if there is one.</summary>
+    private static DmaState ForgetMapping(DmaState s, DmaDevice dev, ulong handle)
+    {
+        var record = s.Mappings.FirstOrDefault(m => m.Device == dev.Name && m.Handle == handle);
+        return record is null ? s : s with { Mappings = s.Mappings.Remove(record) };
+    }
 
     /// <summary>
     /// dma_kmalloc_needs_bounce(dev, size, dir) (include/linux/dma-map-ops.h, v6.5): with
@@ -283,20 +278,6 @@ public static partial class DmaApi
         return size == 0 ? addr <= limit : size - 1 <= limit && addr <= limit - (size - 1);
     }
 
-    /// <summary>
-    /// Streaming calls under arm_dma_ops (arm_dma_map_page, arm_dma_unmap_page, arm_dma_sync_single_for_*, v5.13) take the
-    /// same steps as dma-direct here: the page's bus address, no dma_capable check (every page of the bundled arm_dma_ops
-    /// board is below its 32-bit masks) and __dma_page_cpu_to_dev / __dma_page_dev_to_cpu for a non-coherent device.
-    /// Without LPAE there is no swiotlb (and dmabounce is not modelled), so a pool there is refused.
-    /// </summary>
-    private static void CheckStreamingModelled(DmaEnvironment env, DmaState s, string function)
-    {
-        if (env.Profile.ArmDmaOps && s.Swiotlb is not null)
-        {
-            throw new NotModelledException($"{function} under arm_dma_ops on {env.Layout.Name} with a swiotlb pool: arm_dma_ops never bounces (dmabounce is not modelled)");
-        }
-    }
-
     /// <summary>arch_sync_dma_for_device: arm64's (<see cref="Arm64DmaHooks"/>) or 32-bit arm's (<see cref="Arm32DmaHooks"/>).</summary>
     private static void ArchSyncDmaForDevice(DmaEnvironment env, KernelState k, ulong paddr, ulong size, DmaDirection dir, string caller, List<HwOp> ops)
     {
@@ -330,204 +311,117 @@ public static partial class DmaApi
     }
 
     /// <summary>
-    /// dma_unmap_page_attrs() → dma_direct_unmap_page(): unless DMA_ATTR_SKIP_CPU_SYNC, dma_direct_sync_single_for_cpu
-    /// (which for a bounce address copies the slots back for DMA_FROM_DEVICE and DMA_BIDIRECTIONAL); then a bounce
-    /// address's slots are released (swiotlb_tbl_unmap_single with DMA_ATTR_SKIP_CPU_SYNC: no second copy).
+    /// dma_direct_unmap_page() (kernel/dma/direct.h, v5.10..v6.4): unless DMA_ATTR_SKIP_CPU_SYNC,
+    /// dma_direct_sync_single_for_cpu (which for a bounce address copies the slots back for DMA_FROM_DEVICE and
+    /// DMA_BIDIRECTIONAL); then a bounce address's slots are released (swiotlb_tbl_unmap_single with
+    /// DMA_ATTR_SKIP_CPU_SYNC: no second copy).
     /// </summary>
-    public static DmaState DmaUnmap(DmaEnvironment env, DmaState s, DmaDevice dev, ulong handle, ulong size, DmaDirection dir, DmaAttrs attrs, string function, List<HwOp> ops, List<Finding> findings)
+    private static DmaState DmaDirectUnmapPage(DmaEnvironment env, DmaState s, DmaDevice dev, ulong handle, ulong size, DmaDirection dir, DmaAttrs attrs, string function, List<HwOp> ops, List<Finding> findings)
     {
-        CheckDirection(dir, function);
         if ((attrs & DmaAttrs.DMA_ATTR_SKIP_CPU_SYNC) == 0)
         {
-            SyncForCpu(env, s, dev, handle, size, dir, function, ops, findings, forUnmap: true);
+            DmaDirectSyncSingleForCpu(env, s, dev, handle, size, dir, function, ops, findings);
         }
 
-        var record = s.Mappings.FirstOrDefault(m => m.Device == dev.Name && m.Handle == handle);
-        var next = record is null ? s : s with { Mappings = s.Mappings.Remove(record) };
         var tlb = env.Layout.DmaToPhys(handle);
-        if (next.Swiotlb is { } pool && pool.Contains(tlb) && pool.AllocationAt(tlb) is { } slots)
+        var next = ForgetMapping(s, dev, handle);
+        return next.Swiotlb is { } pool && pool.Contains(tlb)
+            ? SwiotlbTblUnmapSingle(env, next, pool, tlb, size, dir, attrs | DmaAttrs.DMA_ATTR_SKIP_CPU_SYNC, function, function, ops, findings)
+            : next;
+    }
+
+    /// <summary>
+    /// dma_direct_sync_single_for_cpu() (kernel/dma/direct.h, v5.10..v6.4): arch_sync_dma_for_cpu for a non-coherent
+    /// device (on the bounce slots when bouncing), then, for a bounce address, swiotlb_sync_single_for_cpu.
+    /// </summary>
+    private static void DmaDirectSyncSingleForCpu(DmaEnvironment env, DmaState s, DmaDevice dev, ulong handle, ulong size, DmaDirection dir, string function, List<HwOp> ops, List<Finding> findings)
+    {
+        var paddr = env.Layout.DmaToPhys(handle);
+        if (!dev.Coherent)
         {
-            next = next with { Swiotlb = pool.Release(slots, tlb) };
+            ArchSyncDmaForCpu(env, s.Kernel, paddr, size, dir, function, ops);
+        }
+
+        if (s.Swiotlb is { } pool && pool.Contains(paddr))
+        {
+            SwiotlbSyncSingleForCpu(env, s, pool, paddr, size, dir, function, function, ops, findings);
+        }
+    }
+
+    /// <summary>
+    /// dma_direct_sync_single_for_device() (kernel/dma/direct.h, v5.10..v6.4): for a bounce address,
+    /// swiotlb_sync_single_for_device first, then arch_sync_dma_for_device for a non-coherent device.
+    /// </summary>
+    private static DmaState DmaDirectSyncSingleForDevice(DmaEnvironment env, DmaState s, DmaDevice dev, ulong handle, ulong size, DmaDirection dir, string function, List<HwOp> ops, List<Finding> findings)
+    {
+        var paddr = env.Layout.DmaToPhys(handle);
+        var next = s.Swiotlb is { } pool && pool.Contains(paddr) ? SwiotlbSyncSingleForDevice(env, s, pool, paddr, size, dir, function, ops, findings) : s;
+        if (!dev.Coherent)
+        {
+            ArchSyncDmaForDevice(env, s.Kernel, paddr, size, dir, function, ops);
         }
 
         return next;
     }
 
     /// <summary>
-    /// dma_sync_single_for_cpu() → dma_direct_sync_single_for_cpu(): arch_sync_dma_for_cpu for a non-coherent device
-    /// (on the bounce slots when bouncing), then, for a bounce address, swiotlb_sync_single_for_cpu: DMA_FROM_DEVICE and
-    /// DMA_BIDIRECTIONAL copy the slots back into the buffer.
+    /// dma_direct_map_sg (kernel/dma/direct.c, v5.10..v6.5): entry by entry, sg-&gt;dma_address =
+    /// dma_direct_map_page(dev, sg_page(sg), sg-&gt;offset, sg-&gt;length, dir, attrs) (so each entry bounces and gets
+    /// arch_sync_dma_for_device on its own; dma-direct merges nothing) and sg_dma_len(sg) = sg-&gt;length. When an entry
+    /// fails, the entries already mapped are unmapped with DMA_ATTR_SKIP_CPU_SYNC and the call fails (-EIO since
+    /// v5.16, 0 before); the result is the number of entries mapped (nents) or 0.
     /// </summary>
-    /// <param name="forUnmap">Part of an unmap: in a Xen dom0 that is xen_swiotlb_unmap_page, whose copy back is swiotlb_tbl_unmap_single's, not xen_swiotlb_sync_single_for_cpu's swiotlb_sync_single_for_cpu.</param>
-    public static void SyncForCpu(DmaEnvironment env, DmaState s, DmaDevice dev, ulong handle, ulong size, DmaDirection dir, string function, List<HwOp> ops, List<Finding> findings,
-        bool forUnmap = false)
-    {
-        CheckDirection(dir, function);
-        CheckStreamingModelled(env, s, function);
-        var paddr = env.Layout.DmaToPhys(handle);
-        var caller = XenVia(env, function, forUnmap ? "xen_swiotlb_unmap_page" : "xen_swiotlb_sync_single_for_cpu");
-        if (!dev.Coherent)
-        {
-            ArchSyncDmaForCpu(env, s.Kernel, paddr, size, dir, caller, ops);
-        }
-
-        if (s.Swiotlb is { } pool && pool.Contains(paddr) && dir is DmaDirection.DMA_FROM_DEVICE or DmaDirection.DMA_BIDIRECTIONAL)
-        {
-            var copy = env.Profile.XenDom0 && forUnmap ? "swiotlb_tbl_unmap_single" : "swiotlb_sync_single_for_cpu";
-            if (SwiotlbBounce.Bounce(s, pool, paddr, size, DmaDirection.DMA_FROM_DEVICE, $"{caller}: {copy}", ops, findings, env.SwiotlbSyncOffset) is { } copied)
-            {
-                StaleBytes(s, copied.Orig, copied.Size, function, findings);
-            }
-        }
-    }
+    private static DmaState DmaDirectMapSg(DmaEnvironment env, DmaState s, DmaDevice dev, SgTable table, int nents, DmaDirection dir, DmaAttrs attrs, string function, List<HwOp> ops, List<Finding> findings, out int mapped) =>
+        MapSgEntries(env, s, dev, table, nents, dir, attrs, function, ops, findings, DmaDirectMapPage, "dma_direct_map_page", DmaDirectUnmapPage, DmaAttrs.DMA_ATTR_SKIP_CPU_SYNC, out mapped);
 
     /// <summary>
-    /// dma_sync_single_for_device() → dma_direct_sync_single_for_device(): for a bounce address,
-    /// swiotlb_sync_single_for_device first (copies the buffer into the slots for the directions
-    /// <see cref="Switches.SwiotlbSyncForDeviceBounce"/> names), then arch_sync_dma_for_device for a non-coherent device.
+    /// dma_direct_unmap_sg (v5.10..v6.5): dma_direct_unmap_page(dev, sg-&gt;dma_address, sg_dma_len(sg), dir, attrs)
+    /// for each of the first nents entries (each syncs for the CPU unless DMA_ATTR_SKIP_CPU_SYNC, and releases its
+    /// bounce slots).
     /// </summary>
-    public static DmaState SyncForDevice(DmaEnvironment env, DmaState s, DmaDevice dev, ulong handle, ulong size, DmaDirection dir, string function, List<HwOp> ops, List<Finding> findings)
-    {
-        CheckDirection(dir, function);
-        CheckStreamingModelled(env, s, function);
-        var paddr = env.Layout.DmaToPhys(handle);
-        var next = s;
-        if (s.Swiotlb is { } pool && pool.Contains(paddr) &&
-            (env.SwiotlbSyncForDeviceAlwaysBounces || dir is DmaDirection.DMA_TO_DEVICE or DmaDirection.DMA_BIDIRECTIONAL))
-        {
-            SwiotlbBounce.Bounce(s, pool, paddr, size, DmaDirection.DMA_TO_DEVICE,
-                $"{XenVia(env, function, "xen_swiotlb_sync_single_for_device")}: swiotlb_sync_single_for_device [{Switches.SwiotlbSyncForDeviceBounce.Key}={(env.SwiotlbSyncForDeviceAlwaysBounces ? "always" : "by_direction")}]", ops, findings, env.SwiotlbSyncOffset);
-            next = Filled(s, paddr, size);
-        }
-
-        if (!dev.Coherent)
-        {
-            ArchSyncDmaForDevice(env, s.Kernel, paddr, size, dir, XenVia(env, function, "xen_swiotlb_sync_single_for_device"), ops);
-        }
-
-        return next;
-    }
+    private static DmaState DmaDirectUnmapSg(DmaEnvironment env, DmaState s, DmaDevice dev, SgTable table, int nents, DmaDirection dir, DmaAttrs attrs, string function, List<HwOp> ops, List<Finding> findings) =>
+        UnmapSgEntries(env, s, dev, table, nents, dir, attrs, function, ops, findings, DmaDirectUnmapPage);
 
     /// <summary>
-    /// dma_map_sg_attrs(dev, sg, nents, dir, attrs) / dma_map_sgtable → __dma_map_sg_attrs → dma_direct_map_sg
-    /// (kernel/dma/direct.c, v5.10..v6.5): entry by entry, sg-&gt;dma_address = dma_direct_map_page(dev, sg_page(sg),
-    /// sg-&gt;offset, sg-&gt;length, dir, attrs) (so each entry bounces and gets arch_sync_dma_for_device on its own;
-    /// dma-direct merges nothing) and sg_dma_len(sg) = sg-&gt;length. When an entry fails, the entries already mapped
-    /// are unmapped with DMA_ATTR_SKIP_CPU_SYNC and the call fails (-EIO since v5.16, 0 from dma_map_sg before);
-    /// the result is the number of entries mapped (nents) or 0.
-    /// </summary>
-    public static DmaState DmaMapSg(DmaEnvironment env, DmaState s, DmaDevice dev, SgTable table, int nents, DmaDirection dir, DmaAttrs attrs, string function, List<HwOp> ops, List<Finding> findings, out int mapped)
-    {
-        CheckDirection(dir, function);
-        CheckSgList(table, nents, function);
-        var k = s.Kernel;
-        for (var i = 0; i < nents; i++)
-        {
-            var e = k.SgTables[table.Id].Entries[i];
-            if (e.Pfn is not { } pfn)
-            {
-                throw new KernelBugException(function, $"entry {i} of the table has no page (no sg_set_buf or sg_set_page): sg_page() is NULL and dma_direct_map_page dereferences it");
-            }
-
-            s = DmaMapPage(env, s with { Kernel = k }, dev, pfn, e.Offset, e.Length, dir, attrs, function, ops, findings, out var handle);
-            if (handle == DmaMappingError)
-            {
-                // out_unmap: dma_direct_unmap_sg(dev, sgl, i, dir, attrs | DMA_ATTR_SKIP_CPU_SYNC).
-                s = UnmapSgEntries(env, s, dev, s.Kernel.SgTables[table.Id], i, dir, attrs | DmaAttrs.DMA_ATTR_SKIP_CPU_SYNC, function, ops, findings);
-                mapped = 0;
-                return s;
-            }
-
-            k = Scatterlist.SetDma(s.Kernel, s.Kernel.SgTables[table.Id], i, handle, e.Length, function, ops);
-        }
-
-        mapped = nents;
-        return s with { Kernel = k };
-    }
-
-    /// <summary>
-    /// dma_unmap_sg_attrs → dma_direct_unmap_sg (v5.10..v6.5): dma_direct_unmap_page(dev, sg-&gt;dma_address,
-    /// sg_dma_len(sg), dir, attrs) for each of the first nents entries (each syncs for the CPU unless
-    /// DMA_ATTR_SKIP_CPU_SYNC, and releases its bounce slots).
-    /// </summary>
-    public static DmaState DmaUnmapSg(DmaEnvironment env, DmaState s, DmaDevice dev, SgTable table, int nents, DmaDirection dir, DmaAttrs attrs, string function, List<HwOp> ops, List<Finding> findings)
-    {
-        CheckDirection(dir, function);
-        CheckSgList(table, nents, function);
-        return UnmapSgEntries(env, s, dev, table, nents, dir, attrs, function, ops, findings);
-    }
-
-    private static DmaState UnmapSgEntries(DmaEnvironment env, DmaState s, DmaDevice dev, SgTable table, int nents, DmaDirection dir, DmaAttrs attrs, string function, List<HwOp> ops, List<Finding> findings)
-    {
-        for (var i = 0; i < nents; i++)
-        {
-            var e = table.Entries[i];
-            s = DmaUnmap(env, s, dev, e.DmaAddress, e.DmaLength, dir, attrs, function, ops, findings);
-        }
-
-        return s;
-    }
-
-    /// <summary>
-    /// dma_sync_sg_for_cpu → dma_direct_sync_sg_for_cpu (v5.10..v6.5): for each entry, arch_sync_dma_for_cpu on
+    /// dma_direct_sync_sg_for_cpu (v5.10..v6.5): for each entry, arch_sync_dma_for_cpu on
     /// dma_to_phys(sg_dma_address(sg)) for sg-&gt;length bytes (a non-coherent device), then the swiotlb copy back; and
     /// arch_sync_dma_for_cpu_all once (nothing on arm64 and arm).
     /// </summary>
-    public static void SyncSgForCpu(DmaEnvironment env, DmaState s, DmaDevice dev, SgTable table, int nents, DmaDirection dir, string function, List<HwOp> ops, List<Finding> findings)
+    private static void DmaDirectSyncSgForCpu(DmaEnvironment env, DmaState s, DmaDevice dev, SgTable table, int nents, DmaDirection dir, string function, List<HwOp> ops, List<Finding> findings)
     {
-        CheckSgList(table, nents, function);
         for (var i = 0; i < nents; i++)
         {
             var e = table.Entries[i];
-            SyncForCpu(env, s, dev, e.DmaAddress, e.Length, dir, function, ops, findings);
+            DmaDirectSyncSingleForCpu(env, s, dev, e.DmaAddress, e.Length, dir, function, ops, findings);
         }
     }
 
     /// <summary>
-    /// dma_sync_sg_for_device → dma_direct_sync_sg_for_device (v5.10..v6.5): for each entry, the swiotlb copy into
-    /// the slots first, then arch_sync_dma_for_device on sg-&gt;length bytes (a non-coherent device).
+    /// dma_direct_sync_sg_for_device (v5.10..v6.5): for each entry, the swiotlb copy into the slots first, then
+    /// arch_sync_dma_for_device on sg-&gt;length bytes (a non-coherent device).
     /// </summary>
-    public static DmaState SyncSgForDevice(DmaEnvironment env, DmaState s, DmaDevice dev, SgTable table, int nents, DmaDirection dir, string function, List<HwOp> ops, List<Finding> findings)
+    private static DmaState DmaDirectSyncSgForDevice(DmaEnvironment env, DmaState s, DmaDevice dev, SgTable table, int nents, DmaDirection dir, string function, List<HwOp> ops, List<Finding> findings)
     {
-        CheckSgList(table, nents, function);
         for (var i = 0; i < nents; i++)
         {
             var e = table.Entries[i];
-            s = SyncForDevice(env, s, dev, e.DmaAddress, e.Length, dir, function, ops, findings);
+            s = DmaDirectSyncSingleForDevice(env, s, dev, e.DmaAddress, e.Length, dir, function, ops, findings);
         }
 
         return s;
     }
 
     /// <summary>
-    /// dma_map_resource(dev, phys_addr, size, dir, attrs) (kernel/dma/mapping.c) → dma_direct_map_resource: the DMA
-    /// address is the physical address itself (no phys_to_dma, no cache maintenance: it is meant for MMIO), refused with
-    /// "DMA addr ... overflow" when the device cannot reach it. Before that, a RAM address is handled as
-    /// <see cref="Switches.MapResourceRamCheck"/> says: BUG_ON(pfn_valid) up to v5.0, WARN_ON_ONCE(pfn_valid) and
-    /// DMA_MAPPING_ERROR from v5.1 to a9c38c5d267c (v5.16), nothing since (the 2026 dma-debug report is the Debug layer's).
+    /// dma_direct_map_resource (kernel/dma/direct.c, v5.10..v6.4): the DMA address is the physical address itself (no
+    /// phys_to_dma, no cache maintenance: it is meant for MMIO), refused with "DMA addr ... overflow" when the device
+    /// cannot reach it. arm_dma_ops' .map_resource is this function too.
     /// </summary>
-    public static DmaState DmaMapResource(DmaEnvironment env, DmaState s, DmaDevice dev, ulong phys, ulong size, DmaDirection dir, string function, List<Finding> findings, out ulong handle)
+    private static DmaState DmaDirectMapResource(DmaEnvironment env, DmaState s, DmaDevice dev, ulong phys, ulong size, string function, List<Finding> findings, out ulong handle)
     {
-        CheckDirection(dir, function);
-        CheckStreamingModelled(env, s, function);
-        var pfn = phys >> PlatformLayout.PageShift;
-        if (env.MapResourceRamCheck == MapResourceRamCheckMode.BugOn && env.Layout.PfnValid(pfn))
-        {
-            // v4.9..v5.0: "Don't allow RAM to be mapped" was a BUG_ON.
-            throw new KernelBugException(function, $"BUG_ON(pfn_valid(PHYS_PFN(0x{phys:x}))) [{Switches.MapResourceRamCheck.Key}=bug_on]: dma_map_resource does not allow RAM to be mapped, and this kernel oopses");
-        }
-
-        if (env.MapResourceRamCheck == MapResourceRamCheckMode.WarnFail && env.Layout.PfnValid(pfn))
-        {
-            findings.Add(new Finding(FindingKinds.MapResourceRam, function, pfn, s.OwnerOf(pfn), Severity.ContractViolation,
-                $"WARN_ON_ONCE(pfn_valid(PHYS_PFN(0x{phys:x}))) [{Switches.MapResourceRamCheck.Key}=warn_fail]: dma_map_resource does not allow RAM to be mapped and returns DMA_MAPPING_ERROR (use dma_map_single or dma_map_page for RAM)"));
-            handle = DmaMappingError;
-            return s;
-        }
-
-        // dma_direct_map_resource: dma_capable(dev, paddr, size, false), else dev_err_once "DMA addr ... overflow" + WARN.
+        // dma_capable(dev, paddr, size, false), else dev_err_once "DMA addr ... overflow" + WARN.
         if (!DmaCapable(env, dev, phys, size))
         {
+            var pfn = phys >> PlatformLayout.PageShift;
             findings.Add(new Finding(FindingKinds.DmaAddrOverflow, function, pfn, s.OwnerOf(pfn), Severity.ContractViolation,
                 $"DMA addr 0x{phys:x16}+{size} overflow (mask {dev.DmaMask:x}, bus limit {(env.Layout.DmaLimit == ulong.MaxValue ? 0 : env.Layout.DmaLimit):x}): {dev.Name} cannot reach the resource; the map returns DMA_MAPPING_ERROR"));
             handle = DmaMappingError;

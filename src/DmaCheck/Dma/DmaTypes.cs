@@ -32,7 +32,9 @@ public enum DmaAttrs : uint
 /// <param name="MinAlignMask">dma_set_min_align_mask(): low address bits a bounce buffer must keep (NVMe: 4 KiB - 1).</param>
 /// <param name="MaxSegSize">dma_get_max_seg_size(): dma_parms-&gt;max_segment_size, or SZ_64K when it is unset (include/linux/dma-mapping.h, v5.10..v6.5).</param>
 /// <param name="SegBoundaryMask">dma_get_seg_boundary(): dma_parms-&gt;segment_boundary_mask, or ULONG_MAX when it is unset (since v5.10; DMA_BIT_MASK(32) before).</param>
-public sealed record DmaDevice(string Name, bool Coherent, int DmaMaskBits = 32, ulong MinAlignMask = 0, ulong MaxSegSize = DmaDevice.DefaultMaxSegSize, ulong SegBoundaryMask = ulong.MaxValue)
+/// <param name="Iommu">The IOMMU the device sits behind (DT <c>iommus</c>) and its default domain; null for none.</param>
+public sealed record DmaDevice(string Name, bool Coherent, int DmaMaskBits = 32, ulong MinAlignMask = 0, ulong MaxSegSize = DmaDevice.DefaultMaxSegSize, ulong SegBoundaryMask = ulong.MaxValue,
+    DeviceIommu? Iommu = null)
 {
     /// <summary>SZ_64K: what dma_get_max_seg_size returns for a device without dma_parms-&gt;max_segment_size.</summary>
     public const ulong DefaultMaxSegSize = 65536;
@@ -179,7 +181,9 @@ public sealed record AtomicPool(ulong Va, ulong Pfn, ulong Size, ImmutableSorted
 }
 
 /// <summary>The DMA layer's state over the kernel's: the memory-management state plus live mappings, allocations and pools. Immutable.</summary>
-public sealed record DmaState(KernelState Kernel, ImmutableList<StreamingMapping> Mappings, ImmutableList<CoherentAllocation> Coherent, AtomicPool? Pool = null, SwiotlbPool? Swiotlb = null)
+/// <param name="IommuDomains">The IOMMU DMA domains of the devices behind an IOMMU, by device name (<see cref="IommuDomain"/>); null before the first is used.</param>
+public sealed record DmaState(KernelState Kernel, ImmutableList<StreamingMapping> Mappings, ImmutableList<CoherentAllocation> Coherent, AtomicPool? Pool = null, SwiotlbPool? Swiotlb = null,
+    ImmutableSortedDictionary<string, IommuDomain>? IommuDomains = null)
 {
     public static DmaState Boot(KernelState kernel) => new(kernel, [], [], null, SwiotlbPool.Boot(kernel));
 
@@ -252,6 +256,13 @@ public sealed record DmaEnvironment(KernelProfile Profile)
     /// </summary>
     public DmaOpsKind Ops { get; } = Profile.ArmDmaOps ? DmaOpsKind.ArmDmaOps : Profile.XenDom0 ? DmaOpsKind.XenSwiotlb : DmaOpsKind.Direct;
 
+    /// <summary>
+    /// What <paramref name="dev"/>'s calls go to: iommu-dma for a device in an IOMMU DMA domain (use_dma_iommu(dev)
+    /// from v6.10, iommu_dma_ops before), else get_dma_ops(dev), which is the profile's (<see cref="Ops"/>). A device
+    /// in an identity domain (iommu.passthrough=1) uses the profile's, as without an IOMMU.
+    /// </summary>
+    public DmaOpsKind OpsFor(DmaDevice dev) => dev.Iommu is { Type: not IommuDomainType.Identity } ? DmaOpsKind.Iommu : Ops;
+
     public PlatformLayout Layout => Profile.Layout;
 }
 
@@ -266,4 +277,7 @@ public enum DmaOpsKind
 
     /// <summary>xen_swiotlb_dma_ops (drivers/xen/swiotlb-xen.c).</summary>
     XenSwiotlb,
+
+    /// <summary>iommu-dma (drivers/iommu/dma-iommu.c): a device in an IOMMU DMA domain.</summary>
+    Iommu,
 }

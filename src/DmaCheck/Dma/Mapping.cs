@@ -34,7 +34,7 @@ public static partial class DmaApi
         }
 
         gfp &= ~(Gfp.__GFP_DMA | Gfp.__GFP_DMA32 | Gfp.__GFP_HIGHMEM);
-        switch (env.Ops)
+        switch (env.OpsFor(dev))
         {
             case DmaOpsKind.ArmDmaOps:
                 // arm_dma_alloc / arm_coherent_dma_alloc → __dma_alloc(..., is_coherent, attrs).
@@ -46,6 +46,8 @@ public static partial class DmaApi
                 return ArmDmaAlloc(env, s, dev, PlatformLayout.PageAlign(size), gfp, ops, out cpuAddr, out handle);
             case DmaOpsKind.XenSwiotlb when env.XenArmAlloc == XenArmAllocMode.XenSwiotlbAllocCoherent:
                 return XenSwiotlbAllocCoherent(env, s, dev, size, gfp, attrs, ops, out cpuAddr, out handle);
+            case DmaOpsKind.Iommu:
+                throw IommuNotModelled(dev, "dma_alloc_attrs", "iommu_dma_alloc");
             default:
                 return DmaDirectAlloc(env, s, dev, size, gfp, attrs, ops, out cpuAddr, out handle);
         }
@@ -65,10 +67,11 @@ public static partial class DmaApi
             return s;
         }
 
-        return env.Ops switch
+        return env.OpsFor(dev) switch
         {
             DmaOpsKind.ArmDmaOps => ArmDmaFree(env, s, dev, size, cpuAddr, handle, ops, findings), // arm_dma_free → __arm_dma_free
             DmaOpsKind.XenSwiotlb when env.XenArmAlloc == XenArmAllocMode.XenSwiotlbAllocCoherent => XenSwiotlbFreeCoherent(env, s, dev, size, cpuAddr, handle, attrs, ops, findings),
+            DmaOpsKind.Iommu => throw IommuNotModelled(dev, "dma_free_attrs", "iommu_dma_free"),
             _ => DmaDirectFree(env, s, dev, size, cpuAddr, handle, attrs, ops, findings),
         };
     }
@@ -106,10 +109,16 @@ public static partial class DmaApi
     {
         var layout = env.Layout;
         var count = PlatformLayout.PageAlign(size) >> PlatformLayout.PageShift;
-        var direct = !env.Profile.XenDom0;
-        var function = env.Profile.ArmDmaOps ? (dev.Coherent ? "arm_coherent_dma_mmap" : "arm_dma_mmap") : direct ? "dma_direct_mmap" : "dma_common_mmap";
+        var kind = env.OpsFor(dev);
+        if (kind == DmaOpsKind.Iommu)
+        {
+            throw IommuNotModelled(dev, "dma_mmap_attrs", "iommu_dma_mmap");
+        }
+
+        var direct = kind != DmaOpsKind.XenSwiotlb;
+        var function = kind == DmaOpsKind.ArmDmaOps ? (dev.Coherent ? "arm_coherent_dma_mmap" : "arm_dma_mmap") : direct ? "dma_direct_mmap" : "dma_common_mmap";
         var (pfn, how) = direct
-            ? (layout.DmaToPhys(handle) >> PlatformLayout.PageShift, env.Profile.ArmDmaOps ? $"dma_to_pfn(0x{handle:x})" : $"PHYS_PFN(dma_to_phys(0x{handle:x}))")
+            ? (layout.DmaToPhys(handle) >> PlatformLayout.PageShift, kind == DmaOpsKind.ArmDmaOps ? $"dma_to_pfn(0x{handle:x})" : $"PHYS_PFN(dma_to_phys(0x{handle:x}))")
             : CommonVaddrToPage(env, s.Kernel, cpuAddr, function);
         var record = FindBuffer(s, handle, cpuAddr);
         // The mapping is the buffer's only if it maps the buffer's pages; a use-after-free check makes sense only then.
@@ -129,10 +138,16 @@ public static partial class DmaApi
     {
         var layout = env.Layout;
         var length = PlatformLayout.PageAlign(size);
-        var direct = !env.Profile.XenDom0;
-        var function = env.Profile.ArmDmaOps ? "arm_dma_get_sgtable" : direct ? "dma_direct_get_sgtable" : "dma_common_get_sgtable";
+        var kind = env.OpsFor(dev);
+        if (kind == DmaOpsKind.Iommu)
+        {
+            throw IommuNotModelled(dev, "dma_get_sgtable_attrs", "iommu_dma_get_sgtable");
+        }
+
+        var direct = kind != DmaOpsKind.XenSwiotlb;
+        var function = kind == DmaOpsKind.ArmDmaOps ? "arm_dma_get_sgtable" : direct ? "dma_direct_get_sgtable" : "dma_common_get_sgtable";
         var (pfn, how) = direct
-            ? (layout.DmaToPhys(handle) >> PlatformLayout.PageShift, env.Profile.ArmDmaOps ? $"pfn_to_page(dma_to_pfn(0x{handle:x}))" : $"pfn_to_page(PHYS_PFN(dma_to_phys(0x{handle:x})))")
+            ? (layout.DmaToPhys(handle) >> PlatformLayout.PageShift, kind == DmaOpsKind.ArmDmaOps ? $"pfn_to_page(dma_to_pfn(0x{handle:x}))" : $"pfn_to_page(PHYS_PFN(dma_to_phys(0x{handle:x})))")
             : CommonVaddrToPage(env, s.Kernel, cpuAddr, function);
         var record = FindBuffer(s, handle, cpuAddr);
         CheckExportedPages(s.Kernel, pfn, length >> PlatformLayout.PageShift, record, function, how, $"the sg table of {buffer}", FindingKinds.SgForeignPage, FindingKinds.SgPageOutsideRam,
@@ -164,6 +179,267 @@ public static partial class DmaApi
         }
 
         return DmaMapPage(env, s, dev, layout.VirtToPfn(ptr), ptr & (PlatformLayout.PageSize - 1), size, dir, attrs, function, ops, findings, out handle);
+    }
+
+    /// <summary>
+    /// dma_map_page_attrs(dev, page, offset, size, dir, attrs) (kernel/dma/mapping.c, v5.10..v6.4): BUG_ON on an
+    /// invalid direction, then dma_direct_map_page when dma_map_direct() (no dma_map_ops), else ops-&gt;map_page:
+    /// arm_dma_map_page / arm_coherent_dma_map_page under arm_dma_ops (arch/arm/mm/dma-mapping.c, up to v5.18),
+    /// xen_swiotlb_map_page in a Xen dom0 (drivers/xen/swiotlb-xen.c). The dma-debug hook is <see cref="DmaMapping{TDebug}"/>'s.
+    /// </summary>
+    public static DmaState DmaMapPage(DmaEnvironment env, DmaState s, DmaDevice dev, ulong pfn, ulong offset, ulong size, DmaDirection dir, DmaAttrs attrs, string function, List<HwOp> ops, List<Finding> findings, out ulong handle)
+    {
+        CheckDirection(dir, function);
+        return env.OpsFor(dev) switch
+        {
+            DmaOpsKind.ArmDmaOps => ArmDmaMapPage(env, s, dev, pfn, offset, size, dir, attrs, function, ops, findings, out handle),
+            DmaOpsKind.XenSwiotlb => XenSwiotlbMapPage(env, s, dev, pfn, offset, size, dir, attrs, function, ops, findings, out handle),
+            DmaOpsKind.Iommu => IommuDmaMapPage(env, s, dev, pfn, offset, size, dir, attrs, function, ops, findings, out handle),
+            _ => DmaDirectMapPage(env, s, dev, pfn, offset, size, dir, attrs, function, ops, findings, out handle),
+        };
+    }
+
+    /// <summary>
+    /// The part of the map's bounce test that depends on the buffer alone, not on where it is: dma_direct_map_page's
+    /// v6.5 kmalloc bounce (<see cref="DmaKmallocNeedsBounce"/>). arm_dma_map_page and xen_swiotlb_map_page do not make
+    /// it. The other reasons to bounce (swiotlb=force, dma_capable) depend on the boot options and the address.
+    /// </summary>
+    public static bool MapBouncesForCacheSafety(DmaEnvironment env, KernelState k, DmaDevice dev, ulong size, DmaDirection dir) =>
+        env.OpsFor(dev) == DmaOpsKind.Direct && DmaKmallocNeedsBounce(k, dev, size, dir);
+
+    /// <summary>
+    /// dma_unmap_page_attrs(dev, addr, size, dir, attrs) (v5.10..v6.4; dma_unmap_single_attrs calls it): BUG_ON on an
+    /// invalid direction, then dma_direct_unmap_page or ops-&gt;unmap_page (arm_dma_unmap_page; none in
+    /// arm_coherent_dma_ops; xen_swiotlb_unmap_page).
+    /// </summary>
+    public static DmaState DmaUnmap(DmaEnvironment env, DmaState s, DmaDevice dev, ulong handle, ulong size, DmaDirection dir, DmaAttrs attrs, string function, List<HwOp> ops, List<Finding> findings)
+    {
+        CheckDirection(dir, function);
+        return env.OpsFor(dev) switch
+        {
+            DmaOpsKind.ArmDmaOps => ArmDmaUnmapPage(env, s, dev, handle, size, dir, attrs, function, ops, findings),
+            DmaOpsKind.XenSwiotlb => XenSwiotlbUnmapPage(env, s, dev, handle, size, dir, attrs, function, ops, findings),
+            DmaOpsKind.Iommu => IommuDmaUnmapPage(env, s, dev, handle, size, dir, attrs, function, ops, findings),
+            _ => DmaDirectUnmapPage(env, s, dev, handle, size, dir, attrs, function, ops, findings),
+        };
+    }
+
+    /// <summary>
+    /// dma_sync_single_for_cpu(dev, addr, size, dir) (v5.10..v6.4): BUG_ON on an invalid direction, then
+    /// dma_direct_sync_single_for_cpu or ops-&gt;sync_single_for_cpu (arm_dma_sync_single_for_cpu; none in
+    /// arm_coherent_dma_ops; xen_swiotlb_sync_single_for_cpu).
+    /// </summary>
+    public static void SyncForCpu(DmaEnvironment env, DmaState s, DmaDevice dev, ulong handle, ulong size, DmaDirection dir, string function, List<HwOp> ops, List<Finding> findings)
+    {
+        CheckDirection(dir, function);
+        switch (env.OpsFor(dev))
+        {
+            case DmaOpsKind.ArmDmaOps:
+                ArmDmaSyncSingleForCpu(env, s, dev, handle, size, dir, function, ops);
+                break;
+            case DmaOpsKind.XenSwiotlb:
+                XenSwiotlbSyncSingleForCpu(env, s, dev, handle, size, dir, function, ops, findings);
+                break;
+            case DmaOpsKind.Iommu:
+                IommuDmaSyncSingleForCpu(env, s, dev, handle, size, dir, function, ops);
+                break;
+            default:
+                DmaDirectSyncSingleForCpu(env, s, dev, handle, size, dir, function, ops, findings);
+                break;
+        }
+    }
+
+    /// <summary>
+    /// dma_sync_single_for_device(dev, addr, size, dir) (v5.10..v6.4): BUG_ON on an invalid direction, then
+    /// dma_direct_sync_single_for_device or ops-&gt;sync_single_for_device (arm_dma_sync_single_for_device;
+    /// xen_swiotlb_sync_single_for_device).
+    /// </summary>
+    public static DmaState SyncForDevice(DmaEnvironment env, DmaState s, DmaDevice dev, ulong handle, ulong size, DmaDirection dir, string function, List<HwOp> ops, List<Finding> findings)
+    {
+        CheckDirection(dir, function);
+        switch (env.OpsFor(dev))
+        {
+            case DmaOpsKind.ArmDmaOps:
+                ArmDmaSyncSingleForDevice(env, s, dev, handle, size, dir, function, ops);
+                return s;
+            case DmaOpsKind.XenSwiotlb:
+                return XenSwiotlbSyncSingleForDevice(env, s, dev, handle, size, dir, function, ops, findings);
+            case DmaOpsKind.Iommu:
+                IommuDmaSyncSingleForDevice(env, s, dev, handle, size, dir, function, ops);
+                return s;
+            default:
+                return DmaDirectSyncSingleForDevice(env, s, dev, handle, size, dir, function, ops, findings);
+        }
+    }
+
+    /// <summary>
+    /// dma_map_sg_attrs / dma_map_sgtable → __dma_map_sg_attrs (v5.10..v6.4): BUG_ON on an invalid direction, then
+    /// dma_direct_map_sg or ops-&gt;map_sg (arm_dma_map_sg, xen_swiotlb_map_sg). The result is the number of entries
+    /// mapped, or 0 on failure (the -EIO of v5.16 and later, and dma_map_sg's 0 before).
+    /// </summary>
+    public static DmaState DmaMapSg(DmaEnvironment env, DmaState s, DmaDevice dev, SgTable table, int nents, DmaDirection dir, DmaAttrs attrs, string function, List<HwOp> ops, List<Finding> findings, out int mapped)
+    {
+        CheckDirection(dir, function);
+        CheckSgList(table, nents, function);
+        return env.OpsFor(dev) switch
+        {
+            DmaOpsKind.ArmDmaOps => ArmDmaMapSg(env, s, dev, table, nents, dir, attrs, function, ops, findings, out mapped),
+            DmaOpsKind.XenSwiotlb => XenSwiotlbMapSg(env, s, dev, table, nents, dir, attrs, function, ops, findings, out mapped),
+            DmaOpsKind.Iommu => throw IommuNotModelled(dev, function, "iommu_dma_map_sg"),
+            _ => DmaDirectMapSg(env, s, dev, table, nents, dir, attrs, function, ops, findings, out mapped),
+        };
+    }
+
+    /// <summary>dma_unmap_sg_attrs / dma_unmap_sgtable (v5.10..v6.4): dma_direct_unmap_sg or ops-&gt;unmap_sg (arm_dma_unmap_sg; none in arm_coherent_dma_ops; xen_swiotlb_unmap_sg).</summary>
+    public static DmaState DmaUnmapSg(DmaEnvironment env, DmaState s, DmaDevice dev, SgTable table, int nents, DmaDirection dir, DmaAttrs attrs, string function, List<HwOp> ops, List<Finding> findings)
+    {
+        CheckDirection(dir, function);
+        CheckSgList(table, nents, function);
+        return env.OpsFor(dev) switch
+        {
+            DmaOpsKind.ArmDmaOps => ArmDmaUnmapSg(env, s, dev, table, nents, dir, attrs, function, ops, findings),
+            DmaOpsKind.XenSwiotlb => XenSwiotlbUnmapSg(env, s, dev, table, nents, dir, attrs, function, ops, findings),
+            DmaOpsKind.Iommu => throw IommuNotModelled(dev, function, "iommu_dma_unmap_sg"),
+            _ => DmaDirectUnmapSg(env, s, dev, table, nents, dir, attrs, function, ops, findings),
+        };
+    }
+
+    /// <summary>dma_sync_sg_for_cpu / dma_sync_sgtable_for_cpu (v5.10..v6.4): dma_direct_sync_sg_for_cpu or ops-&gt;sync_sg_for_cpu (arm_dma_sync_sg_for_cpu, xen_swiotlb_sync_sg_for_cpu).</summary>
+    public static void SyncSgForCpu(DmaEnvironment env, DmaState s, DmaDevice dev, SgTable table, int nents, DmaDirection dir, string function, List<HwOp> ops, List<Finding> findings)
+    {
+        CheckSgList(table, nents, function);
+        CheckDirection(dir, function);
+        switch (env.OpsFor(dev))
+        {
+            case DmaOpsKind.ArmDmaOps:
+                ArmDmaSyncSgForCpu(env, s, dev, table, nents, dir, function, ops);
+                break;
+            case DmaOpsKind.XenSwiotlb:
+                XenSwiotlbSyncSgForCpu(env, s, dev, table, nents, dir, function, ops, findings);
+                break;
+            case DmaOpsKind.Iommu:
+                throw IommuNotModelled(dev, function, "iommu_dma_sync_sg_for_cpu");
+            default:
+                DmaDirectSyncSgForCpu(env, s, dev, table, nents, dir, function, ops, findings);
+                break;
+        }
+    }
+
+    /// <summary>dma_sync_sg_for_device / dma_sync_sgtable_for_device (v5.10..v6.4): dma_direct_sync_sg_for_device or ops-&gt;sync_sg_for_device (arm_dma_sync_sg_for_device, xen_swiotlb_sync_sg_for_device).</summary>
+    public static DmaState SyncSgForDevice(DmaEnvironment env, DmaState s, DmaDevice dev, SgTable table, int nents, DmaDirection dir, string function, List<HwOp> ops, List<Finding> findings)
+    {
+        CheckSgList(table, nents, function);
+        CheckDirection(dir, function);
+        switch (env.OpsFor(dev))
+        {
+            case DmaOpsKind.ArmDmaOps:
+                ArmDmaSyncSgForDevice(env, s, dev, table, nents, dir, function, ops);
+                return s;
+            case DmaOpsKind.XenSwiotlb:
+                return XenSwiotlbSyncSgForDevice(env, s, dev, table, nents, dir, function, ops, findings);
+            case DmaOpsKind.Iommu:
+                throw IommuNotModelled(dev, function, "iommu_dma_sync_sg_for_device");
+            default:
+                return DmaDirectSyncSgForDevice(env, s, dev, table, nents, dir, function, ops, findings);
+        }
+    }
+
+    /// <summary>
+    /// dma_map_resource(dev, phys_addr, size, dir, attrs) (kernel/dma/mapping.c): BUG_ON on an invalid direction; a RAM
+    /// address is handled as <see cref="Switches.MapResourceRamCheck"/> says: BUG_ON(pfn_valid) up to v5.0,
+    /// WARN_ON_ONCE(pfn_valid) and DMA_MAPPING_ERROR from v5.1 to a9c38c5d267c (v5.16), nothing since (the 2026
+    /// dma-debug report is the Debug layer's). Then dma_direct_map_resource without dma_map_ops or under arm_dma_ops
+    /// (whose .map_resource it is). In a Xen dom0 it depends on the release (no .map_resource up to v5.15, one later),
+    /// which is not modelled.
+    /// </summary>
+    public static DmaState DmaMapResource(DmaEnvironment env, DmaState s, DmaDevice dev, ulong phys, ulong size, DmaDirection dir, string function, List<Finding> findings, out ulong handle)
+    {
+        CheckDirection(dir, function);
+        var kind = env.OpsFor(dev);
+        if (kind == DmaOpsKind.ArmDmaOps)
+        {
+            ArmCheckNoSwiotlb(env, s, function);
+        }
+
+        var pfn = phys >> PlatformLayout.PageShift;
+        if (env.MapResourceRamCheck == MapResourceRamCheckMode.BugOn && env.Layout.PfnValid(pfn))
+        {
+            // v4.9..v5.0: "Don't allow RAM to be mapped" was a BUG_ON.
+            throw new KernelBugException(function, $"BUG_ON(pfn_valid(PHYS_PFN(0x{phys:x}))) [{Switches.MapResourceRamCheck.Key}=bug_on]: dma_map_resource does not allow RAM to be mapped, and this kernel oopses");
+        }
+
+        if (env.MapResourceRamCheck == MapResourceRamCheckMode.WarnFail && env.Layout.PfnValid(pfn))
+        {
+            findings.Add(new Finding(FindingKinds.MapResourceRam, function, pfn, s.OwnerOf(pfn), Severity.ContractViolation,
+                $"WARN_ON_ONCE(pfn_valid(PHYS_PFN(0x{phys:x}))) [{Switches.MapResourceRamCheck.Key}=warn_fail]: dma_map_resource does not allow RAM to be mapped and returns DMA_MAPPING_ERROR (use dma_map_single or dma_map_page for RAM)"));
+            handle = DmaMappingError;
+            return s;
+        }
+
+        if (kind == DmaOpsKind.XenSwiotlb)
+        {
+            // v5.8..v5.15's xen_swiotlb_dma_ops have no .map_resource, so addr keeps its initial DMA_MAPPING_ERROR; later
+            // releases give it one (dma_direct_map_resource, then xen_swiotlb_direct_map_resource), and which release
+            // did is not recorded here.
+            throw new NotModelledException($"{function} in a Xen dom0: whether xen_swiotlb_dma_ops has a .map_resource (none up to v5.15, so DMA_MAPPING_ERROR; one in later releases) is not modelled");
+        }
+
+        if (kind == DmaOpsKind.Iommu)
+        {
+            throw IommuNotModelled(dev, function, "iommu_dma_map_resource");
+        }
+
+        return DmaDirectMapResource(env, s, dev, phys, size, function, findings, out handle);
+    }
+
+    /// <summary>One backend's map_page, as the sg loops call it for each entry.</summary>
+    private delegate DmaState MapPageOp(DmaEnvironment env, DmaState s, DmaDevice dev, ulong pfn, ulong offset, ulong size, DmaDirection dir, DmaAttrs attrs, string function, List<HwOp> ops, List<Finding> findings, out ulong handle);
+
+    /// <summary>One backend's unmap_page.</summary>
+    private delegate DmaState UnmapPageOp(DmaEnvironment env, DmaState s, DmaDevice dev, ulong handle, ulong size, DmaDirection dir, DmaAttrs attrs, string function, List<HwOp> ops, List<Finding> findings);
+
+    /// <summary>
+    /// The for_each_sg loop of dma_direct_map_sg, arm_dma_map_sg and xen_swiotlb_map_sg: <paramref name="mapPage"/> on
+    /// each entry's page, offset and length, then sg-&gt;dma_address and sg_dma_len; on a failed entry the entries
+    /// before it are unmapped with <paramref name="unmapPage"/> and the caller's attrs plus <paramref name="unmapExtraAttrs"/>.
+    /// </summary>
+    private static DmaState MapSgEntries(DmaEnvironment env, DmaState s, DmaDevice dev, SgTable table, int nents, DmaDirection dir, DmaAttrs attrs, string function, List<HwOp> ops, List<Finding> findings,
+        MapPageOp mapPage, string mapPageName, UnmapPageOp unmapPage, DmaAttrs unmapExtraAttrs, out int mapped)
+    {
+        var k = s.Kernel;
+        for (var i = 0; i < nents; i++)
+        {
+            var e = k.SgTables[table.Id].Entries[i];
+            if (e.Pfn is not { } pfn)
+            {
+                throw new KernelBugException(function, $"entry {i} of the table has no page (no sg_set_buf or sg_set_page): sg_page() is NULL and {mapPageName} dereferences it");
+            }
+
+            s = mapPage(env, s with { Kernel = k }, dev, pfn, e.Offset, e.Length, dir, attrs, function, ops, findings, out var handle);
+            if (handle == DmaMappingError)
+            {
+                s = UnmapSgEntries(env, s, dev, s.Kernel.SgTables[table.Id], i, dir, attrs | unmapExtraAttrs, function, ops, findings, unmapPage);
+                mapped = 0;
+                return s;
+            }
+
+            k = Scatterlist.SetDma(s.Kernel, s.Kernel.SgTables[table.Id], i, handle, e.Length, function, ops);
+        }
+
+        mapped = nents;
+        return s with { Kernel = k };
+    }
+
+    /// <summary>The for_each_sg loop of the unmap_sg ops: <paramref name="unmapPage"/>(sg_dma_address, sg_dma_len) for each of the first nents entries.</summary>
+    private static DmaState UnmapSgEntries(DmaEnvironment env, DmaState s, DmaDevice dev, SgTable table, int nents, DmaDirection dir, DmaAttrs attrs, string function, List<HwOp> ops, List<Finding> findings, UnmapPageOp unmapPage)
+    {
+        for (var i = 0; i < nents; i++)
+        {
+            var e = table.Entries[i];
+            s = unmapPage(env, s, dev, e.DmaAddress, e.DmaLength, dir, attrs, function, ops, findings);
+        }
+
+        return s;
     }
 
     /// <summary>for_each_sg(sgl, sg, nents, i) walks sg_next: past the table's end marker it returns NULL, which the loop then dereferences.</summary>
@@ -355,9 +631,11 @@ public sealed class DmaMapping<TDebug>(DmaEnvironment env, IDmaDebugHooks<TDebug
         return (dma, debug.MapResource(dbg, dma, dev, handle, phys, size, dir, line, findings));
     }
 
-    /// <summary>dma_unmap_resource: dma-direct has no unmap_resource, so only debug_dma_unmap_resource runs.</summary>
+    /// <summary>dma_unmap_resource: dma-direct has no unmap_resource, so only debug_dma_unmap_resource runs (iommu_dma_unmap_resource, for a device behind an IOMMU, is not modelled).</summary>
     public TDebug UnmapResource(DmaState dma, TDebug dbg, DmaDevice dev, ulong handle, ulong size, DmaDirection dir, List<Finding> findings) =>
-        debug.UnmapResource(dbg, dma, dev, handle, size, dir, findings);
+        env.OpsFor(dev) == DmaOpsKind.Iommu
+            ? throw new NotModelledException($"dma_unmap_resource → iommu_dma_unmap_resource: {dev.Name} is behind an IOMMU, and that is not modelled yet (docs/iommu.md)")
+            : debug.UnmapResource(dbg, dma, dev, handle, size, dir, findings);
 
     /// <summary>dma_mapping_error: debug_dma_mapping_error, then the test against DMA_MAPPING_ERROR.</summary>
     public bool MappingError(TDebug dbg, DmaDevice dev, ulong handle, out TDebug next)

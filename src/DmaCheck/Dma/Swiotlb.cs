@@ -381,9 +381,10 @@ public static partial class DmaApi
     /// swiotlb_map() → swiotlb_tbl_map_single() (v6.4, one area): find slots, record the original address, copy the
     /// buffer into the slots as <see cref="Switches.SwiotlbMapBounce"/> says; the handle is phys_to_dma of the bounce
     /// address, refused ("swiotlb addr ... overflow") when the device cannot reach it; a non-coherent device gets
-    /// arch_sync_dma_for_device on the bounce slots unless DMA_ATTR_SKIP_CPU_SYNC.
+    /// arch_sync_dma_for_device on the bounce slots unless DMA_ATTR_SKIP_CPU_SYNC. <paramref name="via"/> names the
+    /// caller in the operations' labels (xen_swiotlb_map_page takes the same steps through swiotlb_tbl_map_single).
     /// </summary>
-    private static DmaState SwiotlbMap(DmaEnvironment env, DmaState s, SwiotlbPool pool, DmaDevice dev, ulong phys, ulong size, DmaDirection dir, DmaAttrs attrs, string function, List<HwOp> ops, List<Finding> findings, out ulong handle)
+    private static DmaState SwiotlbMap(DmaEnvironment env, DmaState s, SwiotlbPool pool, DmaDevice dev, ulong phys, ulong size, DmaDirection dir, DmaAttrs attrs, string function, string via, List<HwOp> ops, List<Finding> findings, out ulong handle)
     {
         if (dev.SegBoundaryMask != ulong.MaxValue)
         {
@@ -423,7 +424,7 @@ public static partial class DmaApi
         var mapping = new StreamingMapping(dev.Name, env.Layout.PhysToDma(tlb), phys, size, dir, function, tlb, [(0UL, size)]);
         if (bounce)
         {
-            SwiotlbBounce.Bounce(next, allocated, tlb, size, DmaDirection.DMA_TO_DEVICE, $"{XenVia(env, function, "xen_swiotlb_map_page")}: swiotlb_tbl_map_single [{Switches.SwiotlbMapBounce.Key}={env.Profile.Value(Switches.SwiotlbMapBounce)}]", ops, findings, env.SwiotlbSyncOffset);
+            SwiotlbBounce.Bounce(next, allocated, tlb, size, DmaDirection.DMA_TO_DEVICE, $"{via}: swiotlb_tbl_map_single [{Switches.SwiotlbMapBounce.Key}={env.Profile.Value(Switches.SwiotlbMapBounce)}]", ops, findings, env.SwiotlbSyncOffset);
             mapping = mapping.Filled(0, size);
         }
 
@@ -439,7 +440,7 @@ public static partial class DmaApi
         handle = mapping.Handle;
         if (!dev.Coherent && !skip)
         {
-            ArchSyncDmaForDevice(env, next.Kernel, tlb, size, dir, XenVia(env, function, "xen_swiotlb_map_page"), ops);
+            ArchSyncDmaForDevice(env, next.Kernel, tlb, size, dir, via, ops);
         }
 
         return next with { Mappings = CanonicalList.Insert(next.Mappings, mapping, StreamingMapping.Order) };
@@ -491,5 +492,54 @@ public static partial class DmaApi
                 }
             }
         }
+    }
+}
+
+// The sync and unmap halves of kernel/dma/swiotlb.c that dma-direct and swiotlb-xen call.
+public static partial class DmaApi
+{
+    /// <summary>
+    /// swiotlb_sync_single_for_cpu(dev, tlb_addr, size, dir) (kernel/dma/swiotlb.c, v5.13..v6.4): DMA_FROM_DEVICE and
+    /// DMA_BIDIRECTIONAL copy the slots back into the buffer; a copy of bytes nobody wrote is reported.
+    /// </summary>
+    private static void SwiotlbSyncSingleForCpu(DmaEnvironment env, DmaState s, SwiotlbPool pool, ulong tlbAddr, ulong size, DmaDirection dir, string caller, string function, List<HwOp> ops, List<Finding> findings)
+    {
+        if (dir is DmaDirection.DMA_FROM_DEVICE or DmaDirection.DMA_BIDIRECTIONAL &&
+            SwiotlbBounce.Bounce(s, pool, tlbAddr, size, DmaDirection.DMA_FROM_DEVICE, $"{caller}: swiotlb_sync_single_for_cpu", ops, findings, env.SwiotlbSyncOffset) is { } copied)
+        {
+            StaleBytes(s, copied.Orig, copied.Size, function, findings);
+        }
+    }
+
+    /// <summary>
+    /// swiotlb_sync_single_for_device(dev, tlb_addr, size, dir) (v5.13..v6.4): copies the buffer into the slots for the
+    /// directions <see cref="Switches.SwiotlbSyncForDeviceBounce"/> names.
+    /// </summary>
+    private static DmaState SwiotlbSyncSingleForDevice(DmaEnvironment env, DmaState s, SwiotlbPool pool, ulong tlbAddr, ulong size, DmaDirection dir, string caller, List<HwOp> ops, List<Finding> findings)
+    {
+        if (!env.SwiotlbSyncForDeviceAlwaysBounces && dir is not (DmaDirection.DMA_TO_DEVICE or DmaDirection.DMA_BIDIRECTIONAL))
+        {
+            return s;
+        }
+
+        SwiotlbBounce.Bounce(s, pool, tlbAddr, size, DmaDirection.DMA_TO_DEVICE,
+            $"{caller}: swiotlb_sync_single_for_device [{Switches.SwiotlbSyncForDeviceBounce.Key}={(env.SwiotlbSyncForDeviceAlwaysBounces ? "always" : "by_direction")}]", ops, findings, env.SwiotlbSyncOffset);
+        return Filled(s, tlbAddr, size);
+    }
+
+    /// <summary>
+    /// swiotlb_tbl_unmap_single(dev, tlb_addr, size, dir, attrs) (v5.13..v6.4): unless DMA_ATTR_SKIP_CPU_SYNC, a
+    /// DMA_FROM_DEVICE or DMA_BIDIRECTIONAL mapping is copied back; then the slots are released
+    /// (<see cref="SwiotlbPool.Release(SwiotlbAllocation, ulong)"/>).
+    /// </summary>
+    private static DmaState SwiotlbTblUnmapSingle(DmaEnvironment env, DmaState s, SwiotlbPool pool, ulong tlbAddr, ulong size, DmaDirection dir, DmaAttrs attrs, string caller, string function, List<HwOp> ops, List<Finding> findings)
+    {
+        if ((attrs & DmaAttrs.DMA_ATTR_SKIP_CPU_SYNC) == 0 && dir is DmaDirection.DMA_FROM_DEVICE or DmaDirection.DMA_BIDIRECTIONAL &&
+            SwiotlbBounce.Bounce(s, pool, tlbAddr, size, DmaDirection.DMA_FROM_DEVICE, $"{caller}: swiotlb_tbl_unmap_single", ops, findings, env.SwiotlbSyncOffset) is { } copied)
+        {
+            StaleBytes(s, copied.Orig, copied.Size, function, findings);
+        }
+
+        return pool.AllocationAt(tlbAddr) is { } slots ? s with { Swiotlb = pool.Release(slots, tlbAddr) } : s;
     }
 }

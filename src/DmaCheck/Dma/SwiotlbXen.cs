@@ -80,15 +80,127 @@ public static partial class DmaApi
     }
 
     /// <summary>
-    /// The caller's name for the maintenance a streaming call does, with the swiotlb-xen function in between in a Xen
-    /// dom0. xen_swiotlb_dma_ops (drivers/xen/swiotlb-xen.c, v5.10..v6.x) make the same decisions as dma-direct for the
+    /// The caller's name for the maintenance a streaming call does, with the swiotlb-xen function in between.
+    /// xen_swiotlb_dma_ops (drivers/xen/swiotlb-xen.c, v5.10..v5.18) make the same decisions as dma-direct for the
     /// dom0's own pages, which Xen on arm maps 1:1: a page is bounced when !dma_capable or swiotlb=force
     /// (range_straddles_page_boundary and xen_arch_need_swiotlb are false for a local, contiguous page), and its cache
     /// maintenance is arch_sync_dma_for_* because pfn_valid(dma_to_phys(handle)) holds (foreign pages, synced by the
-    /// GNTTABOP_cache_flush hypercall, do not occur here). Unmap does arch_sync_dma_for_cpu and then
-    /// swiotlb_tbl_unmap_single, whose copy back equals dma-direct's sync then release; the translation is
-    /// phys_to_dma, as since the v5.9 fix-rpi4 series (the only earlier profile, v5.8 on arm64, has no DMA offset).
+    /// GNTTABOP_cache_flush hypercall, do not occur here). The translation is phys_to_dma, as since the v5.9 fix-rpi4
+    /// series (the only earlier profile, v5.8 on arm64, has no DMA offset).
     /// </summary>
-    private static string XenVia(DmaEnvironment env, string function, string xenFunction) =>
-        env.Profile.XenDom0 ? $"{function} → {xenFunction}" : function;
+    private static string XenVia(string function, string xenFunction) => $"{function} → {xenFunction}";
+
+    /// <summary>
+    /// xen_swiotlb_map_page (drivers/xen/swiotlb-xen.c, v5.10..v5.18): the handle is xen_phys_to_dma(phys) when the
+    /// device can reach it and swiotlb=force is off; otherwise swiotlb_tbl_map_single bounces it (the model's
+    /// <see cref="SwiotlbMap"/>, labelled through xen_swiotlb_map_page). Then, unless DMA_ATTR_SKIP_CPU_SYNC, a
+    /// non-coherent device gets arch_sync_dma_for_device on the address really used. No v6.5 kmalloc bounce.
+    /// </summary>
+    private static DmaState XenSwiotlbMapPage(DmaEnvironment env, DmaState s, DmaDevice dev, ulong pfn, ulong offset, ulong size, DmaDirection dir, DmaAttrs attrs, string function, List<HwOp> ops, List<Finding> findings, out ulong handle)
+    {
+        var phys = PlatformLayout.PfnToPhys(pfn) + offset;
+        var dma = env.Layout.PhysToDma(phys);
+        var via = XenVia(function, "xen_swiotlb_map_page");
+        if (s.Swiotlb is { ForceBounce: true } || !DmaCapable(env, dev, dma, size))
+        {
+            if (s.Swiotlb is not { } pool)
+            {
+                throw new NotModelledException($"{function} → xen_swiotlb_map_page must bounce {size} bytes at PA 0x{phys:x} for {dev.Name}, but the scenario has no swiotlb pool: a Xen dom0 always sets up swiotlb-xen's (xen_mm_init → xen_swiotlb_init), which this model reserves only with `set swiotlb = on`");
+            }
+
+            return SwiotlbMap(env, s, pool, dev, phys, size, dir, attrs, function, via, ops, findings, out handle);
+        }
+
+        handle = dma;
+        if (!dev.Coherent && (attrs & DmaAttrs.DMA_ATTR_SKIP_CPU_SYNC) == 0)
+        {
+            ArchSyncDmaForDevice(env, s.Kernel, phys, size, dir, via, ops);
+        }
+
+        return RecordMapping(s, new StreamingMapping(dev.Name, handle, phys, size, dir, function));
+    }
+
+    /// <summary>
+    /// xen_swiotlb_unmap_page (v5.10..v5.18): unless DMA_ATTR_SKIP_CPU_SYNC, arch_sync_dma_for_cpu for a non-coherent
+    /// device; then, for a bounce address, swiotlb_tbl_unmap_single with the caller's attrs, which copies back
+    /// (FROM_DEVICE, BIDIRECTIONAL) unless DMA_ATTR_SKIP_CPU_SYNC and releases the slots.
+    /// </summary>
+    private static DmaState XenSwiotlbUnmapPage(DmaEnvironment env, DmaState s, DmaDevice dev, ulong handle, ulong size, DmaDirection dir, DmaAttrs attrs, string function, List<HwOp> ops, List<Finding> findings)
+    {
+        var paddr = env.Layout.DmaToPhys(handle);
+        var via = XenVia(function, "xen_swiotlb_unmap_page");
+        if (!dev.Coherent && (attrs & DmaAttrs.DMA_ATTR_SKIP_CPU_SYNC) == 0)
+        {
+            ArchSyncDmaForCpu(env, s.Kernel, paddr, size, dir, via, ops);
+        }
+
+        if (s.Swiotlb is { } pool && pool.Contains(paddr))
+        {
+            s = SwiotlbTblUnmapSingle(env, s, pool, paddr, size, dir, attrs, via, function, ops, findings);
+        }
+
+        return ForgetMapping(s, dev, handle);
+    }
+
+    /// <summary>xen_swiotlb_sync_single_for_cpu (v5.10..v5.18): arch_sync_dma_for_cpu for a non-coherent device, then swiotlb_sync_single_for_cpu for a bounce address.</summary>
+    private static void XenSwiotlbSyncSingleForCpu(DmaEnvironment env, DmaState s, DmaDevice dev, ulong handle, ulong size, DmaDirection dir, string function, List<HwOp> ops, List<Finding> findings)
+    {
+        var paddr = env.Layout.DmaToPhys(handle);
+        var via = XenVia(function, "xen_swiotlb_sync_single_for_cpu");
+        if (!dev.Coherent)
+        {
+            ArchSyncDmaForCpu(env, s.Kernel, paddr, size, dir, via, ops);
+        }
+
+        if (s.Swiotlb is { } pool && pool.Contains(paddr))
+        {
+            SwiotlbSyncSingleForCpu(env, s, pool, paddr, size, dir, via, function, ops, findings);
+        }
+    }
+
+    /// <summary>xen_swiotlb_sync_single_for_device (v5.10..v5.18): swiotlb_sync_single_for_device for a bounce address, then arch_sync_dma_for_device for a non-coherent device.</summary>
+    private static DmaState XenSwiotlbSyncSingleForDevice(DmaEnvironment env, DmaState s, DmaDevice dev, ulong handle, ulong size, DmaDirection dir, string function, List<HwOp> ops, List<Finding> findings)
+    {
+        var paddr = env.Layout.DmaToPhys(handle);
+        var via = XenVia(function, "xen_swiotlb_sync_single_for_device");
+        var next = s.Swiotlb is { } pool && pool.Contains(paddr) ? SwiotlbSyncSingleForDevice(env, s, pool, paddr, size, dir, via, ops, findings) : s;
+        if (!dev.Coherent)
+        {
+            ArchSyncDmaForDevice(env, s.Kernel, paddr, size, dir, via, ops);
+        }
+
+        return next;
+    }
+
+    /// <summary>
+    /// xen_swiotlb_map_sg (v5.10..v5.18): xen_swiotlb_map_page for each entry and sg_dma_len(sg) = sg-&gt;length; on a
+    /// failed entry xen_swiotlb_unmap_sg of the ones before with DMA_ATTR_SKIP_CPU_SYNC, and the call fails (the
+    /// kernel also zeroes sg_dma_len of the first entry, which the model does not record).
+    /// </summary>
+    private static DmaState XenSwiotlbMapSg(DmaEnvironment env, DmaState s, DmaDevice dev, SgTable table, int nents, DmaDirection dir, DmaAttrs attrs, string function, List<HwOp> ops, List<Finding> findings, out int mapped) =>
+        MapSgEntries(env, s, dev, table, nents, dir, attrs, function, ops, findings, XenSwiotlbMapPage, "xen_swiotlb_map_page", XenSwiotlbUnmapPage, DmaAttrs.DMA_ATTR_SKIP_CPU_SYNC, out mapped);
+
+    /// <summary>xen_swiotlb_unmap_sg (v5.10..v5.18): xen_swiotlb_unmap_page(dev, sg-&gt;dma_address, sg_dma_len(sg), dir, attrs) for each entry.</summary>
+    private static DmaState XenSwiotlbUnmapSg(DmaEnvironment env, DmaState s, DmaDevice dev, SgTable table, int nents, DmaDirection dir, DmaAttrs attrs, string function, List<HwOp> ops, List<Finding> findings) =>
+        UnmapSgEntries(env, s, dev, table, nents, dir, attrs, function, ops, findings, XenSwiotlbUnmapPage);
+
+    /// <summary>xen_swiotlb_sync_sg_for_cpu (v5.10..v5.18): xen_swiotlb_sync_single_for_cpu(dev, sg-&gt;dma_address, sg-&gt;length, dir) for each entry.</summary>
+    private static void XenSwiotlbSyncSgForCpu(DmaEnvironment env, DmaState s, DmaDevice dev, SgTable table, int nents, DmaDirection dir, string function, List<HwOp> ops, List<Finding> findings)
+    {
+        for (var i = 0; i < nents; i++)
+        {
+            XenSwiotlbSyncSingleForCpu(env, s, dev, table.Entries[i].DmaAddress, table.Entries[i].Length, dir, function, ops, findings);
+        }
+    }
+
+    /// <summary>xen_swiotlb_sync_sg_for_device (v5.10..v5.18): xen_swiotlb_sync_single_for_device for each entry.</summary>
+    private static DmaState XenSwiotlbSyncSgForDevice(DmaEnvironment env, DmaState s, DmaDevice dev, SgTable table, int nents, DmaDirection dir, string function, List<HwOp> ops, List<Finding> findings)
+    {
+        for (var i = 0; i < nents; i++)
+        {
+            s = XenSwiotlbSyncSingleForDevice(env, s, dev, table.Entries[i].DmaAddress, table.Entries[i].Length, dir, function, ops, findings);
+        }
+
+        return s;
+    }
 }

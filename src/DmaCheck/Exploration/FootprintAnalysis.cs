@@ -40,6 +40,13 @@ internal sealed class FootprintAnalysis
     /// <summary>With dma-debug's unbind check, the run's last step reports on every live entry, whichever agent takes it.</summary>
     private readonly bool endsConflict;
 
+    /// <summary>
+    /// The statements that use an IOMMU DMA domain (<see cref="DmaOpsKind.Iommu"/>): a call for a device behind one, and
+    /// every access of such a device's DMA engine (it translates through the domain). The IOMMU state is not refined
+    /// into parts: each of these steps is taken to touch everything.
+    /// </summary>
+    private readonly HashSet<Statement> iommuSteps = new(ReferenceEqualityComparer.Instance);
+
     /// <param name="marked">Statements that must keep their place in every run: they reported a finding, crashed the
     /// kernel or failed on an earlier, reduced search. Each conflicts with every step.</param>
     public FootprintAnalysis(ScenarioModel model, IReadOnlySet<Statement> marked)
@@ -53,8 +60,14 @@ internal sealed class FootprintAnalysis
         endsConflict = config.DmaApiDebug && config.DebugUnbindAtEnd;
         for (var p = 0; p < model.Scenario.Programs.Count; p++)
         {
+            var engine = model.Scenario.Programs[p].DmaDevice;
             foreach (var stmt in model.Scenario.Programs[p].Body)
             {
+                if ((engine is not null && UsesIommu(engine)) || (stmt.GetType().GetProperty("Device")?.GetValue(stmt) is DmaDevice d && UsesIommu(d)))
+                {
+                    iommuSteps.Add(stmt);
+                }
+
                 if (Assigns(stmt) is { } v)
                 {
                     if (!producers.TryGetValue(v, out var list))
@@ -67,6 +80,8 @@ internal sealed class FootprintAnalysis
             }
         }
     }
+
+    private bool UsesIommu(DmaDevice dev) => model.Environment.OpsFor(dev) == DmaOpsKind.Iommu;
 
     /// <summary>The footprint of <paramref name="agent"/>'s next statement in <paramref name="s"/>.</summary>
     public StepAccess Next(ControlState s, int agent)
@@ -155,7 +170,7 @@ internal sealed class FootprintAnalysis
     /// <param name="unknown">Local names whose values are not known (a firmware call not made yet).</param>
     private StepAccess Of(ControlState s, Frame frame, AgentProgram program, Statement stmt, HashSet<string>? unknown)
     {
-        if (marked.Contains(stmt))
+        if (marked.Contains(stmt) || (iommuSteps.Count > 0 && iommuSteps.Contains(stmt)))
         {
             return StepAccess.Everything;
         }
@@ -367,7 +382,7 @@ internal sealed class FootprintAnalysis
         var dma = ctx.S.Dma;
         var bounce = dma.Swiotlb is { } pool
             && (pool.ForceBounce || !DmaApi.DmaCapable(model.Environment, m.Device, layout.PhysToDma(phys), size)
-                || DmaApi.DmaKmallocNeedsBounce(dma.Kernel, m.Device, size, m.Direction) || model.Environment.Profile.XenDom0);
+                || DmaApi.DmaKmallocNeedsBounce(dma.Kernel, m.Device, size, m.Direction) || model.Environment.OpsFor(m.Device) == DmaOpsKind.XenSwiotlb);
         var lines = Ranges(phys, size);
         var keys = KeyRanges((phys, size));
         if (bounce)

@@ -55,6 +55,11 @@ public static class FindingKinds
     public const string DmaAddrOverflow = "dma-addr-overflow";
     public const string MapResourceRam = "map-resource-ram";
     public const string MapSingleVmalloc = "map-single-vmalloc";
+    public const string IommuTranslationFault = "iommu-translation-fault";
+    public const string IommuPermissionFault = "iommu-permission-fault";
+    public const string IommuUnmapUnmapped = "iommu-unmap-unmapped";
+    public const string IommuUnsupportedAlignment = "iommu-unsupported-alignment";
+    public const string IommuStaleIotlb = "iommu-stale-iotlb";
 
     // What CONFIG_DMA_API_DEBUG reports (kernel/dma/debug.c), and the ownership rules it cannot check (Debug/DmaDebug.cs).
     public const string DmaApiFreeInvalid = "dma-api-free-invalid-address";
@@ -140,6 +145,11 @@ public static class FindingKindRegistry
         Model(FindingKinds.DmaAddrOverflow, Api, "the device cannot reach the buffer or the bounce slots: the map fails"),
         Model(FindingKinds.MapResourceRam, Api, "dma_map_resource of RAM refused with a WARN (before a9c38c5d267c)"),
         Model(FindingKinds.MapSingleVmalloc, Api, "dma_map_single of a vmalloc address refused with a WARN (4544b9f25e70)"),
+        Model(FindingKinds.IommuTranslationFault, Fault, "a device reaches an IOVA its IOMMU domain has no translation for: the SMMU terminates the transaction"),
+        Model(FindingKinds.IommuPermissionFault, Fault, "a device writes through a read-only IOMMU mapping, or reads through a write-only one"),
+        Model(FindingKinds.IommuUnmapUnmapped, Api, "iommu-dma's WARN on an unmap of an IOVA (or part of one) that has no translation"),
+        Model(FindingKinds.IommuStaleIotlb, [Severity.InformationLeak, Severity.Corruption], "in a lazy IOMMU domain, a device reaches an unmapped IOVA through the IOTLB entry the flush queue has not invalidated yet"),
+        Model(FindingKinds.IommuUnsupportedAlignment, Api, "__iommu_dma_map's \"Unsupported alignment constraint\": min_align_mask beyond the IOVA granule"),
         Debug(FindingKinds.DmaApiFreeInvalid, "E1", "an unmap or free of DMA_MAPPING_ERROR"),
         Debug(FindingKinds.DmaApiFreeNotAllocated, "E2", "an unmap or free of a handle that is not mapped"),
         Debug(FindingKinds.DmaApiFreeSize, "E3", "the unmap or free size differs from the map's"),

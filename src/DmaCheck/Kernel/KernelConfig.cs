@@ -39,11 +39,14 @@ public enum CachelineOverlapReport
 /// <param name="DebugSg">CONFIG_DMA_API_DEBUG_SG: debug_dma_map_sg also runs check_sg_segment on every element (E19, E20). Off by default, as in the kernel's Kconfig.</param>
 /// <param name="DebugCachelineOverlap">When add_dma_entry reports an overlapping active cache line (E21): the switch dma_debug.cacheline_overlap, by kernel version.</param>
 /// <param name="Cache">The kernel's cache constants for DMA (L1_CACHE_SHIFT, ARCH_DMA_MINALIGN, dma_get_cache_alignment()), set per profile by the binder; null for the default geometry (L1_CACHE_SHIFT 6, ARCH_DMA_MINALIGN 128, dma_get_cache_alignment() the hardware's writeback granule), which a KernelConfig built by hand gets.</param>
+/// <param name="IommuPassthrough">iommu.passthrough=1: devices behind an IOMMU get identity domains (the SMMU bypasses, dma-direct maps).</param>
+/// <param name="IommuStrict">iommu.strict: 1 (arm64's default, CONFIG_IOMMU_DEFAULT_DMA_STRICT) invalidates at every unmap; 0 defers it to the flush queue (IOMMU_DOMAIN_DMA_FQ).</param>
+/// <param name="IommuGranule">The IOMMU page size iommu-dma's domains use (the smallest of the SMMU's page sizes the driver picks).</param>
 /// <param name="CmaBytes">The cma= boot option: the size of the default CMA area that dma_alloc_contiguous serves multi-page coherent buffers from; 0 (cma=0) for none, as the bundled layouts boot.</param>
 public sealed record KernelConfig(bool InitOnAlloc = false, bool InitOnFree = false, bool DmaApiDebug = true, SwiotlbBoot? Swiotlb = null,
     int? SwiotlbSlots = null, string SwiotlbResidue = "zero", int KmallocMinalign = 128, bool KmallocBounce = false,
     bool DebugUnbindAtEnd = false, bool DebugAssertIdle = false, ulong CmaBytes = 0, bool DebugSg = false, CachelineOverlapReport DebugCachelineOverlap = CachelineOverlapReport.SkipCpuSync,
-    CacheGeometry? Cache = null)
+    CacheGeometry? Cache = null, bool IommuPassthrough = false, bool IommuStrict = true, ulong IommuGranule = 4096)
 {
     /// <summary>The kernel's cache constants: <see cref="Cache"/>, or the default geometry.</summary>
     public CacheGeometry CacheConstants => Cache ?? DefaultCache;

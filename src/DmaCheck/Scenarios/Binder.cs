@@ -37,6 +37,12 @@ public sealed class Binder
     /// <summary>The profile with the scenario's switch overrides, once known.</summary>
     private KernelProfile? boundProfile;
 
+    /// <summary>Where each device names its IOMMU.</summary>
+    private readonly Dictionary<string, Token> iommuAt = new(StringComparer.Ordinal);
+
+    /// <summary>The kernel settings (the IOMMU's among them), once known.</summary>
+    private KernelConfig boundConfig = new();
+
     private Binder(ScenarioSyntax syntax, SettingOverrides overrides)
     {
         this.syntax = syntax;
@@ -100,6 +106,7 @@ public sealed class Binder
         (profile, var config, var hardware) = (settings.Profile, settings.Kernel, settings.Kernel.FreshPages(settings.Hardware));
         config = KmallocSettings(profile, hardware, config);
         boundProfile = profile;
+        boundConfig = config;
 
         foreach (var decl in syntax.Declarations)
         {
@@ -137,6 +144,8 @@ public sealed class Binder
         {
             programs.Add(BindAgent(agent));
         }
+
+        programs.AddRange(FlushQueuePrograms(programs, agentNames));
 
         var agents = Enumerable.Range(0, programs.Count).Where(i => programs[i].Kind != AgentKind.Firmware).ToList();
         if (agents.Count == 0)
@@ -292,6 +301,8 @@ public sealed class Binder
             var boundary = ulong.MaxValue;
             string? region = null;
             string? vmid = null;
+            string? smmu = null;
+            Token? untrusted = null;
             foreach (var p in decl.Properties)
             {
                 switch (p.Key.Text)
@@ -332,12 +343,30 @@ public sealed class Binder
                             ? p.Value.Text
                             : throw Error(p.Value, $"vmid names the VM a remote processor's master belongs to, other than HLOS (known: {Known(ScmVmids.All.Keys.Where(k => k != ScmVmids.Hlos))})");
                         break;
+                    case "iommus":
+                        smmu = p.Value.Kind == TokenKind.Identifier
+                            ? p.Value.Text
+                            : throw Error(p.Value, "iommus names the IOMMU the device sits behind, as DT's iommus = <&smmu ...> does: an identifier such as smmu0");
+                        iommuAt[name] = p.Value;
+                        break;
+                    case "untrusted":
+                        untrusted = OnOff(p.Value) ? p.Value : null;
+                        break;
                     default:
-                        throw Error(p.Key, $"unknown device property '{p.Key.Text}' (known: coherent, snoops, dma_mask, min_align_mask, max_seg_size, seg_boundary_mask, memory-region, vmid)");
+                        throw Error(p.Key, $"unknown device property '{p.Key.Text}' (known: coherent, snoops, dma_mask, min_align_mask, max_seg_size, seg_boundary_mask, memory-region, vmid, iommus, untrusted)");
                 }
             }
 
-            devices[name] = new DmaDevice(name, coherent ?? throw Error(decl.Name, $"device '{name}' must say whether it is coherent: {{ coherent = false }} (what DT says: \"dma-coherent\" or not)"), maskBits, minAlign, maxSeg, boundary)
+            if (untrusted is not null && smmu is null)
+            {
+                throw Error(untrusted, "untrusted (pci_dev->untrusted) only changes what iommu-dma does: the device needs an IOMMU too (iommus = ...)");
+            }
+
+            // iommu_get_def_domain_type: an untrusted device always gets a strict DMA domain, whatever the command line says.
+            var iommu = smmu is null ? null
+                : new DeviceIommu(smmu, untrusted is not null ? IommuDomainType.Dma : boundConfig.IommuPassthrough ? IommuDomainType.Identity : boundConfig.IommuStrict ? IommuDomainType.Dma : IommuDomainType.DmaFq,
+                    boundConfig.IommuGranule, untrusted is not null);
+            devices[name] = new DmaDevice(name, coherent ?? throw Error(decl.Name, $"device '{name}' must say whether it is coherent: {{ coherent = false }} (what DT says: \"dma-coherent\" or not)"), maskBits, minAlign, maxSeg, boundary, iommu)
             {
                 MemoryRegion = region,
                 Vmid = vmid,
@@ -474,10 +503,42 @@ public sealed class Binder
                 // The hardware follows what the bus does (snoops), the kernel what DT says (coherent); they may disagree.
                 var snoops = snooping[dev.Name];
                 return new AgentProgram(agent.Name.Text, agent.Kind, snoops ? MasterKind.CoherentDevice : MasterKind.NonCoherentDevice,
-                    snoops ? MemoryType.NormalWriteBack : MemoryType.NormalNonCacheable, [], body, dev.Name)
+                    snoops ? MemoryType.NormalWriteBack : MemoryType.NormalNonCacheable, [], body, dev.Name, dev)
                 { Vmid = dev.Vmid };
             default:
                 return new AgentProgram(agent.Name.Text, agent.Kind, MasterKind.Cpu, MemoryType.NormalWriteBack, [], body);
+        }
+    }
+
+    /// <summary>
+    /// For each device in a lazy IOMMU domain (iommu.strict = off) that the scenario unmaps for, a program that runs its
+    /// flush queue (<see cref="FlushQueueStmt"/>) once per unmap: the explorer places each run anywhere, so every delay
+    /// of the flush-queue timer against the driver and the device is explored (docs/iommu.md).
+    /// </summary>
+    private IEnumerable<AgentProgram> FlushQueuePrograms(List<AgentProgram> programs, Dictionary<string, Token> agentNames)
+    {
+        foreach (var (name, dev) in devices)
+        {
+            if (dev.Iommu is not { Type: IommuDomainType.DmaFq })
+            {
+                continue;
+            }
+
+            var unmaps = programs.SelectMany(p => p.Body).Count(st => st is SyncStmt { Kind: SyncKind.Unmap } y && y.Device.Name == name);
+            if (unmaps == 0)
+            {
+                continue;
+            }
+
+            var program = $"{name}-flush-queue";
+            if (agentNames.TryGetValue(program, out var clash))
+            {
+                throw Error(clash, $"'{program}' is the name of {name}'s IOMMU flush queue (iommu.strict = off); call this program something else");
+            }
+
+            var span = iommuAt[name].Span;
+            var body = Enumerable.Range(1, unmaps).Select(i => (Statement)new FlushQueueStmt(span, $"iommu flush queue of {name} runs ({i}/{unmaps})", dev)).ToList();
+            yield return new AgentProgram(program, AgentKind.Cpu, MasterKind.Cpu, MemoryType.NormalWriteBack, [], body);
         }
     }
 

@@ -49,8 +49,11 @@ public enum StateParts : uint
     /// <summary>Where observed variables' bytes came from.</summary>
     Observed = 1u << 12,
 
+    /// <summary>The IOMMU domains: IOVA allocators and page tables. Not refined by the reduction: a step that uses one is taken to touch everything.</summary>
+    Iommu = 1u << 13,
+
     /// <summary>Everything: what a step whose footprint is unknown is taken to touch.</summary>
-    All = (1u << 13) - 1,
+    All = (1u << 14) - 1,
 }
 
 /// <summary>What a step reads and what it writes, as parts of the control state.</summary>

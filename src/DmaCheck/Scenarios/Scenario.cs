@@ -128,6 +128,12 @@ public enum SyncKind
 
 public sealed record SyncStmt(SourceSpan Span, string Text, string Function, SyncKind Kind, DmaDevice Device, ValueExpr Handle, ValueExpr Size, DmaDirection Direction, DmaAttrs Attrs = DmaAttrs.None) : Statement(Span, Text);
 
+/// <summary>
+/// One run of a lazy IOMMU domain's flush queue (fq_flush_timeout): not written in scenarios; the binder gives each
+/// device in a lazy domain a program of these, one per unmap of its, which the explorer interleaves anywhere.
+/// </summary>
+public sealed record FlushQueueStmt(SourceSpan Span, string Text, DmaDevice Device) : Statement(Span, Text);
+
 /// <summary><c>dma_mapping_error(dev, h)</c>: a driver that gets an error gives up (returns), so the agent stops.</summary>
 public sealed record MappingErrorStmt(SourceSpan Span, string Text, DmaDevice Device, ValueExpr Handle) : Statement(Span, Text);
 
@@ -159,7 +165,9 @@ public sealed record DeclaredFinding(SourceSpan Span, string? Kind, string? Func
 
 /// <summary>One program: a CPU thread, a device's DMA engine, or a firmware handler run by <c>smc</c>.</summary>
 /// <param name="Device">For a DMA engine, the device it belongs to.</param>
-public sealed record AgentProgram(string Name, AgentKind Kind, MasterKind Master, MemoryType Access, IReadOnlyList<string> Parameters, IReadOnlyList<Statement> Body, string? Device = null)
+/// <param name="DmaDevice">For a DMA engine, its device (with the IOMMU it sits behind, which its accesses go through).</param>
+public sealed record AgentProgram(string Name, AgentKind Kind, MasterKind Master, MemoryType Access, IReadOnlyList<string> Parameters, IReadOnlyList<Statement> Body, string? Device = null,
+    DmaDevice? DmaDevice = null)
 {
     /// <summary>For a DMA engine, the VM its device's master belongs to when it is not HLOS (<see cref="DmaDevice.Vmid"/>).</summary>
     public string? Vmid { get; init; }

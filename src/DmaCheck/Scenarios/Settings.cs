@@ -8,7 +8,7 @@ namespace DmaCheck.Scenarios;
 public sealed record RunSettings(KernelProfile Profile, KernelConfig Kernel, HardwareConfig Hardware)
 {
     /// <summary>The keys <c>set</c> accepts besides the switches.</summary>
-    public static IReadOnlyList<string> ConfigKeys { get; } = ["init_on_alloc", "init_on_free", "cache_init", "hw.ivac_as_civac", "dma_api_debug", "swiotlb", "swiotlb.slots", "swiotlb.residue", "dma_api_debug.unbind_at_end", "dma_api_debug.assert_idle", "dma_api_debug.sg", "cma", "dram", "cache.line", "cache.outer_line"];
+    public static IReadOnlyList<string> ConfigKeys { get; } = ["init_on_alloc", "init_on_free", "cache_init", "hw.ivac_as_civac", "dma_api_debug", "swiotlb", "swiotlb.slots", "swiotlb.residue", "dma_api_debug.unbind_at_end", "dma_api_debug.assert_idle", "dma_api_debug.sg", "cma", "dram", "cache.line", "cache.outer_line", "iommu.passthrough", "iommu.strict", "iommu.granule"];
 
     public static IEnumerable<string> AllKeys => ConfigKeys.Concat(Switches.All.Select(s => s.Key));
 
@@ -91,6 +91,24 @@ public sealed record RunSettings(KernelProfile Profile, KernelConfig Kernel, Har
                 return this with { Profile = Profile with { Layout = layout } };
             case "cache.line" or "cache.outer_line":
                 return WithLine(key, value, out error);
+            case "iommu.passthrough" or "iommu.strict":
+                // The kernel command line's iommu.passthrough= and iommu.strict= (drivers/iommu/iommu.c): the type of the default domain.
+                if (OnOff(value) is not { } flag)
+                {
+                    error = $"{key} is on or off (the kernel command line's {key}=1 or 0), not '{value}'";
+                    return null;
+                }
+
+                return this with { Kernel = key == "iommu.passthrough" ? Kernel with { IommuPassthrough = flag } : Kernel with { IommuStrict = flag } };
+            case "iommu.granule":
+                ulong? granule = value switch { "4K" => 4UL << 10, "16K" => 16UL << 10, "64K" => 64UL << 10, _ => null };
+                if (granule is null)
+                {
+                    error = $"iommu.granule is the IOMMU page size iommu-dma uses: 4K, 16K or 64K; not '{value}'";
+                    return null;
+                }
+
+                return this with { Kernel = Kernel with { IommuGranule = granule.Value } };
             case "cache_init":
                 InitialCache? initial = value switch
                 {

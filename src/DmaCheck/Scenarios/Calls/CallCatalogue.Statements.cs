@@ -21,6 +21,7 @@ public static partial class CallCatalogue
         new StepSemantics<EventStmt>("signal/wait", Fp(P.Signals, P.Signals), _ => [], (c, ev) => ev.IsWait ? c.S : c.S.With(signals: c.S.Signals.Add(ev.Event))),
         new StepSemantics<NotModelledStmt>("not modelled", Footprint.Everything, _ => [],
             (c, n) => throw new NotModelledException($"{c.Program.Name} calls {n.Function}, which needs {n.Mechanism}")),
+        new StepSemantics<FlushQueueStmt>("iommu flush queue", Fp(P.Iommu, P.Iommu), _ => [], (c, f) => c.S.With(dma: DmaApi.IommuFlushQueue(c.Environment, c.S.Dma, f.Device))),
     ];
 
     private static readonly Dictionary<Type, StepSemantics> StatementsByType = Statements.ToDictionary(s => s.StatementType);
@@ -106,8 +107,14 @@ public static partial class CallCatalogue
                 type = program.Access;
                 break;
             default:
-                pa = s.Dma.Kernel.Layout.DmaToPhys(start);
+                // dma_to_phys, or the SMMU's translation for a device in an IOMMU DMA domain (which may fault).
+                pa = DmaApi.DeviceAddressToPhys(c.Environment, s.Dma, program.DmaDevice, start, length, a.IsWrite, program.Name, findings, out var iommu);
                 type = program.Access;
+                if (iommu is not null)
+                {
+                    origin = $"{origin} ({iommu})";
+                }
+
                 break;
         }
 

@@ -244,13 +244,13 @@ public static partial class CallCatalogue
     // ---- streaming: dma_map_single/page, dma_unmap_*, dma_sync_single_*, dma_mapping_error ----
 
     private static Footprint MapFootprint => Fp(P.PageAllocator | P.Slab | P.Stacks | P.PageTables | P.CoherentBuffers | P.AtomicPool | P.Variables,
-        P.StreamingMappings | P.Swiotlb | P.DebugEntries | P.Variables);
+        P.StreamingMappings | P.Swiotlb | P.DebugEntries | P.Variables | P.Iommu);
 
-    private static Footprint UnmapFootprint => Fp(P.PageAllocator | P.CoherentBuffers | P.AtomicPool | P.Variables, P.StreamingMappings | P.Swiotlb | P.DebugEntries);
+    private static Footprint UnmapFootprint => Fp(P.PageAllocator | P.CoherentBuffers | P.AtomicPool | P.Variables, P.StreamingMappings | P.Swiotlb | P.DebugEntries | P.Iommu);
 
-    private static Footprint SyncForCpuFootprint => Fp(P.StreamingMappings | P.Swiotlb | P.PageAllocator | P.CoherentBuffers | P.AtomicPool | P.Variables, P.DebugEntries);
+    private static Footprint SyncForCpuFootprint => Fp(P.StreamingMappings | P.Swiotlb | P.PageAllocator | P.CoherentBuffers | P.AtomicPool | P.Variables | P.Iommu, P.DebugEntries);
 
-    private static Footprint SyncForDeviceFootprint => Fp(P.Swiotlb | P.PageAllocator | P.CoherentBuffers | P.AtomicPool | P.Variables, P.StreamingMappings | P.DebugEntries);
+    private static Footprint SyncForDeviceFootprint => Fp(P.Swiotlb | P.PageAllocator | P.CoherentBuffers | P.AtomicPool | P.Variables | P.Iommu, P.StreamingMappings | P.DebugEntries);
 
     private static IEnumerable<CallEntry> StreamingCalls()
     {

@@ -1,0 +1,287 @@
+using DmaCheck.Dma;
+using DmaCheck.Exploration;
+using DmaCheck.Hardware;
+using DmaCheck.Kernel;
+using DmaCheck.Reports;
+using DmaCheck.Scenarios;
+
+namespace DmaCheck.Tests;
+
+/// <summary>
+/// The IOMMU model (docs/iommu.md): the IOVA allocator against drivers/iommu/iova.c, iommu-dma's streaming calls
+/// against drivers/iommu/dma-iommu.c (v6.12), the device's translation through the domain, and the stops where the
+/// model ends.
+/// </summary>
+public class IommuTests
+{
+    private const ulong Limit32 = 0xffff_ffff;
+
+    // ---- the IOVA allocator ----
+
+    /// <summary>alloc_iova_fast below a 32-bit mask: top-down, each range aligned to its size rounded up to a power of two.</summary>
+    [Theory]
+    [InlineData(4096UL)]
+    [InlineData(16384UL)]
+    [InlineData(65536UL)]
+    public void AllocationIsTopDownBelowTheLimitAndSizeAligned(ulong granule)
+    {
+        var iova = IovaDomain.Init(granule, 1);
+        var limit = Limit32 / granule;
+        iova = iova.AllocFast(1, limit, true, out var one);
+        Assert.Equal(limit, one);
+        Assert.Equal(0x1_0000_0000UL - granule, one * granule); // the familiar 0xfffff000 for 4 KiB
+        iova = iova.AllocFast(2, limit, true, out var two);
+        Assert.Equal(limit + 1 - 4, two); // below the first, aligned to 2
+        iova = iova.AllocFast(3, limit, true, out var three); // rounded up to 4, aligned to 4
+        Assert.Equal(limit + 1 - 8, three);
+        Assert.Equal(three + 3, iova.Ranges[three!.Value]);
+    }
+
+    /// <summary>A freed range waits in the IOVA cache of its order: the next allocation of that order takes it back, another order does not.</summary>
+    [Fact]
+    public void AFreedRangeComesBackOnlyForItsOrder()
+    {
+        var iova = IovaDomain.Init(4096, 1);
+        iova = iova.AllocFast(1, Limit32 >> 12, true, out var first);
+        var a = first!.Value;
+        iova = iova.FreeFast(a, 1);
+        Assert.True(iova.IsCached(a));
+        Assert.NotNull(iova.Find(a)); // still reserved in the tree
+        iova = iova.AllocFast(2, Limit32 >> 12, true, out var other);
+        Assert.NotEqual(a, other);
+        iova = iova.AllocFast(1, Limit32 >> 12, true, out var again);
+        Assert.Equal(a, again);
+        Assert.False(iova.IsCached(a));
+    }
+
+    /// <summary>free_iova moves cached32_node up past the freed range, so the next search starts above it and finds the hole.</summary>
+    [Fact]
+    public void FreeingToTheTreeReopensTheHoleForTheNextSearch()
+    {
+        var iova = IovaDomain.Init(4096, 1);
+        iova = iova.AllocIova(1, 0xfffff, true, out var first);
+        iova = iova.AllocIova(1, 0xfffff, true, out var second);
+        Assert.Equal(first - 1, second);
+        iova = iova.FreeIova(first!.Value);
+        iova = iova.AllocIova(1, 0xfffff, true, out var third);
+        Assert.Equal(first, third);
+    }
+
+    /// <summary>A full space fails, remembers the size in max32_alloc_size, and a free below 32 bits resets it.</summary>
+    [Fact]
+    public void ExhaustionFailsAndAFreeMakesRoomAgain()
+    {
+        var iova = IovaDomain.Init(4096, 1);
+        for (var i = 0; i < 3; i++)
+        {
+            iova = iova.AllocIova(1, 3, true, out var got);
+            Assert.Equal(3UL - (ulong)i, got);
+        }
+
+        var failed = iova.AllocIova(1, 3, true, out var none);
+        Assert.Null(none);
+        Assert.Equal(1UL, failed.Max32AllocSize); // the next search of that size fails at once
+        failed.AllocIova(1, 3, true, out none);
+        Assert.Null(none);
+        iova = failed.FreeIova(2);
+        Assert.Equal(iova.Dma32BitPfn, iova.Max32AllocSize);
+        iova.AllocIova(1, 3, true, out var back);
+        Assert.Equal(2UL, back);
+    }
+
+    /// <summary>A limit below 32 bits (a narrow DMA mask) keeps every range under it.</summary>
+    [Fact]
+    public void ANarrowMaskKeepsRangesBelowIt()
+    {
+        var iova = IovaDomain.Init(4096, 1);
+        iova.AllocFast(1, ((1UL << 20) - 1) >> 12, true, out var pfn);
+        Assert.Equal(0xff000UL, pfn << 12);
+    }
+
+    // ---- iommu-dma's streaming calls ----
+
+    private static (DmaEnvironment Env, DmaState State, ulong Pfn) Boot(string profile = "linux-6.12-arm64")
+    {
+        var p = Profiles.Find(profile)!;
+        var s = DmaState.Boot(KernelState.Boot(p.Layout, new KernelConfig(), HardwareConfig.Default));
+        var k = s.Kernel.AllocPages(Gfp.GFP_KERNEL, 1, "t", [], out var pfn);
+        return (new DmaEnvironment(p), s with { Kernel = k }, pfn);
+    }
+
+    private static DmaDevice Behind(bool coherent, IommuDomainType type = IommuDomainType.Dma, ulong granule = 4096) =>
+        new("nic", coherent, Iommu: new DeviceIommu("smmu0", type, granule));
+
+    /// <summary>The handle is an IOVA with the buffer's offset in its granule; the page table maps the buffer's granules with the direction's permissions, IOMMU_CACHE only for a coherent device.</summary>
+    [Theory]
+    [InlineData(false, DmaDirection.DMA_TO_DEVICE, IommuProt.Read)]
+    [InlineData(false, DmaDirection.DMA_FROM_DEVICE, IommuProt.Write)]
+    [InlineData(true, DmaDirection.DMA_BIDIRECTIONAL, IommuProt.Read | IommuProt.Write | IommuProt.Cache)]
+    [InlineData(true, DmaDirection.DMA_TO_DEVICE, IommuProt.Read | IommuProt.Cache)]
+    public void AMapIsAnIovaWithTheDirectionsPermissions(bool coherent, DmaDirection dir, IommuProt prot)
+    {
+        var (env, s, pfn) = Boot();
+        var dev = Behind(coherent);
+        var pa = PlatformLayout.PfnToPhys(pfn) + 0x900; // 0x900..0x1100 spans two granules
+        s = DmaApi.DmaMapPage(env, s, dev, pfn, 0x900, 0x800, dir, DmaAttrs.None, "dma_map_page", [], [], out var handle);
+        Assert.Equal(0xffff_e900UL, handle); // two IOVA pages, aligned to two, at the top of 32 bits
+        var domain = s.IommuDomains!["nic"];
+        Assert.Equal(2, domain.PageTable.Count);
+        Assert.All(domain.PageTable.Values, pte => Assert.Equal(prot, pte.Prot));
+        Assert.Equal(pa, domain.IovaToPhys(handle));
+        Assert.Equal(pa, DmaApi.DeviceAddressToPhys(env, s, dev, handle, 0x800, dir != DmaDirection.DMA_TO_DEVICE, "engine", [], out var how));
+        Assert.Contains("IOVA 0xffffe900 → PA", how, StringComparison.Ordinal);
+    }
+
+    /// <summary>A non-coherent device's maintenance is on the buffer's physical address (found back with iommu_iova_to_phys at unmap); the unmap clears the translation and caches the IOVA range.</summary>
+    [Fact]
+    public void UnmapSyncsThePhysicalAddressAndClearsTheTranslation()
+    {
+        var (env, s, pfn) = Boot();
+        var dev = Behind(false);
+        var ops = new List<HwOp>();
+        s = DmaApi.DmaMapPage(env, s, dev, pfn, 0, 256, DmaDirection.DMA_FROM_DEVICE, DmaAttrs.None, "dma_map_page", ops, [], out var handle);
+        Assert.Contains(ops.OfType<MemoryOp>(), op => op.Pa == PlatformLayout.PfnToPhys(pfn) && op.Origin.StartsWith("dma_map_page → iommu_dma_map_page", StringComparison.Ordinal));
+        ops.Clear();
+        s = DmaApi.DmaUnmap(env, s, dev, handle, 256, DmaDirection.DMA_FROM_DEVICE, DmaAttrs.None, "dma_unmap_page", ops, []);
+        Assert.Contains(ops.OfType<MemoryOp>(), op => op.Pa == PlatformLayout.PfnToPhys(pfn) && op.Origin.StartsWith("dma_unmap_page → iommu_dma_unmap_page", StringComparison.Ordinal));
+        var domain = s.IommuDomains!["nic"];
+        Assert.Empty(domain.PageTable);
+        Assert.True(domain.Iova.IsCached(handle >> 12));
+        var e = Assert.Throws<FatalFindingException>(() => DmaApi.DeviceAddressToPhys(env, s, dev, handle, 64, true, "engine", [], out _));
+        Assert.Equal(FindingKinds.IommuTranslationFault, e.Finding.Kind);
+    }
+
+    /// <summary>iommu_dma_unmap_page's WARN_ON(!phys): a second unmap of the same IOVA does nothing but warn.</summary>
+    [Fact]
+    public void ASecondUnmapWarnsAndDoesNothing()
+    {
+        var (env, s, pfn) = Boot();
+        var dev = Behind(true);
+        s = DmaApi.DmaMapPage(env, s, dev, pfn, 0, 256, DmaDirection.DMA_FROM_DEVICE, DmaAttrs.None, "dma_map_page", [], [], out var handle);
+        s = DmaApi.DmaUnmap(env, s, dev, handle, 256, DmaDirection.DMA_FROM_DEVICE, DmaAttrs.None, "dma_unmap_page", [], []);
+        var findings = new List<Finding>();
+        var again = DmaApi.DmaUnmap(env, s, dev, handle, 256, DmaDirection.DMA_FROM_DEVICE, DmaAttrs.None, "dma_unmap_page", [], findings);
+        Assert.Same(s, again);
+        Assert.Equal(FindingKinds.IommuUnmapUnmapped, Assert.Single(findings).Kind);
+    }
+
+    /// <summary>A device write through a DMA_TO_DEVICE mapping (IOMMU_READ only) is a permission fault; a read is translated.</summary>
+    [Fact]
+    public void AWriteThroughAReadOnlyMappingIsAPermissionFault()
+    {
+        var (env, s, pfn) = Boot();
+        var dev = Behind(false);
+        s = DmaApi.DmaMapPage(env, s, dev, pfn, 0, 256, DmaDirection.DMA_TO_DEVICE, DmaAttrs.None, "dma_map_page", [], [], out var handle);
+        Assert.Equal(PlatformLayout.PfnToPhys(pfn), DmaApi.DeviceAddressToPhys(env, s, dev, handle, 256, false, "engine", [], out _));
+        var e = Assert.Throws<FatalFindingException>(() => DmaApi.DeviceAddressToPhys(env, s, dev, handle, 256, true, "engine", [], out _));
+        Assert.Equal(FindingKinds.IommuPermissionFault, e.Finding.Kind);
+    }
+
+    /// <summary>
+    /// A lazy domain's unmap clears the leaves but leaves them in the IOTLB and queues the IOVA range: until the flush
+    /// queue runs, the device still reaches the old page (reported with its owner now) and the IOVA is not reused; after
+    /// it, the access faults and the range is in the IOVA cache.
+    /// </summary>
+    [Fact]
+    public void ALazyUnmapLeavesTheIotlbEntryUntilTheFlushQueueRuns()
+    {
+        var (env, s, pfn) = Boot();
+        var lazy = Behind(false, IommuDomainType.DmaFq);
+        s = DmaApi.DmaMapPage(env, s, lazy, pfn, 0, 4096, DmaDirection.DMA_FROM_DEVICE, DmaAttrs.None, "dma_map_page", [], [], out var handle);
+        s = DmaApi.DmaUnmap(env, s, lazy, handle, 4096, DmaDirection.DMA_FROM_DEVICE, DmaAttrs.None, "dma_unmap_page", [], []);
+        var domain = s.IommuDomains!["nic"];
+        Assert.Empty(domain.PageTable);
+        Assert.Equal(new QueuedIova(handle >> 12, 1), Assert.Single(domain.Queued!));
+        Assert.False(domain.Iova.IsCached(handle >> 12));
+        var findings = new List<Finding>();
+        Assert.Equal(PlatformLayout.PfnToPhys(pfn), DmaApi.DeviceAddressToPhys(env, s, lazy, handle, 64, true, "engine", findings, out var how));
+        Assert.Contains("stale IOTLB entry", how, StringComparison.Ordinal);
+        var stale = Assert.Single(findings);
+        Assert.Equal(FindingKinds.IommuStaleIotlb, stale.Kind);
+        Assert.Equal(Severity.Corruption, stale.Severity);
+        Assert.Equal("t", stale.Owner.Name); // the page's owner now
+
+        s = DmaApi.DmaMapPage(env, s, lazy, pfn, 0, 4096, DmaDirection.DMA_FROM_DEVICE, DmaAttrs.None, "dma_map_page", [], [], out var second);
+        Assert.NotEqual(handle, second); // the queued range is not free yet
+        s = DmaApi.IommuFlushQueue(env, s, lazy);
+        domain = s.IommuDomains!["nic"];
+        Assert.Null(domain.Queued);
+        Assert.Null(domain.StaleTlb);
+        Assert.True(domain.Iova.IsCached(handle >> 12));
+        Assert.Equal(FindingKinds.IommuTranslationFault, Assert.Throws<FatalFindingException>(() => DmaApi.DeviceAddressToPhys(env, s, lazy, handle, 64, true, "engine", [], out _)).Finding.Kind);
+        Assert.Same(s, DmaApi.IommuFlushQueue(env, s, lazy)); // nothing queued: nothing happens
+    }
+
+    /// <summary>
+    /// An untrusted device: a mapping of whole IOVA granules is not bounced and maps as for any device; a sub-granule
+    /// one would bounce through swiotlb (dev_use_swiotlb), which stops as not modelled.
+    /// </summary>
+    [Fact]
+    public void AnUntrustedDevicesSubGranuleMappingStopsAtTheBounce()
+    {
+        var (env, s, pfn) = Boot();
+        var dev = new DmaDevice("tb", false, Iommu: new DeviceIommu("smmu0", IommuDomainType.Dma, 4096, Untrusted: true));
+        var whole = DmaApi.DmaMapPage(env, s, dev, pfn, 0, 4096, DmaDirection.DMA_FROM_DEVICE, DmaAttrs.None, "dma_map_page", [], [], out var handle);
+        Assert.Equal(0xffff_f000UL, handle);
+        Assert.Single(whole.IommuDomains!["tb"].PageTable);
+        var e = Assert.Throws<NotModelledException>(() => DmaApi.DmaMapPage(env, s, dev, pfn, 0x40, 256, DmaDirection.DMA_FROM_DEVICE, DmaAttrs.None, "dma_map_page", [], [], out _));
+        Assert.Contains("untrusted", e.Message, StringComparison.Ordinal);
+    }
+
+    /// <summary>iommu.passthrough=1 gives an identity domain: dma-direct, and the handle is the physical address.</summary>
+    [Fact]
+    public void PassthroughIsDmaDirect()
+    {
+        var (env, s, pfn) = Boot();
+        var dev = Behind(false, IommuDomainType.Identity);
+        Assert.Equal(DmaOpsKind.Direct, env.OpsFor(dev));
+        s = DmaApi.DmaMapPage(env, s, dev, pfn, 0, 256, DmaDirection.DMA_FROM_DEVICE, DmaAttrs.None, "dma_map_page", [], [], out var handle);
+        Assert.Equal(PlatformLayout.PfnToPhys(pfn), handle);
+        Assert.Null(s.IommuDomains);
+    }
+
+    /// <summary>Where the model ends, the run says so: a granule above PAGE_SIZE, an IOMMU off arm64, and the calls iommu-dma has that are not built yet.</summary>
+    [Fact]
+    public void WhatIsNotModelledStopsAsNotModelled()
+    {
+        var (env, s, pfn) = Boot();
+        Assert.Contains("BUG_ON(granule > PAGE_SIZE)", Assert.Throws<NotModelledException>(() => DmaApi.DmaMapPage(env, s, Behind(false, granule: 16384), pfn, 0, 256, DmaDirection.DMA_FROM_DEVICE, DmaAttrs.None, "dma_map_page", [], [], out _)).Message, StringComparison.Ordinal);
+        Assert.Contains("iommu_dma_alloc", Assert.Throws<NotModelledException>(() => DmaApi.DmaAllocAttrs(env, s, Behind(false), 4096, Gfp.GFP_KERNEL, [], out _, out _)).Message, StringComparison.Ordinal);
+        var (env32, s32, pfn32) = Boot("linux-5.13-arm-rpi4");
+        Assert.Throws<NotModelledException>(() => DmaApi.DmaMapPage(env32, s32, Behind(false), pfn32, 0, 256, DmaDirection.DMA_FROM_DEVICE, DmaAttrs.None, "dma_map_page", [], [], out _));
+    }
+
+    /// <summary>The scenario language: <c>iommus</c> on a device and the <c>iommu.*</c> settings, with their errors.</summary>
+    [Fact]
+    public void TheScenarioLanguageDeclaresTheIommu()
+    {
+        static Scenario Load(string settings, string device = "iommus = smmu0") =>
+            Binder.Load("i.dmc", $"profile linux-6.12-arm64\n{settings}\ndevice nic {{ coherent = false, {device} }}\ndma e by nic {{\n  signal x\n}}\n");
+
+        var strict = Load(string.Empty).Programs.Single().DmaDevice!.Iommu!;
+        Assert.Equal(new DeviceIommu("smmu0", IommuDomainType.Dma, 4096), strict);
+        Assert.Equal(IommuDomainType.DmaFq, Load("set iommu.strict = off").Programs.Single().DmaDevice!.Iommu!.Type);
+        Assert.Equal(IommuDomainType.Identity, Load("set iommu.passthrough = on").Programs.Single().DmaDevice!.Iommu!.Type);
+        Assert.Equal(65536UL, Load("set iommu.granule = 64K").Programs.Single().DmaDevice!.Iommu!.Granule);
+        Assert.Contains("4K, 16K or 64K", Assert.Throws<ScenarioException>(() => Load("set iommu.granule = 8K")).Message, StringComparison.Ordinal);
+        Assert.Contains("an identifier", Assert.Throws<ScenarioException>(() => Load(string.Empty, "iommus = 5")).Message, StringComparison.Ordinal);
+        var untrusted = Load("set iommu.strict = off\nset iommu.passthrough = on", "iommus = smmu0, untrusted = true").Programs.Single().DmaDevice!.Iommu!;
+        Assert.Equal(new DeviceIommu("smmu0", IommuDomainType.Dma, 4096, Untrusted: true), untrusted); // always a strict DMA domain
+        Assert.Contains("needs an IOMMU", Assert.Throws<ScenarioException>(() => Load(string.Empty, "untrusted = true")).Message, StringComparison.Ordinal);
+    }
+
+    /// <summary>A scenario that reaches an iommu-dma call the model does not have ends inconclusive, naming it.</summary>
+    [Fact]
+    public void AScenarioReachingAnUnbuiltIommuCallIsInconclusive()
+    {
+        var outcome = Checker.CheckText("i.dmc", """
+            profile linux-6.4-arm64
+            device nic { coherent = false, iommus = smmu0 }
+            cpu driver {
+              ring = dma_alloc_coherent(nic, 4096, GFP_KERNEL)
+            }
+            """, ExplorationLimits.Default);
+        Assert.True(outcome.Inconclusive);
+        Assert.Contains("iommu_dma_alloc", outcome.Result!.Inconclusive, StringComparison.Ordinal);
+    }
+}
