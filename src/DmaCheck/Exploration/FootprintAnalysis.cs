@@ -63,7 +63,7 @@ internal sealed class FootprintAnalysis
             var engine = model.Scenario.Programs[p].DmaDevice;
             foreach (var stmt in model.Scenario.Programs[p].Body)
             {
-                if ((engine is not null && UsesIommu(engine)) || (stmt.GetType().GetProperty("Device")?.GetValue(stmt) is DmaDevice d && UsesIommu(d)))
+                if ((engine is not null && UsesIommu(engine)) || (stmt is IDeviceStatement { Device: var d } && UsesIommu(d)))
                 {
                     iommuSteps.Add(stmt);
                 }

@@ -66,21 +66,27 @@ public abstract record Statement(SourceSpan Span, string Text)
     public CallEntry? Call { get; init; }
 }
 
-public sealed record AllocCoherentStmt(SourceSpan Span, string Text, string Target, DmaDevice Device, ValueExpr Size, Gfp Gfp, DmaAttrs Attrs = DmaAttrs.None) : Statement(Span, Text);
+/// <summary>A statement that acts on one device: a DMA API call, which takes a <c>struct device</c>.</summary>
+public interface IDeviceStatement
+{
+    DmaDevice Device { get; }
+}
 
-public sealed record FreeCoherentStmt(SourceSpan Span, string Text, DmaDevice Device, ValueExpr Size, ValueExpr CpuAddr, ValueExpr Handle, DmaAttrs Attrs = DmaAttrs.None) : Statement(Span, Text);
+public sealed record AllocCoherentStmt(SourceSpan Span, string Text, string Target, DmaDevice Device, ValueExpr Size, Gfp Gfp, DmaAttrs Attrs = DmaAttrs.None) : Statement(Span, Text), IDeviceStatement;
+
+public sealed record FreeCoherentStmt(SourceSpan Span, string Text, DmaDevice Device, ValueExpr Size, ValueExpr CpuAddr, ValueExpr Handle, DmaAttrs Attrs = DmaAttrs.None) : Statement(Span, Text), IDeviceStatement;
 
 /// <summary><c>m = dma_mmap_coherent(dev, buf, size)</c> / <c>dma_mmap_attrs(dev, buf, size, attrs)</c>: the driver's mmap file operation for a whole-buffer vma.</summary>
-public sealed record MmapStmt(SourceSpan Span, string Text, string Target, DmaDevice Device, ValueExpr Buffer, ValueExpr Size, DmaAttrs Attrs) : Statement(Span, Text);
+public sealed record MmapStmt(SourceSpan Span, string Text, string Target, DmaDevice Device, ValueExpr Buffer, ValueExpr Size, DmaAttrs Attrs) : Statement(Span, Text), IDeviceStatement;
 
 /// <summary><c>sgt = dma_get_sgtable(dev, buf, size)</c> / <c>dma_get_sgtable_attrs(dev, buf, size, attrs)</c>.</summary>
-public sealed record GetSgtableStmt(SourceSpan Span, string Text, string Target, DmaDevice Device, ValueExpr Buffer, ValueExpr Size, DmaAttrs Attrs) : Statement(Span, Text);
+public sealed record GetSgtableStmt(SourceSpan Span, string Text, string Target, DmaDevice Device, ValueExpr Buffer, ValueExpr Size, DmaAttrs Attrs) : Statement(Span, Text), IDeviceStatement;
 
 /// <summary><c>pg = sg_page(sgt)</c>, <c>pa = sg_phys(sgt)</c> or <c>va = kmap_local_page(pg)</c>: a derived value.</summary>
 public sealed record DeriveStmt(SourceSpan Span, string Text, string Target, string Function, ValueExpr Source) : Statement(Span, Text);
 
 /// <summary><c>h = dma_map_resource(dev, phys, size, dir, attrs)</c> (IsUnmap false) or <c>dma_unmap_resource(dev, h, size, dir, attrs)</c> (Address is the handle).</summary>
-public sealed record ResourceStmt(SourceSpan Span, string Text, bool IsUnmap, string? Target, DmaDevice Device, ValueExpr Address, ValueExpr Size, DmaDirection Direction, DmaAttrs Attrs) : Statement(Span, Text);
+public sealed record ResourceStmt(SourceSpan Span, string Text, bool IsUnmap, string? Target, DmaDevice Device, ValueExpr Address, ValueExpr Size, DmaDirection Direction, DmaAttrs Attrs) : Statement(Span, Text), IDeviceStatement;
 
 /// <summary><c>sgt = sg_alloc_table(nents[, gfp])</c>.</summary>
 public sealed record SgAllocStmt(SourceSpan Span, string Text, string Target, ValueExpr Nents, Gfp Gfp) : Statement(Span, Text);
@@ -98,7 +104,7 @@ public sealed record SgFieldStmt(SourceSpan Span, string Text, string Target, st
 /// dma_map_sg, dma_map_sg_attrs, dma_map_sgtable (Kind Map; Target optional), their unmaps (Unmap) and syncs
 /// (ForCpu, ForDevice). <see cref="Nents"/> is null for the sgtable forms, which use orig_nents.
 /// </summary>
-public sealed record SgDmaStmt(SourceSpan Span, string Text, string Function, SgDmaKind Kind, string? Target, DmaDevice Device, ValueExpr Table, ValueExpr? Nents, DmaDirection Direction, DmaAttrs Attrs = DmaAttrs.None) : Statement(Span, Text);
+public sealed record SgDmaStmt(SourceSpan Span, string Text, string Function, SgDmaKind Kind, string? Target, DmaDevice Device, ValueExpr Table, ValueExpr? Nents, DmaDirection Direction, DmaAttrs Attrs = DmaAttrs.None) : Statement(Span, Text), IDeviceStatement;
 
 public enum SgDmaKind
 {
@@ -117,7 +123,7 @@ public sealed record AllocPagesStmt(SourceSpan Span, string Text, string Target,
 public sealed record FreePagesStmt(SourceSpan Span, string Text, ValueExpr Page, int Order) : Statement(Span, Text);
 
 /// <summary>dma_map_single (Page null: Address is a kernel pointer) or dma_map_page (Address is a page, plus Offset).</summary>
-public sealed record MapStmt(SourceSpan Span, string Text, string Target, string Function, DmaDevice Device, ValueExpr Address, ValueExpr? Offset, ValueExpr Size, DmaDirection Direction, DmaAttrs Attrs = DmaAttrs.None) : Statement(Span, Text);
+public sealed record MapStmt(SourceSpan Span, string Text, string Target, string Function, DmaDevice Device, ValueExpr Address, ValueExpr? Offset, ValueExpr Size, DmaDirection Direction, DmaAttrs Attrs = DmaAttrs.None) : Statement(Span, Text), IDeviceStatement;
 
 public enum SyncKind
 {
@@ -126,16 +132,16 @@ public enum SyncKind
     ForDevice,
 }
 
-public sealed record SyncStmt(SourceSpan Span, string Text, string Function, SyncKind Kind, DmaDevice Device, ValueExpr Handle, ValueExpr Size, DmaDirection Direction, DmaAttrs Attrs = DmaAttrs.None) : Statement(Span, Text);
+public sealed record SyncStmt(SourceSpan Span, string Text, string Function, SyncKind Kind, DmaDevice Device, ValueExpr Handle, ValueExpr Size, DmaDirection Direction, DmaAttrs Attrs = DmaAttrs.None) : Statement(Span, Text), IDeviceStatement;
 
 /// <summary>
 /// One run of a lazy IOMMU domain's flush queue (fq_flush_timeout): not written in scenarios; the binder gives each
 /// device in a lazy domain a program of these, one per unmap of its, which the explorer interleaves anywhere.
 /// </summary>
-public sealed record FlushQueueStmt(SourceSpan Span, string Text, DmaDevice Device) : Statement(Span, Text);
+public sealed record FlushQueueStmt(SourceSpan Span, string Text, DmaDevice Device) : Statement(Span, Text), IDeviceStatement;
 
 /// <summary><c>dma_mapping_error(dev, h)</c>: a driver that gets an error gives up (returns), so the agent stops.</summary>
-public sealed record MappingErrorStmt(SourceSpan Span, string Text, DmaDevice Device, ValueExpr Handle) : Statement(Span, Text);
+public sealed record MappingErrorStmt(SourceSpan Span, string Text, DmaDevice Device, ValueExpr Handle) : Statement(Span, Text), IDeviceStatement;
 
 public sealed record AccessStmt(SourceSpan Span, string Text, bool IsWrite, AddressSpace Space, ValueExpr Address, ulong Low, ulong High, byte Writer, int Var) : Statement(Span, Text);
 

@@ -8,7 +8,7 @@ namespace DmaCheck.Scenarios;
 /// (FromReserved) or <c>dma_release_coherent_memory(dev)</c> (Release).
 /// </summary>
 public sealed record DevPoolStmt(SourceSpan Span, string Text, string? Target, DevPoolKind Kind, DmaDevice Device, ValueExpr? Phys = null, ValueExpr? DeviceAddr = null, ValueExpr? Size = null)
-    : Statement(Span, Text);
+    : Statement(Span, Text), IDeviceStatement;
 
 public enum DevPoolKind
 {

@@ -2,7 +2,7 @@ namespace DmaCheck.Scenarios;
 
 /// <summary><c>dma_sync_single_range_for_cpu(dev, h, offset, size, dir)</c> (Kind ForCpu) or <c>dma_sync_single_range_for_device</c> (ForDevice).</summary>
 public sealed record SyncRangeStmt(SourceSpan Span, string Text, string Function, SyncKind Kind, Dma.DmaDevice Device, ValueExpr Handle, ValueExpr Offset, ValueExpr Size, Dma.DmaDirection Direction)
-    : Statement(Span, Text);
+    : Statement(Span, Text), IDeviceStatement;
 
 public static partial class CallCatalogue
 {
