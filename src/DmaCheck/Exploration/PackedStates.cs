@@ -84,9 +84,6 @@ internal sealed class PackedStates
 
     public PackedControl Initial { get; }
 
-    /// <summary>How many steps were learnt (each a call of the model's step).</summary>
-    public int Learnt => steps.Count;
-
     /// <summary>The shared state of <paramref name="s"/>.</summary>
     public SharedState Shared(PackedControl s) => sharedStates[s.Shared];
 
