@@ -13,9 +13,14 @@ public class ReplayTests
 {
     private static IEnumerable<(ScenarioOutcome Outcome, Witness Witness)> Witnesses(ScenarioOutcome outcome)
     {
+        if (outcome.Explorer is null)
+        {
+            yield break; // a run stopped at what is not modelled: the result is inconclusive and has no witness to replay
+        }
+
         foreach (var v in outcome.Result!.Verdicts)
         {
-            if (outcome.Explorer!.Failures.TryGetValue(v.Expectation.Name, out var failure))
+            if (outcome.Explorer.Failures.TryGetValue(v.Expectation.Name, out var failure))
             {
                 yield return (outcome, WitnessBuilder.Build(outcome.Model!, v.Expectation, failure));
             }
