@@ -63,9 +63,10 @@ public static class Program
 
     /// <summary>
     /// <c>stats [--no-reduction] [--threads N] [--max-states N] [--repeat N] FILE...</c>: N searches per file (default 1), in
-    /// process, printing for each the states, transitions, stored bytes per state, states per second, wall time and
-    /// garbage collections, then with N > 1 the median of the states per second (the first search includes the JIT's
-    /// warm-up; for docs/performance.md).
+    /// process, printing for each the states, transitions, stored bytes per state, states per second, wall time, the
+    /// process's CPU time (all its threads; on a machine shared with other work, states per CPU second is the steadier
+    /// figure) and garbage collections, then with N > 1 the medians of the states per second and per CPU second (the
+    /// first search includes the JIT's warm-up; for docs/performance.md).
     /// </summary>
     private static int Stats(string[] args)
     {
@@ -86,28 +87,34 @@ public static class Program
             }
         }
 
-        Console.WriteLine("file\tstates\ttransitions\tfinals\tbytes/state\tstates/s\tseconds\tgc0/1/2\tinconclusive");
+        Console.WriteLine("file\tstates\ttransitions\tfinals\tbytes/state\tstates/s\tseconds\tcpu-s\tgc0/1/2\tinconclusive");
         foreach (var file in files)
         {
             var rates = new List<double>();
+            var cpuRates = new List<double>();
             for (var run = 0; run < repeat; run++)
             {
                 var model = new DmaCheck.Scenarios.ScenarioModel(DmaCheck.Scenarios.Binder.Load(file, File.ReadAllText(file)));
                 var gcs = (GC.CollectionCount(0), GC.CollectionCount(1), GC.CollectionCount(2));
+                var cpu = System.Diagnostics.Process.GetCurrentProcess().TotalProcessorTime;
                 var watch = System.Diagnostics.Stopwatch.StartNew();
                 var r = new DmaCheck.Exploration.LineSetExplorer { Threads = threads }.Explore(model,
                     new DmaCheck.Exploration.ExplorationLimits(MaxStates: maxStates, Threads: threads, Reduction: reduction));
                 var s = watch.Elapsed.TotalSeconds;
+                var cpuSeconds = (System.Diagnostics.Process.GetCurrentProcess().TotalProcessorTime - cpu).TotalSeconds;
                 var st = r.Stats;
                 rates.Add(st.States / s);
+                cpuRates.Add(st.States / cpuSeconds);
                 Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                    $"{Path.GetFileName(file)}\t{st.States}\t{st.Transitions}\t{st.FinalStates}\t{(st.States == 0 ? 0 : (double)st.StoredBytes / st.States):0.0}\t{st.States / s:0}\t{s:0.000}\t{GC.CollectionCount(0) - gcs.Item1}/{GC.CollectionCount(1) - gcs.Item2}/{GC.CollectionCount(2) - gcs.Item3}\t{r.Inconclusive}"));
+                    $"{Path.GetFileName(file)}\t{st.States}\t{st.Transitions}\t{st.FinalStates}\t{(st.States == 0 ? 0 : (double)st.StoredBytes / st.States):0.0}\t{st.States / s:0}\t{s:0.000}\t{cpuSeconds:0.000}\t{GC.CollectionCount(0) - gcs.Item1}/{GC.CollectionCount(1) - gcs.Item2}/{GC.CollectionCount(2) - gcs.Item3}\t{r.Inconclusive}"));
             }
 
             if (repeat > 1)
             {
                 rates.Sort();
-                Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{Path.GetFileName(file)}\tmedian states/s over {repeat} searches: {rates[repeat / 2]:0}"));
+                cpuRates.Sort();
+                Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                    $"{Path.GetFileName(file)}\tmedian states/s over {repeat} searches: {rates[repeat / 2]:0}; per CPU second: {cpuRates[repeat / 2]:0}"));
             }
         }
 

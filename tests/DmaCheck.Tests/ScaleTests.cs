@@ -57,8 +57,8 @@ public class ScaleTests
     }
 
     /// <summary>
-    /// The hot path's one-line edit (<see cref="LineMap.WithLine"/>) gives the map a builder gives, and both keep the
-    /// map's fingerprint equal to the sum of its runs' hashes recomputed from scratch, on random edits (lines
+    /// The packed frontier's one-line edit (<see cref="PackedRuns.EditLine"/>) gives the runs a builder gives, with
+    /// each run's kept hash and the map's fingerprint equal to the sums recomputed from scratch, on random edits (lines
     /// touching, inside and between runs, over ranges replaced whole).
     /// </summary>
     [Property(MaxTest = 300)]
@@ -66,7 +66,9 @@ public class ScaleTests
     {
         var random = new Random(seed);
         var sets = new[] { A, B, Set(3) };
+        var ids = new LineSetIds();
         var map = LineMap.Empty;
+        var seg = new PackedRun[8];
         for (var i = 0; i < 40; i++)
         {
             var set = sets[random.Next(sets.Length)];
@@ -80,11 +82,16 @@ public class ScaleTests
             }
 
             var line = (ulong)random.Next(16) * 64;
+            var packed = map.Runs.ToArray().Select(r => new PackedRun(r.Start, r.End, ids.Id(r.Set), ids)).ToArray();
+            var setId = ids.Id(set);
+            var (lo, hi, n, fingerprint) = PackedRuns.EditLine(packed, map.Fingerprint, line, 64, setId, LineMap.RunHash(line, line + 64, set.Fingerprint), seg, ids);
+            PackedRun[] edited = [.. packed[..lo], .. seg[..n], .. packed[hi..]];
             var builder = map.ToBuilder();
             builder.SetLine(line, 64, set);
-            var built = builder.ToImmutable();
-            map = map.WithLine(line, 64, set);
-            if (Show3(map) != Show3(built) || map.Fingerprint != built.Fingerprint || map.Fingerprint != FromScratch(map))
+            map = builder.ToImmutable();
+            if (Show3(map) != string.Join(" ", edited.Select(r => $"[{r.Start:x},{r.End:x}){Array.IndexOf(sets, ids[r.Set])}"))
+                || fingerprint != map.Fingerprint || map.Fingerprint != FromScratch(map)
+                || edited.Any(r => r.Hash != LineMap.RunHash(r.Start, r.End, ids.Fingerprint(r.Set))))
             {
                 return false;
             }

@@ -60,6 +60,18 @@ public sealed class FingerprintSet
         return true;
     }
 
+    /// <summary>Asks the processor to fetch the slot <paramref name="fingerprint"/> would be looked up in (a hint; it changes nothing).</summary>
+    public unsafe void Prefetch(UInt128 fingerprint)
+    {
+        if (System.Runtime.Intrinsics.X86.Sse.IsSupported)
+        {
+            fixed (UInt128* slot = &slots[(int)(ulong)fingerprint & mask])
+            {
+                System.Runtime.Intrinsics.X86.Sse.Prefetch0(slot);
+            }
+        }
+    }
+
     public bool Contains(UInt128 fingerprint)
     {
         if (fingerprint == UInt128.Zero)

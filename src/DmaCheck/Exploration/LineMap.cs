@@ -23,20 +23,26 @@ public sealed class LineMap
     public static LineMap Empty { get; } = new([], 0);
 
     /// <summary>
-    /// The sum of <see cref="RunHash"/> over the runs: a canonical map's identity, kept up to date by the
+    /// The sum of <see cref="RunHash(in LineRange)"/> over the runs: a canonical map's identity, kept up to date by the
     /// <see cref="Builder"/>'s edits, so a step pays for the runs it changed, not for the whole map.
     /// </summary>
     public UInt128 Fingerprint { get; }
 
     /// <summary>A run's term in <see cref="Fingerprint"/>: XxHash128 of its range and its set's fingerprint.</summary>
-    public static UInt128 RunHash(in LineRange run)
+    public static UInt128 RunHash(in LineRange run) => RunHash(run.Start, run.End, run.Set.Fingerprint);
+
+    /// <summary>The term of the run [<paramref name="start"/>, <paramref name="end"/>) whose set has fingerprint <paramref name="set"/>.</summary>
+    internal static UInt128 RunHash(ulong start, ulong end, ulong set)
     {
         Span<byte> bytes = stackalloc byte[24];
-        System.Buffers.Binary.BinaryPrimitives.WriteUInt64LittleEndian(bytes, run.Start);
-        System.Buffers.Binary.BinaryPrimitives.WriteUInt64LittleEndian(bytes[8..], run.End);
-        System.Buffers.Binary.BinaryPrimitives.WriteUInt64LittleEndian(bytes[16..], run.Set.Fingerprint);
+        System.Buffers.Binary.BinaryPrimitives.WriteUInt64LittleEndian(bytes, start);
+        System.Buffers.Binary.BinaryPrimitives.WriteUInt64LittleEndian(bytes[8..], end);
+        System.Buffers.Binary.BinaryPrimitives.WriteUInt64LittleEndian(bytes[16..], set);
         return System.IO.Hashing.XxHash128.HashToUInt128(bytes);
     }
+
+    /// <summary>The map of <paramref name="runs"/>, which must be canonical, with its <see cref="Fingerprint"/> already known (the packed frontier's maps).</summary>
+    internal static LineMap FromRuns(LineRange[] runs, UInt128 fingerprint) => runs.Length == 0 ? Empty : new(runs, fingerprint);
 
     /// <summary>The runs, in address order.</summary>
     public ReadOnlySpan<LineRange> Runs => runs;
@@ -68,108 +74,6 @@ public sealed class LineMap
     }
 
     public Builder ToBuilder() => new(runs, Fingerprint);
-
-    [ThreadStatic]
-    private static LineRange[]? segment;
-
-    /// <summary>
-    /// This map with the one line [<paramref name="linePa"/>, <paramref name="linePa"/> + <paramref name="lineSize"/>)
-    /// set to <paramref name="set"/>: what a <see cref="Builder"/>'s <see cref="Builder.SetLine"/> gives, built
-    /// directly (one array), for the explorer's hot path.
-    /// </summary>
-    public LineMap WithLine(ulong linePa, int lineSize, LineSet set)
-    {
-        var seg = segment ??= new LineRange[8];
-        var (lo, hi, n, fingerprint) = EditLine(linePa, lineSize, set, seg);
-        var result = new LineRange[lo + n + (runs.Length - hi)];
-        Array.Copy(runs, 0, result, 0, lo);
-        Array.Copy(seg, 0, result, lo, n);
-        Array.Clear(seg, 0, n);
-        Array.Copy(runs, hi, result, lo + n, runs.Length - hi);
-        return new LineMap(result, fingerprint);
-    }
-
-    /// <summary>The <see cref="Fingerprint"/> <see cref="WithLine"/> would give, without building the map.</summary>
-    public UInt128 FingerprintWithLine(ulong linePa, int lineSize, LineSet set)
-    {
-        var seg = segment ??= new LineRange[8];
-        var fingerprint = EditLine(linePa, lineSize, set, seg).Fingerprint;
-        Array.Clear(seg);
-        return fingerprint;
-    }
-
-    /// <summary>
-    /// The edit of one line: runs [<c>Lo</c>, <c>Hi</c>) are replaced by the first <c>N</c> runs of
-    /// <paramref name="seg"/>, and the map's fingerprint becomes <c>Fingerprint</c>. Only the runs next to the line can
-    /// change: the one holding it is cut around it, and the new run joins a neighbour with the same set.
-    /// </summary>
-    private (int Lo, int Hi, int N, UInt128 Fingerprint) EditLine(ulong linePa, int lineSize, LineSet set, LineRange[] seg)
-    {
-        var end = linePa + (ulong)lineSize;
-        var i = FirstEndingAfter(runs, linePa);
-        var lo = Math.Max(0, i - 1);
-        var hi = i;
-        while (hi < runs.Length && runs[hi].Start <= end)
-        {
-            hi++; // the run holding the line, and the one after it when it touches the line's end
-        }
-
-        var n = 0;
-        var fingerprint = Fingerprint;
-        void Add(LineRange r)
-        {
-            if (n > 0 && seg[n - 1].End == r.Start && ReferenceEquals(seg[n - 1].Set, r.Set))
-            {
-                seg[n - 1] = seg[n - 1] with { End = r.End };
-            }
-            else
-            {
-                seg[n++] = r;
-            }
-        }
-
-        var placed = false;
-        for (var k = lo; k < hi; k++)
-        {
-            var r = runs[k];
-            fingerprint -= RunHash(r);
-            if (r.End <= linePa || r.Start >= end)
-            {
-                if (!placed && r.Start >= end)
-                {
-                    Add(new LineRange(linePa, end, set));
-                    placed = true;
-                }
-
-                Add(r);
-                continue;
-            }
-
-            if (r.Start < linePa)
-            {
-                Add(r with { End = linePa });
-            }
-
-            Add(new LineRange(linePa, end, set));
-            placed = true;
-            if (r.End > end)
-            {
-                Add(r with { Start = end });
-            }
-        }
-
-        if (!placed)
-        {
-            Add(new LineRange(linePa, end, set));
-        }
-
-        for (var k = 0; k < n; k++)
-        {
-            fingerprint += RunHash(seg[k]);
-        }
-
-        return (lo, hi, n, fingerprint);
-    }
 
     /// <summary>The index of the run holding <paramref name="pa"/>, or -1.</summary>
     private static int Find(IReadOnlyList<LineRange> runs, ulong pa)

@@ -44,14 +44,19 @@ internal sealed class LinePlan
     /// <summary>The plan changes one line: <see cref="OneLine"/> gives it and its new set, so the map need not be built before the child is known to be new.</summary>
     public bool IsOneLine => edits.Length == 1;
 
-    /// <summary>For a plan of one line: the line and the set it gets in <paramref name="lines"/>.</summary>
-    public (ulong Line, LineSet Set) OneLine(LineMap lines, Func<ulong, bool, LineSet> initial, Func<LineSet, LineAccess, bool, LineSet> applied,
-        ref int tick, ExplorationLimits limits, System.Diagnostics.Stopwatch watch, long states)
+    /// <summary>
+    /// For a plan of one line, over a packed node's runs: the line, the number of the set it gets, and the hash of
+    /// the one-line run of that set (<see cref="LineMap.RunHash(ulong, ulong, ulong)"/>). <paramref name="initial"/>
+    /// and <paramref name="applied"/> work on set numbers (<see cref="LineSetIds"/>).
+    /// </summary>
+    public (ulong Line, int Set, UInt128 RunHash) OneLine(ReadOnlySpan<PackedRun> runs, Func<ulong, bool, int> initial, Func<int, LineAccess, bool, int> applied,
+        LineSetIds sets, int lineSize, ref int tick, ExplorationLimits limits, System.Diagnostics.Stopwatch watch, long states)
     {
         var edit = edits[0];
         LimitChecks.Tick(ref tick, limits, watch, states);
-        var set = lines.TryGetValue(edit.Line, out var known) ? known : initial(edit.Line, edit.Fillable);
-        return (edit.Line, edit.After(set, applied));
+        var set = PackedRuns.SetAt(runs, edit.Line);
+        var (next, hash) = edit.After(set >= 0 ? set : initial(edit.Line, edit.Fillable), applied, sets, lineSize);
+        return (edit.Line, next, hash);
     }
 
     /// <summary>
@@ -90,5 +95,41 @@ internal sealed class LinePlan
 
             return next;
         }
+
+        /// <summary>
+        /// What the edit turned each set number into, with the hash of that set's one-line run; null where not known
+        /// yet. Grown and written under the lock, read without (an entry is a whole object, published at once).
+        /// </summary>
+        private AfterId?[] afterIds = [];
+
+        public (int Set, UInt128 RunHash) After(int set, Func<int, LineAccess, bool, int> applied, LineSetIds sets, int lineSize)
+        {
+            var known = Volatile.Read(ref afterIds);
+            if (set < known.Length && known[set] is { } memo)
+            {
+                return (memo.Set, memo.RunHash);
+            }
+
+            var next = applied(set, access, Fillable);
+            var entry = new AfterId(next, LineMap.RunHash(Line, Line + (ulong)lineSize, sets.Fingerprint(next)));
+            lock (after)
+            {
+                if (set >= afterIds.Length)
+                {
+                    var bigger = new AfterId?[Math.Max(set + 1, afterIds.Length * 2)];
+                    afterIds.CopyTo(bigger, 0);
+                    bigger[set] = entry;
+                    Volatile.Write(ref afterIds, bigger);
+                }
+                else
+                {
+                    afterIds[set] = entry;
+                }
+            }
+
+            return (entry.Set, entry.RunHash);
+        }
+
+        private sealed record AfterId(int Set, UInt128 RunHash);
     }
 }

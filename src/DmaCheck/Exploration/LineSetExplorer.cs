@@ -69,12 +69,10 @@ internal sealed class PathStore(IScenarioModel model)
 public sealed class SearchNode
 {
     private readonly PathStore? paths;
-    private readonly PackedStates? packedStates;
-    private ControlState? ctrl;
 
     internal SearchNode(ControlState ctrl, LineMap lines, StepResult? step, int depth, UInt128 fingerprint, PathStore? paths, int baseCost = 0)
     {
-        this.ctrl = ctrl;
+        Ctrl = ctrl;
         Lines = lines;
         Step = step;
         Depth = depth;
@@ -83,17 +81,6 @@ public sealed class SearchNode
         this.paths = paths;
     }
 
-    /// <summary>A node whose control state is kept packed, and built only when something asks for <see cref="Ctrl"/>.</summary>
-    internal SearchNode(PackedControl packed, PackedStates states, LineMap lines, StepResult? step, int depth, UInt128 fingerprint, PathStore? paths, int baseCost = 0)
-        : this(null!, lines, step, depth, fingerprint, paths, baseCost)
-    {
-        Packed = packed;
-        packedStates = states;
-    }
-
-    /// <summary>The control state in packed form, when the search keeps it so (the unreduced search); else the default (no agents array).</summary>
-    internal PackedControl Packed { get; }
-
     /// <summary>
     /// Spontaneous events this run needed on lines whose sets no longer show them: a copy's load was resolved to
     /// one value, and the states that give it cost that much (<see cref="LineSet.Normalised"/>). Every line's
@@ -101,7 +88,7 @@ public sealed class SearchNode
     /// </summary>
     public int BaseCost { get; }
 
-    public ControlState Ctrl => ctrl ??= packedStates!.Materialise(Packed);
+    public ControlState Ctrl { get; }
 
     public LineMap Lines { get; }
 
@@ -111,9 +98,9 @@ public sealed class SearchNode
     public int Depth { get; }
 
     /// <summary>
-    /// XxHash128 of the control state's fingerprint (derived from its types, <see cref="StateHasher"/>), of the touched lines' (<see cref="LineMap.Fingerprint"/>) and of the base cost:
-    /// the same on every run and build. Two states are taken as equal when their fingerprints are (hash compaction;
-    /// the chance of any collision among 10^9 states is below 10^-20).
+    /// The node's fingerprint (<see cref="Fingerprinted(UInt128, UInt128, int)"/>): the same on every run and build.
+    /// Two states are taken as equal when their fingerprints are (hash compaction; docs/internals-state-storage.md gives
+    /// the odds).
     /// </summary>
     public UInt128 Fingerprint { get; }
 
@@ -134,16 +121,27 @@ public sealed class SearchNode
 
     internal static UInt128 Fingerprinted(ControlState ctrl, LineMap lines, int baseCost = 0) => Fingerprinted(ctrl.Fingerprint, lines, baseCost);
 
-    /// <summary>The fingerprint of a node whose control state has fingerprint <paramref name="ctrl"/>: XxHash128 of it, the lines' (<see cref="LineMap.Fingerprint"/>) and the base cost.</summary>
+    /// <summary>The fingerprint of a node whose control state has fingerprint <paramref name="ctrl"/>.</summary>
     internal static UInt128 Fingerprinted(UInt128 ctrl, LineMap lines, int baseCost = 0) => Fingerprinted(ctrl, lines.Fingerprint, baseCost);
 
-    /// <summary>The fingerprint of a node whose control state and lines have fingerprints <paramref name="ctrl"/> and <paramref name="lines"/>.</summary>
-    internal static UInt128 Fingerprinted(UInt128 ctrl, UInt128 lines, int baseCost)
+    /// <summary>
+    /// The fingerprint of a node whose control state and lines have fingerprints <paramref name="ctrl"/> (derived from
+    /// its types, <see cref="StateHasher"/>) and <paramref name="lines"/> (<see cref="LineMap.Fingerprint"/>): their sum
+    /// modulo 2^128 and a term for the base cost. Like its parts, a sum of XxHash128 terms, one per agent, the shared
+    /// state, each run of lines and the cost, so a step pays for the terms it changes.
+    /// </summary>
+    internal static UInt128 Fingerprinted(UInt128 ctrl, UInt128 lines, int baseCost) => ctrl + lines + CostTerm(baseCost);
+
+    private static readonly UInt128[] CostTerms = [.. Enumerable.Range(0, 64).Select(HashCost)];
+
+    /// <summary>The base cost's term: XxHash128 of a 12-byte record (no other term hashes 12 bytes, so none can stand for it).</summary>
+    private static UInt128 CostTerm(int cost) => (uint)cost < (uint)CostTerms.Length ? CostTerms[cost] : HashCost(cost);
+
+    private static UInt128 HashCost(int cost)
     {
-        Span<byte> bytes = stackalloc byte[36];
-        System.Buffers.Binary.BinaryPrimitives.WriteUInt128LittleEndian(bytes, ctrl);
-        System.Buffers.Binary.BinaryPrimitives.WriteUInt128LittleEndian(bytes[16..], lines);
-        System.Buffers.Binary.BinaryPrimitives.WriteInt32LittleEndian(bytes[32..], baseCost);
+        Span<byte> bytes = stackalloc byte[12];
+        System.Buffers.Binary.BinaryPrimitives.WriteUInt64LittleEndian(bytes, 0x74736f63_65736162); // "basecost"
+        System.Buffers.Binary.BinaryPrimitives.WriteInt32LittleEndian(bytes[8..], cost);
         return System.IO.Hashing.XxHash128.HashToUInt128(bytes);
     }
 }
@@ -222,7 +220,7 @@ public sealed partial class LineSetExplorer
             Crashes.Clear();
         }
 
-        return Search(model, limits, null)!;
+        return SearchPacked(model, limits);
     }
 
     /// <summary>
@@ -270,8 +268,8 @@ public sealed partial class LineSetExplorer
         }
     }
 
-    /// <summary>The breadth-first search, reduced when <paramref name="reducer"/> is given; null when the reduction had to give up.</summary>
-    private ExplorationResult? Search(IScenarioModel model, ExplorationLimits limits, Reducer? reducer)
+    /// <summary>The reduced breadth-first search; null when the reduction had to give up. The unreduced search is <see cref="SearchPacked"/>.</summary>
+    private ExplorationResult? Search(ScenarioModel model, ExplorationLimits limits, Reducer reducer)
     {
         var watch = Stopwatch.StartNew();
         var scenario = model.Scenario;
@@ -279,15 +277,7 @@ public sealed partial class LineSetExplorer
         paths = new PathStore(model);
         var noLines = LineMap.Empty;
 
-        // Unreduced, the control states are kept packed: a step is learnt once per agent state and shared state, and a
-        // child's fingerprint is known before it is built (docs/internals-state.md).
-        var packed = reducer is null ? new PackedStates(model) : null;
-        var hardware = model.Hardware;
-        planInitial = (pa, fillable) => InitialSet(hardware, pa, fillable);
-        planApplied = (set, access, fillable) => Applied(set, access, hardware, fillable);
-        var root = packed is null
-            ? new SearchNode(model.Initial, noLines, null, 0, SearchNode.Fingerprinted(model.Initial, noLines), paths) { Id = 0 }
-            : new SearchNode(packed.Initial, packed, noLines, null, 0, SearchNode.Fingerprinted(packed.Initial.Fingerprint, noLines), paths) { Id = 0 };
+        var root = new SearchNode(model.Initial, noLines, null, 0, SearchNode.Fingerprinted(model.Initial, noLines), paths) { Id = 0 };
         var visited = new FingerprintSet();
         visited.Add(root.Fingerprint);
         var level = new List<SearchNode> { root };
@@ -297,7 +287,7 @@ public sealed partial class LineSetExplorer
         var crashes = new KernelBugAccumulator();
         var memoryChecks = 0L;
         var lastProgress = 0L;
-        Dictionary<UInt128, SearchNode>? nextByFingerprint = reducer is null ? null : [];
+        Dictionary<UInt128, SearchNode> nextByFingerprint = [];
         var abandoned = false;
         List<SearchNode> next = [];
 
@@ -335,12 +325,12 @@ public sealed partial class LineSetExplorer
                 if (visited.Add(candidate.Fingerprint))
                 {
                     // Only a state the search has not seen is built.
-                    var child = Build(node, candidate, packed, hardware.LineSize);
+                    var child = Build(node, candidate);
                     id = child.Id = paths.Add(node.Id, candidate.Step.Agent, candidate.Resolved);
                     next.Add(child);
-                    nextByFingerprint?.Add(child.Fingerprint, child);
+                    nextByFingerprint.Add(child.Fingerprint, child);
                 }
-                else if (nextByFingerprint is not null)
+                else
                 {
                     if (!nextByFingerprint.TryGetValue(candidate.Fingerprint, out var known))
                     {
@@ -377,7 +367,7 @@ public sealed partial class LineSetExplorer
         while (level.Count > 0 && inconclusive is null && !abandoned)
         {
             next = [];
-            nextByFingerprint?.Clear();
+            nextByFingerprint.Clear();
             if (limits.Progress is { } progress && watch.ElapsedMilliseconds - lastProgress >= 250)
             {
                 lastProgress = watch.ElapsedMilliseconds;
@@ -401,7 +391,7 @@ public sealed partial class LineSetExplorer
                         return;
                     }
 
-                    expansions[i] = Expand(model, packed, level[i], limits, watch, states, reducer, null);
+                    expansions[i] = Expand(model, level[i], limits, watch, states, reducer);
                 });
 
                 for (var i = 0; i < level.Count && Merge(level[i], expansions[i], stopped); i++)
@@ -410,18 +400,15 @@ public sealed partial class LineSetExplorer
             }
             else
             {
-                // One thread: each node is merged as soon as it is expanded, into one reused list of candidates.
-                var reuse = new List<Candidate>();
+                // One thread: each node is merged as soon as it is expanded.
                 for (var i = 0; i < level.Count; i++)
                 {
                     var stopped = (i & 15) == 0 ? limits.Exceeded(watch, visited.Count, (i & 1023) == 0) : null;
-                    var expansion = stopped is null ? Expand(model, packed, level[i], limits, watch, visited.Count, reducer, reuse) : default;
+                    var expansion = stopped is null ? Expand(model, level[i], limits, watch, visited.Count, reducer) : default;
                     if (!Merge(level[i], expansion, stopped))
                     {
                         break;
                     }
-
-                    reuse.Clear();
                 }
             }
 
@@ -463,76 +450,18 @@ public sealed partial class LineSetExplorer
     private readonly record struct Expansion(List<Candidate>? Children, Exception? Error, bool Final = false, List<Candidate>? Loops = null);
 
     /// <summary>
-    /// A child an expansion found, not yet built: its fingerprint, the step (resolved) and its lines. The merge builds
-    /// it (<see cref="Build"/>) only when the visited set has not seen the fingerprint. Its control state is
-    /// <paramref name="Next"/> (reduced), or its parent's packed state changed by <paramref name="Packed"/> (its miss
-    /// when <paramref name="Miss"/>).
+    /// A child an expansion found, not yet built: its fingerprint, the step (resolved), its lines and its control state
+    /// <paramref name="Next"/>. The merge builds it (<see cref="Build"/>) only when the visited set has not seen the
+    /// fingerprint.
     /// </summary>
     private readonly record struct Candidate(UInt128 Fingerprint, StepResult Step, LineMap Lines, int Cost, IReadOnlyList<HwOp>? Resolved, SleepSet Sleep,
-        ControlState? Next, PackedStep? Packed = null, bool Miss = false)
-    {
-        /// <summary>With <see cref="EditSet"/>: the child's lines are <see cref="Lines"/> with this line set to that set.</summary>
-        public ulong EditLine { get; init; }
+        ControlState Next);
 
-        public LineSet? EditSet { get; init; }
-
-        /// <summary>The child's lines.</summary>
-        public LineMap ChildLines(int lineSize) => EditSet is null ? Lines : Lines.WithLine(EditLine, lineSize, EditSet);
-    }
-
-    private Expansion Expand(IScenarioModel model, PackedStates? packed, SearchNode node, ExplorationLimits limits, Stopwatch watch, long states, Reducer? reducer,
-        List<Candidate>? reuse)
+    private Expansion Expand(IScenarioModel model, SearchNode node, ExplorationLimits limits, Stopwatch watch, long states, Reducer reducer)
     {
         try
         {
-            if (reducer is not null)
-            {
-                return ExpandReduced(model, node, limits, watch, states, reducer);
-            }
-
-            var children = reuse ?? [];
-            List<Candidate>? loops = null;
-            var p = node.Packed;
-            var mmu = packed!.Shared(p).Dma.Kernel.Mmu;
-            for (var agent = 0; agent < p.Agents.Length; agent++)
-            {
-                if (packed.Step(p, agent, null) is not { } step)
-                {
-                    continue; // not enabled
-                }
-
-                var plan = step.Plan ??= LinePlan.For(step.Step.Ops, mmu, model.Hardware.LineSize);
-                if (plan.IsOneLine)
-                {
-                    // One line changes: the child's fingerprint from the map's, edited; the map is built only if the child is new.
-                    var tick = 0;
-                    var (line, set) = plan.OneLine(node.Lines, planInitial!, planApplied!, ref tick, limits, watch, states);
-                    var fp = SearchNode.Fingerprinted(p.Fingerprint + step.Delta, node.Lines.FingerprintWithLine(line, model.Hardware.LineSize, set), node.BaseCost);
-                    AddChild(children, ref loops, node, new Candidate(fp, step.Step, node.Lines, node.BaseCost, null, SleepSet.Empty, null, step) { EditLine = line, EditSet = set });
-                    continue;
-                }
-
-                if (!plan.IsNone)
-                {
-                    var tick = 0;
-                    var lines = plan.Apply(node.Lines, model.Hardware.LineSize, planInitial!, planApplied!, ref tick, limits, watch, states);
-                    var fp = SearchNode.Fingerprinted(p.Fingerprint + step.Delta, lines, node.BaseCost);
-                    AddChild(children, ref loops, node, new Candidate(fp, step.Step, lines, node.BaseCost, null, SleepSet.Empty, null, step));
-                    continue;
-                }
-
-                foreach (var outcome in ApplyOps(model, mmu, node.Lines, step.Step.Ops, limits, watch, states))
-                {
-                    var resolved = outcome.Resolved is { } ops ? step.Step.Resolved(ops) : step.Step;
-                    var miss = outcome.Resolved is { } r && step.Step.Missed is not null && PollOp.IsMiss(r);
-                    var cost = node.BaseCost + outcome.Cost;
-                    var fingerprint = SearchNode.Fingerprinted(p.Fingerprint + (miss ? step.MissDelta : step.Delta), outcome.Lines, cost);
-                    AddChild(children, ref loops, node, new Candidate(fingerprint, resolved, outcome.Lines, cost, outcome.Resolved, SleepSet.Empty, null, step, miss));
-                }
-            }
-
-            // Only polls can step without changing the state; a node whose every step does is final (hung).
-            return new Expansion(children, null, children.Count == 0, loops);
+            return ExpandReduced(model, node, limits, watch, states, reducer);
         }
         catch (Exception e) // rethrown at the merge, in the order one thread would have met it
         {
@@ -608,12 +537,9 @@ public sealed partial class LineSetExplorer
     }
 
     /// <summary>The node <paramref name="candidate"/> describes, a child of <paramref name="node"/>.</summary>
-    private SearchNode Build(SearchNode node, Candidate candidate, PackedStates? packed, int lineSize) =>
-        candidate.Packed is { } step
-            ? new SearchNode(packed!.Child(node.Packed, step, candidate.Miss), packed, candidate.ChildLines(lineSize), candidate.Step, node.Depth + 1, candidate.Fingerprint, paths, candidate.Cost)
-            { Resolved = candidate.Resolved }
-            : new SearchNode(candidate.Next!, candidate.Lines, candidate.Step, node.Depth + 1, candidate.Fingerprint, paths, candidate.Cost)
-            { Resolved = candidate.Resolved, Sleep = candidate.Sleep };
+    private SearchNode Build(SearchNode node, Candidate candidate) =>
+        new(candidate.Next, candidate.Lines, candidate.Step, node.Depth + 1, candidate.Fingerprint, paths, candidate.Cost)
+        { Resolved = candidate.Resolved, Sleep = candidate.Sleep };
 
     private SearchNode Child(SearchNode node, StepResult step, Outcome outcome)
     {

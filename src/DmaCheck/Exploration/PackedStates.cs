@@ -1,4 +1,3 @@
-using System.Collections.Concurrent;
 using System.Collections.Immutable;
 using DmaCheck.Hardware;
 using DmaCheck.Scenarios;
@@ -67,7 +66,7 @@ internal sealed class PackedStates
     private readonly IScenarioModel model;
     private readonly Interned<AgentState> agentStates = new();
     private readonly Interned<SharedState> sharedStates = new();
-    private readonly ConcurrentDictionary<StepKey, PackedStep?> steps = new();
+    private readonly LearntSteps steps = new();
 
     public PackedStates(IScenarioModel model)
     {
@@ -87,16 +86,41 @@ internal sealed class PackedStates
     /// <summary>The shared state of <paramref name="s"/>.</summary>
     public SharedState Shared(PackedControl s) => sharedStates[s.Shared];
 
+    /// <summary>Shared state number <paramref name="id"/>.</summary>
+    public SharedState SharedAt(int id) => sharedStates[id];
+
     /// <summary>The control state <paramref name="s"/> packs, built.</summary>
-    public ControlState Materialise(PackedControl s)
+    public ControlState Materialise(PackedControl s) => Materialise(s.Agents, s.Shared, s.Fingerprint);
+
+    /// <summary>The control state of agent states <paramref name="agents"/> and shared state <paramref name="shared"/>, whose fingerprint is <paramref name="fingerprint"/>, built.</summary>
+    public ControlState Materialise(ReadOnlySpan<int> agents, int shared, UInt128 fingerprint)
     {
-        var agents = ImmutableArray.CreateBuilder<AgentState>(s.Agents.Length);
-        foreach (var id in s.Agents)
+        var built = ImmutableArray.CreateBuilder<AgentState>(agents.Length);
+        foreach (var id in agents)
         {
-            agents.Add(agentStates[id]);
+            built.Add(agentStates[id]);
         }
 
-        return new ControlState(sharedStates[s.Shared], agents.MoveToImmutable(), s.Fingerprint);
+        return new ControlState(sharedStates[shared], built.MoveToImmutable(), fingerprint);
+    }
+
+    /// <summary>
+    /// <see cref="Step(PackedControl, int, ControlState?)"/> for the state of agent states <paramref name="agents"/>
+    /// and shared state <paramref name="shared"/> (fingerprint <paramref name="fingerprint"/>), as the packed frontier
+    /// keeps it: a lookup, and a packed state is built only to learn a step not seen before.
+    /// </summary>
+    public PackedStep? Step(ReadOnlySpan<int> agents, int shared, UInt128 fingerprint, int agent)
+    {
+        var key = new StepKey(agent, agents[agent], shared, OthersDone(agents, agent));
+        if (steps.TryGet(key, out var known))
+        {
+            return known;
+        }
+
+        var s = new PackedControl(agents.ToArray(), shared, fingerprint);
+        var learnt = Learn(s, agent, Materialise(s));
+        steps.Add(key, learnt);
+        return learnt;
     }
 
     /// <summary>
@@ -106,13 +130,13 @@ internal sealed class PackedStates
     public PackedStep? Step(PackedControl s, int agent, ControlState? ctrl)
     {
         var key = new StepKey(agent, s.Agents[agent], s.Shared, OthersDone(s, agent));
-        if (steps.TryGetValue(key, out var known))
+        if (steps.TryGet(key, out var known))
         {
             return known;
         }
 
         var learnt = Learn(s, agent, ctrl ?? Materialise(s));
-        steps.TryAdd(key, learnt);
+        steps.Add(key, learnt);
         return learnt;
     }
 
@@ -125,11 +149,13 @@ internal sealed class PackedStates
         return new PackedControl(agents, miss ? step.MissShared : step.NextShared, s.Fingerprint + (miss ? step.MissDelta : step.Delta));
     }
 
-    private bool OthersDone(PackedControl s, int agent)
+    private bool OthersDone(PackedControl s, int agent) => OthersDone(s.Agents, agent);
+
+    private bool OthersDone(ReadOnlySpan<int> agents, int agent)
     {
-        for (var j = 0; j < s.Agents.Length; j++)
+        for (var j = 0; j < agents.Length; j++)
         {
-            if (j != agent && !agentStates[s.Agents[j]].Done)
+            if (j != agent && !agentStates[agents[j]].Done)
             {
                 return false;
             }
@@ -178,7 +204,91 @@ internal sealed class PackedStates
 
     private int InternAgent(AgentState a) => agentStates.Intern(a);
 
-    private readonly record struct StepKey(int Agent, int AgentState, int Shared, bool OthersDone);
+    private readonly record struct StepKey(int Agent, int AgentState, int Shared, bool OthersDone)
+    {
+        /// <summary>The key as one number, never 0 (the table's empty slot).</summary>
+        public ulong Packed => ((ulong)(uint)AgentState << 32 | (uint)Shared) * 0x9E3779B97F4A7C15UL ^ ((ulong)(uint)Agent << 1 | (OthersDone ? 1UL : 0)) ^ 1UL << 63;
+    }
+
+    /// <summary>
+    /// The learnt steps, by key: an open-addressing table the expansions read without a lock (an entry is one object,
+    /// published whole), written under a lock. A step is learnt a few thousand times in a search and looked up at every
+    /// transition.
+    /// </summary>
+    private sealed class LearntSteps
+    {
+        private Entry?[] slots = new Entry?[256];
+        private int count;
+
+        public bool TryGet(StepKey key, out PackedStep? step)
+        {
+            var table = Volatile.Read(ref slots);
+            var mask = table.Length - 1;
+            for (var i = (int)(Mix(key.Packed) & (ulong)mask); ; i = (i + 1) & mask)
+            {
+                if (Volatile.Read(ref table[i]) is not { } e)
+                {
+                    step = null;
+                    return false;
+                }
+
+                if (e.Key == key)
+                {
+                    step = e.Step;
+                    return true;
+                }
+            }
+        }
+
+        public void Add(StepKey key, PackedStep? step)
+        {
+            lock (this)
+            {
+                if (TryGet(key, out _))
+                {
+                    return; // learnt meanwhile by another thread: the same step
+                }
+
+                if ((count + 1) * 4 > slots.Length * 3)
+                {
+                    var bigger = new Entry?[slots.Length * 2];
+                    foreach (var e in slots)
+                    {
+                        if (e is not null)
+                        {
+                            Insert(bigger, e);
+                        }
+                    }
+
+                    Volatile.Write(ref slots, bigger);
+                }
+
+                Insert(slots, new Entry(key, step));
+                count++;
+            }
+        }
+
+        private static void Insert(Entry?[] table, Entry e)
+        {
+            var mask = table.Length - 1;
+            var i = (int)(Mix(e.Key.Packed) & (ulong)mask);
+            while (table[i] is not null)
+            {
+                i = (i + 1) & mask;
+            }
+
+            Volatile.Write(ref table[i], e);
+        }
+
+        private static ulong Mix(ulong x)
+        {
+            x ^= x >> 31;
+            x *= 0xBF58476D1CE4E5B9UL;
+            return x ^ (x >> 29);
+        }
+
+        private sealed record Entry(StepKey Key, PackedStep? Step);
+    }
 
     /// <summary>
     /// Objects interned by their fingerprint (<see cref="StateHasher"/>) to dense ids. Reads take no lock: an id is

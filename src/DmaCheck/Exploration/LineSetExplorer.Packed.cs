@@ -1,0 +1,515 @@
+using System.Diagnostics;
+using System.Runtime.InteropServices;
+using DmaCheck.Hardware;
+using DmaCheck.Scenarios;
+
+namespace DmaCheck.Exploration;
+
+/// <summary>
+/// The unreduced search over a packed frontier (docs/internals-state-storage.md, "The packed frontier"): a level is a
+/// <see cref="PackedLevel"/> of numbers, a step is learnt once per agent state and shared state
+/// (<see cref="PackedStates"/>), a child's fingerprint is its parent's plus the step's change, and a child is written
+/// into the next level only when the visited set has not seen it. With more than one thread, the nodes of a level are
+/// expanded in parallel, each shard of the visited set takes the children that fall in it in parallel, and the new
+/// children are written in the order one thread makes them, so every result is the same for every thread count.
+/// </summary>
+public sealed partial class LineSetExplorer
+{
+    /// <summary>Nodes per parallel work item.</summary>
+    private const int PackedChunk = 256;
+
+    /// <summary>
+    /// A child an expansion found, not yet written: its fingerprint, its lines' fingerprint, the learnt step and the
+    /// step as taken, and its lines: the parent's with one line set to set <see cref="EditSet"/> (when it is 0 or
+    /// more), the parent's unchanged (-1), or <see cref="Map"/> (-2).
+    /// </summary>
+    private struct PackedCandidate
+    {
+        public UInt128 Fingerprint;
+        public UInt128 Lines;
+        public PackedStep Step;
+        public StepResult Taken;
+        public LineMap? Map;
+        public IReadOnlyList<HwOp>? ResolvedOps;
+        public ulong EditLine;
+        public int EditSet;
+        public UInt128 EditHash;
+        public int Cost;
+        public bool Miss;
+
+        /// <summary>A poll that missed and changed nothing: the node itself (kept for its read's findings).</summary>
+        public bool Loop;
+
+        /// <summary>Set by the visited set's shard (parallel levels): the child was not seen before.</summary>
+        public bool New;
+    }
+
+    /// <summary>What one search keeps for its packed expansions.</summary>
+    private sealed class PackedSearch(IScenarioModel model, PackedStates states, LineSetIds sets, Func<ulong, bool, int> initial, Func<int, LineAccess, bool, int> applied)
+    {
+        public IScenarioModel Model { get; } = model;
+
+        public PackedStates States { get; } = states;
+
+        public LineSetIds Sets { get; } = sets;
+
+        public Func<ulong, bool, int> Initial { get; } = initial;
+
+        public Func<int, LineAccess, bool, int> Applied { get; } = applied;
+    }
+
+    private ExplorationResult SearchPacked(IScenarioModel model, ExplorationLimits limits)
+    {
+        var watch = Stopwatch.StartNew();
+        var scenario = model.Scenario;
+        var accumulators = scenario.Expectations.Select(e => new VerdictAccumulator(e)).ToList();
+        paths = new PathStore(model);
+        var hardware = model.Hardware;
+        var lineSize = hardware.LineSize;
+        planInitial = (pa, fillable) => InitialSet(hardware, pa, fillable);
+        planApplied = (set, access, fillable) => Applied(set, access, hardware, fillable);
+        var sets = new LineSetIds();
+        var packed = new PackedStates(model);
+        var search = new PackedSearch(model, packed, sets,
+            (pa, fillable) => sets.Id(InitialSet(hardware, pa, fillable)),
+            (set, access, fillable) => sets.Id(Applied(sets[set], access, hardware, fillable)));
+
+        var initial = packed.Initial;
+        var level = new PackedLevel(initial.Agents.Length);
+        var next = new PackedLevel(initial.Agents.Length);
+        var rootFingerprint = SearchNode.Fingerprinted(initial.Fingerprint, LineMap.Empty);
+        level.Add(initial.Agents, -1, 0, initial.Shared, initial.Fingerprint, LineMap.Empty.Fingerprint, rootFingerprint, 0, 0);
+        var shards = new FingerprintSet[Math.Max(1, Threads)];
+        for (var s = 0; s < shards.Length; s++)
+        {
+            shards[s] = new FingerprintSet();
+        }
+
+        long Visited()
+        {
+            long count = 0;
+            foreach (var shard in shards)
+            {
+                count += shard.Count;
+            }
+
+            return count;
+        }
+
+        shards[Shard(rootFingerprint, shards.Length)].Add(rootFingerprint);
+        var counts = new MergeCounts();
+        string? inconclusive = null;
+        var findings = new FindingCollector();
+        var crashes = new KernelBugAccumulator();
+        var lastProgress = 0L;
+        var depth = 0;
+        var work = new WindowWork();
+
+        // One thread works through a level a few nodes at a time, so the window's children are still in the caches
+        // when they are merged; more threads take several chunks at once.
+        var window = Threads > 1 ? PackedChunk * Threads * 4 : PackedSmallWindow;
+        while (level.Count > 0 && inconclusive is null)
+        {
+            next.Clear();
+            if (limits.Progress is { } progress && watch.ElapsedMilliseconds - lastProgress >= 250)
+            {
+                lastProgress = watch.ElapsedMilliseconds;
+                progress(new ExplorationProgress(Visited(), depth, watch.Elapsed));
+            }
+
+            var ctx = new MergeContext(search, level, next, depth, paths, findings, crashes, accumulators);
+            for (var from = 0; from < level.Count && inconclusive is null; from += window)
+            {
+                inconclusive = PackedWindow(ctx, from, Math.Min(level.Count, from + window), shards, limits, watch, work, ref counts, Visited);
+            }
+
+            (level, next) = (next, level);
+            depth++;
+        }
+
+        inconclusive ??= crashes.NotModelled?.Message; // some run reached what the model does not have
+        var stored = paths.Bytes;
+        foreach (var shard in shards)
+        {
+            stored += shard.Bytes;
+        }
+
+        return new ExplorationResult(scenario, Name, crashes.Expectations(accumulators, inconclusive is not null),
+            new ExplorationStats(Visited(), counts.Finals, counts.Transitions, watch.Elapsed, counts.Blocked) { StoredBytes = stored, Hung = counts.Hung }, inconclusive, findings.Results())
+        { KernelBugs = crashes.Verdicts(inconclusive is not null), NotModelled = crashes.NotModelled };
+    }
+
+    /// <summary>The visited set's shard a fingerprint belongs to (its top bits; the table's slots use the low ones).</summary>
+    private static int Shard(UInt128 fingerprint, int shards) => shards == 1 ? 0 : (int)((ulong)(fingerprint >> 64) % (ulong)shards);
+
+    private struct MergeCounts
+    {
+        public long Finals;
+        public long Transitions;
+        public long Blocked;
+        public long Hung;
+        public long MemoryChecks;
+    }
+
+    private sealed record MergeContext(PackedSearch Search, PackedLevel Level, PackedLevel Next, int Depth, PathStore Paths, FindingCollector Findings,
+        KernelBugAccumulator Crashes, List<VerdictAccumulator> Accumulators);
+
+    /// <summary>Nodes a single thread expands before it merges them.</summary>
+    private const int PackedSmallWindow = 64;
+
+    /// <summary>The lists a window's chunks expand into, reused for the whole search.</summary>
+    private sealed class WindowWork
+    {
+        public List<List<PackedCandidate>> Chunks { get; } = [];
+
+        /// <summary>Per node of the window: the end of its children in its chunk's list, complemented for a final state.</summary>
+        public int[] Ends { get; set; } = [];
+    }
+
+    /// <summary>
+    /// Nodes [<paramref name="from"/>, <paramref name="to"/>) of a level, in three phases: the nodes are expanded in
+    /// chunks (in parallel with more than one thread); each shard of the visited set goes through every child in order
+    /// and marks those new to it (the shards in parallel), so the first of equal children is the new one, as with one
+    /// thread; then the children are merged in order. Null, or why the search stopped at a limit.
+    /// </summary>
+    private string? PackedWindow(MergeContext ctx, int from, int to, FingerprintSet[] shards, ExplorationLimits limits, Stopwatch watch, WindowWork work,
+        ref MergeCounts counts, Func<long> visited)
+    {
+        var level = ctx.Level;
+        var chunkSize = Threads > 1 ? PackedChunk : PackedSmallWindow;
+        var chunkCount = (to - from + chunkSize - 1) / chunkSize;
+        while (work.Chunks.Count < chunkCount)
+        {
+            work.Chunks.Add([]);
+        }
+
+        if (work.Ends.Length < to - from)
+        {
+            work.Ends = new int[to - from];
+        }
+
+        var ends = work.Ends;
+        var chunks = work.Chunks;
+        var errors = new (int Node, Exception Error)?[chunkCount];
+        var states = visited();
+        string? stopped = null;
+        void Expand(int chunk, ParallelLoopState? loop)
+        {
+            var into = chunks[chunk];
+            into.Clear();
+            var end = Math.Min(to, from + ((chunk + 1) * chunkSize));
+            for (var node = from + (chunk * chunkSize); node < end; node++)
+            {
+                if ((node & 15) == 0 && limits.Exceeded(watch, states, (node & 1023) == 0) is { } why)
+                {
+                    Volatile.Write(ref stopped, why);
+                    loop?.Stop();
+                    return;
+                }
+
+                try
+                {
+                    var final = ExpandPacked(ctx.Search, level, node, into, limits, watch, states);
+                    ends[node - from] = final ? ~into.Count : into.Count;
+                }
+                catch (Exception e) // rethrown at the merge, in the order one thread would have met it
+                {
+                    errors[chunk] = (node, e);
+                    return;
+                }
+            }
+        }
+
+        if (chunkCount > 1)
+        {
+            Parallel.For(0, chunkCount, new ParallelOptions { MaxDegreeOfParallelism = Threads }, (chunk, loop) => Expand(chunk, loop));
+        }
+        else
+        {
+            Expand(0, null);
+        }
+
+        if (stopped is not null)
+        {
+            return stopped;
+        }
+
+        // The children each chunk made before its error, if any (the merge stops there too).
+        int Made(int chunk) => errors[chunk] is { } error
+            ? (error.Node == from + (chunk * chunkSize) ? 0 : End(ends[error.Node - 1 - from]))
+            : chunks[chunk].Count;
+
+        if (shards.Length == 1)
+        {
+            var set = shards[0];
+            for (var chunk = 0; chunk < chunkCount; chunk++)
+            {
+                MarkNew(set, CollectionsMarshal.AsSpan(chunks[chunk])[..Made(chunk)], -1, 1);
+            }
+        }
+        else
+        {
+            Parallel.For(0, shards.Length, new ParallelOptions { MaxDegreeOfParallelism = Threads }, shard =>
+            {
+                for (var chunk = 0; chunk < chunkCount; chunk++)
+                {
+                    MarkNew(shards[shard], CollectionsMarshal.AsSpan(chunks[chunk])[..Made(chunk)], shard, shards.Length);
+                }
+            });
+        }
+
+        for (var chunk = 0; chunk < chunkCount; chunk++)
+        {
+            var span = CollectionsMarshal.AsSpan(chunks[chunk]);
+            var at = 0;
+            var end = Math.Min(to, from + ((chunk + 1) * chunkSize));
+            for (var node = from + (chunk * chunkSize); node < end; node++)
+            {
+                if (limits.Exceeded(watch, visited(), (++counts.MemoryChecks & 255) == 1) is { } why)
+                {
+                    return why;
+                }
+
+                if (errors[chunk] is { } error && error.Node == node)
+                {
+                    if (error.Error is LimitReachedException limit)
+                    {
+                        return limit.Message;
+                    }
+
+                    System.Runtime.ExceptionServices.ExceptionDispatchInfo.Capture(error.Error).Throw();
+                }
+
+                var childrenEnd = End(ends[node - from]);
+                MergePacked(ctx, node, span[at..childrenEnd], ends[node - from] < 0, ref counts);
+                at = childrenEnd;
+            }
+        }
+
+        return null;
+
+        static int End(int end) => end < 0 ? ~end : end;
+    }
+
+    /// <summary>
+    /// Marks each child of <paramref name="children"/> that falls in shard <paramref name="shard"/> (all, when it is -1)
+    /// and that <paramref name="set"/> has not seen, adding it. The table's slots are fetched a few children ahead: the
+    /// table outgrows the caches, and each probe would otherwise wait for memory.
+    /// </summary>
+    private static void MarkNew(FingerprintSet set, Span<PackedCandidate> children, int shard, int shards)
+    {
+        const int Ahead = 8;
+        for (var i = 0; i < Math.Min(Ahead, children.Length); i++)
+        {
+            set.Prefetch(children[i].Fingerprint);
+        }
+
+        for (var i = 0; i < children.Length; i++)
+        {
+            if (i + Ahead < children.Length)
+            {
+                set.Prefetch(children[i + Ahead].Fingerprint);
+            }
+
+            ref var c = ref children[i];
+            if (!c.Loop && (shard < 0 || Shard(c.Fingerprint, shards) == shard))
+            {
+                c.New = set.Add(c.Fingerprint);
+            }
+        }
+    }
+
+    /// <summary>
+    /// Node <paramref name="node"/>'s children, appended to <paramref name="into"/> (one per enabled agent and way its
+    /// step can turn out); true when it is a final state (no step leads elsewhere).
+    /// </summary>
+    private bool ExpandPacked(PackedSearch search, PackedLevel level, int node, List<PackedCandidate> into, ExplorationLimits limits, Stopwatch watch, long states)
+    {
+        var model = search.Model;
+        var lineSize = model.Hardware.LineSize;
+        var agents = level.Agents(node);
+        var shared = level.Shared(node);
+        var ctrl = level.Ctrl(node);
+        var linesFingerprint = level.Lines(node);
+        var cost = level.Cost(node);
+        var fingerprint = level.Fingerprint(node);
+        var runs = level.Runs(node);
+        LineMap? map = null;
+        var final = true;
+        Span<PackedRun> seg = stackalloc PackedRun[8];
+        for (var agent = 0; agent < agents.Length; agent++)
+        {
+            if (search.States.Step(agents, shared, ctrl, agent) is not { } step)
+            {
+                continue; // not enabled
+            }
+
+            var plan = step.Plan ??= LinePlan.For(step.Step.Ops, search.States.SharedAt(shared).Dma.Kernel.Mmu, lineSize);
+            if (plan.IsOneLine)
+            {
+                // One line changes: the child's line fingerprint from the parent's, edited; its runs are written only if it is new.
+                var tick = 0;
+                var (line, set, hash) = plan.OneLine(runs, search.Initial, search.Applied, search.Sets, lineSize, ref tick, limits, watch, states);
+                var lines = PackedRuns.EditLine(runs, linesFingerprint, line, lineSize, set, hash, seg, search.Sets).Fingerprint;
+                final &= Add(into, fingerprint, new PackedCandidate
+                {
+                    Fingerprint = SearchNode.Fingerprinted(ctrl + step.Delta, lines, cost),
+                    Lines = lines,
+                    Step = step,
+                    Taken = step.Step,
+                    EditLine = line,
+                    EditSet = set,
+                    EditHash = hash,
+                    Cost = cost,
+                });
+                continue;
+            }
+
+            if (plan.IsNone && step.Step.Ops.Count == 0)
+            {
+                // No hardware operation: the lines stay the parent's.
+                final &= Add(into, fingerprint, new PackedCandidate
+                {
+                    Fingerprint = SearchNode.Fingerprinted(ctrl + step.Delta, linesFingerprint, cost),
+                    Lines = linesFingerprint,
+                    Step = step,
+                    Taken = step.Step,
+                    EditSet = -1,
+                    Cost = cost,
+                });
+                continue;
+            }
+
+            map ??= PackedRuns.ToMap(runs, linesFingerprint, search.Sets);
+            if (!plan.IsNone)
+            {
+                var tick = 0;
+                var lines = plan.Apply(map, lineSize, planInitial!, planApplied!, ref tick, limits, watch, states);
+                final &= Add(into, fingerprint, new PackedCandidate
+                {
+                    Fingerprint = SearchNode.Fingerprinted(ctrl + step.Delta, lines.Fingerprint, cost),
+                    Lines = lines.Fingerprint,
+                    Step = step,
+                    Taken = step.Step,
+                    Map = lines,
+                    EditSet = -2,
+                    Cost = cost,
+                });
+                continue;
+            }
+
+            foreach (var outcome in ApplyOps(model, search.States.SharedAt(shared).Dma.Kernel.Mmu, map, step.Step.Ops, limits, watch, states))
+            {
+                var miss = outcome.Resolved is { } r && step.Step.Missed is not null && PollOp.IsMiss(r);
+                var childCost = cost + outcome.Cost;
+                final &= Add(into, fingerprint, new PackedCandidate
+                {
+                    Fingerprint = SearchNode.Fingerprinted(ctrl + (miss ? step.MissDelta : step.Delta), outcome.Lines.Fingerprint, childCost),
+                    Lines = outcome.Lines.Fingerprint,
+                    Step = step,
+                    Taken = outcome.Resolved is { } ops ? step.Step.Resolved(ops) : step.Step,
+                    Map = outcome.Lines,
+                    EditSet = -2,
+                    ResolvedOps = outcome.Resolved,
+                    Cost = childCost,
+                    Miss = miss,
+                });
+            }
+        }
+
+        // Only polls can step without changing the state; a node whose every step does is final (hung).
+        return final;
+
+        static bool Add(List<PackedCandidate> into, UInt128 node, PackedCandidate child)
+        {
+            child.Loop = child.Fingerprint == node && child.Taken.Statement is PollStmt;
+            into.Add(child);
+            return child.Loop;
+        }
+    }
+
+    /// <summary>
+    /// Merges one node's children, whose <see cref="PackedCandidate.New"/> the visited set has decided: the new ones are
+    /// numbered and written into the next level, findings are recorded (loops last, as the one-thread queue meets
+    /// them), and a final state is judged.
+    /// </summary>
+    private void MergePacked(MergeContext ctx, int node, Span<PackedCandidate> children, bool final, ref MergeCounts counts)
+    {
+        var level = ctx.Level;
+        var parentId = level.Id(node);
+        foreach (ref var c in children)
+        {
+            if (c.Loop)
+            {
+                continue;
+            }
+
+            counts.Transitions++;
+            var id = -1;
+            if (c.New)
+            {
+                id = ctx.Paths.Add(parentId, c.Step.Agent, c.ResolvedOps);
+                WriteChild(ctx, node, in c, id);
+            }
+
+            if (c.Taken.Findings.Count > 0)
+            {
+                RecordFinding(ctx, c.Taken, id, parentId);
+            }
+        }
+
+        foreach (ref var c in children)
+        {
+            if (c.Loop)
+            {
+                counts.Transitions++;
+                RecordFinding(ctx, c.Taken, -1, parentId);
+            }
+        }
+
+        if (final)
+        {
+            counts.Finals++;
+            var search = ctx.Search;
+            var built = new SearchNode(search.States.Materialise(level.Agents(node), level.Shared(node), level.Ctrl(node)),
+                PackedRuns.ToMap(level.Runs(node), level.Lines(node), search.Sets), null, ctx.Depth, level.Fingerprint(node), ctx.Paths, level.Cost(node))
+            { Id = parentId };
+            Final(search.Model, built, ctx.Accumulators, ctx.Crashes, ref counts.Blocked, ref counts.Hung);
+        }
+    }
+
+    /// <summary>Breadth-first: the first run to reach a finding is a shortest one.</summary>
+    private static void RecordFinding(MergeContext ctx, StepResult step, int id, int parentId) =>
+        ctx.Findings.Add(step, () => id >= 0 ? ctx.Paths.Path(id) : [.. ctx.Paths.Path(parentId), step]);
+
+    /// <summary>Writes child <paramref name="c"/> of node <paramref name="node"/> into the next level, as state <paramref name="id"/>.</summary>
+    private static void WriteChild(MergeContext ctx, int node, in PackedCandidate c, int id)
+    {
+        var level = ctx.Level;
+        var next = ctx.Next;
+        var step = c.Step;
+        next.Add(level.Agents(node), step.Agent, c.Miss ? step.MissAgent : step.NextAgent, c.Miss ? step.MissShared : step.NextShared,
+            level.Ctrl(node) + (c.Miss ? step.MissDelta : step.Delta), c.Lines, c.Fingerprint, c.Cost, id);
+        var runs = level.Runs(node);
+        switch (c.EditSet)
+        {
+            case >= 0:
+                Span<PackedRun> seg = stackalloc PackedRun[8];
+                var (lo, hi, n, _) = PackedRuns.EditLine(runs, level.Lines(node), c.EditLine, ctx.Search.Model.Hardware.LineSize, c.EditSet, c.EditHash, seg, ctx.Search.Sets);
+                next.AddRuns(runs[..lo]);
+                next.AddRuns(seg[..n]);
+                next.AddRuns(runs[hi..]);
+                break;
+            case -1:
+                next.AddRuns(runs);
+                break;
+            default:
+                foreach (var r in c.Map!.Runs)
+                {
+                    next.AddRun(new PackedRun(r.Start, r.End, ctx.Search.Sets.Id(r.Set), LineMap.RunHash(r)));
+                }
+
+                break;
+        }
+    }
+}
