@@ -188,6 +188,28 @@ public sealed class ExplorerAgreementProperties
     public Property OneAndTwoThreadsGiveTheSameResultOnSeed2Variants(GeneratedScenario generated) => SameWithThreads(generated);
 
     /// <summary>
+    /// The unreduced search (the packed frontier) with two threads and work items of one or a few nodes, so that every
+    /// level of a small scenario is expanded, marked and written in parallel, against one thread: the same verdicts,
+    /// minimum events, findings, state and transition counts, and the same witness runs.
+    /// </summary>
+    [Property(MaxTest = 60, Arbitrary = [typeof(FullScenarioArbitraries)])]
+    public Property OneAndTwoThreadsGiveTheSameUnreducedSearch(GeneratedScenario generated, PositiveInt chunk)
+    {
+        var scenario = Binder.Load("gen.dmc", generated.Text);
+        var limits = ExplorationLimits.Default with { Reduction = false };
+        var oneExplorer = new LineSetExplorer { Threads = 1 };
+        var twoExplorer = new LineSetExplorer { Threads = 2, ChunkNodes = 1 + (chunk.Get % 4) };
+        var one = oneExplorer.Explore(new ScenarioModel(scenario), limits);
+        var two = twoExplorer.Explore(new ScenarioModel(scenario), limits);
+        var a = Fuzzer.Summary(one) + $"|{one.Stats.States}/{one.Stats.Transitions}|{one.Inconclusive}|" + Witnesses(oneExplorer);
+        var b = Fuzzer.Summary(two) + $"|{two.Stats.States}/{two.Stats.Transitions}|{two.Inconclusive}|" + Witnesses(twoExplorer);
+        return (a == b).Label($"one thread:\n{a}\ntwo threads:\n{b}\n--- scenario ---\n{generated.Text}");
+
+        static string Witnesses(LineSetExplorer explorer) => string.Join(";", explorer.Failures.OrderBy(f => f.Key, StringComparer.Ordinal)
+            .Select(f => $"{f.Key}:{f.Value.Cost}:{string.Join(",", f.Value.Node.Path().Select(s => $"{s.Agent}@{s.Statement.Span.Line}"))}"));
+    }
+
+    /// <summary>
     /// Issue 14: the reduced line-set explorer against the brute force on the smaller driver-shaped group scenarios
     /// (<see cref="GroupScenarios.Small"/>): verdicts, fewest events, quiet failures and findings. A case the brute force
     /// cannot finish within its cap is discarded and counted.

@@ -55,7 +55,7 @@ internal sealed class LinePlan
         var edit = edits[0];
         LimitChecks.Tick(ref tick, limits, watch, states);
         var set = PackedRuns.SetAt(runs, edit.Line);
-        var (next, hash) = edit.After(set >= 0 ? set : initial(edit.Line, edit.Fillable), applied, sets, lineSize);
+        var (next, hash) = edit.After(set >= 0 ? set : edit.Initial(initial), applied, sets, lineSize);
         return (edit.Line, next, hash);
     }
 
@@ -94,6 +94,21 @@ internal sealed class LinePlan
             }
 
             return next;
+        }
+
+        /// <summary>The number of the set the line has when no step has touched it yet, plus one (0: not known yet).</summary>
+        private int initialId;
+
+        public int Initial(Func<ulong, bool, int> initial)
+        {
+            var known = Volatile.Read(ref initialId);
+            if (known == 0)
+            {
+                known = initial(Line, Fillable) + 1;
+                Volatile.Write(ref initialId, known);
+            }
+
+            return known - 1;
         }
 
         /// <summary>

@@ -15,8 +15,11 @@ namespace DmaCheck.Exploration;
 /// </summary>
 public sealed partial class LineSetExplorer
 {
-    /// <summary>Nodes per parallel work item.</summary>
-    private const int PackedChunk = 256;
+    /// <summary>
+    /// With more than one thread: nodes per work item of a level (tests make it tiny, so that small scenarios take the
+    /// parallel paths).
+    /// </summary>
+    internal int ChunkNodes { get; init; } = 256;
 
     /// <summary>
     /// A child an expansion found, not yet written: its fingerprint, its lines' fingerprint, the learnt step and the
@@ -40,8 +43,17 @@ public sealed partial class LineSetExplorer
         /// <summary>A poll that missed and changed nothing: the node itself (kept for its read's findings).</summary>
         public bool Loop;
 
-        /// <summary>Set by the visited set's shard (parallel levels): the child was not seen before.</summary>
+        /// <summary>Set by the visited set (or its shard): the child was not seen before.</summary>
         public bool New;
+
+        /// <summary>The parent's index in its level.</summary>
+        public int Node;
+
+        /// <summary>How many runs of lines the child has.</summary>
+        public int RunCount;
+
+        /// <summary>Set by the merge for a new child: its index in the next level, where it is then written.</summary>
+        public int Index;
     }
 
     /// <summary>What one search keeps for its packed expansions.</summary>
@@ -78,7 +90,7 @@ public sealed partial class LineSetExplorer
         var level = new PackedLevel(initial.Agents.Length);
         var next = new PackedLevel(initial.Agents.Length);
         var rootFingerprint = SearchNode.Fingerprinted(initial.Fingerprint, LineMap.Empty);
-        level.Add(initial.Agents, -1, 0, initial.Shared, initial.Fingerprint, LineMap.Empty.Fingerprint, rootFingerprint, 0, 0);
+        level.Write(level.Reserve(0, 0), initial.Agents, -1, 0, initial.Shared, initial.Fingerprint, LineMap.Empty.Fingerprint, rootFingerprint, 0);
         var shards = new FingerprintSet[Math.Max(1, Threads)];
         for (var s = 0; s < shards.Length; s++)
         {
@@ -107,7 +119,7 @@ public sealed partial class LineSetExplorer
 
         // One thread works through a level a few nodes at a time, so the window's children are still in the caches
         // when they are merged; more threads take several chunks at once.
-        var window = Threads > 1 ? PackedChunk * Threads * 4 : PackedSmallWindow;
+        var window = Threads > 1 ? ChunkNodes * Threads * 4 : PackedSmallWindow;
         while (level.Count > 0 && inconclusive is null)
         {
             next.Clear();
@@ -176,7 +188,7 @@ public sealed partial class LineSetExplorer
         ref MergeCounts counts, Func<long> visited)
     {
         var level = ctx.Level;
-        var chunkSize = Threads > 1 ? PackedChunk : PackedSmallWindow;
+        var chunkSize = Threads > 1 ? ChunkNodes : PackedSmallWindow;
         var chunkCount = (to - from + chunkSize - 1) / chunkSize;
         while (work.Chunks.Count < chunkCount)
         {
@@ -200,7 +212,7 @@ public sealed partial class LineSetExplorer
             var end = Math.Min(to, from + ((chunk + 1) * chunkSize));
             for (var node = from + (chunk * chunkSize); node < end; node++)
             {
-                if ((node & 15) == 0 && limits.Exceeded(watch, states, (node & 1023) == 0) is { } why)
+                if ((node & 15) == 0 && limits.Exceeded(watch, states, checkMemory: false) is { } why)
                 {
                     Volatile.Write(ref stopped, why);
                     loop?.Stop();
@@ -265,7 +277,7 @@ public sealed partial class LineSetExplorer
             var end = Math.Min(to, from + ((chunk + 1) * chunkSize));
             for (var node = from + (chunk * chunkSize); node < end; node++)
             {
-                if (limits.Exceeded(watch, visited(), (++counts.MemoryChecks & 255) == 1) is { } why)
+                if (limits.Exceeded(watch, visited(), (++counts.MemoryChecks & 4095) == 1) is { } why)
                 {
                     return why;
                 }
@@ -284,6 +296,16 @@ public sealed partial class LineSetExplorer
                 MergePacked(ctx, node, span[at..childrenEnd], ends[node - from] < 0, ref counts);
                 at = childrenEnd;
             }
+        }
+
+        // The new children have their places in the next level: each chunk writes its own.
+        if (chunkCount > 1)
+        {
+            Parallel.For(0, chunkCount, new ParallelOptions { MaxDegreeOfParallelism = Threads }, chunk => WriteChildren(ctx, CollectionsMarshal.AsSpan(chunks[chunk])));
+        }
+        else
+        {
+            WriteChildren(ctx, CollectionsMarshal.AsSpan(chunks[0]));
         }
 
         return null;
@@ -350,8 +372,8 @@ public sealed partial class LineSetExplorer
                 // One line changes: the child's line fingerprint from the parent's, edited; its runs are written only if it is new.
                 var tick = 0;
                 var (line, set, hash) = plan.OneLine(runs, search.Initial, search.Applied, search.Sets, lineSize, ref tick, limits, watch, states);
-                var lines = PackedRuns.EditLine(runs, linesFingerprint, line, lineSize, set, hash, seg, search.Sets).Fingerprint;
-                final &= Add(into, fingerprint, new PackedCandidate
+                var (lo, hi, n, lines) = PackedRuns.EditLine(runs, linesFingerprint, line, lineSize, set, hash, seg, search.Sets);
+                final &= Add(into, node, fingerprint, new PackedCandidate
                 {
                     Fingerprint = SearchNode.Fingerprinted(ctrl + step.Delta, lines, cost),
                     Lines = lines,
@@ -361,6 +383,7 @@ public sealed partial class LineSetExplorer
                     EditSet = set,
                     EditHash = hash,
                     Cost = cost,
+                    RunCount = runs.Length - (hi - lo) + n,
                 });
                 continue;
             }
@@ -368,7 +391,7 @@ public sealed partial class LineSetExplorer
             if (plan.IsNone && step.Step.Ops.Count == 0)
             {
                 // No hardware operation: the lines stay the parent's.
-                final &= Add(into, fingerprint, new PackedCandidate
+                final &= Add(into, node, fingerprint, new PackedCandidate
                 {
                     Fingerprint = SearchNode.Fingerprinted(ctrl + step.Delta, linesFingerprint, cost),
                     Lines = linesFingerprint,
@@ -376,6 +399,7 @@ public sealed partial class LineSetExplorer
                     Taken = step.Step,
                     EditSet = -1,
                     Cost = cost,
+                    RunCount = runs.Length,
                 });
                 continue;
             }
@@ -385,7 +409,7 @@ public sealed partial class LineSetExplorer
             {
                 var tick = 0;
                 var lines = plan.Apply(map, lineSize, planInitial!, planApplied!, ref tick, limits, watch, states);
-                final &= Add(into, fingerprint, new PackedCandidate
+                final &= Add(into, node, fingerprint, new PackedCandidate
                 {
                     Fingerprint = SearchNode.Fingerprinted(ctrl + step.Delta, lines.Fingerprint, cost),
                     Lines = lines.Fingerprint,
@@ -394,6 +418,7 @@ public sealed partial class LineSetExplorer
                     Map = lines,
                     EditSet = -2,
                     Cost = cost,
+                    RunCount = lines.RunCount,
                 });
                 continue;
             }
@@ -402,7 +427,7 @@ public sealed partial class LineSetExplorer
             {
                 var miss = outcome.Resolved is { } r && step.Step.Missed is not null && PollOp.IsMiss(r);
                 var childCost = cost + outcome.Cost;
-                final &= Add(into, fingerprint, new PackedCandidate
+                final &= Add(into, node, fingerprint, new PackedCandidate
                 {
                     Fingerprint = SearchNode.Fingerprinted(ctrl + (miss ? step.MissDelta : step.Delta), outcome.Lines.Fingerprint, childCost),
                     Lines = outcome.Lines.Fingerprint,
@@ -413,6 +438,7 @@ public sealed partial class LineSetExplorer
                     ResolvedOps = outcome.Resolved,
                     Cost = childCost,
                     Miss = miss,
+                    RunCount = outcome.Lines.RunCount,
                 });
             }
         }
@@ -420,9 +446,10 @@ public sealed partial class LineSetExplorer
         // Only polls can step without changing the state; a node whose every step does is final (hung).
         return final;
 
-        static bool Add(List<PackedCandidate> into, UInt128 node, PackedCandidate child)
+        static bool Add(List<PackedCandidate> into, int node, UInt128 nodeFingerprint, PackedCandidate child)
         {
-            child.Loop = child.Fingerprint == node && child.Taken.Statement is PollStmt;
+            child.Node = node;
+            child.Loop = child.Fingerprint == nodeFingerprint && child.Taken.Statement is PollStmt;
             into.Add(child);
             return child.Loop;
         }
@@ -430,8 +457,8 @@ public sealed partial class LineSetExplorer
 
     /// <summary>
     /// Merges one node's children, whose <see cref="PackedCandidate.New"/> the visited set has decided: the new ones are
-    /// numbered and written into the next level, findings are recorded (loops last, as the one-thread queue meets
-    /// them), and a final state is judged.
+    /// numbered and given their places in the next level (<see cref="WriteChildren"/> fills them), findings are
+    /// recorded (loops last, as the one-thread queue meets them), and a final state is judged.
     /// </summary>
     private void MergePacked(MergeContext ctx, int node, Span<PackedCandidate> children, bool final, ref MergeCounts counts)
     {
@@ -446,10 +473,11 @@ public sealed partial class LineSetExplorer
 
             counts.Transitions++;
             var id = -1;
+            c.Index = -1;
             if (c.New)
             {
                 id = ctx.Paths.Add(parentId, c.Step.Agent, c.ResolvedOps);
-                WriteChild(ctx, node, in c, id);
+                c.Index = ctx.Next.Reserve(c.RunCount, id);
             }
 
             if (c.Taken.Findings.Count > 0)
@@ -482,31 +510,46 @@ public sealed partial class LineSetExplorer
     private static void RecordFinding(MergeContext ctx, StepResult step, int id, int parentId) =>
         ctx.Findings.Add(step, () => id >= 0 ? ctx.Paths.Path(id) : [.. ctx.Paths.Path(parentId), step]);
 
-    /// <summary>Writes child <paramref name="c"/> of node <paramref name="node"/> into the next level, as state <paramref name="id"/>.</summary>
-    private static void WriteChild(MergeContext ctx, int node, in PackedCandidate c, int id)
+    /// <summary>Writes the new children of <paramref name="children"/> into the places the merge gave them in the next level.</summary>
+    private static void WriteChildren(MergeContext ctx, Span<PackedCandidate> children)
+    {
+        foreach (ref var c in children)
+        {
+            if (c.New && !c.Loop && c.Index >= 0)
+            {
+                WriteChild(ctx, in c);
+            }
+        }
+    }
+
+    /// <summary>Writes new child <paramref name="c"/> into its place in the next level.</summary>
+    private static void WriteChild(MergeContext ctx, in PackedCandidate c)
     {
         var level = ctx.Level;
         var next = ctx.Next;
         var step = c.Step;
-        next.Add(level.Agents(node), step.Agent, c.Miss ? step.MissAgent : step.NextAgent, c.Miss ? step.MissShared : step.NextShared,
-            level.Ctrl(node) + (c.Miss ? step.MissDelta : step.Delta), c.Lines, c.Fingerprint, c.Cost, id);
+        var node = c.Node;
+        next.Write(c.Index, level.Agents(node), step.Agent, c.Miss ? step.MissAgent : step.NextAgent, c.Miss ? step.MissShared : step.NextShared,
+            level.Ctrl(node) + (c.Miss ? step.MissDelta : step.Delta), c.Lines, c.Fingerprint, c.Cost);
         var runs = level.Runs(node);
+        var into = next.RunsOf(c.Index);
         switch (c.EditSet)
         {
             case >= 0:
                 Span<PackedRun> seg = stackalloc PackedRun[8];
                 var (lo, hi, n, _) = PackedRuns.EditLine(runs, level.Lines(node), c.EditLine, ctx.Search.Model.Hardware.LineSize, c.EditSet, c.EditHash, seg, ctx.Search.Sets);
-                next.AddRuns(runs[..lo]);
-                next.AddRuns(seg[..n]);
-                next.AddRuns(runs[hi..]);
+                runs[..lo].CopyTo(into);
+                seg[..n].CopyTo(into[lo..]);
+                runs[hi..].CopyTo(into[(lo + n)..]);
                 break;
             case -1:
-                next.AddRuns(runs);
+                runs.CopyTo(into);
                 break;
             default:
+                var i = 0;
                 foreach (var r in c.Map!.Runs)
                 {
-                    next.AddRun(new PackedRun(r.Start, r.End, ctx.Search.Sets.Id(r.Set), LineMap.RunHash(r)));
+                    into[i++] = new PackedRun(r.Start, r.End, ctx.Search.Sets.Id(r.Set), LineMap.RunHash(r));
                 }
 
                 break;

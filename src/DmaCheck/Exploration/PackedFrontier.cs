@@ -130,12 +130,12 @@ internal sealed class PackedLevel(int agentCount)
     public ReadOnlySpan<PackedRun> Runs(int node) => runs.AsSpan(runFrom[node], runFrom[node + 1] - runFrom[node]);
 
     /// <summary>
-    /// Appends a node whose agents are <paramref name="parentAgents"/> with agent <paramref name="agent"/> in state
-    /// <paramref name="agentState"/> (none changed when <paramref name="agent"/> is -1), and whose runs are given by the
-    /// caller (<see cref="AddRun"/>, <see cref="AddRuns"/>). Returns its index.
+    /// Makes room for one more node, with <paramref name="runCount"/> runs of lines, numbered <paramref name="id"/> in
+    /// the path store, and returns its index. Only the merge reserves, one node at a time and in order; the node is then
+    /// filled by <see cref="Write"/> and <see cref="RunsOf"/>, which may run on several threads at once, since no array
+    /// grows after its reservation.
     /// </summary>
-    public int Add(ReadOnlySpan<int> parentAgents, int agent, int agentState, int sharedState, UInt128 ctrlFingerprint, UInt128 linesFingerprint,
-        UInt128 fingerprint, int cost, int id)
+    public int Reserve(int runCount, int id)
     {
         var n = Count;
         if (n + 1 >= shared.Length)
@@ -143,49 +143,41 @@ internal sealed class PackedLevel(int agentCount)
             Grow();
         }
 
-        var to = agents.AsSpan(n * AgentCount, AgentCount);
+        var end = runFrom[n] + runCount;
+        if (end > runs.Length)
+        {
+            Array.Resize(ref runs, Math.Max(runs.Length * 2, end));
+        }
+
+        runFrom[n + 1] = end;
+        ids[n] = id;
+        Count = n + 1;
+        return n;
+    }
+
+    /// <summary>
+    /// Fills reserved node <paramref name="node"/>: its agents are <paramref name="parentAgents"/> with agent
+    /// <paramref name="agent"/> in state <paramref name="agentState"/> (none changed when <paramref name="agent"/> is -1).
+    /// </summary>
+    public void Write(int node, ReadOnlySpan<int> parentAgents, int agent, int agentState, int sharedState, UInt128 ctrlFingerprint, UInt128 linesFingerprint,
+        UInt128 fingerprint, int cost)
+    {
+        var to = agents.AsSpan(node * AgentCount, AgentCount);
         parentAgents.CopyTo(to);
         if (agent >= 0)
         {
             to[agent] = agentState;
         }
 
-        shared[n] = sharedState;
-        ctrl[n] = ctrlFingerprint;
-        lines[n] = linesFingerprint;
-        fingerprints[n] = fingerprint;
-        costs[n] = cost;
-        ids[n] = id;
-        runFrom[n + 1] = runFrom[n];
-        Count = n + 1;
-        return n;
+        shared[node] = sharedState;
+        ctrl[node] = ctrlFingerprint;
+        lines[node] = linesFingerprint;
+        fingerprints[node] = fingerprint;
+        costs[node] = cost;
     }
 
-    /// <summary>Appends a run to the node added last.</summary>
-    public void AddRun(PackedRun run)
-    {
-        var at = runFrom[Count];
-        if (at == runs.Length)
-        {
-            Array.Resize(ref runs, runs.Length * 2);
-        }
-
-        runs[at] = run;
-        runFrom[Count] = at + 1;
-    }
-
-    /// <summary>Appends <paramref name="range"/> to the node added last.</summary>
-    public void AddRuns(ReadOnlySpan<PackedRun> range)
-    {
-        var at = runFrom[Count];
-        if (at + range.Length > runs.Length)
-        {
-            Array.Resize(ref runs, Math.Max(runs.Length * 2, at + range.Length));
-        }
-
-        range.CopyTo(runs.AsSpan(at));
-        runFrom[Count] = at + range.Length;
-    }
+    /// <summary>The runs reserved for node <paramref name="node"/>, to be filled.</summary>
+    public Span<PackedRun> RunsOf(int node) => runs.AsSpan(runFrom[node], runFrom[node + 1] - runFrom[node]);
 
     private void Grow()
     {
