@@ -359,9 +359,10 @@ public sealed partial class LineSetExplorer
         LineMap? map = null;
         var final = true;
         Span<PackedRun> seg = stackalloc PackedRun[8];
+        var notDone = search.States.NotDone(agents);
         for (var agent = 0; agent < agents.Length; agent++)
         {
-            if (search.States.Step(agents, shared, ctrl, agent) is not { } step)
+            if (search.States.Step(agents, shared, ctrl, agent, notDone) is not { } step)
             {
                 continue; // not enabled
             }

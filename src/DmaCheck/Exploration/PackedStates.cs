@@ -109,9 +109,27 @@ internal sealed class PackedStates
     /// and shared state <paramref name="shared"/> (fingerprint <paramref name="fingerprint"/>), as the packed frontier
     /// keeps it: a lookup, and a packed state is built only to learn a step not seen before.
     /// </summary>
-    public PackedStep? Step(ReadOnlySpan<int> agents, int shared, UInt128 fingerprint, int agent)
+    public PackedStep? Step(ReadOnlySpan<int> agents, int shared, UInt128 fingerprint, int agent) => Step(agents, shared, fingerprint, agent, NotDone(agents));
+
+    /// <summary>How many of <paramref name="agents"/> have not finished, for <see cref="Step(ReadOnlySpan{int}, int, UInt128, int, int)"/>.</summary>
+    public int NotDone(ReadOnlySpan<int> agents)
     {
-        var key = new StepKey(agent, agents[agent], shared, OthersDone(agents, agent));
+        var count = 0;
+        foreach (var id in agents)
+        {
+            count += agentStates[id].Done ? 0 : 1;
+        }
+
+        return count;
+    }
+
+    /// <summary>
+    /// <see cref="Step(ReadOnlySpan{int}, int, UInt128, int)"/> when <paramref name="notDone"/> of the agents have not
+    /// finished (<see cref="NotDone"/>, counted once per state rather than once per agent).
+    /// </summary>
+    public PackedStep? Step(ReadOnlySpan<int> agents, int shared, UInt128 fingerprint, int agent, int notDone)
+    {
+        var key = new StepKey(agent, agents[agent], shared, notDone - (agentStates[agents[agent]].Done ? 0 : 1) == 0);
         if (steps.TryGet(key, out var known))
         {
             return known;
