@@ -103,7 +103,7 @@ public class IommuTests
     private static (DmaEnvironment Env, DmaState State, ulong Pfn) Boot(string profile = "linux-6.12-arm64")
     {
         var p = Profiles.Find(profile)!;
-        var s = DmaState.Boot(KernelState.Boot(p.Layout, new KernelConfig(), HardwareConfig.Default));
+        var s = DmaState.Boot(KernelState.Boot(p.Layout, new KernelConfig(Swiotlb: SwiotlbBoot.On), HardwareConfig.Default));
         var k = s.Kernel.AllocPages(Gfp.GFP_KERNEL, 1, "t", [], out var pfn);
         return (new DmaEnvironment(p), s with { Kernel = k }, pfn);
     }
@@ -214,18 +214,75 @@ public class IommuTests
 
     /// <summary>
     /// An untrusted device: a mapping of whole IOVA granules is not bounced and maps as for any device; a sub-granule
-    /// one would bounce through swiotlb (dev_use_swiotlb), which stops as not modelled.
+    /// one bounces (dev_use_swiotlb): the IOMMU maps a granule-aligned run of swiotlb slots, the buffer is copied in
+    /// and the post-padding cleared (2650073f1b58), and the unmap copies back and frees the slots.
     /// </summary>
     [Fact]
-    public void AnUntrustedDevicesSubGranuleMappingStopsAtTheBounce()
+    public void AnUntrustedDevicesSubGranuleMappingBouncesThroughAGranuleOfSlots()
     {
         var (env, s, pfn) = Boot();
-        var dev = new DmaDevice("tb", false, Iommu: new DeviceIommu("smmu0", IommuDomainType.Dma, 4096, Untrusted: true));
+        var dev = new DmaDevice("tb", true, Iommu: new DeviceIommu("smmu0", IommuDomainType.Dma, 4096, Untrusted: true));
         var whole = DmaApi.DmaMapPage(env, s, dev, pfn, 0, 4096, DmaDirection.DMA_FROM_DEVICE, DmaAttrs.None, "dma_map_page", [], [], out var handle);
         Assert.Equal(0xffff_f000UL, handle);
-        Assert.Single(whole.IommuDomains!["tb"].PageTable);
-        var e = Assert.Throws<NotModelledException>(() => DmaApi.DmaMapPage(env, s, dev, pfn, 0x40, 256, DmaDirection.DMA_FROM_DEVICE, DmaAttrs.None, "dma_map_page", [], [], out _));
-        Assert.Contains("untrusted", e.Message, StringComparison.Ordinal);
+        Assert.Equal(PlatformLayout.PfnToPhys(pfn), whole.IommuDomains!["tb"].IovaToPhys(handle));
+        Assert.True(whole.Swiotlb is null || whole.Swiotlb.Used.IsEmpty);
+
+        var ops = new List<HwOp>();
+        var bounced = DmaApi.DmaMapPage(env, s, dev, pfn, 0x40, 256, DmaDirection.DMA_FROM_DEVICE, DmaAttrs.None, "dma_map_page", ops, [], out handle);
+        var slots = Assert.Single(bounced.Swiotlb!.Used.Values);
+        Assert.Equal(2, slots.Slots); // a whole 4 KiB granule of 2 KiB slots
+        var tlb = bounced.Swiotlb.SlotAddress(slots.Index);
+        Assert.Equal(0UL, tlb & 0xfff);
+        Assert.Equal(tlb, bounced.IommuDomains!["tb"].IovaToPhys(handle)); // the IOVA reaches the slot, not the buffer
+        Assert.Equal(0UL, handle & 0xfff);
+        Assert.Contains(ops, o => o is CopyOp c && c.SrcPa == PlatformLayout.PfnToPhys(pfn) + 0x40 && c.DstPa == tlb && c.Length == 256);
+        Assert.Contains(ops, o => o is MemoryOp m && m.Pa == tlb + 256 && m.Length == 4096 - 256 && m.Origin.Contains("post-padding", StringComparison.Ordinal));
+
+        ops.Clear();
+        var unmapped = DmaApi.DmaUnmap(env, bounced, dev, handle, 256, DmaDirection.DMA_FROM_DEVICE, DmaAttrs.None, "dma_unmap_page", ops, []);
+        Assert.Empty(unmapped.Swiotlb!.Used);
+        Assert.Single(ops.OfType<CopyOp>(), c => c.SrcPa == tlb && c.DstPa == PlatformLayout.PfnToPhys(pfn) + 0x40);
+        Assert.Empty(unmapped.Mappings);
+    }
+
+    /// <summary>Before ee9d4097cc14 the unmap of a bounced mapping synced for the CPU first and then copied back again in swiotlb_tbl_unmap_single: two copies.</summary>
+    [Fact]
+    public void BeforeEe9d4097cc14TheUnmapCopiesBackTwice()
+    {
+        var (env, s, pfn) = Boot();
+        env = new DmaEnvironment(env.Profile.With(Switches.IommuBounceUnmap, "sync_then_unmap"));
+        var dev = new DmaDevice("tb", false, Iommu: new DeviceIommu("smmu0", IommuDomainType.Dma, 4096, Untrusted: true));
+        s = DmaApi.DmaMapPage(env, s, dev, pfn, 0, 256, DmaDirection.DMA_FROM_DEVICE, DmaAttrs.None, "dma_map_page", [], [], out var handle);
+        var ops = new List<HwOp>();
+        DmaApi.DmaUnmap(env, s, dev, handle, 256, DmaDirection.DMA_FROM_DEVICE, DmaAttrs.None, "dma_unmap_page", ops, []);
+        Assert.Equal(2, ops.OfType<CopyOp>().Count());
+        ops.Clear();
+        DmaApi.DmaUnmap(new DmaEnvironment(env.Profile.With(Switches.IommuBounceUnmap, "unmap_only")), s, dev, handle, 256, DmaDirection.DMA_FROM_DEVICE, DmaAttrs.None, "dma_unmap_page", ops, []);
+        Assert.Single(ops.OfType<CopyOp>());
+    }
+
+    /// <summary>Before 82612d66d51d (v5.11) iommu-dma did not bounce: the sub-granule mapping maps the buffer's own granule.</summary>
+    [Fact]
+    public void WithoutBouncingTheBuffersOwnGranuleIsMapped()
+    {
+        var (env, s, pfn) = Boot();
+        env = new DmaEnvironment(env.Profile.With(Switches.IommuBounceMapSync, "none"));
+        var dev = new DmaDevice("tb", true, Iommu: new DeviceIommu("smmu0", IommuDomainType.Dma, 4096, Untrusted: true));
+        s = DmaApi.DmaMapPage(env, s, dev, pfn, 0x40, 256, DmaDirection.DMA_TO_DEVICE, DmaAttrs.None, "dma_map_page", [], [], out var handle);
+        Assert.Equal(PlatformLayout.PfnToPhys(pfn) + 0x40, s.IommuDomains!["tb"].IovaToPhys(handle));
+        Assert.Empty(s.Swiotlb!.Used);
+    }
+
+    /// <summary>Where the bounce model ends: a device with min_align_mask, and a kernel whose slot search predates v6.9's.</summary>
+    [Fact]
+    public void BouncesTheModelDoesNotFollowStopAsNotModelled()
+    {
+        var (env, s, pfn) = Boot();
+        var nvme = new DmaDevice("tb", true, MinAlignMask: 0xfff, Iommu: new DeviceIommu("smmu0", IommuDomainType.Dma, 4096, Untrusted: true));
+        Assert.Contains("min_align_mask", Assert.Throws<NotModelledException>(() => DmaApi.DmaMapPage(env, s, nvme, pfn, 0x40, 256, DmaDirection.DMA_TO_DEVICE, DmaAttrs.None, "dma_map_page", [], [], out _)).Message, StringComparison.Ordinal);
+        var (env66, s66, pfn66) = Boot("linux-6.6-arm64");
+        var tb = new DmaDevice("tb", true, Iommu: new DeviceIommu("smmu0", IommuDomainType.Dma, 4096, Untrusted: true));
+        Assert.Contains("before v6.9", Assert.Throws<NotModelledException>(() => DmaApi.DmaMapPage(env66, s66, tb, pfn66, 0x40, 256, DmaDirection.DMA_TO_DEVICE, DmaAttrs.None, "dma_map_page", [], [], out _)).Message, StringComparison.Ordinal);
     }
 
     /// <summary>iommu.passthrough=1 gives an identity domain: dma-direct, and the handle is the physical address.</summary>

@@ -239,6 +239,15 @@ public sealed record DmaEnvironment(KernelProfile Profile)
 
     public XenArmAllocMode XenArmAlloc { get; } = SwitchValues.XenArmAlloc.Of(Profile);
 
+    /// <summary><see cref="Switches.IommuBounceMapSync"/>; null where the architecture has no such switch.</summary>
+    public IommuBounceMapSyncMode? IommuBounceMapSync { get; } = SwitchValues.IommuBounceMapSync.OfOrNull(Profile);
+
+    /// <summary><see cref="Switches.IommuBounceUnmap"/>; null where the architecture has no such switch.</summary>
+    public IommuBounceUnmapMode? IommuBounceUnmap { get; } = SwitchValues.IommuBounceUnmap.OfOrNull(Profile);
+
+    /// <summary><see cref="Switches.IommuBouncePadding"/>; null where the architecture has no such switch.</summary>
+    public IommuBouncePaddingMode? IommuBouncePadding { get; } = SwitchValues.IommuBouncePadding.OfOrNull(Profile);
+
     public bool PrepCoherentInvalidates => PrepCoherent == PrepCoherentMode.CleanInval;
 
     public bool FromDeviceMapInvalidates => SyncForDeviceFromDevice == SyncForDeviceFromDeviceMode.Inval;

@@ -241,7 +241,7 @@ public static partial class DmaApi
                 XenSwiotlbSyncSingleForCpu(env, s, dev, handle, size, dir, function, ops, findings);
                 break;
             case DmaOpsKind.Iommu:
-                IommuDmaSyncSingleForCpu(env, s, dev, handle, size, dir, function, ops);
+                IommuDmaSyncSingleForCpu(env, s, dev, handle, size, dir, function, ops, findings);
                 break;
             default:
                 DmaDirectSyncSingleForCpu(env, s, dev, handle, size, dir, function, ops, findings);
@@ -265,8 +265,7 @@ public static partial class DmaApi
             case DmaOpsKind.XenSwiotlb:
                 return XenSwiotlbSyncSingleForDevice(env, s, dev, handle, size, dir, function, ops, findings);
             case DmaOpsKind.Iommu:
-                IommuDmaSyncSingleForDevice(env, s, dev, handle, size, dir, function, ops);
-                return s;
+                return IommuDmaSyncSingleForDevice(env, s, dev, handle, size, dir, function, ops, findings);
             default:
                 return DmaDirectSyncSingleForDevice(env, s, dev, handle, size, dir, function, ops, findings);
         }
