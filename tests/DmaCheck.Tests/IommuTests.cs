@@ -285,6 +285,61 @@ public class IommuTests
         Assert.Contains("before v6.9", Assert.Throws<NotModelledException>(() => DmaApi.DmaMapPage(env66, s66, tb, pfn66, 0x40, 256, DmaDirection.DMA_TO_DEVICE, DmaAttrs.None, "dma_map_page", [], [], out _)).Message, StringComparison.Ordinal);
     }
 
+    // ---- iommu_dma_map_sg ----
+
+    private static (DmaState State, SgTable Table) List(DmaState s, params (ulong Pfn, ulong Offset, ulong Length)[] elements)
+    {
+        var k = Scatterlist.SgAllocTable(s.Kernel, elements.Length, Gfp.GFP_KERNEL, [], out var table)!;
+        for (var i = 0; i < elements.Length; i++)
+        {
+            k = Scatterlist.SgSetPage(k, k.SgTables[table!.Id], i, elements[i].Pfn, elements[i].Length, elements[i].Offset, "sg_set_page", []);
+        }
+
+        return (s with { Kernel = k }, k.SgTables[table!.Id]);
+    }
+
+    /// <summary>
+    /// __finalise_sg: whole pages, even physically apart, become one DMA segment in one IOVA range; an element that
+    /// does not start on a granule starts a new segment; max_seg_size caps a segment.
+    /// </summary>
+    [Fact]
+    public void MapSgMergesGranuleAlignedElementsIntoOneSegment()
+    {
+        var (env, s, pfn) = Boot();
+        var k = s.Kernel.AllocPages(Gfp.GFP_KERNEL, 0, "gap", [], out _).AllocPages(Gfp.GFP_KERNEL, 0, "t2", [], out var far);
+        s = s with { Kernel = k };
+        var (listed, table) = List(s, (pfn, 0, 4096), (far, 0, 4096), (pfn, 0x100, 64));
+        var mapped = DmaApi.DmaMapSg(env, listed, Behind(false), table, 3, DmaDirection.DMA_TO_DEVICE, DmaAttrs.None, "dma_map_sg", [], [], out var count);
+        var entries = mapped.Kernel.SgTables[table.Id].Entries;
+        Assert.Equal(2, count);
+        Assert.Equal(8192UL, entries[0].DmaLength);
+        Assert.Equal(entries[0].DmaAddress + 8192 + 0x100, entries[1].DmaAddress); // its own granule, with its offset
+        Assert.Equal(64UL, entries[1].DmaLength);
+        Assert.Equal(DmaApi.DmaMappingError, entries[2].DmaAddress);
+        Assert.Equal(0UL, entries[2].DmaLength);
+        var domain = mapped.IommuDomains!["nic"];
+        Assert.Equal(PlatformLayout.PfnToPhys(pfn), domain.IovaToPhys(entries[0].DmaAddress));
+        Assert.Equal(PlatformLayout.PfnToPhys(far), domain.IovaToPhys(entries[0].DmaAddress + 4096)); // physically apart, adjacent in IOVA space
+
+        var capped = new DmaDevice("nic", false, MaxSegSize: 4096, Iommu: new DeviceIommu("smmu0", IommuDomainType.Dma, 4096));
+        DmaApi.DmaMapSg(env, listed, capped, table, 2, DmaDirection.DMA_TO_DEVICE, DmaAttrs.None, "dma_map_sg", [], [], out var two);
+        Assert.Equal(2, two);
+
+        var unmapped = DmaApi.DmaUnmapSg(env, mapped, Behind(false), mapped.Kernel.SgTables[table.Id], 3, DmaDirection.DMA_TO_DEVICE, DmaAttrs.None, "dma_unmap_sg", [], []);
+        Assert.Empty(unmapped.IommuDomains!["nic"].PageTable);
+        Assert.Empty(unmapped.Mappings);
+    }
+
+    /// <summary>An untrusted device's list would go to iommu_dma_map_sg_swiotlb, which stops as not modelled.</summary>
+    [Fact]
+    public void AnUntrustedDevicesListStopsAtTheSgBounce()
+    {
+        var (env, s, pfn) = Boot();
+        var (listed, table) = List(s, (pfn, 0, 4096));
+        var tb = new DmaDevice("tb", true, Iommu: new DeviceIommu("smmu0", IommuDomainType.Dma, 4096, Untrusted: true));
+        Assert.Contains("iommu_dma_map_sg_swiotlb", Assert.Throws<NotModelledException>(() => DmaApi.DmaMapSg(env, listed, tb, table, 1, DmaDirection.DMA_TO_DEVICE, DmaAttrs.None, "dma_map_sg", [], [], out _)).Message, StringComparison.Ordinal);
+    }
+
     /// <summary>iommu.passthrough=1 gives an identity domain: dma-direct, and the handle is the physical address.</summary>
     [Fact]
     public void PassthroughIsDmaDirect()

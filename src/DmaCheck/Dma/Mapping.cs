@@ -284,7 +284,7 @@ public static partial class DmaApi
         {
             DmaOpsKind.ArmDmaOps => ArmDmaMapSg(env, s, dev, table, nents, dir, attrs, function, ops, findings, out mapped),
             DmaOpsKind.XenSwiotlb => XenSwiotlbMapSg(env, s, dev, table, nents, dir, attrs, function, ops, findings, out mapped),
-            DmaOpsKind.Iommu => throw IommuNotModelled(dev, function, "iommu_dma_map_sg"),
+            DmaOpsKind.Iommu => IommuDmaMapSg(env, s, dev, table, nents, dir, attrs, function, ops, findings, out mapped),
             _ => DmaDirectMapSg(env, s, dev, table, nents, dir, attrs, function, ops, findings, out mapped),
         };
     }
@@ -298,7 +298,7 @@ public static partial class DmaApi
         {
             DmaOpsKind.ArmDmaOps => ArmDmaUnmapSg(env, s, dev, table, nents, dir, attrs, function, ops, findings),
             DmaOpsKind.XenSwiotlb => XenSwiotlbUnmapSg(env, s, dev, table, nents, dir, attrs, function, ops, findings),
-            DmaOpsKind.Iommu => throw IommuNotModelled(dev, function, "iommu_dma_unmap_sg"),
+            DmaOpsKind.Iommu => IommuDmaUnmapSg(env, s, dev, s.Kernel.SgTables[table.Id], nents, dir, attrs, function, ops, findings),
             _ => DmaDirectUnmapSg(env, s, dev, table, nents, dir, attrs, function, ops, findings),
         };
     }
@@ -317,7 +317,8 @@ public static partial class DmaApi
                 XenSwiotlbSyncSgForCpu(env, s, dev, table, nents, dir, function, ops, findings);
                 break;
             case DmaOpsKind.Iommu:
-                throw IommuNotModelled(dev, function, "iommu_dma_sync_sg_for_cpu");
+                IommuSyncSg(env, s, dev, table, nents, dir, true, function, ops);
+                break;
             default:
                 DmaDirectSyncSgForCpu(env, s, dev, table, nents, dir, function, ops, findings);
                 break;
@@ -337,7 +338,8 @@ public static partial class DmaApi
             case DmaOpsKind.XenSwiotlb:
                 return XenSwiotlbSyncSgForDevice(env, s, dev, table, nents, dir, function, ops, findings);
             case DmaOpsKind.Iommu:
-                throw IommuNotModelled(dev, function, "iommu_dma_sync_sg_for_device");
+                IommuSyncSg(env, s, dev, table, nents, dir, false, function, ops);
+                return s;
             default:
                 return DmaDirectSyncSgForDevice(env, s, dev, table, nents, dir, function, ops, findings);
         }
