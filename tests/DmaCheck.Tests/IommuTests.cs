@@ -340,6 +340,35 @@ public class IommuTests
         Assert.Contains("iommu_dma_map_sg_swiotlb", Assert.Throws<NotModelledException>(() => DmaApi.DmaMapSg(env, listed, tb, table, 1, DmaDirection.DMA_TO_DEVICE, DmaAttrs.None, "dma_map_sg", [], [], out _)).Message, StringComparison.Ordinal);
     }
 
+    /// <summary>
+    /// iommu_dma_alloc_remap: zeroed order-0 pages, cleaned for a non-coherent device, mapped at one IOVA range for both
+    /// directions without IOMMU_CACHE, vmapped Normal-NC; the handle is the IOVA. The free unmaps the range and frees
+    /// the pages, the last first.
+    /// </summary>
+    [Fact]
+    public void RemapAllocationMapsItsPagesAtOneIovaRangeAndVmapsThemNonCacheable()
+    {
+        var (env, s, _) = Boot();
+        var ops = new List<HwOp>();
+        s = DmaApi.DmaAllocAttrs(env, s, Behind(false), 8192, Gfp.GFP_KERNEL, ops, out var cpu, out var handle);
+        var record = Assert.Single(s.Coherent);
+        Assert.Equal(CoherentSource.IommuRemap, record.Source);
+        Assert.True(env.Layout.IsVmallocAddr(cpu));
+        Assert.Equal(0xffff_e000UL, handle); // a two-page IOVA range, top-down
+        var domain = s.IommuDomains!["nic"];
+        Assert.Equal(PlatformLayout.PfnToPhys(record.Pfn), domain.IovaToPhys(handle));
+        Assert.Equal(PlatformLayout.PfnToPhys(record.Pfn) + 4096, domain.IovaToPhys(handle + 4096));
+        Assert.All(domain.PageTable.Values, p => Assert.Equal(IommuProt.Read | IommuProt.Write, p.Prot));
+        Assert.Contains(ops, o => o is MapOp m && m.Alias.Type == MemoryType.NormalNonCacheable && m.Alias.Va == cpu);
+        Assert.Contains(ops, o => o is MemoryOp { Op.Kind: LineOpKind.Clean } m && m.Pa == PlatformLayout.PfnToPhys(record.Pfn) && m.Length == 8192); // arch_dma_prep_coherent (v6.12: clean)
+
+        var freed = DmaApi.DmaFreeAttrs(env, s, Behind(false), 8192, cpu, handle, DmaAttrs.None, [], []);
+        Assert.Empty(freed.Coherent);
+        Assert.Empty(freed.IommuDomains!["nic"].PageTable);
+        Assert.Equal(OwnerKind.Free, freed.OwnerOf(record.Pfn).Kind);
+        Assert.Equal(OwnerKind.Free, freed.OwnerOf(record.Pfn + 1).Kind);
+    }
+
     /// <summary>iommu.passthrough=1 gives an identity domain: dma-direct, and the handle is the physical address.</summary>
     [Fact]
     public void PassthroughIsDmaDirect()
@@ -358,7 +387,7 @@ public class IommuTests
     {
         var (env, s, pfn) = Boot();
         Assert.Contains("BUG_ON(granule > PAGE_SIZE)", Assert.Throws<NotModelledException>(() => DmaApi.DmaMapPage(env, s, Behind(false, granule: 16384), pfn, 0, 256, DmaDirection.DMA_FROM_DEVICE, DmaAttrs.None, "dma_map_page", [], [], out _)).Message, StringComparison.Ordinal);
-        Assert.Contains("iommu_dma_alloc", Assert.Throws<NotModelledException>(() => DmaApi.DmaAllocAttrs(env, s, Behind(false), 4096, Gfp.GFP_KERNEL, [], out _, out _)).Message, StringComparison.Ordinal);
+        Assert.Contains("iommu_dma_alloc", Assert.Throws<NotModelledException>(() => DmaApi.DmaAllocAttrs(env, s, Behind(false), 4096, Gfp.GFP_ATOMIC, [], out _, out _)).Message, StringComparison.Ordinal);
         var (env32, s32, pfn32) = Boot("linux-5.13-arm-rpi4");
         Assert.Throws<NotModelledException>(() => DmaApi.DmaMapPage(env32, s32, Behind(false), pfn32, 0, 256, DmaDirection.DMA_FROM_DEVICE, DmaAttrs.None, "dma_map_page", [], [], out _));
     }
@@ -390,7 +419,7 @@ public class IommuTests
             profile linux-6.4-arm64
             device nic { coherent = false, iommus = smmu0 }
             cpu driver {
-              ring = dma_alloc_coherent(nic, 4096, GFP_KERNEL)
+              ring = dma_alloc_coherent(nic, 4096, GFP_ATOMIC)
             }
             """, ExplorationLimits.Default);
         Assert.True(outcome.Inconclusive);

@@ -122,6 +122,9 @@ public enum CoherentSource
 
     /// <summary>The device's own coherent pool (kernel/dma/coherent.c, <see cref="DevCoherent"/>).</summary>
     DevCoherent,
+
+    /// <summary>iommu_dma_alloc_remap: order-0 pages mapped at one IOVA range and vmapped (one physically contiguous run in this model).</summary>
+    IommuRemap,
 }
 
 /// <summary>A live coherent allocation.</summary>
