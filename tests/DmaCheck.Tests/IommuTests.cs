@@ -245,22 +245,6 @@ public class IommuTests
         Assert.Empty(unmapped.Mappings);
     }
 
-    /// <summary>Before ee9d4097cc14 the unmap of a bounced mapping synced for the CPU first and then copied back again in swiotlb_tbl_unmap_single: two copies.</summary>
-    [Fact]
-    public void BeforeEe9d4097cc14TheUnmapCopiesBackTwice()
-    {
-        var (env, s, pfn) = Boot();
-        env = new DmaEnvironment(env.Profile.With(Switches.IommuBounceUnmap, "sync_then_unmap"));
-        var dev = new DmaDevice("tb", false, Iommu: new DeviceIommu("smmu0", IommuDomainType.Dma, 4096, Untrusted: true));
-        s = DmaApi.DmaMapPage(env, s, dev, pfn, 0, 256, DmaDirection.DMA_FROM_DEVICE, DmaAttrs.None, "dma_map_page", [], [], out var handle);
-        var ops = new List<HwOp>();
-        DmaApi.DmaUnmap(env, s, dev, handle, 256, DmaDirection.DMA_FROM_DEVICE, DmaAttrs.None, "dma_unmap_page", ops, []);
-        Assert.Equal(2, ops.OfType<CopyOp>().Count());
-        ops.Clear();
-        DmaApi.DmaUnmap(new DmaEnvironment(env.Profile.With(Switches.IommuBounceUnmap, "unmap_only")), s, dev, handle, 256, DmaDirection.DMA_FROM_DEVICE, DmaAttrs.None, "dma_unmap_page", ops, []);
-        Assert.Single(ops.OfType<CopyOp>());
-    }
-
     /// <summary>Before 82612d66d51d (v5.11) iommu-dma did not bounce: the sub-granule mapping maps the buffer's own granule.</summary>
     [Fact]
     public void WithoutBouncingTheBuffersOwnGranuleIsMapped()

@@ -204,8 +204,9 @@ public static partial class DmaApi
     /// iommu_dma_unmap_page (v6.12): phys = iommu_iova_to_phys(handle), and WARN_ON(!phys) returns at once (an IOVA
     /// with no translation: never mapped, or unmapped already); arch_sync_dma_for_cpu on phys for a non-coherent device
     /// unless DMA_ATTR_SKIP_CPU_SYNC; __iommu_dma_unmap; and for a bounce slot swiotlb_tbl_unmap_single, which copies
-    /// back. Before ee9d4097cc14 (<see cref="Switches.IommuBounceUnmap"/>) a bounced mapping went through
-    /// iommu_dma_sync_single_for_cpu first, so it was copied back twice.
+    /// back (once, since ee9d4097cc14, v5.16-rc1; before it a bounced mapping also went through
+    /// iommu_dma_sync_single_for_cpu first and was copied back twice, which is not a switch: both copies happen in
+    /// one call, so no result can tell them apart).
     /// </summary>
     private static DmaState IommuDmaUnmapPage(DmaEnvironment env, DmaState s, DmaDevice dev, ulong handle, ulong size, DmaDirection dir, DmaAttrs attrs, string function, List<HwOp> ops, List<Finding> findings)
     {
@@ -221,17 +222,7 @@ public static partial class DmaApi
 
         var skip = (attrs & DmaAttrs.DMA_ATTR_SKIP_CPU_SYNC) != 0;
         var pool = s.Swiotlb is { } p && p.Contains(phys) ? p : null;
-        if (pool is not null && !skip && env.IommuBounceUnmap == IommuBounceUnmapMode.SyncThenUnmap)
-        {
-            var sync = $"{via} [{Switches.IommuBounceUnmap.Key}=sync_then_unmap] → iommu_dma_sync_single_for_cpu";
-            if (!dev.Coherent)
-            {
-                ArchSyncDmaForCpu(env, s.Kernel, phys, size, dir, sync, ops);
-            }
-
-            SwiotlbSyncSingleForCpu(env, s, pool, phys, size, dir, sync, function, ops, findings);
-        }
-        else if (!dev.Coherent && !skip)
+        if (!dev.Coherent && !skip)
         {
             ArchSyncDmaForCpu(env, s.Kernel, phys, size, dir, via, ops);
         }

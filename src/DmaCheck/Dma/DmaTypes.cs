@@ -245,9 +245,6 @@ public sealed record DmaEnvironment(KernelProfile Profile)
     /// <summary><see cref="Switches.IommuBounceMapSync"/>; null where the architecture has no such switch.</summary>
     public IommuBounceMapSyncMode? IommuBounceMapSync { get; } = SwitchValues.IommuBounceMapSync.OfOrNull(Profile);
 
-    /// <summary><see cref="Switches.IommuBounceUnmap"/>; null where the architecture has no such switch.</summary>
-    public IommuBounceUnmapMode? IommuBounceUnmap { get; } = SwitchValues.IommuBounceUnmap.OfOrNull(Profile);
-
     /// <summary><see cref="Switches.IommuBouncePadding"/>; null where the architecture has no such switch.</summary>
     public IommuBouncePaddingMode? IommuBouncePadding { get; } = SwitchValues.IommuBouncePadding.OfOrNull(Profile);
 

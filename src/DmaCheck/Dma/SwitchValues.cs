@@ -39,13 +39,6 @@ public enum IommuBounceMapSyncMode
     Bounce,
 }
 
-/// <summary><see cref="Switches.IommuBounceUnmap"/>: one or two copies back at iommu_dma_unmap_page.</summary>
-public enum IommuBounceUnmapMode
-{
-    SyncThenUnmap,
-    UnmapOnly,
-}
-
 /// <summary><see cref="Switches.IommuBouncePadding"/>: what iommu_dma_map_page clears around a bounce.</summary>
 public enum IommuBouncePaddingMode
 {
@@ -237,14 +230,11 @@ public static class SwitchValues
     public static TypedSwitch<IommuBounceMapSyncMode> IommuBounceMapSync { get; } = new(Switches.IommuBounceMapSync,
         new Dictionary<string, IommuBounceMapSyncMode>(StringComparer.Ordinal) { ["none"] = IommuBounceMapSyncMode.None, ["original"] = IommuBounceMapSyncMode.Original, ["bounce"] = IommuBounceMapSyncMode.Bounce });
 
-    public static TypedSwitch<IommuBounceUnmapMode> IommuBounceUnmap { get; } = new(Switches.IommuBounceUnmap,
-        new Dictionary<string, IommuBounceUnmapMode>(StringComparer.Ordinal) { ["sync_then_unmap"] = IommuBounceUnmapMode.SyncThenUnmap, ["unmap_only"] = IommuBounceUnmapMode.UnmapOnly });
-
     public static TypedSwitch<IommuBouncePaddingMode> IommuBouncePadding { get; } = new(Switches.IommuBouncePadding,
         new Dictionary<string, IommuBouncePaddingMode>(StringComparer.Ordinal) { ["from_bounce"] = IommuBouncePaddingMode.FromBounce, ["pre_post_untrusted"] = IommuBouncePaddingMode.PrePostUntrusted });
 
     public static IReadOnlyList<ITypedSwitch> All { get; } =
-        [PrepCoherent, SyncForDeviceFromDevice, CommonVaddrToPage, XenFreeCoherentPage, SwiotlbMapBounce, SwiotlbSyncForDeviceBounce, KmallocBounce, MapResourceRamCheck, DebugCachelineOverlap, DmaCacheAlignment, SwiotlbSyncOffset, SwiotlbSlotSearch, DmaMmapPgprot, XenArmAlloc, IommuBounceMapSync, IommuBounceUnmap, IommuBouncePadding];
+        [PrepCoherent, SyncForDeviceFromDevice, CommonVaddrToPage, XenFreeCoherentPage, SwiotlbMapBounce, SwiotlbSyncForDeviceBounce, KmallocBounce, MapResourceRamCheck, DebugCachelineOverlap, DmaCacheAlignment, SwiotlbSyncOffset, SwiotlbSlotSearch, DmaMmapPgprot, XenArmAlloc, IommuBounceMapSync, IommuBouncePadding];
 
     /// <summary>Whether <paramref name="value"/> parses as a value of switch <paramref name="def"/> (false for a switch with no typed form).</summary>
     public static bool IsKnown(SwitchDef def, string value) => All.FirstOrDefault(t => t.Def == def) is { } typed && typed.IsKnown(value);

@@ -209,18 +209,6 @@ public static class Switches
         ],
         Kernel.Arch.Arm64);
 
-    /// <summary>How iommu_dma_unmap_page copies a bounced mapping back (drivers/iommu/dma-iommu.c).</summary>
-    public static SwitchDef IommuBounceUnmap { get; } = new(
-        "iommu_dma.bounce_unmap",
-        "What iommu_dma_unmap_page does for a bounced mapping: whether it copies the bounce slot back once or twice.",
-        [
-            new SwitchValue("sync_then_unmap", "82612d66d51d",
-                "Unless DMA_ATTR_SKIP_CPU_SYNC, iommu_dma_sync_single_for_cpu first (arch_sync_dma_for_cpu on the slot and swiotlb_sync_single_for_cpu, a copy back for DMA_FROM_DEVICE and DMA_BIDIRECTIONAL), then swiotlb_tbl_unmap_single with the same attributes, which copies back a second time (v5.11..v5.15).", "v5.11-rc1"),
-            new SwitchValue("unmap_only", "ee9d4097cc14",
-                "ee9d4097cc14 'iommu/dma: Skip extra sync during unmap w/swiotlb' (David Stevens, v5.16-rc1; 5.15 stable): arch_sync_dma_for_cpu on the slot, then only swiotlb_tbl_unmap_single's copy back.", "v5.16-rc1"),
-        ],
-        Kernel.Arch.Arm64);
-
     /// <summary>Which bytes of a bounce slot's IOVA granules iommu_dma_map_page zeroes (drivers/iommu/dma-iommu.c).</summary>
     public static SwitchDef IommuBouncePadding { get; } = new(
         "iommu_dma.bounce_padding",
@@ -233,7 +221,7 @@ public static class Switches
         ],
         Kernel.Arch.Arm64);
 
-    public static IReadOnlyList<SwitchDef> All { get; } = [PrepCoherent, SyncForDeviceFromDevice, CommonVaddrToPage, XenFreeCoherentPage, SwiotlbMapBounce, SwiotlbSyncForDeviceBounce, KmallocBounce, MapResourceRamCheck, DebugCachelineOverlap, DmaCacheAlignment, SwiotlbSyncOffset, SwiotlbSlotSearch, DmaMmapPgprot, XenArmAlloc, IommuBounceMapSync, IommuBounceUnmap, IommuBouncePadding];
+    public static IReadOnlyList<SwitchDef> All { get; } = [PrepCoherent, SyncForDeviceFromDevice, CommonVaddrToPage, XenFreeCoherentPage, SwiotlbMapBounce, SwiotlbSyncForDeviceBounce, KmallocBounce, MapResourceRamCheck, DebugCachelineOverlap, DmaCacheAlignment, SwiotlbSyncOffset, SwiotlbSlotSearch, DmaMmapPgprot, XenArmAlloc, IommuBounceMapSync, IommuBouncePadding];
 
     public static SwitchDef? Find(string key) => All.FirstOrDefault(s => s.Key == key);
 }
