@@ -105,26 +105,33 @@ public static class OuterCacheVariantArbitraries
 }
 
 /// <summary>
-/// Random variants of the IOMMU scenarios (scenarios/iommu/): strict or lazy domain (the lazy flush-queue program
-/// and the stale IOTLB), the device's coherence (IOMMU_CACHE, no maintenance) and the initial cache.
+/// Random variants of the IOMMU scenarios (scenarios/iommu/: streaming maps, bouncing, sg merging, remap allocations):
+/// strict or lazy domain (the lazy flush-queue program and the stale IOTLB), the device's coherence (IOMMU_CACHE, no
+/// maintenance), the initial cache, and the bounce path's history (where iommu_dma_map_page syncs a bounce for the
+/// device, and which padding it clears). The scenario's other settings (swiotlb residue and the like) stay.
 /// </summary>
 public static class IommuVariantArbitraries
 {
     private static readonly string[] Seeds = Directory.GetFiles(Path.Combine(TestPaths.Scenarios, "iommu"), "*.dmc")
         .Order(StringComparer.Ordinal).Select(File.ReadAllText).ToArray();
 
+    private static readonly string[] Varied = ["set cache_init", "set iommu.strict", "set iommu_dma.bounce_map_sync", "set iommu_dma.bounce_padding"];
+
     public static Arbitrary<GeneratedScenario> Scenarios() =>
         (from seed in Gen.Elements(Seeds)
          from strict in Gen.Elements("on", "off")
          from coherent in Gen.Elements("true", "false")
          from cache in Gen.Elements("cold", "arbitrary")
-         select Variant(seed, strict, coherent, cache)).ToArbitrary();
+         from mapSync in Gen.Elements("none", "original", "bounce")
+         from padding in Gen.Elements("from_bounce", "pre_post_untrusted")
+         select Variant(seed, strict, coherent, cache, mapSync, padding)).ToArbitrary();
 
-    private static GeneratedScenario Variant(string seed, string strict, string coherent, string cache)
+    private static GeneratedScenario Variant(string seed, string strict, string coherent, string cache, string mapSync, string padding)
     {
         var lines = seed.Split('\n')
-            .Where(l => !l.StartsWith("# expect", StringComparison.Ordinal) && !l.StartsWith("set ", StringComparison.Ordinal))
-            .Select(l => l.StartsWith("profile ", StringComparison.Ordinal) ? $"{l}\nset cache_init = {cache}\nset iommu.strict = {strict}"
+            .Where(l => !l.StartsWith("# expect", StringComparison.Ordinal) && !Varied.Any(v => l.StartsWith(v, StringComparison.Ordinal)))
+            .Select(l => l.StartsWith("profile ", StringComparison.Ordinal)
+                ? $"{l}\nset cache_init = {cache}\nset iommu.strict = {strict}\nset iommu_dma.bounce_map_sync = {mapSync}\nset iommu_dma.bounce_padding = {padding}"
                 : l.Replace("coherent = false", $"coherent = {coherent}", StringComparison.Ordinal));
         return new GeneratedScenario(string.Join('\n', lines), 2, 1, 1, 64);
     }
@@ -169,7 +176,7 @@ public sealed class ExplorerAgreementProperties
     [Property(MaxTest = 60, Arbitrary = [typeof(OuterCacheVariantArbitraries)])]
     public Property LineSetAndBruteForceAgreeWithTheOuterCache(GeneratedScenario generated) => Agree(generated);
 
-    /// <summary>The IOMMU cases (issue 16): strict and lazy domains, translation and permission faults, IOVA reuse, the stale IOTLB; verdicts and findings.</summary>
+    /// <summary>The IOMMU cases (issue 16): strict and lazy domains, translation and permission faults, IOVA reuse, the stale IOTLB, swiotlb bouncing and its history switches, sg merging, remap allocations with dma_mmap_coherent; verdicts and findings.</summary>
     [Property(MaxTest = 40, Arbitrary = [typeof(IommuVariantArbitraries)])]
     public Property LineSetAndBruteForceAgreeOnIommuVariants(GeneratedScenario generated) => Agree(generated);
 

@@ -103,7 +103,7 @@ public class IommuTests
     private static (DmaEnvironment Env, DmaState State, ulong Pfn) Boot(string profile = "linux-6.12-arm64")
     {
         var p = Profiles.Find(profile)!;
-        var s = DmaState.Boot(KernelState.Boot(p.Layout, new KernelConfig(), HardwareConfig.Default));
+        var s = DmaState.Boot(KernelState.Boot(p.Layout, new KernelConfig(Swiotlb: SwiotlbBoot.On), HardwareConfig.Default));
         var k = s.Kernel.AllocPages(Gfp.GFP_KERNEL, 1, "t", [], out var pfn);
         return (new DmaEnvironment(p), s with { Kernel = k }, pfn);
     }
@@ -214,18 +214,143 @@ public class IommuTests
 
     /// <summary>
     /// An untrusted device: a mapping of whole IOVA granules is not bounced and maps as for any device; a sub-granule
-    /// one would bounce through swiotlb (dev_use_swiotlb), which stops as not modelled.
+    /// one bounces (dev_use_swiotlb): the IOMMU maps a granule-aligned run of swiotlb slots, the buffer is copied in
+    /// and the post-padding cleared (2650073f1b58), and the unmap copies back and frees the slots.
     /// </summary>
     [Fact]
-    public void AnUntrustedDevicesSubGranuleMappingStopsAtTheBounce()
+    public void AnUntrustedDevicesSubGranuleMappingBouncesThroughAGranuleOfSlots()
     {
         var (env, s, pfn) = Boot();
-        var dev = new DmaDevice("tb", false, Iommu: new DeviceIommu("smmu0", IommuDomainType.Dma, 4096, Untrusted: true));
+        var dev = new DmaDevice("tb", true, Iommu: new DeviceIommu("smmu0", IommuDomainType.Dma, 4096, Untrusted: true));
         var whole = DmaApi.DmaMapPage(env, s, dev, pfn, 0, 4096, DmaDirection.DMA_FROM_DEVICE, DmaAttrs.None, "dma_map_page", [], [], out var handle);
         Assert.Equal(0xffff_f000UL, handle);
-        Assert.Single(whole.IommuDomains!["tb"].PageTable);
-        var e = Assert.Throws<NotModelledException>(() => DmaApi.DmaMapPage(env, s, dev, pfn, 0x40, 256, DmaDirection.DMA_FROM_DEVICE, DmaAttrs.None, "dma_map_page", [], [], out _));
-        Assert.Contains("untrusted", e.Message, StringComparison.Ordinal);
+        Assert.Equal(PlatformLayout.PfnToPhys(pfn), whole.IommuDomains!["tb"].IovaToPhys(handle));
+        Assert.True(whole.Swiotlb is null || whole.Swiotlb.Used.IsEmpty);
+
+        var ops = new List<HwOp>();
+        var bounced = DmaApi.DmaMapPage(env, s, dev, pfn, 0x40, 256, DmaDirection.DMA_FROM_DEVICE, DmaAttrs.None, "dma_map_page", ops, [], out handle);
+        var slots = Assert.Single(bounced.Swiotlb!.Used.Values);
+        Assert.Equal(2, slots.Slots); // a whole 4 KiB granule of 2 KiB slots
+        var tlb = bounced.Swiotlb.SlotAddress(slots.Index);
+        Assert.Equal(0UL, tlb & 0xfff);
+        Assert.Equal(tlb, bounced.IommuDomains!["tb"].IovaToPhys(handle)); // the IOVA reaches the slot, not the buffer
+        Assert.Equal(0UL, handle & 0xfff);
+        Assert.Contains(ops, o => o is CopyOp c && c.SrcPa == PlatformLayout.PfnToPhys(pfn) + 0x40 && c.DstPa == tlb && c.Length == 256);
+        Assert.Contains(ops, o => o is MemoryOp m && m.Pa == tlb + 256 && m.Length == 4096 - 256 && m.Origin.Contains("post-padding", StringComparison.Ordinal));
+
+        ops.Clear();
+        var unmapped = DmaApi.DmaUnmap(env, bounced, dev, handle, 256, DmaDirection.DMA_FROM_DEVICE, DmaAttrs.None, "dma_unmap_page", ops, []);
+        Assert.Empty(unmapped.Swiotlb!.Used);
+        Assert.Single(ops.OfType<CopyOp>(), c => c.SrcPa == tlb && c.DstPa == PlatformLayout.PfnToPhys(pfn) + 0x40);
+        Assert.Empty(unmapped.Mappings);
+    }
+
+    /// <summary>Before 82612d66d51d (v5.11) iommu-dma did not bounce: the sub-granule mapping maps the buffer's own granule.</summary>
+    [Fact]
+    public void WithoutBouncingTheBuffersOwnGranuleIsMapped()
+    {
+        var (env, s, pfn) = Boot();
+        env = new DmaEnvironment(env.Profile.With(Switches.IommuBounceMapSync, "none"));
+        var dev = new DmaDevice("tb", true, Iommu: new DeviceIommu("smmu0", IommuDomainType.Dma, 4096, Untrusted: true));
+        s = DmaApi.DmaMapPage(env, s, dev, pfn, 0x40, 256, DmaDirection.DMA_TO_DEVICE, DmaAttrs.None, "dma_map_page", [], [], out var handle);
+        Assert.Equal(PlatformLayout.PfnToPhys(pfn) + 0x40, s.IommuDomains!["tb"].IovaToPhys(handle));
+        Assert.Empty(s.Swiotlb!.Used);
+    }
+
+    /// <summary>Where the bounce model ends: a device with min_align_mask, and a kernel whose slot search predates v6.9's.</summary>
+    [Fact]
+    public void BouncesTheModelDoesNotFollowStopAsNotModelled()
+    {
+        var (env, s, pfn) = Boot();
+        var nvme = new DmaDevice("tb", true, MinAlignMask: 0xfff, Iommu: new DeviceIommu("smmu0", IommuDomainType.Dma, 4096, Untrusted: true));
+        Assert.Contains("min_align_mask", Assert.Throws<NotModelledException>(() => DmaApi.DmaMapPage(env, s, nvme, pfn, 0x40, 256, DmaDirection.DMA_TO_DEVICE, DmaAttrs.None, "dma_map_page", [], [], out _)).Message, StringComparison.Ordinal);
+        var (env66, s66, pfn66) = Boot("linux-6.6-arm64");
+        var tb = new DmaDevice("tb", true, Iommu: new DeviceIommu("smmu0", IommuDomainType.Dma, 4096, Untrusted: true));
+        Assert.Contains("before v6.9", Assert.Throws<NotModelledException>(() => DmaApi.DmaMapPage(env66, s66, tb, pfn66, 0x40, 256, DmaDirection.DMA_TO_DEVICE, DmaAttrs.None, "dma_map_page", [], [], out _)).Message, StringComparison.Ordinal);
+    }
+
+    // ---- iommu_dma_map_sg ----
+
+    private static (DmaState State, SgTable Table) List(DmaState s, params (ulong Pfn, ulong Offset, ulong Length)[] elements)
+    {
+        var k = Scatterlist.SgAllocTable(s.Kernel, elements.Length, Gfp.GFP_KERNEL, [], out var table)!;
+        for (var i = 0; i < elements.Length; i++)
+        {
+            k = Scatterlist.SgSetPage(k, k.SgTables[table!.Id], i, elements[i].Pfn, elements[i].Length, elements[i].Offset, "sg_set_page", []);
+        }
+
+        return (s with { Kernel = k }, k.SgTables[table!.Id]);
+    }
+
+    /// <summary>
+    /// __finalise_sg: whole pages, even physically apart, become one DMA segment in one IOVA range; an element that
+    /// does not start on a granule starts a new segment; max_seg_size caps a segment.
+    /// </summary>
+    [Fact]
+    public void MapSgMergesGranuleAlignedElementsIntoOneSegment()
+    {
+        var (env, s, pfn) = Boot();
+        var k = s.Kernel.AllocPages(Gfp.GFP_KERNEL, 0, "gap", [], out _).AllocPages(Gfp.GFP_KERNEL, 0, "t2", [], out var far);
+        s = s with { Kernel = k };
+        var (listed, table) = List(s, (pfn, 0, 4096), (far, 0, 4096), (pfn, 0x100, 64));
+        var mapped = DmaApi.DmaMapSg(env, listed, Behind(false), table, 3, DmaDirection.DMA_TO_DEVICE, DmaAttrs.None, "dma_map_sg", [], [], out var count);
+        var entries = mapped.Kernel.SgTables[table.Id].Entries;
+        Assert.Equal(2, count);
+        Assert.Equal(8192UL, entries[0].DmaLength);
+        Assert.Equal(entries[0].DmaAddress + 8192 + 0x100, entries[1].DmaAddress); // its own granule, with its offset
+        Assert.Equal(64UL, entries[1].DmaLength);
+        Assert.Equal(DmaApi.DmaMappingError, entries[2].DmaAddress);
+        Assert.Equal(0UL, entries[2].DmaLength);
+        var domain = mapped.IommuDomains!["nic"];
+        Assert.Equal(PlatformLayout.PfnToPhys(pfn), domain.IovaToPhys(entries[0].DmaAddress));
+        Assert.Equal(PlatformLayout.PfnToPhys(far), domain.IovaToPhys(entries[0].DmaAddress + 4096)); // physically apart, adjacent in IOVA space
+
+        var capped = new DmaDevice("nic", false, MaxSegSize: 4096, Iommu: new DeviceIommu("smmu0", IommuDomainType.Dma, 4096));
+        DmaApi.DmaMapSg(env, listed, capped, table, 2, DmaDirection.DMA_TO_DEVICE, DmaAttrs.None, "dma_map_sg", [], [], out var two);
+        Assert.Equal(2, two);
+
+        var unmapped = DmaApi.DmaUnmapSg(env, mapped, Behind(false), mapped.Kernel.SgTables[table.Id], 3, DmaDirection.DMA_TO_DEVICE, DmaAttrs.None, "dma_unmap_sg", [], []);
+        Assert.Empty(unmapped.IommuDomains!["nic"].PageTable);
+        Assert.Empty(unmapped.Mappings);
+    }
+
+    /// <summary>An untrusted device's list would go to iommu_dma_map_sg_swiotlb, which stops as not modelled.</summary>
+    [Fact]
+    public void AnUntrustedDevicesListStopsAtTheSgBounce()
+    {
+        var (env, s, pfn) = Boot();
+        var (listed, table) = List(s, (pfn, 0, 4096));
+        var tb = new DmaDevice("tb", true, Iommu: new DeviceIommu("smmu0", IommuDomainType.Dma, 4096, Untrusted: true));
+        Assert.Contains("iommu_dma_map_sg_swiotlb", Assert.Throws<NotModelledException>(() => DmaApi.DmaMapSg(env, listed, tb, table, 1, DmaDirection.DMA_TO_DEVICE, DmaAttrs.None, "dma_map_sg", [], [], out _)).Message, StringComparison.Ordinal);
+    }
+
+    /// <summary>
+    /// iommu_dma_alloc_remap: zeroed order-0 pages, cleaned for a non-coherent device, mapped at one IOVA range for both
+    /// directions without IOMMU_CACHE, vmapped Normal-NC; the handle is the IOVA. The free unmaps the range and frees
+    /// the pages, the last first.
+    /// </summary>
+    [Fact]
+    public void RemapAllocationMapsItsPagesAtOneIovaRangeAndVmapsThemNonCacheable()
+    {
+        var (env, s, _) = Boot();
+        var ops = new List<HwOp>();
+        s = DmaApi.DmaAllocAttrs(env, s, Behind(false), 8192, Gfp.GFP_KERNEL, ops, out var cpu, out var handle);
+        var record = Assert.Single(s.Coherent);
+        Assert.Equal(CoherentSource.IommuRemap, record.Source);
+        Assert.True(env.Layout.IsVmallocAddr(cpu));
+        Assert.Equal(0xffff_e000UL, handle); // a two-page IOVA range, top-down
+        var domain = s.IommuDomains!["nic"];
+        Assert.Equal(PlatformLayout.PfnToPhys(record.Pfn), domain.IovaToPhys(handle));
+        Assert.Equal(PlatformLayout.PfnToPhys(record.Pfn) + 4096, domain.IovaToPhys(handle + 4096));
+        Assert.All(domain.PageTable.Values, p => Assert.Equal(IommuProt.Read | IommuProt.Write, p.Prot));
+        Assert.Contains(ops, o => o is MapOp m && m.Alias.Type == MemoryType.NormalNonCacheable && m.Alias.Va == cpu);
+        Assert.Contains(ops, o => o is MemoryOp { Op.Kind: LineOpKind.Clean } m && m.Pa == PlatformLayout.PfnToPhys(record.Pfn) && m.Length == 8192); // arch_dma_prep_coherent (v6.12: clean)
+
+        var freed = DmaApi.DmaFreeAttrs(env, s, Behind(false), 8192, cpu, handle, DmaAttrs.None, [], []);
+        Assert.Empty(freed.Coherent);
+        Assert.Empty(freed.IommuDomains!["nic"].PageTable);
+        Assert.Equal(OwnerKind.Free, freed.OwnerOf(record.Pfn).Kind);
+        Assert.Equal(OwnerKind.Free, freed.OwnerOf(record.Pfn + 1).Kind);
     }
 
     /// <summary>iommu.passthrough=1 gives an identity domain: dma-direct, and the handle is the physical address.</summary>
@@ -246,7 +371,7 @@ public class IommuTests
     {
         var (env, s, pfn) = Boot();
         Assert.Contains("BUG_ON(granule > PAGE_SIZE)", Assert.Throws<NotModelledException>(() => DmaApi.DmaMapPage(env, s, Behind(false, granule: 16384), pfn, 0, 256, DmaDirection.DMA_FROM_DEVICE, DmaAttrs.None, "dma_map_page", [], [], out _)).Message, StringComparison.Ordinal);
-        Assert.Contains("iommu_dma_alloc", Assert.Throws<NotModelledException>(() => DmaApi.DmaAllocAttrs(env, s, Behind(false), 4096, Gfp.GFP_KERNEL, [], out _, out _)).Message, StringComparison.Ordinal);
+        Assert.Contains("iommu_dma_alloc", Assert.Throws<NotModelledException>(() => DmaApi.DmaAllocAttrs(env, s, Behind(false), 4096, Gfp.GFP_ATOMIC, [], out _, out _)).Message, StringComparison.Ordinal);
         var (env32, s32, pfn32) = Boot("linux-5.13-arm-rpi4");
         Assert.Throws<NotModelledException>(() => DmaApi.DmaMapPage(env32, s32, Behind(false), pfn32, 0, 256, DmaDirection.DMA_FROM_DEVICE, DmaAttrs.None, "dma_map_page", [], [], out _));
     }
@@ -278,7 +403,7 @@ public class IommuTests
             profile linux-6.4-arm64
             device nic { coherent = false, iommus = smmu0 }
             cpu driver {
-              ring = dma_alloc_coherent(nic, 4096, GFP_KERNEL)
+              ring = dma_alloc_coherent(nic, 4096, GFP_ATOMIC)
             }
             """, ExplorationLimits.Default);
         Assert.True(outcome.Inconclusive);

@@ -52,6 +52,11 @@ public class SwitchFlipTests
         { "xen.arm_alloc", "dma_direct", "seeds/vmalloc-cpu-addr/xen-free-arm64-v5.8.dmc", "xen_swiotlb_alloc_coherent" },
         { "arm64.dma_cache_alignment", "arch_dma_minalign", "history/iio-adxl313-cacheline-aligned.dmc", "cache_line_size" },
         { "arm64.dma_cache_alignment", "cache_line_size", "history/iio-adxl313-cacheline-aligned-v6.5.dmc", "arch_dma_minalign" },
+        { "iommu_dma.bounce_map_sync", "none", "iommu/untrusted-bounce-neighbour.dmc", "bounce" },
+        { "iommu_dma.bounce_map_sync", "original", "iommu/untrusted-bounce-map-sync.dmc", "bounce" },
+        { "iommu_dma.bounce_map_sync", "bounce", "iommu/untrusted-bounce-map-sync-fixed.dmc", "original" },
+        { "iommu_dma.bounce_padding", "from_bounce", "iommu/untrusted-bounce-from-device-padding.dmc", "pre_post_untrusted" },
+        { "iommu_dma.bounce_padding", "pre_post_untrusted", "iommu/untrusted-bounce-from-device-padding-fixed.dmc", "from_bounce" },
     };
 
     [Fact]

@@ -368,7 +368,11 @@ public static class DmaDebug
             return s;
         }
 
-        var paddr = dma.Kernel.Layout.DmaToPhys(handle);
+        // entry->paddr is page_to_phys(vmalloc_to_page(virt) or virt_to_page(virt)); the handle gives the same page
+        // except behind an IOMMU, where it is an IOVA.
+        var paddr = dma.Coherent.FirstOrDefault(c => c.Source == CoherentSource.IommuRemap && c.CpuAddr == cpu) is { } remapped
+            ? PlatformLayout.PfnToPhys(remapped.Pfn)
+            : dma.Kernel.Layout.DmaToPhys(handle);
         return AddEntry(s, dma, dev, new DebugEntry(dev.Name, handle, size, DebugType.Coherent, DmaDirection.DMA_BIDIRECTIONAL, paddr, cpu, null, false, line), "dma_alloc_coherent", findings, attrs);
     }
 
@@ -640,6 +644,10 @@ public static class DmaDebug
         }
     }
 
+    /// <summary>Where a coherent buffer's pages are: its pages behind an IOMMU (the handle is an IOVA there), else dma_to_phys of the handle.</summary>
+    private static ulong CoherentPaddr(DmaState dma, CoherentAllocation c) =>
+        c.Source == CoherentSource.IommuRemap ? PlatformLayout.PfnToPhys(c.Pfn) : dma.Kernel.Layout.DmaToPhys(c.Handle);
+
     /// <summary>A device's access: inside a live mapping or coherent buffer of that device, and not one the CPU owns.</summary>
     public static void DeviceAccess(DebugState s, DmaState dma, string device, string agent, ulong pa, ulong length, bool isWrite, List<Finding> findings)
     {
@@ -647,7 +655,7 @@ public static class DmaDebug
         if (mine.Count == 0)
         {
             // Coherent buffers made with DMA_ATTR_NO_KERNEL_MAPPING have no debug entry; the DMA layer still knows them.
-            if (dma.Coherent.Any(c => c.Device == device && dma.Kernel.Layout.DmaToPhys(c.Handle) <= pa && pa + length <= dma.Kernel.Layout.DmaToPhys(c.Handle) + PlatformLayout.PageAlign(c.Size)))
+            if (dma.Coherent.Any(c => c.Device == device && CoherentPaddr(dma, c) <= pa && pa + length <= CoherentPaddr(dma, c) + PlatformLayout.PageAlign(c.Size)))
             {
                 return;
             }

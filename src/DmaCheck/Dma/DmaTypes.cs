@@ -122,6 +122,9 @@ public enum CoherentSource
 
     /// <summary>The device's own coherent pool (kernel/dma/coherent.c, <see cref="DevCoherent"/>).</summary>
     DevCoherent,
+
+    /// <summary>iommu_dma_alloc_remap: order-0 pages mapped at one IOVA range and vmapped (one physically contiguous run in this model).</summary>
+    IommuRemap,
 }
 
 /// <summary>A live coherent allocation.</summary>
@@ -238,6 +241,12 @@ public sealed record DmaEnvironment(KernelProfile Profile)
     public DmaMmapPgprotMode DmaMmapPgprot { get; } = SwitchValues.DmaMmapPgprot.Of(Profile);
 
     public XenArmAllocMode XenArmAlloc { get; } = SwitchValues.XenArmAlloc.Of(Profile);
+
+    /// <summary><see cref="Switches.IommuBounceMapSync"/>; null where the architecture has no such switch.</summary>
+    public IommuBounceMapSyncMode? IommuBounceMapSync { get; } = SwitchValues.IommuBounceMapSync.OfOrNull(Profile);
+
+    /// <summary><see cref="Switches.IommuBouncePadding"/>; null where the architecture has no such switch.</summary>
+    public IommuBouncePaddingMode? IommuBouncePadding { get; } = SwitchValues.IommuBouncePadding.OfOrNull(Profile);
 
     public bool PrepCoherentInvalidates => PrepCoherent == PrepCoherentMode.CleanInval;
 

@@ -77,7 +77,7 @@ public static class Profiles
             (Switches.SwiotlbMapBounce, "always"), (Switches.SwiotlbSyncForDeviceBounce, "by_direction"), (Switches.KmallocBounce, "off"),
             (Switches.MapResourceRamCheck, "none"), (Switches.DebugCachelineOverlap, "skip_cpu_sync"),
             (Switches.DmaCacheAlignment, "arch_dma_minalign"), (Switches.SwiotlbSyncOffset, "checked"), (Switches.SwiotlbSlotSearch, "address_mask"),
-            (Switches.DmaMmapPgprot, "dma_pgprot"), (Switches.XenArmAlloc, "dma_direct")));
+            (Switches.DmaMmapPgprot, "dma_pgprot"), (Switches.XenArmAlloc, "dma_direct"), (Switches.IommuBounceMapSync, "bounce"), (Switches.IommuBouncePadding, "from_bounce")));
 
     public static KernelProfile Linux64Arm64 { get; } = Linux63Arm64 with
     {
@@ -103,7 +103,7 @@ public static class Profiles
             (Switches.CommonVaddrToPage, "virt_to_page"), (Switches.XenFreeCoherentPage, "virt_to_page"),
             (Switches.SwiotlbMapBounce, "to_device_only"), (Switches.SwiotlbSyncForDeviceBounce, "by_direction"), (Switches.KmallocBounce, "off"),
             (Switches.MapResourceRamCheck, "warn_fail"), (Switches.DebugCachelineOverlap, "silent"), (Switches.DmaCacheAlignment, "arch_dma_minalign"),
-            (Switches.SwiotlbSyncOffset, "slot_offset"), (Switches.SwiotlbSlotSearch, "page_stride"), (Switches.DmaMmapPgprot, "dma_pgprot"), (Switches.XenArmAlloc, "xen_swiotlb_alloc_coherent")),
+            (Switches.SwiotlbSyncOffset, "slot_offset"), (Switches.SwiotlbSlotSearch, "page_stride"), (Switches.DmaMmapPgprot, "dma_pgprot"), (Switches.XenArmAlloc, "xen_swiotlb_alloc_coherent"), (Switches.IommuBounceMapSync, "none"), (Switches.IommuBouncePadding, "from_bounce")),
         XenDom0: true);
 
     /// <summary>v5.13 on arm64 as a Xen dom0 on a Raspberry Pi 4: the swiotlb-xen fix is in, the dma_common one not yet.</summary>
@@ -115,7 +115,7 @@ public static class Profiles
             (Switches.CommonVaddrToPage, "virt_to_page"), (Switches.XenFreeCoherentPage, "vmalloc_aware"),
             (Switches.SwiotlbMapBounce, "to_device_only"), (Switches.SwiotlbSyncForDeviceBounce, "by_direction"), (Switches.KmallocBounce, "off"),
             (Switches.MapResourceRamCheck, "warn_fail"), (Switches.DebugCachelineOverlap, "silent"), (Switches.DmaCacheAlignment, "arch_dma_minalign"),
-            (Switches.SwiotlbSyncOffset, "align_offset"), (Switches.SwiotlbSlotSearch, "min_align_stride"), (Switches.DmaMmapPgprot, "dma_pgprot"), (Switches.XenArmAlloc, "xen_swiotlb_alloc_coherent")),
+            (Switches.SwiotlbSyncOffset, "align_offset"), (Switches.SwiotlbSlotSearch, "min_align_stride"), (Switches.DmaMmapPgprot, "dma_pgprot"), (Switches.XenArmAlloc, "xen_swiotlb_alloc_coherent"), (Switches.IommuBounceMapSync, "original"), (Switches.IommuBouncePadding, "from_bounce")),
         XenDom0: true);
 
     public static KernelProfile Linux514Arm64Xen { get; } = Linux513Arm64Xen with
@@ -188,7 +188,7 @@ public static class Profiles
             (Switches.CommonVaddrToPage, "virt_to_page"), (Switches.XenFreeCoherentPage, "virt_to_page"),
             (Switches.SwiotlbMapBounce, "to_device_only"), (Switches.SwiotlbSyncForDeviceBounce, "by_direction"), (Switches.KmallocBounce, "off"),
             (Switches.MapResourceRamCheck, "warn_fail"), (Switches.DebugCachelineOverlap, "silent"), (Switches.DmaCacheAlignment, "arch_dma_minalign"),
-            (Switches.SwiotlbSyncOffset, "slot_offset"), (Switches.SwiotlbSlotSearch, "page_stride"), (Switches.DmaMmapPgprot, "dma_pgprot"), (Switches.XenArmAlloc, "xen_swiotlb_alloc_coherent")),
+            (Switches.SwiotlbSyncOffset, "slot_offset"), (Switches.SwiotlbSlotSearch, "page_stride"), (Switches.DmaMmapPgprot, "dma_pgprot"), (Switches.XenArmAlloc, "xen_swiotlb_alloc_coherent"), (Switches.IommuBounceMapSync, "none"), (Switches.IommuBouncePadding, "from_bounce")),
         Gaps: ImmutableDictionary<string, string>.Empty
             .Add(ProfileGaps.MapSingleVmalloc, "dma_map_single of a vmalloc address before 4544b9f25e70 (v5.5): no dev_WARN_ONCE, virt_to_page of the vmalloc address")
             .Add(ProfileGaps.AtomicPool, "the single atomic pool of v5.4's kernel/dma/remap.c (dma_alloc_from_pool), before the per-zone pools of kernel/dma/pool.c (v5.8)")
@@ -209,7 +209,8 @@ public static class Profiles
         Name = "linux-5.12-arm64",
         Description = "Linux v5.12 on arm64: swiotlb keeps min_align_mask bits (1f221a0d0dbf) but a sync of a sub-range drops its offset in the slot (16fc3cef33a0, fixed by 5f89468e2f06 in v5.13).",
         Layout = PlatformLayout.Arm64Va48V511,
-        SwitchValues = Linux510Arm64.SwitchValues.SetItem(Switches.SwiotlbSyncOffset.Key, "slot_start").SetItem(Switches.SwiotlbSlotSearch.Key, "min_align_stride"),
+        SwitchValues = Linux510Arm64.SwitchValues.SetItem(Switches.SwiotlbSyncOffset.Key, "slot_start").SetItem(Switches.SwiotlbSlotSearch.Key, "min_align_stride")
+            .SetItem(Switches.IommuBounceMapSync.Key, "original"),
     };
 
     /// <summary>v5.15 (LTS) on arm64, at the tag.</summary>
@@ -228,7 +229,8 @@ public static class Profiles
         Description = "Linux v6.1 (LTS) on arm64, at the tag: prep_coherent cleans and invalidates again (b7d9aae40484), FROM_DEVICE maps clean (c50f11c6196f), swiotlb bounces at map whatever the direction (901c7280ca0d) and still searches with the pre-0eee5ae10256 stride, dma_map_resource maps RAM (a9c38c5d267c), swiotlb-xen allocates with dma-direct on arm (566fb90e050d).",
         Layout = PlatformLayout.Arm64Va48,
         SwitchValues = Linux515Arm64.SwitchValues.SetItem(Switches.SyncForDeviceFromDevice.Key, "clean").SetItem(Switches.SwiotlbMapBounce.Key, "always")
-            .SetItem(Switches.MapResourceRamCheck.Key, "none").SetItem(Switches.XenArmAlloc.Key, "dma_direct"),
+            .SetItem(Switches.MapResourceRamCheck.Key, "none").SetItem(Switches.XenArmAlloc.Key, "dma_direct")
+            .SetItem(Switches.IommuBounceMapSync.Key, "bounce"),
     };
 
     /// <summary>v6.6 (LTS) on arm64, at the tag.</summary>
@@ -246,7 +248,8 @@ public static class Profiles
     {
         Name = "linux-6.12-arm64",
         Description = "Linux v6.12 (LTS) on arm64, at the tag: as v6.6, with swiotlb_bounce's signed offset (e8068f2d756d) and v6.9's slot search (14cebf689a78; its page-aligned placement for a device without min_align_mask is not modelled).",
-        SwitchValues = Linux66Arm64.SwitchValues.SetItem(Switches.SwiotlbSyncOffset.Key, "signed").SetItem(Switches.SwiotlbSlotSearch.Key, "page_unless_min_align"),
+        SwitchValues = Linux66Arm64.SwitchValues.SetItem(Switches.SwiotlbSyncOffset.Key, "signed").SetItem(Switches.SwiotlbSlotSearch.Key, "page_unless_min_align")
+            .SetItem(Switches.IommuBouncePadding.Key, "pre_post_untrusted"),
     };
 
     public static KernelProfile Linux510Arm64Xen { get; } = Linux510Arm64 with

@@ -47,7 +47,7 @@ public static partial class DmaApi
             case DmaOpsKind.XenSwiotlb when env.XenArmAlloc == XenArmAllocMode.XenSwiotlbAllocCoherent:
                 return XenSwiotlbAllocCoherent(env, s, dev, size, gfp, attrs, ops, out cpuAddr, out handle);
             case DmaOpsKind.Iommu:
-                throw IommuNotModelled(dev, "dma_alloc_attrs", "iommu_dma_alloc");
+                return IommuDmaAlloc(env, s, dev, size, gfp, attrs, ops, out cpuAddr, out handle);
             default:
                 return DmaDirectAlloc(env, s, dev, size, gfp, attrs, ops, out cpuAddr, out handle);
         }
@@ -71,7 +71,7 @@ public static partial class DmaApi
         {
             DmaOpsKind.ArmDmaOps => ArmDmaFree(env, s, dev, size, cpuAddr, handle, ops, findings), // arm_dma_free → __arm_dma_free
             DmaOpsKind.XenSwiotlb when env.XenArmAlloc == XenArmAllocMode.XenSwiotlbAllocCoherent => XenSwiotlbFreeCoherent(env, s, dev, size, cpuAddr, handle, attrs, ops, findings),
-            DmaOpsKind.Iommu => throw IommuNotModelled(dev, "dma_free_attrs", "iommu_dma_free"),
+            DmaOpsKind.Iommu => IommuDmaFree(env, s, dev, size, cpuAddr, handle, ops, findings),
             _ => DmaDirectFree(env, s, dev, size, cpuAddr, handle, attrs, ops, findings),
         };
     }
@@ -112,7 +112,14 @@ public static partial class DmaApi
         var kind = env.OpsFor(dev);
         if (kind == DmaOpsKind.Iommu)
         {
-            throw IommuNotModelled(dev, "dma_mmap_attrs", "iommu_dma_mmap");
+            // iommu_dma_mmap (v6.12): vm_page_prot = dma_pgprot(); a remapped buffer's own pages by vm_map_pages.
+            const string mmap = "dma_mmap_attrs → iommu_dma_mmap";
+            var pages = IommuBufferPages(env, s, dev, cpuAddr, mmap);
+            var buf = FindBuffer(s, handle, cpuAddr);
+            CheckExportedPages(s.Kernel, pages, count, buf, mmap, "dma_common_find_pages(cpu_addr) → vm_map_pages", $"the user mapping of {buffer}", FindingKinds.UserMappingForeignPage, FindingKinds.UserMappingOutsideRam,
+                "user space can read and write it", "the process takes a fault when it touches the mapping (nothing answers at that physical address)", findings);
+            var mapped = s.Kernel.MapUser(pages, count, DmaPgprot(dev, attrs), $"user mapping of {buffer} (iommu_dma_mmap)", s.OwnerOf(pages), ops, out userVa);
+            return s with { Kernel = mapped };
         }
 
         var direct = kind != DmaOpsKind.XenSwiotlb;
@@ -141,7 +148,12 @@ public static partial class DmaApi
         var kind = env.OpsFor(dev);
         if (kind == DmaOpsKind.Iommu)
         {
-            throw IommuNotModelled(dev, "dma_get_sgtable_attrs", "iommu_dma_get_sgtable");
+            // iommu_dma_get_sgtable (v6.12): sg_alloc_table_from_pages of the remap's pages, size bytes (one element for a contiguous run).
+            const string get = "dma_get_sgtable_attrs → iommu_dma_get_sgtable";
+            var pages = IommuBufferPages(env, s, dev, cpuAddr, get);
+            CheckExportedPages(s.Kernel, pages, length >> PlatformLayout.PageShift, FindBuffer(s, handle, cpuAddr), get, "dma_common_find_pages(cpu_addr) → sg_alloc_table_from_pages", $"the sg table of {buffer}", FindingKinds.SgForeignPage, FindingKinds.SgPageOutsideRam,
+                "an importer reads and writes it", "an importer that uses its physical address reaches no memory", findings);
+            return (pages, size);
         }
 
         var direct = kind != DmaOpsKind.XenSwiotlb;
@@ -241,7 +253,7 @@ public static partial class DmaApi
                 XenSwiotlbSyncSingleForCpu(env, s, dev, handle, size, dir, function, ops, findings);
                 break;
             case DmaOpsKind.Iommu:
-                IommuDmaSyncSingleForCpu(env, s, dev, handle, size, dir, function, ops);
+                IommuDmaSyncSingleForCpu(env, s, dev, handle, size, dir, function, ops, findings);
                 break;
             default:
                 DmaDirectSyncSingleForCpu(env, s, dev, handle, size, dir, function, ops, findings);
@@ -265,8 +277,7 @@ public static partial class DmaApi
             case DmaOpsKind.XenSwiotlb:
                 return XenSwiotlbSyncSingleForDevice(env, s, dev, handle, size, dir, function, ops, findings);
             case DmaOpsKind.Iommu:
-                IommuDmaSyncSingleForDevice(env, s, dev, handle, size, dir, function, ops);
-                return s;
+                return IommuDmaSyncSingleForDevice(env, s, dev, handle, size, dir, function, ops, findings);
             default:
                 return DmaDirectSyncSingleForDevice(env, s, dev, handle, size, dir, function, ops, findings);
         }
@@ -285,7 +296,7 @@ public static partial class DmaApi
         {
             DmaOpsKind.ArmDmaOps => ArmDmaMapSg(env, s, dev, table, nents, dir, attrs, function, ops, findings, out mapped),
             DmaOpsKind.XenSwiotlb => XenSwiotlbMapSg(env, s, dev, table, nents, dir, attrs, function, ops, findings, out mapped),
-            DmaOpsKind.Iommu => throw IommuNotModelled(dev, function, "iommu_dma_map_sg"),
+            DmaOpsKind.Iommu => IommuDmaMapSg(env, s, dev, table, nents, dir, attrs, function, ops, findings, out mapped),
             _ => DmaDirectMapSg(env, s, dev, table, nents, dir, attrs, function, ops, findings, out mapped),
         };
     }
@@ -299,7 +310,7 @@ public static partial class DmaApi
         {
             DmaOpsKind.ArmDmaOps => ArmDmaUnmapSg(env, s, dev, table, nents, dir, attrs, function, ops, findings),
             DmaOpsKind.XenSwiotlb => XenSwiotlbUnmapSg(env, s, dev, table, nents, dir, attrs, function, ops, findings),
-            DmaOpsKind.Iommu => throw IommuNotModelled(dev, function, "iommu_dma_unmap_sg"),
+            DmaOpsKind.Iommu => IommuDmaUnmapSg(env, s, dev, s.Kernel.SgTables[table.Id], nents, dir, attrs, function, ops, findings),
             _ => DmaDirectUnmapSg(env, s, dev, table, nents, dir, attrs, function, ops, findings),
         };
     }
@@ -318,7 +329,8 @@ public static partial class DmaApi
                 XenSwiotlbSyncSgForCpu(env, s, dev, table, nents, dir, function, ops, findings);
                 break;
             case DmaOpsKind.Iommu:
-                throw IommuNotModelled(dev, function, "iommu_dma_sync_sg_for_cpu");
+                IommuSyncSg(env, s, dev, table, nents, dir, true, function, ops);
+                break;
             default:
                 DmaDirectSyncSgForCpu(env, s, dev, table, nents, dir, function, ops, findings);
                 break;
@@ -338,7 +350,8 @@ public static partial class DmaApi
             case DmaOpsKind.XenSwiotlb:
                 return XenSwiotlbSyncSgForDevice(env, s, dev, table, nents, dir, function, ops, findings);
             case DmaOpsKind.Iommu:
-                throw IommuNotModelled(dev, function, "iommu_dma_sync_sg_for_device");
+                IommuSyncSg(env, s, dev, table, nents, dir, false, function, ops);
+                return s;
             default:
                 return DmaDirectSyncSgForDevice(env, s, dev, table, nents, dir, function, ops, findings);
         }

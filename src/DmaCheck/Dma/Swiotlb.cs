@@ -85,6 +85,54 @@ public sealed record SwiotlbPool(ulong Start, int Slots, bool ForceBounce, int S
         return this with { Used = Used.Add(index, allocation), SearchIndex = Wrap(index + nslots) };
     }
 
+    /// <summary>
+    /// swiotlb_tbl_map_single with an alloc_align_mask, as iommu_dma_map_page passes iova_mask (v6.10, after 327e2c97c46a
+    /// and 04867a7a3332/14cebf689a78), for a device without min_align_mask (the caller stops otherwise): the offset is
+    /// 0, the request is ALIGN(mapping_size, alloc_align_mask + 1) so whole IOVA granules of slots are taken, and
+    /// swiotlb_search_pool_area skips by one a slot whose address has any bit of alloc_align_mask (at least the slot's
+    /// own bits) set, and otherwise takes it when a free run of nslots starts there, or moves on by the stride
+    /// (get_max_slots(alloc_align_mask)). Null when nothing fits ("swiotlb buffer is full").
+    /// </summary>
+    public SwiotlbPool? AllocateAligned(DmaDevice dev, ulong origAddr, ulong mappingSize, ulong allocAlignMask, string owner, out SwiotlbAllocation allocation)
+    {
+        allocation = null!;
+        if (dev.MinAlignMask != 0)
+        {
+            throw new InvalidOperationException("AllocateAligned is for a device without min_align_mask");
+        }
+
+        var mask = allocAlignMask | (SlotSize - 1);
+        var size = (mappingSize + mask) & ~mask;
+        var nslots = (int)(size >> SlotShift);
+        if (nslots > SegmentSlots || nslots > Slots)
+        {
+            return null;
+        }
+
+        var stride = (int)(mask >> SlotShift) + 1;
+        var index = Wrap(SearchIndex);
+        for (var checkedSlots = 0; checkedSlots < Slots;)
+        {
+            if ((SlotAddress(index) & mask) != 0)
+            {
+                index = Wrap(index + 1);
+                checkedSlots++;
+                continue;
+            }
+
+            if (FreeRun(index) >= nslots)
+            {
+                allocation = new SwiotlbAllocation(index, nslots, 0, origAddr, size, owner);
+                return this with { Used = Used.Add(index, allocation), SearchIndex = Wrap(index + nslots) };
+            }
+
+            index = Wrap(index + stride);
+            checkedSlots += stride;
+        }
+
+        return null;
+    }
+
     /// <summary>v6.3..v6.8 (0eee5ae10256): min_align_mask, plus page alignment for a request of a page or more, without the bits inside a slot.</summary>
     private static ulong AddressMaskV64(DmaDevice dev, ulong size)
     {

@@ -31,6 +31,21 @@ public enum VaddrToPageMode
     VmallocAware,
 }
 
+/// <summary><see cref="Switches.IommuBounceMapSync"/>: whether iommu_dma_map_page bounces, and where it syncs for the device then.</summary>
+public enum IommuBounceMapSyncMode
+{
+    None,
+    Original,
+    Bounce,
+}
+
+/// <summary><see cref="Switches.IommuBouncePadding"/>: what iommu_dma_map_page clears around a bounce.</summary>
+public enum IommuBouncePaddingMode
+{
+    FromBounce,
+    PrePostUntrusted,
+}
+
 /// <summary><see cref="Switches.SwiotlbMapBounce"/>: when swiotlb_tbl_map_single copies the buffer into the slots.</summary>
 public enum SwiotlbMapBounceMode
 {
@@ -212,8 +227,14 @@ public static class SwitchValues
         new Dictionary<string, XenArmAllocMode>(StringComparer.Ordinal) { ["xen_swiotlb_alloc_coherent"] = XenArmAllocMode.XenSwiotlbAllocCoherent, ["dma_direct"] = XenArmAllocMode.DmaDirect });
 
     /// <summary>One typed switch per <see cref="Switches.All"/> entry, in that order.</summary>
+    public static TypedSwitch<IommuBounceMapSyncMode> IommuBounceMapSync { get; } = new(Switches.IommuBounceMapSync,
+        new Dictionary<string, IommuBounceMapSyncMode>(StringComparer.Ordinal) { ["none"] = IommuBounceMapSyncMode.None, ["original"] = IommuBounceMapSyncMode.Original, ["bounce"] = IommuBounceMapSyncMode.Bounce });
+
+    public static TypedSwitch<IommuBouncePaddingMode> IommuBouncePadding { get; } = new(Switches.IommuBouncePadding,
+        new Dictionary<string, IommuBouncePaddingMode>(StringComparer.Ordinal) { ["from_bounce"] = IommuBouncePaddingMode.FromBounce, ["pre_post_untrusted"] = IommuBouncePaddingMode.PrePostUntrusted });
+
     public static IReadOnlyList<ITypedSwitch> All { get; } =
-        [PrepCoherent, SyncForDeviceFromDevice, CommonVaddrToPage, XenFreeCoherentPage, SwiotlbMapBounce, SwiotlbSyncForDeviceBounce, KmallocBounce, MapResourceRamCheck, DebugCachelineOverlap, DmaCacheAlignment, SwiotlbSyncOffset, SwiotlbSlotSearch, DmaMmapPgprot, XenArmAlloc];
+        [PrepCoherent, SyncForDeviceFromDevice, CommonVaddrToPage, XenFreeCoherentPage, SwiotlbMapBounce, SwiotlbSyncForDeviceBounce, KmallocBounce, MapResourceRamCheck, DebugCachelineOverlap, DmaCacheAlignment, SwiotlbSyncOffset, SwiotlbSlotSearch, DmaMmapPgprot, XenArmAlloc, IommuBounceMapSync, IommuBouncePadding];
 
     /// <summary>Whether <paramref name="value"/> parses as a value of switch <paramref name="def"/> (false for a switch with no typed form).</summary>
     public static bool IsKnown(SwitchDef def, string value) => All.FirstOrDefault(t => t.Def == def) is { } typed && typed.IsKnown(value);

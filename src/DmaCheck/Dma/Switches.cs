@@ -195,7 +195,33 @@ public static class Switches
                 "566fb90e050d 'swiotlb-xen: fix DMA_ATTR_NO_KERNEL_MAPPING on arm' (Christoph Hellwig, in the dma-mapping pull for v5.19-rc1): on arm and arm64 .alloc = dma_direct_alloc and .free = dma_direct_free; xen_swiotlb_alloc_coherent is x86 only.", "v5.19-rc1"),
         ]);
 
-    public static IReadOnlyList<SwitchDef> All { get; } = [PrepCoherent, SyncForDeviceFromDevice, CommonVaddrToPage, XenFreeCoherentPage, SwiotlbMapBounce, SwiotlbSyncForDeviceBounce, KmallocBounce, MapResourceRamCheck, DebugCachelineOverlap, DmaCacheAlignment, SwiotlbSyncOffset, SwiotlbSlotSearch, DmaMmapPgprot, XenArmAlloc];
+    /// <summary>Where iommu_dma_map_page (drivers/iommu/dma-iommu.c) applies arch_sync_dma_for_device when it bounces a mapping through swiotlb.</summary>
+    public static SwitchDef IommuBounceMapSync { get; } = new(
+        "iommu_dma.bounce_map_sync",
+        "Whether iommu_dma_map_page bounces a mapping dev_use_swiotlb picks (an untrusted device's, or from v6.5 a small non-coherent kmalloc buffer's) that does not fill whole IOVA granules, and which physical address its arch_sync_dma_for_device maintains then.",
+        [
+            new SwitchValue("none", "pre-82612d66d51d",
+                "iommu-dma does not bounce at all: a sub-granule mapping of an untrusted device maps the granules around the buffer in place, neighbours included (up to v5.10).", "before v5.11"),
+            new SwitchValue("original", "82612d66d51d",
+                "82612d66d51d 'iommu: Allow the dma-iommu api to use bounce buffers' (Tom Murphy and Lu Baolu's series converting VT-d to iommu-dma, applied by Will Deacon for v5.11-rc1): the mapping bounces through swiotlb, and the IOMMU maps the bounce slot, but arch_sync_dma_for_device runs afterwards on the original buffer's address, so for a non-coherent device the bounce slot's bytes (the copy and the zeroed padding) may still sit dirty in the CPU cache while the device reads the slot from memory.", "v5.11-rc1"),
+            new SwitchValue("bounce", "06e620345d54",
+                "06e620345d54 'iommu/dma: Fix arch_sync_dma for map' (David Stevens, iommu tree for v5.16-rc1; 5.15 and 5.10 stable): arch_sync_dma_for_device on the address really used, the bounce slot, before __iommu_dma_map.", "v5.16-rc1"),
+        ],
+        Kernel.Arch.Arm64);
+
+    /// <summary>Which bytes of a bounce slot's IOVA granules iommu_dma_map_page zeroes (drivers/iommu/dma-iommu.c).</summary>
+    public static SwitchDef IommuBouncePadding { get; } = new(
+        "iommu_dma.bounce_padding",
+        "Which bytes around a bounced mapping iommu_dma_map_page clears, so that the device (which the IOMMU lets reach whole granules) does not see what the swiotlb slots held before.",
+        [
+            new SwitchValue("from_bounce", "82612d66d51d",
+                "For every bounced mapping: memset from the bounce address for iova_align(size) bytes, skipping the first size bytes when the buffer was copied in (DMA_TO_DEVICE or DMA_BIDIRECTIONAL without DMA_ATTR_SKIP_CPU_SYNC); so a DMA_FROM_DEVICE mapping's slot is cleared whole, the copy that swiotlb_tbl_map_single made included, and nothing before the bounce address is cleared (v5.11..v6.9).", "v5.11-rc1"),
+            new SwitchValue("pre_post_untrusted", "2650073f1b58",
+                "2650073f1b58 'iommu/dma: fix zeroing of bounce buffer padding used by untrusted devices' (Michael Kelley, dma-mapping pull for v6.10-rc1; CVE-2024-35814's series): only for an untrusted device, the pre-padding from the granule's start to the bounce address and the post-padding from the buffer's end to the granule's end; the buffer proper keeps what swiotlb_tbl_map_single copied in.", "v6.10-rc1"),
+        ],
+        Kernel.Arch.Arm64);
+
+    public static IReadOnlyList<SwitchDef> All { get; } = [PrepCoherent, SyncForDeviceFromDevice, CommonVaddrToPage, XenFreeCoherentPage, SwiotlbMapBounce, SwiotlbSyncForDeviceBounce, KmallocBounce, MapResourceRamCheck, DebugCachelineOverlap, DmaCacheAlignment, SwiotlbSyncOffset, SwiotlbSlotSearch, DmaMmapPgprot, XenArmAlloc, IommuBounceMapSync, IommuBouncePadding];
 
     public static SwitchDef? Find(string key) => All.FirstOrDefault(s => s.Key == key);
 }
