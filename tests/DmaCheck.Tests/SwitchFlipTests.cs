@@ -52,6 +52,12 @@ public class SwitchFlipTests
         { "xen.arm_alloc", "dma_direct", "seeds/vmalloc-cpu-addr/xen-free-arm64-v5.8.dmc", "xen_swiotlb_alloc_coherent" },
         { "arm64.dma_cache_alignment", "arch_dma_minalign", "history/iio-adxl313-cacheline-aligned.dmc", "cache_line_size" },
         { "arm64.dma_cache_alignment", "cache_line_size", "history/iio-adxl313-cacheline-aligned-v6.5.dmc", "arch_dma_minalign" },
+        { "arm32.dev_to_cpu", "none", "history/arm32-imx6-rx-unmap-no-invalidate.dmc", "invalidate" },
+        { "arm32.dev_to_cpu", "invalidate", "history/arm32-imx6-rx-unmap-invalidates.dmc", "none" },
+        { "mips.post_dma_flush", "r10000", "history/mips-bmips5000-rx-pre-f86f55d3ad21.dmc", "bmips5000" },
+        { "mips.post_dma_flush", "bmips5000", "history/mips-bmips5000-rx-f86f55d3ad21.dmc", "r10000" },
+        { "riscv.thead_clean", "cval1", "history/riscv-th1520-tx-pre-8eb8fe67e2c8.dmc", "cva" },
+        { "riscv.thead_clean", "cva", "history/riscv-th1520-tx-8eb8fe67e2c8.dmc", "cval1" },
     };
 
     [Fact]
@@ -67,6 +73,8 @@ public class SwitchFlipTests
     {
         { "hw.ivac_as_civac", "off", "streaming/from-device-partial-write-inval.dmc", "on" },
         { "hw.ivac_as_civac", "on", "streaming/from-device-partial-write-inval-vm.dmc", "off" },
+        { "hw.speculative_fill", "off", "history/mips-24kc-rx-no-post-dma-flush.dmc", "on" },
+        { "hw.speculative_fill", "on", "history/mips-bmips5000-rx-pre-f86f55d3ad21.dmc", "off" },
     };
 
     [Fact]
@@ -98,7 +106,8 @@ public class SwitchFlipTests
     private static (string Settings, string Summary) Run(string path, string text, string key, string value)
     {
         var scenario = Binder.Load(path, text, new SettingOverrides(null, [(key, value)]));
-        var setting = Switches.Find(key) is { } sw ? scenario.Profile.Value(sw) : (scenario.Hardware.IvacActsAsCivac ? "on" : "off");
+        var setting = Switches.Find(key) is { } sw ? scenario.Profile.Value(sw)
+            : (key == "hw.speculative_fill" ? scenario.Hardware.SpeculativeFill : scenario.Hardware.IvacActsAsCivac) ? "on" : "off";
         ExplorationResult result;
         try
         {

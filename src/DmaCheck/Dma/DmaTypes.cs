@@ -239,6 +239,15 @@ public sealed record DmaEnvironment(KernelProfile Profile)
 
     public XenArmAllocMode XenArmAlloc { get; } = SwitchValues.XenArmAlloc.Of(Profile);
 
+    /// <summary><see cref="Switches.Arm32DevToCpu"/>; null off 32-bit arm.</summary>
+    public Arm32DevToCpuMode? Arm32DevToCpu { get; } = SwitchValues.Arm32DevToCpu.OfOrNull(Profile);
+
+    /// <summary><see cref="Switches.MipsPostDmaFlush"/>; null off MIPS.</summary>
+    public MipsPostDmaFlushMode? MipsPostDmaFlush { get; } = SwitchValues.MipsPostDmaFlush.OfOrNull(Profile);
+
+    /// <summary><see cref="Switches.RiscvTheadClean"/>; null off RISC-V.</summary>
+    public THeadClean? RiscvTheadClean { get; } = SwitchValues.RiscvTheadClean.OfOrNull(Profile);
+
     public bool PrepCoherentInvalidates => PrepCoherent == PrepCoherentMode.CleanInval;
 
     public bool FromDeviceMapInvalidates => SyncForDeviceFromDevice == SyncForDeviceFromDeviceMode.Inval;

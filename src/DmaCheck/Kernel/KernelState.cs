@@ -29,7 +29,7 @@ public sealed record KernelState(
     /// </summary>
     public static KernelState Boot(PlatformLayout layout, KernelConfig config, HardwareConfig hardware, IReadOnlyList<TenantSpec>? tenants = null)
     {
-        var mmu = Mmu.Empty;
+        var mmu = Mmu.Empty.WithSpeculation(hardware.SpeculativeFill);
         foreach (var bank in layout.Banks)
         {
             var end = Math.Min(bank.End, layout.LowmemLimit);
