@@ -39,6 +39,10 @@ public class ArchHooksTests
                 RiscvDmaHooks.ArchSyncDmaForDevice(env, k, pa + offset, size, dir, "map", map);
                 RiscvDmaHooks.ArchSyncDmaForCpu(k, pa + offset, size, dir, "unmap", unmap);
                 break;
+            case Arch.Ppc32:
+                PpcDmaHooks.ArchSyncDmaForDevice(env, k, pa + offset, size, dir, "map", map);
+                PpcDmaHooks.ArchSyncDmaForCpu(env, k, pa + offset, size, dir, "unmap", unmap);
+                break;
             default:
                 Arm32DmaHooks.ArchSyncDmaForDevice(k, pa + offset, size, dir, "map", map);
                 Arm32DmaHooks.ArchSyncDmaForCpu(env, k, pa + offset, size, dir, "unmap", unmap);
@@ -113,6 +117,21 @@ public class ArchHooksTests
         Assert.Equal(("CleanInvalidateAllLevels 0..128", "CleanInvalidateAllLevels 0..128"), MapUnmap(Profiles.Linux61RiscvTh1520, DmaDirection.DMA_BIDIRECTIONAL, 0, 128));
     }
 
+    [Theory]
+    [InlineData(DmaDirection.DMA_TO_DEVICE, 0UL, 64UL, "Clean 0..64")]
+    [InlineData(DmaDirection.DMA_BIDIRECTIONAL, 0UL, 64UL, "CleanInvalidate 0..64")]
+    [InlineData(DmaDirection.DMA_FROM_DEVICE, 0UL, 64UL, "Invalidate 0..64")]
+    [InlineData(DmaDirection.DMA_FROM_DEVICE, 8UL, 32UL, "CleanInvalidate 8..40")]
+    public void PowerpcDmaSyncIsTheSameBothWays(DmaDirection dir, ulong offset, ulong size, string op)
+    {
+        var expected = op;
+        Assert.Equal((expected, expected), MapUnmap(Profiles.Linux54Ppc8xx, dir, offset, size));
+    }
+
+    [Fact]
+    public void PowerpcBefore03d70617b8a7InvalidatesAnUnalignedRange() =>
+        Assert.Equal(("Invalidate 8..40", "Invalidate 8..40"), MapUnmap(Profiles.Linux54Ppc8xx.With(Switches.PpcFromDeviceUnaligned, "invalidate"), DmaDirection.DMA_FROM_DEVICE, 8, 32));
+
     [Fact]
     public void Arm32BeforeTheSpeculativePrefetchFixDoesNothingOnUnmap()
     {
@@ -181,6 +200,7 @@ public class ArchHooksTests
     [Theory]
     [InlineData("linux-5.8-mips-malta", "KSEG1")]
     [InlineData("linux-6.1-riscv64-th1520", "non-cacheable remap")]
+    [InlineData("linux-5.4-ppc-8xx", "powerpc")]
     public void CoherentAllocationForANonCoherentDeviceStopsAsNotModelled(string profile, string what)
     {
         var text = $"scenario \"t\"\nprofile {profile}\ndevice d {{ coherent = false }}\ncpu driver {{\n  buf = dma_alloc_coherent(d, 4096, GFP_KERNEL)\n  write buf[0..64] = data\n}}\n";

@@ -58,6 +58,8 @@ public class SwitchFlipTests
         { "mips.post_dma_flush", "bmips5000", "history/mips-bmips5000-rx-f86f55d3ad21.dmc", "r10000" },
         { "riscv.thead_clean", "cval1", "history/riscv-th1520-tx-pre-8eb8fe67e2c8.dmc", "cva" },
         { "riscv.thead_clean", "cva", "history/riscv-th1520-tx-8eb8fe67e2c8.dmc", "cval1" },
+        { "ppc.from_device_unaligned", "invalidate", "history/ppc-8xx-rx-unaligned-pre-03d70617b8a7.dmc", "flush" },
+        { "ppc.from_device_unaligned", "flush", "history/ppc-8xx-rx-unaligned-03d70617b8a7.dmc", "invalidate" },
     };
 
     [Fact]

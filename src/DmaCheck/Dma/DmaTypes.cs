@@ -248,6 +248,9 @@ public sealed record DmaEnvironment(KernelProfile Profile)
     /// <summary><see cref="Switches.RiscvTheadClean"/>; null off RISC-V.</summary>
     public THeadClean? RiscvTheadClean { get; } = SwitchValues.RiscvTheadClean.OfOrNull(Profile);
 
+    /// <summary><see cref="Switches.PpcFromDeviceUnaligned"/>; null off 32-bit powerpc.</summary>
+    public PpcFromDeviceUnalignedMode? PpcFromDeviceUnaligned { get; } = SwitchValues.PpcFromDeviceUnaligned.OfOrNull(Profile);
+
     public bool PrepCoherentInvalidates => PrepCoherent == PrepCoherentMode.CleanInval;
 
     public bool FromDeviceMapInvalidates => SyncForDeviceFromDevice == SyncForDeviceFromDeviceMode.Inval;

@@ -325,10 +325,20 @@ public static class Profiles
         Layout = PlatformLayout.RiscV64Th1520,
     };
 
+    /// <summary>v5.4 on a powerpc 8xx board: arch/powerpc/mm/dma-noncoherent.c with 03d70617b8a7's unaligned flush.</summary>
+    public static KernelProfile Linux54Ppc8xx { get; } = new(
+        "linux-5.4-ppc-8xx",
+        "Linux v5.4 on a 32-bit powerpc 8xx board (MPC885-like, non-coherent, 16-byte lines): dma-direct, arch_sync_dma_for_device and arch_sync_dma_for_cpu both __dma_sync: TO_DEVICE dcbst, BIDIRECTIONAL dcbf, FROM_DEVICE dcbi, or dcbf on a range not cache-line aligned (03d70617b8a7); not modelled: dma_alloc_coherent for a non-coherent device (the remap), sg tables.",
+        PlatformLayout.Ppc32Mpc8xx,
+        Values((Switches.CommonVaddrToPage, "virt_to_page"), (Switches.XenFreeCoherentPage, "virt_to_page"),
+            (Switches.SwiotlbMapBounce, "to_device_only"), (Switches.SwiotlbSyncForDeviceBounce, "by_direction"), (Switches.MapResourceRamCheck, "warn_fail"), (Switches.DebugCachelineOverlap, "silent"),
+            (Switches.SwiotlbSyncOffset, "slot_offset"), (Switches.SwiotlbSlotSearch, "page_stride"), (Switches.DmaMmapPgprot, "dma_pgprot"), (Switches.XenArmAlloc, "xen_swiotlb_alloc_coherent"),
+            (Switches.PpcFromDeviceUnaligned, "flush")));
+
     public static IReadOnlyList<KernelProfile> All { get; } =
         [Linux63Arm64, Linux64Arm64, Linux65Arm64, Linux64X86, Linux58Arm64Xen, Linux513Arm64Xen, Linux514Arm64Xen, Linux513Arm64, Linux513ArmXenRpi4, Linux514ArmXenRpi4, Linux513ArmRpi4, Linux513ArmImx6,
             Linux54Arm64, Linux510Arm64, Linux512Arm64, Linux515Arm64, Linux61Arm64, Linux66Arm64, Linux612Arm64, Linux510Arm64Xen, Linux515Arm64Xen, Linux61Arm64Xen, Linux66Arm64Xen, Linux612Arm64Xen,
-            Linux58MipsMalta, Linux58MipsBmips5000, Linux61RiscvZicbom, Linux61RiscvTh1520];
+            Linux58MipsMalta, Linux58MipsBmips5000, Linux61RiscvZicbom, Linux61RiscvTh1520, Linux54Ppc8xx];
 
     public static KernelProfile? Find(string name) => All.FirstOrDefault(p => p.Name == name);
 }

@@ -109,6 +109,13 @@ public enum MipsPostDmaFlushMode
     Bmips5000,
 }
 
+/// <summary><see cref="Switches.PpcFromDeviceUnaligned"/>: powerpc's FROM_DEVICE maintenance of an unaligned range.</summary>
+public enum PpcFromDeviceUnalignedMode
+{
+    Invalidate,
+    Flush,
+}
+
 /// <summary>A switch whose values are parsed into <typeparamref name="TEnum"/>: one member per value the switch defines.</summary>
 public sealed class TypedSwitch<TEnum>(SwitchDef def, IReadOnlyDictionary<string, TEnum> values) : ITypedSwitch
     where TEnum : struct, Enum
@@ -234,9 +241,12 @@ public static class SwitchValues
     public static TypedSwitch<THeadClean> RiscvTheadClean { get; } = new(Switches.RiscvTheadClean,
         new Dictionary<string, THeadClean>(StringComparer.Ordinal) { ["cval1"] = THeadClean.Cval1, ["cva"] = THeadClean.Cva });
 
+    public static TypedSwitch<PpcFromDeviceUnalignedMode> PpcFromDeviceUnaligned { get; } = new(Switches.PpcFromDeviceUnaligned,
+        new Dictionary<string, PpcFromDeviceUnalignedMode>(StringComparer.Ordinal) { ["invalidate"] = PpcFromDeviceUnalignedMode.Invalidate, ["flush"] = PpcFromDeviceUnalignedMode.Flush });
+
     /// <summary>One typed switch per <see cref="Switches.All"/> entry, in that order.</summary>
     public static IReadOnlyList<ITypedSwitch> All { get; } =
-        [PrepCoherent, SyncForDeviceFromDevice, CommonVaddrToPage, XenFreeCoherentPage, SwiotlbMapBounce, SwiotlbSyncForDeviceBounce, KmallocBounce, MapResourceRamCheck, DebugCachelineOverlap, DmaCacheAlignment, SwiotlbSyncOffset, SwiotlbSlotSearch, DmaMmapPgprot, XenArmAlloc, Arm32DevToCpu, MipsPostDmaFlush, RiscvTheadClean];
+        [PrepCoherent, SyncForDeviceFromDevice, CommonVaddrToPage, XenFreeCoherentPage, SwiotlbMapBounce, SwiotlbSyncForDeviceBounce, KmallocBounce, MapResourceRamCheck, DebugCachelineOverlap, DmaCacheAlignment, SwiotlbSyncOffset, SwiotlbSlotSearch, DmaMmapPgprot, XenArmAlloc, Arm32DevToCpu, MipsPostDmaFlush, RiscvTheadClean, PpcFromDeviceUnaligned];
 
     /// <summary>Whether <paramref name="value"/> parses as a value of switch <paramref name="def"/> (false for a switch with no typed form).</summary>
     public static bool IsKnown(SwitchDef def, string value) => All.FirstOrDefault(t => t.Def == def) is { } typed && typed.IsKnown(value);

@@ -231,7 +231,19 @@ public static class Switches
         ],
         Kernel.Arch.RiscV64);
 
-    public static IReadOnlyList<SwitchDef> All { get; } = [PrepCoherent, SyncForDeviceFromDevice, CommonVaddrToPage, XenFreeCoherentPage, SwiotlbMapBounce, SwiotlbSyncForDeviceBounce, KmallocBounce, MapResourceRamCheck, DebugCachelineOverlap, DmaCacheAlignment, SwiotlbSyncOffset, SwiotlbSlotSearch, DmaMmapPgprot, XenArmAlloc, Arm32DevToCpu, MipsPostDmaFlush, RiscvTheadClean];
+    /// <summary>What 32-bit powerpc's __dma_sync does for DMA_FROM_DEVICE on a range whose ends are not cache-line aligned.</summary>
+    public static SwitchDef PpcFromDeviceUnaligned { get; } = new(
+        "ppc.from_device_unaligned",
+        "What __dma_sync (arch/powerpc/mm/dma-noncoherent.c; both the map and the unmap side) does for DMA_FROM_DEVICE when the buffer's start or end is not L1_CACHE_BYTES aligned.",
+        [
+            new SwitchValue("invalidate", "pre-03d70617b8a7",
+                "invalidate_dcache_range whatever the alignment: dcbi on the partly covered edge lines too, discarding dirty data of whatever shares them with the buffer (memory corruption).", "before 03d70617b8a7 (2008)"),
+            new SwitchValue("flush", "03d70617b8a7",
+                "03d70617b8a7 'powerpc: Prevent memory corruption due to cache invalidation of unaligned DMA buffer' (Andrew Lewis, 2008; the first tag is not pinned here): flush_dcache_range (dcbf: write back, then invalidate) when (start | end) is not L1_CACHE_BYTES aligned, invalidate_dcache_range otherwise; current until Arnd Bergmann's 2023 rework of the table.", "2008 (not pinned)"),
+        ],
+        Kernel.Arch.Ppc32);
+
+    public static IReadOnlyList<SwitchDef> All { get; } = [PrepCoherent, SyncForDeviceFromDevice, CommonVaddrToPage, XenFreeCoherentPage, SwiotlbMapBounce, SwiotlbSyncForDeviceBounce, KmallocBounce, MapResourceRamCheck, DebugCachelineOverlap, DmaCacheAlignment, SwiotlbSyncOffset, SwiotlbSlotSearch, DmaMmapPgprot, XenArmAlloc, Arm32DevToCpu, MipsPostDmaFlush, RiscvTheadClean, PpcFromDeviceUnaligned];
 
     public static SwitchDef? Find(string key) => All.FirstOrDefault(s => s.Key == key);
 }

@@ -28,6 +28,12 @@ public enum Arch
     /// 0xffffffc700000000. Non-coherent DMA through arch/riscv/mm/dma-noncoherent.c.
     /// </summary>
     RiscV64,
+
+    /// <summary>
+    /// 32-bit powerpc with a non-coherent cache (CONFIG_NOT_COHERENT_CACHE: 8xx, 4xx): lowmem at PAGE_OFFSET 0xc0000000
+    /// from PA 0, FLATMEM; DMA maintenance through arch/powerpc/mm/dma-noncoherent.c.
+    /// </summary>
+    Ppc32,
 }
 
 /// <summary>
@@ -53,6 +59,9 @@ public enum CpuKind
     /// vendor's dcache.* instructions by VA (arch/riscv/include/asm/errata_list.h).
     /// </summary>
     THeadC9xx,
+
+    /// <summary>A Freescale MPC8xx (PowerQUICC I) core: 16-byte data cache lines (L1_CACHE_SHIFT 4), no DMA coherence.</summary>
+    Mpc8xx,
 }
 
 /// <summary>One range of DRAM, as a /memory node's reg entry describes it.</summary>
@@ -136,7 +145,7 @@ public sealed record PlatformLayout(
     public int CbomBlockSize { get; init; }
 
     /// <summary>Whether virtual addresses are 32 bits wide (unsigned long arithmetic wraps at 2^32).</summary>
-    public bool Is32Bit => Arch is Arch.Arm32 or Arch.Mips32;
+    public bool Is32Bit => Arch is Arch.Arm32 or Arch.Mips32 or Arch.Ppc32;
 
     /// <summary>arm64 PAGE_OFFSET for VA_BITS=48 since v5.4 (14c127c957c1 flipped the kernel VA space): -(1 &lt;&lt; 48).</summary>
     public const ulong Arm64PageOffsetVa48 = 0xffff_0000_0000_0000;
@@ -431,7 +440,36 @@ public sealed record PlatformLayout(
         };
     }
 
-    public static IReadOnlyList<PlatformLayout> All { get; } = [Arm64Va48, Arm64Va48V65, Arm64Va48V5, Arm64Va48V511, Arm64Rpi4, Arm32Rpi4, Arm32Imx6, X86_64Pc, Mips32Malta24Kc, Mips32Bmips5000, RiscV64Zicbom, RiscV64Th1520];
+    /// <summary>
+    /// A Freescale MPC885-like board (8xx core) under a 32-bit powerpc kernel (mpc885_ads-like): 128 MiB of DRAM at PA
+    /// 0, all lowmem at PAGE_OFFSET 0xc0000000, no DMA offset, FLATMEM. vmalloc from high_memory rounded up past the
+    /// 16 MiB VMALLOC_OFFSET (0xc9000000) to below ioremap_bot (0xf0000000 is taken here; only vmalloc placement uses
+    /// it). 16-byte data cache lines (L1_CACHE_SHIFT 4). Whether the core fills lines on its own is not checked here:
+    /// the fill is left on, the choice that hides no behaviour.
+    /// </summary>
+    public static PlatformLayout Ppc32Mpc8xx { get; } = new(
+        "ppc32-mpc8xx",
+        Arch.Ppc32,
+        "MPC885-like board (powerpc 8xx, non-coherent DMA): 128 MiB at PA 0, lowmem at 0xc0000000, vmalloc from 0xc9000000; 16-byte cache lines",
+        PageOffset: 0xc000_0000,
+        PhysOffset: 0,
+        Banks: [new MemoryBank(0, 128UL << 20)],
+        LowmemLimit: 128UL << 20,
+        VmallocStart: 0xc900_0000,
+        VmallocEnd: 0xf000_0000,
+        StructPageBase: 0xc100_0000, // mem_map is a lowmem allocation; its address only shows in messages
+        StructPageSize: 32,
+        DmaOffset: 0,
+        DmaLimit: 0xffff_ffff,
+        FirstFreePfn: (16UL << 20) >> PageShift,
+        UserBase: 0x1000_0000,
+        UserEnd: 0x7fff_0000)
+    {
+        L1LineSize = 16,
+        Cpu = CpuKind.Mpc8xx,
+    };
+
+    public static IReadOnlyList<PlatformLayout> All { get; } = [Arm64Va48, Arm64Va48V65, Arm64Va48V5, Arm64Va48V511, Arm64Rpi4, Arm32Rpi4, Arm32Imx6, X86_64Pc, Mips32Malta24Kc, Mips32Bmips5000, RiscV64Zicbom, RiscV64Th1520, Ppc32Mpc8xx];
 
     private static PlatformLayout Arm64(string name, string description, ImmutableArray<MemoryBank> banks, ulong vmallocStart, ulong dmaOffset, ulong dmaLimit,
         ulong vmemmapStart = Arm64VmemmapStartVa48, ulong vmallocEnd = Arm64VmemmapStartVa48 - (256UL << 20))
@@ -496,6 +534,7 @@ public sealed record PlatformLayout(
         Arch.X86_64 => PageOffset + (64UL << 40),
         Arch.Mips32 => Mips32PageOffset + (512UL << 20), // KSEG0 is 512 MiB
         Arch.RiscV64 => 0xffff_fff7_0000_0000,          // the end of the Sv39 direct map (124 GiB)
+        Arch.Ppc32 => PageOffset + (768UL << 20),      // CONFIG_LOWMEM_SIZE 0x30000000
         _ => 1UL << 32,
     };
 

@@ -45,7 +45,7 @@ public static class Scatterlist
     public static KernelState? SgAllocTable(KernelState k, int nents, Gfp gfp, List<HwOp> ops, out SgTable? table)
     {
         table = null;
-        if (k.Layout.Arch is Arch.Mips32 or Arch.RiscV64)
+        if (k.Layout.Arch is Arch.Mips32 or Arch.RiscV64 or Arch.Ppc32)
         {
             throw new NotModelledException($"sg_alloc_table on {k.Layout.Arch}: sizeof(struct scatterlist) there is not modelled");
         }
