@@ -225,7 +225,7 @@ public static class Switches
         "What the T-Head CMO errata (ERRATA_THEAD_CMO) patch ALT_CMO_OP(clean) to: a clean by VA that reaches memory, or one that stops at L1's next level (the L2).",
         [
             new SwitchValue("cval1", "d20ec7529236",
-                "d20ec7529236 'riscv: implement cache-management errata for T-Head SoCs' (Heiko Stuebner, v6.0-rc1, with 1631ba1259d6's Zicbom support): THEAD_clean_A0 is .long 0x0245000b, documented as dcache.cva but encoding dcache.cval1, which cleans the L1 line into the L2 only. On a C910 cluster with its shared L2 (TH1520) data a TO_DEVICE or FROM_DEVICE map cleaned stays dirty in the L2 and the device reads stale memory.", "v6.0-rc1"),
+                "d20ec7529236 'riscv: implement cache-management errata for T-Head SoCs' (Heiko Stuebner, v6.0-rc1, with 1631ba1259d6's Zicbom support): THEAD_clean_A0 is .long 0x0245000b, documented as dcache.cva but encoding dcache.cval1, which cleans the L1 line into the L2 only. On a C910 cluster with its shared L2 (TH1520) the data a map cleans stays dirty in the L2: a TO_DEVICE device reads stale memory, and for FROM_DEVICE the unmap's flush (dcache.civa) later writes the stale L2 line over what the device wrote.", "v6.0-rc1"),
             new SwitchValue("cva", "8eb8fe67e2c8",
                 "8eb8fe67e2c8 'riscv: errata: fix T-Head dcache.cva encoding' (Icenowy Zheng, posted December 2022, applied to riscv fixes September 2023, so v6.6-rc2; stable 6.1.56 and 6.5): THEAD_clean_A0 is .long 0x0255000b, dcache.cva, a clean to memory.", "v6.6-rc2 (6.1.56, 6.5 stable)"),
         ],

@@ -101,13 +101,13 @@ public sealed class Mmu : IEquatable<Mmu>
     }
 
     /// <summary>Whether every byte of [pa, pa+size) is mapped by some live cacheable alias.</summary>
+    /// <remarks>
+    /// This is about the translations only, whatever <see cref="Speculates"/> says: the explorers use it to refuse a
+    /// mapping change that would change which lines a speculating CPU may fill, and on a CPU that never fills a line no
+    /// change matters, so the question stays the conservative one.
+    /// </remarks>
     public bool IsFillable(ulong pa, ulong size)
     {
-        if (!Speculates)
-        {
-            return false;
-        }
-
         var cursor = pa;
         var end = pa + size;
         var progress = true;

@@ -54,6 +54,12 @@ public sealed record KernelState(
 
         if (config.SwiotlbMode(layout) != SwiotlbBoot.Off)
         {
+            if (layout.Arch is Arch.Mips32 or Arch.Ppc32)
+            {
+                // Neither the 32-bit MIPS boards nor the powerpc 8xx select SWIOTLB.
+                throw new NotModelledException($"a swiotlb pool on {layout.Name}: these {layout.Arch} kernels have no CONFIG_SWIOTLB");
+            }
+
             k = k.ReserveSwiotlb();
         }
 
