@@ -100,8 +100,12 @@ public static class ScenarioGenerator
     /// <param name="OuterCache">The board has an outer (PL310) cache, behind which a coherent DMA master is not modelled: its devices are all non-coherent.</param>
     private sealed record ProfileFacts(string Name, bool Arm64, bool Streaming, bool NoKernelMapping, bool DmaOffset, bool DmaEngine, bool Xen, string VaddrToPage, bool AlwaysCoherent = false, bool OuterCache = false);
 
-    /// <summary>Every profile the engine has, in its order.</summary>
-    private static readonly ProfileFacts[] AllProfiles = Profiles.All.Select(p => new ProfileFacts(
+    /// <summary>
+    /// Every profile the engine has, in its order, except the MIPS, RISC-V and powerpc ones: the model covers their
+    /// streaming maintenance only (coherent allocation for a non-coherent device, sg tables and swiotlb stop as not
+    /// modelled there), which the generator's plans do not know yet; their scenarios are under scenarios/history.
+    /// </summary>
+    private static readonly ProfileFacts[] AllProfiles = Profiles.All.Where(p => p.Arch is Arch.Arm64 or Arch.Arm32 or Arch.X86_64).Select(p => new ProfileFacts(
         p.Name,
         Arm64: p.Arch == Arch.Arm64,
         Streaming: p.Arch is Arch.Arm64 or Arch.X86_64 && !p.ArmDmaOps,
@@ -573,7 +577,7 @@ public static class ScenarioGenerator
         return from secondCpu in cpuRegions.Count + kmapRegions.Count == 0
                    ? Gen.Constant(false)
                    : Gen.Frequency((1, Gen.Constant(true)), (kmapRegions.Count > 0 ? 1 : 2, Gen.Constant(false)))
-               // The kmap importer is t1 when there is one, else the owner.
+                   // The kmap importer is t1 when there is one, else the owner.
                let ownerRegions = secondCpu ? cpuRegions : cpuRegions.Concat(kmapRegions).ToList()
                from user in UserWanted(userRegions.Count > 0, ownerRegions.Count > 0, secondCpu)
                    // At most two programs run beside the owner (firmware runs inside an smc): every one multiplies the interleavings.

@@ -57,6 +57,14 @@ public class SwitchFlipTests
         { "iommu_dma.bounce_map_sync", "bounce", "iommu/untrusted-bounce-map-sync-fixed.dmc", "original" },
         { "iommu_dma.bounce_padding", "from_bounce", "iommu/untrusted-bounce-from-device-padding.dmc", "pre_post_untrusted" },
         { "iommu_dma.bounce_padding", "pre_post_untrusted", "iommu/untrusted-bounce-from-device-padding-fixed.dmc", "from_bounce" },
+        { "arm32.dev_to_cpu", "none", "history/arm32-imx6-rx-unmap-no-invalidate.dmc", "invalidate" },
+        { "arm32.dev_to_cpu", "invalidate", "history/arm32-imx6-rx-unmap-invalidates.dmc", "none" },
+        { "mips.post_dma_flush", "r10000", "history/mips-bmips5000-rx-pre-f86f55d3ad21.dmc", "bmips5000" },
+        { "mips.post_dma_flush", "bmips5000", "history/mips-bmips5000-rx-f86f55d3ad21.dmc", "r10000" },
+        { "riscv.thead_clean", "cval1", "history/riscv-th1520-tx-pre-8eb8fe67e2c8.dmc", "cva" },
+        { "riscv.thead_clean", "cva", "history/riscv-th1520-tx-8eb8fe67e2c8.dmc", "cval1" },
+        { "ppc.from_device_unaligned", "invalidate", "history/ppc-8xx-rx-unaligned-pre-03d70617b8a7.dmc", "flush" },
+        { "ppc.from_device_unaligned", "flush", "history/ppc-8xx-rx-unaligned-03d70617b8a7.dmc", "invalidate" },
     };
 
     [Fact]
@@ -72,6 +80,8 @@ public class SwitchFlipTests
     {
         { "hw.ivac_as_civac", "off", "streaming/from-device-partial-write-inval.dmc", "on" },
         { "hw.ivac_as_civac", "on", "streaming/from-device-partial-write-inval-vm.dmc", "off" },
+        { "hw.speculative_fill", "off", "history/mips-24kc-rx-no-post-dma-flush.dmc", "on" },
+        { "hw.speculative_fill", "on", "history/mips-bmips5000-rx-pre-f86f55d3ad21.dmc", "off" },
     };
 
     [Fact]
@@ -103,7 +113,8 @@ public class SwitchFlipTests
     private static (string Settings, string Summary) Run(string path, string text, string key, string value)
     {
         var scenario = Binder.Load(path, text, new SettingOverrides(null, [(key, value)]));
-        var setting = Switches.Find(key) is { } sw ? scenario.Profile.Value(sw) : (scenario.Hardware.IvacActsAsCivac ? "on" : "off");
+        var setting = Switches.Find(key) is { } sw ? scenario.Profile.Value(sw)
+            : (key == "hw.speculative_fill" ? scenario.Hardware.SpeculativeFill : scenario.Hardware.IvacActsAsCivac) ? "on" : "off";
         ExplorationResult result;
         try
         {

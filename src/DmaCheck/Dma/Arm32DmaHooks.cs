@@ -35,10 +35,14 @@ public static class Arm32DmaHooks
         }
     }
 
-    /// <summary>__dma_page_dev_to_cpu(page, off, size, dir) (arch/arm/mm/dma-mapping.c, v5.13): nothing for TO_DEVICE, else outer_inv_range, then the inner unmap area.</summary>
-    public static void ArchSyncDmaForCpu(KernelState k, ulong paddr, ulong size, DmaDirection dir, string caller, List<HwOp> ops)
+    /// <summary>
+    /// __dma_page_dev_to_cpu(page, off, size, dir) (arch/arm/mm/dma-mapping.c, v5.13): nothing for TO_DEVICE, else
+    /// outer_inv_range, then the inner unmap area. With <see cref="Switches.Arm32DevToCpu"/> = none (kernels before the
+    /// v2.6.34 speculative-prefetch rework), nothing at all: the unmap and sync-for-CPU side did no maintenance.
+    /// </summary>
+    public static void ArchSyncDmaForCpu(DmaEnvironment env, KernelState k, ulong paddr, ulong size, DmaDirection dir, string caller, List<HwOp> ops)
     {
-        if (dir == DmaDirection.DMA_TO_DEVICE)
+        if (dir == DmaDirection.DMA_TO_DEVICE || env.Arm32DevToCpu == Arm32DevToCpuMode.None)
         {
             return;
         }

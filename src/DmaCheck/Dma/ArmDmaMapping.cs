@@ -159,7 +159,7 @@ public static partial class DmaApi
         ArmCheckNoSwiotlb(env, s, function);
         if (!dev.Coherent && (attrs & DmaAttrs.DMA_ATTR_SKIP_CPU_SYNC) == 0)
         {
-            Arm32DmaHooks.ArchSyncDmaForCpu(s.Kernel, env.Layout.DmaToPhys(handle), size, dir, function, ops);
+            Arm32DmaHooks.ArchSyncDmaForCpu(env, s.Kernel, env.Layout.DmaToPhys(handle), size, dir, function, ops);
         }
 
         return ForgetMapping(s, dev, handle);
@@ -171,7 +171,7 @@ public static partial class DmaApi
         ArmCheckNoSwiotlb(env, s, function);
         if (!dev.Coherent)
         {
-            Arm32DmaHooks.ArchSyncDmaForCpu(s.Kernel, env.Layout.DmaToPhys(handle), size, dir, function, ops);
+            Arm32DmaHooks.ArchSyncDmaForCpu(env, s.Kernel, env.Layout.DmaToPhys(handle), size, dir, function, ops);
         }
     }
 

@@ -18,6 +18,20 @@ public static partial class DmaApi
         var layout = env.Layout;
         cpuAddr = 0;
         handle = DmaMappingError;
+        if (layout.Arch is Arch.Mips32 or Arch.RiscV64 or Arch.Ppc32 && !dev.Coherent)
+        {
+            // MIPS: ARCH_HAS_DMA_SET_UNCACHED (arch_dma_prep_coherent, then the KSEG1 address of arch_dma_set_uncached);
+            // RISC-V: DMA_DIRECT_REMAP with pgprot_dmacoherent (Svpbmt NC, or the T-Head MAE page attributes);
+            // powerpc: DMA_DIRECT_REMAP after arch_dma_prep_coherent's flush_dcache_range.
+            throw new NotModelledException($"dma_alloc_coherent({dev.Name}) for a non-coherent device on {layout.Arch} ({layout.Name}): "
+                + layout.Arch switch
+                {
+                    Arch.Mips32 => "the uncached KSEG1 alias of arch_dma_set_uncached",
+                    Arch.RiscV64 => "the non-cacheable remap (Svpbmt or T-Head page attributes)",
+                    _ => "the non-cacheable remap of the 32-bit powerpc DMA_DIRECT_REMAP",
+                } + " is not modelled");
+        }
+
         if ((attrs & DmaAttrs.DMA_ATTR_NO_KERNEL_MAPPING) != 0)
         {
             env.Profile.RequireModelled(ProfileGaps.NoKernelMapping);
@@ -278,7 +292,7 @@ public static partial class DmaApi
         return size == 0 ? addr <= limit : size - 1 <= limit && addr <= limit - (size - 1);
     }
 
-    /// <summary>arch_sync_dma_for_device: arm64's (<see cref="Arm64DmaHooks"/>) or 32-bit arm's (<see cref="Arm32DmaHooks"/>).</summary>
+    /// <summary>arch_sync_dma_for_device: arm64's (<see cref="Arm64DmaHooks"/>), 32-bit arm's (<see cref="Arm32DmaHooks"/>), MIPS' (<see cref="MipsDmaHooks"/>), RISC-V's (<see cref="RiscvDmaHooks"/>) or 32-bit powerpc's (<see cref="PpcDmaHooks"/>).</summary>
     private static void ArchSyncDmaForDevice(DmaEnvironment env, KernelState k, ulong paddr, ulong size, DmaDirection dir, string caller, List<HwOp> ops)
     {
         switch (env.Layout.Arch)
@@ -289,12 +303,21 @@ public static partial class DmaApi
             case Arch.Arm32:
                 Arm32DmaHooks.ArchSyncDmaForDevice(k, paddr, size, dir, caller, ops);
                 break;
+            case Arch.Mips32:
+                MipsDmaHooks.ArchSyncDmaForDevice(k, paddr, size, dir, caller, ops);
+                break;
+            case Arch.RiscV64:
+                RiscvDmaHooks.ArchSyncDmaForDevice(env, k, paddr, size, dir, caller, ops);
+                break;
+            case Arch.Ppc32:
+                PpcDmaHooks.ArchSyncDmaForDevice(env, k, paddr, size, dir, caller, ops);
+                break;
             default:
                 throw new InvalidOperationException($"{caller}: {env.Layout.Arch} has no arch_sync_dma_for_device: its devices are coherent");
         }
     }
 
-    /// <summary>arch_sync_dma_for_cpu: arm64's or 32-bit arm's.</summary>
+    /// <summary>arch_sync_dma_for_cpu: arm64's, 32-bit arm's, MIPS', RISC-V's or 32-bit powerpc's.</summary>
     private static void ArchSyncDmaForCpu(DmaEnvironment env, KernelState k, ulong paddr, ulong size, DmaDirection dir, string caller, List<HwOp> ops)
     {
         switch (env.Layout.Arch)
@@ -303,7 +326,16 @@ public static partial class DmaApi
                 Arm64DmaHooks.ArchSyncDmaForCpu(k, paddr, size, dir, caller, ops);
                 break;
             case Arch.Arm32:
-                Arm32DmaHooks.ArchSyncDmaForCpu(k, paddr, size, dir, caller, ops);
+                Arm32DmaHooks.ArchSyncDmaForCpu(env, k, paddr, size, dir, caller, ops);
+                break;
+            case Arch.Mips32:
+                MipsDmaHooks.ArchSyncDmaForCpu(env, k, paddr, size, dir, caller, ops);
+                break;
+            case Arch.RiscV64:
+                RiscvDmaHooks.ArchSyncDmaForCpu(k, paddr, size, dir, caller, ops);
+                break;
+            case Arch.Ppc32:
+                PpcDmaHooks.ArchSyncDmaForCpu(env, k, paddr, size, dir, caller, ops);
                 break;
             default:
                 throw new InvalidOperationException($"{caller}: {env.Layout.Arch} has no arch_sync_dma_for_cpu: its devices are coherent");

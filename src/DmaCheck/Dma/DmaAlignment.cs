@@ -15,12 +15,18 @@ public static class DmaAlignment
     /// by the switch arm64.dma_cache_alignment. 32-bit arm: L1_CACHE_SHIFT = CONFIG_ARM_L1_CACHE_SHIFT, 6 for CPU_V7
     /// (ARM_L1_CACHE_SHIFT_6, arch/arm/mm/Kconfig), so 64 even on a Cortex-A9 with 32-byte lines, and ARCH_DMA_MINALIGN =
     /// L1_CACHE_BYTES (arch/arm/include/asm/cache.h). x86_64: L1_CACHE_SHIFT 6 and no ARCH_DMA_MINALIGN, so
-    /// dma_get_cache_alignment() is 1.
+    /// dma_get_cache_alignment() is 1. 32-bit MIPS: L1_CACHE_SHIFT = CONFIG_MIPS_L1_CACHE_SHIFT, 5 (the Kconfig default,
+    /// taken for both bundled cores; not checked per board) and ARCH_DMA_MINALIGN = L1_CACHE_BYTES. 64-bit RISC-V with
+    /// RISCV_DMA_NONCOHERENT (v6.0..v6.1): L1_CACHE_SHIFT 6 and ARCH_DMA_MINALIGN = L1_CACHE_BYTES. 32-bit powerpc 8xx:
+    /// L1_CACHE_SHIFT 4 (PPC_8xx) and, with NOT_COHERENT_CACHE, ARCH_DMA_MINALIGN = L1_CACHE_BYTES (16).
     /// </summary>
     public static CacheGeometry For(KernelProfile profile) => profile.Arch switch
     {
         Arch.Arm64 => new CacheGeometry(6, 128, SwitchValues.DmaCacheAlignment.Of(profile)),
         Arch.Arm32 => new CacheGeometry(6, 64, DmaCacheAlignmentSource.ArchDmaMinalign),
+        Arch.Mips32 => new CacheGeometry(5, 32, DmaCacheAlignmentSource.ArchDmaMinalign),
+        Arch.RiscV64 => new CacheGeometry(6, 64, DmaCacheAlignmentSource.ArchDmaMinalign),
+        Arch.Ppc32 => new CacheGeometry(4, 16, DmaCacheAlignmentSource.ArchDmaMinalign),
         _ => new CacheGeometry(6, 0, DmaCacheAlignmentSource.ArchDmaMinalign),
     };
 
@@ -41,7 +47,7 @@ public static class DmaAlignment
         return profile.Arch switch
         {
             Arch.Arm64 => cache.DmaGetCacheAlignment(hardware),
-            Arch.Arm32 => cache.ArchDmaMinalign,
+            Arch.Arm32 or Arch.Mips32 or Arch.RiscV64 or Arch.Ppc32 => cache.ArchDmaMinalign, // ARCH_KMALLOC_MINALIGN = ARCH_DMA_MINALIGN
             _ => 8,
         };
     }

@@ -248,6 +248,18 @@ public sealed record DmaEnvironment(KernelProfile Profile)
     /// <summary><see cref="Switches.IommuBouncePadding"/>; null where the architecture has no such switch.</summary>
     public IommuBouncePaddingMode? IommuBouncePadding { get; } = SwitchValues.IommuBouncePadding.OfOrNull(Profile);
 
+    /// <summary><see cref="Switches.Arm32DevToCpu"/>; null off 32-bit arm.</summary>
+    public Arm32DevToCpuMode? Arm32DevToCpu { get; } = SwitchValues.Arm32DevToCpu.OfOrNull(Profile);
+
+    /// <summary><see cref="Switches.MipsPostDmaFlush"/>; null off MIPS.</summary>
+    public MipsPostDmaFlushMode? MipsPostDmaFlush { get; } = SwitchValues.MipsPostDmaFlush.OfOrNull(Profile);
+
+    /// <summary><see cref="Switches.RiscvTheadClean"/>; null off RISC-V.</summary>
+    public THeadClean? RiscvTheadClean { get; } = SwitchValues.RiscvTheadClean.OfOrNull(Profile);
+
+    /// <summary><see cref="Switches.PpcFromDeviceUnaligned"/>; null off 32-bit powerpc.</summary>
+    public PpcFromDeviceUnalignedMode? PpcFromDeviceUnaligned { get; } = SwitchValues.PpcFromDeviceUnaligned.OfOrNull(Profile);
+
     public bool PrepCoherentInvalidates => PrepCoherent == PrepCoherentMode.CleanInval;
 
     public bool FromDeviceMapInvalidates => SyncForDeviceFromDevice == SyncForDeviceFromDeviceMode.Inval;

@@ -139,7 +139,8 @@ public static class Profiles
         PlatformLayout.Arm32Rpi4,
         Values((Switches.CommonVaddrToPage, "virt_to_page"), (Switches.XenFreeCoherentPage, "vmalloc_aware"),
             (Switches.SwiotlbMapBounce, "to_device_only"), (Switches.SwiotlbSyncForDeviceBounce, "by_direction"), (Switches.MapResourceRamCheck, "warn_fail"), (Switches.DebugCachelineOverlap, "silent"),
-            (Switches.SwiotlbSyncOffset, "align_offset"), (Switches.SwiotlbSlotSearch, "min_align_stride"), (Switches.DmaMmapPgprot, "dma_pgprot"), (Switches.XenArmAlloc, "xen_swiotlb_alloc_coherent")),
+            (Switches.SwiotlbSyncOffset, "align_offset"), (Switches.SwiotlbSlotSearch, "min_align_stride"), (Switches.DmaMmapPgprot, "dma_pgprot"), (Switches.XenArmAlloc, "xen_swiotlb_alloc_coherent"),
+            (Switches.Arm32DevToCpu, "invalidate")),
         XenDom0: true);
 
     public static KernelProfile Linux514ArmXenRpi4 { get; } = Linux513ArmXenRpi4 with
@@ -162,7 +163,8 @@ public static class Profiles
         PlatformLayout.Arm32Imx6,
         Values((Switches.CommonVaddrToPage, "virt_to_page"), (Switches.XenFreeCoherentPage, "vmalloc_aware"),
             (Switches.SwiotlbMapBounce, "to_device_only"), (Switches.SwiotlbSyncForDeviceBounce, "by_direction"), (Switches.MapResourceRamCheck, "warn_fail"), (Switches.DebugCachelineOverlap, "silent"),
-            (Switches.SwiotlbSyncOffset, "align_offset"), (Switches.SwiotlbSlotSearch, "min_align_stride"), (Switches.DmaMmapPgprot, "dma_pgprot"), (Switches.XenArmAlloc, "xen_swiotlb_alloc_coherent")),
+            (Switches.SwiotlbSyncOffset, "align_offset"), (Switches.SwiotlbSlotSearch, "min_align_stride"), (Switches.DmaMmapPgprot, "dma_pgprot"), (Switches.XenArmAlloc, "xen_swiotlb_alloc_coherent"),
+            (Switches.Arm32DevToCpu, "invalidate")),
         ArmDmaOps: true);
 
     /// <summary>v6.4 on x86_64: cache-coherent DMA, no cache maintenance anywhere; swiotlb for devices that cannot reach the DRAM above 4 GiB.</summary>
@@ -287,9 +289,59 @@ public static class Profiles
         XenDom0 = true,
     };
 
+    /// <summary>
+    /// v5.8 on a 32-bit MIPS Malta with a 24Kc: dma-direct with arch/mips/mm/dma-noncoherent.c; the 24Kc is not among
+    /// the cores cpu_needs_post_dma_flush() names and has no MAARs, so arch_sync_dma_for_cpu does nothing.
+    /// </summary>
+    public static KernelProfile Linux58MipsMalta { get; } = new(
+        "linux-5.8-mips-malta",
+        "Linux v5.8 on a 32-bit MIPS Malta with a 24Kc (an in-order core that never fills a line on its own): dma-direct, arch_sync_dma_for_device writes back and invalidates (TO_DEVICE, BIDIRECTIONAL) or invalidates (FROM_DEVICE), arch_sync_dma_for_cpu does nothing (cpu_needs_post_dma_flush() is false); not modelled: dma_alloc_coherent for a non-coherent device (KSEG1), sg tables.",
+        PlatformLayout.Mips32Malta24Kc,
+        Values((Switches.CommonVaddrToPage, "virt_to_page"), (Switches.XenFreeCoherentPage, "virt_to_page"),
+            (Switches.SwiotlbMapBounce, "to_device_only"), (Switches.SwiotlbSyncForDeviceBounce, "by_direction"), (Switches.MapResourceRamCheck, "warn_fail"), (Switches.DebugCachelineOverlap, "silent"),
+            (Switches.SwiotlbSyncOffset, "slot_offset"), (Switches.SwiotlbSlotSearch, "page_stride"), (Switches.DmaMmapPgprot, "dma_pgprot"), (Switches.XenArmAlloc, "xen_swiotlb_alloc_coherent"),
+            (Switches.MipsPostDmaFlush, "bmips5000")));
+
+    /// <summary>v5.8 on a BMIPS5000 board: cpu_needs_post_dma_flush() names the core (f86f55d3ad21), so unmaps invalidate again.</summary>
+    public static KernelProfile Linux58MipsBmips5000 { get; } = Linux58MipsMalta with
+    {
+        Name = "linux-5.8-mips-bmips5000",
+        Description = "Linux v5.8 on a 32-bit BMIPS5000 board (a core that speculates and prefetches): as linux-5.8-mips-malta, but cpu_needs_post_dma_flush() is true (f86f55d3ad21), so arch_sync_dma_for_cpu repeats the maintenance after the transfer; `set mips.post_dma_flush = r10000` gives the kernels before f86f55d3ad21.",
+        Layout = PlatformLayout.Mips32Bmips5000,
+    };
+
+    /// <summary>v6.1 on 64-bit RISC-V with Zicbom harts: arch/riscv/mm/dma-noncoherent.c as merged for v6.0.</summary>
+    public static KernelProfile Linux61RiscvZicbom { get; } = new(
+        "linux-6.1-riscv64-zicbom",
+        "Linux v6.1 on 64-bit RISC-V with Zicbom harts (1631ba1259d6, v6.0-rc1): arch_sync_dma_for_device cbo.clean (TO_DEVICE, FROM_DEVICE) or cbo.flush (BIDIRECTIONAL), arch_sync_dma_for_cpu cbo.flush (FROM_DEVICE, BIDIRECTIONAL); not modelled: dma_alloc_coherent for a non-coherent device (the Svpbmt remap), sg tables.",
+        PlatformLayout.RiscV64Zicbom,
+        Values((Switches.CommonVaddrToPage, "vmalloc_aware"), (Switches.XenFreeCoherentPage, "vmalloc_aware"),
+            (Switches.SwiotlbMapBounce, "always"), (Switches.SwiotlbSyncForDeviceBounce, "by_direction"), (Switches.MapResourceRamCheck, "none"), (Switches.DebugCachelineOverlap, "skip_cpu_sync"),
+            (Switches.SwiotlbSyncOffset, "checked"), (Switches.SwiotlbSlotSearch, "min_align_stride"), (Switches.DmaMmapPgprot, "dma_pgprot"), (Switches.XenArmAlloc, "dma_direct"),
+            (Switches.RiscvTheadClean, "cval1")));
+
+    /// <summary>v6.1 on a T-Head TH1520-like board: the T-Head CMO errata with the L1-only clean (before 8eb8fe67e2c8).</summary>
+    public static KernelProfile Linux61RiscvTh1520 { get; } = Linux61RiscvZicbom with
+    {
+        Name = "linux-6.1-riscv64-th1520",
+        Description = "Linux v6.1 (at the tag) on a T-Head TH1520-like board (C910 harts with a shared L2, no Zicbom): ALT_CMO_OP is patched to the T-Head dcache.* instructions (d20ec7529236), whose clean is dcache.cval1 and stops at the L2 (fixed by 8eb8fe67e2c8 in v6.6-rc2 and 6.1.56: `set riscv.thead_clean = cva`).",
+        Layout = PlatformLayout.RiscV64Th1520,
+    };
+
+    /// <summary>v5.4 on a powerpc 8xx board: arch/powerpc/mm/dma-noncoherent.c with 03d70617b8a7's unaligned flush.</summary>
+    public static KernelProfile Linux54Ppc8xx { get; } = new(
+        "linux-5.4-ppc-8xx",
+        "Linux v5.4 on a 32-bit powerpc 8xx board (MPC885-like, non-coherent, 16-byte lines): dma-direct, arch_sync_dma_for_device and arch_sync_dma_for_cpu both __dma_sync: TO_DEVICE dcbst, BIDIRECTIONAL dcbf, FROM_DEVICE dcbi, or dcbf on a range not cache-line aligned (03d70617b8a7); not modelled: dma_alloc_coherent for a non-coherent device (the remap), sg tables.",
+        PlatformLayout.Ppc32Mpc8xx,
+        Values((Switches.CommonVaddrToPage, "virt_to_page"), (Switches.XenFreeCoherentPage, "virt_to_page"),
+            (Switches.SwiotlbMapBounce, "to_device_only"), (Switches.SwiotlbSyncForDeviceBounce, "by_direction"), (Switches.MapResourceRamCheck, "warn_fail"), (Switches.DebugCachelineOverlap, "silent"),
+            (Switches.SwiotlbSyncOffset, "slot_offset"), (Switches.SwiotlbSlotSearch, "page_stride"), (Switches.DmaMmapPgprot, "dma_pgprot"), (Switches.XenArmAlloc, "xen_swiotlb_alloc_coherent"),
+            (Switches.PpcFromDeviceUnaligned, "flush")));
+
     public static IReadOnlyList<KernelProfile> All { get; } =
         [Linux63Arm64, Linux64Arm64, Linux65Arm64, Linux64X86, Linux58Arm64Xen, Linux513Arm64Xen, Linux514Arm64Xen, Linux513Arm64, Linux513ArmXenRpi4, Linux514ArmXenRpi4, Linux513ArmRpi4, Linux513ArmImx6,
-            Linux54Arm64, Linux510Arm64, Linux512Arm64, Linux515Arm64, Linux61Arm64, Linux66Arm64, Linux612Arm64, Linux510Arm64Xen, Linux515Arm64Xen, Linux61Arm64Xen, Linux66Arm64Xen, Linux612Arm64Xen];
+            Linux54Arm64, Linux510Arm64, Linux512Arm64, Linux515Arm64, Linux61Arm64, Linux66Arm64, Linux612Arm64, Linux510Arm64Xen, Linux515Arm64Xen, Linux61Arm64Xen, Linux66Arm64Xen, Linux612Arm64Xen,
+            Linux58MipsMalta, Linux58MipsBmips5000, Linux61RiscvZicbom, Linux61RiscvTh1520, Linux54Ppc8xx];
 
     public static KernelProfile? Find(string name) => All.FirstOrDefault(p => p.Name == name);
 }

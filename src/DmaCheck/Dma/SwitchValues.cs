@@ -110,6 +110,27 @@ public enum XenArmAllocMode
     DmaDirect,
 }
 
+/// <summary><see cref="Switches.Arm32DevToCpu"/>: 32-bit arm's maintenance when a buffer comes back to the CPU.</summary>
+public enum Arm32DevToCpuMode
+{
+    None,
+    Invalidate,
+}
+
+/// <summary><see cref="Switches.MipsPostDmaFlush"/>: the cores cpu_needs_post_dma_flush() names.</summary>
+public enum MipsPostDmaFlushMode
+{
+    R10000,
+    Bmips5000,
+}
+
+/// <summary><see cref="Switches.PpcFromDeviceUnaligned"/>: powerpc's FROM_DEVICE maintenance of an unaligned range.</summary>
+public enum PpcFromDeviceUnalignedMode
+{
+    Invalidate,
+    Flush,
+}
+
 /// <summary>A switch whose values are parsed into <typeparamref name="TEnum"/>: one member per value the switch defines.</summary>
 public sealed class TypedSwitch<TEnum>(SwitchDef def, IReadOnlyDictionary<string, TEnum> values) : ITypedSwitch
     where TEnum : struct, Enum
@@ -226,6 +247,18 @@ public static class SwitchValues
     public static TypedSwitch<XenArmAllocMode> XenArmAlloc { get; } = new(Switches.XenArmAlloc,
         new Dictionary<string, XenArmAllocMode>(StringComparer.Ordinal) { ["xen_swiotlb_alloc_coherent"] = XenArmAllocMode.XenSwiotlbAllocCoherent, ["dma_direct"] = XenArmAllocMode.DmaDirect });
 
+    public static TypedSwitch<Arm32DevToCpuMode> Arm32DevToCpu { get; } = new(Switches.Arm32DevToCpu,
+        new Dictionary<string, Arm32DevToCpuMode>(StringComparer.Ordinal) { ["none"] = Arm32DevToCpuMode.None, ["invalidate"] = Arm32DevToCpuMode.Invalidate });
+
+    public static TypedSwitch<MipsPostDmaFlushMode> MipsPostDmaFlush { get; } = new(Switches.MipsPostDmaFlush,
+        new Dictionary<string, MipsPostDmaFlushMode>(StringComparer.Ordinal) { ["r10000"] = MipsPostDmaFlushMode.R10000, ["bmips5000"] = MipsPostDmaFlushMode.Bmips5000 });
+
+    public static TypedSwitch<THeadClean> RiscvTheadClean { get; } = new(Switches.RiscvTheadClean,
+        new Dictionary<string, THeadClean>(StringComparer.Ordinal) { ["cval1"] = THeadClean.Cval1, ["cva"] = THeadClean.Cva });
+
+    public static TypedSwitch<PpcFromDeviceUnalignedMode> PpcFromDeviceUnaligned { get; } = new(Switches.PpcFromDeviceUnaligned,
+        new Dictionary<string, PpcFromDeviceUnalignedMode>(StringComparer.Ordinal) { ["invalidate"] = PpcFromDeviceUnalignedMode.Invalidate, ["flush"] = PpcFromDeviceUnalignedMode.Flush });
+
     /// <summary>One typed switch per <see cref="Switches.All"/> entry, in that order.</summary>
     public static TypedSwitch<IommuBounceMapSyncMode> IommuBounceMapSync { get; } = new(Switches.IommuBounceMapSync,
         new Dictionary<string, IommuBounceMapSyncMode>(StringComparer.Ordinal) { ["none"] = IommuBounceMapSyncMode.None, ["original"] = IommuBounceMapSyncMode.Original, ["bounce"] = IommuBounceMapSyncMode.Bounce });
@@ -234,7 +267,7 @@ public static class SwitchValues
         new Dictionary<string, IommuBouncePaddingMode>(StringComparer.Ordinal) { ["from_bounce"] = IommuBouncePaddingMode.FromBounce, ["pre_post_untrusted"] = IommuBouncePaddingMode.PrePostUntrusted });
 
     public static IReadOnlyList<ITypedSwitch> All { get; } =
-        [PrepCoherent, SyncForDeviceFromDevice, CommonVaddrToPage, XenFreeCoherentPage, SwiotlbMapBounce, SwiotlbSyncForDeviceBounce, KmallocBounce, MapResourceRamCheck, DebugCachelineOverlap, DmaCacheAlignment, SwiotlbSyncOffset, SwiotlbSlotSearch, DmaMmapPgprot, XenArmAlloc, IommuBounceMapSync, IommuBouncePadding];
+        [PrepCoherent, SyncForDeviceFromDevice, CommonVaddrToPage, XenFreeCoherentPage, SwiotlbMapBounce, SwiotlbSyncForDeviceBounce, KmallocBounce, MapResourceRamCheck, DebugCachelineOverlap, DmaCacheAlignment, SwiotlbSyncOffset, SwiotlbSlotSearch, DmaMmapPgprot, XenArmAlloc, Arm32DevToCpu, MipsPostDmaFlush, RiscvTheadClean, PpcFromDeviceUnaligned, IommuBounceMapSync, IommuBouncePadding];
 
     /// <summary>Whether <paramref name="value"/> parses as a value of switch <paramref name="def"/> (false for a switch with no typed form).</summary>
     public static bool IsKnown(SwitchDef def, string value) => All.FirstOrDefault(t => t.Def == def) is { } typed && typed.IsKnown(value);

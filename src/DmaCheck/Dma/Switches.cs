@@ -221,7 +221,55 @@ public static class Switches
         ],
         Kernel.Arch.Arm64);
 
-    public static IReadOnlyList<SwitchDef> All { get; } = [PrepCoherent, SyncForDeviceFromDevice, CommonVaddrToPage, XenFreeCoherentPage, SwiotlbMapBounce, SwiotlbSyncForDeviceBounce, KmallocBounce, MapResourceRamCheck, DebugCachelineOverlap, DmaCacheAlignment, SwiotlbSyncOffset, SwiotlbSlotSearch, DmaMmapPgprot, XenArmAlloc, IommuBounceMapSync, IommuBouncePadding];
+    /// <summary>Whether 32-bit arm's dma_unmap_* / dma_sync_*_for_cpu do any cache maintenance (arch/arm/mm/dma-mapping.c).</summary>
+    public static SwitchDef Arm32DevToCpu { get; } = new(
+        "arm32.dev_to_cpu",
+        "What 32-bit arm does when a streaming buffer comes back to the CPU (dma_unmap_single/page/sg, dma_sync_*_for_cpu): whether a speculative linefill made while the device owned the buffer is thrown away.",
+        [
+            new SwitchValue("none", "pre-v2.6.34 ARM speculative-prefetch series",
+                "All cache maintenance happens before the transfer (dma_map_* → dma_cache_maint); dma_unmap_single/page and dma_sync_*_for_cpu do nothing for memory that does not bounce, which is only right for a CPU that never fills a line on its own. On an ARMv6/ARMv7 core, which prefetches speculatively, a line filled while the device was writing stays in the cache and the CPU reads the stale bytes after the unmap (the 2009 linux-arm-kernel thread 'How to efficiently handle DMA and cache on ARMv7?', Catalin Marinas and Russell King). Up to v2.6.33.", "v2.6.33 and earlier"),
+            new SwitchValue("invalidate", "ARM: dma-mapping speculative-prefetch series (Russell King, v2.6.34 merge window; commit id not checked here)",
+                "Russell King's dma-mapping rework for speculative prefetching: the map side becomes ___dma_*_cpu_to_dev (dmac_map_area, then the outer op) and the unmap/sync-for-CPU side ___dma_*_dev_to_cpu, which for every direction but DMA_TO_DEVICE invalidates the outer cache, then the inner one (dmac_unmap_area = v7_dma_unmap_area), under the comment 'FIXME: non-speculating: not required'; the same order is __dma_page_dev_to_cpu's to this day (Arm32DmaHooks).", "v2.6.34-rc1"),
+        ],
+        Kernel.Arch.Arm32);
+
+    /// <summary>Which CPUs arch/mips' cpu_needs_post_dma_flush() names (arch/mips/mm/dma-default.c, dma-noncoherent.c since v4.20).</summary>
+    public static SwitchDef MipsPostDmaFlush { get; } = new(
+        "mips.post_dma_flush",
+        "Which MIPS cores cpu_needs_post_dma_flush() says may have filled a line speculatively during the transfer, so that arch_sync_dma_for_cpu (unmap, sync for the CPU) invalidates the buffer again; for every other core it does nothing.",
+        [
+            new SwitchValue("r10000", "pre-f86f55d3ad21",
+                "cpu_is_noncoherent_r10000(): only the R10000 and R12000 (SGI IP28, IP32) get the post-DMA maintenance; a BMIPS5000 gets none, although it speculates and can prefetch a line of a buffer a device is writing.", "before v3.12/v3.13"),
+            new SwitchValue("bmips5000", "f86f55d3ad21",
+                "f86f55d3ad21 'MIPS: DMA: For BMIPS5000 cores flush region just like non-coherent R10000' (Jim Quinlan, August 2013; stable 3.4, 3.5 and 3.11 backports in December 2013; the first mainline tag, v3.12 or v3.13, is not pinned down here): cpu_needs_post_dma_flush() adds CPU_BMIPS5000. Later additions change nothing for the bundled cores: 'MIPS: Perform post-DMA cache flushes on systems with MAARs' (Paul Burton, 2017: any core with MAARs, which the 24Kc lacks) and a202bf71f08b (CPU_LOONGSON2EF, v5.8-rc1).", "v3.12 or v3.13 (not pinned)"),
+        ],
+        Kernel.Arch.Mips32);
+
+    /// <summary>What a T-Head core's ALT_CMO_OP(clean) executes (arch/riscv/include/asm/errata_list.h, THEAD_clean_A0).</summary>
+    public static SwitchDef RiscvTheadClean { get; } = new(
+        "riscv.thead_clean",
+        "What the T-Head CMO errata (ERRATA_THEAD_CMO) patch ALT_CMO_OP(clean) to: a clean by VA that reaches memory, or one that stops at L1's next level (the L2).",
+        [
+            new SwitchValue("cval1", "d20ec7529236",
+                "d20ec7529236 'riscv: implement cache-management errata for T-Head SoCs' (Heiko Stuebner, v6.0-rc1, with 1631ba1259d6's Zicbom support): THEAD_clean_A0 is .long 0x0245000b, documented as dcache.cva but encoding dcache.cval1, which cleans the L1 line into the L2 only. On a C910 cluster with its shared L2 (TH1520) the data a map cleans stays dirty in the L2: a TO_DEVICE device reads stale memory, and for FROM_DEVICE the unmap's flush (dcache.civa) later writes the stale L2 line over what the device wrote.", "v6.0-rc1"),
+            new SwitchValue("cva", "8eb8fe67e2c8",
+                "8eb8fe67e2c8 'riscv: errata: fix T-Head dcache.cva encoding' (Icenowy Zheng, posted December 2022, applied to riscv fixes September 2023, so v6.6-rc2; stable 6.1.56 and 6.5): THEAD_clean_A0 is .long 0x0255000b, dcache.cva, a clean to memory.", "v6.6-rc2 (6.1.56, 6.5 stable)"),
+        ],
+        Kernel.Arch.RiscV64);
+
+    /// <summary>What 32-bit powerpc's __dma_sync does for DMA_FROM_DEVICE on a range whose ends are not cache-line aligned.</summary>
+    public static SwitchDef PpcFromDeviceUnaligned { get; } = new(
+        "ppc.from_device_unaligned",
+        "What __dma_sync (arch/powerpc/mm/dma-noncoherent.c; both the map and the unmap side) does for DMA_FROM_DEVICE when the buffer's start or end is not L1_CACHE_BYTES aligned.",
+        [
+            new SwitchValue("invalidate", "pre-03d70617b8a7",
+                "invalidate_dcache_range whatever the alignment: dcbi on the partly covered edge lines too, discarding dirty data of whatever shares them with the buffer (memory corruption).", "before 03d70617b8a7 (2008)"),
+            new SwitchValue("flush", "03d70617b8a7",
+                "03d70617b8a7 'powerpc: Prevent memory corruption due to cache invalidation of unaligned DMA buffer' (Andrew Lewis, 2008; the first tag is not pinned here): flush_dcache_range (dcbf: write back, then invalidate) when (start | end) is not L1_CACHE_BYTES aligned, invalidate_dcache_range otherwise; current until Arnd Bergmann's 2023 rework of the table.", "2008 (not pinned)"),
+        ],
+        Kernel.Arch.Ppc32);
+
+    public static IReadOnlyList<SwitchDef> All { get; } = [PrepCoherent, SyncForDeviceFromDevice, CommonVaddrToPage, XenFreeCoherentPage, SwiotlbMapBounce, SwiotlbSyncForDeviceBounce, KmallocBounce, MapResourceRamCheck, DebugCachelineOverlap, DmaCacheAlignment, SwiotlbSyncOffset, SwiotlbSlotSearch, DmaMmapPgprot, XenArmAlloc, Arm32DevToCpu, MipsPostDmaFlush, RiscvTheadClean, PpcFromDeviceUnaligned, IommuBounceMapSync, IommuBouncePadding];
 
     public static SwitchDef? Find(string key) => All.FirstOrDefault(s => s.Key == key);
 }

@@ -36,9 +36,16 @@ public enum InitialCache : byte
 /// a system cache with 128-byte lines beyond 64-byte L1 lines on some arm64 SoCs (the case IIO's IIO_DMA_MINALIGN change,
 /// 2022, was made for).
 /// </param>
+/// <param name="SpeculativeFill">
+/// The CPU may bring a line into its caches on its own, through any live cacheable alias, without a load or store of the
+/// program asking for it: speculative execution down a mispredicted path, or a hardware prefetcher (every Arm
+/// Cortex-A core modelled, BMIPS5000, the T-Head C9xx). False for an in-order core that allocates a line only on an access
+/// the program makes (the MIPS 24Kc of the Malta layout): the spontaneous fill move (<see cref="SpontaneousMove.Fill"/>,
+/// and with it <see cref="SpontaneousMove.OuterFill"/>) never happens there. Evictions and write-backs still do.
+/// </param>
 public sealed record HardwareConfig(int LineSize = 64, bool IvacActsAsCivac = false, InitialCache Initial = InitialCache.Cold,
     byte InitialData = WriterTable.Old, byte InitialRamBehind = WriterTable.Old, IReadOnlyList<InitialRegion>? Regions = null, bool OuterCache = false,
-    int L1LineSize = 0, int OuterLineSize = 0)
+    int L1LineSize = 0, int OuterLineSize = 0, bool SpeculativeFill = true)
 {
     public static HardwareConfig Default { get; } = new();
 

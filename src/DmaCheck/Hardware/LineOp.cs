@@ -54,6 +54,20 @@ public enum LineOpKind : byte
     /// longer does (0), as the kernel's mappings change; a line that is not assigned is untouched. No bus access.
     /// </summary>
     Reach,
+
+    /// <summary>
+    /// Clean to the point of coherency at every level, atomically per line: a Dirty inner line is written back through
+    /// the outer level to RAM, and a Dirty outer line is written to RAM; both stay valid. Without an outer level, as
+    /// <see cref="Clean"/>. What a by-VA clean whose effect the core propagates to its unified L2 does (RISC-V cbo.clean,
+    /// T-Head dcache.cva).
+    /// </summary>
+    CleanAllLevels,
+
+    /// <summary>Clean and invalidate at every level, atomically per line (cbo.flush, T-Head dcache.civa). Without an outer level, as <see cref="CleanInvalidate"/>.</summary>
+    CleanInvalidateAllLevels,
+
+    /// <summary>Invalidate at every level, atomically per line: Dirty data at either level is discarded (cbo.inval, T-Head dcache.iva). Without an outer level, as <see cref="Invalidate"/>.</summary>
+    InvalidateAllLevels,
 }
 
 /// <summary>What a poll's load of one line may see (<see cref="LineOpKind.Poll"/>), as flags.</summary>
@@ -118,6 +132,9 @@ public sealed record LineOp(LineOpKind Kind, MasterKind Master, MemoryType Type,
         LineOpKind.OuterClean => "L2C clean line",
         LineOpKind.OuterCleanInvalidate => "L2C clean+invalidate line",
         LineOpKind.OuterInvalidate => "L2C invalidate line",
+        LineOpKind.CleanAllLevels => "clean line, all levels",
+        LineOpKind.CleanInvalidateAllLevels => "clean+invalidate line, all levels",
+        LineOpKind.InvalidateAllLevels => "invalidate line, all levels",
         LineOpKind.Assign when Var >= 0 => "XPU: assigned away from the non-secure world",
         LineOpKind.Assign => "XPU: given back to the non-secure world",
         LineOpKind.Reach when Writer != 0 => "a Normal-NC alias maps the assigned memory (speculative reads can reach it)",

@@ -118,6 +118,9 @@ public static class LineSemantics
             LineOpKind.OuterClean => new(RequireOuter(s).Outer == CacheState.Dirty ? OuterWriteBack(s) : s),
             LineOpKind.OuterCleanInvalidate => new(OuterDrop(RequireOuter(s).Outer == CacheState.Dirty ? OuterWriteBack(s) : s)),
             LineOpKind.OuterInvalidate => new(OuterDrop(RequireOuter(s))),
+            LineOpKind.CleanAllLevels => new(CleanAll(s)),
+            LineOpKind.CleanInvalidateAllLevels => new(s.HasOuter ? OuterDrop(Drop(CleanAll(s))) : Drop(CleanAll(s))),
+            LineOpKind.InvalidateAllLevels => new(s.HasOuter ? OuterDrop(Drop(s)) : Drop(s)),
             LineOpKind.Assign => new(Assign(s, op)),
             LineOpKind.Reach => new(s.WithNcMapped(op.Writer != 0)),
             _ => throw new ArgumentOutOfRangeException(nameof(access)),
@@ -134,7 +137,7 @@ public static class LineSemantics
     private static bool FaultsWhileAssigned(LineState s, LineOp op, HardwareConfig config) => op.Kind switch
     {
         LineOpKind.Read or LineOpKind.Write or LineOpKind.CopyRead or LineOpKind.Poll => op.Master == MasterKind.Cpu,
-        LineOpKind.Clean or LineOpKind.CleanInvalidate => s.Cache == CacheState.Dirty,
+        LineOpKind.Clean or LineOpKind.CleanInvalidate or LineOpKind.CleanAllLevels or LineOpKind.CleanInvalidateAllLevels => s.Cache == CacheState.Dirty,
         LineOpKind.Invalidate => config.IvacActsAsCivac && s.Cache == CacheState.Dirty,
         _ => false,
     };
@@ -339,6 +342,16 @@ public static class LineSemantics
         s.HasOuter
             ? s.WithCache(CacheState.Clean, s.Cached).WithOuter(CacheState.Dirty, s.Cached)
             : s.WithCache(CacheState.Clean, s.Cached).WithRam(s.Cached!);
+
+    /// <summary>
+    /// A clean to the point of coherency through every level at once: the inner level's Dirty data goes through the outer
+    /// level to RAM; a Dirty outer line is written to RAM. Both levels are left Clean where they were valid.
+    /// </summary>
+    private static LineState CleanAll(LineState s)
+    {
+        var t = s.Cache == CacheState.Dirty ? WriteBack(s) : s;
+        return t.HasOuter && t.Outer == CacheState.Dirty ? OuterWriteBack(t) : t;
+    }
 
     private static LineState Drop(LineState s) => s.Cache == CacheState.Invalid ? s : s.WithCache(CacheState.Invalid, null);
 

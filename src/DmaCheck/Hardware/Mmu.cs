@@ -27,9 +27,23 @@ public sealed class Mmu : IEquatable<Mmu>
 {
     private readonly ImmutableList<Alias> aliases;
 
-    private Mmu(ImmutableList<Alias> aliases) => this.aliases = aliases;
+    private Mmu(ImmutableList<Alias> aliases, bool speculates = true)
+    {
+        this.aliases = aliases;
+        Speculates = speculates;
+    }
 
     public static Mmu Empty { get; } = new([]);
+
+    /// <summary>
+    /// Whether the CPU behind these page tables fills lines on its own (<see cref="HardwareConfig.SpeculativeFill"/>):
+    /// speculation and prefetch go through the translations, so a CPU that does neither never fills a line the program
+    /// did not access, whatever is mapped cacheable.
+    /// </summary>
+    public bool Speculates { get; }
+
+    /// <summary>The same translations on a CPU that does (or does not) fill lines on its own.</summary>
+    public Mmu WithSpeculation(bool speculates) => speculates == Speculates ? this : new Mmu(aliases, speculates);
 
     public IReadOnlyList<Alias> Aliases => aliases;
 
@@ -40,10 +54,10 @@ public sealed class Mmu : IEquatable<Mmu>
             throw new InvalidOperationException($"VA range of {alias.Name} overlaps a live mapping");
         }
 
-        return new Mmu(aliases.Add(alias));
+        return new Mmu(aliases.Add(alias), Speculates);
     }
 
-    public Mmu Unmap(Alias alias) => new(aliases.Remove(alias));
+    public Mmu Unmap(Alias alias) => new(aliases.Remove(alias), Speculates);
 
     /// <summary>Translates [va, va+length) through one alias; faults if no single live alias covers it.</summary>
     public (ulong Pa, Alias Alias) Translate(ulong va, ulong length)
@@ -65,11 +79,16 @@ public sealed class Mmu : IEquatable<Mmu>
     }
 
     /// <summary>
-    /// Whether the hardware may speculatively fill the line at <paramref name="linePa"/>: some live cacheable
-    /// alias maps it.
+    /// Whether the hardware may speculatively fill the line at <paramref name="linePa"/>: the CPU
+    /// <see cref="Speculates"/> and some live cacheable alias maps it.
     /// </summary>
     public bool IsFillable(ulong linePa)
     {
+        if (!Speculates)
+        {
+            return false;
+        }
+
         foreach (var a in aliases)
         {
             if (a.Type.IsCacheable() && a.ContainsPa(linePa))
@@ -82,6 +101,11 @@ public sealed class Mmu : IEquatable<Mmu>
     }
 
     /// <summary>Whether every byte of [pa, pa+size) is mapped by some live cacheable alias.</summary>
+    /// <remarks>
+    /// This is about the translations only, whatever <see cref="Speculates"/> says: the explorers use it to refuse a
+    /// mapping change that would change which lines a speculating CPU may fill, and on a CPU that never fills a line no
+    /// change matters, so the question stays the conservative one.
+    /// </remarks>
     public bool IsFillable(ulong pa, ulong size)
     {
         var cursor = pa;
@@ -103,13 +127,14 @@ public sealed class Mmu : IEquatable<Mmu>
         return cursor >= end;
     }
 
-    public bool Equals(Mmu? other) => other is not null && (ReferenceEquals(this, other) || aliases.SequenceEqual(other.aliases));
+    public bool Equals(Mmu? other) => other is not null && (ReferenceEquals(this, other) || (Speculates == other.Speculates && aliases.SequenceEqual(other.aliases)));
 
     public override bool Equals(object? obj) => Equals(obj as Mmu);
 
     public override int GetHashCode()
     {
         var h = new HashCode();
+        h.Add(Speculates);
         foreach (var a in aliases)
         {
             h.Add(a);

@@ -29,7 +29,7 @@ public sealed record KernelState(
     /// </summary>
     public static KernelState Boot(PlatformLayout layout, KernelConfig config, HardwareConfig hardware, IReadOnlyList<TenantSpec>? tenants = null)
     {
-        var mmu = Mmu.Empty;
+        var mmu = Mmu.Empty.WithSpeculation(hardware.SpeculativeFill);
         foreach (var bank in layout.Banks)
         {
             var end = Math.Min(bank.End, layout.LowmemLimit);
@@ -54,6 +54,12 @@ public sealed record KernelState(
 
         if (config.SwiotlbMode(layout) != SwiotlbBoot.Off)
         {
+            if (layout.Arch is Arch.Mips32 or Arch.Ppc32)
+            {
+                // Neither the 32-bit MIPS boards nor the powerpc 8xx select SWIOTLB.
+                throw new NotModelledException($"a swiotlb pool on {layout.Name}: these {layout.Arch} kernels have no CONFIG_SWIOTLB");
+            }
+
             k = k.ReserveSwiotlb();
         }
 

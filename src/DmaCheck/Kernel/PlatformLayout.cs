@@ -13,6 +13,55 @@ public enum Arch
 
     /// <summary>x86_64 with 4-level paging, SPARSEMEM_VMEMMAP and no KASLR (Documentation/x86/x86_64/mm.rst). DMA is cache-coherent.</summary>
     X86_64,
+
+    /// <summary>
+    /// 32-bit MIPS (arch/mips/include/asm/addrspace.h, mach-generic/spaces.h): lowmem is KSEG0, the cached unmapped
+    /// window at PAGE_OFFSET 0x80000000 onto the first 512 MiB of PA; KSEG1 (UNCAC_BASE 0xa0000000) is the uncached
+    /// window onto the same memory; vmalloc from KSEG2 (VMALLOC_START = MAP_BASE 0xc0000000). Non-coherent DMA through
+    /// arch/mips/mm/dma-noncoherent.c.
+    /// </summary>
+    Mips32,
+
+    /// <summary>
+    /// 64-bit RISC-V with Sv39 (Documentation/riscv/vm-layout.rst, v5.17+): the linear map at PAGE_OFFSET
+    /// 0xffffffd800000000 from the start of DRAM, vmalloc 0xffffffc800000000..0xffffffd800000000, vmemmap at
+    /// 0xffffffc700000000. Non-coherent DMA through arch/riscv/mm/dma-noncoherent.c.
+    /// </summary>
+    RiscV64,
+
+    /// <summary>
+    /// 32-bit powerpc with a non-coherent cache (CONFIG_NOT_COHERENT_CACHE: 8xx, 4xx): lowmem at PAGE_OFFSET 0xc0000000
+    /// from PA 0, FLATMEM; DMA maintenance through arch/powerpc/mm/dma-noncoherent.c.
+    /// </summary>
+    Ppc32,
+}
+
+/// <summary>
+/// The CPU core of a board, where the kernel's cache maintenance or its choice of maintenance depends on it (MIPS
+/// boot_cpu_type() in cpu_needs_post_dma_flush; the RISC-V alternatives that patch ALT_CMO_OP for a T-Head core).
+/// </summary>
+public enum CpuKind
+{
+    /// <summary>Nothing the DMA code asks about (every Arm and x86_64 layout).</summary>
+    Generic,
+
+    /// <summary>MIPS32 24Kc (CPU_24K): in-order, no MAARs, no speculative or prefetch fills.</summary>
+    Mips24K,
+
+    /// <summary>Broadcom BMIPS5000 ("Zephyr", CPU_BMIPS5000): speculates, and may prefetch lines into its L2 at any time.</summary>
+    Bmips5000,
+
+    /// <summary>A RISC-V hart with the Zicbom extension (cbo.clean, cbo.inval, cbo.flush on riscv,cbom-block-size blocks).</summary>
+    RiscVZicbom,
+
+    /// <summary>
+    /// A T-Head C9xx hart (ERRATA_THEAD_CMO: vendor id THEAD, arch and imp id 0): no Zicbom; ALT_CMO_OP is patched to the
+    /// vendor's dcache.* instructions by VA (arch/riscv/include/asm/errata_list.h).
+    /// </summary>
+    THeadC9xx,
+
+    /// <summary>A Freescale MPC8xx (PowerQUICC I) core: 16-byte data cache lines (L1_CACHE_SHIFT 4), no DMA coherence.</summary>
+    Mpc8xx,
 }
 
 /// <summary>One range of DRAM, as a /memory node's reg entry describes it.</summary>
@@ -82,6 +131,21 @@ public sealed record PlatformLayout(
     /// 0 for none. The i.MX6's PL310 has 32-byte lines (L2C-310 TRM; arch/arm/mm/cache-l2x0.c, CACHE_LINE_SIZE 32).
     /// </summary>
     public int OuterLineSize { get; init; }
+
+    /// <summary>
+    /// The CPU fills lines on its own (speculation, prefetch), the default of <see cref="Hardware.HardwareConfig.SpeculativeFill"/>:
+    /// true for every core modelled except the in-order MIPS 24Kc.
+    /// </summary>
+    public bool SpeculativeFill { get; init; } = true;
+
+    /// <summary>The CPU core, where the kernel's DMA maintenance depends on it.</summary>
+    public CpuKind Cpu { get; init; }
+
+    /// <summary>riscv_cbom_block_size (the DT's riscv,cbom-block-size, read by riscv_init_cbo_blocksizes), on RISC-V layouts; 0 elsewhere.</summary>
+    public int CbomBlockSize { get; init; }
+
+    /// <summary>Whether virtual addresses are 32 bits wide (unsigned long arithmetic wraps at 2^32).</summary>
+    public bool Is32Bit => Arch is Arch.Arm32 or Arch.Mips32 or Arch.Ppc32;
 
     /// <summary>arm64 PAGE_OFFSET for VA_BITS=48 since v5.4 (14c127c957c1 flipped the kernel VA space): -(1 &lt;&lt; 48).</summary>
     public const ulong Arm64PageOffsetVa48 = 0xffff_0000_0000_0000;
@@ -271,7 +335,141 @@ public sealed record PlatformLayout(
         };
     }
 
-    public static IReadOnlyList<PlatformLayout> All { get; } = [Arm64Va48, Arm64Va48V65, Arm64Va48V5, Arm64Va48V511, Arm64Rpi4, Arm32Rpi4, Arm32Imx6, X86_64Pc];
+    /// <summary>MIPS KSEG0 base, PAGE_OFFSET on 32-bit MIPS (CAC_BASE in mach-generic/spaces.h).</summary>
+    public const ulong Mips32PageOffset = 0x8000_0000;
+
+    /// <summary>
+    /// A MIPS Malta board with a 24Kc core under a 32-bit kernel (malta_defconfig-like, no highmem): 256 MiB of DRAM at
+    /// PA 0, all of it in KSEG0 at 0x80000000; vmalloc from KSEG2 (MAP_BASE 0xc0000000) up to below the fixmap (VMALLOC_END = FIXADDR_START - 2 pages; 0xfe000000 is taken here, FIXADDR_SIZE not being pinned down, and only vmalloc placement uses it); no DMA offset;
+    /// FLATMEM with mem_map in lowmem. The 24Kc's L1 data cache has 32-byte lines (Config1.DL), it executes in order
+    /// and has neither a prefetcher nor MAARs, so it never fills a line on its own (<see cref="SpeculativeFill"/> false).
+    /// Its VIPT data cache can alias (way size above the page size); that is not modelled (one alias per page here).
+    /// </summary>
+    public static PlatformLayout Mips32Malta24Kc { get; } = Mips32(
+        "mips32-malta-24kc",
+        "MIPS Malta with a 24Kc core, 32-bit kernel: 256 MiB at PA 0 in KSEG0 (0x80000000), vmalloc from KSEG2 (0xc0000000); 32-byte lines; an in-order core that never fills a line on its own",
+        [new MemoryBank(0, 256UL << 20)],
+        CpuKind.Mips24K,
+        speculativeFill: false);
+
+    /// <summary>
+    /// A Broadcom set-top-box board with a BMIPS5000 core under a 32-bit kernel (bmips_stb-like): 256 MiB of DRAM at PA 0
+    /// in KSEG0, no DMA offset. The core speculates and may prefetch a line into its (inclusive) L2 at any time, including
+    /// a line a device is writing (f86f55d3ad21's message); the model tracks one level with 32-byte lines, which
+    /// r4k_dma_cache_inv / r4k_dma_cache_wback_inv maintain together (blast_*scache_range on inclusive caches). The L2's
+    /// own line size is not modelled (docs/semantics.md).
+    /// </summary>
+    public static PlatformLayout Mips32Bmips5000 { get; } = Mips32(
+        "mips32-bmips5000",
+        "Broadcom STB-like board with a BMIPS5000 core, 32-bit kernel: 256 MiB at PA 0 in KSEG0 (0x80000000), vmalloc from KSEG2 (0xc0000000); 32-byte lines; a core that speculates and prefetches",
+        [new MemoryBank(0, 256UL << 20)],
+        CpuKind.Bmips5000,
+        speculativeFill: true);
+
+    /// <summary>RISC-V Sv39 PAGE_OFFSET (v5.17+, with the 64-bit kernel's runtime choice of Sv39).</summary>
+    public const ulong RiscVPageOffsetSv39 = 0xffff_ffd8_0000_0000;
+
+    /// <summary>
+    /// A RISC-V board whose harts implement Zicbom, under a 64-bit Sv39 kernel: 1 GiB of DRAM at PA 0x80000000, no DMA
+    /// offset, no outer cache the kernel maintains apart; riscv,cbom-block-size 64; 64-byte lines.
+    /// </summary>
+    public static PlatformLayout RiscV64Zicbom { get; } = RiscV64(
+        "riscv64-sv39-zicbom",
+        "RISC-V board with Zicbom harts, Sv39: 1 GiB at PA 0x80000000, linear map at 0xffffffd800000000, vmalloc 0xffffffc800000000..0xffffffd800000000; cbom block 64 bytes",
+        [new MemoryBank(0x8000_0000, 1UL << 30)],
+        CpuKind.RiscVZicbom,
+        outerCache: false);
+
+    /// <summary>
+    /// A T-Head TH1520-like board (C910 cluster, as the LicheePi 4A and BeagleV-Ahead) under a 64-bit Sv39 kernel: 1 GiB
+    /// of DRAM at PA 0 (the board has more; one GiB is modelled), no DMA offset. The C910 cores share a unified L2 behind
+    /// their L1 data caches; both have 64-byte lines and riscv,cbom-block-size is 64. The vendor dcache.* instructions
+    /// act by VA on L1 and, except dcache.cval1, on L2 too; the DMA masters are not coherent with either level.
+    /// </summary>
+    public static PlatformLayout RiscV64Th1520 { get; } = RiscV64(
+        "riscv64-sv39-th1520",
+        "T-Head TH1520-like board (C910 harts, no Zicbom: T-Head vendor CMOs), Sv39: 1 GiB at PA 0, linear map at 0xffffffd800000000; L1 and a shared L2, 64-byte lines, that non-coherent DMA bypasses",
+        [new MemoryBank(0, 1UL << 30)],
+        CpuKind.THeadC9xx,
+        outerCache: true);
+
+    private static PlatformLayout Mips32(string name, string description, ImmutableArray<MemoryBank> banks, CpuKind cpu, bool speculativeFill) =>
+        new(name, Arch.Mips32, description,
+            PageOffset: Mips32PageOffset,
+            PhysOffset: 0,
+            Banks: banks,
+            LowmemLimit: banks[^1].End,
+            VmallocStart: 0xc000_0000,
+            VmallocEnd: 0xfe00_0000,
+            StructPageBase: 0x8100_0000, // mem_map is a lowmem allocation; its address only shows in messages
+            StructPageSize: 32,
+            DmaOffset: 0,
+            DmaLimit: 0xffff_ffff,
+            FirstFreePfn: (banks[0].Base + (16UL << 20)) >> PageShift,
+            UserBase: 0x1000_0000,
+            UserEnd: 0x7fff_0000)
+        {
+            L1LineSize = 32,
+            Cpu = cpu,
+            SpeculativeFill = speculativeFill,
+        };
+
+    private static PlatformLayout RiscV64(string name, string description, ImmutableArray<MemoryBank> banks, CpuKind cpu, bool outerCache)
+    {
+        var physBase = banks[0].Base; // phys_ram_base: the linear map starts at the first DRAM byte
+        return new PlatformLayout(name, Arch.RiscV64, description,
+            PageOffset: RiscVPageOffsetSv39,
+            PhysOffset: physBase,
+            Banks: banks,
+            LowmemLimit: banks[^1].End,
+            VmallocStart: 0xffff_ffc8_0000_0000,
+            VmallocEnd: RiscVPageOffsetSv39,
+            StructPageBase: unchecked(0xffff_ffc7_0000_0000 - ((physBase >> PageShift) * 64)), // vmemmap - (phys_ram_base >> PAGE_SHIFT)
+            StructPageSize: 64,
+            DmaOffset: 0,
+            DmaLimit: ulong.MaxValue,
+            FirstFreePfn: (physBase + (16UL << 20)) >> PageShift,
+            UserBase: 0x0000_0010_0000_0000,
+            UserEnd: 0x0000_003f_0000_0000)
+        {
+            L1LineSize = 64,
+            OuterCache = outerCache,
+            OuterLineSize = outerCache ? 64 : 0,
+            Cpu = cpu,
+            CbomBlockSize = 64,
+        };
+    }
+
+    /// <summary>
+    /// A Freescale MPC885-like board (8xx core) under a 32-bit powerpc kernel (mpc885_ads-like): 128 MiB of DRAM at PA
+    /// 0, all lowmem at PAGE_OFFSET 0xc0000000, no DMA offset, FLATMEM. vmalloc from high_memory rounded up past the
+    /// 16 MiB VMALLOC_OFFSET (0xc9000000) to below ioremap_bot (0xf0000000 is taken here; only vmalloc placement uses
+    /// it). 16-byte data cache lines (L1_CACHE_SHIFT 4). Whether the core fills lines on its own is not checked here:
+    /// the fill is left on, the choice that hides no behaviour.
+    /// </summary>
+    public static PlatformLayout Ppc32Mpc8xx { get; } = new(
+        "ppc32-mpc8xx",
+        Arch.Ppc32,
+        "MPC885-like board (powerpc 8xx, non-coherent DMA): 128 MiB at PA 0, lowmem at 0xc0000000, vmalloc from 0xc9000000; 16-byte cache lines",
+        PageOffset: 0xc000_0000,
+        PhysOffset: 0,
+        Banks: [new MemoryBank(0, 128UL << 20)],
+        LowmemLimit: 128UL << 20,
+        VmallocStart: 0xc900_0000,
+        VmallocEnd: 0xf000_0000,
+        StructPageBase: 0xc100_0000, // mem_map is a lowmem allocation; its address only shows in messages
+        StructPageSize: 32,
+        DmaOffset: 0,
+        DmaLimit: 0xffff_ffff,
+        FirstFreePfn: (16UL << 20) >> PageShift,
+        UserBase: 0x1000_0000,
+        UserEnd: 0x7fff_0000)
+    {
+        L1LineSize = 16,
+        Cpu = CpuKind.Mpc8xx,
+    };
+
+    public static IReadOnlyList<PlatformLayout> All { get; } = [Arm64Va48, Arm64Va48V65, Arm64Va48V5, Arm64Va48V511, Arm64Rpi4, Arm32Rpi4, Arm32Imx6, X86_64Pc, Mips32Malta24Kc, Mips32Bmips5000, RiscV64Zicbom, RiscV64Th1520, Ppc32Mpc8xx];
 
     private static PlatformLayout Arm64(string name, string description, ImmutableArray<MemoryBank> banks, ulong vmallocStart, ulong dmaOffset, ulong dmaLimit,
         ulong vmemmapStart = Arm64VmemmapStartVa48, ulong vmallocEnd = Arm64VmemmapStartVa48 - (256UL << 20))
@@ -334,11 +532,14 @@ public sealed record PlatformLayout(
     {
         Arch.Arm64 => Arm64PageEndVa48,
         Arch.X86_64 => PageOffset + (64UL << 40),
+        Arch.Mips32 => Mips32PageOffset + (512UL << 20), // KSEG0 is 512 MiB
+        Arch.RiscV64 => 0xffff_fff7_0000_0000,          // the end of the Sv39 direct map (124 GiB)
+        Arch.Ppc32 => PageOffset + (768UL << 20),      // CONFIG_LOWMEM_SIZE 0x30000000
         _ => 1UL << 32,
     };
 
     /// <summary>The width of a virtual address: arithmetic on arm32 wraps at 2^32 (unsigned long).</summary>
-    private ulong VaMask => Arch == Arch.Arm32 ? 0xffff_ffffUL : ulong.MaxValue;
+    private ulong VaMask => Is32Bit ? 0xffff_ffffUL : ulong.MaxValue;
 
     /// <summary>
     /// __virt_to_phys for the linear map: (va - PAGE_OFFSET) + PHYS_OFFSET, in unsigned long arithmetic on arm32

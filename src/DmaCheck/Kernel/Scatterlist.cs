@@ -45,6 +45,11 @@ public static class Scatterlist
     public static KernelState? SgAllocTable(KernelState k, int nents, Gfp gfp, List<HwOp> ops, out SgTable? table)
     {
         table = null;
+        if (k.Layout.Arch is Arch.Mips32 or Arch.RiscV64 or Arch.Ppc32)
+        {
+            throw new NotModelledException($"sg_alloc_table on {k.Layout.Arch}: sizeof(struct scatterlist) there is not modelled");
+        }
+
         if (k.Layout.Arch == Arch.Arm32)
         {
             throw new NotModelledException("sg_alloc_table on 32-bit arm: sizeof(struct scatterlist) there (dma_addr_t is 64-bit under LPAE) is not modelled");

@@ -18,8 +18,11 @@ public sealed record TaskStack(ulong Va, ulong Pfn, int Pages, bool Vmapped, ulo
 /// <summary>Kernel stacks (kernel/fork.c alloc_thread_stack_node, v5.10..v6.5) and buffers on them.</summary>
 public static class Stacks
 {
-    /// <summary>THREAD_SIZE without KASAN: 16 KiB on arm64 (THREAD_SHIFT 14) and x86_64 (THREAD_SIZE_ORDER 2), 8 KiB on 32-bit arm.</summary>
-    public static int ThreadPages(Arch arch) => arch == Arch.Arm32 ? 2 : 4;
+    /// <summary>
+    /// THREAD_SIZE without KASAN: 16 KiB on arm64 (THREAD_SHIFT 14), x86_64 and 64-bit RISC-V (THREAD_SIZE_ORDER 2),
+    /// 8 KiB on 32-bit arm and 32-bit MIPS with 4 KiB pages (THREAD_SIZE_ORDER 1).
+    /// </summary>
+    public static int ThreadPages(Arch arch) => arch is Arch.Arm32 or Arch.Mips32 or Arch.Ppc32 ? 2 : 4;
 
     /// <summary>
     /// A buffer of <paramref name="size"/> bytes (16-byte aligned) on <paramref name="agent"/>'s kernel stack, below
@@ -34,7 +37,7 @@ public static class Stacks
         var pages = ThreadPages(layout.Arch);
         if (!k.Stacks.TryGetValue(agent, out var stack))
         {
-            var vmapped = layout.Arch != Arch.Arm32;
+            var vmapped = layout.Arch is not (Arch.Arm32 or Arch.Mips32 or Arch.Ppc32); // MIPS has no HAVE_ARCH_VMAP_STACK; RISC-V has it since v5.18
             var owner = $"the kernel stack of {agent}";
             ulong pfn;
             if (vmapped)

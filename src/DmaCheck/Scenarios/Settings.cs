@@ -8,7 +8,7 @@ namespace DmaCheck.Scenarios;
 public sealed record RunSettings(KernelProfile Profile, KernelConfig Kernel, HardwareConfig Hardware)
 {
     /// <summary>The keys <c>set</c> accepts besides the switches.</summary>
-    public static IReadOnlyList<string> ConfigKeys { get; } = ["init_on_alloc", "init_on_free", "cache_init", "hw.ivac_as_civac", "dma_api_debug", "swiotlb", "swiotlb.slots", "swiotlb.residue", "dma_api_debug.unbind_at_end", "dma_api_debug.assert_idle", "dma_api_debug.sg", "cma", "dram", "cache.line", "cache.outer_line", "iommu.passthrough", "iommu.strict", "iommu.granule"];
+    public static IReadOnlyList<string> ConfigKeys { get; } = ["init_on_alloc", "init_on_free", "cache_init", "hw.ivac_as_civac", "hw.speculative_fill", "dma_api_debug", "swiotlb", "swiotlb.slots", "swiotlb.residue", "dma_api_debug.unbind_at_end", "dma_api_debug.assert_idle", "dma_api_debug.sg", "cma", "dram", "cache.line", "cache.outer_line", "iommu.passthrough", "iommu.strict", "iommu.granule"];
 
     public static IEnumerable<string> AllKeys => ConfigKeys.Concat(Switches.All.Select(s => s.Key));
 
@@ -19,7 +19,7 @@ public sealed record RunSettings(KernelProfile Profile, KernelConfig Kernel, Har
         error = null;
         switch (key)
         {
-            case "init_on_alloc" or "init_on_free" or "hw.ivac_as_civac" or "dma_api_debug" or "dma_api_debug.unbind_at_end" or "dma_api_debug.assert_idle" or "dma_api_debug.sg":
+            case "init_on_alloc" or "init_on_free" or "hw.ivac_as_civac" or "hw.speculative_fill" or "dma_api_debug" or "dma_api_debug.unbind_at_end" or "dma_api_debug.assert_idle" or "dma_api_debug.sg":
                 if (OnOff(value) is not { } on)
                 {
                     error = $"expected on or off, not '{value}'";
@@ -34,6 +34,7 @@ public sealed record RunSettings(KernelProfile Profile, KernelConfig Kernel, Har
                     "dma_api_debug.unbind_at_end" => this with { Kernel = Kernel with { DebugUnbindAtEnd = on } },
                     "dma_api_debug.assert_idle" => this with { Kernel = Kernel with { DebugAssertIdle = on } },
                     "dma_api_debug.sg" => this with { Kernel = Kernel with { DebugSg = on } },
+                    "hw.speculative_fill" => this with { Hardware = Hardware with { SpeculativeFill = on } },
                     _ => this with { Hardware = Hardware with { IvacActsAsCivac = on } },
                 };
             case "swiotlb":

@@ -528,7 +528,7 @@ public sealed class WhatIfReplay
                         break;
                     case Arch.Arm32:
                         Arm32DmaHooks.ArchSyncDmaForDevice(k, pa, size, dir, "dma_map_page", map);
-                        Arm32DmaHooks.ArchSyncDmaForCpu(k, pa, size, dir, "dma_unmap_page", unmap);
+                        Arm32DmaHooks.ArchSyncDmaForCpu(env, k, pa, size, dir, "dma_unmap_page", unmap);
                         break;
                     default:
                         return none;

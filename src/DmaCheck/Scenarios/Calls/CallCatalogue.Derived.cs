@@ -75,7 +75,9 @@ public static partial class CallCatalogue
         var layout = c.Layout;
         if (layout.KernelImageSections is not { } sections)
         {
-            throw new NotModelledException($"static_const on {layout.Arch}: the kernel image is mapped outside the linear map there (KIMAGE_VADDR, __START_KERNEL_map), so its objects, virt_to_page of them and their maintenance are not modelled (and check_for_illegal_area, which compares page_address() with the image's addresses, cannot fire)");
+            throw new NotModelledException(layout.Arch is Arch.Arm64 or Arch.X86_64
+                ? $"static_const on {layout.Arch}: the kernel image is mapped outside the linear map there (KIMAGE_VADDR, __START_KERNEL_map), so its objects, virt_to_page of them and their maintenance are not modelled (and check_for_illegal_area, which compares page_address() with the image's addresses, cannot fire)"
+                : $"static_const on {layout.Arch}: the kernel image's sections on {layout.Name} are not modelled");
         }
 
         var slot = (ulong)StaticConstIndex(c.Scenario, d);

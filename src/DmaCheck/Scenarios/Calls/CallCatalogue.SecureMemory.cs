@@ -64,9 +64,9 @@ public static partial class CallCatalogue
         }
 
         var s = c.S;
-        if (s.Dma.Kernel.Layout.Arch == Arch.X86_64)
+        if (s.Dma.Kernel.Layout.Arch is not (Arch.Arm64 or Arch.Arm32))
         {
-            throw c.Bad("qcom_scm_assign_mem exists on Qualcomm arm and arm64 SoCs only (CONFIG_QCOM_SCM), not under an x86_64 profile");
+            throw c.Bad($"qcom_scm_assign_mem exists on Qualcomm arm and arm64 SoCs only (CONFIG_QCOM_SCM), not under a {s.Dma.Kernel.Layout.Arch} profile");
         }
 
         if (!s.Dma.Kernel.Layout.IsRam(pa, size))
