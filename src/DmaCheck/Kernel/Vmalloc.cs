@@ -77,6 +77,57 @@ public static class Vmalloc
     }
 
     /// <summary>
+    /// vunmap(addr), vm_unmap_ram(addr, count) and vfree(addr) (mm/vmalloc.c, v5.x) of the area of <paramref name="size"/> bytes
+    /// at <paramref name="va"/>: flush_cache_vunmap (on 32-bit arm flush_cache_all unless VIPT non-aliasing: every copy of the
+    /// area's lines is cleaned and invalidated, so dirty data at the alias's colour reaches RAM), then the page tables are cleared;
+    /// vfree (<paramref name="freePages"/>) then gives the pages back. A kernel bug when no area starts at <paramref name="va"/>.
+    /// </summary>
+    public static KernelState Unmap(KernelState k, ulong va, ulong size, bool freePages, string function, string origin, List<HwOp> ops, List<Finding> findings)
+    {
+        var end = va + PlatformLayout.PageAlign(size);
+        var aliases = k.VmapAreas.Values.Where(a => a.Va >= va && a.Va < end && a.Type == MemoryType.NormalWriteBack).OrderBy(a => a.Va).ToList();
+        if (aliases.Count == 0 || aliases[0].Va != va)
+        {
+            throw new KernelBugException(function, $"0x{va:x} is not the start of a vmalloc or vmap area: {function} WARNs (\"Trying to vfree() nonexistent vm area\") or unmaps nothing");
+        }
+
+        FlushCacheVunmap(k, aliases.Select(a => (a.Pa, a.Size)), origin, ops);
+        var kernel = k;
+        foreach (var a in aliases)
+        {
+            ops.Add(new UnmapOp(origin, a));
+            kernel = kernel with { Mmu = kernel.Mmu.Unmap(a), VmapAreas = kernel.VmapAreas.Remove(a.Va) };
+        }
+
+        if (freePages)
+        {
+            foreach (var a in aliases)
+            {
+                for (var pa = a.Pa; pa < a.Pa + a.Size; pa += PlatformLayout.PageSize)
+                {
+                    kernel = kernel.FreePages(pa >> PlatformLayout.PageShift, 0, "vmalloc", function, ops, findings);
+                }
+            }
+        }
+
+        return kernel;
+    }
+
+    /// <summary>flush_cache_vunmap(start, end) on 32-bit arm (arch/arm/include/asm/cacheflush.h, v5.x): as <see cref="FlushCacheVmap"/>.</summary>
+    public static void FlushCacheVunmap(KernelState k, IEnumerable<(ulong Pa, ulong Size)> ranges, string origin, List<HwOp> ops)
+    {
+        if (!k.Hardware.Aliasing)
+        {
+            return;
+        }
+
+        foreach (var (pa, size) in ranges)
+        {
+            ops.Add(new MemoryOp(origin + ": flush_cache_vunmap → flush_cache_all", pa, size, LineOp.Maintenance(LineOpKind.CleanInvalidate) with { Colour = LineOp.AllColours }, null));
+        }
+    }
+
+    /// <summary>
     /// flush_cache_vmap(start, end) on 32-bit arm (arch/arm/include/asm/cacheflush.h, v5.x): flush_cache_all() unless the
     /// cache is VIPT non-aliasing, so no line of the pages, at any colour, can later be written back over what is stored
     /// through the new alias. The model cleans and invalidates every copy of the mapped pages' lines; the rest of the cache,

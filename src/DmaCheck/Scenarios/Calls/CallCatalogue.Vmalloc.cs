@@ -9,6 +9,9 @@ public sealed record VmallocStmt(SourceSpan Span, string Text, string Target, Va
 /// <summary><c>p = vmap(page, count)</c> or <c>p = vm_map_ram(page, count)</c>: <c>count</c> pages from <c>page</c>.</summary>
 public sealed record VmapStmt(SourceSpan Span, string Text, string Function, string Target, ValueExpr Page, ValueExpr Count) : Statement(Span, Text);
 
+/// <summary><c>vfree(p)</c>, <c>vunmap(p)</c> or <c>vm_unmap_ram(p, count)</c>.</summary>
+public sealed record VunmapStmt(SourceSpan Span, string Text, string Function, ValueExpr Pointer, ValueExpr? Count) : Statement(Span, Text);
+
 /// <summary><c>flush_kernel_vmap_range(p, size)</c> or <c>invalidate_kernel_vmap_range(p, size)</c>.</summary>
 public sealed record VmapRangeStmt(SourceSpan Span, string Text, string Function, ValueExpr Pointer, ValueExpr Size) : Statement(Span, Text);
 
@@ -40,6 +43,29 @@ public static partial class CallCatalogue
                 v => [v.Page, v.Count], VmapCall, Fp(P.Variables | P.PageAllocator, P.PageTables | P.Variables),
                 CallGeneration.Not("the generator does not use vmalloc addresses"));
         }
+
+        foreach (var name in new[] { "vfree", "vunmap" })
+        {
+            yield return Entry(name, new CallSignature(ResultKind.None, ParamKind.KernelPointer),
+                c =>
+                {
+                    c.Arity(1);
+                    c.NoTarget();
+                    return new VunmapStmt(c.Span, c.Text, c.Function, c.Expr(0), null);
+                },
+                v => [v.Pointer], VunmapCall, Fp(P.Variables, P.PageTables | P.PageAllocator),
+                CallGeneration.Not("the generator does not use vmalloc addresses"));
+        }
+
+        yield return Entry("vm_unmap_ram", new CallSignature(ResultKind.None, ParamKind.KernelPointer, ParamKind.Count),
+            c =>
+            {
+                c.Arity(2);
+                c.NoTarget();
+                return new VunmapStmt(c.Span, c.Text, c.Function, c.Expr(0), c.Expr(1));
+            },
+            v => [v.Pointer, v.Count!], VunmapCall, Fp(P.Variables, P.PageTables),
+            CallGeneration.Not("the generator does not use vmalloc addresses"));
 
         foreach (var name in new[] { "flush_kernel_vmap_range", "invalidate_kernel_vmap_range" })
         {
@@ -96,6 +122,26 @@ public static partial class CallCatalogue
         var s = c.S;
         var kernel = Vmalloc.Map(s.Dma.Kernel, page.Pfn, count, v.Function, $"{c.Program.Name}: {v.Text}", c.Ops, out var va);
         return c.Assign(v.Target, new KernelPointer(va, count << PlatformLayout.PageShift), s.Dma with { Kernel = kernel });
+    }
+
+    /// <summary>vfree, vunmap, vm_unmap_ram (mm/vmalloc.c, v5.x; <see cref="Vmalloc.Unmap"/>): vfree(NULL) does nothing.</summary>
+    private static StepOutcome VunmapCall(StepContext c, VunmapStmt v)
+    {
+        var p = c.As<KernelPointer>(v.Pointer, $"{v.Function} takes what vmalloc, vmap or vm_map_ram returned");
+        if (p.Va == 0 && v.Function == "vfree")
+        {
+            return c.S;
+        }
+
+        var size = p.Bytes;
+        if (v.Count is { } count && c.Number(count) << PlatformLayout.PageShift != PlatformLayout.PageAlign(size))
+        {
+            throw c.Bad($"vm_unmap_ram of {c.Number(count)} pages, but '{v.Pointer.Text}' was mapped with {PlatformLayout.PageAlign(size) >> PlatformLayout.PageShift}: the count must be vm_map_ram's (vb_free BUGs otherwise)");
+        }
+
+        var s = c.S;
+        var kernel = Vmalloc.Unmap(s.Dma.Kernel, p.Va, size, v.Function == "vfree", v.Function, $"{c.Program.Name}: {v.Text}", c.Ops, c.Findings);
+        return s.With(dma: s.Dma with { Kernel = kernel });
     }
 
     /// <summary>flush_kernel_vmap_range / invalidate_kernel_vmap_range (<see cref="Vmalloc.KernelVmapRange"/>).</summary>
