@@ -334,8 +334,8 @@ public class SecureMemoryTests
     }
 
     [Theory]
-    [InlineData("  v = vmap(p, 4)\n", "not modelled: driver calls vmap, which needs vmalloc and vmap aliases")]
-    [InlineData("  flush_dcache_page(p)\n", "not modelled: driver calls flush_dcache_page, which needs cache maintenance for aliasing")]
+    [InlineData("  v = vzalloc(4096)\n", "not modelled: driver calls vzalloc, which needs vmalloc variants that clear")]
+    [InlineData("  flush_cache_vmap(p, 4096)\n", "not modelled: driver calls flush_cache_vmap, which needs architecture cache maintenance a driver calls directly")]
     [InlineData("  h = dma_alloc_pages(d, 4096, DMA_TO_DEVICE, GFP_KERNEL)\n", "needs the non-coherent allocation API")]
     [InlineData("  r = ioremap(0x9000000, 4096)\n", "needs MMIO")]
     public void AFunctionTheModelLacksMakesTheRunInconclusiveAndSaysWhatItNeeds(string call, string message)

@@ -13,7 +13,8 @@ public static class DmaAlignment
     /// L1_CACHE_SHIFT, ARCH_DMA_MINALIGN and dma_get_cache_alignment() of <paramref name="profile"/>. arm64:
     /// L1_CACHE_SHIFT 6 and ARCH_DMA_MINALIGN 128 (arch/arm64/include/asm/cache.h, v5.x..v6.x), dma_get_cache_alignment()
     /// by the switch arm64.dma_cache_alignment. 32-bit arm: L1_CACHE_SHIFT = CONFIG_ARM_L1_CACHE_SHIFT, 6 for CPU_V7
-    /// (ARM_L1_CACHE_SHIFT_6, arch/arm/mm/Kconfig), so 64 even on a Cortex-A9 with 32-byte lines, and ARCH_DMA_MINALIGN =
+    /// (ARM_L1_CACHE_SHIFT_6, arch/arm/mm/Kconfig), so 64 even on a Cortex-A9 with 32-byte lines, 5 on ARMv5 (the layout's
+    /// <see cref="PlatformLayout.L1CacheShift"/>), and ARCH_DMA_MINALIGN =
     /// L1_CACHE_BYTES (arch/arm/include/asm/cache.h). x86_64: L1_CACHE_SHIFT 6 and no ARCH_DMA_MINALIGN, so
     /// dma_get_cache_alignment() is 1. 32-bit MIPS: L1_CACHE_SHIFT = CONFIG_MIPS_L1_CACHE_SHIFT, 5 (the Kconfig default,
     /// taken for both bundled cores; not checked per board) and ARCH_DMA_MINALIGN = L1_CACHE_BYTES. 64-bit RISC-V with
@@ -23,7 +24,7 @@ public static class DmaAlignment
     public static CacheGeometry For(KernelProfile profile) => profile.Arch switch
     {
         Arch.Arm64 => new CacheGeometry(6, 128, SwitchValues.DmaCacheAlignment.Of(profile)),
-        Arch.Arm32 => new CacheGeometry(6, 64, DmaCacheAlignmentSource.ArchDmaMinalign),
+        Arch.Arm32 => new CacheGeometry(profile.Layout.L1CacheShift, 1 << profile.Layout.L1CacheShift, DmaCacheAlignmentSource.ArchDmaMinalign),
         Arch.Mips32 => new CacheGeometry(5, 32, DmaCacheAlignmentSource.ArchDmaMinalign),
         Arch.RiscV64 => new CacheGeometry(6, 64, DmaCacheAlignmentSource.ArchDmaMinalign),
         Arch.Ppc32 => new CacheGeometry(4, 16, DmaCacheAlignmentSource.ArchDmaMinalign),

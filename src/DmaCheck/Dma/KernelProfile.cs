@@ -167,6 +167,14 @@ public static class Profiles
             (Switches.Arm32DevToCpu, "invalidate")),
         ArmDmaOps: true);
 
+    /// <summary>v5.13 on an ARMv5 board with a VIVT data cache (<see cref="PlatformLayout.Arm32At91Sam9"/>): arm_dma_ops, as on the i.MX6.</summary>
+    public static KernelProfile Linux513ArmAt91Sam9 { get; } = Linux513ArmImx6 with
+    {
+        Name = "linux-5.13-arm-at91sam9",
+        Description = "Linux v5.13 on 32-bit arm (ARMv5, no LPAE), no Xen, AT91SAM9G20-like: arm_dma_ops, and an ARM926EJ-S whose VIVT data cache gives every vmalloc/vmap alias lines of its own.",
+        Layout = PlatformLayout.Arm32At91Sam9,
+    };
+
     /// <summary>v6.4 on x86_64: cache-coherent DMA, no cache maintenance anywhere; swiotlb for devices that cannot reach the DRAM above 4 GiB.</summary>
     public static KernelProfile Linux64X86 { get; } = new(
         "linux-6.4-x86_64",
@@ -339,7 +347,7 @@ public static class Profiles
             (Switches.PpcFromDeviceUnaligned, "flush")));
 
     public static IReadOnlyList<KernelProfile> All { get; } =
-        [Linux63Arm64, Linux64Arm64, Linux65Arm64, Linux64X86, Linux58Arm64Xen, Linux513Arm64Xen, Linux514Arm64Xen, Linux513Arm64, Linux513ArmXenRpi4, Linux514ArmXenRpi4, Linux513ArmRpi4, Linux513ArmImx6,
+        [Linux63Arm64, Linux64Arm64, Linux65Arm64, Linux64X86, Linux58Arm64Xen, Linux513Arm64Xen, Linux514Arm64Xen, Linux513Arm64, Linux513ArmXenRpi4, Linux514ArmXenRpi4, Linux513ArmRpi4, Linux513ArmImx6, Linux513ArmAt91Sam9,
             Linux54Arm64, Linux510Arm64, Linux512Arm64, Linux515Arm64, Linux61Arm64, Linux66Arm64, Linux612Arm64, Linux510Arm64Xen, Linux515Arm64Xen, Linux61Arm64Xen, Linux66Arm64Xen, Linux612Arm64Xen,
             Linux58MipsMalta, Linux58MipsBmips5000, Linux61RiscvZicbom, Linux61RiscvTh1520, Linux54Ppc8xx];
 

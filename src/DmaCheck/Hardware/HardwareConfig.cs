@@ -10,6 +10,23 @@ public enum InitialCache : byte
     Arbitrary,
 }
 
+/// <summary>How the L1 data cache finds a line: by physical address, or by virtual address bits that can differ between aliases.</summary>
+public enum DcacheIndexing : byte
+{
+    /// <summary>PIPT, or VIPT with a way no larger than a page: every alias of a physical line hits the same line (every arm64 and ARMv7 core, x86).</summary>
+    Physical,
+
+    /// <summary>
+    /// VIPT whose way is larger than a page (ARMv6 cores with a way above 4 KiB, as the ARM1136 with 32 KiB 4-way; PA-RISC;
+    /// some MIPS): the page-number bits below the way size (the colour) index the cache, so two aliases of a page with
+    /// different colours use different lines. Tags are physical, so same-colour aliases share a line.
+    /// </summary>
+    ViptAliasing,
+
+    /// <summary>VIVT (ARMv4/ARMv5 cores, as the ARM926EJ-S): every virtual address has a line of its own; two aliases of a page never share one.</summary>
+    Vivt,
+}
+
 /// <summary>Platform properties of the cache hierarchy.</summary>
 /// <param name="LineSize">
 /// Bytes per modelled cache line: the cache writeback granule (arm64 CTR_EL0.CWG), the most bytes that one eviction of a
@@ -43,10 +60,28 @@ public enum InitialCache : byte
 /// the program makes (the MIPS 24Kc of the Malta layout): the spontaneous fill move (<see cref="SpontaneousMove.Fill"/>,
 /// and with it <see cref="SpontaneousMove.OuterFill"/>) never happens there. Evictions and write-backs still do.
 /// </param>
+/// <param name="Indexing">How the L1 data cache is indexed (docs/semantics.md, "Aliasing data caches").</param>
+/// <param name="Colours">With <see cref="DcacheIndexing.ViptAliasing"/>: the number of page colours, way size / page size (a power of two, 2 or more).</param>
 public sealed record HardwareConfig(int LineSize = 64, bool IvacActsAsCivac = false, InitialCache Initial = InitialCache.Cold,
     byte InitialData = WriterTable.Old, byte InitialRamBehind = WriterTable.Old, IReadOnlyList<InitialRegion>? Regions = null, bool OuterCache = false,
-    int L1LineSize = 0, int OuterLineSize = 0, bool SpeculativeFill = true)
+    int L1LineSize = 0, int OuterLineSize = 0, bool SpeculativeFill = true, DcacheIndexing Indexing = DcacheIndexing.Physical, int Colours = 1)
 {
+    /// <summary>Whether two aliases of one physical line can sit in different L1 lines.</summary>
+    public bool Aliasing => Indexing != DcacheIndexing.Physical;
+
+    /// <summary>
+    /// The alias key (<see cref="LineOp.Colour"/>) of an access to physical page frame at <paramref name="linearVa"/> in the linear map
+    /// made through virtual address <paramref name="va"/>: 0 when it uses the same L1 line as the linear map (always, on a physically
+    /// indexed cache); otherwise a key that two aliases share exactly when they share a line. VIPT: the difference of the colours
+    /// (page-number bits below the way size), modulo <see cref="Colours"/>. VIVT: the difference of the virtual pages.
+    /// </summary>
+    public ulong ColourOf(ulong va, ulong linearVa) => Indexing switch
+    {
+        DcacheIndexing.Physical => 0,
+        DcacheIndexing.ViptAliasing => unchecked((va >> 12) - (linearVa >> 12)) & (ulong)(Colours - 1),
+        _ => unchecked((va >> 12) - (linearVa >> 12)) & (ulong.MaxValue >> 12),
+    };
+
     public static HardwareConfig Default { get; } = new();
 
     /// <summary>The line sizes the model accepts, for either level.</summary>

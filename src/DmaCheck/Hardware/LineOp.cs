@@ -97,8 +97,18 @@ public enum PollClasses : byte
 /// variable they fill; writes name the writer whose bytes they store, or carry the bytes themselves in
 /// <see cref="Data"/> (the store half of a copy), indexed like a read's variable by <see cref="LineAccess.VarOffset"/>.
 /// </summary>
-public sealed record LineOp(LineOpKind Kind, MasterKind Master, MemoryType Type, byte Writer = 0, int Var = -1, LineBytes? Data = null, PollClasses Classes = PollClasses.None)
+/// <param name="Colour">
+/// On an aliasing data cache (<see cref="HardwareConfig.Aliasing"/>), which copy of the line a CPU access or by-VA maintenance
+/// through a cacheable alias uses: 0 for the linear map's (and for every access on a physically indexed cache), another key for an
+/// alias whose virtual index differs (<see cref="HardwareConfig.ColourOf"/>), or <see cref="AllColours"/> for maintenance that
+/// reaches every copy (flush_cache_all). Ignored by non-cacheable accesses and by devices.
+/// </param>
+public sealed record LineOp(LineOpKind Kind, MasterKind Master, MemoryType Type, byte Writer = 0, int Var = -1, LineBytes? Data = null, PollClasses Classes = PollClasses.None,
+    ulong Colour = 0)
 {
+    /// <summary>The <see cref="Colour"/> of maintenance that reaches every copy of the line, whatever its virtual index.</summary>
+    public const ulong AllColours = ulong.MaxValue;
+
     /// <summary>A poll's load for <paramref name="writer"/>'s bytes that keeps the states whose load falls in <paramref name="classes"/>.</summary>
     public static LineOp Poll(MasterKind master, MemoryType type, byte writer, PollClasses classes) => new(LineOpKind.Poll, master, type, writer, Classes: classes);
 
@@ -123,8 +133,10 @@ public sealed record LineOp(LineOpKind Kind, MasterKind Master, MemoryType Type,
     /// <summary>The store half of a copy: stores <paramref name="data"/>, byte for byte.</summary>
     public static LineOp CopyWrite(MasterKind master, MemoryType type, LineBytes data) => new(LineOpKind.Write, master, type, Data: data);
 
-    /// <summary>The Arm mnemonic or a short description, for traces.</summary>
-    public string Mnemonic => Kind switch
+    /// <summary>The Arm mnemonic or a short description, for traces; with the alias copy it uses on an aliasing cache.</summary>
+    public string Mnemonic => Colour == 0 ? BaseMnemonic : Colour == AllColours ? $"{BaseMnemonic} (every alias's line)" : $"{BaseMnemonic} (alias line 0x{Colour:x})";
+
+    private string BaseMnemonic => Kind switch
     {
         LineOpKind.Clean => "DC CVAC",
         LineOpKind.CleanInvalidate => "DC CIVAC",

@@ -95,6 +95,79 @@ public static class LineSemantics
     public static Outcomes Apply(LineState s, in LineAccess access, HardwareConfig config)
     {
         var op = access.Op;
+        if (UsesAliasCopy(op))
+        {
+            return ApplyAtColour(s, access, config);
+        }
+
+        if (!s.Aliases.IsEmpty && (op.Kind is LineOpKind.Assign or LineOpKind.Reach || op.Master == MasterKind.CoherentDevice))
+        {
+            throw new NotModelledException(op.Master == MasterKind.CoherentDevice
+                ? "a snooping (dma-coherent) DMA master on a line with copies at several alias colours of an aliasing data cache (which copies the snoop finds)"
+                : "memory assigned to another security domain while an aliasing data cache holds a copy of it at another colour than the linear map's");
+        }
+
+        return ApplyHome(s, access, config);
+    }
+
+    /// <summary>
+    /// Whether <paramref name="op"/> uses one alias copy of the line (or every copy) rather than the linear map's: a CPU or
+    /// firmware load, store or by-VA maintenance through a cacheable alias whose colour differs from the linear map's.
+    /// </summary>
+    private static bool UsesAliasCopy(LineOp op) =>
+        op.Colour != 0 && op.Master is MasterKind.Cpu or MasterKind.Firmware && op.Type.IsCacheable() &&
+        op.Kind is LineOpKind.Read or LineOpKind.Write or LineOpKind.CopyRead or LineOpKind.Poll or LineOpKind.Clean or LineOpKind.CleanInvalidate or LineOpKind.Invalidate;
+
+    /// <summary>
+    /// The line as an access at <paramref name="colour"/> sees it: that copy as the inner level (Invalid when there is none),
+    /// over the same outer level and RAM, with no other copies.
+    /// </summary>
+    private static LineState View(LineState s, ulong colour)
+    {
+        if (s.Assigned >= 0 || s.BusError)
+        {
+            throw new NotModelledException("memory assigned to another security domain reached through an alias of another colour on an aliasing data cache");
+        }
+
+        var copy = s.AliasAt(colour);
+        return new LineState(copy?.State ?? CacheState.Invalid, copy?.Cached, s.Ram, s.Observations, s.HasOuter, s.Outer, s.OuterCached);
+    }
+
+    /// <summary>The line with the copy at <paramref name="colour"/> and everything below the inner level taken from <paramref name="view"/>.</summary>
+    private static LineState Merge(LineState s, ulong colour, LineState view) =>
+        new LineState(s.Cache, s.Cached, view.Ram, view.Observations, view.HasOuter, view.Outer, view.OuterCached, s.Assigned, s.FaultWriter, s.BusError, s.NcMapped, s.Aliases)
+            .WithAlias(colour, view.Cache, view.Cached);
+
+    private static Outcomes ApplyAtColour(LineState s, in LineAccess access, HardwareConfig config)
+    {
+        var colour = access.Op.Colour;
+        if (colour == LineOp.AllColours)
+        {
+            // Maintenance of every copy (flush_cache_all): the linear map's copy, then each other one, the order in which
+            // their write-backs land being immaterial (every copy's bytes are written back over the same RAM only if dirty).
+            var home = access with { Op = access.Op with { Colour = 0 } };
+            var t = ApplyHome(s, home, config).Single;
+            foreach (var a in s.Aliases)
+            {
+                t = Merge(t, a.Colour, ApplyHome(View(t, a.Colour), home, config).Single);
+            }
+
+            return new(t);
+        }
+
+        var view = View(s, colour);
+        var outcomes = ApplyHome(view, access with { Op = access.Op with { Colour = 0 } }, config);
+        return outcomes.Count switch
+        {
+            0 => Outcomes.None,
+            1 => new(Merge(s, colour, outcomes.First!)),
+            _ => new(Merge(s, colour, outcomes.First!), Merge(s, colour, outcomes.Second!)),
+        };
+    }
+
+    private static Outcomes ApplyHome(LineState s, in LineAccess access, HardwareConfig config)
+    {
+        var op = access.Op;
         if (s.BusError)
         {
             // The board reset: nothing the run does afterwards reaches this line.
@@ -174,6 +247,12 @@ public static class LineSemantics
     /// </summary>
     public static void Loads(LineState s, in LineAccess access, List<LineBytes> into)
     {
+        if (UsesAliasCopy(access.Op))
+        {
+            Loads(View(s, access.Op.Colour), access with { Op = access.Op with { Colour = 0 } }, into);
+            return;
+        }
+
         var (_, source, other) = Sources(s, access.Op);
         into.Add(LineBytes.From(source.Span[access.Start..access.End]));
         if (other is not null && !other.Span[access.Start..access.End].SequenceEqual(source.Span[access.Start..access.End]))
@@ -192,6 +271,11 @@ public static class LineSemantics
     /// </summary>
     public static PollClasses PollClassesOf(LineState s, in LineAccess access)
     {
+        if (UsesAliasCopy(access.Op))
+        {
+            return PollClassesOf(View(s, access.Op.Colour), access with { Op = access.Op with { Colour = 0 } });
+        }
+
         var classes = PollClasses.None;
         if (Sees(s, access, hit: true))
         {
@@ -432,6 +516,22 @@ public static class LineSemantics
                 into.Add((SpontaneousMove.Evict, Drop(WriteBack(s))));
                 into.Add((SpontaneousMove.WriteBack, WriteBack(s)));
                 break;
+        }
+
+        foreach (var a in s.Aliases)
+        {
+            // A copy at another colour is evicted or written back on its own; none is filled speculatively (docs/semantics.md,
+            // "Aliasing data caches").
+            var view = View(s, a.Colour);
+            if (a.State == CacheState.Clean)
+            {
+                into.Add((SpontaneousMove.Evict, Merge(s, a.Colour, Drop(view))));
+            }
+            else
+            {
+                into.Add((SpontaneousMove.Evict, Merge(s, a.Colour, Drop(WriteBack(view)))));
+                into.Add((SpontaneousMove.WriteBack, Merge(s, a.Colour, WriteBack(view))));
+            }
         }
 
         if (!s.HasOuter)

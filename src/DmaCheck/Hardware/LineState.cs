@@ -45,6 +45,16 @@ public sealed class LineState : IEquatable<LineState>
     /// <param name="ncMapped">While assigned, a Normal non-cacheable alias still maps the line (<see cref="NcMapped"/>).</param>
     public LineState(CacheState cache, LineBytes? cached, LineBytes ram, ImmutableArray<Observation> observations, bool hasOuter, CacheState outer, LineBytes? outerCached,
         int assigned, byte faultWriter, bool busError, bool ncMapped)
+        : this(cache, cached, ram, observations, hasOuter, outer, outerCached, assigned, faultWriter, busError, ncMapped, [])
+    {
+    }
+
+    /// <param name="aliases">
+    /// On an aliasing data cache, the valid copies of the line that aliases with another virtual index than the linear map's
+    /// hold (<see cref="Aliases"/>), by ascending colour.
+    /// </param>
+    public LineState(CacheState cache, LineBytes? cached, LineBytes ram, ImmutableArray<Observation> observations, bool hasOuter, CacheState outer, LineBytes? outerCached,
+        int assigned, byte faultWriter, bool busError, bool ncMapped, ImmutableArray<AliasLine> aliases)
     {
         if ((cache == CacheState.Invalid) != (cached is null))
         {
@@ -67,6 +77,7 @@ public sealed class LineState : IEquatable<LineState>
         FaultWriter = faultWriter;
         BusError = busError;
         NcMapped = ncMapped;
+        Aliases = aliases.IsDefault ? [] : aliases;
         var h = new HashCode();
         h.Add(cache);
         h.Add(cached);
@@ -92,6 +103,14 @@ public sealed class LineState : IEquatable<LineState>
             h.Add(faultWriter);
             h.Add(busError);
             h.Add(ncMapped);
+        }
+
+        foreach (var a in Aliases)
+        {
+            // Only on an aliasing cache with a copy at another colour, so every other state hashes as it always did.
+            h.Add(a.Colour);
+            h.Add(a.State);
+            h.Add(a.Cached);
         }
 
         hash = h.ToHashCode();
@@ -141,6 +160,46 @@ public sealed class LineState : IEquatable<LineState>
     /// </summary>
     public bool NcMapped { get; }
 
+    /// <summary>
+    /// On an aliasing data cache (<see cref="HardwareConfig.Aliasing"/>), the other L1 copies of this physical line: one per alias
+    /// colour (<see cref="LineOp.Colour"/>) whose virtual index differs from the linear map's, each Clean or Dirty with bytes of its
+    /// own; a colour not listed is Invalid. <see cref="Cache"/> and <see cref="Cached"/> are the linear map's copy. Always empty on
+    /// a physically indexed cache. Ordered by colour.
+    /// </summary>
+    public ImmutableArray<AliasLine> Aliases { get; }
+
+    /// <summary>The copy at <paramref name="colour"/> (0: the linear map's), or null when it is Invalid.</summary>
+    public AliasLine? AliasAt(ulong colour)
+    {
+        foreach (var a in Aliases)
+        {
+            if (a.Colour == colour)
+            {
+                return a;
+            }
+        }
+
+        return null;
+    }
+
+    /// <summary>The line with the copy at <paramref name="colour"/> (not 0) set to <paramref name="state"/> (Invalid: dropped).</summary>
+    public LineState WithAlias(ulong colour, CacheState state, LineBytes? cached)
+    {
+        var list = Aliases.RemoveAll(a => a.Colour == colour);
+        if (state != CacheState.Invalid)
+        {
+            var index = 0;
+            while (index < list.Length && list[index].Colour < colour)
+            {
+                index++;
+            }
+
+            list = list.Insert(index, new AliasLine(colour, state, cached ?? throw new ArgumentException("a valid alias line holds data")));
+        }
+
+        return new(Cache, Cached, Ram, Observations, HasOuter, Outer, OuterCached, Assigned, FaultWriter, BusError, NcMapped, list);
+    }
+
     /// <summary>What the inner level sees below it: the outer line when valid, else RAM.</summary>
     public LineBytes Below => OuterCached ?? Ram;
 
@@ -149,26 +208,26 @@ public sealed class LineState : IEquatable<LineState>
     /// <summary>An Invalid line, at both levels, of a board with (<paramref name="hasOuter"/>) or without an outer level.</summary>
     public static LineState Fresh(LineBytes ram, bool hasOuter) => new(CacheState.Invalid, null, ram, [], hasOuter, CacheState.Invalid, null);
 
-    public LineState WithCache(CacheState cache, LineBytes? cached) => new(cache, cached, Ram, Observations, HasOuter, Outer, OuterCached, Assigned, FaultWriter, BusError, NcMapped);
+    public LineState WithCache(CacheState cache, LineBytes? cached) => new(cache, cached, Ram, Observations, HasOuter, Outer, OuterCached, Assigned, FaultWriter, BusError, NcMapped, Aliases);
 
-    public LineState WithRam(LineBytes ram) => new(Cache, Cached, ram, Observations, HasOuter, Outer, OuterCached, Assigned, FaultWriter, BusError, NcMapped);
+    public LineState WithRam(LineBytes ram) => new(Cache, Cached, ram, Observations, HasOuter, Outer, OuterCached, Assigned, FaultWriter, BusError, NcMapped, Aliases);
 
     /// <summary>The line with its memory assigned away, faults recorded in <paramref name="var"/> as <paramref name="writer"/>'s bytes; or given back (<paramref name="var"/> -1).</summary>
-    public LineState WithAssignment(int var, byte writer) => new(Cache, Cached, Ram, Observations, HasOuter, Outer, OuterCached, var, var < 0 ? (byte)0 : writer, BusError, var >= 0 && NcMapped);
+    public LineState WithAssignment(int var, byte writer) => new(Cache, Cached, Ram, Observations, HasOuter, Outer, OuterCached, var, var < 0 ? (byte)0 : writer, BusError, var >= 0 && NcMapped, Aliases);
 
     /// <summary>The line, assigned away, with a live Normal non-cacheable alias or none (<see cref="NcMapped"/>); unchanged when it is not assigned.</summary>
-    public LineState WithNcMapped(bool mapped) => Assigned < 0 || mapped == NcMapped ? this : new(Cache, Cached, Ram, Observations, HasOuter, Outer, OuterCached, Assigned, FaultWriter, BusError, mapped);
+    public LineState WithNcMapped(bool mapped) => Assigned < 0 || mapped == NcMapped ? this : new(Cache, Cached, Ram, Observations, HasOuter, Outer, OuterCached, Assigned, FaultWriter, BusError, mapped, Aliases);
 
     /// <summary>The line after a fatal access while assigned away: the fault recorded in the assignment's variable.</summary>
     public LineState Faulted()
     {
         var recorded = WithObservation(new Observation(Assigned, 0, LineBytes.Uniform(Ram.Length, FaultWriter)));
-        return new(recorded.Cache, recorded.Cached, recorded.Ram, recorded.Observations, HasOuter, Outer, OuterCached, Assigned, FaultWriter, true, NcMapped);
+        return new(recorded.Cache, recorded.Cached, recorded.Ram, recorded.Observations, HasOuter, Outer, OuterCached, Assigned, FaultWriter, true, NcMapped, Aliases);
     }
 
     /// <summary>The line with its outer level's state set; only on a board with one.</summary>
     public LineState WithOuter(CacheState outer, LineBytes? outerCached) =>
-        HasOuter ? new(Cache, Cached, Ram, Observations, true, outer, outerCached, Assigned, FaultWriter, BusError, NcMapped) : throw new InvalidOperationException("the line has no outer cache level");
+        HasOuter ? new(Cache, Cached, Ram, Observations, true, outer, outerCached, Assigned, FaultWriter, BusError, NcMapped, Aliases) : throw new InvalidOperationException("the line has no outer cache level");
 
     public LineState WithObservation(Observation observation)
     {
@@ -180,7 +239,7 @@ public sealed class LineState : IEquatable<LineState>
             index++;
         }
 
-        return new LineState(Cache, Cached, Ram, list.Insert(index, observation), HasOuter, Outer, OuterCached, Assigned, FaultWriter, BusError, NcMapped);
+        return new LineState(Cache, Cached, Ram, list.Insert(index, observation), HasOuter, Outer, OuterCached, Assigned, FaultWriter, BusError, NcMapped, Aliases);
     }
 
     public bool Equals(LineState? other)
@@ -198,7 +257,7 @@ public sealed class LineState : IEquatable<LineState>
         if (hash != other.hash || Cache != other.Cache || !Equals(Cached, other.Cached) || !Ram.Equals(other.Ram) ||
             HasOuter != other.HasOuter || Outer != other.Outer || !Equals(OuterCached, other.OuterCached) ||
             Assigned != other.Assigned || FaultWriter != other.FaultWriter || BusError != other.BusError || NcMapped != other.NcMapped ||
-            Observations.Length != other.Observations.Length)
+            Observations.Length != other.Observations.Length || !Aliases.SequenceEqual(other.Aliases))
         {
             return false;
         }
@@ -230,6 +289,10 @@ public sealed class LineState : IEquatable<LineState>
         };
         var outer = !HasOuter ? string.Empty : Outer == CacheState.Invalid ? ", L2 Invalid" : $", L2 {Outer}({OuterCached!.Describe(writers)})";
         var secure = BusError ? ", bus error (the secure world refused the access)" : Assigned >= 0 ? ", assigned to another domain" : string.Empty;
-        return $"{cache}{outer}, RAM {Ram.Describe(writers)}{secure}";
+        var aliases = string.Concat(Aliases.Select(a => $", alias line 0x{a.Colour:x} {a.State}({a.Cached.Describe(writers)})"));
+        return $"{cache}{aliases}{outer}, RAM {Ram.Describe(writers)}{secure}";
     }
 }
+
+/// <summary>One valid L1 copy of a physical line at an alias colour other than the linear map's (<see cref="LineState.Aliases"/>).</summary>
+public sealed record AliasLine(ulong Colour, CacheState State, LineBytes Cached);

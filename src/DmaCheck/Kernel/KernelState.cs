@@ -416,7 +416,30 @@ public sealed record KernelState(
     public void CpuStore(ulong va, ulong length, byte writer, string origin, List<HwOp> ops, MasterKind master = MasterKind.Cpu)
     {
         var (pa, alias) = Mmu.Translate(va, length);
-        ops.Add(new MemoryOp(origin, pa, length, LineOp.Write(master, alias.Type, writer), alias));
+        ops.Add(new MemoryOp(origin, pa, length, Coloured(LineOp.Write(master, alias.Type, writer), alias, pa), alias));
+    }
+
+    /// <summary>
+    /// <paramref name="op"/>, a CPU access or by-VA maintenance of PA <paramref name="pa"/> through <paramref name="alias"/>, with the
+    /// alias copy it uses on an aliasing data cache (<see cref="HardwareConfig.ColourOf"/>): the linear map's copy (0) for the linear
+    /// map and for every access on a physically indexed cache. On an aliasing cache only the linear map and the vmalloc area's
+    /// aliases are modelled: a cacheable user mapping or kmap there stops the run (their flush_cache_page / kunmap maintenance is not
+    /// modelled).
+    /// </summary>
+    public LineOp Coloured(LineOp op, Alias alias, ulong pa)
+    {
+        if (!Hardware.Aliasing || !alias.Type.IsCacheable() || alias.Name == LinearMapName)
+        {
+            return op;
+        }
+
+        if (!VmapAreas.TryGetValue(alias.Va, out var area) || area != alias)
+        {
+            throw new NotModelledException($"a cacheable access through {alias.Name} on an aliasing ({Hardware.Indexing}) data cache: only the linear map's and the vmalloc area's aliases are modelled there (user mappings need flush_cache_page/flush_dcache_page's user-alias half, highmem needs kmap's)");
+        }
+
+        var colour = Hardware.ColourOf(alias.Va + (pa - alias.Pa), Layout.PhysToVirt(pa));
+        return colour == 0 ? op : op with { Colour = colour };
     }
 
     /// <summary>One DC instruction by VA over the lines [start, end) touches; the VA must be mapped.</summary>
@@ -433,7 +456,7 @@ public sealed record KernelState(
         }
 
         var (pa, alias) = Mmu.Translate(start, end - start);
-        ops.Add(new MemoryOp(origin, pa, end - start, LineOp.Maintenance(kind), alias));
+        ops.Add(new MemoryOp(origin, pa, end - start, Coloured(LineOp.Maintenance(kind), alias, pa), alias));
     }
 }
 

@@ -1,4 +1,5 @@
 using System.Collections.Immutable;
+using DmaCheck.Hardware;
 
 namespace DmaCheck.Kernel;
 
@@ -469,7 +470,24 @@ public sealed record PlatformLayout(
         Cpu = CpuKind.Mpc8xx,
     };
 
-    public static IReadOnlyList<PlatformLayout> All { get; } = [Arm64Va48, Arm64Va48V65, Arm64Va48V5, Arm64Va48V511, Arm64Rpi4, Arm32Rpi4, Arm32Imx6, X86_64Pc, Mips32Malta24Kc, Mips32Bmips5000, RiscV64Zicbom, RiscV64Th1520, Ppc32Mpc8xx];
+    /// <summary>
+    /// An Atmel AT91SAM9G20-EK-like board under a 32-bit arm kernel (at91_dt_defconfig, ARCH_MULTI_V5, no LPAE): 64 MiB of SDRAM
+    /// at PA 0x20000000, all lowmem, so high_memory = 0xc4000000 and VMALLOC_START = 0xc4800000. The ARM926EJ-S core has a
+    /// 32 KiB VIVT data cache with 32-byte lines and no outer cache, and does not prefetch data; CONFIG_ARM_L1_CACHE_SHIFT is 5
+    /// (CPU_V7 is not selected), so L1_CACHE_BYTES and ARCH_DMA_MINALIGN are 32. Devices get arm_dma_ops; its dmac_* are
+    /// arm926's (arch/arm/mm/proc-arm926.S: arm926_dma_inv_range cleans partly covered edge lines and invalidates the rest,
+    /// arm926_dma_clean_range cleans), which the model runs as the v7 routines of the same effect.
+    /// </summary>
+    public static PlatformLayout Arm32At91Sam9 { get; } = Arm32(
+        "arm32-at91sam9g20",
+        "AT91SAM9G20-EK-like board under 32-bit arm (ARMv5, no LPAE): 64 MiB at PA 0x20000000, all lowmem at VA 0xc0000000, vmalloc from 0xc4800000; no DMA offset; an ARM926EJ-S with a VIVT data cache of 32-byte lines and no outer cache",
+        [new MemoryBank(0x2000_0000, 64UL << 20)],
+        dmaOffset: 0,
+        dmaLimit: 0xffff_ffff,
+        l1LineSize: 32) with
+    { DcacheIndexing = DcacheIndexing.Vivt, L1CacheShift = 5 };
+
+    public static IReadOnlyList<PlatformLayout> All { get; } = [Arm64Va48, Arm64Va48V65, Arm64Va48V5, Arm64Va48V511, Arm64Rpi4, Arm32Rpi4, Arm32Imx6, Arm32At91Sam9, X86_64Pc, Mips32Malta24Kc, Mips32Bmips5000, RiscV64Zicbom, RiscV64Th1520, Ppc32Mpc8xx];
 
     private static PlatformLayout Arm64(string name, string description, ImmutableArray<MemoryBank> banks, ulong vmallocStart, ulong dmaOffset, ulong dmaLimit,
         ulong vmemmapStart = Arm64VmemmapStartVa48, ulong vmallocEnd = Arm64VmemmapStartVa48 - (256UL << 20))
@@ -492,12 +510,19 @@ public sealed record PlatformLayout(
             UserEnd: 0x0000_ff00_0000_0000);
     }
 
+
+    /// <summary>How the board's L1 data cache is indexed, the default of <c>set cache.aliasing</c> (<see cref="Hardware.DcacheIndexing"/>).</summary>
+    public DcacheIndexing DcacheIndexing { get; init; }
+
+    /// <summary>CONFIG_ARM_L1_CACHE_SHIFT of the board's 32-bit arm kernel: 6 where CPU_V7 selects ARM_L1_CACHE_SHIFT_6, 5 on ARMv5.</summary>
+    public int L1CacheShift { get; init; } = 6;
+
     private static PlatformLayout Arm32(string name, string description, ImmutableArray<MemoryBank> banks, ulong dmaOffset, ulong dmaLimit, bool outerCache = false, int l1LineSize = 64, int outerLineSize = 0)
     {
         var physOffset = banks[0].Base;
-        var vmallocMin = Arm32VmallocEnd - (240UL << 20) - Arm32VmallocOffset; // arch/arm/mm/mmu.c: vmalloc_min
-        var lowmemLimit = vmallocMin - Arm32PageOffset3G + physOffset;          // arm_lowmem_limit = __pa(vmalloc_min - 1) + 1
-        var highMemory = vmallocMin;                                            // high_memory = __va(arm_lowmem_limit - 1) + 1
+        var vmallocMin = Arm32VmallocEnd - (240UL << 20) - Arm32VmallocOffset;                  // arch/arm/mm/mmu.c: vmalloc_min
+        var lowmemLimit = Math.Min(vmallocMin - Arm32PageOffset3G + physOffset, banks[^1].End); // arm_lowmem_limit = __pa(vmalloc_min - 1) + 1, or the end of RAM
+        var highMemory = lowmemLimit - physOffset + Arm32PageOffset3G;                          // high_memory = __va(arm_lowmem_limit - 1) + 1
         return new PlatformLayout(name, Arch.Arm32, description,
             PageOffset: Arm32PageOffset3G,
             PhysOffset: physOffset,

@@ -84,7 +84,7 @@ public sealed class Binder
             ?? throw (overrides.Profile is null
                 ? Error(syntax.Profile, $"unknown profile '{syntax.Profile.Text}' ({(Suggestions.DidYouMean(syntax.Profile.Text, Profiles.All.Select(p => p.Name)) is { } hint ? hint + " " : string.Empty)}known: {Known(Profiles.All.Select(p => p.Name))})")
                 : new ArgumentException($"unknown profile '{profileName}' (known: {Known(Profiles.All.Select(p => p.Name))})"));
-        var settings = new RunSettings(profile, new KernelConfig(), (HardwareConfig.Default with { OuterCache = profile.Layout.OuterCache, SpeculativeFill = profile.Layout.SpeculativeFill }).WithLines(profile.Layout.L1LineSize, profile.Layout.OuterLineSize));
+        var settings = new RunSettings(profile, new KernelConfig(), (HardwareConfig.Default with { OuterCache = profile.Layout.OuterCache, SpeculativeFill = profile.Layout.SpeculativeFill, Indexing = profile.Layout.DcacheIndexing }).WithLines(profile.Layout.L1LineSize, profile.Layout.OuterLineSize));
         var seenKeys = new Dictionary<string, Token>(StringComparer.Ordinal);
         foreach (var set in syntax.Settings)
         {

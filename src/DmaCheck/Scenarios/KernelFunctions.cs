@@ -14,10 +14,9 @@ public static class KernelFunctions
     /// (docs/semantics.md, "Assumptions").
     /// </summary>
     public static IReadOnlyDictionary<string, string> NotModelled { get; } = Table(
-        (["vmap", "vunmap", "vm_map_ram", "vm_unmap_ram", "vmalloc", "vzalloc", "vmalloc_user", "vfree"],
-            "vmalloc and vmap aliases a driver makes itself (and the virtually indexed caches on which they alias)"),
-        (["flush_dcache_page", "flush_kernel_vmap_range", "invalidate_kernel_vmap_range", "flush_cache_vmap", "flush_cache_vunmap"],
-            "cache maintenance for aliasing (VIVT or aliasing VIPT) data caches"),
+        (["vzalloc", "vmalloc_user"], "vmalloc variants that clear or map to user space (use vmalloc and a write)"),
+        (["flush_cache_vmap", "flush_cache_vunmap", "flush_cache_all", "flush_cache_page", "flush_cache_range", "flush_icache_range"],
+            "architecture cache maintenance a driver calls directly (vmalloc, vmap and their unmaps do flush_cache_vmap/vunmap themselves)"),
         (["dma_alloc_noncoherent", "dma_free_noncoherent", "dma_alloc_pages", "dma_free_pages", "dma_mmap_pages", "dma_alloc_noncontiguous",
           "dma_free_noncontiguous", "dma_vmap_noncontiguous", "dma_vunmap_noncontiguous", "dma_mmap_noncontiguous"],
             "the non-coherent allocation API (dma_alloc_pages and friends, kernel/dma/mapping.c)"),

@@ -8,7 +8,7 @@ namespace DmaCheck.Scenarios;
 public sealed record RunSettings(KernelProfile Profile, KernelConfig Kernel, HardwareConfig Hardware)
 {
     /// <summary>The keys <c>set</c> accepts besides the switches.</summary>
-    public static IReadOnlyList<string> ConfigKeys { get; } = ["init_on_alloc", "init_on_free", "cache_init", "hw.ivac_as_civac", "hw.speculative_fill", "dma_api_debug", "swiotlb", "swiotlb.slots", "swiotlb.residue", "dma_api_debug.unbind_at_end", "dma_api_debug.assert_idle", "dma_api_debug.sg", "cma", "dram", "cache.line", "cache.outer_line", "iommu.passthrough", "iommu.strict", "iommu.granule"];
+    public static IReadOnlyList<string> ConfigKeys { get; } = ["init_on_alloc", "init_on_free", "cache_init", "hw.ivac_as_civac", "hw.speculative_fill", "dma_api_debug", "swiotlb", "swiotlb.slots", "swiotlb.residue", "dma_api_debug.unbind_at_end", "dma_api_debug.assert_idle", "dma_api_debug.sg", "cma", "dram", "cache.line", "cache.outer_line", "cache.aliasing", "iommu.passthrough", "iommu.strict", "iommu.granule"];
 
     public static IEnumerable<string> AllKeys => ConfigKeys.Concat(Switches.All.Select(s => s.Key));
 
@@ -92,6 +92,8 @@ public sealed record RunSettings(KernelProfile Profile, KernelConfig Kernel, Har
                 return this with { Profile = Profile with { Layout = layout } };
             case "cache.line" or "cache.outer_line":
                 return WithLine(key, value, out error);
+            case "cache.aliasing":
+                return WithAliasing(value, out error);
             case "iommu.passthrough" or "iommu.strict":
                 // The kernel command line's iommu.passthrough= and iommu.strict= (drivers/iommu/iommu.c): the type of the default domain.
                 if (OnOff(value) is not { } flag)
@@ -148,6 +150,40 @@ public sealed record RunSettings(KernelProfile Profile, KernelConfig Kernel, Har
 
                 return this with { Profile = Profile.With(def, value) };
         }
+    }
+
+    /// <summary>
+    /// <c>set cache.aliasing = none | vivt | vipt:N</c>: how the L1 data cache is indexed (<see cref="DcacheIndexing"/>), with N page
+    /// colours (2, 4, 8 or 16; way size / 4 KiB) for an aliasing VIPT cache. Only on 32-bit arm layouts, whose
+    /// arch/arm/include/asm/cacheflush.h and arch/arm/mm/flush.c the model follows: arm64 and x86_64 have no aliasing data
+    /// caches, and PA-RISC and MIPS, which do, have no profiles here.
+    /// </summary>
+    private RunSettings? WithAliasing(string value, out string? error)
+    {
+        error = null;
+        (DcacheIndexing Indexing, int Colours)? parsed = value switch
+        {
+            "none" => (DcacheIndexing.Physical, 1),
+            "vivt" => (DcacheIndexing.Vivt, 1),
+            "vipt:2" => (DcacheIndexing.ViptAliasing, 2),
+            "vipt:4" => (DcacheIndexing.ViptAliasing, 4),
+            "vipt:8" => (DcacheIndexing.ViptAliasing, 8),
+            "vipt:16" => (DcacheIndexing.ViptAliasing, 16),
+            _ => null,
+        };
+        if (parsed is not { } p)
+        {
+            error = $"cache.aliasing is none, vivt, or vipt:N with N page colours (2, 4, 8 or 16); not '{value}'";
+            return null;
+        }
+
+        if (p.Indexing != DcacheIndexing.Physical && Profile.Arch != DmaCheck.Kernel.Arch.Arm32)
+        {
+            error = $"cache.aliasing applies to 32-bit arm profiles only: profile {Profile.Name} is {Profile.Arch}, whose data caches behave as physically indexed (aliasing caches of PA-RISC and MIPS are not modelled)";
+            return null;
+        }
+
+        return this with { Hardware = Hardware with { Indexing = p.Indexing, Colours = p.Colours } };
     }
 
     /// <summary>

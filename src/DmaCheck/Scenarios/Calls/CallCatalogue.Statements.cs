@@ -183,12 +183,22 @@ public static partial class CallCatalogue
 
         if (poll is not null)
         {
+            if (via is not null && kernel.Coloured(LineOp.Poll(program.Master, type, poll.Writer, PollClasses.Any), via, pa).Colour != 0)
+            {
+                throw new NotModelledException($"a poll through {via.Name}, an alias of another colour than the linear map's on an aliasing data cache");
+            }
+
             // What the agent does next depends on the bytes read: the explorer splits the run (PollOp.Branches).
             c.Ops.Add(new PollOp(origin, pa, length, program.Master, type, poll.Writer, poll.Max is not null, via));
             return s;
         }
 
         var op = a.IsWrite ? LineOp.Write(program.Master, type, a.Writer) : LineOp.Read(program.Master, type, a.Var);
+        if (via is not null && program.Kind != AgentKind.Device)
+        {
+            op = kernel.Coloured(op, via, pa);
+        }
+
         c.Ops.Add(new MemoryOp(origin, pa, length, op, via));
         if (a.IsWrite && program.Kind == AgentKind.Device)
         {

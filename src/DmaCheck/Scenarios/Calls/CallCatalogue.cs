@@ -26,6 +26,7 @@ public static partial class CallCatalogue
         .. SecureMemoryCalls(),
         .. MemremapCalls(),
         .. DevCoherentCalls(),
+        .. VmallocCalls(),
     ];
 
     private static readonly Dictionary<string, CallEntry> ByName = Calls.ToDictionary(c => c.Name, StringComparer.Ordinal);
