@@ -643,17 +643,11 @@ public static class DmaDebug
     /// <summary>A device's access: inside a live mapping or coherent buffer of that device, and not one the CPU owns.</summary>
     public static void DeviceAccess(DebugState s, DmaState dma, string device, string agent, ulong pa, ulong length, bool isWrite, List<Finding> findings)
     {
+        // An access that no live mapping or coherent buffer covers is the model's own finding (device-access-unmapped,
+        // Scenarios/Calls/DeviceBounds.cs), made whether or not dma-debug is on: the kernel cannot see it.
         var mine = s.Entries.Where(e => e.Device == device && e.DeviceBase <= pa && pa + length <= e.DeviceBase + e.Size).ToList();
         if (mine.Count == 0)
         {
-            // Coherent buffers made with DMA_ATTR_NO_KERNEL_MAPPING have no debug entry; the DMA layer still knows them.
-            if (dma.Coherent.Any(c => c.Device == device && dma.Kernel.Layout.DmaToPhys(c.Handle) <= pa && pa + length <= dma.Kernel.Layout.DmaToPhys(c.Handle) + PlatformLayout.PageAlign(c.Size)))
-            {
-                return;
-            }
-
-            findings.Add(new Finding(DeviceOutsideMapping, agent, pa >> PlatformLayout.PageShift, OwnerOf(dma, pa), Severity.ContractViolation,
-                $"{agent} ({device}) {(isWrite ? "writes" : "reads")} PA 0x{pa:x}..0x{pa + length:x}, which no live mapping or coherent buffer of {device} covers"));
             return;
         }
 

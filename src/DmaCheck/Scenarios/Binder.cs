@@ -544,7 +544,7 @@ public sealed class Binder
 
     private DmaDevice Device(ExprSyntax e)
     {
-        if (e.Terms.Count > 1 || e.Offset is not null || e.Head.Kind != TokenKind.Identifier)
+        if (e.Terms.Count > 1 || e.Offset is not null || e.Mask is not null || e.Head.Kind != TokenKind.Identifier)
         {
             throw Error(e.Span, $"expected a device name, not '{source.Line(e.Span.Line).Substring(e.Span.Column - 1, Math.Min(e.Span.Length, source.Line(e.Span.Line).Length - e.Span.Column + 1))}'");
         }
@@ -764,7 +764,8 @@ public sealed class Binder
                 : $"unknown variable '{name}': it is never assigned");
         }
 
-        return new ValueExpr(name, field, offset, e.Span, text);
+        ulong? mask = e.Mask is { } m ? (e.MaskInverted ? ~m.Number : m.Number) : null;
+        return new ValueExpr(name, field, offset, e.Span, text) { Mask = mask };
     }
 
     private Statement BindCall(CallSyntax call, HashSet<string> locals)
@@ -882,9 +883,9 @@ public sealed class Binder
             where TFlags : struct, Enum
         {
             var e = call.Args[i];
-            if (e.Offset is not null)
+            if (e.Offset is not null || e.Mask is not null)
             {
-                throw binder.Error(e.Offset, "flags are joined with '|', not '+'");
+                throw binder.Error(e.Offset ?? e.Mask!, "flags are joined with '|', not '+' or '&'");
             }
 
             var value = 0L;
@@ -908,7 +909,7 @@ public sealed class Binder
         public Token Word(int i, string what)
         {
             var e = call.Args[i];
-            return e.Terms.Count == 1 && e.Offset is null && e.Head.Kind == TokenKind.Identifier
+            return e.Terms.Count == 1 && e.Offset is null && e.Mask is null && e.Head.Kind == TokenKind.Identifier
                 ? e.Head
                 : throw binder.Error(e.Span, $"expected {what}, not '{e.Head.Text}'");
         }
@@ -952,9 +953,9 @@ public sealed class Binder
 
     private Gfp Gfp(ExprSyntax e)
     {
-        if (e.Offset is not null)
+        if (e.Offset is not null || e.Mask is not null)
         {
-            throw Error(e.Offset, "gfp flags are joined with '|', not '+'");
+            throw Error(e.Offset ?? e.Mask!, "gfp flags are joined with '|', not '+' or '&'");
         }
 
         var gfp = Kernel.Gfp.None;
@@ -982,9 +983,9 @@ public sealed class Binder
 
     private DmaAttrs Attrs(ExprSyntax e)
     {
-        if (e.Offset is not null)
+        if (e.Offset is not null || e.Mask is not null)
         {
-            throw Error(e.Offset, "DMA attributes are joined with '|', not '+'");
+            throw Error(e.Offset ?? e.Mask!, "DMA attributes are joined with '|', not '+' or '&'");
         }
 
         var attrs = DmaAttrs.None;
@@ -1008,7 +1009,7 @@ public sealed class Binder
 
     private int Order(ExprSyntax e)
     {
-        if (e.Terms.Count != 1 || e.Head.Kind != TokenKind.Number || e.Head.Number > 10 || e.Offset is not null)
+        if (e.Terms.Count != 1 || e.Head.Kind != TokenKind.Number || e.Head.Number > 10 || e.Offset is not null || e.Mask is not null)
         {
             throw Error(e.Span, "the order is a number from 0 to 10 (MAX_ORDER)");
         }
@@ -1018,7 +1019,7 @@ public sealed class Binder
 
     private DmaDirection Direction(ExprSyntax e)
     {
-        if (e.Terms.Count == 1 && e.Offset is null && Enum.TryParse<DmaDirection>(e.Head.Text, out var dir) && e.Head.Kind == TokenKind.Identifier)
+        if (e.Terms.Count == 1 && e.Offset is null && e.Mask is null && Enum.TryParse<DmaDirection>(e.Head.Text, out var dir) && e.Head.Kind == TokenKind.Identifier)
         {
             return dir;
         }

@@ -57,8 +57,12 @@ public sealed record Expectation(string Name, SourceSpan Span, string Text, IRea
     public bool Implied { get; init; }
 }
 
-/// <summary>A value expression: a number, or a variable (optionally a field of it), plus a constant offset.</summary>
-public sealed record ValueExpr(string? Var, string? Field, ulong Constant, SourceSpan Span, string Text);
+/// <summary>A value expression: a number, or a variable (optionally a field of it, optionally masked), plus a constant offset.</summary>
+public sealed record ValueExpr(string? Var, string? Field, ulong Constant, SourceSpan Span, string Text)
+{
+    /// <summary>For <c>(VAR &amp; MASK)</c> and <c>(VAR &amp; ~MASK)</c>: the bits of the variable's value kept (already complemented for <c>~</c>), before <see cref="Constant"/> is added.</summary>
+    public ulong? Mask { get; init; }
+}
 
 public abstract record Statement(SourceSpan Span, string Text)
 {
