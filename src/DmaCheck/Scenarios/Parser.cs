@@ -138,7 +138,7 @@ public sealed partial class Parser
                     ExpectSymbol("=", "after the setting name");
                     settings.Add(new SetSyntax(key, ParseValueToken("a value")));
                     break;
-                case "device" or "firmware" or "tenant" or "reserved" when PeekAt(2).Kind == TokenKind.Symbol && PeekAt(2).Text == "{":
+                case "device" or "firmware" or "tenant" or "reserved" or "buffer" when PeekAt(2).Kind == TokenKind.Symbol && PeekAt(2).Text == "{":
                     decls.Add(ParseDeclaration());
                     break;
                 case "firmware":
@@ -178,10 +178,10 @@ public sealed partial class Parser
                 case "expect":
                     expects.Add(ParseExpect());
                     break;
-                case "device" or "tenant" or "reserved":
+                case "device" or "tenant" or "reserved" or "buffer":
                     throw Error(PeekAt(2), $"expected '{{' after '{keyword.Text} {PeekAt(1).Text}', found {PeekAt(2)}");
                 default:
-                    throw Error(keyword, $"unknown declaration '{keyword.Text}' (expected scenario, profile, set, device, firmware, tenant, reserved, cpu, user, dma or expect)");
+                    throw Error(keyword, $"unknown declaration '{keyword.Text}' (expected scenario, profile, set, device, firmware, tenant, reserved, buffer, cpu, user, dma or expect)");
             }
 
             EndOfStatement();

@@ -202,6 +202,9 @@ public sealed record Scenario(
 {
     public string File => Source.Path;
 
+    /// <summary>The buffers placed at given physical addresses (<c>buffer NAME { phys = PA, size = N }</c>), in file order.</summary>
+    public IReadOnlyList<PlacedBufferSpec> Placed { get; init; } = [];
+
     /// <summary>
     /// The observed variables a run starts with: the checks statements imply (memory given to another security domain
     /// must stay untouched) hold an empty range until their statement runs, so a run that never gets there passes them.

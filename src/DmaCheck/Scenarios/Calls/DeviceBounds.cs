@@ -93,6 +93,14 @@ public static class DeviceBounds
     {
         var s = c.S;
         var layout = s.Dma.Kernel.Layout;
+        foreach (var b in c.Scenario.Placed)
+        {
+            if (pa - b.Pa < b.Size)
+            {
+                return (new PageOwner(OwnerKind.Allocation, b.Name), $"'{b.Name}', a {b.Size}-byte buffer placed at PA 0x{b.Pa:x}", b.Size - (pa - b.Pa));
+            }
+        }
+
         foreach (var stmt in c.Scenario.Programs.SelectMany(p => p.Body))
         {
             switch (stmt)
