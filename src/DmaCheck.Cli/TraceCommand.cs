@@ -14,12 +14,19 @@ public static class TraceCommand
 {
     public const string Usage = """
         usage: dmacheck trace FILE [--device NAME]... [--until SECONDS] [--profile P] [--format text|json|sarif]
+                              [--emit-scenario OUT.dmc [--from SECONDS] [--to SECONDS]]
           FILE             the text of /sys/kernel/tracing/trace, trace_pipe or 'trace-cmd report' ("-": stdin)
           --device NAME    check only this device (repeatable), as the trace names it (e.g. 0000:00:04.0)
           --until SECONDS  stop at this timestamp; mappings still live there are reported as leaks
           --format FORMAT  text (default), json or sarif
           --profile P      also replay the trace on kernel profile P with every device non-coherent, and report
                            what would be unsafe there ('dmacheck profiles' lists them)
+          --emit-scenario OUT.dmc
+                           with --profile: write a window of the trace as a scenario for that profile (buffers
+                           at the trace's physical addresses, the driver a CPU thread, each mapping a DMA engine
+                           of its device); check it with 'dmacheck check OUT.dmc'
+          --from, --to SECONDS
+                           the window --emit-scenario takes (default: the whole trace)
         exit codes: 0 no findings, 1 findings, 2 bad input
         """;
 
@@ -31,6 +38,9 @@ public static class TraceCommand
         string? untilText = null;
         var format = "text";
         DmaCheck.Dma.KernelProfile? profile = null;
+        string? emit = null;
+        double? from = null;
+        double? to = null;
         for (var i = 0; i < args.Count; i++)
         {
             var a = args[i];
@@ -59,6 +69,15 @@ public static class TraceCommand
                         }
 
                         until = t;
+                        break;
+                    case "--emit-scenario":
+                        emit = emit is null ? Value() : throw new ArgumentException("'trace' takes one --emit-scenario");
+                        break;
+                    case "--from":
+                        from = Seconds(a, Value());
+                        break;
+                    case "--to":
+                        to = Seconds(a, Value());
                         break;
                     case "--format":
                         format = Value();
@@ -106,11 +125,27 @@ public static class TraceCommand
             return 2;
         }
 
+        var misuse = (emit, profile, from, to) switch
+        {
+            (null, _, not null, _) or (null, _, _, not null) => "--from and --to choose the window of --emit-scenario, which is not given",
+            (not null, null, _, _) => "--emit-scenario needs --profile P: the kernel the scenario runs on",
+            (_, _, { } f, { } t) when t < f => $"--to {t.ToString(CultureInfo.InvariantCulture)} is before --from {f.ToString(CultureInfo.InvariantCulture)}",
+            _ => null,
+        };
+        if (misuse is not null)
+        {
+            stderr.WriteLine($"dmacheck: {misuse}");
+            stderr.WriteLine(Usage);
+            return 2;
+        }
+
+        var emitter = emit is null ? null : new ScenarioEmitter(profile!, from, to, devices);
+
         TraceResult result;
         try
         {
             using var input = file == "-" ? Console.OpenStandardInput() : new FileStream(file, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16, FileOptions.SequentialScan);
-            result = TraceCheck.Run(input, file, new TraceOptions(devices, until, untilText, profile));
+            result = TraceCheck.Run(input, file, new TraceOptions(devices, until, untilText, profile), emitter is null ? null : emitter.Add);
         }
         catch (TraceInputException e)
         {
@@ -129,7 +164,67 @@ public static class TraceCommand
             "sarif" => TraceReport.Sarif(result, Program.Version),
             _ => TraceReport.Text(result),
         });
+        if (emitter is not null && !EmitScenario(emitter, file, emit!, profile!, format == "text" ? stdout : stderr, stderr))
+        {
+            return 2;
+        }
+
         return result.Findings.Count > 0 ? 1 : 0;
+    }
+
+    private static double Seconds(string option, string text) =>
+        double.TryParse(text, NumberStyles.AllowDecimalPoint, CultureInfo.InvariantCulture, out var t)
+            ? t
+            : throw new ArgumentException($"{option} takes a timestamp in seconds as the trace prints it (e.g. 4.51), not '{text}'");
+
+    /// <summary>
+    /// Writes the emitted scenario atomically, after loading it: at the trace's physical addresses when the profile's
+    /// layout has them free, else moved (by a multiple of 2 MiB) above the layout's first free frame.
+    /// </summary>
+    private static bool EmitScenario(ScenarioEmitter emitter, string file, string output, DmaCheck.Dma.KernelProfile profile, TextWriter info, TextWriter stderr)
+    {
+        if (emitter.Mappings == 0)
+        {
+            stderr.WriteLine($"dmacheck: --emit-scenario: no streaming mapping is made in the window{(emitter.MappingsSeen > 0 ? string.Empty : " (dma_map_* events of the chosen devices between --from and --to)")}");
+            return false;
+        }
+
+        var layout = profile.Layout;
+        string? text = null;
+        string? error = null;
+        foreach (ulong? relocate in new ulong?[] { null, DmaCheck.Kernel.PlatformLayout.PfnToPhys(layout.FirstFreePfn) + (16UL << 20) })
+        {
+            text = emitter.Emit(file, relocate);
+            try
+            {
+                DmaCheck.Scenarios.Binder.Load(output, text);
+                error = null;
+                break;
+            }
+            catch (DmaCheck.Scenarios.ScenarioException e)
+            {
+                error = e.Message;
+            }
+        }
+
+        if (error is not null)
+        {
+            stderr.WriteLine($"dmacheck: --emit-scenario: the window's buffers do not fit layout {layout.Name}: {error}; narrow the window with --from/--to");
+            return false;
+        }
+
+        try
+        {
+            AtomicFile.WriteAllText(output, text!);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            stderr.WriteLine($"dmacheck: cannot write {output}: {e.Message}");
+            return false;
+        }
+
+        info.WriteLine($"scenario written to {output}: {emitter.Mappings} mapping(s){(emitter.MappingsSeen > emitter.Mappings ? $" of {emitter.MappingsSeen} in the window (at most {ScenarioEmitter.MaxMappings}; narrow it with --from/--to)" : string.Empty)}; check it with 'dmacheck check {output}'");
+        return true;
     }
 
     /// <summary>file:line:col: error: message, then the line (escaped, at most 100 characters) and a caret.</summary>

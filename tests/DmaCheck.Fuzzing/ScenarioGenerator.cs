@@ -25,6 +25,12 @@ namespace DmaCheck.Fuzzing;
 /// </param>
 public sealed record ScenarioGeneratorOptions(bool BruteForceFeasible, int MaxStatements = 5, int MaxOtherStatements = 8, int MaxBufferBytes = 384)
 {
+    /// <summary>
+    /// The DMA engine may also write past its region, or from the region's address with its low bits cleared: a device
+    /// that overruns or computes its addresses (device-access-unmapped, naming the allocation it lands in).
+    /// </summary>
+    public bool DeviceOverruns { get; init; }
+
     /// <summary>Small scenarios both explorers finish quickly: the cross-check of the explorers.</summary>
     public static ScenarioGeneratorOptions BruteForce { get; } = new(true, MaxStatements: 4, MaxOtherStatements: 5, MaxBufferBytes: 192);
 
@@ -35,6 +41,9 @@ public sealed record ScenarioGeneratorOptions(bool BruteForceFeasible, int MaxSt
     /// before seed 2 keeps the CI fuzz run at its old cost (docs/robustness.md).
     /// </summary>
     public static ScenarioGeneratorOptions Full { get; } = new(false, MaxOtherStatements: 7);
+
+    /// <summary><see cref="Full"/> with <see cref="DeviceOverruns"/>.</summary>
+    public static ScenarioGeneratorOptions FullWithOverruns { get; } = Full with { DeviceOverruns = true };
 }
 
 /// <summary>A generated scenario: its text and a few facts about it. Prints as its text, so a failing property shows the scenario.</summary>
@@ -70,6 +79,9 @@ public static class ScenarioGenerator
 
     /// <summary>Scenarios using everything the generator knows (page-sized memsets included): for the line-set explorer.</summary>
     public static Gen<GeneratedScenario> Full() => Scenario(ScenarioGeneratorOptions.Full);
+
+    /// <summary>The full generator whose DMA engines may overrun or mask their addresses.</summary>
+    public static Gen<GeneratedScenario> FullWithOverruns() => Scenario(ScenarioGeneratorOptions.FullWithOverruns);
 
     /// <summary>An FsCheck <see cref="Arbitrary{T}"/> over <see cref="BruteForceFeasible"/> (no shrinking).</summary>
     public static Arbitrary<GeneratedScenario> BruteForceFeasibleArbitrary() => BruteForceFeasible().ToArbitrary();
@@ -606,7 +618,7 @@ public static class ScenarioGenerator
                from secondCount in Gen.Choose(1, Math.Max(1, Math.Min(options.MaxStatements, others - (engine ? 1 : 0)) - imports))
                from engineCount in Gen.Choose(1, Math.Max(1, Math.Min(options.MaxStatements - 1, others - (secondCpu ? secondCount : 0))))
                from second in secondCpu ? SecondCpuGen(buffers, cpuRegions.Concat(kmapRegions).ToList(), roles, secondCount).Select(p => (Program?)p) : Gen.Constant<Program?>(null)
-               from engineProgram in engine ? EngineGen(dmaRegions, roles, engineCount).Select(p => (Program?)p) : Gen.Constant<Program?>(null)
+               from engineProgram in engine ? EngineGen(dmaRegions, roles, engineCount, options.DeviceOverruns).Select(p => (Program?)p) : Gen.Constant<Program?>(null)
                from fw in firmware ? FirmwareGen(smcTarget!).Select(p => ((Program, string)?)p) : Gen.Constant<(Program, string)?>(null)
                from userProgram in user ? UserGen(userRegions, roles, userCount, mustRead: ownerRegions.Count == 0).Select(p => (Program?)p) : Gen.Constant<Program?>(null)
                from owner in OwnerGen(options, buffers, ownerRegions, roles, new[] { second, engineProgram, fw?.Item1, userProgram }.Any(p => p is { Reads.Count: > 0 }))
@@ -661,11 +673,24 @@ public static class ScenarioGenerator
 
     private static Stmt SmcLine(Region target) => new Line($"smc fw({target.Address})");
 
-    private static Gen<Program> EngineGen(IReadOnlyList<Region> regions, Roles roles, int count) =>
+    private static Gen<Program> EngineGen(IReadOnlyList<Region> regions, Roles roles, int count, bool overruns) =>
         from device in Gen.Elements(regions.Select(r => r.Device!).ToArray())
-        from body in AccessOrPollGen(regions, a => $"dma({a})", writeWeight: 2).ListOf(count)
+        from body in (overruns ? Gen.Frequency((4, AccessOrPollGen(regions, a => $"dma({a})", writeWeight: 2)), (1, OverrunGen(regions))) : AccessOrPollGen(regions, a => $"dma({a})", writeWeight: 2)).ListOf(count)
         from withWait in roles.EngineWaitsGo ? InsertAnywhere(body.ToList(), new Line("wait go")) : Gen.Constant(body.ToList())
         select Assemble($"dma eng by {device.Name}", roles.EngineDone ? withWait.Append(new Line("signal done_eng")) : withWait, "e");
+
+    /// <summary>
+    /// A device write that leaves its region: past its end, or from the region's address with its low bits cleared
+    /// (as a device that takes only a page or line address does). A line of its own, so no expectation is built on it.
+    /// </summary>
+    private static Gen<Stmt> OverrunGen(IReadOnlyList<Region> regions) =>
+        from region in Gen.Elements(regions.ToArray())
+        from masked in Gen.Elements(true, false)
+        from extra in Gen.Elements(1, 64, 200)
+        from writer in Gen.Elements(WriterNames)
+        let address = masked && !region.Address.Contains('+', StringComparison.Ordinal) ? $"dma(({region.Address} & ~0x7f))" : $"dma({region.Address})"
+        let range = $"[0..{region.Length + extra}]"
+        select (Stmt)new Line($"write {address}{range} = {writer}");
 
     private static Gen<(Program Program, string Declaration)> FirmwareGen(Region target) =>
         from access in Gen.Elements("cacheable", "non-cacheable")

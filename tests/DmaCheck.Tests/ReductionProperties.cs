@@ -20,6 +20,12 @@ public static class EndOfRunCheckArbitraries
             : l));
 }
 
+/// <summary>The full generator whose DMA engines may write past their mapping or from a masked address.</summary>
+public static class OverrunScenarioArbitraries
+{
+    public static Arbitrary<GeneratedScenario> Scenarios() => ScenarioGenerator.FullWithOverruns().ToArbitrary();
+}
+
 /// <summary>The driver-shaped group scenarios of issue 14 (<see cref="GroupScenarios"/>).</summary>
 public static class GroupScenarioArbitraries
 {
@@ -52,6 +58,10 @@ public sealed class ReductionProperties
     /// </summary>
     [Property(MaxTest = 100, Arbitrary = [typeof(EndOfRunCheckArbitraries)])]
     public Property ReducedAndUnreducedAgreeWithTheEndOfRunChecks(GeneratedScenario generated) => Agree(generated);
+
+    /// <summary>DMA engines that overrun their mappings or mask their addresses: the findings name the same victims either way.</summary>
+    [Property(MaxTest = 60, Arbitrary = [typeof(OverrunScenarioArbitraries)])]
+    public Property ReducedAndUnreducedAgreeWithDeviceOverruns(GeneratedScenario generated) => Agree(generated);
 
     [Property(MaxTest = 100, Arbitrary = [typeof(SeedVariantArbitraries)])]
     public Property ReducedAndUnreducedAgreeOnSeedVariants(GeneratedScenario generated) => Agree(generated);

@@ -51,6 +51,26 @@ public class StepFootprintTests
         Assert.True(violations.Count == 0, string.Join("\n", violations.Take(3)));
     }
 
+    /// <summary>DMA engines that write past their mapping or from a masked address (device-access-unmapped) stay inside their footprints too.</summary>
+    [Fact]
+    public void EveryStepOfAGeneratedScenarioWithDeviceOverrunsStaysInsideItsFootprint()
+    {
+        var violations = new List<string>();
+        var steps = 0;
+        var overruns = 0;
+        foreach (var generated in ScenarioGenerator.FullWithOverruns().Sample(80, new Rnd(20261206UL), 50))
+        {
+            var (n, v) = Check(Binder.Load("generated.dmc", generated.Text), 800);
+            steps += n;
+            overruns += generated.Text.Contains("& ~0x7f", StringComparison.Ordinal) ? 1 : 0; // the masked half of the overruns
+            violations.AddRange(v.Select(x => $"{x}\n--- in ---\n{generated.Text}"));
+        }
+
+        Assert.True(steps > 500, $"only {steps} steps ran");
+        Assert.True(overruns > 3, $"only {overruns} scenarios with a masked device address");
+        Assert.True(violations.Count == 0, string.Join("\n", violations.Take(3)));
+    }
+
     /// <summary>The check can fail: a footprint that leaves out the lines a write reaches is caught.</summary>
     [Fact]
     public void AWriteOutsideTheFootprintIsCaught()

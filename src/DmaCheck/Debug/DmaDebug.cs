@@ -644,24 +644,14 @@ public static class DmaDebug
         }
     }
 
-    /// <summary>Where a coherent buffer's pages are: its pages behind an IOMMU (the handle is an IOVA there), else dma_to_phys of the handle.</summary>
-    private static ulong CoherentPaddr(DmaState dma, CoherentAllocation c) =>
-        c.Source == CoherentSource.IommuRemap ? PlatformLayout.PfnToPhys(c.Pfn) : dma.Kernel.Layout.DmaToPhys(c.Handle);
-
     /// <summary>A device's access: inside a live mapping or coherent buffer of that device, and not one the CPU owns.</summary>
     public static void DeviceAccess(DebugState s, DmaState dma, string device, string agent, ulong pa, ulong length, bool isWrite, List<Finding> findings)
     {
+        // An access that no live mapping or coherent buffer covers is the model's own finding (device-access-unmapped,
+        // Scenarios/Calls/DeviceBounds.cs), made whether or not dma-debug is on: the kernel cannot see it.
         var mine = s.Entries.Where(e => e.Device == device && e.DeviceBase <= pa && pa + length <= e.DeviceBase + e.Size).ToList();
         if (mine.Count == 0)
         {
-            // Coherent buffers made with DMA_ATTR_NO_KERNEL_MAPPING have no debug entry; the DMA layer still knows them.
-            if (dma.Coherent.Any(c => c.Device == device && CoherentPaddr(dma, c) <= pa && pa + length <= CoherentPaddr(dma, c) + PlatformLayout.PageAlign(c.Size)))
-            {
-                return;
-            }
-
-            findings.Add(new Finding(DeviceOutsideMapping, agent, pa >> PlatformLayout.PageShift, OwnerOf(dma, pa), Severity.ContractViolation,
-                $"{agent} ({device}) {(isWrite ? "writes" : "reads")} PA 0x{pa:x}..0x{pa + length:x}, which no live mapping or coherent buffer of {device} covers"));
             return;
         }
 

@@ -245,8 +245,12 @@ internal sealed class FootprintAnalysis
 
     private StepAccess Access(Values ctx, AgentProgram program, AddressSpace space, ValueExpr address, ulong low, ulong high, bool isWrite, int? observed, List<string> reads)
     {
-        var parts = StateParts.Swiotlb | (space == AddressSpace.Virtual ? StateParts.PageTables : StateParts.None);
         var device = program.Kind is not (AgentKind.Cpu or AgentKind.User);
+
+        // A device access outside its mapping names the allocation it lands in (DeviceBounds): kmalloc objects, pages
+        // and coherent buffers, which a step that allocates or frees one changes.
+        var parts = StateParts.Swiotlb | (space == AddressSpace.Virtual ? StateParts.PageTables : StateParts.None)
+            | (device && space == AddressSpace.Dma ? StateParts.Slab | StateParts.PageAllocator | StateParts.CoherentBuffers | StateParts.AtomicPool : StateParts.None);
         var range = AccessRange(ctx, space, address, low, high);
         var fresh = range is null && space == AddressSpace.Virtual && address.Var is { } name && ctx.Producer(name) is { Stmt: KmallocStmt or AllocPagesStmt };
         var lines = range?.Lines ?? (fresh ? LineRanges.Empty : null);
@@ -291,10 +295,11 @@ internal sealed class FootprintAnalysis
             }
         }
 
-        if (space == AddressSpace.Dma && address.Var is { } v && address.Field is null && ctx.Producer(v) is { Stmt: MapStmt producer } made)
+        if (space == AddressSpace.Dma && address.Var is { } v && address.Field is null && address.Mask is null && ctx.Producer(v) is { Stmt: MapStmt producer } made
+            && producer.Size.Var is null && high <= producer.Size.Constant && address.Constant <= producer.Size.Constant - high)
         {
-            // A handle a map will assign: the access stays inside the mapping (a step that would not fails as a bad
-            // scenario), so within the buffer's lines, or the pool's when it may bounce.
+            // A handle a map will assign, and an access that stays inside the mapping's size: within the buffer's
+            // lines, or the pool's when it may bounce. (A device may compute an address outside it: then every line.)
             return MapBound(ProducerValues(ctx.S, producer, made.Program), producer) is { Fresh: false } b ? (b.Lines, b.Keys, b.Unsettled) : null;
         }
 

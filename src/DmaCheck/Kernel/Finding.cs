@@ -47,6 +47,7 @@ public static class FindingKinds
     public const string DoubleFree = "double-free";
     public const string UseAfterFree = "use-after-free";
     public const string AccessOutsideRam = "access-outside-ram";
+    public const string DeviceOutsideMapping = "device-access-unmapped";
     public const string SwiotlbOverflow = "swiotlb-buffer-overflow";
     public const string SwiotlbStaleBytes = "swiotlb-stale-bytes";
     public const string SwiotlbFull = "swiotlb-full";
@@ -76,7 +77,6 @@ public static class FindingKinds
     public const string DmaApiSyncWriteOnlyToDevice = "dma-api-sync-write-only-to-device";
     public const string DmaApiCachelineOverlap = "dma-api-cacheline-overlap";
     public const string CpuTouchesDeviceOwned = "cpu-access-device-owned";
-    public const string DeviceOutsideMapping = "device-access-unmapped";
     public const string DeviceTouchesCpuOwned = "device-access-cpu-owned";
     public const string CpuWriteSharesLine = "cpu-write-shares-cacheline";
     public const string DmaApiLeak = "dma-api-leak";
@@ -145,6 +145,7 @@ public static class FindingKindRegistry
         Model(FindingKinds.DmaAddrOverflow, Api, "the device cannot reach the buffer or the bounce slots: the map fails"),
         Model(FindingKinds.MapResourceRam, Api, "dma_map_resource of RAM refused with a WARN (before a9c38c5d267c)"),
         Model(FindingKinds.MapSingleVmalloc, Api, "dma_map_single of a vmalloc address refused with a WARN (4544b9f25e70)"),
+        Model(FindingKinds.DeviceOutsideMapping, [Severity.InformationLeak, Severity.Corruption], "a DMA engine reaches memory outside the mapping its address was computed from, or that no live mapping or coherent buffer of its device covers: the bytes land in (or come from) whoever owns that memory, which the finding names"),
         Model(FindingKinds.IommuTranslationFault, Fault, "a device reaches an IOVA its IOMMU domain has no translation for: the SMMU terminates the transaction"),
         Model(FindingKinds.IommuPermissionFault, Fault, "a device writes through a read-only IOMMU mapping, or reads through a write-only one"),
         Model(FindingKinds.IommuUnmapUnmapped, Api, "iommu-dma's WARN on an unmap of an IOVA (or part of one) that has no translation"),
@@ -171,7 +172,6 @@ public static class FindingKindRegistry
         Debug(FindingKinds.DmaApiSgSegmentAcrossBoundary, "E20", "an sg element crossing the device's segment boundary"),
         Debug(FindingKinds.DmaApiCachelineOverlap, "E21", "two mappings that are not TO_DEVICE start in one cache line"),
         Debug(FindingKinds.CpuTouchesDeviceOwned, "ownership", "the CPU touches a streaming buffer the device owns"),
-        Debug(FindingKinds.DeviceOutsideMapping, "ownership", "a DMA engine touches memory no live mapping of its device covers"),
         Debug(FindingKinds.DeviceTouchesCpuOwned, "ownership", "a DMA engine touches a mapping the CPU owns"),
         Debug(FindingKinds.CpuWriteSharesLine, "ownership", "the CPU writes bytes sharing a cache line with a mapping the device owns"),
         Debug(FindingKinds.DmaApiLeak, "E22", "mappings or coherent buffers still live when the driver is unbound"),

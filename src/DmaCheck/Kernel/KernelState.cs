@@ -27,7 +27,8 @@ public sealed record KernelState(
     /// tenants' pages allocated (GFP_HIGHUSER: highmem first where there is highmem) and, for highmem, mapped
     /// cacheable in the tenant's own address space; nothing else allocated.
     /// </summary>
-    public static KernelState Boot(PlatformLayout layout, KernelConfig config, HardwareConfig hardware, IReadOnlyList<TenantSpec>? tenants = null)
+    /// <param name="placed">Buffers the scenario places at given physical addresses (<see cref="PlacedBuffers"/>), reserved after the swiotlb pool and before the tenants.</param>
+    public static KernelState Boot(PlatformLayout layout, KernelConfig config, HardwareConfig hardware, IReadOnlyList<TenantSpec>? tenants = null, IReadOnlyList<PlacedBufferSpec>? placed = null)
     {
         var mmu = Mmu.Empty.WithSpeculation(hardware.SpeculativeFill);
         foreach (var bank in layout.Banks)
@@ -61,6 +62,11 @@ public sealed record KernelState(
             }
 
             k = k.ReserveSwiotlb();
+        }
+
+        if (placed is { Count: > 0 })
+        {
+            k = PlacedBuffers.Place(k, placed);
         }
 
         foreach (var t in tenants ?? [])

@@ -31,6 +31,8 @@ public sealed class Binder
     private readonly Dictionary<string, Token> tenantAt = new(StringComparer.Ordinal);
     private readonly List<ReservedMemorySpec> reserved = [];
     private readonly Dictionary<string, Token> reservedAt = new(StringComparer.Ordinal);
+    private readonly List<PlacedBufferSpec> placed = [];
+    private readonly List<Token> placedAt = [];
 
     private readonly SettingOverrides overrides;
 
@@ -215,7 +217,10 @@ public sealed class Binder
         }
 
         return new Scenario(source, syntax.Title?.Text ?? Path.GetFileNameWithoutExtension(source.Path), profile, config, hardware,
-            programs, agents, writers, observed, expectations, declared, notes.Order(StringComparer.Ordinal).ToList(), tenants, BindDeclaredFindings());
+            programs, agents, writers, observed, expectations, declared, notes.Order(StringComparer.Ordinal).ToList(), tenants, BindDeclaredFindings())
+        {
+            Placed = placed,
+        };
     }
 
     /// <summary>
@@ -232,7 +237,7 @@ public sealed class Binder
     /// <summary>Places the tenants as the boot kernel would, so the hardware knows which lines hold whose data.</summary>
     private HardwareConfig PlaceTenants(KernelProfile profile, KernelConfig config, HardwareConfig hardware)
     {
-        if (tenants.Count == 0 && config.SwiotlbMode(profile.Layout) == SwiotlbBoot.Off)
+        if (tenants.Count == 0 && placed.Count == 0 && config.SwiotlbMode(profile.Layout) == SwiotlbBoot.Off)
         {
             return hardware;
         }
@@ -240,7 +245,11 @@ public sealed class Binder
         KernelState boot;
         try
         {
-            boot = KernelState.Boot(profile.Layout, config, hardware, tenants);
+            boot = KernelState.Boot(profile.Layout, config, hardware, tenants, placed);
+        }
+        catch (PlacementException e)
+        {
+            throw Error(placedAt[e.Index], $"buffer '{placed[e.Index].Name}': {e.Message}");
         }
         catch (NotModelledException e)
         {
@@ -278,12 +287,16 @@ public sealed class Binder
     private void BindDeclaration(DeclSyntax decl)
     {
         var name = decl.Name.Text;
-        if (devices.ContainsKey(name) || firmware.ContainsKey(name) || tenantAt.ContainsKey(name) || reservedAt.ContainsKey(name))
+        if (devices.ContainsKey(name) || firmware.ContainsKey(name) || tenantAt.ContainsKey(name) || reservedAt.ContainsKey(name) || placed.Any(b => b.Name == name))
         {
             throw Error(decl.Name, $"'{name}' is declared twice");
         }
 
-        if (decl.Keyword.Text == "tenant")
+        if (decl.Keyword.Text == "buffer")
+        {
+            BindPlacedBuffer(decl);
+        }
+        else if (decl.Keyword.Text == "tenant")
         {
             BindTenant(decl);
         }
@@ -428,6 +441,40 @@ public sealed class Binder
         reservedAt[decl.Name.Text] = decl.Name;
     }
 
+    /// <summary><c>buffer NAME { phys = PA, size = N }</c>: a kernel buffer at a given physical address (<see cref="PlacedBuffers"/>).</summary>
+    private void BindPlacedBuffer(DeclSyntax decl)
+    {
+        Token? phys = null;
+        Token? size = null;
+        foreach (var p in decl.Properties)
+        {
+            switch (p.Key.Text)
+            {
+                case "phys":
+                    phys = p.Value.Kind == TokenKind.Number ? p.Value : throw Error(p.Value, "phys is the buffer's physical address, a number such as 0x82f17400");
+                    break;
+                case "size":
+                    size = p.Value.Kind == TokenKind.Number && p.Value.Number > 0 && p.Value.Number <= PlacedBuffers.MaxSize
+                        ? p.Value
+                        : throw Error(p.Value, $"a placed buffer holds 1 byte to {PlacedBuffers.MaxSize >> 20} MiB");
+                    break;
+                default:
+                    throw Error(p.Key, $"unknown buffer property '{p.Key.Text}' (known: phys, size)");
+            }
+        }
+
+        var name = decl.Name.Text;
+        if (syntax.Agents.SelectMany(a => a.Body).OfType<CallSyntax>().FirstOrDefault(c => c.Target?.Text == name) is { } assigned)
+        {
+            throw Error(assigned.Target!, $"'{name}' is a placed buffer (declared on line {decl.Name.Span.Line}): a call cannot assign it");
+        }
+
+        placed.Add(new PlacedBufferSpec(name,
+            (phys ?? throw Error(decl.Name, $"buffer '{name}' must give its physical address: {{ phys = 0x82f17400, size = 512 }}")).Number,
+            (size ?? throw Error(decl.Name, $"buffer '{name}' must give its size: {{ phys = 0x82f17400, size = 512 }}")).Number));
+        placedAt.Add(phys);
+    }
+
     /// <summary><c>tenant NAME { pages = N, data = WRITER [, zone = default|lowmem] }</c>.</summary>
     private void BindTenant(DeclSyntax decl)
     {
@@ -544,7 +591,7 @@ public sealed class Binder
 
     private DmaDevice Device(ExprSyntax e)
     {
-        if (e.Terms.Count > 1 || e.Offset is not null || e.Head.Kind != TokenKind.Identifier)
+        if (e.Terms.Count > 1 || e.Offset is not null || e.Mask is not null || e.Head.Kind != TokenKind.Identifier)
         {
             throw Error(e.Span, $"expected a device name, not '{source.Line(e.Span.Line).Substring(e.Span.Column - 1, Math.Min(e.Span.Length, source.Line(e.Span.Line).Length - e.Span.Column + 1))}'");
         }
@@ -757,14 +804,15 @@ public sealed class Binder
             throw Error(head, $"unknown field '.{field}' (a coherent buffer has .cpu and .dma)");
         }
 
-        if (!locals.Contains(name) && !syntax.Agents.SelectMany(a => a.Body).OfType<CallSyntax>().Any(c => c.Target?.Text == name))
+        if (!locals.Contains(name) && !placed.Any(b => b.Name == name) && !syntax.Agents.SelectMany(a => a.Body).OfType<CallSyntax>().Any(c => c.Target?.Text == name))
         {
             throw Error(head, observedAt.ContainsKey(name) || syntax.Agents.SelectMany(a => a.Body).OfType<ReadSyntax>().Any(r => r.Var.Text == name)
                 ? $"'{name}' holds observed bytes, not an address"
                 : $"unknown variable '{name}': it is never assigned");
         }
 
-        return new ValueExpr(name, field, offset, e.Span, text);
+        ulong? mask = e.Mask is { } m ? (e.MaskInverted ? ~m.Number : m.Number) : null;
+        return new ValueExpr(name, field, offset, e.Span, text) { Mask = mask };
     }
 
     private Statement BindCall(CallSyntax call, HashSet<string> locals)
@@ -882,9 +930,9 @@ public sealed class Binder
             where TFlags : struct, Enum
         {
             var e = call.Args[i];
-            if (e.Offset is not null)
+            if (e.Offset is not null || e.Mask is not null)
             {
-                throw binder.Error(e.Offset, "flags are joined with '|', not '+'");
+                throw binder.Error(e.Offset ?? e.Mask!, "flags are joined with '|', not '+' or '&'");
             }
 
             var value = 0L;
@@ -908,7 +956,7 @@ public sealed class Binder
         public Token Word(int i, string what)
         {
             var e = call.Args[i];
-            return e.Terms.Count == 1 && e.Offset is null && e.Head.Kind == TokenKind.Identifier
+            return e.Terms.Count == 1 && e.Offset is null && e.Mask is null && e.Head.Kind == TokenKind.Identifier
                 ? e.Head
                 : throw binder.Error(e.Span, $"expected {what}, not '{e.Head.Text}'");
         }
@@ -952,9 +1000,9 @@ public sealed class Binder
 
     private Gfp Gfp(ExprSyntax e)
     {
-        if (e.Offset is not null)
+        if (e.Offset is not null || e.Mask is not null)
         {
-            throw Error(e.Offset, "gfp flags are joined with '|', not '+'");
+            throw Error(e.Offset ?? e.Mask!, "gfp flags are joined with '|', not '+' or '&'");
         }
 
         var gfp = Kernel.Gfp.None;
@@ -982,9 +1030,9 @@ public sealed class Binder
 
     private DmaAttrs Attrs(ExprSyntax e)
     {
-        if (e.Offset is not null)
+        if (e.Offset is not null || e.Mask is not null)
         {
-            throw Error(e.Offset, "DMA attributes are joined with '|', not '+'");
+            throw Error(e.Offset ?? e.Mask!, "DMA attributes are joined with '|', not '+' or '&'");
         }
 
         var attrs = DmaAttrs.None;
@@ -1008,7 +1056,7 @@ public sealed class Binder
 
     private int Order(ExprSyntax e)
     {
-        if (e.Terms.Count != 1 || e.Head.Kind != TokenKind.Number || e.Head.Number > 10 || e.Offset is not null)
+        if (e.Terms.Count != 1 || e.Head.Kind != TokenKind.Number || e.Head.Number > 10 || e.Offset is not null || e.Mask is not null)
         {
             throw Error(e.Span, "the order is a number from 0 to 10 (MAX_ORDER)");
         }
@@ -1018,7 +1066,7 @@ public sealed class Binder
 
     private DmaDirection Direction(ExprSyntax e)
     {
-        if (e.Terms.Count == 1 && e.Offset is null && Enum.TryParse<DmaDirection>(e.Head.Text, out var dir) && e.Head.Kind == TokenKind.Identifier)
+        if (e.Terms.Count == 1 && e.Offset is null && e.Mask is null && Enum.TryParse<DmaDirection>(e.Head.Text, out var dir) && e.Head.Kind == TokenKind.Identifier)
         {
             return dir;
         }

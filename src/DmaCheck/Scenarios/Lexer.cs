@@ -34,7 +34,7 @@ public sealed record Token(TokenKind Kind, string Text, SourceSpan Span)
 /// </summary>
 public static class Lexer
 {
-    private static readonly string[] Symbols = ["->", "..", "==", "!=", "&&", "||", "{", "}", "(", ")", "[", "]", "=", ",", ":", "|", "+", "<", ">", ";"];
+    private static readonly string[] Symbols = ["->", "..", "==", "!=", "&&", "||", "{", "}", "(", ")", "[", "]", "=", ",", ":", "|", "+", "<", ">", ";", "&", "~"];
 
     public static List<Token> Tokenize(SourceText source)
     {

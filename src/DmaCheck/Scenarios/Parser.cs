@@ -138,7 +138,7 @@ public sealed partial class Parser
                     ExpectSymbol("=", "after the setting name");
                     settings.Add(new SetSyntax(key, ParseValueToken("a value")));
                     break;
-                case "device" or "firmware" or "tenant" or "reserved" when PeekAt(2).Kind == TokenKind.Symbol && PeekAt(2).Text == "{":
+                case "device" or "firmware" or "tenant" or "reserved" or "buffer" when PeekAt(2).Kind == TokenKind.Symbol && PeekAt(2).Text == "{":
                     decls.Add(ParseDeclaration());
                     break;
                 case "firmware":
@@ -178,10 +178,10 @@ public sealed partial class Parser
                 case "expect":
                     expects.Add(ParseExpect());
                     break;
-                case "device" or "tenant" or "reserved":
+                case "device" or "tenant" or "reserved" or "buffer":
                     throw Error(PeekAt(2), $"expected '{{' after '{keyword.Text} {PeekAt(1).Text}', found {PeekAt(2)}");
                 default:
-                    throw Error(keyword, $"unknown declaration '{keyword.Text}' (expected scenario, profile, set, device, firmware, tenant, reserved, cpu, user, dma or expect)");
+                    throw Error(keyword, $"unknown declaration '{keyword.Text}' (expected scenario, profile, set, device, firmware, tenant, reserved, buffer, cpu, user, dma or expect)");
             }
 
             EndOfStatement();
@@ -412,6 +412,31 @@ public sealed partial class Parser
     private ExprSyntax ParseExpr()
     {
         var first = Peek;
+        if (IsSymbol("("))
+        {
+            // (VAR & MASK) or (VAR & ~MASK): the bits of an address a device computes with (an NVMe PRP entry's page).
+            Next();
+            var head = ExpectIdentifier("a variable to mask, as in (h & ~0xfff)");
+            ExpectSymbol("&", "after the variable: (VAR & MASK) or (VAR & ~MASK)");
+            var inverted = false;
+            if (IsSymbol("~"))
+            {
+                Next();
+                inverted = true;
+            }
+
+            var mask = ExpectNumber("the mask, as in (h & ~0xfff)");
+            ExpectSymbol(")", "to close the masked value");
+            Token? plus = null;
+            if (IsSymbol("+"))
+            {
+                Next();
+                plus = ExpectNumber("a byte offset after '+'");
+            }
+
+            return new ExprSyntax([head], plus, SpanFrom(first)) { Mask = mask, MaskInverted = inverted };
+        }
+
         if (first.Kind is not (TokenKind.Identifier or TokenKind.Number))
         {
             throw Error(first, $"expected a value (a number, a variable, or flags), found {first}");
@@ -443,10 +468,23 @@ public sealed partial class Parser
             Next();
             var expr = ParseExpr();
             ExpectSymbol(")", "to close the address");
+            if (space == AddressSpace.Dma && IsSymbol("+"))
+            {
+                // dma(h) + N is dma(h + N): the device adds to the address it was given.
+                var plus = Next();
+                var offset = ExpectNumber("a byte offset after '+'");
+                if (expr.Offset is not null)
+                {
+                    throw Error(plus, "one offset per address: write dma(h + N) or dma(h) + N, not both");
+                }
+
+                expr = expr with { Offset = offset };
+            }
+
             return new AddressSyntax(space, expr, SpanFrom(first));
         }
 
-        if (first.Kind != TokenKind.Identifier)
+        if (first.Kind != TokenKind.Identifier && !IsSymbol("("))
         {
             throw Error(first, $"expected a buffer variable, phys(ADDR) or dma(ADDR), found {first}");
         }

@@ -323,12 +323,15 @@ public sealed class ScenarioModel : IScenarioModel
         FrontEnd = new DmaMapping<DebugState>(Environment, scenario.KernelConfig.DmaApiDebug
             ? new DmaDebugHooks(Environment, scenario.KernelConfig)
             : NoDmaDebugHooks<DebugState>.Instance);
-        var kernel = KernelState.Boot(scenario.Profile.Layout, scenario.KernelConfig, scenario.Hardware, scenario.Tenants);
+        var kernel = KernelState.Boot(scenario.Profile.Layout, scenario.KernelConfig, scenario.Hardware, scenario.Tenants, scenario.Placed);
         var agents = scenario.Agents
             .Select(p => new AgentState(ImmutableStack.Create(new Frame(p, 0, ImmutableDictionary<string, Value>.Empty)), null))
             .Select(a => Normalise(a))
             .ToImmutableArray();
-        Initial = new ControlState(DmaState.Boot(kernel), agents, ImmutableSortedDictionary<string, Value>.Empty.WithComparers(StringComparer.Ordinal),
+        // A placed buffer is a kernel pointer from the start: its linear-map address.
+        var vars = ImmutableSortedDictionary<string, Value>.Empty.WithComparers(StringComparer.Ordinal)
+            .AddRange(scenario.Placed.Select(b => KeyValuePair.Create(b.Name, (Value)new KernelPointer(kernel.Layout.PhysToVirt(b.Pa), b.Size))));
+        Initial = new ControlState(DmaState.Boot(kernel), agents, vars,
             ImmutableSortedSet<string>.Empty.WithComparer(StringComparer.Ordinal), scenario.InitialObserved());
     }
 

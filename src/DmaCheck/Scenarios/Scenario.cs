@@ -57,8 +57,12 @@ public sealed record Expectation(string Name, SourceSpan Span, string Text, IRea
     public bool Implied { get; init; }
 }
 
-/// <summary>A value expression: a number, or a variable (optionally a field of it), plus a constant offset.</summary>
-public sealed record ValueExpr(string? Var, string? Field, ulong Constant, SourceSpan Span, string Text);
+/// <summary>A value expression: a number, or a variable (optionally a field of it, optionally masked), plus a constant offset.</summary>
+public sealed record ValueExpr(string? Var, string? Field, ulong Constant, SourceSpan Span, string Text)
+{
+    /// <summary>For <c>(VAR &amp; MASK)</c> and <c>(VAR &amp; ~MASK)</c>: the bits of the variable's value kept (already complemented for <c>~</c>), before <see cref="Constant"/> is added.</summary>
+    public ulong? Mask { get; init; }
+}
 
 public abstract record Statement(SourceSpan Span, string Text)
 {
@@ -197,6 +201,9 @@ public sealed record Scenario(
     IReadOnlyList<DeclaredFinding> DeclaredFindings)
 {
     public string File => Source.Path;
+
+    /// <summary>The buffers placed at given physical addresses (<c>buffer NAME { phys = PA, size = N }</c>), in file order.</summary>
+    public IReadOnlyList<PlacedBufferSpec> Placed { get; init; } = [];
 
     /// <summary>
     /// The observed variables a run starts with: the checks statements imply (memory given to another security domain

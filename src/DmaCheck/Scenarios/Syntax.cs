@@ -45,10 +45,19 @@ public sealed record DeclaredSyntax(Token Name, Token Verdict, Token? AtLeast, T
 /// <summary>A declared finding: <c># expect finding KIND [in FUNCTION] [owner NAME]</c>, or (Kind null) <c># expect no findings</c>.</summary>
 public sealed record DeclaredFindingSyntax(SourceSpan Span, Token? Kind, Token? Function, Token? Owner);
 
-/// <summary>A value: a number, a variable, a field (<c>buf.dma</c>), optionally plus a number; or flags joined by '|'.</summary>
+/// <summary>
+/// A value: a number, a variable, a field (<c>buf.dma</c>), or a masked one (<c>(h &amp; ~0xfff)</c>), optionally plus a
+/// number; or flags joined by '|'.
+/// </summary>
 public sealed record ExprSyntax(IReadOnlyList<Token> Terms, Token? Offset, SourceSpan Span)
 {
     public Token Head => Terms[0];
+
+    /// <summary>The number after <c>&amp;</c> in <c>(VAR &amp; [~]MASK)</c>, if any.</summary>
+    public Token? Mask { get; init; }
+
+    /// <summary>Whether the mask is written <c>~MASK</c> (its complement is what is kept).</summary>
+    public bool MaskInverted { get; init; }
 }
 
 public abstract record StmtSyntax(SourceSpan Span, string Text);

@@ -4,7 +4,8 @@ namespace DmaCheck.Traces;
 public static class TraceCheck
 {
     /// <summary>Checks <paramref name="input"/> (named <paramref name="file"/> in messages). Throws <see cref="TraceInputException"/> for bad input.</summary>
-    public static TraceResult Run(Stream input, string file, TraceOptions options)
+    /// <param name="observe">Also gets each event the checks get (before --until), e.g. a <see cref="ScenarioEmitter"/>.</param>
+    public static TraceResult Run(Stream input, string file, TraceOptions options, Action<TraceEvent>? observe = null)
     {
         var debug = new TraceDebug(options.Devices);
         var whatIf = options.Profile is { } profile ? new WhatIfReplay(profile, options.Devices) : null;
@@ -19,6 +20,7 @@ public static class TraceCheck
 
             debug.Add(e);
             whatIf?.Add(e);
+            observe?.Invoke(e);
         }, () => stoppedAt is not null);
         debug.Finish(stoppedAt is null ? (options.Until is null ? "at the end of the trace" : $"at --until {options.UntilText} (the trace ends before it)") : $"at --until {options.UntilText}");
         var notes = debug.Notes.ToList();

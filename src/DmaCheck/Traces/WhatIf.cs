@@ -494,7 +494,7 @@ public sealed class WhatIfReplay
         var n = new List<string>(notes);
         n.Insert(0, coherent
             ? $"DMA is cache-coherent on {profile.Name}: there is no cache maintenance, so no buffer can share a granule unsafely."
-            : $"every device is taken as non-coherent (no dma-coherent in its DT); the DMA mask is taken to reach every address and swiotlb=force is off, so only the profile's size rule bounces; the maintenance shown is the model's ({KernelName()}) on cache lines as large as the granule; no scenario is generated for a hazard yet (issue 18 item 4), so 'fewest spontaneous events' is read off that maintenance, not explored.");
+            : $"every device is taken as non-coherent (no dma-coherent in its DT); the DMA mask is taken to reach every address and swiotlb=force is off, so only the profile's size rule bounces; the maintenance shown is the model's ({KernelName()}) on cache lines as large as the granule; 'fewest spontaneous events' is read off that maintenance; --emit-scenario OUT.dmc writes the trace (or a --from/--to window) as a scenario whose check explores it.");
         return new WhatIfSummary(profile.Name, profile.Description, coherent, (int)granule, granuleSource, kernel.Hardware.LineSize,
             maps, toDevice, bounced, checkedMaps, notChecked, bufferHazards, pairHazards, n, pool?.Slots ?? 0, peakSlots, poolFull);
     }

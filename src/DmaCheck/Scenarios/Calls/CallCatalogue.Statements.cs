@@ -9,8 +9,8 @@ namespace DmaCheck.Scenarios;
 
 public static partial class CallCatalogue
 {
-    /// <summary>The parts an access reads: the mappings and owners it checks, and dma-debug's entries.</summary>
-    private const P AccessReads = P.PageTables | P.PageAllocator | P.CoherentBuffers | P.AtomicPool | P.StreamingMappings | P.Swiotlb | P.DebugEntries | P.Variables | P.Observed;
+    /// <summary>The parts an access reads: the mappings and owners it checks (a device access outside its mapping names the kmalloc object it lands in), and dma-debug's entries.</summary>
+    private const P AccessReads = P.PageTables | P.PageAllocator | P.Slab | P.CoherentBuffers | P.AtomicPool | P.StreamingMappings | P.Swiotlb | P.DebugEntries | P.Variables | P.Observed;
 
     /// <summary>The language's own statements: reads and writes, polls, smc, signal and wait.</summary>
     public static ImmutableArray<StepSemantics> Statements { get; } =
@@ -60,13 +60,27 @@ public static partial class CallCatalogue
             throw c.Bad($"'{a.Address.Text}' is a coherent buffer: its DMA address is '{a.Address.Var}.dma'");
         }
 
-        if (a.Address.Var is { } name && value!.Size is { } size && (a.Address.Constant > size || a.High > size - a.Address.Constant))
+        var address = c.Number(a.Address);
+
+        // A device computes its addresses (an NVMe PRP entry from a handle's page and offset bits) and may leave the
+        // mapping it was given: that is modelled below (device-access-unmapped). A CPU, user or firmware access past
+        // the end of its buffer is a mistake in the scenario.
+        (string Name, ulong Start, ulong Size)? given = null;
+        if (a.Address.Var is { } name && value!.Size is { } size)
         {
-            var at = a.Address.Constant == 0 ? string.Empty : $" at offset {a.Address.Constant}";
-            throw c.Bad($"the access [{a.Low}..{a.High}){at} runs past the end of '{name}' ({size} bytes)");
+            var baseAddress = c.Number(a.Address with { Constant = 0, Mask = null });
+            var offset = unchecked(address - baseAddress);
+            if (a.Space == AddressSpace.Dma && program.Kind == AgentKind.Device)
+            {
+                given = (name, baseAddress, size);
+            }
+            else if (address < baseAddress || offset > size || a.High > size - offset)
+            {
+                var at = offset == 0 ? string.Empty : address < baseAddress ? $" at 0x{baseAddress - address:x} before it" : $" at offset {offset}";
+                throw c.Bad($"the access [{a.Low}..{a.High}){at} runs past the end of '{name}' ({size} bytes)");
+            }
         }
 
-        var address = c.Number(a.Address);
         var length = a.High - a.Low;
         if (a.Space != AddressSpace.Virtual && address == DmaApi.DmaMappingError)
         {
@@ -134,6 +148,11 @@ public static partial class CallCatalogue
             var pfn = pa >> PlatformLayout.PageShift;
             findings.Add(new Finding(FindingKinds.UseAfterFree, program.Name, pfn, freed, a.IsWrite ? Severity.Corruption : Severity.InformationLeak,
                 $"{program.Name} {verb} pfn 0x{pfn:x} through '{a.Address.Text}' after it was freed: the page belongs to {freed.Describe()}"));
+        }
+
+        if (program.Kind == AgentKind.Device && a.Space == AddressSpace.Dma && QcomScm.AssignedAt(kernel, pa, length) is null)
+        {
+            DeviceBounds.Check(c, a, given, start, pa, length, findings);
         }
 
         if (c.Debugging)

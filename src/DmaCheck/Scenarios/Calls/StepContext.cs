@@ -72,7 +72,7 @@ public sealed class StepContext(ScenarioModel model, ControlState state, Frame f
             (DmaHandle h, null) => h.Dma,
             _ => throw Bad($"'{e.Text}': a {Describe(v)} has no field '.{e.Field}'"),
         };
-        return unchecked(baseValue + (e.Var is null ? 0 : e.Constant));
+        return unchecked((e.Mask is { } mask ? baseValue & mask : baseValue) + (e.Var is null ? 0 : e.Constant));
     }
 
     /// <summary>Whether <paramref name="e"/> denotes a virtual address: a kernel pointer, a page's address, a user address, a coherent buffer's CPU side, or a number that was one.</summary>
@@ -101,7 +101,7 @@ public sealed class StepContext(ScenarioModel model, ControlState state, Frame f
         where T : Value
     {
         var value = Lookup(e);
-        if (e.Var is not null && e.Constant != 0)
+        if (e.Var is not null && (e.Constant != 0 || e.Mask is not null))
         {
             throw Bad($"'{e.Text}': {what}, with no offset");
         }
