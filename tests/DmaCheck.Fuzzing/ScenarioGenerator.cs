@@ -112,12 +112,15 @@ public static class ScenarioGenerator
     /// <param name="OuterCache">The board has an outer (PL310) cache, behind which a coherent DMA master is not modelled: its devices are all non-coherent.</param>
     private sealed record ProfileFacts(string Name, bool Arm64, bool Streaming, bool NoKernelMapping, bool DmaOffset, bool DmaEngine, bool Xen, string VaddrToPage, bool AlwaysCoherent = false, bool OuterCache = false);
 
+    /// <summary>Whether the generator writes scenarios for <paramref name="profile"/> (see <see cref="AllProfiles"/>).</summary>
+    public static bool Generates(KernelProfile profile) => profile.Arch is Arch.Arm64 or Arch.Arm32 or Arch.X86_64;
+
     /// <summary>
     /// Every profile the engine has, in its order, except the MIPS, RISC-V and powerpc ones: the model covers their
     /// streaming maintenance only (coherent allocation for a non-coherent device, sg tables and swiotlb stop as not
     /// modelled there), which the generator's plans do not know yet; their scenarios are under scenarios/history.
     /// </summary>
-    private static readonly ProfileFacts[] AllProfiles = Profiles.All.Where(p => p.Arch is Arch.Arm64 or Arch.Arm32 or Arch.X86_64).Select(p => new ProfileFacts(
+    private static readonly ProfileFacts[] AllProfiles = Profiles.All.Where(Generates).Select(p => new ProfileFacts(
         p.Name,
         Arm64: p.Arch == Arch.Arm64,
         Streaming: p.Arch is Arch.Arm64 or Arch.X86_64 && !p.ArmDmaOps,
