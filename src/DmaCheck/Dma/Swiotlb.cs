@@ -150,30 +150,8 @@ public sealed record SwiotlbPool(ulong Start, int Slots, bool ForceBounce, int S
     /// <paramref name="iotlbAlignMask"/> is skipped by one; otherwise it wins if a free run of nslots starts there, or
     /// the search moves on by the stride, (mask &gt;&gt; IO_TLB_SHIFT) + 1. Every slot is checked at most once.
     /// </summary>
-    private int? AddressMaskSearch(ulong iotlbAlignMask, ulong origAddr, int nslots)
-    {
-        var stride = (int)(iotlbAlignMask >> SlotShift) + 1;
-        var index = Wrap(SearchIndex);
-        for (var checkedSlots = 0; checkedSlots < Slots;)
-        {
-            if ((SlotAddress(index) & iotlbAlignMask) != (origAddr & iotlbAlignMask))
-            {
-                index = Wrap(index + 1);
-                checkedSlots++;
-                continue;
-            }
-
-            if (FreeRun(index) >= nslots)
-            {
-                return index;
-            }
-
-            index = Wrap(index + stride);
-            checkedSlots += stride;
-        }
-
-        return null;
-    }
+    private int? AddressMaskSearch(ulong iotlbAlignMask, ulong origAddr, int nslots) =>
+        SearchFrom(Wrap(SearchIndex), iotlbAlignMask, (int)(iotlbAlignMask >> SlotShift) + 1, origAddr, nslots);
 
     /// <summary>
     /// swiotlb_find_slots of v5.12..v6.2 (1f221a0d0dbf; one area): iotlb_align_mask = min_align_mask without the bits
@@ -212,9 +190,16 @@ public sealed record SwiotlbPool(ulong Start, int Slots, bool ForceBounce, int S
     /// <paramref name="mask"/> is skipped by one, else it wins with a free run of nslots, else the search moves by the
     /// stride. With a zero mask and a stride of 2 for a page or more this is v5.4..v5.11's swiotlb_tbl_map_single.
     /// </summary>
-    private int? StridedSearch(ulong mask, int stride, ulong origAddr, int nslots)
+    private int? StridedSearch(ulong mask, int stride, ulong origAddr, int nslots) =>
+        SearchFrom(Wrap((SearchIndex + stride - 1) / stride * stride), mask, stride, origAddr, nslots);
+
+    /// <summary>
+    /// The walk both searches share, from slot <paramref name="index"/>: a slot that differs from the original in
+    /// <paramref name="mask"/> is skipped by one, else it wins with a free run of nslots, else the walk moves by
+    /// <paramref name="stride"/>. Every slot is checked at most once.
+    /// </summary>
+    private int? SearchFrom(int index, ulong mask, int stride, ulong origAddr, int nslots)
     {
-        var index = Wrap((SearchIndex + stride - 1) / stride * stride);
         for (var checkedSlots = 0; checkedSlots < Slots;)
         {
             if ((SlotAddress(index) & mask) != (origAddr & mask))
