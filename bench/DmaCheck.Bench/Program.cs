@@ -87,7 +87,7 @@ public static class Program
             }
         }
 
-        Console.WriteLine("file\tstates\ttransitions\tfinals\tbytes/state\tstates/s\tseconds\tcpu-s\tgc0/1/2\tinconclusive");
+        Console.WriteLine("file\tstates\ttransitions\tfinals\tbytes/state\tstates/s\tseconds\tcpu-s\tgc0/1/2\tgc-pause-ms\tinconclusive");
         foreach (var file in files)
         {
             var rates = new List<double>();
@@ -97,6 +97,7 @@ public static class Program
                 var model = new DmaCheck.Scenarios.ScenarioModel(DmaCheck.Scenarios.Binder.Load(file, File.ReadAllText(file)));
                 var gcs = (GC.CollectionCount(0), GC.CollectionCount(1), GC.CollectionCount(2));
                 var cpu = System.Diagnostics.Process.GetCurrentProcess().TotalProcessorTime;
+                var paused = GC.GetTotalPauseDuration();
                 var watch = System.Diagnostics.Stopwatch.StartNew();
                 var r = new DmaCheck.Exploration.LineSetExplorer { Threads = threads }.Explore(model,
                     new DmaCheck.Exploration.ExplorationLimits(MaxStates: maxStates, Threads: threads, Reduction: reduction));
@@ -106,7 +107,7 @@ public static class Program
                 rates.Add(st.States / s);
                 cpuRates.Add(st.States / cpuSeconds);
                 Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                    $"{Path.GetFileName(file)}\t{st.States}\t{st.Transitions}\t{st.FinalStates}\t{(st.States == 0 ? 0 : (double)st.StoredBytes / st.States):0.0}\t{st.States / s:0}\t{s:0.000}\t{cpuSeconds:0.000}\t{GC.CollectionCount(0) - gcs.Item1}/{GC.CollectionCount(1) - gcs.Item2}/{GC.CollectionCount(2) - gcs.Item3}\t{r.Inconclusive}"));
+                    $"{Path.GetFileName(file)}\t{st.States}\t{st.Transitions}\t{st.FinalStates}\t{(st.States == 0 ? 0 : (double)st.StoredBytes / st.States):0.0}\t{st.States / s:0}\t{s:0.000}\t{cpuSeconds:0.000}\t{GC.CollectionCount(0) - gcs.Item1}/{GC.CollectionCount(1) - gcs.Item2}/{GC.CollectionCount(2) - gcs.Item3}\t{(GC.GetTotalPauseDuration() - paused).TotalMilliseconds:0}\t{r.Inconclusive}"));
             }
 
             if (repeat > 1)

@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using System.Runtime.InteropServices;
 using DmaCheck.Hardware;
 using DmaCheck.Scenarios;
 
@@ -22,29 +21,26 @@ public sealed partial class LineSetExplorer
     internal int ChunkNodes { get; init; } = 256;
 
     /// <summary>
-    /// A child an expansion found, not yet written: its fingerprint, its lines' fingerprint, the learnt step and the
-    /// step as taken, and its lines: the parent's with one line set to set <see cref="EditSet"/> (when it is 0 or
-    /// more), the parent's unchanged (-1), or <see cref="Map"/> (-2).
+    /// A child an expansion found, not yet written: its fingerprint, its lines' fingerprint, the learnt step's number,
+    /// and its lines: the parent's with one line set to set <see cref="EditSet"/> (when it is 0 or more), the parent's
+    /// unchanged (-1), or those of its <see cref="CandidateList.Slow"/> entry (-2). Plain numbers only, so that a list
+    /// of them is copied and cleared without the garbage collector's write barriers.
     /// </summary>
     private struct PackedCandidate
     {
         public UInt128 Fingerprint;
         public UInt128 Lines;
-        public PackedStep Step;
-        public StepResult Taken;
-        public LineMap? Map;
-        public IReadOnlyList<HwOp>? ResolvedOps;
+        public UInt128 EditHash;
         public ulong EditLine;
         public int EditSet;
-        public UInt128 EditHash;
+
+        /// <summary>The learnt step (<see cref="PackedStates.StepAt"/>).</summary>
+        public int Step;
+
+        /// <summary>The child's entry in <see cref="CandidateList.Slow"/>, or -1: a step the general path applied.</summary>
+        public int Slow;
+
         public int Cost;
-        public bool Miss;
-
-        /// <summary>A poll that missed and changed nothing: the node itself (kept for its read's findings).</summary>
-        public bool Loop;
-
-        /// <summary>Set by the visited set (or its shard): the child was not seen before.</summary>
-        public bool New;
 
         /// <summary>The parent's index in its level.</summary>
         public int Node;
@@ -54,6 +50,94 @@ public sealed partial class LineSetExplorer
 
         /// <summary>Set by the merge for a new child: its index in the next level, where it is then written.</summary>
         public int Index;
+
+        public bool Miss;
+
+        /// <summary>A poll that missed and changed nothing: the node itself (kept for its read's findings).</summary>
+        public bool Loop;
+
+        /// <summary>Set by the visited set (or its shard): the child was not seen before.</summary>
+        public bool New;
+    }
+
+    /// <summary>What the general path made of a step: the step as taken (its copies resolved), and the child's lines.</summary>
+    private readonly record struct SlowChild(StepResult Taken, LineMap Map, IReadOnlyList<HwOp>? Resolved);
+
+    /// <summary>The candidates one chunk of a window expands into, reused for the whole search.</summary>
+    private sealed class CandidateList
+    {
+        private PackedCandidate[] items = new PackedCandidate[256];
+
+        public int Count { get; private set; }
+
+        /// <summary>The children the general path made, by <see cref="PackedCandidate.Slow"/>.</summary>
+        public List<SlowChild> Slow { get; } = [];
+
+        public Span<PackedCandidate> Span => items.AsSpan(0, Count);
+
+        public void Clear()
+        {
+            Count = 0;
+            Slow.Clear();
+        }
+
+        /// <summary>A new candidate at the end, all zero, to be filled in place.</summary>
+        public ref PackedCandidate Add()
+        {
+            if (Count == items.Length)
+            {
+                Array.Resize(ref items, items.Length * 2);
+            }
+
+            ref var c = ref items[Count++];
+            c = default;
+            return ref c;
+        }
+
+        /// <summary>Per shard of the visited set: the indices of the candidates that fall in it, in order (<see cref="Bucket"/>).</summary>
+        private int[][] byShard = [];
+        private int[] shardCounts = [];
+
+        /// <summary>
+        /// Sorts the first <paramref name="made"/> candidates (loops aside) by the shard of the visited set they fall in,
+        /// keeping their order, so that each shard's thread reads only its own candidates.
+        /// </summary>
+        public void Bucket(int made, int shards)
+        {
+            if (byShard.Length != shards)
+            {
+                byShard = new int[shards][];
+                shardCounts = new int[shards];
+                for (var s = 0; s < shards; s++)
+                {
+                    byShard[s] = new int[64];
+                }
+            }
+
+            Array.Clear(shardCounts);
+            for (var i = 0; i < made; i++)
+            {
+                ref var c = ref items[i];
+                if (c.Loop)
+                {
+                    continue;
+                }
+
+                var s = Shard(c.Fingerprint, shards);
+                if (shardCounts[s] == byShard[s].Length)
+                {
+                    Array.Resize(ref byShard[s], byShard[s].Length * 2);
+                }
+
+                byShard[s][shardCounts[s]++] = i;
+            }
+        }
+
+        /// <summary>The candidates of shard <paramref name="shard"/>, as <see cref="Bucket"/> sorted them.</summary>
+        public ReadOnlySpan<int> OfShard(int shard) => byShard[shard].AsSpan(0, shardCounts[shard]);
+
+        /// <summary>The step candidate <paramref name="c"/> took, as it ran.</summary>
+        public StepResult Taken(in PackedCandidate c, PackedStates states) => c.Slow >= 0 ? Slow[c.Slow].Taken : states.StepAt(c.Step).Step;
     }
 
     /// <summary>What one search keeps for its packed expansions.</summary>
@@ -172,7 +256,7 @@ public sealed partial class LineSetExplorer
     /// <summary>The lists a window's chunks expand into, reused for the whole search.</summary>
     private sealed class WindowWork
     {
-        public List<List<PackedCandidate>> Chunks { get; } = [];
+        public List<CandidateList> Chunks { get; } = [];
 
         /// <summary>Per node of the window: the end of its children in its chunk's list, complemented for a final state.</summary>
         public int[] Ends { get; set; } = [];
@@ -192,7 +276,7 @@ public sealed partial class LineSetExplorer
         var chunkCount = (to - from + chunkSize - 1) / chunkSize;
         while (work.Chunks.Count < chunkCount)
         {
-            work.Chunks.Add([]);
+            work.Chunks.Add(new CandidateList());
         }
 
         if (work.Ends.Length < to - from)
@@ -227,8 +311,13 @@ public sealed partial class LineSetExplorer
                 catch (Exception e) // rethrown at the merge, in the order one thread would have met it
                 {
                     errors[chunk] = (node, e);
-                    return;
+                    break;
                 }
+            }
+
+            if (shards.Length > 1)
+            {
+                into.Bucket(Made(chunk), shards.Length);
             }
         }
 
@@ -256,7 +345,7 @@ public sealed partial class LineSetExplorer
             var set = shards[0];
             for (var chunk = 0; chunk < chunkCount; chunk++)
             {
-                MarkNew(set, CollectionsMarshal.AsSpan(chunks[chunk])[..Made(chunk)], -1, 1);
+                MarkNew(set, chunks[chunk].Span[..Made(chunk)]);
             }
         }
         else
@@ -265,14 +354,15 @@ public sealed partial class LineSetExplorer
             {
                 for (var chunk = 0; chunk < chunkCount; chunk++)
                 {
-                    MarkNew(shards[shard], CollectionsMarshal.AsSpan(chunks[chunk])[..Made(chunk)], shard, shards.Length);
+                    MarkNew(shards[shard], chunks[chunk].Span, chunks[chunk].OfShard(shard));
                 }
             });
         }
 
         for (var chunk = 0; chunk < chunkCount; chunk++)
         {
-            var span = CollectionsMarshal.AsSpan(chunks[chunk]);
+            var list = chunks[chunk];
+            var span = list.Span;
             var at = 0;
             var end = Math.Min(to, from + ((chunk + 1) * chunkSize));
             for (var node = from + (chunk * chunkSize); node < end; node++)
@@ -293,7 +383,7 @@ public sealed partial class LineSetExplorer
                 }
 
                 var childrenEnd = End(ends[node - from]);
-                MergePacked(ctx, node, span[at..childrenEnd], ends[node - from] < 0, ref counts);
+                MergePacked(ctx, node, list, at, childrenEnd, ends[node - from] < 0, ref counts);
                 at = childrenEnd;
             }
         }
@@ -301,11 +391,11 @@ public sealed partial class LineSetExplorer
         // The new children have their places in the next level: each chunk writes its own.
         if (chunkCount > 1)
         {
-            Parallel.For(0, chunkCount, new ParallelOptions { MaxDegreeOfParallelism = Threads }, chunk => WriteChildren(ctx, CollectionsMarshal.AsSpan(chunks[chunk])));
+            Parallel.For(0, chunkCount, new ParallelOptions { MaxDegreeOfParallelism = Threads }, chunk => WriteChildren(ctx, chunks[chunk]));
         }
         else
         {
-            WriteChildren(ctx, CollectionsMarshal.AsSpan(chunks[0]));
+            WriteChildren(ctx, chunks[0]);
         }
 
         return null;
@@ -314,11 +404,11 @@ public sealed partial class LineSetExplorer
     }
 
     /// <summary>
-    /// Marks each child of <paramref name="children"/> that falls in shard <paramref name="shard"/> (all, when it is -1)
-    /// and that <paramref name="set"/> has not seen, adding it. The table's slots are fetched a few children ahead: the
-    /// table outgrows the caches, and each probe would otherwise wait for memory.
+    /// Marks each child of <paramref name="children"/> (loops aside) that <paramref name="set"/> has not seen, adding
+    /// it. The table's slots are fetched a few children ahead: the table outgrows the caches, and each probe would
+    /// otherwise wait for memory.
     /// </summary>
-    private static void MarkNew(FingerprintSet set, Span<PackedCandidate> children, int shard, int shards)
+    private static void MarkNew(FingerprintSet set, Span<PackedCandidate> children)
     {
         const int Ahead = 8;
         for (var i = 0; i < Math.Min(Ahead, children.Length); i++)
@@ -334,10 +424,31 @@ public sealed partial class LineSetExplorer
             }
 
             ref var c = ref children[i];
-            if (!c.Loop && (shard < 0 || Shard(c.Fingerprint, shards) == shard))
+            if (!c.Loop)
             {
                 c.New = set.Add(c.Fingerprint);
             }
+        }
+    }
+
+    /// <summary><see cref="MarkNew(FingerprintSet, Span{PackedCandidate})"/> for the children of one shard, by their indices in order.</summary>
+    private static void MarkNew(FingerprintSet set, Span<PackedCandidate> children, ReadOnlySpan<int> ofShard)
+    {
+        const int Ahead = 8;
+        for (var i = 0; i < Math.Min(Ahead, ofShard.Length); i++)
+        {
+            set.Prefetch(children[ofShard[i]].Fingerprint);
+        }
+
+        for (var i = 0; i < ofShard.Length; i++)
+        {
+            if (i + Ahead < ofShard.Length)
+            {
+                set.Prefetch(children[ofShard[i + Ahead]].Fingerprint);
+            }
+
+            ref var c = ref children[ofShard[i]];
+            c.New = set.Add(c.Fingerprint);
         }
     }
 
@@ -345,7 +456,7 @@ public sealed partial class LineSetExplorer
     /// Node <paramref name="node"/>'s children, appended to <paramref name="into"/> (one per enabled agent and way its
     /// step can turn out); true when it is a final state (no step leads elsewhere).
     /// </summary>
-    private bool ExpandPacked(PackedSearch search, PackedLevel level, int node, List<PackedCandidate> into, ExplorationLimits limits, Stopwatch watch, long states)
+    private bool ExpandPacked(PackedSearch search, PackedLevel level, int node, CandidateList into, ExplorationLimits limits, Stopwatch watch, long states)
     {
         var model = search.Model;
         var lineSize = model.Hardware.LineSize;
@@ -374,34 +485,26 @@ public sealed partial class LineSetExplorer
                 var tick = 0;
                 var (line, set, hash) = plan.OneLine(runs, search.Initial, search.Applied, search.Sets, lineSize, ref tick, limits, watch, states);
                 var (lo, hi, n, lines) = PackedRuns.EditLine(runs, linesFingerprint, line, lineSize, set, hash, seg, search.Sets);
-                final &= Add(into, node, fingerprint, new PackedCandidate
-                {
-                    Fingerprint = SearchNode.Fingerprinted(ctrl + step.Delta, lines, cost),
-                    Lines = lines,
-                    Step = step,
-                    Taken = step.Step,
-                    EditLine = line,
-                    EditSet = set,
-                    EditHash = hash,
-                    Cost = cost,
-                    RunCount = runs.Length - (hi - lo) + n,
-                });
+                ref var c = ref into.Add();
+                c.Fingerprint = SearchNode.Fingerprinted(ctrl + step.Delta, lines, cost);
+                c.Lines = lines;
+                c.EditLine = line;
+                c.EditSet = set;
+                c.EditHash = hash;
+                c.RunCount = runs.Length - (hi - lo) + n;
+                final &= Close(ref c, step, -1, node, cost, fingerprint);
                 continue;
             }
 
             if (plan.IsNone && step.Step.Ops.Count == 0)
             {
                 // No hardware operation: the lines stay the parent's.
-                final &= Add(into, node, fingerprint, new PackedCandidate
-                {
-                    Fingerprint = SearchNode.Fingerprinted(ctrl + step.Delta, linesFingerprint, cost),
-                    Lines = linesFingerprint,
-                    Step = step,
-                    Taken = step.Step,
-                    EditSet = -1,
-                    Cost = cost,
-                    RunCount = runs.Length,
-                });
+                ref var c = ref into.Add();
+                c.Fingerprint = SearchNode.Fingerprinted(ctrl + step.Delta, linesFingerprint, cost);
+                c.Lines = linesFingerprint;
+                c.EditSet = -1;
+                c.RunCount = runs.Length;
+                final &= Close(ref c, step, -1, node, cost, fingerprint);
                 continue;
             }
 
@@ -410,17 +513,13 @@ public sealed partial class LineSetExplorer
             {
                 var tick = 0;
                 var lines = plan.Apply(map, lineSize, planInitial!, planApplied!, ref tick, limits, watch, states);
-                final &= Add(into, node, fingerprint, new PackedCandidate
-                {
-                    Fingerprint = SearchNode.Fingerprinted(ctrl + step.Delta, lines.Fingerprint, cost),
-                    Lines = lines.Fingerprint,
-                    Step = step,
-                    Taken = step.Step,
-                    Map = lines,
-                    EditSet = -2,
-                    Cost = cost,
-                    RunCount = lines.RunCount,
-                });
+                into.Slow.Add(new SlowChild(step.Step, lines, null));
+                ref var c = ref into.Add();
+                c.Fingerprint = SearchNode.Fingerprinted(ctrl + step.Delta, lines.Fingerprint, cost);
+                c.Lines = lines.Fingerprint;
+                c.EditSet = -2;
+                c.RunCount = lines.RunCount;
+                final &= Close(ref c, step, into.Slow.Count - 1, node, cost, fingerprint);
                 continue;
             }
 
@@ -428,31 +527,29 @@ public sealed partial class LineSetExplorer
             {
                 var miss = outcome.Resolved is { } r && step.Step.Missed is not null && PollOp.IsMiss(r);
                 var childCost = cost + outcome.Cost;
-                final &= Add(into, node, fingerprint, new PackedCandidate
-                {
-                    Fingerprint = SearchNode.Fingerprinted(ctrl + (miss ? step.MissDelta : step.Delta), outcome.Lines.Fingerprint, childCost),
-                    Lines = outcome.Lines.Fingerprint,
-                    Step = step,
-                    Taken = outcome.Resolved is { } ops ? step.Step.Resolved(ops) : step.Step,
-                    Map = outcome.Lines,
-                    EditSet = -2,
-                    ResolvedOps = outcome.Resolved,
-                    Cost = childCost,
-                    Miss = miss,
-                    RunCount = outcome.Lines.RunCount,
-                });
+                into.Slow.Add(new SlowChild(outcome.Resolved is { } ops ? step.Step.Resolved(ops) : step.Step, outcome.Lines, outcome.Resolved));
+                ref var c = ref into.Add();
+                c.Fingerprint = SearchNode.Fingerprinted(ctrl + (miss ? step.MissDelta : step.Delta), outcome.Lines.Fingerprint, childCost);
+                c.Lines = outcome.Lines.Fingerprint;
+                c.EditSet = -2;
+                c.Miss = miss;
+                c.RunCount = outcome.Lines.RunCount;
+                final &= Close(ref c, step, into.Slow.Count - 1, node, childCost, fingerprint);
             }
         }
 
         // Only polls can step without changing the state; a node whose every step does is final (hung).
         return final;
 
-        static bool Add(List<PackedCandidate> into, int node, UInt128 nodeFingerprint, PackedCandidate child)
+        // The fields every candidate has; true when the child is the node itself by a poll (a loop).
+        bool Close(ref PackedCandidate c, PackedStep step, int slow, int node, int cost, UInt128 nodeFingerprint)
         {
-            child.Node = node;
-            child.Loop = child.Fingerprint == nodeFingerprint && child.Taken.Statement is PollStmt;
-            into.Add(child);
-            return child.Loop;
+            c.Step = step.Id;
+            c.Slow = slow;
+            c.Cost = cost;
+            c.Node = node;
+            c.Loop = c.Fingerprint == nodeFingerprint && (slow >= 0 ? into.Slow[slow].Taken : step.Step).Statement is PollStmt;
+            return c.Loop;
         }
     }
 
@@ -461,10 +558,12 @@ public sealed partial class LineSetExplorer
     /// numbered and given their places in the next level (<see cref="WriteChildren"/> fills them), findings are
     /// recorded (loops last, as the one-thread queue meets them), and a final state is judged.
     /// </summary>
-    private void MergePacked(MergeContext ctx, int node, Span<PackedCandidate> children, bool final, ref MergeCounts counts)
+    private void MergePacked(MergeContext ctx, int node, CandidateList list, int from, int to, bool final, ref MergeCounts counts)
     {
         var level = ctx.Level;
         var parentId = level.Id(node);
+        var states = ctx.Search.States;
+        var children = list.Span[from..to];
         foreach (ref var c in children)
         {
             if (c.Loop)
@@ -475,15 +574,21 @@ public sealed partial class LineSetExplorer
             counts.Transitions++;
             var id = -1;
             c.Index = -1;
+            if (!c.New && c.Slow < 0 && !states.StepAt(c.Step).HasFindings)
+            {
+                continue; // the common case: seen before, nothing to record
+            }
+
             if (c.New)
             {
-                id = ctx.Paths.Add(parentId, c.Step.Agent, c.ResolvedOps);
+                id = ctx.Paths.Add(parentId, states.StepAt(c.Step).Agent, c.Slow >= 0 ? list.Slow[c.Slow].Resolved : null);
                 c.Index = ctx.Next.Reserve(c.RunCount, id);
             }
 
-            if (c.Taken.Findings.Count > 0)
+            var taken = list.Taken(in c, states);
+            if (taken.Findings.Count > 0)
             {
-                RecordFinding(ctx, c.Taken, id, parentId);
+                RecordFinding(ctx, taken, id, parentId);
             }
         }
 
@@ -492,7 +597,7 @@ public sealed partial class LineSetExplorer
             if (c.Loop)
             {
                 counts.Transitions++;
-                RecordFinding(ctx, c.Taken, -1, parentId);
+                RecordFinding(ctx, list.Taken(in c, states), -1, parentId);
             }
         }
 
@@ -512,23 +617,23 @@ public sealed partial class LineSetExplorer
         ctx.Findings.Add(step, () => id >= 0 ? ctx.Paths.Path(id) : [.. ctx.Paths.Path(parentId), step]);
 
     /// <summary>Writes the new children of <paramref name="children"/> into the places the merge gave them in the next level.</summary>
-    private static void WriteChildren(MergeContext ctx, Span<PackedCandidate> children)
+    private static void WriteChildren(MergeContext ctx, CandidateList children)
     {
-        foreach (ref var c in children)
+        foreach (ref var c in children.Span)
         {
             if (c.New && !c.Loop && c.Index >= 0)
             {
-                WriteChild(ctx, in c);
+                WriteChild(ctx, in c, children);
             }
         }
     }
 
     /// <summary>Writes new child <paramref name="c"/> into its place in the next level.</summary>
-    private static void WriteChild(MergeContext ctx, in PackedCandidate c)
+    private static void WriteChild(MergeContext ctx, in PackedCandidate c, CandidateList list)
     {
         var level = ctx.Level;
         var next = ctx.Next;
-        var step = c.Step;
+        var step = ctx.Search.States.StepAt(c.Step);
         var node = c.Node;
         next.Write(c.Index, level.Agents(node), step.Agent, c.Miss ? step.MissAgent : step.NextAgent, c.Miss ? step.MissShared : step.NextShared,
             level.Ctrl(node) + (c.Miss ? step.MissDelta : step.Delta), c.Lines, c.Fingerprint, c.Cost);
@@ -548,7 +653,7 @@ public sealed partial class LineSetExplorer
                 break;
             default:
                 var i = 0;
-                foreach (var r in c.Map!.Runs)
+                foreach (var r in list.Slow[c.Slow].Map.Runs)
                 {
                     into[i++] = new PackedRun(r.Start, r.End, ctx.Search.Sets.Id(r.Set), LineMap.RunHash(r));
                 }

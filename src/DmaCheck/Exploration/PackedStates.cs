@@ -33,6 +33,9 @@ internal sealed class PackedStep(StepResult step, int agent, int nextAgent, int 
 {
     public StepResult Step { get; } = step;
 
+    /// <summary>Whether <see cref="Step"/> reported findings (read at every transition, so kept).</summary>
+    public bool HasFindings { get; } = step.Findings.Count > 0;
+
     public int Agent { get; } = agent;
 
     /// <summary>The agent's state after the step (for a poll: after its read hits).</summary>
@@ -52,6 +55,9 @@ internal sealed class PackedStep(StepResult step, int agent, int nextAgent, int 
 
     /// <summary>What the step does to the lines, compiled by the explorer the first time it applies it.</summary>
     public LinePlan? Plan { get; set; }
+
+    /// <summary>The step's number in its <see cref="PackedStates"/> (<see cref="PackedStates.StepAt"/>), so that the frontier can name it without a reference.</summary>
+    public int Id { get; set; } = -1;
 }
 
 /// <summary>
@@ -64,8 +70,8 @@ internal sealed class PackedStep(StepResult step, int agent, int nextAgent, int 
 internal sealed class PackedStates
 {
     private readonly IScenarioModel model;
-    private readonly Interned<AgentState> agentStates = new();
-    private readonly Interned<SharedState> sharedStates = new();
+    private readonly Interned<AgentState> agentStates = new(a => a.Done ? 1 : 0);
+    private readonly Interned<SharedState> sharedStates = new(_ => 0);
     private readonly LearntSteps steps = new();
 
     public PackedStates(IScenarioModel model)
@@ -82,6 +88,9 @@ internal sealed class PackedStates
     }
 
     public PackedControl Initial { get; }
+
+    /// <summary>Learnt step number <paramref name="id"/> (<see cref="PackedStep.Id"/>).</summary>
+    public PackedStep StepAt(int id) => steps.At(id);
 
     /// <summary>The shared state of <paramref name="s"/>.</summary>
     public SharedState Shared(PackedControl s) => sharedStates[s.Shared];
@@ -115,9 +124,10 @@ internal sealed class PackedStates
     public int NotDone(ReadOnlySpan<int> agents)
     {
         var count = 0;
+        var done = agentStates.Tags;
         foreach (var id in agents)
         {
-            count += agentStates[id].Done ? 0 : 1;
+            count += 1 - done[id];
         }
 
         return count;
@@ -129,16 +139,15 @@ internal sealed class PackedStates
     /// </summary>
     public PackedStep? Step(ReadOnlySpan<int> agents, int shared, UInt128 fingerprint, int agent, int notDone)
     {
-        var key = new StepKey(agent, agents[agent], shared, notDone - (agentStates[agents[agent]].Done ? 0 : 1) == 0);
+        var id = agents[agent];
+        var key = new StepKey(agent, id, shared, notDone - (1 - agentStates.Tags[id]) == 0);
         if (steps.TryGet(key, out var known))
         {
             return known;
         }
 
         var s = new PackedControl(agents.ToArray(), shared, fingerprint);
-        var learnt = Learn(s, agent, Materialise(s));
-        steps.Add(key, learnt);
-        return learnt;
+        return steps.Add(key, Learn(s, agent, Materialise(s)));
     }
 
     /// <summary>
@@ -153,9 +162,7 @@ internal sealed class PackedStates
             return known;
         }
 
-        var learnt = Learn(s, agent, ctrl ?? Materialise(s));
-        steps.Add(key, learnt);
-        return learnt;
+        return steps.Add(key, Learn(s, agent, ctrl ?? Materialise(s)));
     }
 
     /// <summary>The child of <paramref name="s"/> by <paramref name="step"/> (its miss, for a poll that missed).</summary>
@@ -173,7 +180,7 @@ internal sealed class PackedStates
     {
         for (var j = 0; j < agents.Length; j++)
         {
-            if (j != agent && !agentStates[agents[j]].Done)
+            if (j != agent && agentStates.Tags[agents[j]] == 0)
             {
                 return false;
             }
@@ -224,101 +231,140 @@ internal sealed class PackedStates
 
     private readonly record struct StepKey(int Agent, int AgentState, int Shared, bool OthersDone)
     {
-        /// <summary>The key as one number, never 0 (the table's empty slot).</summary>
-        public ulong Packed => ((ulong)(uint)AgentState << 32 | (uint)Shared) * 0x9E3779B97F4A7C15UL ^ ((ulong)(uint)Agent << 1 | (OthersDone ? 1UL : 0)) ^ 1UL << 63;
+        /// <summary>The agent and its state, as one number.</summary>
+        public ulong High => (ulong)(uint)AgentState << 32 | (uint)Agent << 1 | (OthersDone ? 1UL : 0);
+
+        /// <summary>The shared state, as one number, never 0 (the table's empty slot).</summary>
+        public uint Low => (uint)Shared + 1;
+
+        public ulong Hash => HashOf(High, Low);
+
+        public static ulong HashOf(ulong high, uint low)
+        {
+            var x = high * 0x9E3779B97F4A7C15UL ^ low;
+            x ^= x >> 31;
+            x *= 0xBF58476D1CE4E5B9UL;
+            return x ^ (x >> 29);
+        }
     }
 
     /// <summary>
-    /// The learnt steps, by key: an open-addressing table the expansions read without a lock (an entry is one object,
-    /// published whole), written under a lock. A step is learnt a few thousand times in a search and looked up at every
-    /// transition.
+    /// The learnt steps, by key: an open-addressing table of plain numbers that the expansions read without a lock,
+    /// written under a lock. A slot's key is written last, so a reader that sees it sees the step's number too; a grown
+    /// table is published whole. A step is learnt a few thousand times in a search and looked up at every transition.
     /// </summary>
     private sealed class LearntSteps
     {
-        private Entry?[] slots = new Entry?[256];
+        private Slot[] slots = new Slot[256];
+        private PackedStep?[] learnt = new PackedStep?[64];
         private int count;
+
+        public PackedStep At(int id) => Volatile.Read(ref learnt)[id]!;
 
         public bool TryGet(StepKey key, out PackedStep? step)
         {
             var table = Volatile.Read(ref slots);
             var mask = table.Length - 1;
-            for (var i = (int)(Mix(key.Packed) & (ulong)mask); ; i = (i + 1) & mask)
+            var high = key.High;
+            var low = key.Low;
+            for (var i = (int)(key.Hash & (ulong)mask); ; i = (i + 1) & mask)
             {
-                if (Volatile.Read(ref table[i]) is not { } e)
+                ref var slot = ref table[i];
+                var l = Volatile.Read(ref slot.Low);
+                if (l == 0)
                 {
                     step = null;
                     return false;
                 }
 
-                if (e.Key == key)
+                if (l == low && slot.High == high)
                 {
-                    step = e.Step;
+                    step = Volatile.Read(ref learnt)[slot.Step];
                     return true;
                 }
             }
         }
 
-        public void Add(StepKey key, PackedStep? step)
+        /// <summary>Adds the step learnt for <paramref name="key"/>, and returns the one the table holds (another thread's, when it learnt the same step meanwhile).</summary>
+        public PackedStep? Add(StepKey key, PackedStep? step)
         {
             lock (this)
             {
-                if (TryGet(key, out _))
+                if (TryGet(key, out var known))
                 {
-                    return; // learnt meanwhile by another thread: the same step
+                    return known; // learnt meanwhile by another thread: the same step
                 }
 
-                if ((count + 1) * 4 > slots.Length * 3)
+                if (count == learnt.Length)
                 {
-                    var bigger = new Entry?[slots.Length * 2];
-                    foreach (var e in slots)
+                    var more = new PackedStep?[learnt.Length * 2];
+                    learnt.CopyTo(more, 0);
+                    Volatile.Write(ref learnt, more);
+                }
+
+                learnt[count] = step;
+                if (step is not null)
+                {
+                    step.Id = count;
+                }
+
+                if ((count + 1) * 2 > slots.Length)
+                {
+                    var bigger = new Slot[slots.Length * 2];
+                    foreach (var s in slots)
                     {
-                        if (e is not null)
+                        if (s.Low != 0)
                         {
-                            Insert(bigger, e);
+                            Insert(bigger, s.High, s.Low, s.Step);
                         }
                     }
 
                     Volatile.Write(ref slots, bigger);
                 }
 
-                Insert(slots, new Entry(key, step));
+                Insert(slots, key.High, key.Low, count);
                 count++;
+                return step;
             }
         }
 
-        private static void Insert(Entry?[] table, Entry e)
+        private static void Insert(Slot[] table, ulong high, uint low, int step)
         {
             var mask = table.Length - 1;
-            var i = (int)(Mix(e.Key.Packed) & (ulong)mask);
-            while (table[i] is not null)
+            var i = (int)(StepKey.HashOf(high, low) & (ulong)mask);
+            while (table[i].Low != 0)
             {
                 i = (i + 1) & mask;
             }
 
-            Volatile.Write(ref table[i], e);
+            table[i].High = high;
+            table[i].Step = step;
+            Volatile.Write(ref table[i].Low, low);
         }
 
-        private static ulong Mix(ulong x)
+        private struct Slot
         {
-            x ^= x >> 31;
-            x *= 0xBF58476D1CE4E5B9UL;
-            return x ^ (x >> 29);
+            public ulong High;
+            public int Step;
+            public uint Low;
         }
-
-        private sealed record Entry(StepKey Key, PackedStep? Step);
     }
 
     /// <summary>
     /// Objects interned by their fingerprint (<see cref="StateHasher"/>) to dense ids. Reads take no lock: an id is
     /// published only after its entry is written, and a grown array keeps every entry of the one it replaced.
     /// </summary>
-    private sealed class Interned<T>
+    private sealed class Interned<T>(Func<T, int> tag)
         where T : class
     {
         private readonly Dictionary<UInt128, int> ids = [];
         private (T Value, UInt128 Fingerprint)[] values = new (T, UInt128)[64];
+        private int[] tags = new int[64];
 
         public T this[int id] => Volatile.Read(ref values)[id].Value;
+
+        /// <summary>Each value's tag, by id (read without a lock, as the values are).</summary>
+        public int[] Tags => Volatile.Read(ref tags);
 
         public UInt128 FingerprintOf(int id) => Volatile.Read(ref values)[id].Fingerprint;
 
@@ -337,10 +383,14 @@ internal sealed class PackedStates
                 {
                     var bigger = new (T, UInt128)[values.Length * 2];
                     values.CopyTo(bigger, 0);
+                    var biggerTags = new int[values.Length * 2];
+                    tags.CopyTo(biggerTags, 0);
                     Volatile.Write(ref values, bigger);
+                    Volatile.Write(ref tags, biggerTags);
                 }
 
                 values[id] = (value, fingerprint);
+                tags[id] = tag(value);
                 ids.Add(fingerprint, id);
                 return id;
             }
