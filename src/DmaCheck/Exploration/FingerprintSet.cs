@@ -7,10 +7,15 @@ namespace DmaCheck.Exploration;
 /// per slot). Fingerprints are hashes already, so their low bits pick the slot. The zero fingerprint marks an empty
 /// slot and is kept in a flag of its own. Not thread safe: only the explorer's merge touches it
 /// (docs/internals-state-storage.md).
+/// The table lives outside the garbage-collected heap (<see cref="NativeTable"/>), so that growing it never
+/// triggers a full collection, and a large one is backed by huge pages where the system offers them: its probes land
+/// anywhere in it, and with 4 KiB pages nearly every one would also miss the TLB. Dispose it when the search ends;
+/// its finalizer frees it otherwise.
 /// </summary>
-public sealed class FingerprintSet
+public sealed unsafe class FingerprintSet : IDisposable
 {
-    private UInt128[] slots;
+    private NativeTable table;
+    private UInt128* slots;
     private int mask;
     private bool hasZero;
 
@@ -22,14 +27,17 @@ public sealed class FingerprintSet
             size <<= 1;
         }
 
-        slots = new UInt128[size];
+        table = NativeTable.Zeroed((nuint)size * 16);
+        slots = (UInt128*)table.Pointer;
         mask = size - 1;
     }
+
+    ~FingerprintSet() => table.Free();
 
     public int Count { get; private set; }
 
     /// <summary>The bytes the table holds (its slots), for the memory-per-state figure.</summary>
-    public long Bytes => (long)slots.Length * 16;
+    public long Bytes => (mask + 1L) * 16;
 
     /// <summary>Adds <paramref name="fingerprint"/>; false when it was there already.</summary>
     public bool Add(UInt128 fingerprint)
@@ -46,7 +54,7 @@ public sealed class FingerprintSet
             return true;
         }
 
-        if ((Count + 1) * 16L > slots.Length * 13L)
+        if ((Count + 1) * 16L > (mask + 1L) * 13)
         {
             Grow();
         }
@@ -61,14 +69,11 @@ public sealed class FingerprintSet
     }
 
     /// <summary>Asks the processor to fetch the slot <paramref name="fingerprint"/> would be looked up in (a hint; it changes nothing).</summary>
-    public unsafe void Prefetch(UInt128 fingerprint)
+    public void Prefetch(UInt128 fingerprint)
     {
         if (System.Runtime.Intrinsics.X86.Sse.IsSupported)
         {
-            fixed (UInt128* slot = &slots[(int)(ulong)fingerprint & mask])
-            {
-                System.Runtime.Intrinsics.X86.Sse.Prefetch0(slot);
-            }
+            System.Runtime.Intrinsics.X86.Sse.Prefetch0(slots + ((int)(ulong)fingerprint & mask));
         }
     }
 
@@ -94,7 +99,16 @@ public sealed class FingerprintSet
         }
     }
 
-    private static bool Insert(UInt128[] table, int mask, UInt128 fingerprint)
+    /// <summary>Frees the table; the set must not be used after.</summary>
+    public void Dispose()
+    {
+        table.Free();
+        slots = null;
+        mask = -1;
+        GC.SuppressFinalize(this);
+    }
+
+    private static bool Insert(UInt128* table, int mask, UInt128 fingerprint)
     {
         for (var i = (int)(ulong)fingerprint & mask; ; i = (i + 1) & mask)
         {
@@ -114,17 +128,22 @@ public sealed class FingerprintSet
 
     private void Grow()
     {
-        var bigger = new UInt128[slots.Length * 2];
-        var biggerMask = bigger.Length - 1;
-        foreach (var s in slots)
+        var size = (mask + 1L) * 2;
+        var bigger = NativeTable.Zeroed((nuint)size * 16);
+        var biggerSlots = (UInt128*)bigger.Pointer;
+        var biggerMask = (int)(size - 1);
+        for (long i = 0; i <= mask; i++)
         {
+            var s = slots[i];
             if (s != UInt128.Zero)
             {
-                Insert(bigger, biggerMask, s);
+                Insert(biggerSlots, biggerMask, s);
             }
         }
 
-        slots = bigger;
+        table.Free();
+        table = bigger;
+        slots = biggerSlots;
         mask = biggerMask;
     }
 }

@@ -112,39 +112,48 @@ internal sealed class LinePlan
         }
 
         /// <summary>
-        /// What the edit turned each set number into, with the hash of that set's one-line run; null where not known
-        /// yet. Grown and written under the lock, read without (an entry is a whole object, published at once).
+        /// What the edit turned each set number into, with the hash of that set's one-line run; an entry whose
+        /// <see cref="AfterId.SetPlusOne"/> is 0 is not known yet. Grown and written under the lock, read without: an
+        /// entry's hash is written before its set, which is read first.
         /// </summary>
-        private AfterId?[] afterIds = [];
+        private AfterId[] afterIds = [];
 
         public (int Set, UInt128 RunHash) After(int set, Func<int, LineAccess, bool, int> applied, LineSetIds sets, int lineSize)
         {
             var known = Volatile.Read(ref afterIds);
-            if (set < known.Length && known[set] is { } memo)
+            if (set < known.Length)
             {
-                return (memo.Set, memo.RunHash);
-            }
-
-            var next = applied(set, access, Fillable);
-            var entry = new AfterId(next, LineMap.RunHash(Line, Line + (ulong)lineSize, sets.Fingerprint(next)));
-            lock (after)
-            {
-                if (set >= afterIds.Length)
+                ref var memo = ref known[set];
+                var next = Volatile.Read(ref memo.SetPlusOne);
+                if (next != 0)
                 {
-                    var bigger = new AfterId?[Math.Max(set + 1, afterIds.Length * 2)];
-                    afterIds.CopyTo(bigger, 0);
-                    bigger[set] = entry;
-                    Volatile.Write(ref afterIds, bigger);
-                }
-                else
-                {
-                    afterIds[set] = entry;
+                    return (next - 1, memo.RunHash);
                 }
             }
 
-            return (entry.Set, entry.RunHash);
+            var after = applied(set, access, Fillable);
+            var hash = LineMap.RunHash(Line, Line + (ulong)lineSize, sets.Fingerprint(after));
+            lock (this.after)
+            {
+                var table = afterIds;
+                if (set >= table.Length)
+                {
+                    table = new AfterId[Math.Max(set + 1, table.Length * 2)];
+                    afterIds.CopyTo(table, 0);
+                }
+
+                table[set].RunHash = hash;
+                Volatile.Write(ref table[set].SetPlusOne, after + 1);
+                Volatile.Write(ref afterIds, table);
+            }
+
+            return (after, hash);
         }
 
-        private sealed record AfterId(int Set, UInt128 RunHash);
+        private struct AfterId
+        {
+            public UInt128 RunHash;
+            public int SetPlusOne;
+        }
     }
 }

@@ -174,12 +174,16 @@ public sealed partial class LineSetExplorer
         var level = new PackedLevel(initial.Agents.Length);
         var next = new PackedLevel(initial.Agents.Length);
         var rootFingerprint = SearchNode.Fingerprinted(initial.Fingerprint, LineMap.Empty);
-        level.Write(level.Reserve(0, 0), initial.Agents, -1, 0, initial.Shared, initial.Fingerprint, LineMap.Empty.Fingerprint, rootFingerprint, 0);
+        var root = level.Reserve(0, 0);
+        level.Write(root, initial.Agents, -1, 0, initial.Shared, initial.Fingerprint, LineMap.Empty.Fingerprint, rootFingerprint, 0);
+        packed.StepsOf(initial.Agents, initial.Shared, initial.Fingerprint, level.StepsOf(root));
         var shards = new FingerprintSet[Math.Max(1, Threads)];
         for (var s = 0; s < shards.Length; s++)
         {
             shards[s] = new FingerprintSet();
         }
+
+        using var release = new DisposeAll(shards);
 
         long Visited()
         {
@@ -233,6 +237,18 @@ public sealed partial class LineSetExplorer
         return new ExplorationResult(scenario, Name, crashes.Expectations(accumulators, inconclusive is not null),
             new ExplorationStats(Visited(), counts.Finals, counts.Transitions, watch.Elapsed, counts.Blocked) { StoredBytes = stored, Hung = counts.Hung }, inconclusive, findings.Results())
         { KernelBugs = crashes.Verdicts(inconclusive is not null), NotModelled = crashes.NotModelled };
+    }
+
+    /// <summary>Disposes the visited set's shards when the search ends, however it ends.</summary>
+    private readonly struct DisposeAll(FingerprintSet[] sets) : IDisposable
+    {
+        public void Dispose()
+        {
+            foreach (var set in sets)
+            {
+                set.Dispose();
+            }
+        }
     }
 
     /// <summary>The visited set's shard a fingerprint belongs to (its top bits; the table's slots use the low ones).</summary>
@@ -470,13 +486,21 @@ public sealed partial class LineSetExplorer
         LineMap? map = null;
         var final = true;
         Span<PackedRun> seg = stackalloc PackedRun[8];
-        var notDone = search.States.NotDone(agents);
-        for (var agent = 0; agent < agents.Length; agent++)
+        var stepIds = level.Steps(node);
+        for (var agent = 0; agent < stepIds.Length; agent++)
         {
-            if (search.States.Step(agents, shared, ctrl, agent, notDone) is not { } step)
+            var id = stepIds[agent];
+            if (id == PackedStates.Unlearnt && search.States.Step(agents, shared, ctrl, agent) is { } learnt)
+            {
+                id = learnt.Id; // learning it threw when the node was written: here it throws again, or was learnt since
+            }
+
+            if (id < 0)
             {
                 continue; // not enabled
             }
+
+            var step = search.States.StepAt(id);
 
             var plan = step.Plan ??= LinePlan.For(step.Step.Ops, search.States.SharedAt(shared).Dma.Kernel.Mmu, lineSize);
             if (plan.IsOneLine)
@@ -635,8 +659,14 @@ public sealed partial class LineSetExplorer
         var next = ctx.Next;
         var step = ctx.Search.States.StepAt(c.Step);
         var node = c.Node;
-        next.Write(c.Index, level.Agents(node), step.Agent, c.Miss ? step.MissAgent : step.NextAgent, c.Miss ? step.MissShared : step.NextShared,
-            level.Ctrl(node) + (c.Miss ? step.MissDelta : step.Delta), c.Lines, c.Fingerprint, c.Cost);
+        var agentState = c.Miss ? step.MissAgent : step.NextAgent;
+        var shared = c.Miss ? step.MissShared : step.NextShared;
+        var ctrl = level.Ctrl(node) + (c.Miss ? step.MissDelta : step.Delta);
+        next.Write(c.Index, level.Agents(node), step.Agent, agentState, shared, ctrl, c.Lines, c.Fingerprint, c.Cost);
+        var states = ctx.Search.States;
+        var parentAgents = level.Agents(node);
+        var same = shared == level.Shared(node) && states.IsDone(agentState) == states.IsDone(parentAgents[step.Agent]);
+        states.StepsOf(next.Agents(c.Index), shared, ctrl, next.StepsOf(c.Index), same ? level.Steps(node) : default, step.Agent);
         var runs = level.Runs(node);
         var into = next.RunsOf(c.Index);
         switch (c.EditSet)

@@ -278,7 +278,7 @@ public sealed partial class LineSetExplorer
         var noLines = LineMap.Empty;
 
         var root = new SearchNode(model.Initial, noLines, null, 0, SearchNode.Fingerprinted(model.Initial, noLines), paths) { Id = 0 };
-        var visited = new FingerprintSet();
+        using var visited = new FingerprintSet();
         visited.Add(root.Fingerprint);
         var level = new List<SearchNode> { root };
         long finals = 0, transitions = 0, blocked = 0, hung = 0;

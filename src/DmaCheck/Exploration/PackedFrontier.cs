@@ -95,6 +95,7 @@ internal sealed class LineSetIds
 internal sealed class PackedLevel(int agentCount)
 {
     private int[] agents = new int[agentCount * 64];
+    private int[] steps = new int[agentCount * 64];
     private int[] shared = new int[64];
     private UInt128[] ctrl = new UInt128[64];
     private UInt128[] lines = new UInt128[64];
@@ -111,6 +112,15 @@ internal sealed class PackedLevel(int agentCount)
     public void Clear() => Count = 0;
 
     public ReadOnlySpan<int> Agents(int node) => agents.AsSpan(node * AgentCount, AgentCount);
+
+    /// <summary>
+    /// Each agent's learnt step from the node (<see cref="PackedStates.StepAt"/>), or -1 where the agent is not
+    /// enabled: looked up when the node is written, so that expanding it needs no lookup.
+    /// </summary>
+    public ReadOnlySpan<int> Steps(int node) => steps.AsSpan(node * AgentCount, AgentCount);
+
+    /// <summary>The steps of reserved node <paramref name="node"/>, to be filled with its agents.</summary>
+    public Span<int> StepsOf(int node) => steps.AsSpan(node * AgentCount, AgentCount);
 
     public int Shared(int node) => shared[node];
 
@@ -183,6 +193,7 @@ internal sealed class PackedLevel(int agentCount)
     {
         var size = shared.Length * 2;
         Array.Resize(ref agents, size * AgentCount);
+        Array.Resize(ref steps, size * AgentCount);
         Array.Resize(ref shared, size);
         Array.Resize(ref ctrl, size);
         Array.Resize(ref lines, size);
@@ -194,7 +205,7 @@ internal sealed class PackedLevel(int agentCount)
 
     /// <summary>The bytes the level's arrays hold (for the memory figures).</summary>
     public long Bytes =>
-        (long)agents.Length * 4 + shared.Length * 4L + (ctrl.Length + lines.Length + fingerprints.Length) * 16L + (costs.Length + ids.Length + runFrom.Length) * 4L
+        (long)agents.Length * 4 + steps.Length * 4L + shared.Length * 4L + (ctrl.Length + lines.Length + fingerprints.Length) * 16L + (costs.Length + ids.Length + runFrom.Length) * 4L
         + runs.Length * (long)System.Runtime.CompilerServices.Unsafe.SizeOf<PackedRun>();
 }
 
@@ -242,6 +253,24 @@ internal static class PackedRuns
     {
         var end = linePa + (ulong)lineSize;
         var i = FirstEndingAfter(runs, linePa);
+        var line = new PackedRun(linePa, end, set, lineHash);
+
+        // The common cases, with the builder's result: the line is a run of its own, or in no run, and no neighbour
+        // continues it with the new set.
+        var joinsBefore = i > 0 && runs[i - 1].End == linePa && runs[i - 1].Set == set;
+        if (i < runs.Length && runs[i].Start == linePa && runs[i].End == end && !joinsBefore
+            && (i + 1 == runs.Length || runs[i + 1].Start != end || runs[i + 1].Set != set))
+        {
+            seg[0] = line;
+            return (i, i + 1, 1, fingerprint - runs[i].Hash + lineHash);
+        }
+
+        if ((i == runs.Length || runs[i].Start >= end) && !joinsBefore && (i == runs.Length || runs[i].Start != end || runs[i].Set != set))
+        {
+            seg[0] = line;
+            return (i, i, 1, fingerprint + lineHash);
+        }
+
         var lo = Math.Max(0, i - 1);
         var hi = i;
         while (hi < runs.Length && runs[hi].Start <= end)
@@ -251,7 +280,6 @@ internal static class PackedRuns
 
         var n = 0;
         var placed = false;
-        var line = new PackedRun(linePa, end, set, lineHash);
         for (var k = lo; k < hi; k++)
         {
             var r = runs[k];

@@ -120,6 +120,49 @@ internal sealed class PackedStates
     /// </summary>
     public PackedStep? Step(ReadOnlySpan<int> agents, int shared, UInt128 fingerprint, int agent) => Step(agents, shared, fingerprint, agent, NotDone(agents));
 
+    /// <summary>
+    /// The learnt step of every agent from the state of agent states <paramref name="agents"/> and shared state
+    /// <paramref name="shared"/> (fingerprint <paramref name="fingerprint"/>), by number, -1 where the agent is not
+    /// enabled. When <paramref name="parent"/> holds the steps of a state that differs only in agent
+    /// <paramref name="changed"/>'s state, with the same shared state and that agent as finished or not as before, the
+    /// other agents' steps are the parent's (a step's key is its agent's state, the shared state and whether every
+    /// other agent has finished), and only the changed agent's is looked up.
+    /// </summary>
+    public void StepsOf(ReadOnlySpan<int> agents, int shared, UInt128 fingerprint, Span<int> into, ReadOnlySpan<int> parent = default, int changed = -1)
+    {
+        var notDone = NotDone(agents);
+        if (!parent.IsEmpty)
+        {
+            parent.CopyTo(into);
+            into[changed] = IdOf(agents, shared, fingerprint, changed, notDone);
+            return;
+        }
+
+        for (var agent = 0; agent < agents.Length; agent++)
+        {
+            into[agent] = IdOf(agents, shared, fingerprint, agent, notDone);
+        }
+    }
+
+    /// <summary>A step's number for <see cref="StepsOf"/>: -1 when not enabled, <see cref="Unlearnt"/> when learning it threw.</summary>
+    private int IdOf(ReadOnlySpan<int> agents, int shared, UInt128 fingerprint, int agent, int notDone)
+    {
+        try
+        {
+            return Step(agents, shared, fingerprint, agent, notDone)?.Id ?? -1;
+        }
+        catch (Exception)
+        {
+            return Unlearnt; // the expansion learns it again, and meets the error in the order one thread would
+        }
+    }
+
+    /// <summary>In <see cref="StepsOf"/>: a step whose learning threw, to be learnt again by the node's expansion.</summary>
+    public const int Unlearnt = -2;
+
+    /// <summary>Whether agent state <paramref name="id"/> has finished.</summary>
+    public bool IsDone(int id) => agentStates.Tags[id] != 0;
+
     /// <summary>How many of <paramref name="agents"/> have not finished, for <see cref="Step(ReadOnlySpan{int}, int, UInt128, int, int)"/>.</summary>
     public int NotDone(ReadOnlySpan<int> agents)
     {

@@ -25,7 +25,7 @@ public sealed partial class LineSetExplorer
 
         paths = new PathStore(model);
         var random = new Random(sampling.Seed);
-        var seen = new FingerprintSet();
+        using var seen = new FingerprintSet();
         long states = 0, finals = 0, transitions = 0, blocked = 0;
         var crashes = new KernelBugAccumulator();
         string? inconclusive = null;
