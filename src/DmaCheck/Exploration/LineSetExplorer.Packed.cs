@@ -51,6 +51,9 @@ public sealed partial class LineSetExplorer
         /// <summary>Set by the merge for a new child: its index in the next level, where it is then written.</summary>
         public int Index;
 
+        /// <summary>Set by the merge for a new child: its number in the path store (-1 for a child seen before).</summary>
+        public int Id;
+
         public bool Miss;
 
         /// <summary>A poll that missed and changed nothing: the node itself (kept for its read's findings).</summary>
@@ -69,6 +72,25 @@ public sealed partial class LineSetExplorer
         private PackedCandidate[] items = new PackedCandidate[256];
 
         public int Count { get; private set; }
+
+        /// <summary>The merge's figures for this chunk (<see cref="CountNew"/>): its candidates merged, new children, their runs and transitions.</summary>
+        public int Merged { get; set; }
+
+        public int NewCount { get; set; }
+
+        public int RunTotal { get; set; }
+
+        public int Transitions { get; set; }
+
+        /// <summary>Where the chunk's new children go: their first index and run in the next level, and their first number in the path store.</summary>
+        public int FirstIndex { get; set; }
+
+        public int FirstRun { get; set; }
+
+        public int FirstId { get; set; }
+
+        /// <summary>The nodes the merge judges in order (<see cref="JudgeInOrder"/>).</summary>
+        public List<int> Special { get; } = [];
 
         /// <summary>The children the general path made, by <see cref="PackedCandidate.Slow"/>.</summary>
         public List<SlowChild> Slow { get; } = [];
@@ -353,7 +375,7 @@ public sealed partial class LineSetExplorer
 
         // The children each chunk made before its error, if any (the merge stops there too).
         int Made(int chunk) => errors[chunk] is { } error
-            ? (error.Node == from + (chunk * chunkSize) ? 0 : End(ends[error.Node - 1 - from]))
+            ? (error.Node == from + (chunk * chunkSize) ? 0 : EndOf(ends[error.Node - 1 - from]))
             : chunks[chunk].Count;
 
         if (shards.Length == 1)
@@ -375,48 +397,228 @@ public sealed partial class LineSetExplorer
             });
         }
 
+        // The merge, in four steps: each chunk counts its new children (in parallel); their places in the next level and
+        // numbers in the path store follow in chunk order; each chunk numbers and writes its new children (in
+        // parallel); and the few nodes with findings, loops or no way on are judged in order, as one thread would.
+        if (limits.Exceeded(watch, visited(), (++counts.MemoryChecks & 63) == 1) is { } why)
+        {
+            return why;
+        }
+
+        // The merge stops at the first error, as one thread would have met it.
+        var merged = chunkCount;
+        (int Node, Exception Error)? failed = null;
         for (var chunk = 0; chunk < chunkCount; chunk++)
         {
-            var list = chunks[chunk];
-            var span = list.Span;
-            var at = 0;
-            var end = Math.Min(to, from + ((chunk + 1) * chunkSize));
-            for (var node = from + (chunk * chunkSize); node < end; node++)
+            if (errors[chunk] is { } error)
             {
-                if (limits.Exceeded(watch, visited(), (++counts.MemoryChecks & 4095) == 1) is { } why)
-                {
-                    return why;
-                }
-
-                if (errors[chunk] is { } error && error.Node == node)
-                {
-                    if (error.Error is LimitReachedException limit)
-                    {
-                        return limit.Message;
-                    }
-
-                    System.Runtime.ExceptionServices.ExceptionDispatchInfo.Capture(error.Error).Throw();
-                }
-
-                var childrenEnd = End(ends[node - from]);
-                MergePacked(ctx, node, list, at, childrenEnd, ends[node - from] < 0, ref counts);
-                at = childrenEnd;
+                merged = chunk + 1;
+                failed = error;
+                break;
             }
         }
 
-        // The new children have their places in the next level: each chunk writes its own.
-        if (chunkCount > 1)
+        int FirstNode(int chunk) => from + (chunk * chunkSize);
+        int EndNode(int chunk) => errors[chunk] is { } error ? error.Node : Math.Min(to, from + ((chunk + 1) * chunkSize));
+        void Count(int chunk) => CountNew(ctx, chunks[chunk], ends, from, FirstNode(chunk), EndNode(chunk));
+        void Number(int chunk)
         {
-            Parallel.For(0, chunkCount, new ParallelOptions { MaxDegreeOfParallelism = Threads }, chunk => WriteChildren(ctx, chunks[chunk]));
+            // Writing a child looks up its steps, and learning a step runs the model: the time limit is watched here too.
+            if (NumberAndWrite(ctx, chunks[chunk], limits, watch, states) is { } why)
+            {
+                Volatile.Write(ref stopped, why);
+            }
+        }
+
+        if (merged > 1)
+        {
+            Parallel.For(0, merged, new ParallelOptions { MaxDegreeOfParallelism = Threads }, Count);
         }
         else
         {
-            WriteChildren(ctx, chunks[0]);
+            Count(0);
+        }
+
+        var newCount = 0;
+        var runCount = 0;
+        for (var chunk = 0; chunk < merged; chunk++)
+        {
+            var list = chunks[chunk];
+            list.FirstIndex = newCount;
+            list.FirstRun = runCount;
+            newCount += list.NewCount;
+            runCount += list.RunTotal;
+            counts.Transitions += list.Transitions;
+        }
+
+        var (firstIndex, firstRun) = ctx.Next.ReserveMany(newCount, runCount);
+        var firstId = ctx.Paths.ReserveMany(newCount);
+        for (var chunk = 0; chunk < merged; chunk++)
+        {
+            var list = chunks[chunk];
+            list.FirstId = firstId + list.FirstIndex;
+            list.FirstIndex += firstIndex;
+            list.FirstRun += firstRun;
+        }
+
+        if (merged > 1)
+        {
+            Parallel.For(0, merged, new ParallelOptions { MaxDegreeOfParallelism = Threads }, Number);
+        }
+        else
+        {
+            Number(0);
+        }
+
+        if (stopped is not null)
+        {
+            return stopped;
+        }
+
+        for (var chunk = 0; chunk < merged; chunk++)
+        {
+            JudgeInOrder(ctx, chunks[chunk], ends, from, FirstNode(chunk), ref counts);
+        }
+
+        if (failed is { } stop)
+        {
+            if (stop.Error is LimitReachedException limit)
+            {
+                return limit.Message;
+            }
+
+            System.Runtime.ExceptionServices.ExceptionDispatchInfo.Capture(stop.Error).Throw();
         }
 
         return null;
+    }
 
-        static int End(int end) => end < 0 ? ~end : end;
+    /// <summary>The end of a node's children in its chunk's list (<see cref="WindowWork.Ends"/> complements it for a final state).</summary>
+    private static int EndOf(int end) => end < 0 ? ~end : end;
+
+    /// <summary>
+    /// The merge's first step, for the nodes [<paramref name="first"/>, <paramref name="end"/>) of one chunk: counts
+    /// the new children, their runs and the transitions, and notes the nodes that must be judged in order (a child with
+    /// findings, a loop, or a final state).
+    /// </summary>
+    private static void CountNew(MergeContext ctx, CandidateList list, int[] ends, int from, int first, int end)
+    {
+        var states = ctx.Search.States;
+        var span = list.Span;
+        list.Special.Clear();
+        int newCount = 0, runs = 0, transitions = 0, at = 0;
+        for (var node = first; node < end; node++)
+        {
+            var childrenEnd = EndOf(ends[node - from]);
+            var special = ends[node - from] < 0;
+            for (var k = at; k < childrenEnd; k++)
+            {
+                ref var c = ref span[k];
+                transitions++;
+                if (c.Loop)
+                {
+                    special = true;
+                    continue;
+                }
+
+                if (c.New)
+                {
+                    newCount++;
+                    runs += c.RunCount;
+                }
+
+                special |= c.Slow >= 0 ? list.Slow[c.Slow].Taken.Findings.Count > 0 : states.StepAt(c.Step).HasFindings;
+            }
+
+            if (special)
+            {
+                list.Special.Add(node);
+            }
+
+            at = childrenEnd;
+        }
+
+        list.Merged = at;
+        list.NewCount = newCount;
+        list.RunTotal = runs;
+        list.Transitions = transitions;
+    }
+
+    /// <summary>
+    /// The merge's third step, for one chunk: its new children take their places in the next level and their numbers
+    /// in the path store, in order from the chunk's first ones (<see cref="CandidateList.FirstIndex"/>), and are written.
+    /// </summary>
+    private static string? NumberAndWrite(MergeContext ctx, CandidateList list, ExplorationLimits limits, Stopwatch watch, long visited)
+    {
+        var states = ctx.Search.States;
+        var span = list.Span[..list.Merged];
+        var index = list.FirstIndex;
+        var run = list.FirstRun;
+        var id = list.FirstId;
+        var written = 0;
+        foreach (ref var c in span)
+        {
+            if (c.Loop || !c.New)
+            {
+                c.Index = -1;
+                c.Id = -1;
+                continue;
+            }
+
+            if ((++written & 63) == 0 && limits.Exceeded(watch, visited, checkMemory: false) is { } why)
+            {
+                return why; // the search stops here: the level being written is never read
+            }
+
+            c.Index = index++;
+            c.Id = id++;
+            ctx.Paths.Set(c.Id, ctx.Level.Id(c.Node), states.StepAt(c.Step).Agent, c.Slow >= 0 ? list.Slow[c.Slow].Resolved : null);
+            ctx.Next.Place(c.Index, run, c.RunCount, c.Id);
+            WriteChild(ctx, in c, list, run);
+            run += c.RunCount;
+        }
+
+        return null;
+    }
+
+    /// <summary>
+    /// The merge's last step, for one chunk: the findings of the nodes <see cref="CountNew"/> noted are recorded (loops
+    /// last, as the one-thread queue meets them), and their final states judged, in order.
+    /// </summary>
+    private void JudgeInOrder(MergeContext ctx, CandidateList list, int[] ends, int from, int first, ref MergeCounts counts)
+    {
+        var level = ctx.Level;
+        var states = ctx.Search.States;
+        foreach (var node in list.Special)
+        {
+            var parentId = level.Id(node);
+            var children = list.Span[(node == first ? 0 : EndOf(ends[node - 1 - from]))..EndOf(ends[node - from])];
+            foreach (ref var c in children)
+            {
+                if (!c.Loop && (c.Slow >= 0 || states.StepAt(c.Step).HasFindings) && list.Taken(in c, states) is { Findings.Count: > 0 } taken)
+                {
+                    RecordFinding(ctx, taken, c.Id, parentId);
+                }
+            }
+
+            foreach (ref var c in children)
+            {
+                if (c.Loop)
+                {
+                    RecordFinding(ctx, list.Taken(in c, states), -1, parentId);
+                }
+            }
+
+            if (ends[node - from] < 0)
+            {
+                counts.Finals++;
+                var search = ctx.Search;
+                var built = new SearchNode(search.States.Materialise(level.Agents(node), level.Shared(node), level.Ctrl(node)),
+                    PackedRuns.ToMap(level.Runs(node), level.Lines(node), search.Sets), null, ctx.Depth, level.Fingerprint(node), ctx.Paths, level.Cost(node))
+                { Id = parentId };
+                Final(search.Model, built, ctx.Accumulators, ctx.Crashes, ref counts.Blocked, ref counts.Hung);
+            }
+        }
     }
 
     /// <summary>
@@ -577,83 +779,12 @@ public sealed partial class LineSetExplorer
         }
     }
 
-    /// <summary>
-    /// Merges one node's children, whose <see cref="PackedCandidate.New"/> the visited set has decided: the new ones are
-    /// numbered and given their places in the next level (<see cref="WriteChildren"/> fills them), findings are
-    /// recorded (loops last, as the one-thread queue meets them), and a final state is judged.
-    /// </summary>
-    private void MergePacked(MergeContext ctx, int node, CandidateList list, int from, int to, bool final, ref MergeCounts counts)
-    {
-        var level = ctx.Level;
-        var parentId = level.Id(node);
-        var states = ctx.Search.States;
-        var children = list.Span[from..to];
-        foreach (ref var c in children)
-        {
-            if (c.Loop)
-            {
-                continue;
-            }
-
-            counts.Transitions++;
-            var id = -1;
-            c.Index = -1;
-            if (!c.New && c.Slow < 0 && !states.StepAt(c.Step).HasFindings)
-            {
-                continue; // the common case: seen before, nothing to record
-            }
-
-            if (c.New)
-            {
-                id = ctx.Paths.Add(parentId, states.StepAt(c.Step).Agent, c.Slow >= 0 ? list.Slow[c.Slow].Resolved : null);
-                c.Index = ctx.Next.Reserve(c.RunCount, id);
-            }
-
-            var taken = list.Taken(in c, states);
-            if (taken.Findings.Count > 0)
-            {
-                RecordFinding(ctx, taken, id, parentId);
-            }
-        }
-
-        foreach (ref var c in children)
-        {
-            if (c.Loop)
-            {
-                counts.Transitions++;
-                RecordFinding(ctx, list.Taken(in c, states), -1, parentId);
-            }
-        }
-
-        if (final)
-        {
-            counts.Finals++;
-            var search = ctx.Search;
-            var built = new SearchNode(search.States.Materialise(level.Agents(node), level.Shared(node), level.Ctrl(node)),
-                PackedRuns.ToMap(level.Runs(node), level.Lines(node), search.Sets), null, ctx.Depth, level.Fingerprint(node), ctx.Paths, level.Cost(node))
-            { Id = parentId };
-            Final(search.Model, built, ctx.Accumulators, ctx.Crashes, ref counts.Blocked, ref counts.Hung);
-        }
-    }
-
     /// <summary>Breadth-first: the first run to reach a finding is a shortest one.</summary>
     private static void RecordFinding(MergeContext ctx, StepResult step, int id, int parentId) =>
         ctx.Findings.Add(step, () => id >= 0 ? ctx.Paths.Path(id) : [.. ctx.Paths.Path(parentId), step]);
 
-    /// <summary>Writes the new children of <paramref name="children"/> into the places the merge gave them in the next level.</summary>
-    private static void WriteChildren(MergeContext ctx, CandidateList children)
-    {
-        foreach (ref var c in children.Span)
-        {
-            if (c.New && !c.Loop && c.Index >= 0)
-            {
-                WriteChild(ctx, in c, children);
-            }
-        }
-    }
-
     /// <summary>Writes new child <paramref name="c"/> into its place in the next level.</summary>
-    private static void WriteChild(MergeContext ctx, in PackedCandidate c, CandidateList list)
+    private static void WriteChild(MergeContext ctx, in PackedCandidate c, CandidateList list, int runStart)
     {
         var level = ctx.Level;
         var next = ctx.Next;
@@ -668,7 +799,7 @@ public sealed partial class LineSetExplorer
         var same = shared == level.Shared(node) && states.IsDone(agentState) == states.IsDone(parentAgents[step.Agent]);
         states.StepsOf(next.Agents(c.Index), shared, ctrl, next.StepsOf(c.Index), same ? level.Steps(node) : default, step.Agent);
         var runs = level.Runs(node);
-        var into = next.RunsOf(c.Index);
+        var into = next.RunsAt(runStart, c.RunCount);
         switch (c.EditSet)
         {
             case >= 0:

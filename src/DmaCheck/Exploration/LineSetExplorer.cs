@@ -34,6 +34,29 @@ internal sealed class PathStore(IScenarioModel model)
         return id;
     }
 
+    /// <summary>Makes room for <paramref name="count"/> states, numbered from the one returned, each then recorded by <see cref="Set"/> (on any thread).</summary>
+    public int ReserveMany(int count)
+    {
+        var first = parents.Count;
+        System.Runtime.InteropServices.CollectionsMarshal.SetCount(parents, first + count);
+        System.Runtime.InteropServices.CollectionsMarshal.SetCount(agents, first + count);
+        return first;
+    }
+
+    /// <summary>Records reserved state <paramref name="id"/>, as <see cref="Add"/> would.</summary>
+    public void Set(int id, int parent, int agent, IReadOnlyList<HwOp>? resolvedOps)
+    {
+        System.Runtime.InteropServices.CollectionsMarshal.AsSpan(parents)[id] = parent;
+        System.Runtime.InteropServices.CollectionsMarshal.AsSpan(agents)[id] = checked((byte)agent);
+        if (resolvedOps is not null)
+        {
+            lock (resolved)
+            {
+                resolved[id] = resolvedOps;
+            }
+        }
+    }
+
     /// <summary>The steps from the initial state to state <paramref name="id"/>, re-executed.</summary>
     public IReadOnlyList<StepResult> Path(int id)
     {

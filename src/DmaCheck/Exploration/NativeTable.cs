@@ -12,6 +12,7 @@ internal unsafe partial struct NativeTable
 {
     private const nuint HugePage = 2 << 20;
     private const int MadvHugePage = 14;
+    private static bool noMadvise;
     private bool aligned;
 
     public void* Pointer { get; private set; }
@@ -25,9 +26,16 @@ internal unsafe partial struct NativeTable
         }
 
         var p = NativeMemory.AlignedAlloc(bytes, HugePage);
-        if (OperatingSystem.IsLinux())
+        if (OperatingSystem.IsLinux() && !noMadvise)
         {
-            _ = Madvise((nint)p, bytes, MadvHugePage); // a hint: where huge pages are off, nothing changes
+            try
+            {
+                _ = Madvise((nint)p, bytes, MadvHugePage); // a hint: where huge pages are off, nothing changes
+            }
+            catch (Exception e) when (e is DllNotFoundException or EntryPointNotFoundException)
+            {
+                noMadvise = true; // a C library without it: plain pages
+            }
         }
 
         NativeMemory.Clear(p, bytes);

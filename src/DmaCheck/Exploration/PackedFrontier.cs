@@ -186,6 +186,41 @@ internal sealed class PackedLevel(int agentCount)
         costs[node] = cost;
     }
 
+    /// <summary>
+    /// Makes room for <paramref name="nodes"/> more nodes with <paramref name="runCount"/> runs in all, and returns the
+    /// first one's index and run. The merge then gives each its place (<see cref="Place"/>), and the nodes are written,
+    /// on several threads at once: no array grows after this.
+    /// </summary>
+    public (int Index, int Run) ReserveMany(int nodes, int runCount)
+    {
+        var n = Count;
+        while (n + nodes + 1 >= shared.Length)
+        {
+            Grow();
+        }
+
+        var start = runFrom[n];
+        if (start + runCount > runs.Length)
+        {
+            Array.Resize(ref runs, Math.Max(runs.Length * 2, start + runCount));
+        }
+
+        runFrom[n + nodes] = start + runCount;
+        Count = n + nodes;
+        return (n, start);
+    }
+
+    /// <summary>Reserved node <paramref name="node"/>'s place: its runs from <paramref name="run"/>, and its number <paramref name="id"/> in the path store.</summary>
+    public void Place(int node, int run, int runCount, int id)
+    {
+        runFrom[node] = run;
+        runFrom[node + 1] = run + runCount;
+        ids[node] = id;
+    }
+
+    /// <summary>Runs [<paramref name="start"/>, <paramref name="start"/> + <paramref name="count"/>), to be filled.</summary>
+    public Span<PackedRun> RunsAt(int start, int count) => runs.AsSpan(start, count);
+
     /// <summary>The runs reserved for node <paramref name="node"/>, to be filled.</summary>
     public Span<PackedRun> RunsOf(int node) => runs.AsSpan(runFrom[node], runFrom[node + 1] - runFrom[node]);
 
