@@ -602,7 +602,7 @@ public static class ScenarioGenerator
         return from secondCpu in cpuRegions.Count + kmapRegions.Count == 0
                    ? Gen.Constant(false)
                    : Gen.Frequency((1, Gen.Constant(true)), (kmapRegions.Count > 0 ? 1 : 2, Gen.Constant(false)))
-               // The kmap importer is t1 when there is one, else the owner.
+                   // The kmap importer is t1 when there is one, else the owner.
                let ownerRegions = secondCpu ? cpuRegions : cpuRegions.Concat(kmapRegions).ToList()
                from user in UserWanted(userRegions.Count > 0, ownerRegions.Count > 0, secondCpu)
                    // At most two programs run beside the owner (firmware runs inside an smc): every one multiplies the interleavings.
