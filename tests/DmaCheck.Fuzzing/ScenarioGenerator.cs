@@ -1,5 +1,6 @@
 using System.Text;
 using DmaCheck.Dma;
+using DmaCheck.Hardware;
 using DmaCheck.Kernel;
 using FsCheck;
 using FsCheck.Fluent;
@@ -110,7 +111,10 @@ public static class ScenarioGenerator
     /// <param name="Xen">A Xen dom0: dma_mmap_* and dma_get_sgtable_* go through dma_common_*, which find the page from the CPU address.</param>
     /// <param name="VaddrToPage">The profile's dma_common_vaddr_to_page (a <c>set</c> line may override it).</param>
     /// <param name="OuterCache">The board has an outer (PL310) cache, behind which a coherent DMA master is not modelled: its devices are all non-coherent.</param>
-    private sealed record ProfileFacts(string Name, bool Arm64, bool Streaming, bool NoKernelMapping, bool DmaOffset, bool DmaEngine, bool Xen, string VaddrToPage, bool AlwaysCoherent = false, bool OuterCache = false);
+    /// <param name="AtomicPool">The atomic pool is modelled (not one of the profile's gaps: v5.4's remap.c pool is not), so a non-blocking allocation may be asked for.</param>
+    /// <param name="Aliasing">The board's L1 data cache aliases (the ARMv5 AT91SAM9's VIVT cache): its devices are all non-coherent, as that SoC's are, since a cacheable user mapping there is not modelled.</param>
+    private sealed record ProfileFacts(string Name, bool Arm64, bool Streaming, bool NoKernelMapping, bool DmaOffset, bool DmaEngine, bool Xen, string VaddrToPage, bool AlwaysCoherent = false, bool OuterCache = false,
+        bool Aliasing = false, bool AtomicPool = true);
 
     /// <summary>Whether the generator writes scenarios for <paramref name="profile"/> (see <see cref="AllProfiles"/>).</summary>
     public static bool Generates(KernelProfile profile) => profile.Arch is Arch.Arm64 or Arch.Arm32 or Arch.X86_64;
@@ -124,13 +128,15 @@ public static class ScenarioGenerator
         p.Name,
         Arm64: p.Arch == Arch.Arm64,
         Streaming: p.Arch is Arch.Arm64 or Arch.X86_64 && !p.ArmDmaOps,
-        NoKernelMapping: !p.XenDom0 && !p.ArmDmaOps,
+        NoKernelMapping: !p.XenDom0 && !p.ArmDmaOps && p.Gaps?.ContainsKey(ProfileGaps.NoKernelMapping) != true,
         DmaOffset: p.Layout.DmaOffset != 0,
         DmaEngine: true,
         Xen: p.XenDom0,
         VaddrToPage: p.Value(Switches.CommonVaddrToPage),
         AlwaysCoherent: p.Arch == Arch.X86_64,
-        OuterCache: p.Layout.OuterCache)).ToArray();
+        OuterCache: p.Layout.OuterCache,
+        Aliasing: p.Layout.DcacheIndexing != DcacheIndexing.Physical,
+        AtomicPool: p.Gaps?.ContainsKey(ProfileGaps.AtomicPool) != true)).ToArray();
 
     /// <summary>The profiles of the first generator (before seed 2): the brute-force-feasible scenarios keep to them.</summary>
     private static readonly string[] FirstProfiles = ["linux-6.3-arm64", "linux-6.4-arm64"];
@@ -270,7 +276,7 @@ public static class ScenarioGenerator
 
     private static Gen<IReadOnlyList<Device>> DevicesGen(ProfileFacts profile) =>
         from count in Gen.Frequency((3, Gen.Constant(1)), (1, Gen.Constant(2)))
-        from coherent in (profile.OuterCache ? Gen.Constant(false) : Gen.Elements(true, false)).ArrayOf(count)
+        from coherent in (profile.OuterCache || profile.Aliasing ? Gen.Constant(false) : Gen.Elements(true, false)).ArrayOf(count)
         from aligned in Gen.Frequency((3, Gen.Constant(false)), (1, Gen.Constant(true))).ArrayOf(count)
         select (IReadOnlyList<Device>)coherent.Select((c, i) => new Device($"d{i}", c, aligned[i] ? "0xfff" : null)).ToList();
 
@@ -366,9 +372,13 @@ public static class ScenarioGenerator
             (4, Gen.Constant("GFP_KERNEL")),
             (1, Gen.Constant("GFP_KERNEL | __GFP_NOWARN")),
             (1, Gen.Constant("GFP_KERNEL | GFP_DMA32")),
-            (atomic, Gen.Constant("GFP_ATOMIC")),
-            (1, Gen.Constant("GFP_NOWAIT")),
         };
+
+        if (settings.Profile.AtomicPool)
+        {
+            choices.Add((atomic, Gen.Constant("GFP_ATOMIC")));
+            choices.Add((1, Gen.Constant("GFP_NOWAIT")));
+        }
 
         if (!options.BruteForceFeasible || !settings.ZeroFlagClears)
         {
@@ -592,7 +602,7 @@ public static class ScenarioGenerator
         return from secondCpu in cpuRegions.Count + kmapRegions.Count == 0
                    ? Gen.Constant(false)
                    : Gen.Frequency((1, Gen.Constant(true)), (kmapRegions.Count > 0 ? 1 : 2, Gen.Constant(false)))
-               // The kmap importer is t1 when there is one, else the owner.
+                   // The kmap importer is t1 when there is one, else the owner.
                let ownerRegions = secondCpu ? cpuRegions : cpuRegions.Concat(kmapRegions).ToList()
                from user in UserWanted(userRegions.Count > 0, ownerRegions.Count > 0, secondCpu)
                    // At most two programs run beside the owner (firmware runs inside an smc): every one multiplies the interleavings.

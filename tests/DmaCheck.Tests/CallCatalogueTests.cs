@@ -112,7 +112,7 @@ public sealed class CallCatalogueTests
     public void TheGeneratorHooksSayWhatTheGeneratorEmits()
     {
         var emitted = new HashSet<string>(StringComparer.Ordinal);
-        foreach (var generated in ScenarioGenerator.Full().Sample(600, new Rnd(20260101UL), 50))
+        foreach (var generated in ScenarioGenerator.Full().Sample(1000, new Rnd(20260101UL), 50))
         {
             var scenario = Binder.Load("generated.dmc", generated.Text);
             emitted.UnionWith(scenario.Programs.SelectMany(p => p.Body).Select(s => s.Call?.Name).OfType<string>());

@@ -40,6 +40,10 @@ public class HistoryProfilesTests
         { "linux-6.12-arm64", "swiotlb.sync_offset", "signed" },
         { "linux-6.12-arm64", "swiotlb.slot_search", "page_unless_min_align" },
         { "linux-6.6-arm64-xen", "dma.kmalloc_bounce", "on" },
+        { "linux-5.10-x86_64", "swiotlb.slot_search", "page_stride" },
+        { "linux-5.10-x86_64", "swiotlb.sync_offset", "slot_offset" },
+        { "linux-5.10-x86_64", "swiotlb.map_bounce", "to_device_only" },
+        { "linux-5.10-x86_64", "dma_debug.cacheline_overlap", "silent" },
     };
 
     [Theory]

@@ -185,6 +185,21 @@ public static class Profiles
             (Switches.SwiotlbSyncOffset, "checked"), (Switches.SwiotlbSlotSearch, "address_mask"), (Switches.DmaMmapPgprot, "dma_pgprot"), (Switches.XenArmAlloc, "dma_direct")));
 
     /// <summary>
+    /// v5.10 (LTS) on x86_64: the same coherent machine as <see cref="Linux64X86"/>, with v5.10's swiotlb, which bounces a
+    /// mapping at the start of a 2 KiB slot whatever its offset (before the min_align_mask series, v5.12) and copies a
+    /// FROM_DEVICE mapping in only at unmap; an SEV or TDX guest bounces every mapping (swiotlb=force), as the NVMe
+    /// reports behind 1f221a0d0dbf came from.
+    /// </summary>
+    public static KernelProfile Linux510X86 { get; } = Linux64X86 with
+    {
+        Name = "linux-5.10-x86_64",
+        Description = "Linux v5.10 (LTS) on an x86_64 PC: coherent DMA as v6.4's, but swiotlb bounces at slot starts and drops the min_align_mask bits (before 1f221a0d0dbf, v5.12), copies a FROM_DEVICE mapping in only at unmap (to_device_only), dma_map_resource refuses RAM with a warning, and dma-debug counts overlaps silently.",
+        SwitchValues = Values((Switches.CommonVaddrToPage, "virt_to_page"), (Switches.XenFreeCoherentPage, "vmalloc_aware"),
+            (Switches.SwiotlbMapBounce, "to_device_only"), (Switches.SwiotlbSyncForDeviceBounce, "by_direction"), (Switches.MapResourceRamCheck, "warn_fail"), (Switches.DebugCachelineOverlap, "silent"),
+            (Switches.SwiotlbSyncOffset, "slot_offset"), (Switches.SwiotlbSlotSearch, "page_stride"), (Switches.DmaMmapPgprot, "dma_pgprot"), (Switches.XenArmAlloc, "xen_swiotlb_alloc_coherent")),
+    };
+
+    /// <summary>
     /// v5.4 (LTS) on arm64. dma_common_mmap/get_sgtable served dma-direct then (arch_dma_coherent_to_pfn, the pfn from
     /// the handle, for a non-coherent device; virt_to_page of the linear address for a coherent one), which gives the
     /// pages the model's dma_direct_* path gives. The atomic pool of kernel/dma/remap.c, NO_KERNEL_MAPPING and
@@ -347,7 +362,7 @@ public static class Profiles
             (Switches.PpcFromDeviceUnaligned, "flush")));
 
     public static IReadOnlyList<KernelProfile> All { get; } =
-        [Linux63Arm64, Linux64Arm64, Linux65Arm64, Linux64X86, Linux58Arm64Xen, Linux513Arm64Xen, Linux514Arm64Xen, Linux513Arm64, Linux513ArmXenRpi4, Linux514ArmXenRpi4, Linux513ArmRpi4, Linux513ArmImx6, Linux513ArmAt91Sam9,
+        [Linux63Arm64, Linux64Arm64, Linux65Arm64, Linux64X86, Linux510X86, Linux58Arm64Xen, Linux513Arm64Xen, Linux514Arm64Xen, Linux513Arm64, Linux513ArmXenRpi4, Linux514ArmXenRpi4, Linux513ArmRpi4, Linux513ArmImx6, Linux513ArmAt91Sam9,
             Linux54Arm64, Linux510Arm64, Linux512Arm64, Linux515Arm64, Linux61Arm64, Linux66Arm64, Linux612Arm64, Linux510Arm64Xen, Linux515Arm64Xen, Linux61Arm64Xen, Linux66Arm64Xen, Linux612Arm64Xen,
             Linux58MipsMalta, Linux58MipsBmips5000, Linux61RiscvZicbom, Linux61RiscvTh1520, Linux54Ppc8xx];
 

@@ -241,7 +241,7 @@ public static class Switches
             new SwitchValue("r10000", "pre-f86f55d3ad21",
                 "cpu_is_noncoherent_r10000(): only the R10000 and R12000 (SGI IP28, IP32) get the post-DMA maintenance; a BMIPS5000 gets none, although it speculates and can prefetch a line of a buffer a device is writing.", "before v3.12/v3.13"),
             new SwitchValue("bmips5000", "f86f55d3ad21",
-                "f86f55d3ad21 'MIPS: DMA: For BMIPS5000 cores flush region just like non-coherent R10000' (Jim Quinlan, August 2013; stable 3.4, 3.5 and 3.11 backports in December 2013; the first mainline tag, v3.12 or v3.13, is not pinned down here): cpu_needs_post_dma_flush() adds CPU_BMIPS5000. Later additions change nothing for the bundled cores: 'MIPS: Perform post-DMA cache flushes on systems with MAARs' (Paul Burton, 2017: any core with MAARs, which the 24Kc lacks) and a202bf71f08b (CPU_LOONGSON2EF, v5.8-rc1).", "v3.12 or v3.13 (not pinned)"),
+                "f86f55d3ad21 'MIPS: DMA: For BMIPS5000 cores flush region just like non-coherent R10000' (Jim Quinlan, August 2013, full id f86f55d3ad21b21b736bdeb29bee0f0937b77138 as the stable review mails cite it; backported to 3.4, 3.5, 3.10 and 3.11 stable in December 2013, and no 3.12-stable backport was found, which points to v3.12, but the first mainline tag is not pinned down here): cpu_needs_post_dma_flush() adds CPU_BMIPS5000. Later additions change nothing for the bundled cores: 'MIPS: Perform post-DMA cache flushes on systems with MAARs' (Paul Burton, 2017: any core with MAARs, which the 24Kc lacks) and a202bf71f08b (CPU_LOONGSON2EF, v5.8-rc1).", "v3.12 or v3.13 (not pinned)"),
         ],
         Kernel.Arch.Mips32);
 
@@ -265,7 +265,7 @@ public static class Switches
             new SwitchValue("invalidate", "pre-03d70617b8a7",
                 "invalidate_dcache_range whatever the alignment: dcbi on the partly covered edge lines too, discarding dirty data of whatever shares them with the buffer (memory corruption).", "before 03d70617b8a7 (2008)"),
             new SwitchValue("flush", "03d70617b8a7",
-                "03d70617b8a7 'powerpc: Prevent memory corruption due to cache invalidation of unaligned DMA buffer' (Andrew Lewis, 2008; the first tag is not pinned here): flush_dcache_range (dcbf: write back, then invalidate) when (start | end) is not L1_CACHE_BYTES aligned, invalidate_dcache_range otherwise; current until Arnd Bergmann's 2023 rework of the table.", "2008 (not pinned)"),
+                "03d70617b8a7 'powerpc: Prevent memory corruption due to cache invalidation of unaligned DMA buffer' (Andrew Lewis, 2008; the id is the mainline one, as Christophe Leroy and Arnd Bergmann cite it with a git.kernel.org/torvalds link in the 2023 rework threads; the first tag is not pinned here): flush_dcache_range (dcbf: write back, then invalidate) when (start | end) is not L1_CACHE_BYTES aligned, invalidate_dcache_range otherwise; current until Arnd Bergmann's 2023 rework of the table.", "2008 (not pinned)"),
         ],
         Kernel.Arch.Ppc32);
 

@@ -24,6 +24,7 @@ public sealed class Binder
     private readonly Dictionary<string, Token> observedAt = new(StringComparer.Ordinal);
     private readonly Dictionary<string, ulong> observedLength = new(StringComparer.Ordinal);
     private readonly HashSet<string> notes = [];
+    private readonly Dictionary<byte, ValueExpr> pointers = [];
     private readonly List<TenantSpec> tenants = [];
 
     /// <summary>The checks the binder adds for statements that imply one (<see cref="CallBinding.ImplicitCheck"/>): memory assigned away must stay untouched.</summary>
@@ -220,6 +221,7 @@ public sealed class Binder
             programs, agents, writers, observed, expectations, declared, notes.Order(StringComparer.Ordinal).ToList(), tenants, BindDeclaredFindings())
         {
             Placed = placed,
+            Pointers = pointers,
         };
     }
 
@@ -538,7 +540,18 @@ public sealed class Binder
             }
         }
 
-        var body = agent.Body.Select(s => BindStatement(agent, s, locals)).ToList();
+        var body = new List<Statement>();
+        foreach (var s in agent.Body)
+        {
+            if (s is FetchSyntax fetch)
+            {
+                body.AddRange(BindFetch(agent, fetch, locals, body.Count));
+                continue;
+            }
+
+            body.Add(BindStatement(agent, s, locals));
+        }
+
         switch (agent.Kind)
         {
             case AgentKind.Firmware:
@@ -620,10 +633,97 @@ public sealed class Binder
         assigned[target.Text] = target;
     }
 
+    /// <summary>The writer name a stored DMA address gets: its text, <c>dma(h + 0x200)</c>.</summary>
+    private string PointerName(AddressSyntax pointer) =>
+        source.Line(pointer.Span.Line).Substring(pointer.Span.Column - 1, Math.Min(pointer.Span.Length, source.Line(pointer.Span.Line).Length - pointer.Span.Column + 1));
+
+    /// <summary>
+    /// <c>fetch dma(ADDR)[lo..hi] -> VAR</c>: one <see cref="FetchStmt"/> per value the bytes can hold that is an address
+    /// (each pointer any program stores, in file order, then <c>zero</c>); <paramref name="at"/> is where the first goes
+    /// in the body. VAR becomes a variable of this program's frame from here on.
+    /// </summary>
+    private List<Statement> BindFetch(AgentSyntax agent, FetchSyntax f, HashSet<string> locals, int at)
+    {
+        if (agent.Kind != AgentKind.Device)
+        {
+            throw Error(f.Span, "only a DMA engine fetches a descriptor's address; a CPU thread reads it with read");
+        }
+
+        CheckSpace(agent, f.Address);
+        var (lo, hi) = Range(f.Range);
+        if (hi - lo != 8)
+        {
+            throw Error(f.Range.High, "a fetch reads one 64-bit DMA address: 8 bytes, as in [0..8]");
+        }
+
+        var name = f.Var.Text;
+        if (assigned.ContainsKey(name) || locals.Contains(name) || observedAt.ContainsKey(name)
+            || syntax.Agents.SelectMany(a => a.Body).OfType<CallSyntax>().Any(c => c.Target?.Text == name) || placed.Any(b => b.Name == name)
+            || syntax.Agents.SelectMany(a => a.Body).OfType<FetchSyntax>().Count(x => x.Var.Text == name) > 1)
+        {
+            throw Error(f.Var, $"'{name}' already names a value; give the fetched address its own variable");
+        }
+
+        var address = Expr(f.Address.Expr, locals);
+        var candidates = new List<byte>();
+        foreach (var w in syntax.Agents.SelectMany(a => a.Body).OfType<WriteSyntax>())
+        {
+            if (w.Pointer is { } p)
+            {
+                var id = InternWriter(PointerName(p), w.Writer);
+                if (!candidates.Contains(id))
+                {
+                    candidates.Add(id);
+                }
+            }
+        }
+
+        candidates.Add(WriterTable.Zero);
+        locals.Add(name);
+        var end = at + candidates.Count;
+        return candidates.Select((w, i) => (Statement)new FetchStmt(f.Span, $"{f.Text} (holds {writers.Name(w)}?)", f.Address.Space, address, lo, hi, w, name, at, end,
+            i == candidates.Count - 1)).ToList();
+    }
+
+    private byte InternWriter(string writer, Token at)
+    {
+        if (!writers.TryGet(writer, out var id))
+        {
+            if (writers.Count > byte.MaxValue)
+            {
+                throw Error(at, $"too many distinct writer names: at most {byte.MaxValue + 1} (with old and zero)");
+            }
+
+            id = writers.Intern(writer);
+        }
+
+        return id;
+    }
+
     private Statement BindStatement(AgentSyntax agent, StmtSyntax stmt, HashSet<string> locals)
     {
         switch (stmt)
         {
+            case WriteSyntax { Pointer: { } pointer } w:
+                {
+                    CheckSpace(agent, w.Address);
+                    var (lo, hi) = Range(w.Range);
+                    if (hi - lo != 8)
+                    {
+                        throw Error(w.Range.High, "a DMA address is stored as 8 bytes (a 64-bit descriptor field), as in [0..8]");
+                    }
+
+                    if (pointer.Space != AddressSpace.Dma)
+                    {
+                        throw Error(pointer.Span, "a stored address is a DMA address: dma(h), dma(b.dma), dma(h + N)");
+                    }
+
+                    var value = Expr(pointer.Expr, []);
+                    var id = InternWriter(PointerName(pointer), w.Writer);
+                    pointers[id] = value;
+                    return new AccessStmt(w.Span, w.Text, true, w.Address.Space, Expr(w.Address.Expr, locals), lo, hi, id, -1);
+                }
+
             case WriteSyntax w:
                 {
                     CheckSpace(agent, w.Address);

@@ -309,7 +309,7 @@ public sealed partial class Parser
         var first = Peek;
         if (first.Kind != TokenKind.Identifier)
         {
-            throw Error(first, $"expected a statement (a kernel call, write, read, poll, smc, signal or wait), found {first}");
+            throw Error(first, $"expected a statement (a kernel call, write, read, poll, fetch, smc, signal or wait), found {first}");
         }
 
         switch (first.Text)
@@ -320,8 +320,26 @@ public sealed partial class Parser
                     var address = ParseAddress();
                     var range = ParseRange();
                     ExpectSymbol("=", "after the range: write ADDR[lo..hi] = WRITER");
-                    var writer = ExpectIdentifier("the writer's name (the symbolic value stored)");
+                    if (IsWord("dma") && PeekAt(1).Kind == TokenKind.Symbol && PeekAt(1).Text == "(")
+                    {
+                        // write desc[0..8] = dma(h): the CPU stores a DMA address (a descriptor's buffer pointer).
+                        var at = Peek;
+                        var pointer = ParseAddress();
+                        return new WriteSyntax(SpanFrom(first), TextFrom(first), address, range, at) { Pointer = pointer };
+                    }
+
+                    var writer = ExpectIdentifier("the writer's name (the symbolic value stored), or dma(ADDR) for a DMA address");
                     return new WriteSyntax(SpanFrom(first), TextFrom(first), address, range, writer);
+                }
+
+            case "fetch":
+                {
+                    Next();
+                    var address = ParseAddress();
+                    var range = ParseRange();
+                    ExpectSymbol("->", "after the range: fetch ADDR[lo..hi] -> VAR");
+                    var var = ExpectIdentifier("the variable that receives the DMA address");
+                    return new FetchSyntax(SpanFrom(first), TextFrom(first), address, range, var);
                 }
 
             case "read":

@@ -414,7 +414,19 @@ public sealed class ScenarioModel : IScenarioModel
                 (next, stopped, pushed) = (s, $"{e.Finding.Kind}: {e.Finding.Message}", null);
             }
 
-            var frames = s.Agents[agent].Frames.Pop().Push(frame with { Pc = frame.Pc + 1, Retries = 0 });
+            var unfetched = next; // a fetch's miss goes on from here
+            var fetched = stmt is FetchStmt f && ops.OfType<PollOp>().Any() ? Fetched(s, frame, program, f) : null;
+            if (stmt is FetchStmt && fetched is null && ops.OfType<PollOp>().Any())
+            {
+                // The writer's address names a variable not assigned yet, so no byte can be that writer's: the hit is
+                // impossible, and an explorer never takes it (it filters the read's lines).
+                next = next.Unmodelled(new NotModelledStop(agent, stmt.Span, $"internal: '{stmt.Text}' took bytes no store can have made yet"));
+                stopped = "a fetch hit a stored address before its variable was assigned";
+            }
+
+            var frames = s.Agents[agent].Frames.Pop().Push(stmt is FetchStmt hit && fetched is { } address
+                ? frame with { Pc = hit.Continue, Retries = 0, Locals = frame.Locals.SetItem(hit.Target, new NumberValue(address)) }
+                : frame with { Pc = frame.Pc + 1, Retries = 0 });
             if (pushed is not null)
             {
                 frames = frames.Push(pushed);
@@ -425,7 +437,21 @@ public sealed class ScenarioModel : IScenarioModel
             var accessFindings = stmt is PollStmt ? findings.ToList() : null;
             Unbind(after, findings);
             var result = new StepResult(after, agent, program, stmt, ops, findings);
-            if (stmt is PollStmt poll && ops.OfType<PollOp>().Any())
+            if (stmt is FetchStmt fetch && ops.OfType<PollOp>().Any())
+            {
+                // The bytes are not this writer's address: the next test of the chain reads; after the last, the chain
+                // starts again (the bytes may have changed between two tests), and after its last round the device
+                // holds bytes the model cannot read as an address.
+                var rounds = frame.Retries + (fetch.Last ? 1 : 0);
+                var missAfter = rounds >= FetchStmt.Rounds
+                    ? unfetched.With(agents: unfetched.Agents.SetItem(agent, new AgentState([], NotAnAddress(fetch))))
+                        .Unmodelled(new NotModelledStop(agent, stmt.Span, NotAnAddress(fetch)))
+                    : unfetched.With(agents: unfetched.Agents.SetItem(agent, Normalise(new AgentState(
+                        s.Agents[agent].Frames.Pop().Push(frame with { Pc = fetch.Last ? fetch.First : frame.Pc + 1, Retries = rounds }), null))));
+                Unbind(missAfter, accessFindings!);
+                result = result with { Missed = new StepResult(missAfter, agent, program, stmt, ops, accessFindings!) };
+            }
+            else if (stmt is PollStmt poll && ops.OfType<PollOp>().Any())
             {
                 // The read misses: the agent stays at the poll, one miss more, or gives up after max N.
                 var retries = frame.Retries + 1;
@@ -459,6 +485,16 @@ public sealed class ScenarioModel : IScenarioModel
             return new StepResult(after, agent, program, stmt, ops, findings);
         }
     }
+
+    /// <summary>The DMA address a fetch's test takes on a hit: its writer's stored expression, now (its variables are assigned once), or 0 for <c>zero</c>; null while the expression's variable is not assigned.</summary>
+    private ulong? Fetched(ControlState s, Frame frame, AgentProgram program, FetchStmt fetch) =>
+        !Scenario.Pointers.TryGetValue(fetch.Writer, out var stored) ? 0
+        : stored.Var is { } v && !s.Vars.ContainsKey(v) ? null
+        : new StepContext(this, s, frame, program, fetch, [], []).Number(stored);
+
+    private string NotAnAddress(FetchStmt fetch) =>
+        $"'{fetch.Text[..fetch.Text.LastIndexOf(" (holds", StringComparison.Ordinal)]}' (line {fetch.Span.Line}) reads bytes that are no DMA address the scenario stored "
+        + "(memory never written, another writer's data, or parts of two addresses): the device would use them as an address, which the model cannot follow";
 
     /// <summary>
     /// The step on which the kernel crashes: the agent stops with the kernel's complaint, the operations done before the

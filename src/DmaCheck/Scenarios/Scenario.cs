@@ -150,10 +150,28 @@ public sealed record MappingErrorStmt(SourceSpan Span, string Text, DmaDevice De
 public sealed record AccessStmt(SourceSpan Span, string Text, bool IsWrite, AddressSpace Space, ValueExpr Address, ulong Low, ulong High, byte Writer, int Var) : Statement(Span, Text);
 
 /// <summary><c>poll ADDR[lo..hi] == WRITER [, max N]</c>: read until every byte is <see cref="Writer"/>'s; with <see cref="Max"/>, give up (hung) after that many misses.</summary>
-public sealed record PollStmt(SourceSpan Span, string Text, AddressSpace Space, ValueExpr Address, ulong Low, ulong High, byte Writer, int? Max) : Statement(Span, Text)
+public record PollStmt(SourceSpan Span, string Text, AddressSpace Space, ValueExpr Address, ulong Low, ulong High, byte Writer, int? Max) : Statement(Span, Text)
 {
     /// <summary>The read a poll makes, for the checks an access shares.</summary>
     public AccessStmt AsRead => new(Span, Text, false, Space, Address, Low, High, 0, -1);
+}
+
+/// <summary>
+/// One test of <c>fetch ADDR[lo..hi] -> VAR</c>: a device reads an 8-byte DMA address from memory and keeps it in
+/// <see cref="Target"/>, a variable of its own frame. Memory holds writers, not numbers, so the binder turns one fetch
+/// into a chain of these, one per value the scenario can have stored there (each <c>write ... = dma(EXPR)</c>, and
+/// <c>zero</c>): each reads the bytes as a bounded poll for its <see cref="PollStmt.Writer"/>; on a hit the device takes
+/// that writer's address (<see cref="Scenario.Pointers"/>; 0 for <c>zero</c>) and goes on at <see cref="Continue"/>, on a miss the next test reads. A miss of the
+/// <see cref="Last"/> one starts the chain again at <see cref="First"/> (the bytes changed between two tests), and after
+/// <see cref="Rounds"/> rounds stops the run as not modelled (bytes never written, another writer's data, or halves of
+/// two addresses). Each test reads anew, so the chain is a read at any one of its steps: every outcome of one read is
+/// reached by running the tests back to back, and every outcome of the chain is that of a read made at its hitting step.
+/// </summary>
+public sealed record FetchStmt(SourceSpan Span, string Text, AddressSpace Space, ValueExpr Address, ulong Low, ulong High, byte Writer, string Target,
+    int First, int Continue, bool Last) : PollStmt(Span, Text, Space, Address, Low, High, Writer, 1)
+{
+    /// <summary>How many times the chain is tried before its misses are taken as bytes that hold no address.</summary>
+    public const int Rounds = 3;
 }
 
 public sealed record SmcStmt(SourceSpan Span, string Text, int Firmware, IReadOnlyList<ValueExpr> Args) : Statement(Span, Text);
@@ -201,6 +219,9 @@ public sealed record Scenario(
     IReadOnlyList<DeclaredFinding> DeclaredFindings)
 {
     public string File => Source.Path;
+
+    /// <summary>The writers that are DMA addresses (<c>write ADDR[lo..hi] = dma(EXPR)</c>), with the expression each stores.</summary>
+    public IReadOnlyDictionary<byte, ValueExpr> Pointers { get; init; } = new Dictionary<byte, ValueExpr>();
 
     /// <summary>The buffers placed at given physical addresses (<c>buffer NAME { phys = PA, size = N }</c>), in file order.</summary>
     public IReadOnlyList<PlacedBufferSpec> Placed { get; init; } = [];

@@ -80,7 +80,14 @@ public enum AddressSpace
 public sealed record AddressSyntax(AddressSpace Space, ExprSyntax Expr, SourceSpan Span);
 
 /// <summary><c>write ADDR[lo..hi] = WRITER</c>.</summary>
-public sealed record WriteSyntax(SourceSpan Span, string Text, AddressSyntax Address, RangeSyntax Range, Token Writer) : StmtSyntax(Span, Text);
+public sealed record WriteSyntax(SourceSpan Span, string Text, AddressSyntax Address, RangeSyntax Range, Token Writer) : StmtSyntax(Span, Text)
+{
+    /// <summary>For <c>write ADDR[lo..hi] = dma(EXPR)</c>: the DMA address stored (a descriptor's buffer pointer), 8 bytes little-endian.</summary>
+    public AddressSyntax? Pointer { get; init; }
+}
+
+/// <summary><c>fetch ADDR[lo..hi] -> VAR</c>: a device reads an 8-byte DMA address from memory (a descriptor field) into a variable of its own.</summary>
+public sealed record FetchSyntax(SourceSpan Span, string Text, AddressSyntax Address, RangeSyntax Range, Token Var) : StmtSyntax(Span, Text);
 
 /// <summary><c>read ADDR[lo..hi] -> VAR</c>.</summary>
 public sealed record ReadSyntax(SourceSpan Span, string Text, AddressSyntax Address, RangeSyntax Range, Token Var) : StmtSyntax(Span, Text);

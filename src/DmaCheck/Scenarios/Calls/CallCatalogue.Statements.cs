@@ -17,6 +17,7 @@ public static partial class CallCatalogue
     [
         new StepSemantics<AccessStmt>("access", Fp(AccessReads, P.Observed | P.StreamingMappings), a => [a.Address], (c, a) => Access(c, a)),
         new StepSemantics<PollStmt>("poll", Fp(AccessReads, P.None), p => [p.Address], (c, p) => Access(c, p.AsRead, p)),
+        new StepSemantics<FetchStmt>("fetch", Fp(AccessReads, P.None), f => [f.Address], (c, f) => Access(c, f.AsRead, f)),
         new StepSemantics<SmcStmt>("smc", Fp(P.Variables, P.None), s => s.Args, Smc),
         new StepSemantics<EventStmt>("signal/wait", Fp(P.Signals, P.Signals), _ => [], (c, ev) => ev.IsWait ? c.S : c.S.With(signals: c.S.Signals.Add(ev.Event))),
         new StepSemantics<NotModelledStmt>("not modelled", Footprint.Everything, _ => [],
@@ -102,6 +103,12 @@ public static partial class CallCatalogue
 
         var start = address + a.Low;
         var origin = $"{program.Name}: {a.Text}";
+        if ((poll is FetchStmt || (a.IsWrite && c.Scenario.Pointers.ContainsKey(a.Writer))) && start % 8 != 0)
+        {
+            // Bytes hold writers, not numbers: an address is told apart only as 8 aligned bytes of one writer.
+            throw new NotModelledException($"{program.Name} {(a.IsWrite ? "stores" : "fetches")} a DMA address at 0x{start:x}, not 8-byte aligned (a descriptor's 64-bit address field is aligned; this model keeps addresses only there)");
+        }
+
         ulong pa;
         Alias? via = null;
         MemoryType type;

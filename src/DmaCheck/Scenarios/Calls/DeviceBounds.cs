@@ -68,6 +68,30 @@ public static class DeviceBounds
         }
     }
 
+    /// <summary>
+    /// Whether a <c>kfree</c> of <paramref name="variable"/> has run: its object may since belong to a later kmalloc, which
+    /// is then the victim's name (a variable keeps its value after the free).
+    /// </summary>
+    private static bool Kfreed(StepContext c, string variable)
+    {
+        for (var agent = 0; agent < c.Scenario.Agents.Count; agent++)
+        {
+            var index = c.Scenario.Agents[agent];
+            var body = c.Scenario.Programs[index].Body;
+            var state = c.S.Agents[agent];
+            var pc = state.Frames.FirstOrDefault(f => f.Program == index)?.Pc ?? (state.Stopped is null ? body.Count : 0);
+            for (var i = 0; i < Math.Min(pc, body.Count); i++)
+            {
+                if (body[i] is KfreeStmt { Pointer: { Var: var v, Constant: 0, Field: null } } && v == variable)
+                {
+                    return true;
+                }
+            }
+        }
+
+        return false;
+    }
+
     /// <summary>The most victims one access names (a runaway device crosses many pages).</summary>
     public const int MaxVictims = 8;
 
@@ -105,7 +129,7 @@ public static class DeviceBounds
         {
             switch (stmt)
             {
-                case KmallocStmt k when s.Vars.GetValueOrDefault(k.Target) is KernelPointer p && Kmalloc.ObjectSize(s.Dma.Kernel, p.Va) is { } size
+                case KmallocStmt k when !Kfreed(c, k.Target) && s.Vars.GetValueOrDefault(k.Target) is KernelPointer p && Kmalloc.ObjectSize(s.Dma.Kernel, p.Va) is { } size
                                         && layout.IsLinearMapAddr(p.Va) && pa - layout.VirtToPhys(p.Va) < size:
                     return (new PageOwner(OwnerKind.Allocation, k.Target), $"'{k.Target}', a {size}-byte kmalloc object at 0x{p.Va:x}", size - (pa - layout.VirtToPhys(p.Va)));
                 case AllocCoherentStmt k when s.Vars.GetValueOrDefault(k.Target) is CoherentBuffer b
