@@ -87,33 +87,38 @@ public sealed record SwiotlbPool(ulong Start, int Slots, bool ForceBounce, int S
 
     /// <summary>
     /// swiotlb_tbl_map_single with an alloc_align_mask, as iommu_dma_map_page passes iova_mask (v6.10, after 327e2c97c46a
-    /// and 04867a7a3332/14cebf689a78), for a device without min_align_mask (the caller stops otherwise): the offset is
-    /// 0, the request is ALIGN(mapping_size, alloc_align_mask + 1) so whole IOVA granules of slots are taken, and
-    /// swiotlb_search_pool_area skips by one a slot whose address has any bit of alloc_align_mask (at least the slot's
-    /// own bits) set, and otherwise takes it when a free run of nslots starts there, or moves on by the stride
-    /// (get_max_slots(alloc_align_mask)). Null when nothing fits ("swiotlb buffer is full").
+    /// and 04867a7a3332/14cebf689a78): the offset the bounce address keeps is swiotlb_align_offset(dev, alloc_align_mask,
+    /// orig_addr) = orig_addr &amp; min_align_mask &amp; (alloc_align_mask | (IO_TLB_SIZE - 1)), which the caller has
+    /// checked is below IO_TLB_SIZE (pre-padding slots, af133562d5af, are not modelled); the request is ALIGN(mapping_size
+    /// + offset, alloc_align_mask + 1), so whole IOVA granules of slots are taken; swiotlb_search_pool_area skips by one
+    /// a slot whose address has any bit of alloc_align_mask (at least the slot's own bits) set or differs from the
+    /// original in the bits of min_align_mask above it, and otherwise takes it when a free run of nslots starts there,
+    /// or moves on by the stride (get_max_slots of the larger mask). Each slot's alloc_size is the request less the
+    /// offset and the slots before it. Null when nothing fits ("swiotlb buffer is full").
     /// </summary>
     public SwiotlbPool? AllocateAligned(DmaDevice dev, ulong origAddr, ulong mappingSize, ulong allocAlignMask, string owner, out SwiotlbAllocation allocation)
     {
         allocation = null!;
-        if (dev.MinAlignMask != 0)
+        var mask = allocAlignMask | (SlotSize - 1);
+        var offset = AlignedOffset(dev, origAddr, allocAlignMask);
+        if (offset >= SlotSize)
         {
-            throw new InvalidOperationException("AllocateAligned is for a device without min_align_mask");
+            throw new InvalidOperationException("AllocateAligned needs an offset within one slot (no pad slots)");
         }
 
-        var mask = allocAlignMask | (SlotSize - 1);
-        var size = (mappingSize + mask) & ~mask;
-        var nslots = (int)(size >> SlotShift);
+        var size = (mappingSize + offset + allocAlignMask) & ~allocAlignMask;
+        var nslots = (int)((size + SlotSize - 1) >> SlotShift);
         if (nslots > SegmentSlots || nslots > Slots)
         {
             return null;
         }
 
-        var stride = (int)(mask >> SlotShift) + 1;
+        var iotlbAlignMask = dev.MinAlignMask & ~mask;
+        var stride = (int)(Math.Max(mask, iotlbAlignMask) >> SlotShift) + 1;
         var index = Wrap(SearchIndex);
         for (var checkedSlots = 0; checkedSlots < Slots;)
         {
-            if ((SlotAddress(index) & mask) != 0)
+            if ((SlotAddress(index) & mask) != 0 || (SlotAddress(index) & iotlbAlignMask) != (origAddr & iotlbAlignMask))
             {
                 index = Wrap(index + 1);
                 checkedSlots++;
@@ -122,7 +127,7 @@ public sealed record SwiotlbPool(ulong Start, int Slots, bool ForceBounce, int S
 
             if (FreeRun(index) >= nslots)
             {
-                allocation = new SwiotlbAllocation(index, nslots, 0, origAddr, size, owner);
+                allocation = new SwiotlbAllocation(index, nslots, offset, origAddr, size - offset, owner);
                 return this with { Used = Used.Add(index, allocation), SearchIndex = Wrap(index + nslots) };
             }
 
@@ -132,6 +137,9 @@ public sealed record SwiotlbPool(ulong Start, int Slots, bool ForceBounce, int S
 
         return null;
     }
+
+    /// <summary>swiotlb_align_offset(dev, align_mask, addr) (v6.9 on): addr &amp; min_align_mask &amp; (align_mask | (IO_TLB_SIZE - 1)).</summary>
+    public static ulong AlignedOffset(DmaDevice dev, ulong origAddr, ulong allocAlignMask) => origAddr & dev.MinAlignMask & (allocAlignMask | (SlotSize - 1));
 
     /// <summary>v6.3..v6.8 (0eee5ae10256): min_align_mask, plus page alignment for a request of a page or more, without the bits inside a slot.</summary>
     private static ulong AddressMaskV64(DmaDevice dev, ulong size)
