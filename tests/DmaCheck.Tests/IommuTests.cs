@@ -312,6 +312,39 @@ public class IommuTests
     }
 
     /// <summary>
+    /// iommu_dma_map_sg_swiotlb: an untrusted device's list is marked SG_DMA_SWIOTLB and mapped element by element
+    /// (no merging: a whole page maps in place, a sub-granule element bounces); dma_sync_sg_for_cpu copies a bounce slot
+    /// back only with iommu_dma.sync_sg_bounce = dma_address (08ae5d4a1ae9); the unmap frees every slot.
+    /// </summary>
+    [Theory]
+    [InlineData("dma_address", 1)]
+    [InlineData("sg_phys", 0)]
+    public void AnUntrustedDevicesListBouncesElementByElement(string syncSg, int copiesAtSync)
+    {
+        var (env, s, pfn) = Boot();
+        env = new DmaEnvironment(env.Profile.With(Switches.IommuSyncSgBounce, syncSg));
+        var tb = new DmaDevice("tb", true, Iommu: new DeviceIommu("smmu0", IommuDomainType.Dma, 4096, Untrusted: true));
+        var (listed, table) = List(s, (pfn, 0, 4096), (pfn + 1, 0x100, 64));
+        var mapped = DmaApi.DmaMapSg(env, listed, tb, table, 2, DmaDirection.DMA_FROM_DEVICE, DmaAttrs.None, "dma_map_sg", [], [], out var count);
+        var entries = mapped.Kernel.SgTables[table.Id].Entries;
+        Assert.Equal(2, count);
+        Assert.True(entries[0].DmaSwiotlb);
+        Assert.Equal(64UL, entries[1].DmaLength);
+        var domain = mapped.IommuDomains!["tb"];
+        Assert.Equal(PlatformLayout.PfnToPhys(pfn), domain.IovaToPhys(entries[0].DmaAddress)); // in place
+        var slot = domain.IovaToPhys(entries[1].DmaAddress);
+        Assert.True(mapped.Swiotlb!.Contains(slot)); // bounced
+        var ops = new List<HwOp>();
+        DmaApi.SyncSgForCpu(env, mapped, tb, mapped.Kernel.SgTables[table.Id], 2, DmaDirection.DMA_FROM_DEVICE, "dma_sync_sg_for_cpu", ops, []);
+        Assert.Equal(copiesAtSync, ops.OfType<CopyOp>().Count(c => c.SrcPa == slot && c.DstPa == PlatformLayout.PfnToPhys(pfn + 1) + 0x100));
+        ops.Clear();
+        var unmapped = DmaApi.DmaUnmapSg(env, mapped, tb, mapped.Kernel.SgTables[table.Id], 2, DmaDirection.DMA_FROM_DEVICE, DmaAttrs.None, "dma_unmap_sg", ops, []);
+        Assert.Empty(unmapped.Swiotlb!.Used);
+        Assert.Empty(unmapped.Mappings);
+        Assert.Single(ops.OfType<CopyOp>(), c => c.SrcPa == slot);
+    }
+
+    /// <summary>
     /// __finalise_sg: whole pages, even physically apart, become one DMA segment in one IOVA range; an element that
     /// does not start on a granule starts a new segment; max_seg_size caps a segment.
     /// </summary>
@@ -341,16 +374,6 @@ public class IommuTests
         var unmapped = DmaApi.DmaUnmapSg(env, mapped, Behind(false), mapped.Kernel.SgTables[table.Id], 3, DmaDirection.DMA_TO_DEVICE, DmaAttrs.None, "dma_unmap_sg", [], []);
         Assert.Empty(unmapped.IommuDomains!["nic"].PageTable);
         Assert.Empty(unmapped.Mappings);
-    }
-
-    /// <summary>An untrusted device's list would go to iommu_dma_map_sg_swiotlb, which stops as not modelled.</summary>
-    [Fact]
-    public void AnUntrustedDevicesListStopsAtTheSgBounce()
-    {
-        var (env, s, pfn) = Boot();
-        var (listed, table) = List(s, (pfn, 0, 4096));
-        var tb = new DmaDevice("tb", true, Iommu: new DeviceIommu("smmu0", IommuDomainType.Dma, 4096, Untrusted: true));
-        Assert.Contains("iommu_dma_map_sg_swiotlb", Assert.Throws<NotModelledException>(() => DmaApi.DmaMapSg(env, listed, tb, table, 1, DmaDirection.DMA_TO_DEVICE, DmaAttrs.None, "dma_map_sg", [], [], out _)).Message, StringComparison.Ordinal);
     }
 
     /// <summary>

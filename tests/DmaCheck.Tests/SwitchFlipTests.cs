@@ -59,6 +59,8 @@ public class SwitchFlipTests
         { "iommu_dma.bounce_padding", "pre_post_untrusted", "iommu/untrusted-bounce-from-device-padding-fixed.dmc", "from_bounce" },
         { "iommu_dma.bounce_map_size", "aligned", "iommu/untrusted-min-align-extra-granule.dmc", "size" },
         { "iommu_dma.bounce_map_size", "size", "iommu/untrusted-min-align-extra-granule-fixed.dmc", "aligned" },
+        { "iommu_dma.sync_sg_bounce", "sg_phys", "iommu/untrusted-sg-sync-for-cpu.dmc", "dma_address" },
+        { "iommu_dma.sync_sg_bounce", "dma_address", "iommu/untrusted-sg-sync-for-cpu-fixed.dmc", "sg_phys" },
         { "arm32.dev_to_cpu", "none", "history/arm32-imx6-rx-unmap-no-invalidate.dmc", "invalidate" },
         { "arm32.dev_to_cpu", "invalidate", "history/arm32-imx6-rx-unmap-invalidates.dmc", "none" },
         { "mips.post_dma_flush", "r10000", "history/mips-bmips5000-rx-pre-f86f55d3ad21.dmc", "bmips5000" },

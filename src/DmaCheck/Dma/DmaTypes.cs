@@ -251,6 +251,9 @@ public sealed record DmaEnvironment(KernelProfile Profile)
     /// <summary><see cref="Switches.IommuBounceMapSize"/>; null where the architecture has no such switch.</summary>
     public IommuBounceMapSizeMode? IommuBounceMapSize { get; } = SwitchValues.IommuBounceMapSize.OfOrNull(Profile);
 
+    /// <summary><see cref="Switches.IommuSyncSgBounce"/>; null where the architecture has no such switch.</summary>
+    public IommuSyncSgBounceMode? IommuSyncSgBounce { get; } = SwitchValues.IommuSyncSgBounce.OfOrNull(Profile);
+
     /// <summary><see cref="Switches.Arm32DevToCpu"/>; null off 32-bit arm.</summary>
     public Arm32DevToCpuMode? Arm32DevToCpu { get; } = SwitchValues.Arm32DevToCpu.OfOrNull(Profile);
 

@@ -329,7 +329,7 @@ public static partial class DmaApi
                 XenSwiotlbSyncSgForCpu(env, s, dev, table, nents, dir, function, ops, findings);
                 break;
             case DmaOpsKind.Iommu:
-                IommuSyncSg(env, s, dev, table, nents, dir, true, function, ops);
+                IommuSyncSg(env, s, dev, s.Kernel.SgTables[table.Id], nents, dir, true, function, ops, findings);
                 break;
             default:
                 DmaDirectSyncSgForCpu(env, s, dev, table, nents, dir, function, ops, findings);
@@ -350,8 +350,7 @@ public static partial class DmaApi
             case DmaOpsKind.XenSwiotlb:
                 return XenSwiotlbSyncSgForDevice(env, s, dev, table, nents, dir, function, ops, findings);
             case DmaOpsKind.Iommu:
-                IommuSyncSg(env, s, dev, table, nents, dir, false, function, ops);
-                return s;
+                return IommuSyncSg(env, s, dev, s.Kernel.SgTables[table.Id], nents, dir, false, function, ops, findings);
             default:
                 return DmaDirectSyncSgForDevice(env, s, dev, table, nents, dir, function, ops, findings);
         }

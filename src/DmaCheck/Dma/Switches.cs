@@ -233,6 +233,18 @@ public static class Switches
         ],
         Kernel.Arch.Arm64);
 
+    /// <summary>What iommu_dma_sync_sg_for_cpu / _for_device maintain for a list iommu-dma bounced element by element (drivers/iommu/dma-iommu.c).</summary>
+    public static SwitchDef IommuSyncSgBounce { get; } = new(
+        "iommu_dma.sync_sg_bounce",
+        "How iommu_dma_sync_sg_for_cpu and iommu_dma_sync_sg_for_device find the bounce slots of a scatterlist that iommu_dma_map_sg bounced element by element (an untrusted device's list, or from v6.5 one with a small non-coherent kmalloc element).",
+        [
+            new SwitchValue("sg_phys", "82612d66d51d",
+                "82612d66d51d (v5.11-rc1): each element's sg_phys, the original buffer: arch_sync_dma_* on it for a non-coherent device, and a swiotlb copy only if is_swiotlb_buffer(sg_phys), which the original never is; so dma_sync_sg_for_cpu copies nothing back from the bounce slots and dma_sync_sg_for_device nothing into them (only the map and the unmap copy) (v5.11..v5.15).", "v5.11-rc1"),
+            new SwitchValue("dma_address", "08ae5d4a1ae9",
+                "08ae5d4a1ae9 'iommu/dma: Fix sync_sg with swiotlb' (David Stevens, iommu pull for v5.16-rc1; 5.15 stable): iommu_dma_sync_single_for_* on each element's sg_dma_address, which iommu_iova_to_phys turns into the bounce slot (the arch maintenance and the swiotlb copy); since v6.5 for a list marked SG_DMA_SWIOTLB.", "v5.16-rc1"),
+        ],
+        Kernel.Arch.Arm64);
+
     /// <summary>Whether 32-bit arm's dma_unmap_* / dma_sync_*_for_cpu do any cache maintenance (arch/arm/mm/dma-mapping.c).</summary>
     public static SwitchDef Arm32DevToCpu { get; } = new(
         "arm32.dev_to_cpu",
@@ -281,7 +293,7 @@ public static class Switches
         ],
         Kernel.Arch.Ppc32);
 
-    public static IReadOnlyList<SwitchDef> All { get; } = [PrepCoherent, SyncForDeviceFromDevice, CommonVaddrToPage, XenFreeCoherentPage, SwiotlbMapBounce, SwiotlbSyncForDeviceBounce, KmallocBounce, MapResourceRamCheck, DebugCachelineOverlap, DmaCacheAlignment, SwiotlbSyncOffset, SwiotlbSlotSearch, DmaMmapPgprot, XenArmAlloc, Arm32DevToCpu, MipsPostDmaFlush, RiscvTheadClean, PpcFromDeviceUnaligned, IommuBounceMapSync, IommuBouncePadding, IommuBounceMapSize];
+    public static IReadOnlyList<SwitchDef> All { get; } = [PrepCoherent, SyncForDeviceFromDevice, CommonVaddrToPage, XenFreeCoherentPage, SwiotlbMapBounce, SwiotlbSyncForDeviceBounce, KmallocBounce, MapResourceRamCheck, DebugCachelineOverlap, DmaCacheAlignment, SwiotlbSyncOffset, SwiotlbSlotSearch, DmaMmapPgprot, XenArmAlloc, Arm32DevToCpu, MipsPostDmaFlush, RiscvTheadClean, PpcFromDeviceUnaligned, IommuBounceMapSync, IommuBouncePadding, IommuBounceMapSize, IommuSyncSgBounce];
 
     public static SwitchDef? Find(string key) => All.FirstOrDefault(s => s.Key == key);
 }
