@@ -257,6 +257,29 @@ public class IommuTests
         Assert.Empty(s.Swiotlb!.Used);
     }
 
+    /// <summary>
+    /// The swiotlb FROM_DEVICE info-leak fix (swiotlb.map_bounce) on the iommu-dma bounce path: the copy into the slot
+    /// at map is made as the switch says; but with v5.11..v6.9's padding clearing (from_bounce) a DMA_FROM_DEVICE slot
+    /// is cleared whole from the bounce address afterwards, so the fix changes nothing there; only with 2650073f1b58's
+    /// pre/post padding (v6.10, when the copy is always made) is the bounce proper left as the copy made it.
+    /// </summary>
+    [Theory]
+    [InlineData("to_device_only", "from_bounce", false, true)]
+    [InlineData("always", "from_bounce", true, true)]
+    [InlineData("always", "pre_post_untrusted", true, false)]
+    [InlineData("to_device_only", "pre_post_untrusted", false, false)]
+    public void TheFromDeviceCopyInMeetsThePaddingClearing(string mapBounce, string padding, bool copied, bool clearedWhole)
+    {
+        var (env, s, pfn) = Boot();
+        env = new DmaEnvironment(env.Profile.With(Switches.SwiotlbMapBounce, mapBounce).With(Switches.IommuBouncePadding, padding));
+        var tb = new DmaDevice("tb", true, Iommu: new DeviceIommu("smmu0", IommuDomainType.Dma, 4096, Untrusted: true));
+        var ops = new List<HwOp>();
+        s = DmaApi.DmaMapPage(env, s, tb, pfn, 0x40, 64, DmaDirection.DMA_FROM_DEVICE, DmaAttrs.None, "dma_map_page", ops, [], out _);
+        var tlb = s.Mappings.Single().Tlb!.Value;
+        Assert.Equal(copied, ops.OfType<CopyOp>().Any(c => c.DstPa == tlb && c.Length == 64));
+        Assert.Equal(clearedWhole, ops.OfType<MemoryOp>().Any(m => m.Pa == tlb && m.Length == 4096));
+    }
+
     /// <summary>Where the bounce model ends: an offset under min_align_mask that needs whole pad slots, and a kernel whose slot search predates v6.9's.</summary>
     [Fact]
     public void BouncesTheModelDoesNotFollowStopAsNotModelled()
@@ -377,6 +400,54 @@ public class IommuTests
     }
 
     /// <summary>
+    /// iommu_dma_alloc with a gfp that cannot block, non-coherent device: a chunk of the atomic pool (its Normal-NC
+    /// address is the CPU address), mapped at an IOVA range; the free unmaps it and gives the chunk back.
+    /// </summary>
+    [Fact]
+    public void AnAtomicAllocationComesFromThePoolAndIsMappedAtAnIova()
+    {
+        var (env, s, _) = Boot();
+        var dev = Behind(false);
+        s = DmaApi.DmaAllocAttrs(env, s, dev, 4096, Gfp.GFP_ATOMIC, DmaAttrs.None, [], out var cpu, out var handle);
+        var record = s.Coherent.Single();
+        Assert.Equal(CoherentSource.IommuPool, record.Source);
+        Assert.True(s.Pool!.Contains(cpu));
+        Assert.Equal(0xfffff000UL, handle);
+        Assert.Equal(PlatformLayout.PfnToPhys(record.Pfn), s.IommuDomains!["nic"].IovaToPhys(handle));
+        s = DmaApi.DmaFreeAttrs(env, s, dev, 4096, cpu, handle, DmaAttrs.None, [], []);
+        Assert.Empty(s.Coherent);
+        Assert.Empty(s.Pool!.Chunks);
+        Assert.Empty(s.IommuDomains!["nic"].PageTable);
+    }
+
+    /// <summary>
+    /// DMA_ATTR_FORCE_CONTIGUOUS: iommu_dma_alloc_pages takes a multi-page buffer from the default CMA area (a coherent
+    /// device gets its linear address, a non-coherent one a remap), mapped at one IOVA range; the free releases it to
+    /// CMA. Without a CMA area, one alloc_pages block.
+    /// </summary>
+    [Theory]
+    [InlineData(true, 16UL << 20)]
+    [InlineData(false, 16UL << 20)]
+    [InlineData(false, 0UL)]
+    public void ForceContiguousTakesContiguousPagesMappedAtOneIova(bool coherent, ulong cma)
+    {
+        var p = Profiles.Find("linux-6.12-arm64")!;
+        var s = DmaState.Boot(KernelState.Boot(p.Layout, new KernelConfig(Swiotlb: SwiotlbBoot.On, CmaBytes: cma), HardwareConfig.Default));
+        var env = new DmaEnvironment(p);
+        var dev = Behind(coherent);
+        s = DmaApi.DmaAllocAttrs(env, s, dev, 8192, Gfp.GFP_KERNEL, DmaAttrs.DMA_ATTR_FORCE_CONTIGUOUS, [], out var cpu, out var handle);
+        var record = s.Coherent.Single();
+        Assert.Equal(CoherentSource.IommuPages, record.Source);
+        Assert.Equal(cma > 0, s.Kernel.Allocator.Cma?.Contains(record.Pfn) ?? false);
+        Assert.Equal(!coherent, env.Layout.IsVmallocAddr(cpu));
+        var domain = s.IommuDomains!["nic"];
+        Assert.Equal(PlatformLayout.PfnToPhys(record.Pfn) + 4096, domain.IovaToPhys(handle + 4096));
+        s = DmaApi.DmaFreeAttrs(env, s, dev, 8192, cpu, handle, DmaAttrs.DMA_ATTR_FORCE_CONTIGUOUS, [], []);
+        Assert.Empty(s.Coherent);
+        Assert.Empty(s.IommuDomains!["nic"].PageTable);
+    }
+
+    /// <summary>
     /// iommu_dma_alloc_remap: zeroed order-0 pages, cleaned for a non-coherent device, mapped at one IOVA range for both
     /// directions without IOMMU_CACHE, vmapped Normal-NC; the handle is the IOVA. The free unmaps the range and frees
     /// the pages, the last first.
@@ -423,7 +494,7 @@ public class IommuTests
     {
         var (env, s, pfn) = Boot();
         Assert.Contains("BUG_ON(granule > PAGE_SIZE)", Assert.Throws<NotModelledException>(() => DmaApi.DmaMapPage(env, s, Behind(false, granule: 16384), pfn, 0, 256, DmaDirection.DMA_FROM_DEVICE, DmaAttrs.None, "dma_map_page", [], [], out _)).Message, StringComparison.Ordinal);
-        Assert.Contains("iommu_dma_alloc", Assert.Throws<NotModelledException>(() => DmaApi.DmaAllocAttrs(env, s, Behind(false), 4096, Gfp.GFP_ATOMIC, [], out _, out _)).Message, StringComparison.Ordinal);
+        Assert.Contains("DMA_ATTR_NO_KERNEL_MAPPING", Assert.Throws<NotModelledException>(() => DmaApi.DmaAllocAttrs(env, s, Behind(false), 4096, Gfp.GFP_KERNEL, DmaAttrs.DMA_ATTR_NO_KERNEL_MAPPING, [], out _, out _)).Message, StringComparison.Ordinal);
         var (env32, s32, pfn32) = Boot("linux-5.13-arm-rpi4");
         Assert.Throws<NotModelledException>(() => DmaApi.DmaMapPage(env32, s32, Behind(false), pfn32, 0, 256, DmaDirection.DMA_FROM_DEVICE, DmaAttrs.None, "dma_map_page", [], [], out _));
     }
@@ -455,7 +526,7 @@ public class IommuTests
             profile linux-6.4-arm64
             device nic { coherent = false, iommus = smmu0 }
             cpu driver {
-              ring = dma_alloc_coherent(nic, 4096, GFP_ATOMIC)
+              ring = dma_alloc_attrs(nic, 4096, GFP_KERNEL, DMA_ATTR_NO_KERNEL_MAPPING)
             }
             """, ExplorationLimits.Default);
         Assert.True(outcome.Inconclusive);
