@@ -108,8 +108,8 @@ public static partial class DmaApi
     /// says; then the padding is cleared through the linear map as <see cref="Switches.IommuBouncePadding"/> says,
     /// since the IOMMU lets the device reach the whole granule. A device's min_align_mask is honoured as v6.9's
     /// swiotlb_tbl_map_single does: the bounce address keeps the original's offset under the mask within the granule
-    /// (so the handle's offset in its IOVA page is the buffer's). Without a swiotlb pool (is_swiotlb_active false), an
-    /// offset that needs whole pad slots, a seg_boundary_mask, or a profile whose slot search predates v6.9's, the run
+    /// (so the handle's offset in its IOVA page is the buffer's; whole slots of that offset are pad slots). Without a
+    /// swiotlb pool (is_swiotlb_active false), a seg_boundary_mask, or a profile whose slot search predates v6.9's, the run
     /// stops as not modelled. <paramref name="record"/> is the mapping's record with its bounce slot, or null when the map
     /// fails ("swiotlb buffer is full").
     /// </summary>
@@ -120,11 +120,6 @@ public static partial class DmaApi
         if (s.Swiotlb is not { } pool)
         {
             throw new NotModelledException($"{via}: {size} bytes at PA 0x{phys:x} for {dev.Name} would bounce (dev_use_swiotlb: {why}), but this configuration has no swiotlb pool; is_swiotlb_active() false (\"DMA bounce buffers are inactive\") is not modelled");
-        }
-
-        if (SwiotlbPool.AlignedOffset(dev, phys, domain.Granule - 1) is var keep and >= SwiotlbPool.SlotSize)
-        {
-            throw new NotModelledException($"{via}: {dev.Name}'s min_align_mask 0x{dev.MinAlignMask:x} keeps offset 0x{keep:x} of PA 0x{phys:x} in the bounce, {keep >> SwiotlbPool.SlotShift} whole slot(s) of pre-padding (pad_slots, af133562d5af, v6.9), which is not modelled");
         }
 
         if (env.SwiotlbSlotSearch != SwiotlbSlotSearchMode.PageUnlessMinAlign)
@@ -150,7 +145,7 @@ public static partial class DmaApi
             return s;
         }
 
-        var tlb = allocated.SlotAddress(slots.Index) + slots.Offset;
+        var tlb = allocated.SlotAddress(slots.Index + slots.PadSlots) + slots.Offset;
         var skip = (attrs & DmaAttrs.DMA_ATTR_SKIP_CPU_SYNC) != 0;
         var copyIn = env.SwiotlbMapBounce switch
         {
