@@ -108,14 +108,14 @@ public static class OuterCacheVariantArbitraries
 /// Random variants of the IOMMU scenarios (scenarios/iommu/: streaming maps, bouncing, sg merging, remap allocations):
 /// strict or lazy domain (the lazy flush-queue program and the stale IOTLB), the device's coherence (IOMMU_CACHE, no
 /// maintenance), the initial cache, and the bounce path's history (where iommu_dma_map_page syncs a bounce for the
-/// device, and which padding it clears). The scenario's other settings (swiotlb residue and the like) stay.
+/// device, which padding it clears, how much it maps around a bounce, and where the sg syncs of a bounced list look). The scenario's other settings (swiotlb residue and the like) stay.
 /// </summary>
 public static class IommuVariantArbitraries
 {
     private static readonly string[] Seeds = Directory.GetFiles(Path.Combine(TestPaths.Scenarios, "iommu"), "*.dmc")
         .Order(StringComparer.Ordinal).Select(File.ReadAllText).ToArray();
 
-    private static readonly string[] Varied = ["set cache_init", "set iommu.strict", "set iommu_dma.bounce_map_sync", "set iommu_dma.bounce_padding"];
+    private static readonly string[] Varied = ["set cache_init", "set iommu.strict", "set iommu_dma.bounce_map_sync", "set iommu_dma.bounce_padding", "set iommu_dma.bounce_map_size", "set iommu_dma.sync_sg_bounce"];
 
     public static Arbitrary<GeneratedScenario> Scenarios() =>
         (from seed in Gen.Elements(Seeds)
@@ -124,14 +124,16 @@ public static class IommuVariantArbitraries
          from cache in Gen.Elements("cold", "arbitrary")
          from mapSync in Gen.Elements("none", "original", "bounce")
          from padding in Gen.Elements("from_bounce", "pre_post_untrusted")
-         select Variant(seed, strict, coherent, cache, mapSync, padding)).ToArbitrary();
+         from mapSize in Gen.Elements("aligned", "size")
+         from syncSg in Gen.Elements("sg_phys", "dma_address")
+         select Variant(seed, strict, coherent, cache, mapSync, padding, mapSize, syncSg)).ToArbitrary();
 
-    private static GeneratedScenario Variant(string seed, string strict, string coherent, string cache, string mapSync, string padding)
+    private static GeneratedScenario Variant(string seed, string strict, string coherent, string cache, string mapSync, string padding, string mapSize, string syncSg)
     {
         var lines = seed.Split('\n')
             .Where(l => !l.StartsWith("# expect", StringComparison.Ordinal) && !Varied.Any(v => l.StartsWith(v, StringComparison.Ordinal)))
             .Select(l => l.StartsWith("profile ", StringComparison.Ordinal)
-                ? $"{l}\nset cache_init = {cache}\nset iommu.strict = {strict}\nset iommu_dma.bounce_map_sync = {mapSync}\nset iommu_dma.bounce_padding = {padding}"
+                ? $"{l}\nset cache_init = {cache}\nset iommu.strict = {strict}\nset iommu_dma.bounce_map_sync = {mapSync}\nset iommu_dma.bounce_padding = {padding}\nset iommu_dma.bounce_map_size = {mapSize}\nset iommu_dma.sync_sg_bounce = {syncSg}"
                 : l.Replace("coherent = false", $"coherent = {coherent}", StringComparison.Ordinal));
         return new GeneratedScenario(string.Join('\n', lines), 2, 1, 1, 64);
     }

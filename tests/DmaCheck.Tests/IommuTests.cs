@@ -257,16 +257,88 @@ public class IommuTests
         Assert.Empty(s.Swiotlb!.Used);
     }
 
-    /// <summary>Where the bounce model ends: a device with min_align_mask, and a kernel whose slot search predates v6.9's.</summary>
+    /// <summary>
+    /// The swiotlb FROM_DEVICE info-leak fix (swiotlb.map_bounce) on the iommu-dma bounce path: the copy into the slot
+    /// at map is made as the switch says; but with v5.11..v6.9's padding clearing (from_bounce) a DMA_FROM_DEVICE slot
+    /// is cleared whole from the bounce address afterwards, so the fix changes nothing there; only with 2650073f1b58's
+    /// pre/post padding (v6.10, when the copy is always made) is the bounce proper left as the copy made it.
+    /// </summary>
+    [Theory]
+    [InlineData("to_device_only", "from_bounce", false, true)]
+    [InlineData("always", "from_bounce", true, true)]
+    [InlineData("always", "pre_post_untrusted", true, false)]
+    [InlineData("to_device_only", "pre_post_untrusted", false, false)]
+    public void TheFromDeviceCopyInMeetsThePaddingClearing(string mapBounce, string padding, bool copied, bool clearedWhole)
+    {
+        var (env, s, pfn) = Boot();
+        env = new DmaEnvironment(env.Profile.With(Switches.SwiotlbMapBounce, mapBounce).With(Switches.IommuBouncePadding, padding));
+        var tb = new DmaDevice("tb", true, Iommu: new DeviceIommu("smmu0", IommuDomainType.Dma, 4096, Untrusted: true));
+        var ops = new List<HwOp>();
+        s = DmaApi.DmaMapPage(env, s, tb, pfn, 0x40, 64, DmaDirection.DMA_FROM_DEVICE, DmaAttrs.None, "dma_map_page", ops, [], out _);
+        var tlb = s.Mappings.Single().Tlb!.Value;
+        Assert.Equal(copied, ops.OfType<CopyOp>().Any(c => c.DstPa == tlb && c.Length == 64));
+        Assert.Equal(clearedWhole, ops.OfType<MemoryOp>().Any(m => m.Pa == tlb && m.Length == 4096));
+    }
+
+    /// <summary>
+    /// An offset under min_align_mask of IO_TLB_SIZE or more (v6.9's pad slots): the bounce keeps it, the first slot of
+    /// the run is a pad slot, the data copies start after it, and the unmap frees the whole run.
+    /// </summary>
+    [Fact]
+    public void AMinAlignOffsetBeyondASlotTakesAPadSlot()
+    {
+        var (env, s, pfn) = Boot();
+        var nvme = new DmaDevice("nvme", true, MinAlignMask: 0xfff, Iommu: new DeviceIommu("smmu0", IommuDomainType.Dma, 4096, Untrusted: true));
+        var ops = new List<HwOp>();
+        s = DmaApi.DmaMapPage(env, s, nvme, pfn, 0x900, 256, DmaDirection.DMA_BIDIRECTIONAL, DmaAttrs.None, "dma_map_page", ops, [], out var handle);
+        var a = s.Swiotlb!.Used.Values.Single();
+        Assert.Equal(1, a.PadSlots);
+        var tlb = s.Mappings.Single().Tlb!.Value;
+        Assert.Equal(s.Swiotlb.SlotAddress(a.Index) + 0x900, tlb);
+        Assert.Equal(0x900UL, handle & 0xfff);
+        Assert.Contains(ops, o => o is CopyOp c && c.SrcPa == PlatformLayout.PfnToPhys(pfn) + 0x900 && c.DstPa == tlb && c.Length == 256);
+        ops.Clear();
+        s = DmaApi.DmaUnmap(env, s, nvme, handle, 256, DmaDirection.DMA_BIDIRECTIONAL, DmaAttrs.None, "dma_unmap_page", ops, []);
+        Assert.Contains(ops, o => o is CopyOp c && c.SrcPa == tlb && c.DstPa == PlatformLayout.PfnToPhys(pfn) + 0x900 && c.Length == 256);
+        Assert.Empty(s.Swiotlb!.Used);
+    }
+
+    /// <summary>Where the bounce model ends: a kernel whose slot search predates v6.9's.</summary>
     [Fact]
     public void BouncesTheModelDoesNotFollowStopAsNotModelled()
     {
-        var (env, s, pfn) = Boot();
-        var nvme = new DmaDevice("tb", true, MinAlignMask: 0xfff, Iommu: new DeviceIommu("smmu0", IommuDomainType.Dma, 4096, Untrusted: true));
-        Assert.Contains("min_align_mask", Assert.Throws<NotModelledException>(() => DmaApi.DmaMapPage(env, s, nvme, pfn, 0x40, 256, DmaDirection.DMA_TO_DEVICE, DmaAttrs.None, "dma_map_page", [], [], out _)).Message, StringComparison.Ordinal);
         var (env66, s66, pfn66) = Boot("linux-6.6-arm64");
         var tb = new DmaDevice("tb", true, Iommu: new DeviceIommu("smmu0", IommuDomainType.Dma, 4096, Untrusted: true));
         Assert.Contains("before v6.9", Assert.Throws<NotModelledException>(() => DmaApi.DmaMapPage(env66, s66, tb, pfn66, 0x40, 256, DmaDirection.DMA_TO_DEVICE, DmaAttrs.None, "dma_map_page", [], [], out _)).Message, StringComparison.Ordinal);
+    }
+
+    /// <summary>
+    /// A bounce for a device with min_align_mask (v6.12): the bounce address keeps the buffer's offset in its granule,
+    /// so the handle's offset in its IOVA page is the buffer's, and one granule is mapped. With
+    /// iommu_dma.bounce_map_size = aligned (before 2cbc61a1b166) two granules are mapped, the unmap of the driver's
+    /// size leaves the second mapped, and the two-page IOVA range waits in the order-0 cache, still whole in the tree.
+    /// </summary>
+    [Theory]
+    [InlineData("size", 1)]
+    [InlineData("aligned", 2)]
+    public void MinAlignMaskBounceKeepsTheOffsetAndMapsAsTheSwitchSays(string mapSize, int granules)
+    {
+        var (env, s, pfn) = Boot();
+        env = new DmaEnvironment(env.Profile.With(Switches.IommuBounceMapSize, mapSize));
+        var nvme = new DmaDevice("nvme", true, MinAlignMask: 0xfff, Iommu: new DeviceIommu("smmu0", IommuDomainType.Dma, 4096, Untrusted: true));
+        s = DmaApi.DmaMapPage(env, s, nvme, pfn, 0x200, 512, DmaDirection.DMA_TO_DEVICE, DmaAttrs.None, "dma_map_page", [], [], out var handle);
+        var tlb = s.Mappings.Single().Tlb!.Value;
+        Assert.Equal(0x200UL, tlb & 0xfff);
+        Assert.Equal(0x200UL, handle & 0xfff);
+        var domain = s.IommuDomains!["nvme"];
+        Assert.Equal(tlb, domain.IovaToPhys(handle));
+        Assert.Equal(granules, domain.PageTable.Count);
+        s = DmaApi.DmaUnmap(env, s, nvme, handle, 512, DmaDirection.DMA_TO_DEVICE, DmaAttrs.None, "dma_unmap_page", [], []);
+        domain = s.IommuDomains!["nvme"];
+        Assert.Equal(granules - 1, domain.PageTable.Count);
+        var iovaPfn = (handle & ~0xfffUL) >> 12;
+        Assert.True(domain.Iova.IsCached(iovaPfn));
+        Assert.Equal(iovaPfn + (ulong)granules - 1, domain.Iova.Ranges[iovaPfn]);
     }
 
     // ---- iommu_dma_map_sg ----
@@ -280,6 +352,39 @@ public class IommuTests
         }
 
         return (s with { Kernel = k }, k.SgTables[table!.Id]);
+    }
+
+    /// <summary>
+    /// iommu_dma_map_sg_swiotlb: an untrusted device's list is marked SG_DMA_SWIOTLB and mapped element by element
+    /// (no merging: a whole page maps in place, a sub-granule element bounces); dma_sync_sg_for_cpu copies a bounce slot
+    /// back only with iommu_dma.sync_sg_bounce = dma_address (08ae5d4a1ae9); the unmap frees every slot.
+    /// </summary>
+    [Theory]
+    [InlineData("dma_address", 1)]
+    [InlineData("sg_phys", 0)]
+    public void AnUntrustedDevicesListBouncesElementByElement(string syncSg, int copiesAtSync)
+    {
+        var (env, s, pfn) = Boot();
+        env = new DmaEnvironment(env.Profile.With(Switches.IommuSyncSgBounce, syncSg));
+        var tb = new DmaDevice("tb", true, Iommu: new DeviceIommu("smmu0", IommuDomainType.Dma, 4096, Untrusted: true));
+        var (listed, table) = List(s, (pfn, 0, 4096), (pfn + 1, 0x100, 64));
+        var mapped = DmaApi.DmaMapSg(env, listed, tb, table, 2, DmaDirection.DMA_FROM_DEVICE, DmaAttrs.None, "dma_map_sg", [], [], out var count);
+        var entries = mapped.Kernel.SgTables[table.Id].Entries;
+        Assert.Equal(2, count);
+        Assert.True(entries[0].DmaSwiotlb);
+        Assert.Equal(64UL, entries[1].DmaLength);
+        var domain = mapped.IommuDomains!["tb"];
+        Assert.Equal(PlatformLayout.PfnToPhys(pfn), domain.IovaToPhys(entries[0].DmaAddress)); // in place
+        var slot = domain.IovaToPhys(entries[1].DmaAddress);
+        Assert.True(mapped.Swiotlb!.Contains(slot)); // bounced
+        var ops = new List<HwOp>();
+        DmaApi.SyncSgForCpu(env, mapped, tb, mapped.Kernel.SgTables[table.Id], 2, DmaDirection.DMA_FROM_DEVICE, "dma_sync_sg_for_cpu", ops, []);
+        Assert.Equal(copiesAtSync, ops.OfType<CopyOp>().Count(c => c.SrcPa == slot && c.DstPa == PlatformLayout.PfnToPhys(pfn + 1) + 0x100));
+        ops.Clear();
+        var unmapped = DmaApi.DmaUnmapSg(env, mapped, tb, mapped.Kernel.SgTables[table.Id], 2, DmaDirection.DMA_FROM_DEVICE, DmaAttrs.None, "dma_unmap_sg", ops, []);
+        Assert.Empty(unmapped.Swiotlb!.Used);
+        Assert.Empty(unmapped.Mappings);
+        Assert.Single(ops.OfType<CopyOp>(), c => c.SrcPa == slot);
     }
 
     /// <summary>
@@ -314,14 +419,52 @@ public class IommuTests
         Assert.Empty(unmapped.Mappings);
     }
 
-    /// <summary>An untrusted device's list would go to iommu_dma_map_sg_swiotlb, which stops as not modelled.</summary>
+    /// <summary>
+    /// iommu_dma_alloc with a gfp that cannot block, non-coherent device: a chunk of the atomic pool (its Normal-NC
+    /// address is the CPU address), mapped at an IOVA range; the free unmaps it and gives the chunk back.
+    /// </summary>
     [Fact]
-    public void AnUntrustedDevicesListStopsAtTheSgBounce()
+    public void AnAtomicAllocationComesFromThePoolAndIsMappedAtAnIova()
     {
-        var (env, s, pfn) = Boot();
-        var (listed, table) = List(s, (pfn, 0, 4096));
-        var tb = new DmaDevice("tb", true, Iommu: new DeviceIommu("smmu0", IommuDomainType.Dma, 4096, Untrusted: true));
-        Assert.Contains("iommu_dma_map_sg_swiotlb", Assert.Throws<NotModelledException>(() => DmaApi.DmaMapSg(env, listed, tb, table, 1, DmaDirection.DMA_TO_DEVICE, DmaAttrs.None, "dma_map_sg", [], [], out _)).Message, StringComparison.Ordinal);
+        var (env, s, _) = Boot();
+        var dev = Behind(false);
+        s = DmaApi.DmaAllocAttrs(env, s, dev, 4096, Gfp.GFP_ATOMIC, DmaAttrs.None, [], out var cpu, out var handle);
+        var record = s.Coherent.Single();
+        Assert.Equal(CoherentSource.IommuPool, record.Source);
+        Assert.True(s.Pool!.Contains(cpu));
+        Assert.Equal(0xfffff000UL, handle);
+        Assert.Equal(PlatformLayout.PfnToPhys(record.Pfn), s.IommuDomains!["nic"].IovaToPhys(handle));
+        s = DmaApi.DmaFreeAttrs(env, s, dev, 4096, cpu, handle, DmaAttrs.None, [], []);
+        Assert.Empty(s.Coherent);
+        Assert.Empty(s.Pool!.Chunks);
+        Assert.Empty(s.IommuDomains!["nic"].PageTable);
+    }
+
+    /// <summary>
+    /// DMA_ATTR_FORCE_CONTIGUOUS: iommu_dma_alloc_pages takes a multi-page buffer from the default CMA area (a coherent
+    /// device gets its linear address, a non-coherent one a remap), mapped at one IOVA range; the free releases it to
+    /// CMA. Without a CMA area, one alloc_pages block.
+    /// </summary>
+    [Theory]
+    [InlineData(true, 16UL << 20)]
+    [InlineData(false, 16UL << 20)]
+    [InlineData(false, 0UL)]
+    public void ForceContiguousTakesContiguousPagesMappedAtOneIova(bool coherent, ulong cma)
+    {
+        var p = Profiles.Find("linux-6.12-arm64")!;
+        var s = DmaState.Boot(KernelState.Boot(p.Layout, new KernelConfig(Swiotlb: SwiotlbBoot.On, CmaBytes: cma), HardwareConfig.Default));
+        var env = new DmaEnvironment(p);
+        var dev = Behind(coherent);
+        s = DmaApi.DmaAllocAttrs(env, s, dev, 8192, Gfp.GFP_KERNEL, DmaAttrs.DMA_ATTR_FORCE_CONTIGUOUS, [], out var cpu, out var handle);
+        var record = s.Coherent.Single();
+        Assert.Equal(CoherentSource.IommuPages, record.Source);
+        Assert.Equal(cma > 0, s.Kernel.Allocator.Cma?.Contains(record.Pfn) ?? false);
+        Assert.Equal(!coherent, env.Layout.IsVmallocAddr(cpu));
+        var domain = s.IommuDomains!["nic"];
+        Assert.Equal(PlatformLayout.PfnToPhys(record.Pfn) + 4096, domain.IovaToPhys(handle + 4096));
+        s = DmaApi.DmaFreeAttrs(env, s, dev, 8192, cpu, handle, DmaAttrs.DMA_ATTR_FORCE_CONTIGUOUS, [], []);
+        Assert.Empty(s.Coherent);
+        Assert.Empty(s.IommuDomains!["nic"].PageTable);
     }
 
     /// <summary>
@@ -371,7 +514,7 @@ public class IommuTests
     {
         var (env, s, pfn) = Boot();
         Assert.Contains("BUG_ON(granule > PAGE_SIZE)", Assert.Throws<NotModelledException>(() => DmaApi.DmaMapPage(env, s, Behind(false, granule: 16384), pfn, 0, 256, DmaDirection.DMA_FROM_DEVICE, DmaAttrs.None, "dma_map_page", [], [], out _)).Message, StringComparison.Ordinal);
-        Assert.Contains("iommu_dma_alloc", Assert.Throws<NotModelledException>(() => DmaApi.DmaAllocAttrs(env, s, Behind(false), 4096, Gfp.GFP_ATOMIC, [], out _, out _)).Message, StringComparison.Ordinal);
+        Assert.Contains("DMA_ATTR_NO_KERNEL_MAPPING", Assert.Throws<NotModelledException>(() => DmaApi.DmaAllocAttrs(env, s, Behind(false), 4096, Gfp.GFP_KERNEL, DmaAttrs.DMA_ATTR_NO_KERNEL_MAPPING, [], out _, out _)).Message, StringComparison.Ordinal);
         var (env32, s32, pfn32) = Boot("linux-5.13-arm-rpi4");
         Assert.Throws<NotModelledException>(() => DmaApi.DmaMapPage(env32, s32, Behind(false), pfn32, 0, 256, DmaDirection.DMA_FROM_DEVICE, DmaAttrs.None, "dma_map_page", [], [], out _));
     }
@@ -403,7 +546,7 @@ public class IommuTests
             profile linux-6.4-arm64
             device nic { coherent = false, iommus = smmu0 }
             cpu driver {
-              ring = dma_alloc_coherent(nic, 4096, GFP_ATOMIC)
+              ring = dma_alloc_attrs(nic, 4096, GFP_KERNEL, DMA_ATTR_NO_KERNEL_MAPPING)
             }
             """, ExplorationLimits.Default);
         Assert.True(outcome.Inconclusive);

@@ -370,7 +370,7 @@ public static class DmaDebug
 
         // entry->paddr is page_to_phys(vmalloc_to_page(virt) or virt_to_page(virt)); the handle gives the same page
         // except behind an IOMMU, where it is an IOVA.
-        var paddr = dma.Coherent.FirstOrDefault(c => c.Source == CoherentSource.IommuRemap && c.CpuAddr == cpu) is { } remapped
+        var paddr = dma.Coherent.FirstOrDefault(c => c.Source is CoherentSource.IommuRemap or CoherentSource.IommuPool or CoherentSource.IommuPages && c.CpuAddr == cpu) is { } remapped
             ? PlatformLayout.PfnToPhys(remapped.Pfn)
             : dma.Kernel.Layout.DmaToPhys(handle);
         return AddEntry(s, dma, dev, new DebugEntry(dev.Name, handle, size, DebugType.Coherent, DmaDirection.DMA_BIDIRECTIONAL, paddr, cpu, null, false, line), "dma_alloc_coherent", findings, attrs);

@@ -73,11 +73,16 @@ public static partial class DmaApi
             findings.Add(new Finding(FindingKinds.IommuUnsupportedAlignment, via, pfn, s.OwnerOf(pfn), Severity.ContractViolation,
                 $"{dev.Name}: Unsupported alignment constraint (dev_WARN_ONCE in __iommu_dma_map): min_align_mask 0x{dev.MinAlignMask:x} is more than the IOVA granule's 0x{domain.Granule - 1:x}; the map returns DMA_MAPPING_ERROR"));
             handle = DmaMappingError;
-            return s;
+            return bounceRecord?.Tlb is { } bounced && s.Swiotlb is { } slots
+                ? SwiotlbTblUnmapSingle(env, s, slots, bounced, size, dir, attrs, via, function, ops, findings)
+                : s;
         }
 
+        // The size handed to __iommu_dma_map: a bounced mapping's was iova_align(size) until 2cbc61a1b166.
+        var mapSize = bounceRecord is not null && env.IommuBounceMapSize == IommuBounceMapSizeMode.Aligned ? domain.Align(size) : size;
         var ioOff = domain.Offset(phys);
-        var span = domain.Align(size + ioOff);
+        var span = domain.Align(mapSize + ioOff);
+
         var limit = Math.Min(Math.Min(dev.DmaMask, env.Layout.DmaLimit), IommuDomain.ApertureEnd);
         domain = domain with { Iova = domain.Iova.AllocFast(span >> domain.Iova.Shift, limit >> domain.Iova.Shift, true, out var iovaPfn) };
         if (iovaPfn is not { } allocated)
@@ -101,9 +106,11 @@ public static partial class DmaApi
     /// phys, size, iova_mask(iovad), dir, attrs), which takes whole IOVA granules of slots aligned to the granule
     /// (<see cref="SwiotlbPool.AllocateAligned"/>) and copies the buffer in as <see cref="Switches.SwiotlbMapBounce"/>
     /// says; then the padding is cleared through the linear map as <see cref="Switches.IommuBouncePadding"/> says,
-    /// since the IOMMU lets the device reach the whole granule. Without a swiotlb pool (is_swiotlb_active false), a
-    /// device with a min_align_mask, a seg_boundary_mask, or a profile whose slot search predates v6.9's, the run stops
-    /// as not modelled. <paramref name="record"/> is the mapping's record with its bounce slot, or null when the map
+    /// since the IOMMU lets the device reach the whole granule. A device's min_align_mask is honoured as v6.9's
+    /// swiotlb_tbl_map_single does: the bounce address keeps the original's offset under the mask within the granule
+    /// (so the handle's offset in its IOVA page is the buffer's; whole slots of that offset are pad slots). Without a
+    /// swiotlb pool (is_swiotlb_active false), a seg_boundary_mask, or a profile whose slot search predates v6.9's, the run
+    /// stops as not modelled. <paramref name="record"/> is the mapping's record with its bounce slot, or null when the map
     /// fails ("swiotlb buffer is full").
     /// </summary>
     private static DmaState IommuDmaMapSwiotlb(DmaEnvironment env, DmaState s, IommuDomain domain, DmaDevice dev, ulong phys, ulong size, DmaDirection dir, DmaAttrs attrs, string function, string via, List<HwOp> ops, List<Finding> findings, out StreamingMapping? record)
@@ -113,11 +120,6 @@ public static partial class DmaApi
         if (s.Swiotlb is not { } pool)
         {
             throw new NotModelledException($"{via}: {size} bytes at PA 0x{phys:x} for {dev.Name} would bounce (dev_use_swiotlb: {why}), but this configuration has no swiotlb pool; is_swiotlb_active() false (\"DMA bounce buffers are inactive\") is not modelled");
-        }
-
-        if (dev.MinAlignMask != 0)
-        {
-            throw new NotModelledException($"{via}: {dev.Name} sets min_align_mask 0x{dev.MinAlignMask:x}: a bounce under iommu-dma then keeps the buffer's offset in the slot (swiotlb_align_offset with alloc_align_mask, and before 2cbc61a1b166 an extra mapped granule), which is not modelled");
         }
 
         if (env.SwiotlbSlotSearch != SwiotlbSlotSearchMode.PageUnlessMinAlign)
@@ -143,7 +145,7 @@ public static partial class DmaApi
             return s;
         }
 
-        var tlb = allocated.SlotAddress(slots.Index) + slots.Offset;
+        var tlb = allocated.SlotAddress(slots.Index + slots.PadSlots) + slots.Offset;
         var skip = (attrs & DmaAttrs.DMA_ATTR_SKIP_CPU_SYNC) != 0;
         var copyIn = env.SwiotlbMapBounce switch
         {
@@ -248,10 +250,13 @@ public static partial class DmaApi
         var ioOff = domain.Offset(dmaAddr);
         var iova = dmaAddr - ioOff;
         var span = domain.Align(size + ioOff);
+        // An unmap of fewer IOVA pages than the map took (a bounce mapped with iova_align(size) before 2cbc61a1b166)
+        // caches the range under the smaller order: the tree keeps the whole range, as free_iova_fast does. A larger one
+        // would hand out pages of a neighbouring range with the range, which is not modelled.
         if (domain.Iova.Find(iova >> domain.Iova.Shift) is { } lo &&
-            IovaDomain.OrderBaseTwo(span >> domain.Iova.Shift) != IovaDomain.OrderBaseTwo(domain.Iova.Ranges[lo] - lo + 1))
+            IovaDomain.OrderBaseTwo(span >> domain.Iova.Shift) > IovaDomain.OrderBaseTwo(domain.Iova.Ranges[lo] - lo + 1))
         {
-            throw new NotModelledException($"{via}: the unmap's {size} bytes span {span >> domain.Iova.Shift} IOVA page(s), of another size order than the range the map allocated: free_iova_fast would cache the range under the wrong order, which is not modelled");
+            throw new NotModelledException($"{via}: the unmap's {size} bytes span {span >> domain.Iova.Shift} IOVA page(s), of a larger size order than the range the map allocated: free_iova_fast would cache the range under the wrong order, which is not modelled");
         }
 
         domain = domain.UnmapFast(iova, span, out var unmapped, out var removed);

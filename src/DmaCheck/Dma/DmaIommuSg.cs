@@ -9,9 +9,8 @@ namespace DmaCheck.Dma;
 public static partial class DmaApi
 {
     /// <summary>
-    /// iommu_dma_map_sg (v6.12) without its bounce path: dev_use_sg_swiotlb (an untrusted device, or an element
-    /// dma_kmalloc_needs_bounce picks) would go to iommu_dma_map_sg_swiotlb, which is not modelled (the run stops).
-    /// Otherwise iommu_dma_sync_sg_for_device unless DMA_ATTR_SKIP_CPU_SYNC (arch_sync_dma_for_device on each element's
+    /// iommu_dma_map_sg (v6.12): a list dev_use_sg_swiotlb picks (an untrusted device's, or one with an element
+    /// dma_kmalloc_needs_bounce picks) goes to <see cref="IommuDmaMapSgSwiotlb"/>. Otherwise iommu_dma_sync_sg_for_device unless DMA_ATTR_SKIP_CPU_SYNC (arch_sync_dma_for_device on each element's
     /// sg_phys for a non-coherent device); then each element is laid out granule-aligned (its offset in the granule
     /// stashed, its length iova_align(length + offset)), with padding added to the previous element when the next would
     /// cross a seg_boundary_mask line; one IOVA range of the total (iommu_dma_alloc_iova) is mapped by iommu_map_sg,
@@ -35,8 +34,7 @@ public static partial class DmaApi
         // dev_use_sg_swiotlb
         if (dev.Iommu is { Untrusted: true } || Enumerable.Range(0, nents).Any(i => DmaKmallocNeedsBounce(s.Kernel, dev, entries[i].Length, dir)))
         {
-            var why = dev.Iommu is { Untrusted: true } ? $"{dev.Name} is untrusted" : "an element dma_kmalloc_needs_bounce picks (v6.5)";
-            throw new NotModelledException($"{via}: dev_use_sg_swiotlb ({why}) sends the list to iommu_dma_map_sg_swiotlb, which bounces each element as iommu_dma_map_page does; that path (and the bounced sg syncs of 08ae5d4a1ae9) is not modelled");
+            return IommuDmaMapSgSwiotlb(env, s, dev, table, nents, dir, attrs, function, ops, findings, out mapped);
         }
 
         if ((attrs & DmaAttrs.DMA_ATTR_SKIP_CPU_SYNC) == 0)
@@ -120,6 +118,19 @@ public static partial class DmaApi
     }
 
     /// <summary>
+    /// iommu_dma_map_sg_swiotlb (v6.12): sg_dma_mark_swiotlb on the first entry, then each element goes through
+    /// iommu_dma_map_page on its own (its own IOVA range; a sub-granule element bounces), and gets its handle and
+    /// length as its DMA segment: no merging, the result is nents. A failed element unmaps the ones before it with
+    /// DMA_ATTR_SKIP_CPU_SYNC added, and the map fails (-EIO).
+    /// </summary>
+    private static DmaState IommuDmaMapSgSwiotlb(DmaEnvironment env, DmaState s, DmaDevice dev, SgTable table, int nents, DmaDirection dir, DmaAttrs attrs, string function, List<HwOp> ops, List<Finding> findings, out int mapped)
+    {
+        s = s with { Kernel = Scatterlist.MarkSwiotlb(s.Kernel, s.Kernel.SgTables[table.Id], 0, $"{function} → iommu_dma_map_sg_swiotlb", ops) };
+        return MapSgEntries(env, s, dev, s.Kernel.SgTables[table.Id], nents, dir, attrs, function, ops, findings,
+            IommuDmaMapPage, "iommu_dma_map_page", IommuDmaUnmapPage, DmaAttrs.DMA_ATTR_SKIP_CPU_SYNC, out mapped);
+    }
+
+    /// <summary>
     /// __finalise_sg(dev, sg, nents, dma_addr) (v6.12): every element first gets DMA_MAPPING_ERROR and length 0; then
     /// an element is appended to the current DMA segment when there is one, it starts on an IOVA granule
     /// (its offset is 0), its IOVA is not on a seg_boundary_mask line, and the segment would not grow past
@@ -169,7 +180,8 @@ public static partial class DmaApi
     }
 
     /// <summary>
-    /// iommu_dma_unmap_sg (v6.12) for a list that did not bounce: iommu_dma_sync_sg_for_cpu on the nents elements
+    /// iommu_dma_unmap_sg (v6.12): a list marked SG_DMA_SWIOTLB goes element by element through iommu_dma_unmap_page
+    /// (iommu_dma_unmap_sg_swiotlb: sg_dma_address and sg_dma_len of each of the nents entries). Otherwise, iommu_dma_sync_sg_for_cpu on the nents elements
     /// given unless DMA_ATTR_SKIP_CPU_SYNC; the IOVA range runs from the first element's DMA address (when its length
     /// is not 0) to the end of the last DMA segment among those nents elements before one of length 0, and
     /// __iommu_dma_unmap takes that span. The CPU-side syncs use the nents passed in: a driver that passes the count
@@ -179,6 +191,11 @@ public static partial class DmaApi
     {
         var via = IommuVia(function, "iommu_dma_unmap_sg");
         var domain = DomainOf(env, s, dev, function);
+        if (table.Entries[0].DmaSwiotlb)
+        {
+            return UnmapSgEntries(env, s, dev, table, nents, dir, attrs, function, ops, findings, IommuDmaUnmapPage);
+        }
+
         if ((attrs & DmaAttrs.DMA_ATTR_SKIP_CPU_SYNC) == 0)
         {
             IommuDmaSyncSgForCpu(env, s, dev, table, nents, dir, $"{via} → iommu_dma_sync_sg_for_cpu", ops);
@@ -230,11 +247,66 @@ public static partial class DmaApi
         }
     }
 
-    /// <summary>The sg syncs of a device in an IOMMU DMA domain: a list that would have bounced stops as not modelled (<see cref="IommuDmaMapSg"/> never maps one).</summary>
-    private static void IommuSyncSg(DmaEnvironment env, DmaState s, DmaDevice dev, SgTable table, int nents, DmaDirection dir, bool forCpu, string function, List<HwOp> ops)
+    /// <summary>
+    /// The sg syncs of a device in an IOMMU DMA domain (iommu_dma_sync_sg_for_cpu / _for_device, v6.12): for a list
+    /// iommu-dma bounced (SG_DMA_SWIOTLB), what <see cref="Switches.IommuSyncSgBounce"/> says: since 08ae5d4a1ae9
+    /// iommu_dma_sync_single_for_* on each element's sg_dma_address and sg-&gt;length (the bounce slot's maintenance
+    /// and copy), before it (v5.11..v5.15) the arch maintenance on each element's sg_phys for a non-coherent device and
+    /// a swiotlb copy only when sg_phys is a swiotlb address (never, for a bounced element: nothing is copied). Any
+    /// other list: the arch maintenance on each sg_phys.
+    /// </summary>
+    private static DmaState IommuSyncSg(DmaEnvironment env, DmaState s, DmaDevice dev, SgTable table, int nents, DmaDirection dir, bool forCpu, string function, List<HwOp> ops, List<Finding> findings)
     {
         DomainOf(env, s, dev, function);
         var via = IommuVia(function, forCpu ? "iommu_dma_sync_sg_for_cpu" : "iommu_dma_sync_sg_for_device");
+        if (nents > 0 && table.Entries[0].DmaSwiotlb)
+        {
+            var how = $"[{Switches.IommuSyncSgBounce.Key}={env.Profile.Value(Switches.IommuSyncSgBounce)}]";
+            if (env.IommuSyncSgBounce == IommuSyncSgBounceMode.SgPhys)
+            {
+                for (var i = 0; i < nents; i++)
+                {
+                    var phys = table.Entries[i].Phys;
+                    if (s.Swiotlb is { } pool && pool.Contains(phys))
+                    {
+                        throw new NotModelledException($"{via} {how}: element {i}'s sg_phys 0x{phys:x} is itself a swiotlb address; the old sync's copy from it is not modelled");
+                    }
+                }
+
+                if (!dev.Coherent)
+                {
+                    for (var i = 0; i < nents; i++)
+                    {
+                        if (forCpu)
+                        {
+                            ArchSyncDmaForCpu(env, s.Kernel, table.Entries[i].Phys, table.Entries[i].Length, dir, $"{via} {how}", ops);
+                        }
+                        else
+                        {
+                            ArchSyncDmaForDevice(env, s.Kernel, table.Entries[i].Phys, table.Entries[i].Length, dir, $"{via} {how}", ops);
+                        }
+                    }
+                }
+
+                return s;
+            }
+
+            for (var i = 0; i < nents; i++)
+            {
+                var e = table.Entries[i];
+                if (forCpu)
+                {
+                    IommuDmaSyncSingleForCpu(env, s, dev, e.DmaAddress, e.Length, dir, function, ops, findings);
+                }
+                else
+                {
+                    s = IommuDmaSyncSingleForDevice(env, s, dev, e.DmaAddress, e.Length, dir, function, ops, findings);
+                }
+            }
+
+            return s;
+        }
+
         if (forCpu)
         {
             IommuDmaSyncSgForCpu(env, s, dev, table, nents, dir, via, ops);
@@ -243,5 +315,7 @@ public static partial class DmaApi
         {
             IommuDmaSyncSgForDevice(env, s, dev, table, nents, dir, via, ops);
         }
+
+        return s;
     }
 }

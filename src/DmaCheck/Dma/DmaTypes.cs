@@ -21,6 +21,9 @@ public enum DmaAttrs : uint
     DMA_ATTR_WRITE_COMBINE = 1 << 2,
     DMA_ATTR_NO_KERNEL_MAPPING = 1 << 4,
     DMA_ATTR_SKIP_CPU_SYNC = 1 << 5,
+
+    /// <summary>Physically contiguous pages for a coherent buffer: iommu_dma_alloc skips its page-by-page remap (dma-direct and arm32's non-IOMMU allocator ignore it).</summary>
+    DMA_ATTR_FORCE_CONTIGUOUS = 1 << 6,
     DMA_ATTR_NO_WARN = 1 << 8,
 
     /// <summary>ddbd89deb7d3 (v5.17-rc6) .. aa6f8dcbab47 (v5.17-rc8), and again from the revert bddac7c1e02b to 901c7280ca0d (v5.18 merge window): "the device overwrites the whole FROM_DEVICE buffer", so swiotlb need not bounce it at map. Removed since.</summary>
@@ -125,6 +128,12 @@ public enum CoherentSource
 
     /// <summary>iommu_dma_alloc_remap: order-0 pages mapped at one IOVA range and vmapped (one physically contiguous run in this model).</summary>
     IommuRemap,
+
+    /// <summary>iommu_dma_alloc from the atomic pool (dma_alloc_from_pool: a gfp that cannot block, non-coherent device), mapped at an IOVA range.</summary>
+    IommuPool,
+
+    /// <summary>iommu_dma_alloc_pages: CMA (dma_alloc_contiguous) or one alloc_pages block, remapped for a non-coherent device, mapped at an IOVA range.</summary>
+    IommuPages,
 }
 
 /// <summary>A live coherent allocation.</summary>
@@ -203,7 +212,7 @@ public sealed record DmaState(KernelState Kernel, ImmutableList<StreamingMapping
             {
                 if (offset >= start && offset - start < bytes)
                 {
-                    var owner = Coherent.FirstOrDefault(c => c.Source is CoherentSource.DirectPool or CoherentSource.ArmPool && c.Pfn == pool.Pfn + (start >> PlatformLayout.PageShift));
+                    var owner = Coherent.FirstOrDefault(c => c.Source is CoherentSource.DirectPool or CoherentSource.ArmPool or CoherentSource.IommuPool && c.Pfn == pool.Pfn + (start >> PlatformLayout.PageShift));
                     return new PageOwner(OwnerKind.Allocation, owner is null ? "the atomic DMA pool" : $"dma_alloc_coherent({owner.Device}) from the atomic pool at 0x{owner.CpuAddr:x}");
                 }
             }
@@ -247,6 +256,12 @@ public sealed record DmaEnvironment(KernelProfile Profile)
 
     /// <summary><see cref="Switches.IommuBouncePadding"/>; null where the architecture has no such switch.</summary>
     public IommuBouncePaddingMode? IommuBouncePadding { get; } = SwitchValues.IommuBouncePadding.OfOrNull(Profile);
+
+    /// <summary><see cref="Switches.IommuBounceMapSize"/>; null where the architecture has no such switch.</summary>
+    public IommuBounceMapSizeMode? IommuBounceMapSize { get; } = SwitchValues.IommuBounceMapSize.OfOrNull(Profile);
+
+    /// <summary><see cref="Switches.IommuSyncSgBounce"/>; null where the architecture has no such switch.</summary>
+    public IommuSyncSgBounceMode? IommuSyncSgBounce { get; } = SwitchValues.IommuSyncSgBounce.OfOrNull(Profile);
 
     /// <summary><see cref="Switches.Arm32DevToCpu"/>; null off 32-bit arm.</summary>
     public Arm32DevToCpuMode? Arm32DevToCpu { get; } = SwitchValues.Arm32DevToCpu.OfOrNull(Profile);

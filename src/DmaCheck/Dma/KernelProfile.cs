@@ -77,7 +77,7 @@ public static class Profiles
             (Switches.SwiotlbMapBounce, "always"), (Switches.SwiotlbSyncForDeviceBounce, "by_direction"), (Switches.KmallocBounce, "off"),
             (Switches.MapResourceRamCheck, "none"), (Switches.DebugCachelineOverlap, "skip_cpu_sync"),
             (Switches.DmaCacheAlignment, "arch_dma_minalign"), (Switches.SwiotlbSyncOffset, "checked"), (Switches.SwiotlbSlotSearch, "address_mask"),
-            (Switches.DmaMmapPgprot, "dma_pgprot"), (Switches.XenArmAlloc, "dma_direct"), (Switches.IommuBounceMapSync, "bounce"), (Switches.IommuBouncePadding, "from_bounce")));
+            (Switches.DmaMmapPgprot, "dma_pgprot"), (Switches.XenArmAlloc, "dma_direct"), (Switches.IommuBounceMapSync, "bounce"), (Switches.IommuBouncePadding, "from_bounce"), (Switches.IommuBounceMapSize, "size"), (Switches.IommuSyncSgBounce, "dma_address")));
 
     public static KernelProfile Linux64Arm64 { get; } = Linux63Arm64 with
     {
@@ -103,7 +103,7 @@ public static class Profiles
             (Switches.CommonVaddrToPage, "virt_to_page"), (Switches.XenFreeCoherentPage, "virt_to_page"),
             (Switches.SwiotlbMapBounce, "to_device_only"), (Switches.SwiotlbSyncForDeviceBounce, "by_direction"), (Switches.KmallocBounce, "off"),
             (Switches.MapResourceRamCheck, "warn_fail"), (Switches.DebugCachelineOverlap, "silent"), (Switches.DmaCacheAlignment, "arch_dma_minalign"),
-            (Switches.SwiotlbSyncOffset, "slot_offset"), (Switches.SwiotlbSlotSearch, "page_stride"), (Switches.DmaMmapPgprot, "dma_pgprot"), (Switches.XenArmAlloc, "xen_swiotlb_alloc_coherent"), (Switches.IommuBounceMapSync, "none"), (Switches.IommuBouncePadding, "from_bounce")),
+            (Switches.SwiotlbSyncOffset, "slot_offset"), (Switches.SwiotlbSlotSearch, "page_stride"), (Switches.DmaMmapPgprot, "dma_pgprot"), (Switches.XenArmAlloc, "xen_swiotlb_alloc_coherent"), (Switches.IommuBounceMapSync, "none"), (Switches.IommuBouncePadding, "from_bounce"), (Switches.IommuBounceMapSize, "aligned"), (Switches.IommuSyncSgBounce, "sg_phys")),
         XenDom0: true);
 
     /// <summary>v5.13 on arm64 as a Xen dom0 on a Raspberry Pi 4: the swiotlb-xen fix is in, the dma_common one not yet.</summary>
@@ -115,7 +115,7 @@ public static class Profiles
             (Switches.CommonVaddrToPage, "virt_to_page"), (Switches.XenFreeCoherentPage, "vmalloc_aware"),
             (Switches.SwiotlbMapBounce, "to_device_only"), (Switches.SwiotlbSyncForDeviceBounce, "by_direction"), (Switches.KmallocBounce, "off"),
             (Switches.MapResourceRamCheck, "warn_fail"), (Switches.DebugCachelineOverlap, "silent"), (Switches.DmaCacheAlignment, "arch_dma_minalign"),
-            (Switches.SwiotlbSyncOffset, "align_offset"), (Switches.SwiotlbSlotSearch, "min_align_stride"), (Switches.DmaMmapPgprot, "dma_pgprot"), (Switches.XenArmAlloc, "xen_swiotlb_alloc_coherent"), (Switches.IommuBounceMapSync, "original"), (Switches.IommuBouncePadding, "from_bounce")),
+            (Switches.SwiotlbSyncOffset, "align_offset"), (Switches.SwiotlbSlotSearch, "min_align_stride"), (Switches.DmaMmapPgprot, "dma_pgprot"), (Switches.XenArmAlloc, "xen_swiotlb_alloc_coherent"), (Switches.IommuBounceMapSync, "original"), (Switches.IommuBouncePadding, "from_bounce"), (Switches.IommuBounceMapSize, "aligned"), (Switches.IommuSyncSgBounce, "sg_phys")),
         XenDom0: true);
 
     public static KernelProfile Linux514Arm64Xen { get; } = Linux513Arm64Xen with
@@ -213,7 +213,7 @@ public static class Profiles
             (Switches.CommonVaddrToPage, "virt_to_page"), (Switches.XenFreeCoherentPage, "virt_to_page"),
             (Switches.SwiotlbMapBounce, "to_device_only"), (Switches.SwiotlbSyncForDeviceBounce, "by_direction"), (Switches.KmallocBounce, "off"),
             (Switches.MapResourceRamCheck, "warn_fail"), (Switches.DebugCachelineOverlap, "silent"), (Switches.DmaCacheAlignment, "arch_dma_minalign"),
-            (Switches.SwiotlbSyncOffset, "slot_offset"), (Switches.SwiotlbSlotSearch, "page_stride"), (Switches.DmaMmapPgprot, "dma_pgprot"), (Switches.XenArmAlloc, "xen_swiotlb_alloc_coherent"), (Switches.IommuBounceMapSync, "none"), (Switches.IommuBouncePadding, "from_bounce")),
+            (Switches.SwiotlbSyncOffset, "slot_offset"), (Switches.SwiotlbSlotSearch, "page_stride"), (Switches.DmaMmapPgprot, "dma_pgprot"), (Switches.XenArmAlloc, "xen_swiotlb_alloc_coherent"), (Switches.IommuBounceMapSync, "none"), (Switches.IommuBouncePadding, "from_bounce"), (Switches.IommuBounceMapSize, "aligned"), (Switches.IommuSyncSgBounce, "sg_phys")),
         Gaps: ImmutableDictionary<string, string>.Empty
             .Add(ProfileGaps.MapSingleVmalloc, "dma_map_single of a vmalloc address before 4544b9f25e70 (v5.5): no dev_WARN_ONCE, virt_to_page of the vmalloc address")
             .Add(ProfileGaps.AtomicPool, "the single atomic pool of v5.4's kernel/dma/remap.c (dma_alloc_from_pool), before the per-zone pools of kernel/dma/pool.c (v5.8)")
@@ -255,7 +255,8 @@ public static class Profiles
         Layout = PlatformLayout.Arm64Va48,
         SwitchValues = Linux515Arm64.SwitchValues.SetItem(Switches.SyncForDeviceFromDevice.Key, "clean").SetItem(Switches.SwiotlbMapBounce.Key, "always")
             .SetItem(Switches.MapResourceRamCheck.Key, "none").SetItem(Switches.XenArmAlloc.Key, "dma_direct")
-            .SetItem(Switches.IommuBounceMapSync.Key, "bounce"),
+            .SetItem(Switches.IommuBounceMapSync.Key, "bounce").SetItem(Switches.IommuBounceMapSize.Key, "size")
+            .SetItem(Switches.IommuSyncSgBounce.Key, "dma_address"),
     };
 
     /// <summary>v6.6 (LTS) on arm64, at the tag.</summary>

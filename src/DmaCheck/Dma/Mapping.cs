@@ -114,9 +114,9 @@ public static partial class DmaApi
         {
             // iommu_dma_mmap (v6.12): vm_page_prot = dma_pgprot(); a remapped buffer's own pages by vm_map_pages.
             const string mmap = "dma_mmap_attrs → iommu_dma_mmap";
-            var pages = IommuBufferPages(env, s, dev, cpuAddr, mmap);
+            var pages = IommuBufferPages(env, s, dev, cpuAddr, mmap, out var remap);
             var buf = FindBuffer(s, handle, cpuAddr);
-            CheckExportedPages(s.Kernel, pages, count, buf, mmap, "dma_common_find_pages(cpu_addr) → vm_map_pages", $"the user mapping of {buffer}", FindingKinds.UserMappingForeignPage, FindingKinds.UserMappingOutsideRam,
+            CheckExportedPages(s.Kernel, pages, count, buf, mmap, remap ? "dma_common_find_pages(cpu_addr) → vm_map_pages" : "vmalloc_to_pfn / virt_to_page(cpu_addr) → remap_pfn_range", $"the user mapping of {buffer}", FindingKinds.UserMappingForeignPage, FindingKinds.UserMappingOutsideRam,
                 "user space can read and write it", "the process takes a fault when it touches the mapping (nothing answers at that physical address)", findings);
             var mapped = s.Kernel.MapUser(pages, count, DmaPgprot(dev, attrs), $"user mapping of {buffer} (iommu_dma_mmap)", s.OwnerOf(pages), ops, out userVa);
             return s with { Kernel = mapped };
@@ -150,10 +150,10 @@ public static partial class DmaApi
         {
             // iommu_dma_get_sgtable (v6.12): sg_alloc_table_from_pages of the remap's pages, size bytes (one element for a contiguous run).
             const string get = "dma_get_sgtable_attrs → iommu_dma_get_sgtable";
-            var pages = IommuBufferPages(env, s, dev, cpuAddr, get);
-            CheckExportedPages(s.Kernel, pages, length >> PlatformLayout.PageShift, FindBuffer(s, handle, cpuAddr), get, "dma_common_find_pages(cpu_addr) → sg_alloc_table_from_pages", $"the sg table of {buffer}", FindingKinds.SgForeignPage, FindingKinds.SgPageOutsideRam,
+            var pages = IommuBufferPages(env, s, dev, cpuAddr, get, out var remap);
+            CheckExportedPages(s.Kernel, pages, length >> PlatformLayout.PageShift, FindBuffer(s, handle, cpuAddr), get, remap ? "dma_common_find_pages(cpu_addr) → sg_alloc_table_from_pages" : "vmalloc_to_page / virt_to_page(cpu_addr) → sg_set_page", $"the sg table of {buffer}", FindingKinds.SgForeignPage, FindingKinds.SgPageOutsideRam,
                 "an importer reads and writes it", "an importer that uses its physical address reaches no memory", findings);
-            return (pages, size);
+            return (pages, remap ? size : length);
         }
 
         var direct = kind != DmaOpsKind.XenSwiotlb;
@@ -329,7 +329,7 @@ public static partial class DmaApi
                 XenSwiotlbSyncSgForCpu(env, s, dev, table, nents, dir, function, ops, findings);
                 break;
             case DmaOpsKind.Iommu:
-                IommuSyncSg(env, s, dev, table, nents, dir, true, function, ops);
+                IommuSyncSg(env, s, dev, s.Kernel.SgTables[table.Id], nents, dir, true, function, ops, findings);
                 break;
             default:
                 DmaDirectSyncSgForCpu(env, s, dev, table, nents, dir, function, ops, findings);
@@ -350,8 +350,7 @@ public static partial class DmaApi
             case DmaOpsKind.XenSwiotlb:
                 return XenSwiotlbSyncSgForDevice(env, s, dev, table, nents, dir, function, ops, findings);
             case DmaOpsKind.Iommu:
-                IommuSyncSg(env, s, dev, table, nents, dir, false, function, ops);
-                return s;
+                return IommuSyncSg(env, s, dev, s.Kernel.SgTables[table.Id], nents, dir, false, function, ops, findings);
             default:
                 return DmaDirectSyncSgForDevice(env, s, dev, table, nents, dir, function, ops, findings);
         }

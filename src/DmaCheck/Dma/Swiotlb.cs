@@ -14,7 +14,10 @@ namespace DmaCheck.Dma;
 /// <param name="OrigAddr">The original buffer's physical address (slot k records OrigAddr + k * IO_TLB_SIZE).</param>
 /// <param name="AllocSize">The bytes allocated (slot k records AllocSize - k * IO_TLB_SIZE).</param>
 /// <param name="Owner">Who mapped it, for findings and traces.</param>
-public sealed record SwiotlbAllocation(int Index, int Slots, ulong Offset, ulong OrigAddr, ulong AllocSize, string Owner);
+/// <param name="PadSlots">io_tlb_slot.pad_slots (v6.9, af133562d5af): whole slots at the start of the run, before the
+/// one the bounce address is in, taken to keep an offset of IO_TLB_SIZE or more; Index and Slots count them, the
+/// bookkeeping (OrigAddr, AllocSize, Offset) starts after them.</param>
+public sealed record SwiotlbAllocation(int Index, int Slots, ulong Offset, ulong OrigAddr, ulong AllocSize, string Owner, int PadSlots = 0);
 
 /// <summary>
 /// The default swiotlb pool (kernel/dma/swiotlb.c, io_tlb_default_mem) as of v6.4 with one area: 2 KiB slots in
@@ -87,33 +90,33 @@ public sealed record SwiotlbPool(ulong Start, int Slots, bool ForceBounce, int S
 
     /// <summary>
     /// swiotlb_tbl_map_single with an alloc_align_mask, as iommu_dma_map_page passes iova_mask (v6.10, after 327e2c97c46a
-    /// and 04867a7a3332/14cebf689a78), for a device without min_align_mask (the caller stops otherwise): the offset is
-    /// 0, the request is ALIGN(mapping_size, alloc_align_mask + 1) so whole IOVA granules of slots are taken, and
-    /// swiotlb_search_pool_area skips by one a slot whose address has any bit of alloc_align_mask (at least the slot's
-    /// own bits) set, and otherwise takes it when a free run of nslots starts there, or moves on by the stride
-    /// (get_max_slots(alloc_align_mask)). Null when nothing fits ("swiotlb buffer is full").
+    /// and 04867a7a3332/14cebf689a78): the offset the bounce address keeps is swiotlb_align_offset(dev, alloc_align_mask,
+    /// orig_addr) = orig_addr &amp; min_align_mask &amp; (alloc_align_mask | (IO_TLB_SIZE - 1)), whose whole slots become
+    /// pad slots before the bounce (af133562d5af, v6.9); the request is ALIGN(mapping_size + offset, alloc_align_mask + 1), so whole IOVA granules of slots are taken; swiotlb_search_pool_area skips by one
+    /// a slot whose address has any bit of alloc_align_mask (at least the slot's own bits) set or differs from the
+    /// original in the bits of min_align_mask above it, and otherwise takes it when a free run of nslots starts there,
+    /// or moves on by the stride (get_max_slots of the larger mask). Each slot's alloc_size is the request less the
+    /// offset and the slots before it. Null when nothing fits ("swiotlb buffer is full").
     /// </summary>
     public SwiotlbPool? AllocateAligned(DmaDevice dev, ulong origAddr, ulong mappingSize, ulong allocAlignMask, string owner, out SwiotlbAllocation allocation)
     {
         allocation = null!;
-        if (dev.MinAlignMask != 0)
-        {
-            throw new InvalidOperationException("AllocateAligned is for a device without min_align_mask");
-        }
-
         var mask = allocAlignMask | (SlotSize - 1);
-        var size = (mappingSize + mask) & ~mask;
-        var nslots = (int)(size >> SlotShift);
+        var offset = AlignedOffset(dev, origAddr, allocAlignMask);
+
+        var size = (mappingSize + offset + allocAlignMask) & ~allocAlignMask;
+        var nslots = (int)((size + SlotSize - 1) >> SlotShift);
         if (nslots > SegmentSlots || nslots > Slots)
         {
             return null;
         }
 
-        var stride = (int)(mask >> SlotShift) + 1;
+        var iotlbAlignMask = dev.MinAlignMask & ~mask;
+        var stride = (int)(Math.Max(mask, iotlbAlignMask) >> SlotShift) + 1;
         var index = Wrap(SearchIndex);
         for (var checkedSlots = 0; checkedSlots < Slots;)
         {
-            if ((SlotAddress(index) & mask) != 0)
+            if ((SlotAddress(index) & mask) != 0 || (SlotAddress(index) & iotlbAlignMask) != (origAddr & iotlbAlignMask))
             {
                 index = Wrap(index + 1);
                 checkedSlots++;
@@ -122,7 +125,7 @@ public sealed record SwiotlbPool(ulong Start, int Slots, bool ForceBounce, int S
 
             if (FreeRun(index) >= nslots)
             {
-                allocation = new SwiotlbAllocation(index, nslots, 0, origAddr, size, owner);
+                allocation = new SwiotlbAllocation(index, nslots, offset & (SlotSize - 1), origAddr, size - offset, owner, (int)(offset >> SlotShift));
                 return this with { Used = Used.Add(index, allocation), SearchIndex = Wrap(index + nslots) };
             }
 
@@ -132,6 +135,9 @@ public sealed record SwiotlbPool(ulong Start, int Slots, bool ForceBounce, int S
 
         return null;
     }
+
+    /// <summary>swiotlb_align_offset(dev, align_mask, addr) (v6.9 on): addr &amp; min_align_mask &amp; (align_mask | (IO_TLB_SIZE - 1)).</summary>
+    public static ulong AlignedOffset(DmaDevice dev, ulong origAddr, ulong allocAlignMask) => origAddr & dev.MinAlignMask & (allocAlignMask | (SlotSize - 1));
 
     /// <summary>v6.3..v6.8 (0eee5ae10256): min_align_mask, plus page alignment for a request of a page or more, without the bits inside a slot.</summary>
     private static ulong AddressMaskV64(DmaDevice dev, ulong size)
@@ -234,7 +240,7 @@ public sealed record SwiotlbPool(ulong Start, int Slots, bool ForceBounce, int S
     /// </summary>
     public SwiotlbPool Release(SwiotlbAllocation allocation, ulong tlbAddr)
     {
-        var slot = (int)(((tlbAddr - allocation.Offset) - Start) >> SlotShift);
+        var slot = (int)(((tlbAddr - allocation.Offset) - Start) >> SlotShift) - allocation.PadSlots;
         if (slot <= allocation.Index)
         {
             return Release(allocation);
@@ -310,7 +316,13 @@ public static class SwiotlbBounce
 
         // The slot's own bookkeeping: slot k of the allocation records orig_addr + k * IO_TLB_SIZE and
         // alloc_size - k * IO_TLB_SIZE; the in-slot offset is compared with the original's aligned offset.
-        var k = (ulong)((int)((tlbAddr - pool.Start) >> SwiotlbPool.SlotShift) - a.Index);
+        var slotIndex = (int)((tlbAddr - pool.Start) >> SwiotlbPool.SlotShift) - a.Index - a.PadSlots;
+        if (slotIndex < 0)
+        {
+            return null; // a pad slot: its orig_addr is INVALID_PHYS_ADDR
+        }
+
+        var k = (ulong)slotIndex;
         var slotOrig = a.OrigAddr + (k << SwiotlbPool.SlotShift);
         var slotAlloc = (long)a.AllocSize - (long)(k << SwiotlbPool.SlotShift);
         var tlbOffset = tlbAddr & (SwiotlbPool.SlotSize - 1);

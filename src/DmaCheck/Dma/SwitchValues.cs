@@ -46,6 +46,20 @@ public enum IommuBouncePaddingMode
     PrePostUntrusted,
 }
 
+/// <summary><see cref="Switches.IommuBounceMapSize"/>: the size iommu_dma_map_page maps after a bounce.</summary>
+public enum IommuBounceMapSizeMode
+{
+    Aligned,
+    Size,
+}
+
+/// <summary><see cref="Switches.IommuSyncSgBounce"/>: where iommu-dma's sg syncs look for a bounced element.</summary>
+public enum IommuSyncSgBounceMode
+{
+    SgPhys,
+    DmaAddress,
+}
+
 /// <summary><see cref="Switches.SwiotlbMapBounce"/>: when swiotlb_tbl_map_single copies the buffer into the slots.</summary>
 public enum SwiotlbMapBounceMode
 {
@@ -266,8 +280,14 @@ public static class SwitchValues
     public static TypedSwitch<IommuBouncePaddingMode> IommuBouncePadding { get; } = new(Switches.IommuBouncePadding,
         new Dictionary<string, IommuBouncePaddingMode>(StringComparer.Ordinal) { ["from_bounce"] = IommuBouncePaddingMode.FromBounce, ["pre_post_untrusted"] = IommuBouncePaddingMode.PrePostUntrusted });
 
+    public static TypedSwitch<IommuBounceMapSizeMode> IommuBounceMapSize { get; } = new(Switches.IommuBounceMapSize,
+        new Dictionary<string, IommuBounceMapSizeMode>(StringComparer.Ordinal) { ["aligned"] = IommuBounceMapSizeMode.Aligned, ["size"] = IommuBounceMapSizeMode.Size });
+
+    public static TypedSwitch<IommuSyncSgBounceMode> IommuSyncSgBounce { get; } = new(Switches.IommuSyncSgBounce,
+        new Dictionary<string, IommuSyncSgBounceMode>(StringComparer.Ordinal) { ["sg_phys"] = IommuSyncSgBounceMode.SgPhys, ["dma_address"] = IommuSyncSgBounceMode.DmaAddress });
+
     public static IReadOnlyList<ITypedSwitch> All { get; } =
-        [PrepCoherent, SyncForDeviceFromDevice, CommonVaddrToPage, XenFreeCoherentPage, SwiotlbMapBounce, SwiotlbSyncForDeviceBounce, KmallocBounce, MapResourceRamCheck, DebugCachelineOverlap, DmaCacheAlignment, SwiotlbSyncOffset, SwiotlbSlotSearch, DmaMmapPgprot, XenArmAlloc, Arm32DevToCpu, MipsPostDmaFlush, RiscvTheadClean, PpcFromDeviceUnaligned, IommuBounceMapSync, IommuBouncePadding];
+        [PrepCoherent, SyncForDeviceFromDevice, CommonVaddrToPage, XenFreeCoherentPage, SwiotlbMapBounce, SwiotlbSyncForDeviceBounce, KmallocBounce, MapResourceRamCheck, DebugCachelineOverlap, DmaCacheAlignment, SwiotlbSyncOffset, SwiotlbSlotSearch, DmaMmapPgprot, XenArmAlloc, Arm32DevToCpu, MipsPostDmaFlush, RiscvTheadClean, PpcFromDeviceUnaligned, IommuBounceMapSync, IommuBouncePadding, IommuBounceMapSize, IommuSyncSgBounce];
 
     /// <summary>Whether <paramref name="value"/> parses as a value of switch <paramref name="def"/> (false for a switch with no typed form).</summary>
     public static bool IsKnown(SwitchDef def, string value) => All.FirstOrDefault(t => t.Def == def) is { } typed && typed.IsKnown(value);

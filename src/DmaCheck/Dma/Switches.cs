@@ -221,6 +221,30 @@ public static class Switches
         ],
         Kernel.Arch.Arm64);
 
+    /// <summary>The size iommu_dma_map_page passes to __iommu_dma_map for a bounced mapping (drivers/iommu/dma-iommu.c).</summary>
+    public static SwitchDef IommuBounceMapSize { get; } = new(
+        "iommu_dma.bounce_map_size",
+        "The size iommu_dma_map_page hands to __iommu_dma_map after bouncing a mapping, which maps iova_align(size + iova_offset) bytes around the bounce address; the offset is not 0 when the device has a min_align_mask (since 1f221a0d0dbf, v5.12, the bounce address keeps the original's low bits).",
+        [
+            new SwitchValue("aligned", "82612d66d51d",
+                "82612d66d51d (v5.11-rc1): the granule-aligned size, iova_align(size); for a device with a min_align_mask whose buffer does not start on a granule this maps one IOVA granule more than the bounce slots need, the swiotlb memory after them, and the unmap (given the driver's size) leaves that granule mapped and frees the IOVA range into the cache of a smaller order (v5.12..v5.15).", "v5.11-rc1"),
+            new SwitchValue("size", "2cbc61a1b166",
+                "2cbc61a1b166 'iommu/dma: Account for min_align_mask w/swiotlb' (David Stevens, iommu pull for v5.16-rc1; 5.15.33 stable): the driver's size, so __iommu_dma_map maps exactly the granules the bounce covers.", "v5.16-rc1"),
+        ],
+        Kernel.Arch.Arm64);
+
+    /// <summary>What iommu_dma_sync_sg_for_cpu / _for_device maintain for a list iommu-dma bounced element by element (drivers/iommu/dma-iommu.c).</summary>
+    public static SwitchDef IommuSyncSgBounce { get; } = new(
+        "iommu_dma.sync_sg_bounce",
+        "How iommu_dma_sync_sg_for_cpu and iommu_dma_sync_sg_for_device find the bounce slots of a scatterlist that iommu_dma_map_sg bounced element by element (an untrusted device's list, or from v6.5 one with a small non-coherent kmalloc element).",
+        [
+            new SwitchValue("sg_phys", "82612d66d51d",
+                "82612d66d51d (v5.11-rc1): each element's sg_phys, the original buffer: arch_sync_dma_* on it for a non-coherent device, and a swiotlb copy only if is_swiotlb_buffer(sg_phys), which the original never is; so dma_sync_sg_for_cpu copies nothing back from the bounce slots and dma_sync_sg_for_device nothing into them (only the map and the unmap copy) (v5.11..v5.15).", "v5.11-rc1"),
+            new SwitchValue("dma_address", "08ae5d4a1ae9",
+                "08ae5d4a1ae9 'iommu/dma: Fix sync_sg with swiotlb' (David Stevens, iommu pull for v5.16-rc1; 5.15 stable): iommu_dma_sync_single_for_* on each element's sg_dma_address, which iommu_iova_to_phys turns into the bounce slot (the arch maintenance and the swiotlb copy); since v6.5 for a list marked SG_DMA_SWIOTLB.", "v5.16-rc1"),
+        ],
+        Kernel.Arch.Arm64);
+
     /// <summary>Whether 32-bit arm's dma_unmap_* / dma_sync_*_for_cpu do any cache maintenance (arch/arm/mm/dma-mapping.c).</summary>
     public static SwitchDef Arm32DevToCpu { get; } = new(
         "arm32.dev_to_cpu",
@@ -269,7 +293,7 @@ public static class Switches
         ],
         Kernel.Arch.Ppc32);
 
-    public static IReadOnlyList<SwitchDef> All { get; } = [PrepCoherent, SyncForDeviceFromDevice, CommonVaddrToPage, XenFreeCoherentPage, SwiotlbMapBounce, SwiotlbSyncForDeviceBounce, KmallocBounce, MapResourceRamCheck, DebugCachelineOverlap, DmaCacheAlignment, SwiotlbSyncOffset, SwiotlbSlotSearch, DmaMmapPgprot, XenArmAlloc, Arm32DevToCpu, MipsPostDmaFlush, RiscvTheadClean, PpcFromDeviceUnaligned, IommuBounceMapSync, IommuBouncePadding];
+    public static IReadOnlyList<SwitchDef> All { get; } = [PrepCoherent, SyncForDeviceFromDevice, CommonVaddrToPage, XenFreeCoherentPage, SwiotlbMapBounce, SwiotlbSyncForDeviceBounce, KmallocBounce, MapResourceRamCheck, DebugCachelineOverlap, DmaCacheAlignment, SwiotlbSyncOffset, SwiotlbSlotSearch, DmaMmapPgprot, XenArmAlloc, Arm32DevToCpu, MipsPostDmaFlush, RiscvTheadClean, PpcFromDeviceUnaligned, IommuBounceMapSync, IommuBouncePadding, IommuBounceMapSize, IommuSyncSgBounce];
 
     public static SwitchDef? Find(string key) => All.FirstOrDefault(s => s.Key == key);
 }

@@ -8,7 +8,8 @@ namespace DmaCheck.Kernel;
 /// (page_link), offset and length the driver set, and the dma_address and dma_length the DMA layer filled in.
 /// </summary>
 /// <param name="Pfn">The entry's page, or null while page_link is 0 (sg_init_table cleared it and no sg_set_* ran).</param>
-public sealed record SgEntry(ulong? Pfn, ulong Offset, ulong Length, ulong DmaAddress, ulong DmaLength)
+/// <param name="DmaSwiotlb">SG_DMA_SWIOTLB in sg-&gt;dma_flags (v6.5, sg_dma_mark_swiotlb): set on a list's first entry by iommu-dma when it bounced the list element by element.</param>
+public sealed record SgEntry(ulong? Pfn, ulong Offset, ulong Length, ulong DmaAddress, ulong DmaLength, bool DmaSwiotlb = false)
 {
     public static SgEntry Empty { get; } = new(null, 0, 0, 0, 0);
 
@@ -105,6 +106,13 @@ public static class Scatterlist
         k.CpuStore(table.Va + ((ulong)index * EntrySize) + 16, 12, WriterTable.Zero, $"{function}: sg->dma_address, sg_dma_len(sg) of entry {index}", ops);
         var entry = table.Entries[index] with { DmaAddress = dmaAddress, DmaLength = dmaLength };
         return Replace(k, table with { Entries = table.Entries.SetItem(index, entry) });
+    }
+
+    /// <summary>sg_dma_mark_swiotlb(sg) (v6.5): SG_DMA_SWIOTLB into the entry's dma_flags (in the padding after dma_length); nothing clears it again.</summary>
+    public static KernelState MarkSwiotlb(KernelState k, SgTable table, int index, string function, List<HwOp> ops)
+    {
+        k.CpuStore(table.Va + ((ulong)index * EntrySize) + 28, 4, WriterTable.Zero, $"{function}: sg_dma_mark_swiotlb, sg->dma_flags of entry {index}", ops);
+        return Replace(k, table with { Entries = table.Entries.SetItem(index, table.Entries[index] with { DmaSwiotlb = true }) });
     }
 
     /// <summary>dma_map_sgtable sets sgt-&gt;nents to what was mapped.</summary>

@@ -1125,6 +1125,7 @@ public sealed class Binder
         ["DMA_ATTR_WRITE_COMBINE"] = DmaAttrs.DMA_ATTR_WRITE_COMBINE,
         ["DMA_ATTR_NO_WARN"] = DmaAttrs.DMA_ATTR_NO_WARN,
         ["DMA_ATTR_SKIP_CPU_SYNC"] = DmaAttrs.DMA_ATTR_SKIP_CPU_SYNC,
+        ["DMA_ATTR_FORCE_CONTIGUOUS"] = DmaAttrs.DMA_ATTR_FORCE_CONTIGUOUS,
         ["DMA_ATTR_OVERWRITE"] = DmaAttrs.DMA_ATTR_OVERWRITE,
     };
 
