@@ -8,7 +8,7 @@ public static class TraceCheck
     public static TraceResult Run(Stream input, string file, TraceOptions options, Action<TraceEvent>? observe = null)
     {
         var debug = new TraceDebug(options.Devices);
-        var whatIf = options.Profile is { } profile ? new WhatIfReplay(profile, options.Devices) : null;
+        var whatIf = options.Profile is { } profile ? new WhatIfReplay(profile, options.Devices, file) : null;
         string? stoppedAt = null;
         var stats = TraceReader.Read(input, file, e =>
         {
