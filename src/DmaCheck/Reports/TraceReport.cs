@@ -52,7 +52,7 @@ public static class TraceReport
             {
                 sb.AppendLine(inv, $"  swiotlb: at most {w.PeakSlots} of the pool's {w.PoolSlots} slots in use at once; {w.PoolFull} bounce(s) found no room");
             }
-            sb.AppendLine(inv, $"  hazards: {w.BufferHazards} buffer(s) sharing a granule with memory outside them, {w.PairHazards} sharing one with another live buffer of their device");
+            sb.AppendLine(inv, $"  hazards: {w.BufferHazards} buffer(s) sharing a granule with memory outside them, {w.PairHazards} sharing one with another live buffer");
             foreach (var n in w.Notes)
             {
                 sb.AppendLine(inv, $"  note: {n}");

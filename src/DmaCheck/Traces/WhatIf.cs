@@ -26,7 +26,7 @@ public sealed record WhatIfSummary(string Profile, string Description, bool Cohe
 /// cache maintenance arch_sync_dma_for_device/arch_sync_dma_for_cpu make on it (<see cref="Arm64DmaHooks"/>,
 /// <see cref="Arm32DmaHooks"/>). What is unsafe there is reported:
 /// a FROM_DEVICE or BIDIRECTIONAL buffer, not bounced, whose first or last DMA granule holds memory outside it
-/// (<see cref="FindingKinds.BufferSharesGranule"/>); and two live buffers of one device, not both TO_DEVICE and neither
+/// (<see cref="FindingKinds.BufferSharesGranule"/>); and two live buffers (of any device), not both TO_DEVICE and neither
 /// bounced, in one granule (<see cref="FindingKinds.MappingsShareGranule"/>). Each finding says what the profile's
 /// maintenance does to the shared line and what then corrupts it. A bounce is placed in the profile's own swiotlb pool
 /// (<see cref="SwiotlbPool.Allocate"/>) until its unmap; one that finds no room is the model's swiotlb-full.
@@ -640,7 +640,7 @@ public sealed class WhatIfReplay
 
         n.Insert(0, coherent
             ? $"DMA is cache-coherent on {profile.Name}: there is no cache maintenance, so no buffer can share a granule unsafely."
-            : $"every device is taken as non-coherent (no dma-coherent in its DT); the DMA mask is taken to reach every address and swiotlb=force is off, so only the profile's size rule bounces; the maintenance shown is the model's ({KernelName()}) on cache lines as large as the granule; 'fewest spontaneous events' is read off that maintenance; --emit-scenario OUT.dmc writes the trace (or a --from/--to window) as a scenario whose check explores it.");
+            : $"every device is taken as non-coherent (no dma-coherent in its DT); the DMA mask is taken to reach every address and swiotlb=force is off, so only the profile's size rule bounces; the maintenance shown is the model's ({KernelName()}) on cache lines as large as the granule; 'fewest spontaneous events' is read off that maintenance; each finding's explore: line names the window to write as a scenario with --emit-scenario OUT.dmc, and the expectation of it that dmacheck explain walks.");
         return new WhatIfSummary(profile.Name, profile.Description, coherent, (int)granule, granuleSource, kernel.Hardware.LineSize,
             maps, toDevice, bounced, checkedMaps, notChecked, bufferHazards, pairHazards, n, pool?.Slots ?? 0, peakSlots, poolFull);
     }
