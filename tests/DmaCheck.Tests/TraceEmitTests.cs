@@ -150,6 +150,16 @@ public sealed class TraceEmitTests : IDisposable
     }
 
     [Fact]
+    public void AHazardStillMappedAtUntilSaysItsWindowHasNothingToFail()
+    {
+        var (_, report, _) = Cli("trace", Real("arm64-6.12.118-virtio-blk-noncoherent"), "--profile", "linux-6.4-arm64", "--until", "7.215");
+        var explores = report.Split('\n').Where(l => l.TrimStart().StartsWith("explore: ", StringComparison.Ordinal)).ToList();
+        Assert.Equal(2, explores.Count);
+        Assert.All(explores, l => Assert.Contains("--to 7.215 (the buffer of line 17 is still mapped at the end (--until 7.215)", l, StringComparison.Ordinal));
+        Assert.All(explores, l => Assert.DoesNotContain("dmacheck explain", l, StringComparison.Ordinal));
+    }
+
+    [Fact]
     public void TheSameWindowOnCoherentX86HasNoHazard()
     {
         var (text, o) = EmitAndCheck("arm64-6.12.118-virtio-blk", "linux-6.4-x86_64", "--to", "9.6");

@@ -123,6 +123,7 @@ public sealed class WhatIfReplay
     /// <summary>Live buffers of every device by their first and last granule (a granule index: PA / granule): dma-debug's cacheline radix tree is keyed by the line alone, for all devices (kernel/dma/debug.c, active_cacheline_insert).</summary>
     private readonly Dictionary<ulong, List<Live>> byGranule = [];
     private readonly string file;
+    private readonly string? untilText;
     private readonly List<PendingExplore> pendingAtEnd = [];
     private long eventMapStart;
     private readonly Dictionary<(ulong Offset, ulong Size, DmaDirection Dir), Maintenance> maintenance = [];
@@ -138,8 +139,10 @@ public sealed class WhatIfReplay
     private long maps, toDevice, bounced, checkedMaps, notChecked, bufferHazards, pairHazards, poolFull, coveredEdges;
 
     /// <param name="file">The trace's name as the user gave it, for the explore commands the findings print.</param>
-    public WhatIfReplay(KernelProfile profile, IReadOnlyCollection<string> deviceFilter, string file = "FILE")
+    /// <param name="untilText">The check's --until, where a window whose victim is still live ends.</param>
+    public WhatIfReplay(KernelProfile profile, IReadOnlyCollection<string> deviceFilter, string file = "FILE", string? untilText = null)
     {
+        this.untilText = untilText;
         this.profile = profile;
         this.file = file;
         env = new DmaEnvironment(profile);
@@ -347,7 +350,8 @@ public sealed class WhatIfReplay
         var f = findings[p.Finding];
         var count = maps - p.Start.MapIndex;
         var devicesOption = string.Concat(deviceFilter.Order(StringComparer.Ordinal).Select(d => $" --device {d}"));
-        var window = $"--from {p.Start.Timestamp}{(unmap is null ? string.Empty : $" --to {unmap.Timestamp}")}{(count > ScenarioEmitter.DefaultMaxMappings ? $" --max-mappings {count}" : string.Empty)}";
+        var end = unmap?.Timestamp ?? untilText;
+        var window = $"--from {p.Start.Timestamp}{(end is null ? string.Empty : $" --to {end}")}{(count > ScenarioEmitter.DefaultMaxMappings ? $" --max-mappings {count}" : string.Empty)}";
         var emit = $"dmacheck trace {file} --profile {profile.Name}{devicesOption} --emit-scenario OUT.dmc {window}";
         var expectation = p.Discards
             ? ScenarioEmitter.MemoryBesideName(p.Victim.Line, p.Victim.Element, before: p.Victim.Phys % granule != 0)
@@ -359,7 +363,7 @@ public sealed class WhatIfReplay
                 : $"explore: {emit} ({why})",
             ExploreExpectation = why is null ? expectation : null,
             ExploreFrom = p.Start.Timestamp,
-            ExploreTo = unmap?.Timestamp,
+            ExploreTo = end,
         };
     }
 
@@ -629,7 +633,8 @@ public sealed class WhatIfReplay
     {
         foreach (var p in pendingAtEnd.Where(p => !p.Done))
         {
-            Complete(p, null, null); // still live at the end: the window runs to the end of the trace
+            // The victim is still the device's at the end (of the trace, or at --until): the emitted window has no read of it.
+            Complete(p, null, $"the buffer of line {p.Victim.Line} is still mapped at the end{(untilText is null ? string.Empty : $" (--until {untilText})")}: the window has no read of it to fail; a window that reaches its unmap has");
         }
 
         var n = new List<string>(notes);
