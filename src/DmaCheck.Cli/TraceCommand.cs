@@ -14,7 +14,7 @@ public static class TraceCommand
 {
     public const string Usage = """
         usage: dmacheck trace FILE [--device NAME]... [--until SECONDS] [--profile P] [--format text|json|sarif]
-                              [--emit-scenario OUT.dmc [--from SECONDS] [--to SECONDS]]
+                              [--emit-scenario OUT.dmc [--from SECONDS] [--to SECONDS] [--max-mappings N]]
           FILE             the text of /sys/kernel/tracing/trace, trace_pipe or 'trace-cmd report' ("-": stdin)
           --device NAME    check only this device (repeatable), as the trace names it (e.g. 0000:00:04.0)
           --until SECONDS  stop at this timestamp; mappings still live there are reported as leaks
@@ -27,6 +27,8 @@ public static class TraceCommand
                            of its device); check it with 'dmacheck check OUT.dmc'
           --from, --to SECONDS
                            the window --emit-scenario takes (default: the whole trace)
+          --max-mappings N the most streaming mappings --emit-scenario writes (default 8, at most 64); a window
+                           with more is an error naming the first one left out
         exit codes: 0 no findings, 1 findings, 2 bad input
         """;
 
@@ -41,6 +43,7 @@ public static class TraceCommand
         string? emit = null;
         double? from = null;
         double? to = null;
+        int? maxMappings = null;
         for (var i = 0; i < args.Count; i++)
         {
             var a = args[i];
@@ -78,6 +81,12 @@ public static class TraceCommand
                         break;
                     case "--to":
                         to = Seconds(a, Value());
+                        break;
+                    case "--max-mappings":
+                        var mm = Value();
+                        maxMappings = int.TryParse(mm, NumberStyles.None, CultureInfo.InvariantCulture, out var n) && n is >= 1 and <= ScenarioEmitter.MaxMaxMappings
+                            ? n
+                            : throw new ArgumentException($"--max-mappings takes a whole number from 1 to {ScenarioEmitter.MaxMaxMappings}, not '{mm}'");
                         break;
                     case "--format":
                         format = Value();
@@ -128,6 +137,7 @@ public static class TraceCommand
         var misuse = (emit, profile, from, to) switch
         {
             (null, _, not null, _) or (null, _, _, not null) => "--from and --to choose the window of --emit-scenario, which is not given",
+            (null, _, _, _) when maxMappings is not null => "--max-mappings bounds --emit-scenario, which is not given",
             (not null, null, _, _) => "--emit-scenario needs --profile P: the kernel the scenario runs on",
             (_, _, { } f, { } t) when t < f => $"--to {t.ToString(CultureInfo.InvariantCulture)} is before --from {f.ToString(CultureInfo.InvariantCulture)}",
             _ => null,
@@ -139,7 +149,7 @@ public static class TraceCommand
             return 2;
         }
 
-        var emitter = emit is null ? null : new ScenarioEmitter(profile!, from, to, devices);
+        var emitter = emit is null ? null : new ScenarioEmitter(profile!, from, to, devices, maxMappings ?? ScenarioEmitter.DefaultMaxMappings);
 
         TraceResult result;
         try
@@ -183,9 +193,15 @@ public static class TraceCommand
     /// </summary>
     private static bool EmitScenario(ScenarioEmitter emitter, string file, string output, DmaCheck.Dma.KernelProfile profile, TextWriter info, TextWriter stderr)
     {
-        if (emitter.Mappings == 0)
+        if (emitter.FirstLeftOut is { } left)
         {
-            stderr.WriteLine($"dmacheck: --emit-scenario: no streaming mapping is made in the window{(emitter.MappingsSeen > 0 ? string.Empty : " (dma_map_* events of the chosen devices between --from and --to)")}");
+            stderr.WriteLine($"dmacheck: --emit-scenario: the window makes {emitter.MappingsSeen} streaming mappings (sg elements counted one by one), more than {emitter.MaxMappings}: the first left out is mapped at {file}:{left}; narrow the window with --from/--to, or raise --max-mappings (at most {ScenarioEmitter.MaxMaxMappings}; each mapping is a DMA agent, and the search grows with them)");
+            return false;
+        }
+
+        if (!emitter.Any)
+        {
+            stderr.WriteLine("dmacheck: --emit-scenario: nothing is mapped or allocated in the window (dma_map_*/dma_alloc events of the chosen devices between --from and --to)");
             return false;
         }
 
@@ -223,7 +239,12 @@ public static class TraceCommand
             return false;
         }
 
-        info.WriteLine($"scenario written to {output}: {emitter.Mappings} mapping(s){(emitter.MappingsSeen > emitter.Mappings ? $" of {emitter.MappingsSeen} in the window (at most {ScenarioEmitter.MaxMappings}; narrow it with --from/--to)" : string.Empty)}; check it with 'dmacheck check {output}'");
+        foreach (var what in emitter.NotEmitted)
+        {
+            info.WriteLine($"notice: --emit-scenario: not emitted: {what}");
+        }
+
+        info.WriteLine($"scenario written to {output}: {emitter.Mappings} streaming mapping(s); check it with 'dmacheck check {output}'");
         return true;
     }
 

@@ -38,37 +38,131 @@ public sealed class TraceEmitTests : IDisposable
     [Fact]
     public void TheRealNvmeTraceBecomesAScenarioThatLoadsAndRunsCleanOnANonCoherentArm64Board()
     {
-        var (text, o) = EmitAndCheck("x86_64-6.12.118-nvme", "linux-6.4-arm64");
+        // Probe and admin queue: coherent buffers (dma_alloc) and single maps.
+        var (text, o) = EmitAndCheck("x86_64-6.12.118-nvme", "linux-6.4-arm64", "--from", "2.95", "--to", "3.01");
         Assert.True(o.Error == OutcomeError.None, o.Message);
-        Assert.Contains("of 120 in the window", text, StringComparison.Ordinal); // the first 8 of the trace's mappings
         Assert.Contains("buffer b0 { phys = 0x", text, StringComparison.Ordinal);
         Assert.Contains("device dev0 { coherent = false, dma_mask = 64 }   # 0000:00:04.0", text, StringComparison.Ordinal);
+        Assert.Contains("c0 = dma_alloc_coherent(dev0, 512, GFP_KERNEL)   # line 13: trace dma_addr 0x2e1e000", text, StringComparison.Ordinal);
+        Assert.Contains("4 coherent buffer(s)", text, StringComparison.Ordinal);
+
         // What the what-if says of this trace (no hazard), the explored scenario says too: every check holds.
         Assert.NotEmpty(o.Result!.Verdicts);
+        Assert.All(o.Result.Verdicts, v => Assert.Equal(Verdict.Always, v.Verdict));
+        Assert.Contains(o.Result.Verdicts, v => v.Expectation.Name == "cpu_reads_device_data_L15");
+    }
+
+    [Fact]
+    public void AnSgListIsEmittedAsAListWithItsTable()
+    {
+        var (text, o) = EmitAndCheck("x86_64-6.12.118-nvme", "linux-6.4-arm64", "--from", "4.493", "--to", "4.4942");
+        Assert.True(o.Error == OutcomeError.None, o.Message);
+        Assert.Contains("sg0 = sg_alloc_table(5, GFP_KERNEL)", text, StringComparison.Ordinal);
+        Assert.Contains("n0 = dma_map_sg_attrs(dev0, sg0, 5, DMA_TO_DEVICE, DMA_ATTR_NO_WARN)   # line 41", text, StringComparison.Ordinal); // the trace's attrs=NO_WARN
+        Assert.Contains("h4 = sg_dma_address(sg0, 4)", text, StringComparison.Ordinal);
+        Assert.Contains("dma_unmap_sg(dev0, sg0, 5, DMA_TO_DEVICE)   # line 43", text, StringComparison.Ordinal);
+        Assert.Contains("sg_free_table(sg0)", text, StringComparison.Ordinal);
+        Assert.Equal(Enumerable.Range(0, 5).Select(i => $"device_reads_cpu_data_L41_e{i}"), o.Result!.Verdicts.Select(v => v.Expectation.Name).Order(StringComparer.Ordinal));
         Assert.All(o.Result.Verdicts, v => Assert.Equal(Verdict.Always, v.Verdict));
     }
 
     [Fact]
-    public void TheRealArm64VirtioTracesHazardShowsAsAFailingCheckInItsScenario()
+    public void AWindowWithMoreMappingsThanTheCapIsAnErrorNamingTheFirstLeftOut()
     {
-        // The what-if finds virtio-blk's 1-byte DMA_FROM_DEVICE status buffers sharing a 128-byte granule with the
-        // request header before them; the scenario, with the memory beside the buffer written by another thread, fails
-        // the device's data on some schedule with no spontaneous event.
-        var whatIf = Cli("trace", Real("arm64-6.12.118-virtio-blk"), "--profile", "linux-6.4-arm64");
-        Assert.Contains("noncoherent-buffer-shares-granule", whatIf.Out, StringComparison.Ordinal);
-        var (text, o) = EmitAndCheck("arm64-6.12.118-virtio-blk", "linux-6.4-arm64");
+        var output = Path.Combine(dir, "never.dmc");
+        var (code, _, stderr) = Cli("trace", Real("x86_64-6.12.118-nvme"), "--profile", "linux-6.4-arm64", "--emit-scenario", output);
+        Assert.Equal(2, code);
+        Assert.Contains("the window makes 120 streaming mappings (sg elements counted one by one), more than 8: the first left out is mapped at ", stderr, StringComparison.Ordinal);
+        Assert.Contains("x86_64-6.12.118-nvme.trace:35", stderr, StringComparison.Ordinal);
+        Assert.False(File.Exists(output));
+
+        // --max-mappings raises the cap.
+        var (text, o) = EmitAndCheck("x86_64-6.12.118-nvme", "linux-6.4-x86_64", "--to", "3.05", "--max-mappings", "12");
         Assert.True(o.Error == OutcomeError.None, o.Message);
-        Assert.Contains("set cache.line = 128", text, StringComparison.Ordinal);
-        Assert.Contains("cpu others {", text, StringComparison.Ordinal);
-        var failing = Assert.Single(o.Result!.Verdicts, v => v.Verdict != Verdict.Always);
-        Assert.StartsWith("cpu_reads_device_data_", failing.Expectation.Name, StringComparison.Ordinal);
-        Assert.Equal(0, failing.MinEventsToFail);
+        Assert.Contains("streaming mapping(s)", text, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void ResourcesAndCoherentBuffersAreEmittedAndWhatIsLeftOutIsNamedByLine()
+    {
+        var output = Path.Combine(dir, "v612.dmc");
+        var trace = Path.Combine(TestPaths.Root, "tests", "fixtures", "traces", "synthetic", "v6.12.0-trace.trace");
+        var (code, stdout, stderr) = Cli("trace", trace, "--profile", "linux-6.4-arm64", "--emit-scenario", output, "--max-mappings", "64");
+        Assert.True(code is 0 or 1, stderr);
+        var text = File.ReadAllText(output);
+        Assert.Contains("= dma_map_resource(dev0, 0xfe310000, 4, DMA_BIDIRECTIONAL, 0)   # line 25", text, StringComparison.Ordinal);
+        Assert.Contains("dma_unmap_resource(dev0, r0, 4, DMA_BIDIRECTIONAL, 0)   # line 26", text, StringComparison.Ordinal);
+        Assert.Contains("c0 = dma_alloc_coherent(dev0, 4096, GFP_KERNEL)   # line 17", text, StringComparison.Ordinal);
+
+        // Every line the scenario leaves out is named, in the file and on the output.
+        foreach (var notice in stdout.Split('\n').Where(l => l.StartsWith("notice: --emit-scenario: not emitted: ", StringComparison.Ordinal)))
+        {
+            Assert.Matches(@"\(lines? \d+", notice);
+            Assert.Contains("# not emitted: " + notice["notice: --emit-scenario: not emitted: ".Length..].TrimEnd('\r'), text, StringComparison.Ordinal);
+        }
+
+        var o = Checker.CheckText(output, text, ExplorationLimits.Default);
+        Assert.True(o.Error == OutcomeError.None, o.Message);
+
+        // The trace's attributes are kept: the map with SKIP_CPU_SYNC|NO_WARN makes no maintenance (and the synthetic
+        // driver makes no sync, so the device may read stale bytes).
+        Assert.Contains("h3 = dma_map_single_attrs(dev0, b3, 8192, DMA_BIDIRECTIONAL, DMA_ATTR_SKIP_CPU_SYNC|DMA_ATTR_NO_WARN)   # line 27", text, StringComparison.Ordinal);
+        Assert.Contains("dma_mapping_error(dev0, r0)", text, StringComparison.Ordinal);
+        Assert.Contains("dma_sync_single_for_device(dev0, h1, 4096, DMA_TO_DEVICE)   # line 23 (the device owns the buffer already)", text, StringComparison.Ordinal);
+    }
+
+    /// <summary>
+    /// Issue 18 item 3: each what-if hazard names its window and expectation; emitting that window and exploring it
+    /// fails that expectation, and explain walks it with its fewest spontaneous events.
+    /// </summary>
+    [Theory]
+    [InlineData("arm64-6.12.118-virtio-blk-noncoherent", "linux-6.4-arm64", "7.25")]
+    [InlineData("whatif/shared-granule", "linux-6.4-arm64", null)]
+    [InlineData("whatif/shared-granule", "linux-6.5-arm64", null)]
+    [InlineData("arm64-6.12.118-virtio-blk-noncoherent", "linux-5.13-arm-rpi4", "7.25")]
+    public void EachHazardsWindowFailsTheExpectationItNamesAndExplainWalksIt(string trace, string profile, string? until)
+    {
+        string[] untilArgs = until is null ? [] : ["--until", until];
+        var (_, report, err) = Cli(["trace", Real(trace), "--profile", profile, .. untilArgs]);
+        var explores = report.Split('\n').Select(l => l.Trim()).Where(l => l.StartsWith("explore: ", StringComparison.Ordinal)).ToList();
+        var hazards = report.Split('\n').Count(l => l.Contains("(what-if) in", StringComparison.Ordinal));
+        Assert.True(hazards > 0, report + err);
+        Assert.Equal(hazards, explores.Count);
+        foreach (var explore in explores.Distinct())
+        {
+            var m = System.Text.RegularExpressions.Regex.Match(explore, @"^explore: dmacheck trace (\S+) --profile (\S+)((?: --device \S+)*) --emit-scenario OUT\.dmc ((?:--\S+ \S+ ?)+), then dmacheck explain OUT\.dmc --expect (\w+)$");
+            Assert.True(m.Success, explore);
+            var output = Path.Combine(dir, "hazard.dmc");
+            var emit = Cli(["trace", m.Groups[1].Value, "--profile", m.Groups[2].Value, .. m.Groups[3].Value.Split(' ', StringSplitOptions.RemoveEmptyEntries), "--emit-scenario", output, .. m.Groups[4].Value.Trim().Split(' ')]);
+            Assert.True(emit.Code is 0 or 1, emit.Err);
+            var name = m.Groups[5].Value;
+            var o = Checker.CheckText(output, File.ReadAllText(output), ExplorationLimits.Default);
+            Assert.True(o.Error == OutcomeError.None, o.Message);
+            var verdict = Assert.Single(o.Result!.Verdicts, v => v.Expectation.Name == name);
+            Assert.NotEqual(Verdict.Always, verdict.Verdict);
+            Assert.Equal(0, verdict.MinEventsToFail); // as the what-if says: "fewest spontaneous events: none"
+
+            var (code, walk, walkErr) = Cli("explain", output, "--expect", name);
+            Assert.True(code is 0 or 1, walkErr);
+            Assert.Contains($"expect {name}:", walk, StringComparison.Ordinal);
+            Assert.Contains("shortest failing run:", walk, StringComparison.Ordinal);
+        }
+    }
+
+    [Fact]
+    public void AHazardStillMappedAtUntilSaysItsWindowHasNothingToFail()
+    {
+        var (_, report, _) = Cli("trace", Real("arm64-6.12.118-virtio-blk-noncoherent"), "--profile", "linux-6.4-arm64", "--until", "7.215");
+        var explores = report.Split('\n').Where(l => l.TrimStart().StartsWith("explore: ", StringComparison.Ordinal)).ToList();
+        Assert.Equal(2, explores.Count);
+        Assert.All(explores, l => Assert.Contains("--to 7.215 (the buffer of line 17 is still mapped at the end (--until 7.215)", l, StringComparison.Ordinal));
+        Assert.All(explores, l => Assert.DoesNotContain("dmacheck explain", l, StringComparison.Ordinal));
     }
 
     [Fact]
     public void TheSameWindowOnCoherentX86HasNoHazard()
     {
-        var (text, o) = EmitAndCheck("arm64-6.12.118-virtio-blk", "linux-6.4-x86_64");
+        var (text, o) = EmitAndCheck("arm64-6.12.118-virtio-blk", "linux-6.4-x86_64", "--to", "9.6");
         Assert.True(o.Error == OutcomeError.None, o.Message);
         Assert.Contains("coherent = true", text, StringComparison.Ordinal);
         Assert.DoesNotContain("cpu others", text, StringComparison.Ordinal); // a 1-byte granule: nothing beside a buffer
@@ -88,7 +182,9 @@ public sealed class TraceEmitTests : IDisposable
     [InlineData(new[] { "--from", "1" }, "--from and --to choose the window of --emit-scenario")]
     [InlineData(new[] { "--emit-scenario", "OUT" }, "--emit-scenario needs --profile P")]
     [InlineData(new[] { "--profile", "linux-6.4-arm64", "--emit-scenario", "OUT", "--from", "3", "--to", "2" }, "is before --from")]
-    [InlineData(new[] { "--profile", "linux-6.4-arm64", "--emit-scenario", "OUT", "--from", "1000" }, "no streaming mapping is made in the window")]
+    [InlineData(new[] { "--profile", "linux-6.4-arm64", "--emit-scenario", "OUT", "--from", "1000" }, "nothing is mapped or allocated in the window")]
+    [InlineData(new[] { "--profile", "linux-6.4-arm64", "--emit-scenario", "OUT", "--max-mappings", "65" }, "--max-mappings takes a whole number from 1 to 64")]
+    [InlineData(new[] { "--max-mappings", "9" }, "--max-mappings bounds --emit-scenario")]
     [InlineData(new[] { "--profile", "linux-6.4-arm64", "--emit-scenario", "OUT", "--to", "x" }, "--to takes a timestamp")]
     public void MisuseIsAnErrorAndLeavesNoFile(string[] options, string message)
     {

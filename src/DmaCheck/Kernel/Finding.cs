@@ -177,7 +177,7 @@ public static class FindingKindRegistry
         Debug(FindingKinds.DmaApiLeak, "E22", "mappings or coherent buffers still live when the driver is unbound"),
         Debug(FindingKinds.DmaApiCpuTouchingActiveLine, "E23", "a CPU access to the first cache line of a live mapping (debug_dma_assert_idle)"),
         new(FindingKinds.BufferSharesGranule, FindingKind.WhatIfClass, Corrupt, "replayed on a non-coherent profile, a FROM_DEVICE or BIDIRECTIONAL mapping that is not bounced there has a first or last DMA granule (dma_get_cache_alignment) holding memory outside it: too small or unaligned for the profile's kmalloc rules"),
-        new(FindingKinds.MappingsShareGranule, FindingKind.WhatIfClass, Corrupt, "replayed on a non-coherent profile, two live mappings of one device, not both TO_DEVICE and neither bounced there, share a DMA granule"),
+        new(FindingKinds.MappingsShareGranule, FindingKind.WhatIfClass, Corrupt, "replayed on a non-coherent profile, two live mappings (of one device or two: dma-debug's cacheline tracking is global), not both TO_DEVICE and neither bounced there, share a DMA granule"),
     ];
 
     private static readonly Dictionary<string, FindingKind> ById = All.ToDictionary(k => k.Id, StringComparer.Ordinal);

@@ -52,7 +52,7 @@ public static class TraceReport
             {
                 sb.AppendLine(inv, $"  swiotlb: at most {w.PeakSlots} of the pool's {w.PoolSlots} slots in use at once; {w.PoolFull} bounce(s) found no room");
             }
-            sb.AppendLine(inv, $"  hazards: {w.BufferHazards} buffer(s) sharing a granule with memory outside them, {w.PairHazards} sharing one with another live buffer of their device");
+            sb.AppendLine(inv, $"  hazards: {w.BufferHazards} buffer(s) sharing a granule with memory outside them, {w.PairHazards} sharing one with another live buffer");
             foreach (var n in w.Notes)
             {
                 sb.AppendLine(inv, $"  note: {n}");
@@ -69,6 +69,11 @@ public static class TraceReport
                 if (f.Detail is not null)
                 {
                     sb.AppendLine(inv, $"      {f.Detail}");
+                }
+
+                if (f.Explore is not null)
+                {
+                    sb.AppendLine(inv, $"      {f.Explore}");
                 }
             }
         }
@@ -199,6 +204,20 @@ public static class TraceReport
                 w.WriteString("detail", f.Detail);
             }
 
+            if (f.Explore is null)
+            {
+                w.WriteNull("explore");
+            }
+            else
+            {
+                w.WriteStartObject("explore");
+                w.WriteString("from", f.ExploreFrom);
+                w.WriteString("to", f.ExploreTo);
+                w.WriteString("expectation", f.ExploreExpectation);
+                w.WriteString("text", f.Explore);
+                w.WriteEndObject();
+            }
+
             w.WriteEndObject();
         }
 
@@ -219,7 +238,7 @@ public static class TraceReport
                 foreach (var f in r.Findings)
                 {
                     SarifReport.WriteResult(w, f.Kind, kinds.FindIndex(k => k.Kind == f.Kind), "error",
-                        f.Detail is null ? $"{f.Timestamp} s: {f.Message}" : $"{f.Timestamp} s: {f.Message} ({f.Detail})", r.File, f.Line, column: 0);
+                        (f.Detail is null ? $"{f.Timestamp} s: {f.Message}" : $"{f.Timestamp} s: {f.Message} ({f.Detail})") + (f.Explore is null ? string.Empty : $"; {f.Explore}"), r.File, f.Line, column: 0);
                 }
             });
     }

@@ -8,7 +8,7 @@ public static class TraceCheck
     public static TraceResult Run(Stream input, string file, TraceOptions options, Action<TraceEvent>? observe = null)
     {
         var debug = new TraceDebug(options.Devices);
-        var whatIf = options.Profile is { } profile ? new WhatIfReplay(profile, options.Devices) : null;
+        var whatIf = options.Profile is { } profile ? new WhatIfReplay(profile, options.Devices, file, options.UntilText) : null;
         string? stoppedAt = null;
         var stats = TraceReader.Read(input, file, e =>
         {
@@ -48,7 +48,8 @@ public static class TraceCheck
             }
         }
 
+        var summary = whatIf?.Finish(); // first: it completes the explore windows of buffers still live at the end
         var findings = debug.Findings.Concat(whatIf?.Findings ?? []).OrderBy(f => f.Line).ToList();
-        return new TraceResult(file, debug.Format, stats, debug.EventCounts, debug.Summaries(), findings, notes, stoppedAt, debug.PeakLive, whatIf?.Finish());
+        return new TraceResult(file, debug.Format, stats, debug.EventCounts, debug.Summaries(), findings, notes, stoppedAt, debug.PeakLive, summary);
     }
 }

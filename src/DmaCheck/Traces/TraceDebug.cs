@@ -9,7 +9,12 @@ namespace DmaCheck.Traces;
 /// </summary>
 /// <param name="Class">The kernel's error class (E2, E3, ...), as <see cref="DmaDebug.Kinds"/> gives it.</param>
 /// <param name="Detail">What dmacheck adds: the line of the map, of an earlier unmap, and the like.</param>
-public sealed record TraceFinding(string Kind, string Class, long Line, string Timestamp, string Device, string Event, string Message, string? Detail);
+/// <param name="Explore">For a what-if hazard: the window to emit as a scenario and the expectation to explain there (<c>explore: dmacheck trace ... --emit-scenario OUT.dmc --from T1 --to T2, then dmacheck explain OUT.dmc --expect NAME</c>).</param>
+/// <param name="ExploreExpectation">The expectation of that scenario that the hazard fails, when the trace lets it fail.</param>
+/// <param name="ExploreFrom">The window's --from (the first buffer's map).</param>
+/// <param name="ExploreTo">The window's --to (the victim's unmap), or null: to the end.</param>
+public sealed record TraceFinding(string Kind, string Class, long Line, string Timestamp, string Device, string Event, string Message, string? Detail,
+    string? Explore = null, string? ExploreExpectation = null, string? ExploreFrom = null, string? ExploreTo = null);
 
 /// <summary>A known quirk of the kernel's tracepoints that this trace relies on, and what dmacheck does about it.</summary>
 public sealed record TraceNote(string Quirk, string Text);

@@ -92,6 +92,9 @@ public sealed class TraceEvent
 
     public string Attrs { get; init; } = "";
 
+    /// <summary>dma_alloc's gfp flags as show_gfp_flags prints them (e.g. GFP_KERNEL|__GFP_ZERO), or null.</summary>
+    public string? Flags { get; init; }
+
     public string? VirtAddr { get; init; }
 
     /// <summary>dma_map_sg, dma_sync_sg_*: the DMA addresses (of the mapped elements).</summary>

@@ -239,6 +239,7 @@ public sealed class TraceLineParser
         ulong dmaAddr = 0, size = 0;
         ulong? phys = null;
         string attrs = "";
+        string? flags = null;
         string? virt = null, force = null;
         ulong[] dmaAddrs = [], sizes = [], physAddrs = [];
         int nents = -1, ents = -1;
@@ -297,6 +298,9 @@ public sealed class TraceLineParser
                 case "attrs":
                     attrs = value.IsEmpty ? "" : Intern(value);
                     break;
+                case "flags":
+                    flags = value.IsEmpty ? null : Intern(value);
+                    break;
                 case "virt_addr":
                     virt = value.ToString();
                     break;
@@ -325,7 +329,7 @@ public sealed class TraceLineParser
                     ents = Count(value, lineNo, line, token);
                     break;
                 default:
-                    break; // flags=, dma_mask=, err=, swiotlb_force=: not needed
+                    break; // dma_mask=, err=, swiotlb_force=: not needed
             }
         }
 
@@ -395,6 +399,7 @@ public sealed class TraceLineParser
             Size = size,
             Phys = phys,
             Attrs = attrs,
+            Flags = flags,
             VirtAddr = virt,
             DmaAddrs = dmaAddrs,
             Sizes = sizes,

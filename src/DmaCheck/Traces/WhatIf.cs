@@ -26,7 +26,7 @@ public sealed record WhatIfSummary(string Profile, string Description, bool Cohe
 /// cache maintenance arch_sync_dma_for_device/arch_sync_dma_for_cpu make on it (<see cref="Arm64DmaHooks"/>,
 /// <see cref="Arm32DmaHooks"/>). What is unsafe there is reported:
 /// a FROM_DEVICE or BIDIRECTIONAL buffer, not bounced, whose first or last DMA granule holds memory outside it
-/// (<see cref="FindingKinds.BufferSharesGranule"/>); and two live buffers of one device, not both TO_DEVICE and neither
+/// (<see cref="FindingKinds.BufferSharesGranule"/>); and two live buffers (of any device), not both TO_DEVICE and neither
 /// bounced, in one granule (<see cref="FindingKinds.MappingsShareGranule"/>). Each finding says what the profile's
 /// maintenance does to the shared line and what then corrupts it. A bounce is placed in the profile's own swiotlb pool
 /// (<see cref="SwiotlbPool.Allocate"/>) until its unmap; one that finds no room is the model's swiotlb-full.
@@ -64,6 +64,13 @@ public sealed class WhatIfReplay
         public required long Line;
         public required string Timestamp;
         public required string EventName;
+        public required string Device;
+
+        /// <summary>How many streaming buffers the replay had met before the event that mapped this one (for the size of an explore window).</summary>
+        public required long MapIndex;
+
+        /// <summary>Findings about this buffer whose explore window waits for an unmap.</summary>
+        public List<PendingExplore>? Pending;
 
         /// <summary>The element's index in its dma_map_sg, or -1.</summary>
         public required int Element;
@@ -84,8 +91,24 @@ public sealed class WhatIfReplay
         /// <summary>sg lists by their first element's physical address (all dma_unmap_sg records), oldest first.</summary>
         public Dictionary<ulong, List<List<Live>>> SgByPhys { get; } = [];
 
-        /// <summary>Live buffers by their first and last granule (a granule index: PA / granule).</summary>
-        public Dictionary<ulong, List<Live>> ByGranule { get; } = [];
+    }
+
+    /// <summary>
+    /// A finding whose explore window (<c>--from</c> the first buffer's map <c>--to</c> the victim's unmap) and expectation
+    /// are known only once the buffers are given back. For a pair, the one unmapped first is the one the driver may
+    /// write again (the owner), the other the victim; a buffer hazard's victim is its buffer.
+    /// </summary>
+    private sealed class PendingExplore
+    {
+        public required int Finding;
+        public required Live Start;
+        public required Live Victim;
+        public Live? Partner;
+
+        /// <summary>Of a pair, the buffer given back first.</summary>
+        public Live? Owner;
+        public bool Discards;
+        public bool Done;
     }
 
     private readonly KernelProfile profile;
@@ -96,6 +119,13 @@ public sealed class WhatIfReplay
     private readonly bool coherent;
     private readonly HashSet<string> deviceFilter;
     private readonly Dictionary<string, DeviceLive> devices = new(StringComparer.Ordinal);
+
+    /// <summary>Live buffers of every device by their first and last granule (a granule index: PA / granule): dma-debug's cacheline radix tree is keyed by the line alone, for all devices (kernel/dma/debug.c, active_cacheline_insert).</summary>
+    private readonly Dictionary<ulong, List<Live>> byGranule = [];
+    private readonly string file;
+    private readonly string? untilText;
+    private readonly List<PendingExplore> pendingAtEnd = [];
+    private long eventMapStart;
     private readonly Dictionary<(ulong Offset, ulong Size, DmaDirection Dir), Maintenance> maintenance = [];
     private readonly List<TraceFinding> findings = [];
     private readonly SortedSet<string> notes = new(StringComparer.Ordinal);
@@ -106,11 +136,15 @@ public sealed class WhatIfReplay
     private readonly Stack<List<Live>> granuleLists = new();
     private SwiotlbPool? pool;
     private int peakSlots;
-    private long maps, toDevice, bounced, checkedMaps, notChecked, bufferHazards, pairHazards, poolFull;
+    private long maps, toDevice, bounced, checkedMaps, notChecked, bufferHazards, pairHazards, poolFull, coveredEdges;
 
-    public WhatIfReplay(KernelProfile profile, IReadOnlyCollection<string> deviceFilter)
+    /// <param name="file">The trace's name as the user gave it, for the explore commands the findings print.</param>
+    /// <param name="untilText">The check's --until, where a window whose victim is still live ends.</param>
+    public WhatIfReplay(KernelProfile profile, IReadOnlyCollection<string> deviceFilter, string file = "FILE", string? untilText = null)
     {
+        this.untilText = untilText;
         this.profile = profile;
+        this.file = file;
         env = new DmaEnvironment(profile);
         var hardware = HardwareConfig.Default; // 64-byte lines, as the cortex-a57 the arm64 traces were recorded on (CTR_EL0.CWG)
         var (bytes, source) = DmaGranule(profile, hardware);
@@ -127,7 +161,7 @@ public sealed class WhatIfReplay
     public IReadOnlyList<TraceFinding> Findings => findings;
 
     /// <summary>Live buffers held (for the memory bound).</summary>
-    public int RetainedRecords => devices.Values.Sum(d => d.ByHandle.Count + d.SgByPhys.Count + d.ByGranule.Count) + maintenance.Count + (pool?.Used.Count ?? 0);
+    public int RetainedRecords => devices.Values.Sum(d => d.ByHandle.Count + d.SgByPhys.Count) + byGranule.Count + maintenance.Count + (pool?.Used.Count ?? 0);
 
     private DeviceLive Dev(string name)
     {
@@ -148,6 +182,7 @@ public sealed class WhatIfReplay
             return;
         }
 
+        eventMapStart = maps;
         switch (e.Kind)
         {
             case TraceEventKind.Map when e.Phys is { } phys && e.Direction is { } dir && e.DmaAddr != DmaApi.DmaMappingError:
@@ -231,7 +266,7 @@ public sealed class WhatIfReplay
 
         if (live is not null)
         {
-            Forget(d, live);
+            Forget(live, e);
         }
     }
 
@@ -251,7 +286,7 @@ public sealed class WhatIfReplay
 
         foreach (var live in group)
         {
-            Forget(d, live);
+            Forget(live, e);
         }
     }
 
@@ -263,7 +298,7 @@ public sealed class WhatIfReplay
         }
     }
 
-    private void Forget(DeviceLive d, Live live)
+    private void Forget(Live live, TraceEvent unmap)
     {
         if (live.Bounce is { } bounce)
         {
@@ -273,16 +308,63 @@ public sealed class WhatIfReplay
 
         foreach (var g in Granules(live))
         {
-            if (d.ByGranule.TryGetValue(g, out var list))
+            if (byGranule.TryGetValue(g, out var list))
             {
                 list.Remove(live);
                 if (list.Count == 0)
                 {
-                    d.ByGranule.Remove(g);
+                    byGranule.Remove(g);
                     Recycle(granuleLists, list);
                 }
             }
         }
+
+        if (live.Pending is { } pending)
+        {
+            foreach (var p in pending.Where(p => !p.Done))
+            {
+                if (p.Partner is { } partner && p.Owner is null)
+                {
+                    // The pair's first unmap: this buffer is the one the driver may write again, the other the victim.
+                    p.Owner = live;
+                    p.Victim = ReferenceEquals(partner, live) ? p.Victim : partner;
+                    if (p.Victim.Dir == DmaDirection.DMA_TO_DEVICE)
+                    {
+                        Complete(p, unmap, $"in this trace the {Dir(live.Dir)} buffer of line {live.Line} is given back first, while the device only reads the other: the emitted scenario has nothing to fail; the hazard needs the other order");
+                    }
+
+                    continue;
+                }
+
+                Complete(p, unmap, null);
+            }
+
+            live.Pending = null;
+        }
+    }
+
+    /// <summary>The explore line of a finding: the window to emit and the expectation to explain.</summary>
+    private void Complete(PendingExplore p, TraceEvent? unmap, string? why)
+    {
+        p.Done = true;
+        var f = findings[p.Finding];
+        var count = maps - p.Start.MapIndex;
+        var devicesOption = string.Concat(deviceFilter.Order(StringComparer.Ordinal).Select(d => $" --device {d}"));
+        var end = unmap?.Timestamp ?? untilText;
+        var window = $"--from {p.Start.Timestamp}{(end is null ? string.Empty : $" --to {end}")}{(count > ScenarioEmitter.DefaultMaxMappings ? $" --max-mappings {count}" : string.Empty)}";
+        var emit = $"dmacheck trace {file} --profile {profile.Name}{devicesOption} --emit-scenario OUT.dmc {window}";
+        var expectation = p.Discards
+            ? ScenarioEmitter.MemoryBesideName(p.Victim.Line, p.Victim.Element, before: p.Victim.Phys % granule != 0)
+            : ScenarioEmitter.CpuReadsDeviceDataName(p.Victim.Line, p.Victim.Element);
+        findings[p.Finding] = f with
+        {
+            Explore = why is null
+                ? $"explore: {emit}, then dmacheck explain OUT.dmc --expect {expectation}"
+                : $"explore: {emit} ({why})",
+            ExploreExpectation = why is null ? expectation : null,
+            ExploreFrom = p.Start.Timestamp,
+            ExploreTo = end,
+        };
     }
 
     /// <summary>A buffer's edge granules: one or two, without allocating (this runs for every map and unmap).</summary>
@@ -345,6 +427,8 @@ public sealed class WhatIfReplay
             Line = e.Line,
             Timestamp = e.Timestamp,
             EventName = e.Name,
+            Device = e.Device,
+            MapIndex = eventMapStart,
             Element = element,
             FirstGranule = phys / granule,
             LastGranule = (phys + size - 1) / granule,
@@ -365,14 +449,13 @@ public sealed class WhatIfReplay
             CheckEdges(e, live);
         }
 
-        var d = Dev(e.Device);
-        CheckNeighbours(e, d, live);
+        CheckNeighbours(e, live);
         foreach (var g in Granules(live))
         {
-            if (!d.ByGranule.TryGetValue(g, out var list))
+            if (!byGranule.TryGetValue(g, out var list))
             {
                 list = granuleLists.Count > 0 ? granuleLists.Pop() : [];
-                d.ByGranule[g] = list;
+                byGranule[g] = list;
             }
 
             list.Add(live);
@@ -420,6 +503,14 @@ public sealed class WhatIfReplay
             return;
         }
 
+        // Bytes beside it that other live buffers (of any device) hold are not the CPU's while those stay mapped: those
+        // buffers are the pairs below, each with its own finding. Only bytes no live buffer holds make this hazard.
+        if ((head == 0 || Covered(b.FirstGranule, b.Phys - head, b.Phys)) && (tail == 0 || Covered(b.LastGranule, end, end + tail)))
+        {
+            coveredEdges++;
+            return;
+        }
+
         bufferHazards++;
         var shape = b.Size < granule ? $"smaller than the {granule}-byte granule" : head != 0 ? $"not aligned to the {granule}-byte granule" : $"not a multiple of the {granule}-byte granule";
         var edges = new List<string>();
@@ -438,16 +529,58 @@ public sealed class WhatIfReplay
         }
 
         var m = MaintenanceOf(b.Phys, b.Size, b.Dir);
+        Track(new PendingExplore { Finding = findings.Count, Start = b, Victim = b, Discards = m.DiscardsAtUnmap });
         findings.Add(new TraceFinding(FindingKinds.BufferSharesGranule, FindingKind.WhatIfClass, e.Line, e.Timestamp, e.Device, b.Event,
             $"on {profile.Name}, a non-coherent {e.Device}'s {Dir(b.Dir)} buffer {Where(b)} is {shape}: {string.Join("; ", edges)}, and {WhyNotBounced(b.Size)}",
             SkipCpuSync(e) + m.Beside(head != 0 ? $"the {head} byte(s) before it" : $"the {tail} byte(s) after it")));
     }
 
-    private void CheckNeighbours(TraceEvent e, DeviceLive d, Live b)
+    private void Track(PendingExplore p)
+    {
+        foreach (var live in p.Partner is null ? [p.Victim] : new[] { p.Victim, p.Partner })
+        {
+            live.Pending ??= [];
+            live.Pending.Add(p);
+        }
+
+        if (pendingAtEnd.Count >= 1024)
+        {
+            pendingAtEnd.RemoveAll(x => x.Done); // memory stays bounded by the live buffers
+        }
+
+        pendingAtEnd.Add(p);
+    }
+
+    /// <summary>Whether live buffers in granule <paramref name="g"/> hold every byte of [lo, hi).</summary>
+    private bool Covered(ulong g, ulong lo, ulong hi)
+    {
+        if (!byGranule.TryGetValue(g, out var lives))
+        {
+            return false;
+        }
+
+        foreach (var x in lives.Where(x => x.Phys < hi && x.Phys + x.Size > lo).OrderBy(x => x.Phys))
+        {
+            if (x.Phys > lo)
+            {
+                return false;
+            }
+
+            lo = Math.Max(lo, x.Phys + x.Size);
+            if (lo >= hi)
+            {
+                return true;
+            }
+        }
+
+        return lo >= hi;
+    }
+
+    private void CheckNeighbours(TraceEvent e, Live b)
     {
         foreach (var g in Granules(b))
         {
-            if (!d.ByGranule.TryGetValue(g, out var others))
+            if (!byGranule.TryGetValue(g, out var others))
             {
                 continue;
             }
@@ -460,12 +593,19 @@ public sealed class WhatIfReplay
 
             pairHazards++;
 
-            // The victim is a buffer the device writes (not TO_DEVICE); the CPU's legitimate store goes to the other once it is unmapped.
-            var (victim, owner) = b.Dir != DmaDirection.DMA_TO_DEVICE ? (b, other) : (other, b);
+            // The victim is a buffer the device writes (not TO_DEVICE). When the earlier one is, the driver may write the new
+            // one before mapping it, while the device owns the earlier one (a write any driver may make: it owns the
+            // buffer then). Otherwise the earlier one is TO_DEVICE and the new one the victim: the driver may write the
+            // earlier one again once it has it back, while the device still owns the new one.
+            var (victim, owner) = other.Dir != DmaDirection.DMA_TO_DEVICE ? (other, b) : (b, other);
             var m = MaintenanceOf(victim.Phys, victim.Size, victim.Dir);
+            Track(ReferenceEquals(victim, other)
+                ? new PendingExplore { Finding = findings.Count, Start = other, Victim = other }
+                : new PendingExplore { Finding = findings.Count, Start = other, Victim = b, Partner = other });
+            var whose = other.Device == b.Device ? "its" : $"{other.Device}'s";
             findings.Add(new TraceFinding(FindingKinds.MappingsShareGranule, FindingKind.WhatIfClass, e.Line, e.Timestamp, e.Device, b.Event,
-                $"on {profile.Name}, a non-coherent {e.Device}'s {Dir(b.Dir)} buffer {Where(b)} shares the {granule}-byte granule 0x{g * granule:x} with its live {Dir(other.Dir)} buffer {Where(other)}, mapped at line {other.Line} ({other.Timestamp} s, {other.Event})",
-                SkipCpuSync(e) + m.Pair(Label(owner, b), Label(victim, b))));
+                $"on {profile.Name}, a non-coherent {e.Device}'s {Dir(b.Dir)} buffer {Where(b)} shares the {granule}-byte granule 0x{g * granule:x} with {whose} live {Dir(other.Dir)} buffer {Where(other)}, mapped at line {other.Line} ({other.Timestamp} s, {other.Event})",
+                SkipCpuSync(e) + m.Pair(Label(owner, b), Label(victim, b), beforeMap: ReferenceEquals(victim, other))));
             return;
         }
     }
@@ -491,10 +631,21 @@ public sealed class WhatIfReplay
     /// <summary>The summary, with the notes the replay needs.</summary>
     public WhatIfSummary Finish()
     {
+        foreach (var p in pendingAtEnd.Where(p => !p.Done))
+        {
+            // The victim is still the device's at the end (of the trace, or at --until): the emitted window has no read of it.
+            Complete(p, null, $"the buffer of line {p.Victim.Line} is still mapped at the end{(untilText is null ? string.Empty : $" (--until {untilText})")}: the window has no read of it to fail; a window that reaches its unmap has");
+        }
+
         var n = new List<string>(notes);
+        if (coveredEdges > 0)
+        {
+            n.Add($"covered-edges: {coveredEdges} buffer(s) whose edge granules hold, beside them, only bytes of other live buffers (of any device): those bytes are not the CPU's while mapped, so these are reported only as pairs, each with the other buffer.");
+        }
+
         n.Insert(0, coherent
             ? $"DMA is cache-coherent on {profile.Name}: there is no cache maintenance, so no buffer can share a granule unsafely."
-            : $"every device is taken as non-coherent (no dma-coherent in its DT); the DMA mask is taken to reach every address and swiotlb=force is off, so only the profile's size rule bounces; the maintenance shown is the model's ({KernelName()}) on cache lines as large as the granule; 'fewest spontaneous events' is read off that maintenance; --emit-scenario OUT.dmc writes the trace (or a --from/--to window) as a scenario whose check explores it.");
+            : $"every device is taken as non-coherent (no dma-coherent in its DT); the DMA mask is taken to reach every address and swiotlb=force is off, so only the profile's size rule bounces; the maintenance shown is the model's ({KernelName()}) on cache lines as large as the granule; 'fewest spontaneous events' is read off that maintenance; each finding's explore: line names the window to write as a scenario with --emit-scenario OUT.dmc, and the expectation of it that dmacheck explain walks.");
         return new WhatIfSummary(profile.Name, profile.Description, coherent, (int)granule, granuleSource, kernel.Hardware.LineSize,
             maps, toDevice, bounced, checkedMaps, notChecked, bufferHazards, pairHazards, n, pool?.Slots ?? 0, peakSlots, poolFull);
     }
@@ -571,6 +722,9 @@ public sealed class WhatIfReplay
 
         private bool Discards => UnmapKind is LineOpKind.Invalidate or LineOpKind.OuterInvalidate;
 
+        /// <summary>Whether the unmap discards the partial edge line (a CPU store beside the buffer is lost) rather than writing it back over the device's data.</summary>
+        public bool DiscardsAtUnmap => AtUnmap is not null && Discards;
+
         private string Ops => (AtMap is null ? "" : $"map: {AtMap}; ") + $"unmap or sync_for_cpu: {AtUnmap}.";
 
         /// <summary>The mechanism for memory beside a buffer: what the map and the unmap do to the shared line, and the fewest spontaneous events that corrupt it.</summary>
@@ -587,16 +741,20 @@ public sealed class WhatIfReplay
         }
 
         /// <summary>The mechanism for two buffers in one granule: the CPU writes the one it owns again while the device still owns the other (<paramref name="victim"/>).</summary>
-        public string Pair(string owner, string victim)
+        public string Pair(string owner, string victim, bool beforeMap)
         {
+            var when = beforeMap ? "before mapping it" : "after its unmap";
             if (AtUnmap is null)
             {
-                return $"after its unmap the driver may write {owner} while the device still owns {victim}: the dirty shared line reaches RAM by an eviction (one spontaneous event) over what the device wrote";
+                return $"{when} the driver may write {owner} while the device still owns {victim}: the dirty shared line reaches RAM by an eviction (one spontaneous event) over what the device wrote";
             }
 
-            return Discards
-                ? $"after its unmap the driver may write {owner} while the device still owns {victim}; at the unmap of {victim}, {AtUnmap}: the driver's store is discarded. Fewest spontaneous events: none"
-                : $"after its unmap the driver may write {owner} while the device still owns {victim}: the store dirties the shared line, which holds {victim}'s old bytes; at the unmap of {victim}, {AtUnmap}: the write-back puts them over what the device wrote. Fewest spontaneous events: none";
+            var writeBack = beforeMap
+                ? $"the store dirties the shared line, which holds {victim}'s old bytes; the map's clean (or at the unmap of {victim}, {AtUnmap}) writes them back over what the device wrote"
+                : $"the store dirties the shared line, which holds {victim}'s old bytes; at the unmap of {victim}, {AtUnmap}: the write-back puts them over what the device wrote";
+            return Discards && !beforeMap
+                ? $"{when} the driver may write {owner} while the device still owns {victim}; at the unmap of {victim}, {AtUnmap}: the driver's store is discarded. Fewest spontaneous events: none"
+                : $"{when} the driver may write {owner} while the device still owns {victim}: {writeBack}. Fewest spontaneous events: none";
         }
     }
 }
